@@ -1,0 +1,53 @@
+# The commands a newcomer types: `make run` and `make test`. Everything else is a step they call.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+FLASK  := $(BIN)/flask --app wsgi
+# Local runs use a development secret and debug pages; production sets SECRET_KEY itself.
+RUN_ENV := PORTAL_DEBUG=1
+
+.PHONY: run test bench lint install static migrate seed chromium clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+# Front-end packages come from the npm registry (pinned in package-lock.json), copied into portal/static.
+static: node_modules/.package-lock.json
+	mkdir -p portal/static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js portal/static/vendor/htmx.min.js
+
+migrate: install
+	$(RUN_ENV) $(FLASK) db upgrade
+
+seed: migrate
+	$(RUN_ENV) $(FLASK) seed-demo
+
+run: install static seed
+	$(RUN_ENV) $(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+# Browser tests drive Debian's Chromium; as root we install it, elsewhere the tests skip and say why.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = "0" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null; \
+	fi
+
+test: install static chromium
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install static
+	$(BIN)/python -m bench
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) node_modules portal/static/vendor instance/portal.db

@@ -1,0 +1,57 @@
+"""The partner portal: create_app builds the Flask application."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from portal import config as config_module
+from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app: configuration, extensions, blueprints, security headers, error pages, CLI."""
+    app = Flask(__name__, instance_path=str(config_module.INSTANCE))
+    app.config.update(config_module.DEFAULTS)
+    if config is None:
+        app.config.update(config_module.Settings.from_environ().as_flask_config())
+    else:
+        app.config.update(config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+
+    from portal import models  # noqa: F401 - registers every model on the metadata
+    from portal.accounts import context
+    from portal.accounts.views import bp as accounts_bp
+    from portal.admin.views import bp as admin_bp
+    from portal.cli import register_cli
+    from portal.core.views import bp as core_bp
+    from portal.diagnostics import forbid_lazy_loads
+    from portal.outbox import worker
+    from portal.security import init_security
+
+    context.init_app(app)
+    init_security(app)
+    worker.init_app(app)
+    if app.config["FORBID_LAZY_LOADS"]:
+        from flask_sqlalchemy.session import Session
+
+        forbid_lazy_loads(Session)
+
+    for bp in (core_bp, accounts_bp, admin_bp):
+        app.register_blueprint(bp)
+
+    from portal import money
+
+    money.init_app(app)
+    register_cli(app)
+    return app

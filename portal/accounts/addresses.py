@@ -1,0 +1,34 @@
+"""Postal address rules shared by account details, checkout and transfers."""
+
+from __future__ import annotations
+
+import re
+
+from portal.errors import RuleError
+
+# "P.O. Box", "PO Box", "P O Box", "Post Office Box", "POB 12", "Postfach", "Box 123", "Boîte postale", "Apartado"
+_PO_BOX = re.compile(
+    r"""(?ix)
+    \b(
+        p\.?\s*o\.?\s*b(ox)?\.?\s*\#?\s*\d+ |
+        p\.?\s*o\.?\s*box |
+        post\s*office\s*box |
+        postal\s*box |
+        p\.?\s*o\.?\s*drawer |
+        postfach |
+        bo[iî]te\s+postale |
+        apartado(\s+postal)? |
+        ^\s*box\s*\#?\s*\d+
+    )\b
+    """
+)
+
+
+def is_po_box(line: str) -> bool:
+    return bool(_PO_BOX.search(line or ""))
+
+
+def refuse_po_box(line: str, field: str) -> None:
+    """Raise RuleError when a billing address line is a P.O. box (DOMAIN §2: no P.O. boxes)."""
+    if is_po_box(line):
+        raise RuleError("A billing address must be a street address, not a P.O. box.", field=field)

@@ -1,0 +1,88 @@
+"""Per-request context: the signed-in user (Flask-Login) and the organization they are working in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, g, request, session
+from flask_login import current_user
+
+from portal.accounts.models import Organization
+from portal.accounts.services import load_user_for_session
+from portal.audit.services import Actor
+from portal.authz import Permission, navigation_permissions
+from portal.extensions import login_manager
+
+ORG_SESSION_KEY = "org_id"
+
+
+@dataclass(frozen=True)
+class NavItem:
+    endpoint: str
+    label: str
+    permission: Permission
+
+
+# The navigation, in order; each role sees the items its permissions allow (authz decides, not the template).
+NAVIGATION: tuple[NavItem, ...] = (
+    NavItem("accounts.account", "Account", Permission.VIEW_ACCOUNT),
+    NavItem("accounts.users", "Users", Permission.MANAGE_USERS),
+    NavItem("accounts.chains", "Sub-chains", Permission.MANAGE_SUB_CHAINS),
+    NavItem("accounts.partners", "Installation partners", Permission.MANAGE_PARTNERS),
+    NavItem("accounts.audit", "Activity", Permission.VIEW_AUDIT),
+    NavItem("admin.audit", "Audit log", Permission.STAFF),
+    NavItem("admin.mail", "Sent mail", Permission.STAFF),
+)
+
+
+def current_actor() -> Actor:
+    """The acting user and client IP of this request, for services and the audit log."""
+    user_id = current_user.id if current_user.is_authenticated else None
+    return Actor(user_id=user_id, ip=request.remote_addr)
+
+
+def working_organizations(user) -> list[Organization]:
+    """The organizations the user can switch between: those of their active memberships."""
+    orgs = {m.organization.id: m.organization for m in user.memberships if m.active}
+    return sorted(orgs.values(), key=lambda o: (o.parent_id is not None, o.name.lower()))
+
+
+def choose_organization(org_id: int) -> bool:
+    """Make `org_id` the working organization if it is one of the user's; report whether it was."""
+    if any(o.id == org_id for o in working_organizations(current_user)):
+        session[ORG_SESSION_KEY] = org_id
+        return True
+    return False
+
+
+def _load_working_organization() -> None:
+    g.organization = None
+    if not current_user.is_authenticated:
+        return
+    orgs = working_organizations(current_user)
+    chosen = session.get(ORG_SESSION_KEY)
+    g.organization = next((o for o in orgs if o.id == chosen), orgs[0] if orgs else None)
+
+
+def _template_context() -> dict:
+    if not current_user.is_authenticated:
+        return {"navigation": (), "organization": None, "organizations": ()}
+    org = g.get("organization")
+    granted = navigation_permissions(current_user, org)
+    return {
+        "navigation": [item for item in NAVIGATION if item.permission in granted],
+        "organization": org,
+        "organizations": working_organizations(current_user),
+        "granted": granted,
+        "Permission": Permission,
+    }
+
+
+def init_app(app: Flask) -> None:
+    login_manager.user_loader(load_user_for_session)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "Please sign in to open that page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    app.before_request(_load_working_organization)
+    app.context_processor(_template_context)

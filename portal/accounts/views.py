@@ -1,0 +1,377 @@
+"""Account pages: sign in and out, passwords, contact information, users, sub-chains, installation partners."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from portal.accounts import services
+from portal.accounts.context import choose_organization, current_actor, working_organizations
+from portal.accounts.forms import (
+    AddUserForm,
+    ChangePasswordForm,
+    ChangeRoleForm,
+    ConfirmForm,
+    ContactInformationForm,
+    ForgotPasswordForm,
+    LoginForm,
+    PartnerForm,
+    SetPasswordForm,
+    SubChainForm,
+    SubChainUserForm,
+    SwitchOrganizationForm,
+)
+from portal.accounts.models import Contact, Membership, Organization, Role, User
+from portal.audit.views import audit_page
+from portal.authz import (
+    Permission,
+    active_organization,
+    get_in_scope_or_404,
+    get_organization_or_404,
+    organization_ids_where,
+    require,
+    requires,
+    scoped,
+)
+from portal.errors import RuleError
+from portal.extensions import db, limiter
+from portal.rendering import render, show_rule_error
+
+bp = Blueprint("accounts", __name__)
+
+
+def _login_account_key() -> str:
+    return "login-account:" + (request.form.get("email") or "").strip().lower()
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site may follow sign-in (no open redirects)."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
+            return target
+    return url_for("core.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"], scope="login-ip")
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], methods=["POST"],
+               key_func=_login_account_key, scope="login-account")
+def login():
+    """Sign in with email and password; a new session starts."""
+    if current_user.is_authenticated:
+        return redirect(url_for("core.home"))
+    form = LoginForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        user = services.authenticate(form.email.data, form.password.data, current_actor())
+        if user is None:
+            db.session.rollback()
+            form.password.errors = ["That email and password do not match an active account."]
+        else:
+            db.session.commit()
+            session.clear()  # a fresh session: nothing from before sign-in carries over
+            login_user(user)
+            flash(f"Welcome, {user.display_name}.", "success")
+            return redirect(_safe_next(form.next.data))
+    return render("accounts/login.html", form=form, status=200 if request.method == "GET" or
+                  not form.errors else 422)
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    """Sign out (POST); GET shows the button, since GET must not change state."""
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        logout_user()
+        session.clear()
+        flash("You are signed out.", "success")
+        return redirect(url_for("accounts.login"))
+    if not current_user.is_authenticated:
+        return redirect(url_for("accounts.login"))
+    return render("accounts/logout.html", form=form)
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"], scope="password-forgot")
+def forgot_password():
+    """Ask for a password reset link by email."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        services.request_password_reset(form.email.data, current_actor())
+        db.session.commit()
+        flash("If an account uses that address, a link to reset the password is on its way.", "success")
+        return redirect(url_for("accounts.login"))
+    return render("accounts/forgot_password.html", form=form)
+
+
+@bp.route("/password/set/<token>", methods=["GET", "POST"])
+def set_password(token: str):
+    """Choose a password from an emailed link (single use, expires)."""
+    form = SetPasswordForm()
+    valid = services.find_valid_token(token)
+    if valid is None:
+        return render("accounts/set_password.html", form=None, status=410)
+    if form.validate_on_submit():
+        try:
+            user = services.set_password_with_token(token, form.password.data, current_actor())
+        except RuleError as error:
+            db.session.rollback()
+            show_rule_error(form, error)
+        else:
+            db.session.commit()
+            logout_user()
+            session.clear()
+            flash("Your password is set. Sign in with it now.", "success")
+            return redirect(url_for("accounts.login", email=user.email))
+    return render("accounts/set_password.html", form=form, user=valid.user)
+
+
+@bp.route("/account/switch", methods=["POST"])
+@login_required
+def switch_organization():
+    """Work in another of your organizations."""
+    form = SwitchOrganizationForm()
+    form.org_id.choices = [(o.id, o.name) for o in working_organizations(current_user)]
+    if form.validate_on_submit() and choose_organization(form.org_id.data):
+        return redirect(url_for("accounts.account"))
+    abort(404)
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@requires(Permission.VIEW_ACCOUNT)
+def account():
+    """Contact information of the organization you work in; managers edit it."""
+    org = active_organization()
+    form = ContactInformationForm(obj=org)
+    if request.method == "POST":
+        require(Permission.EDIT_ACCOUNT)
+        if form.validate_on_submit():
+            try:
+                services.update_contact_information(org, form.changes(), current_actor())
+            except RuleError as error:
+                db.session.rollback()
+                show_rule_error(form, error)
+            else:
+                db.session.commit()
+                flash("Contact information saved.", "success")
+                return redirect(url_for("accounts.account"))
+    return render("accounts/account.html", form=form, org=org, password_form=ChangePasswordForm(),
+                  status=422 if form.errors else 200)
+
+
+@bp.route("/account/password", methods=["POST"])
+@login_required
+def change_password():
+    """Change your own password; every other session of yours ends."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.change_password(current_user, form.current.data, form.password.data, current_actor())
+        except RuleError as error:
+            db.session.rollback()
+            show_rule_error(form, error)
+        else:
+            db.session.commit()
+            login_user(current_user)  # this session goes on with the new token; the others end
+            flash("Password changed. Your other sessions are signed out.", "success")
+            return redirect(url_for("accounts.account"))
+    org = active_organization()
+    return render("accounts/account.html", form=ContactInformationForm(obj=org), org=org, password_form=form,
+                  status=422)
+
+
+def _users_page(org: Organization, add_form: AddUserForm, status: int = 200):
+    return render("accounts/users.html", "accounts/_users_table.html", status=status, org=org,
+                  people=services.chain_users(org), add_form=add_form, role_form=ChangeRoleForm(),
+                  confirm_form=ConfirmForm(), Role=Role)
+
+
+@bp.route("/account/users", methods=["GET", "POST"])
+@requires(Permission.MANAGE_USERS)
+def users():
+    """Users and additional contacts of your organization; add one."""
+    org = active_organization()
+    form = AddUserForm()
+    if form.validate_on_submit():
+        try:
+            if form.kind.data == "contact":
+                services.add_contact(org, form.email.data, form.full_name.data, form.phone.data or "",
+                                     current_actor())
+                message = f"{form.email.data} added as a contact."
+            else:
+                services.add_login(org, form.email.data, form.full_name.data, Role(form.role.data),
+                                   current_actor())
+                message = f"{form.email.data} can now sign in to {org.name}; we emailed them."
+        except RuleError as error:
+            db.session.rollback()
+            show_rule_error(form, error)
+        else:
+            db.session.commit()
+            flash(message, "success")
+            return redirect(url_for("accounts.users"))
+    return _users_page(org, form, status=422 if form.errors else 200)
+
+
+def _membership_in_scope(membership_id: int) -> Membership:
+    return get_in_scope_or_404(Membership, membership_id, Membership.organization_id, current_user,
+                               Permission.MANAGE_USERS,
+                               selectinload(Membership.user).selectinload(User.memberships),
+                               selectinload(Membership.organization))
+
+
+def _back_to(org: Organization) -> str:
+    if org.id == active_organization().id:
+        return url_for("accounts.users")
+    return url_for("accounts.chain", org_id=org.id)
+
+
+@bp.route("/account/users/<int:membership_id>/role", methods=["POST"])
+@requires(Permission.VIEW_ACCOUNT)
+def change_role(membership_id: int):
+    """Change a user's role."""
+    membership = _membership_in_scope(membership_id)
+    form = ChangeRoleForm()
+    if not form.validate_on_submit():
+        flash("Choose one of the listed roles.", "error")
+        return redirect(_back_to(membership.organization))
+    try:
+        services.change_role(membership, Role(form.role.data), current_actor())
+    except RuleError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(f"{membership.user.email} is now {membership.role.label}.", "success")
+    return redirect(_back_to(membership.organization))
+
+
+@bp.route("/account/users/<int:membership_id>/deactivate", methods=["POST"])
+@requires(Permission.VIEW_ACCOUNT)
+def deactivate(membership_id: int):
+    """Remove a user's access to the organization."""
+    membership = _membership_in_scope(membership_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        services.deactivate_membership(membership, current_actor())
+    except RuleError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(f"{membership.user.email} no longer has access to {membership.organization.name}.", "success")
+    return redirect(_back_to(membership.organization))
+
+
+@bp.route("/account/contacts/<int:contact_id>/remove", methods=["POST"])
+@requires(Permission.VIEW_ACCOUNT)
+def remove_contact(contact_id: int):
+    """Remove an additional contact."""
+    contact = get_in_scope_or_404(Contact, contact_id, Contact.organization_id, current_user,
+                                  Permission.MANAGE_USERS)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    services.remove_contact(contact, current_actor())
+    db.session.commit()
+    flash(f"{contact.email} removed from the contacts.", "success")
+    return redirect(url_for("accounts.users"))
+
+
+def _sub_chains(parent: Organization) -> list[Organization]:
+    stmt = scoped(select(Organization).where(Organization.parent_id == parent.id), Organization.id,
+                  current_user, Permission.MANAGE_USERS)
+    return list(db.session.scalars(stmt.order_by(Organization.name)))
+
+
+@bp.route("/account/chains", methods=["GET", "POST"])
+@requires(Permission.MANAGE_SUB_CHAINS)
+def chains():
+    """Your sub-chains (end customers, brands); create one with its first user (Scenario 1)."""
+    org = active_organization()
+    form = SubChainForm()
+    if form.validate_on_submit():
+        try:
+            sub = services.create_sub_chain(org, form.name.data, form.email.data, form.full_name.data,
+                                            Role(form.role.data), current_actor())
+        except RuleError as error:
+            db.session.rollback()
+            show_rule_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Sub-chain {sub.name} created; {form.email.data} was emailed a sign-in link.", "success")
+            return redirect(url_for("accounts.chain", org_id=sub.id))
+    return render("accounts/chains.html", org=org, sub_chains=_sub_chains(org), form=form,
+                  status=422 if form.errors else 200)
+
+
+@bp.route("/account/chains/<int:org_id>", methods=["GET", "POST"])
+@requires(Permission.VIEW_ACCOUNT)
+def chain(org_id: int):
+    """One sub-chain: its users; add one."""
+    sub = get_organization_or_404(current_user, Permission.MANAGE_USERS, org_id)
+    if sub.is_main_chain:
+        abort(404)
+    form = SubChainUserForm()
+    if form.validate_on_submit():
+        try:
+            services.add_login(sub, form.email.data, form.full_name.data, Role(form.role.data),
+                               current_actor())
+        except RuleError as error:
+            db.session.rollback()
+            show_rule_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"{form.email.data} can now sign in to {sub.name}.", "success")
+            return redirect(url_for("accounts.chain", org_id=sub.id))
+    return render("accounts/chain.html", sub=sub, people=services.chain_users(sub), form=form,
+                  role_form=ChangeRoleForm(), confirm_form=ConfirmForm(), status=422 if form.errors else 200)
+
+
+@bp.route("/account/partners", methods=["GET", "POST"])
+@requires(Permission.MANAGE_PARTNERS)
+def partners():
+    """Installation Partners of your chain (Scenario 2): grant or revoke access by email."""
+    org = active_organization()
+    form = PartnerForm()
+    if form.validate_on_submit():
+        try:
+            services.grant_installation_partner(org, form.email.data, current_actor())
+        except RuleError as error:
+            db.session.rollback()
+            show_rule_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"{form.email.data} is now an Installation Partner of {org.name}.", "success")
+            return redirect(url_for("accounts.partners"))
+    return render("accounts/partners.html", org=org, partners=services.installation_partners(org), form=form, confirm_form=ConfirmForm(),
+                  status=422 if form.errors else 200)
+
+
+@bp.route("/account/partners/<int:membership_id>/revoke", methods=["POST"])
+@requires(Permission.VIEW_ACCOUNT)
+def revoke_partner(membership_id: int):
+    """End an Installation Partner's access."""
+    membership = get_in_scope_or_404(Membership, membership_id, Membership.organization_id, current_user,
+                                     Permission.MANAGE_PARTNERS, selectinload(Membership.user))
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        services.revoke_installation_partner(membership, current_actor())
+    except RuleError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(f"{membership.user.email} no longer has Installation Partner access.", "success")
+    return redirect(url_for("accounts.partners"))
+
+
+@bp.route("/account/audit")
+@requires(Permission.VIEW_AUDIT)
+def audit():
+    """What happened in your chain and its sub-chains."""
+    return audit_page(organization_ids_where(current_user, Permission.VIEW_AUDIT), "accounts.audit")

@@ -1,0 +1,63 @@
+"""Vendor staff pages: the whole audit log and, with a mail folder, the mail the portal sent."""
+
+from __future__ import annotations
+
+import re
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app
+
+from portal.audit.views import audit_page
+from portal.authz import Permission, requires
+from portal.outbox.transport import FolderTransport, transport_from_url
+from portal.rendering import render
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+MAIL_NAME = re.compile(r"^\d{8,}\.eml$")
+
+
+@bp.route("/audit")
+@requires(Permission.STAFF)
+def audit():
+    """Every audit entry of every organization."""
+    return audit_page(None, "admin.audit")
+
+
+def _mail_folder() -> Path:
+    transport = transport_from_url(current_app.config["MAIL_URL"])
+    if not isinstance(transport, FolderTransport):
+        abort(404)  # with a real mail server there is no folder to read
+    return transport.folder
+
+
+@bp.route("/mail")
+@requires(Permission.STAFF)
+def mail():
+    """The newest messages written to the mail folder (the embedded default)."""
+    folder = _mail_folder()
+    names = sorted((p.name for p in folder.glob("*.eml")), reverse=True)[:200] if folder.exists() else []
+    parser = BytesParser(policy=policy.default)
+    messages = []
+    for name in names:
+        with open(folder / name, "rb") as fh:
+            headers = parser.parse(fh, headersonly=True)
+        messages.append({"name": name, "to": headers["To"], "subject": headers["Subject"], "date": headers["Date"]})
+    return render("admin/mail.html", messages=messages)
+
+
+@bp.route("/mail/<name>")
+@requires(Permission.STAFF)
+def mail_message(name: str):
+    """One message from the mail folder."""
+    if not MAIL_NAME.match(name):
+        abort(404)
+    path = _mail_folder() / name
+    if not path.is_file():
+        abort(404)
+    with open(path, "rb") as fh:
+        message = BytesParser(policy=policy.default).parse(fh)
+    body = message.get_body(preferencelist=("plain",))
+    return render("admin/mail_message.html", message=message, body=body.get_content() if body else "")

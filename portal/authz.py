@@ -1,0 +1,160 @@
+"""The one authorization policy: permissions, what each role grants, and the scoped queries views use.
+
+Rules:
+- a membership covers its organization and that organization's sub-chains, never the parent or siblings;
+- billing permissions exist only on a main chain (a sub-chain has no billing);
+- vendor staff hold the STAFF permission; it does not by itself open any tenant's data;
+- another tenant's object is a 404 (`*_or_404` helpers); a page the role may not use in its own tenant is a 403.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from functools import wraps
+
+from flask import abort, g
+from flask_login import current_user
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from portal.accounts.models import Membership, Organization, Role, User
+from portal.extensions import db, login_manager
+
+
+class Permission(enum.Enum):
+    VIEW_ACCOUNT = "view account"
+    EDIT_ACCOUNT = "edit contact information"
+    MANAGE_USERS = "manage users"
+    MANAGE_SUB_CHAINS = "manage sub-chains"
+    MANAGE_PARTNERS = "grant installation partners"
+    VIEW_AUDIT = "view audit log"
+    BUY = "buy"
+    VIEW_PRICES = "view prices"
+    ASSIGN_LICENSES = "assign licenses"
+    VIEW_LICENSES = "view licenses"
+    VIEW_CUSTOMERS = "view customers"
+    VIEW_REPORTS = "view reports"
+    VIEW_INVOICES = "view invoices"
+    PAY_INVOICES = "pay invoices"
+    MANAGE_SUBSCRIPTIONS = "manage subscriptions"
+    MANAGE_PAYMENT_METHODS = "manage payment methods"
+    MANAGE_DEVICES = "manage devices and locations"
+    VIEW_DEVICES = "view devices and locations"
+    ACTIVATE = "activate installations"
+    STAFF = "vendor staff"
+
+
+P = Permission
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.MANAGER: frozenset({
+        P.VIEW_ACCOUNT, P.EDIT_ACCOUNT, P.MANAGE_USERS, P.MANAGE_SUB_CHAINS, P.MANAGE_PARTNERS, P.VIEW_AUDIT,
+        P.BUY, P.VIEW_PRICES, P.ASSIGN_LICENSES, P.VIEW_LICENSES, P.VIEW_CUSTOMERS, P.VIEW_REPORTS,
+        P.VIEW_INVOICES, P.PAY_INVOICES, P.MANAGE_SUBSCRIPTIONS, P.MANAGE_PAYMENT_METHODS,
+        P.MANAGE_DEVICES, P.VIEW_DEVICES, P.ACTIVATE,
+    }),
+    Role.MEMBER: frozenset({
+        P.VIEW_ACCOUNT, P.BUY, P.VIEW_PRICES, P.ASSIGN_LICENSES, P.VIEW_LICENSES, P.VIEW_CUSTOMERS,
+        P.VIEW_REPORTS, P.VIEW_INVOICES, P.VIEW_DEVICES,
+    }),
+    Role.INSTALLER: frozenset({P.VIEW_ACCOUNT, P.MANAGE_DEVICES, P.VIEW_DEVICES, P.ACTIVATE}),
+    Role.VIEWER: frozenset({P.VIEW_ACCOUNT, P.VIEW_LICENSES, P.VIEW_DEVICES}),
+}
+
+# Billing belongs to the main chain alone (DOMAIN §2); partners are granted on the chain that pays;
+# sub-chains are one level deep, so only a main chain has them.
+MAIN_CHAIN_ONLY: frozenset[Permission] = frozenset({
+    P.MANAGE_PARTNERS, P.MANAGE_SUB_CHAINS, P.VIEW_INVOICES, P.PAY_INVOICES, P.MANAGE_SUBSCRIPTIONS,
+    P.MANAGE_PAYMENT_METHODS,
+})
+
+
+def _covers(membership: Membership, org: Organization) -> bool:
+    return org.id == membership.organization_id or org.parent_id == membership.organization_id
+
+
+def can(user: User, permission: Permission, org: Organization | None = None) -> bool:
+    """Whether `user` holds `permission` on `org` (STAFF needs no organization)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if permission is P.STAFF:
+        return user.is_staff
+    if org is None:
+        return False
+    if permission in MAIN_CHAIN_ONLY and not org.is_main_chain:
+        return False
+    return any(
+        m.active and permission in ROLE_PERMISSIONS[m.role] and _covers(m, org) for m in user.memberships
+    )
+
+
+def organization_ids_where(user: User, permission: Permission) -> Select:
+    """SELECT of the ids of every organization on which `user` holds `permission`."""
+    roles = [role for role, perms in ROLE_PERMISSIONS.items() if permission in perms]
+    granting = select(Membership.organization_id).where(
+        Membership.user_id == user.id, Membership.active.is_(True), Membership.role.in_(roles)
+    )
+    stmt = select(Organization.id).where(
+        or_(Organization.id.in_(granting), Organization.parent_id.in_(granting))
+    )
+    if permission in MAIN_CHAIN_ONLY:
+        stmt = stmt.where(Organization.parent_id.is_(None))
+    return stmt
+
+
+def scoped(stmt: Select, org_column: InstrumentedAttribute, user: User, permission: Permission) -> Select:
+    """Restrict a query of tenant rows (owned through `org_column`) to what `user` may see for `permission`."""
+    return stmt.where(org_column.in_(organization_ids_where(user, permission)))
+
+
+def get_organization_or_404(user: User, permission: Permission, org_id: int) -> Organization:
+    """An organization the user holds `permission` on; anything else is a 404."""
+    org = db.session.get(Organization, org_id)
+    if org is None or not can(user, permission, org):
+        abort(404)
+    return org
+
+
+def get_in_scope_or_404(model: type, object_id: int, org_column: InstrumentedAttribute, user: User,
+                        permission: Permission, *options) -> object:
+    """One tenant object by id, only if it belongs to an organization where the user holds `permission`."""
+    stmt = scoped(select(model).where(model.id == object_id), org_column, user, permission).options(*options)
+    obj = db.session.scalars(stmt).first()
+    if obj is None:
+        abort(404)
+    return obj
+
+
+def active_organization() -> Organization | None:
+    """The organization the signed-in user is working in (chosen in the header; see accounts.context)."""
+    return g.get("organization")
+
+
+def require(permission: Permission, org: Organization | None = None) -> None:
+    """Abort 403 unless the current user holds `permission` on `org` (the active organization by default)."""
+    target = org if org is not None else active_organization()
+    if not can(current_user, permission, target):
+        abort(403)
+
+
+def requires(permission: Permission) -> Callable:
+    """View decorator: the current user must hold `permission` on the active organization (or be staff)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            require(permission)
+            return view(*args, **kwargs)
+
+        wrapper.required_permission = permission  # read by the route x role test
+        return wrapper
+
+    return decorator
+
+
+def navigation_permissions(user: User, org: Organization | None) -> frozenset[Permission]:
+    """Every permission the user holds on `org`: what the navigation may offer."""
+    return frozenset(p for p in Permission if can(user, p, org))

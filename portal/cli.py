@@ -1,0 +1,43 @@
+"""Command-line jobs: `flask --app wsgi seed-demo`, `flask --app wsgi outbox send`."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from portal.extensions import db
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.command("seed-demo")
+    def seed_demo_command():
+        """Create the demo organizations and users (idempotent)."""
+        from portal.demo import DEMO_PASSWORD, USERS, seed_demo
+
+        seed_demo()
+        db.session.commit()
+        click.echo(f"Demo data ready. Every demo account's password is {DEMO_PASSWORD}")
+        for user in USERS:
+            click.echo(f"  {user.email:<32} {user.summary}")
+
+    outbox = AppGroup("outbox", help="Deliver the email outbox.")
+
+    @outbox.command("send")
+    @click.option("--loop", is_flag=True, help="Keep running, polling every --interval seconds.")
+    @click.option("--interval", default=10.0, show_default=True, help="Seconds between polls with --loop.")
+    def send_command(loop: bool, interval: float):
+        """Deliver every due message, retrying failures with backoff."""
+        from portal.outbox.worker import deliver
+
+        while True:
+            sent, failed = deliver()
+            if sent or failed or not loop:
+                click.echo(f"outbox: {sent} sent, {failed} failed (will retry)")
+            if not loop:
+                break
+            time.sleep(interval)
+
+    app.cli.add_command(outbox)

@@ -1,0 +1,104 @@
+"""Configuration: the only module that reads os.environ.
+
+Defaults make `make run` work on a fresh machine (SQLite and a mail folder under instance/).
+Production sets DATABASE_URL, SECRET_KEY and MAIL_URL; create_app refuses a development secret there.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEV_SECRET = "dev-only-secret-not-for-production"  # noqa: S105 - the value production refuses
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = Path(os.environ.get("PORTAL_INSTANCE_PATH", PROJECT_ROOT / "instance"))
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run safely (for example a development secret in production)."""
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _database_url(raw: str) -> str:
+    # Heroku-style postgres:// URLs and bare postgresql:// use the psycopg 3 driver we ship.
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed view of the environment, turned into Flask config by `as_flask_config`."""
+
+    debug: bool
+    secret_key: str
+    database_url: str
+    mail_url: str
+    mail_from: str
+    public_url: str
+    ratelimit_storage_uri: str
+    outbox_send_after_commit: bool
+
+    @classmethod
+    def from_environ(cls) -> Settings:
+        return cls(
+            debug=_flag("PORTAL_DEBUG", _flag("FLASK_DEBUG", False)),
+            secret_key=os.environ.get("SECRET_KEY", ""),
+            database_url=_database_url(
+                os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE / 'portal.db'}")
+            ),
+            mail_url=os.environ.get("MAIL_URL", str(INSTANCE / "mail")),
+            mail_from=os.environ.get("MAIL_FROM", "Partner Portal <portal@vendor.example.com>"),
+            public_url=os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
+            ratelimit_storage_uri=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+            outbox_send_after_commit=_flag("OUTBOX_SEND_AFTER_COMMIT", True),
+        )
+
+    def as_flask_config(self) -> dict:
+        secret = self.secret_key
+        if not secret:
+            if not self.debug:
+                raise ConfigError(
+                    "SECRET_KEY is not set. Set a long random SECRET_KEY, or PORTAL_DEBUG=1 for local use."
+                )
+            secret = DEV_SECRET
+        if secret == DEV_SECRET and not self.debug:
+            raise ConfigError("SECRET_KEY is the development secret; production needs its own.")
+        return {
+            "DEBUG": self.debug,
+            "SECRET_KEY": secret,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "MAIL_URL": self.mail_url,
+            "MAIL_FROM": self.mail_from,
+            "PUBLIC_URL": self.public_url,
+            "RATELIMIT_STORAGE_URI": self.ratelimit_storage_uri,
+            "OUTBOX_SEND_AFTER_COMMIT": self.outbox_send_after_commit,
+            "SESSION_COOKIE_SECURE": not self.debug,
+        }
+
+
+# Settings every environment shares; tests override some through create_app(config=...).
+DEFAULTS: dict = {
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "LOGIN_LIMIT_PER_IP": "20 per minute",
+    "LOGIN_LIMIT_PER_ACCOUNT": "5 per minute",
+    "PASSWORD_TOKEN_HOURS": 48,
+    "ARGON2_PROFILE": "production",
+    "OUTBOX_MAX_ATTEMPTS": 8,
+    "FORBID_LAZY_LOADS": False,
+    "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+}

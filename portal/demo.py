@@ -1,0 +1,98 @@
+"""The demo data `flask seed-demo` writes: idempotent, so `make run` can run it every time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from portal.accounts.models import BillingMode, Membership, Organization, PartnerTier, Role, User
+from portal.accounts.passwords import hash_password
+from portal.extensions import db
+
+DEMO_PASSWORD = "portal-demo-2026"  # noqa: S105 - published in the README on purpose
+
+
+@dataclass(frozen=True)
+class DemoOrg:
+    name: str
+    parent: str | None
+    billing_mode: BillingMode
+    tier: PartnerTier
+    address: tuple[str, str, str, str]  # street, city, region, postal code
+    invoice_email: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    email: str
+    full_name: str
+    memberships: tuple[tuple[str, Role], ...]
+    is_staff: bool = False
+    summary: str = ""
+
+
+ORGS = (
+    DemoOrg("Northwind IT", None, BillingMode.MONTHLY_INVOICE, PartnerTier.GOLD,
+            ("200 Harbor Way", "Seattle", "WA", "98101"), "billing@northwind.example.com", "+1 206 555 0100"),
+    DemoOrg("Contoso Retail", "Northwind IT", BillingMode.PAY_ON_ORDER, PartnerTier.NONE,
+            ("12 Market Street", "Portland", "OR", "97204"), "accounts@contoso.example.com", "+1 503 555 0142"),
+    DemoOrg("Fabrikam Stores", None, BillingMode.PAY_ON_ORDER, PartnerTier.NONE,
+            ("48 Elm Avenue", "Denver", "CO", "80202"), "ap@fabrikam.example.com", "+1 303 555 0175"),
+    DemoOrg("Litware Solutions", None, BillingMode.PAY_ON_ORDER, PartnerTier.SILVER,
+            ("9 Commerce Park", "Austin", "TX", "78701"), "finance@litware.example.com", "+1 512 555 0110"),
+)
+
+USERS = (
+    DemoUser("ops@vendor.example.com", "Olivia Ops", (), is_staff=True, summary="vendor staff"),
+    DemoUser("alice@northwind.example.com", "Alice Archer", (("Northwind IT", Role.MANAGER),),
+             summary="Chain & User Manager of Northwind IT (reseller, invoiced monthly, Gold)"),
+    DemoUser("bob@northwind.example.com", "Bob Baker", (("Northwind IT", Role.MEMBER),),
+             summary="Master user of Northwind IT"),
+    DemoUser("carol@contoso.example.com", "Carol Chen", (("Contoso Retail", Role.VIEWER),),
+             summary="viewer of Contoso Retail, a sub-chain of Northwind IT (Scenario 1)"),
+    DemoUser("dave@fabrikam.example.com", "Dave Diaz", (("Fabrikam Stores", Role.MANAGER),),
+             summary="Chain & User Manager of Fabrikam Stores, an end customer's main chain (Scenario 2)"),
+    DemoUser("erin@northwind.example.com", "Erin Evans",
+             (("Northwind IT", Role.MEMBER), ("Fabrikam Stores", Role.INSTALLER)),
+             summary="Master user of Northwind IT and Installation Partner on Fabrikam Stores"),
+    DemoUser("frank@litware.example.com", "Frank Fischer", (("Litware Solutions", Role.MANAGER),),
+             summary="Chain & User Manager of Litware Solutions (reseller, pays on order)"),
+)
+
+
+def seed_demo() -> dict[str, Organization]:
+    """Create whatever of the demo is missing; never duplicates, never overwrites what users changed."""
+    orgs: dict[str, Organization] = {
+        o.name: o for o in db.session.scalars(select(Organization).where(Organization.name.in_([d.name for d in ORGS])))
+    }
+    for spec in ORGS:
+        if spec.name in orgs:
+            continue
+        street, city, region, postal = spec.address
+        org = Organization(
+            name=spec.name, legal_name=f"{spec.name} LLC", parent=orgs.get(spec.parent) if spec.parent else None,
+            billing_mode=spec.billing_mode, partner_tier=spec.tier, address_line1=street, city=city, region=region,
+            postal_code=postal, country="US", invoice_email=spec.invoice_email, phone=spec.phone,
+        )
+        db.session.add(org)
+        orgs[spec.name] = org
+    db.session.flush()
+
+    password_hash = None
+    for spec in USERS:
+        user = db.session.scalars(select(User).where(User.email == spec.email)).first()
+        if user is None:
+            password_hash = password_hash or hash_password(DEMO_PASSWORD)
+            user = User(email=spec.email, full_name=spec.full_name, is_staff=spec.is_staff,
+                        password_hash=password_hash)
+            db.session.add(user)
+            db.session.flush()
+        existing = set(db.session.scalars(
+            select(Membership.organization_id).where(Membership.user_id == user.id)))
+        for org_name, role in spec.memberships:
+            if orgs[org_name].id not in existing:
+                db.session.add(Membership(user_id=user.id, organization_id=orgs[org_name].id, role=role))
+    db.session.flush()
+    return orgs

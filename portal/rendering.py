@@ -1,0 +1,27 @@
+"""Helpers every view uses: one URL renders its page or, for htmx, its fragment; rule errors beside fields."""
+
+from __future__ import annotations
+
+from flask import make_response, render_template
+from flask_wtf import FlaskForm
+
+from portal.errors import RuleError
+from portal.extensions import htmx
+
+
+def render(page: str, fragment: str | None = None, status: int = 200, **context):
+    """Render `page`, or only `fragment` (which the page includes) when htmx asks for part of the page."""
+    wants_fragment = fragment is not None and bool(htmx) and not htmx.boosted
+    response = make_response(render_template(fragment if wants_fragment else page, **context), status)
+    if fragment is not None:
+        response.vary.add("HX-Request")
+    return response
+
+
+def show_rule_error(form: FlaskForm, error: RuleError) -> None:
+    """Put a service's refusal beside the field it names (or at the top of the form)."""
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = [*field.errors, error.message]
+    else:
+        form.form_errors.append(error.message)

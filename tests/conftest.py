@@ -1,0 +1,246 @@
+"""Test harness: one migrated database per run (SQLite, or PostgreSQL with TEST_DATABASE_URL), emptied after
+every test; a real SMTP server on loopback; clients that sign in and send the CSRF token like a browser does."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from portal import create_app
+from portal.extensions import db, limiter
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+CI = os.environ.get("PORTAL_CI") == "1"
+DEMO_PASSWORD = "portal-demo-2026"
+_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+# ---------------------------------------------------------------- SMTP
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Mailbox:
+    """What the loopback SMTP server received."""
+
+    messages: list = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        from email import message_from_bytes
+        from email.policy import default
+
+        with self.lock:
+            self.messages.append(message_from_bytes(envelope.content, policy=default))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list:
+        with self.lock:
+            return [m for m in self.messages if address in m["To"]]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.messages.clear()
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[Mailbox, int]]:
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield mailbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server) -> Mailbox:
+    return smtp_server[0]
+
+
+# ---------------------------------------------------------------- app and database
+
+
+def _database_url(tmp_dir: Path) -> str:
+    return TEST_DATABASE_URL or f"sqlite:///{tmp_dir / 'test.db'}"
+
+
+def test_config(database_url: str, mail_url: str, **overrides) -> dict:
+    config = {
+        "TESTING": True,
+        "DEBUG": False,
+        "SECRET_KEY": "test-secret-key-only-for-the-suite",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "MAIL_URL": mail_url,
+        "MAIL_FROM": "Partner Portal <portal@vendor.example.com>",
+        "PUBLIC_URL": "http://portal.test",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "OUTBOX_SEND_AFTER_COMMIT": True,
+        "SESSION_COOKIE_SECURE": False,
+        "ARGON2_PROFILE": "test",
+        "FORBID_LAZY_LOADS": True,
+    }
+    config.update(overrides)
+    return config
+
+
+test_config.__test__ = False  # a builder, not a test
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    return _database_url(tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture(scope="session")
+def app(database_url, smtp_server) -> Iterator[Flask]:
+    app = create_app(test_config(database_url, f"smtp://127.0.0.1:{smtp_server[1]}"))
+    app.test_client_class = PortalClient
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        upgrade()  # the schema comes from the migrations, as in production
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def empty_database() -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - table names from our metadata
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request, mailbox):
+    yield
+    if "app" in request.fixturenames:
+        app = request.getfixturevalue("app")
+        with app.app_context():
+            db.session.remove()
+            empty_database()
+        limiter.reset()
+    mailbox.clear()
+
+
+@pytest.fixture
+def ctx(app) -> Iterator[None]:
+    """An application context for calling services directly."""
+    with app.app_context():
+        yield
+        db.session.rollback()
+
+
+# ---------------------------------------------------------------- demo data and clients
+
+
+@pytest.fixture
+def demo(app):
+    """The demo organizations and users of `flask seed-demo`, as plain ids."""
+    from tests.factories import DemoIds
+
+    with app.app_context():
+        from portal.demo import seed_demo
+
+        seed_demo()
+        db.session.commit()
+        ids = DemoIds.load()
+        db.session.remove()
+    return ids
+
+
+class PortalClient(FlaskClient):
+    """A test client that sends the CSRF token with every POST, as the portal's forms and htmx do."""
+
+    def csrf_token(self) -> str:
+        page = self.get("/help").get_data(as_text=True)
+        return _CSRF_META.search(page).group(1)
+
+    def post(self, *args, **kwargs):
+        data = kwargs.get("data")
+        if kwargs.pop("csrf", True) and (data is None or isinstance(data, dict)) and "json" not in kwargs:
+            data = dict(data or {})
+            data.setdefault("csrf_token", self.csrf_token())
+            kwargs["data"] = data
+        return super().post(*args, **kwargs)
+
+    def login(self, email: str, password: str = DEMO_PASSWORD):
+        response = self.post("/login", data={"email": email, "password": password})
+        assert response.status_code == 302, f"{email} could not sign in ({response.status_code})"
+        return response
+
+
+@pytest.fixture
+def client(app) -> PortalClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def login(app):
+    """login("alice") -> a client signed in as alice@… from the demo."""
+    from tests.factories import DEMO_EMAILS
+
+    def _login(name: str) -> PortalClient:
+        c = app.test_client()
+        c.login(DEMO_EMAILS[name])
+        return c
+
+    return _login
+
+
+# ---------------------------------------------------------------- CI: nothing important may be skipped
+
+
+def pytest_collection_modifyitems(config, items):
+    on_postgres = TEST_DATABASE_URL.startswith("postgresql")
+    for item in items:
+        if "postgres_only" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set TEST_DATABASE_URL)"))
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not CI or exitstatus != 0:
+        return
+    on_postgres = TEST_DATABASE_URL.startswith("postgresql")
+    items = {item.nodeid: item for item in session.items}
+
+    def may_skip(nodeid: str) -> bool:  # only PostgreSQL-only tests, and only on the SQLite run
+        return not on_postgres and nodeid in items and "postgres_only" in items[nodeid].keywords
+
+    forbidden = [nodeid for nodeid in _skipped if not may_skip(nodeid)]
+    if forbidden:
+        print("\nCI forbids these skips:\n  " + "\n  ".join(forbidden))
+        session.exitstatus = 1
+

@@ -1,0 +1,84 @@
+"""Builders for tests: each call returns fresh objects (unique names and emails)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from portal.accounts.models import BillingMode, Contact, Membership, Organization, Role, User
+from portal.accounts.passwords import hash_password
+from portal.audit.services import Actor
+from portal.extensions import db
+
+DEMO_EMAILS = {
+    "ops": "ops@vendor.example.com",
+    "alice": "alice@northwind.example.com",
+    "bob": "bob@northwind.example.com",
+    "carol": "carol@contoso.example.com",
+    "dave": "dave@fabrikam.example.com",
+    "erin": "erin@northwind.example.com",
+    "frank": "frank@litware.example.com",
+}
+_seq = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class DemoIds:
+    """Ids of the demo's organizations, users and memberships (plain values, safe across sessions)."""
+
+    orgs: dict[str, int]
+    users: dict[str, int]
+    memberships: dict[tuple[str, str], int]  # (user name, org name) -> membership id
+
+    @classmethod
+    def load(cls) -> DemoIds:
+        orgs = {o.name: o.id for o in db.session.scalars(select(Organization))}
+        users = {name: db.session.scalars(select(User.id).where(User.email == email)).one()
+                 for name, email in DEMO_EMAILS.items()}
+        by_id = {v: k for k, v in users.items()}
+        org_names = {v: k for k, v in orgs.items()}
+        memberships = {(by_id[m.user_id], org_names[m.organization_id]): m.id
+                       for m in db.session.scalars(select(Membership)) if m.user_id in by_id}
+        return cls(orgs, users, memberships)
+
+
+def make_org(name: str | None = None, parent: Organization | None = None, **fields) -> Organization:
+    n = next(_seq)
+    name = name or f"Org {n}"
+    org = Organization(name=name, legal_name=f"{name} Inc.", parent=parent, address_line1=f"{n} Main Street",
+                       city="Springfield", postal_code="12345", country="US",
+                       invoice_email=f"billing{n}@example.com", phone="+1 555 0100",
+                       billing_mode=fields.pop("billing_mode", BillingMode.PAY_ON_ORDER), **fields)
+    db.session.add(org)
+    db.session.flush()
+    return org
+
+
+def make_user(email: str | None = None, password: str | None = "a-long-password", **fields)  # noqa: S107 -> User:
+    n = next(_seq)
+    user = User(email=email or f"user{n}@example.com", full_name=fields.pop("full_name", f"User {n}"),
+                password_hash=hash_password(password) if password else None, **fields)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def make_member(org: Organization, role: Role = Role.MEMBER, user: User | None = None) -> Membership:
+    membership = Membership(user=user or make_user(), organization=org, role=role)
+    db.session.add(membership)
+    db.session.flush()
+    return membership
+
+
+def make_contact(org: Organization) -> Contact:
+    n = next(_seq)
+    contact = Contact(organization_id=org.id, full_name=f"Contact {n}", email=f"contact{n}@example.com")
+    db.session.add(contact)
+    db.session.flush()
+    return contact
+
+
+def actor(user: User | None = None, ip: str = "192.0.2.1") -> Actor:
+    return Actor(user.id if user else None, ip)
