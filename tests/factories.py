@@ -56,7 +56,7 @@ def make_org(name: str | None = None, parent: Organization | None = None, **fiel
     return org
 
 
-def make_user(email: str | None = None, password: str | None = "a-long-password", **fields)  # noqa: S107 -> User:
+def make_user(email: str | None = None, password: str | None = "a-long-password", **fields) -> User:  # noqa: S107
     n = next(_seq)
     user = User(email=email or f"user{n}@example.com", full_name=fields.pop("full_name", f"User {n}"),
                 password_hash=hash_password(password) if password else None, **fields)

@@ -347,8 +347,8 @@ def partners():
             db.session.commit()
             flash(f"{form.email.data} is now an Installation Partner of {org.name}.", "success")
             return redirect(url_for("accounts.partners"))
-    return render("accounts/partners.html", org=org, partners=services.installation_partners(org), form=form, confirm_form=ConfirmForm(),
-                  status=422 if form.errors else 200)
+    return render("accounts/partners.html", org=org, partners=services.installation_partners(org), form=form,
+                  confirm_form=ConfirmForm(), status=422 if form.errors else 200)
 
 
 @bp.route("/account/partners/<int:membership_id>/revoke", methods=["POST"])
