@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, RadioField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 from portal.accounts.models import Role
 
-ROLE_CHOICES = [(r.value, r.label) for r in Role]
-SUB_CHAIN_ROLE_CHOICES = [(Role.VIEWER.value, Role.VIEWER.label), (Role.MANAGER.value, Role.MANAGER.label)]
+ROLE_CHOICES = [SelectChoice(r.value, r.label) for r in Role]
+SUB_CHAIN_ROLE_CHOICES = [SelectChoice(r.value, r.label) for r in (Role.VIEWER, Role.MANAGER)]
 
 
 class LoginForm(FlaskForm):
@@ -54,7 +55,8 @@ class ContactInformationForm(FlaskForm):
 
 
 class AddUserForm(FlaskForm):
-    kind = RadioField("Add as", choices=[("login", "Authorized login"), ("contact", "Additional contact (no login)")],
+    kind = RadioField("Add as", choices=[SelectChoice("login", "Authorized login"),
+                                         SelectChoice("contact", "Additional contact (no login)")],
                       default="login", validators=[DataRequired()])
     full_name = StringField("Full name", validators=[DataRequired(), Length(max=200)])
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])

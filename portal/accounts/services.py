@@ -53,7 +53,7 @@ def load_user_for_session(session_id: str) -> User | None:
     user = db.session.scalars(
         select(User)
         .where(User.id == int(user_id))
-        .options(selectinload(User.memberships).joinedload(Membership.organization))
+        .options(selectinload(User.memberships).joinedload(Membership.organization).joinedload(Organization.parent))
     ).first()
     if user is None or not user.active or not secrets.compare_digest(user.session_token, token):
         return None

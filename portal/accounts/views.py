@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, sessi
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from wtforms.fields.choices import SelectChoice
 
 from portal.accounts import services
 from portal.accounts.context import choose_organization, current_actor, working_organizations
@@ -135,10 +136,12 @@ def set_password(token: str):
 def switch_organization():
     """Work in another of your organizations."""
     form = SwitchOrganizationForm()
-    form.org_id.choices = [(o.id, o.name) for o in working_organizations(current_user)]
-    if form.validate_on_submit() and choose_organization(form.org_id.data):
-        return redirect(url_for("accounts.account"))
-    abort(404)
+    form.org_id.choices = [SelectChoice(o.id, o.name) for o in working_organizations(current_user)]
+    if not form.validate_on_submit():
+        flash("Choose one of your organizations.", "error")
+    elif not choose_organization(form.org_id.data):
+        abort(404)
+    return redirect(url_for("accounts.account"))
 
 
 @bp.route("/account", methods=["GET", "POST"])
@@ -159,11 +162,10 @@ def account():
                 db.session.commit()
                 flash("Contact information saved.", "success")
                 return redirect(url_for("accounts.account"))
-    return render("accounts/account.html", form=form, org=org, password_form=ChangePasswordForm(),
-                  status=422 if form.errors else 200)
+    return render("accounts/account.html", form=form, org=org, status=422 if form.errors else 200)
 
 
-@bp.route("/account/password", methods=["POST"])
+@bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def change_password():
     """Change your own password; every other session of yours ends."""
@@ -178,10 +180,8 @@ def change_password():
             db.session.commit()
             login_user(current_user)  # this session goes on with the new token; the others end
             flash("Password changed. Your other sessions are signed out.", "success")
-            return redirect(url_for("accounts.account"))
-    org = active_organization()
-    return render("accounts/account.html", form=ContactInformationForm(obj=org), org=org, password_form=form,
-                  status=422)
+            return redirect(url_for("core.home"))
+    return render("accounts/password.html", form=form, status=422 if form.errors else 200)
 
 
 def _users_page(org: Organization, add_form: AddUserForm, status: int = 200):

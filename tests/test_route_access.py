@@ -1,0 +1,105 @@
+"""The route x role matrix: every route of the app, requested by every demo user and by an anonymous visitor.
+
+A user outside ACCESS for an endpoint gets 403 or 404 (anonymous: a redirect to sign in); a user inside gets
+the page or the form's answer. The targets of routes that take an id are objects in the user's own organization,
+so that a refusal here is the role's and not the tenancy's (tenancy is test_cross_tenant.py's job).
+"""
+
+from __future__ import annotations
+
+import pytest
+from flask import url_for
+from sqlalchemy import select
+
+from portal.accounts.models import Membership, Organization, Role
+from portal.extensions import db
+from tests.access import ACCESS, ID_PARAMS, OTHER_PARAMS, PUBLIC, allowed_users
+from tests.factories import make_contact, make_member, make_org
+
+USERS = sorted(PUBLIC)
+HOME_ORG = {  # the organization each user's requests aim at
+    "anonymous": "Northwind IT", "ops": "Northwind IT", "alice": "Northwind IT", "bob": "Northwind IT",
+    "carol": "Contoso Retail", "dave": "Fabrikam Stores", "erin": "Northwind IT", "frank": "Litware Solutions",
+}
+DENIED = {403, 404}
+
+
+def _routes(app):
+    rules = sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint, r.rule))
+    for rule in rules:
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule, method
+
+
+def test_every_route_is_in_the_access_table(app):
+    """A new route must say who may use it: add it to tests/access.py."""
+    missing = sorted({rule.endpoint for rule, _ in _routes(app)} - ACCESS.keys())
+    assert not missing, f"routes missing from tests/access.py ACCESS: {missing}"
+    stale = sorted(ACCESS.keys() - {rule.endpoint for rule, _ in _routes(app)})
+    assert not stale, f"ACCESS lists endpoints that no longer exist: {stale}"
+
+
+@pytest.fixture
+def targets(app, demo):
+    """Per organization: another user's membership, a contact, an installer and a sub-chain to aim at."""
+    with app.app_context():
+        orgs = {o.name: o for o in db.session.scalars(select(Organization))}
+        per_org = {}
+        for name, org in orgs.items():
+            other = make_member(org, Role.MEMBER if org.is_main_chain else Role.VIEWER)
+            installer = db.session.scalars(
+                select(Membership).where(Membership.organization_id == org.id, Membership.role == Role.INSTALLER)
+            ).first() or make_member(org, Role.INSTALLER)
+            sub = org if not org.is_main_chain else (
+                next((s for s in orgs.values() if s.parent_id == org.id), None) or make_org(f"{name} East", org))
+            per_org[name] = {"membership_id": other.id, "contact_id": make_contact(org).id,
+                             "installer_id": installer.id, "org_id": sub.id}
+        db.session.commit()
+        return per_org
+
+
+def _url(app, rule, user: str, targets) -> str:
+    target = targets[HOME_ORG[user]]
+    values = {}
+    for arg in rule.arguments:
+        if arg in ID_PARAMS:
+            key = "installer_id" if rule.endpoint == "accounts.revoke_partner" else arg
+            values[arg] = target[key]
+        elif arg == "filename":
+            values[arg] = "css/portal.css"
+        elif arg in OTHER_PARAMS:
+            values[arg] = "00000001.eml" if arg == "name" else "not-a-real-token"
+        else:
+            raise AssertionError(f"{rule.endpoint}: parameter {arg!r} is neither in ID_PARAMS nor OTHER_PARAMS")
+    with app.test_request_context():
+        return url_for(rule.endpoint, **values)
+
+
+def _client(app, login, user: str):
+    return app.test_client() if user == "anonymous" else login(user)
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_route_access_matrix(app, login, targets, user):
+    """Each user reaches exactly the routes ACCESS gives them, for every method of every route."""
+    client = _client(app, login, user)
+    problems = []
+    for rule, method in _routes(app):
+        allowed = user in allowed_users(rule.endpoint, method)
+        url = _url(app, rule, user, targets)
+        response = client.get(url) if method == "GET" else client.post(url, data={})
+        status = response.status_code
+        if user == "anonymous" and not allowed:
+            ok = status == 302 and "/login" in response.headers["Location"]
+        elif allowed:
+            # Allowed: the page, a redirect after the action, the form's answer, or "no such mail file".
+            ok = status not in DENIED | {401, 405, 500} or (rule.endpoint == "admin.mail_message" and status == 404)
+            if rule.endpoint in {"admin.mail", "admin.mail_message"}:
+                ok = ok or status == 404  # with an SMTP server there is no mail folder to read
+        else:
+            ok = status in DENIED
+        if not ok:
+            problems.append(f"{method} {url} ({rule.endpoint}) -> {status}, allowed={allowed}")
+        if rule.endpoint == "accounts.logout" and method == "POST" and user != "anonymous":
+            client = _client(app, login, user)  # signed out by the request above; sign in again
+    assert not problems, f"{user}:\n  " + "\n  ".join(problems)
