@@ -230,7 +230,7 @@ def _back_to(org: Organization) -> str:
 
 
 @bp.route("/account/users/<int:membership_id>/role", methods=["POST"])
-@requires(Permission.VIEW_ACCOUNT)
+@login_required  # the scoped lookup below decides: another tenant's object is a 404
 def change_role(membership_id: int):
     """Change a user's role."""
     membership = _membership_in_scope(membership_id)
@@ -250,7 +250,7 @@ def change_role(membership_id: int):
 
 
 @bp.route("/account/users/<int:membership_id>/deactivate", methods=["POST"])
-@requires(Permission.VIEW_ACCOUNT)
+@login_required  # the scoped lookup below decides: another tenant's object is a 404
 def deactivate(membership_id: int):
     """Remove a user's access to the organization."""
     membership = _membership_in_scope(membership_id)
@@ -268,7 +268,7 @@ def deactivate(membership_id: int):
 
 
 @bp.route("/account/contacts/<int:contact_id>/remove", methods=["POST"])
-@requires(Permission.VIEW_ACCOUNT)
+@login_required  # the scoped lookup below decides: another tenant's object is a 404
 def remove_contact(contact_id: int):
     """Remove an additional contact."""
     contact = get_in_scope_or_404(Contact, contact_id, Contact.organization_id, current_user,
@@ -309,7 +309,7 @@ def chains():
 
 
 @bp.route("/account/chains/<int:org_id>", methods=["GET", "POST"])
-@requires(Permission.VIEW_ACCOUNT)
+@login_required  # the scoped lookup below decides: another tenant's object is a 404
 def chain(org_id: int):
     """One sub-chain: its users; add one."""
     sub = get_organization_or_404(current_user, Permission.MANAGE_USERS, org_id)
@@ -352,7 +352,7 @@ def partners():
 
 
 @bp.route("/account/partners/<int:membership_id>/revoke", methods=["POST"])
-@requires(Permission.VIEW_ACCOUNT)
+@login_required  # the scoped lookup below decides: another tenant's object is a 404
 def revoke_partner(membership_id: int):
     """End an Installation Partner's access."""
     membership = get_in_scope_or_404(Membership, membership_id, Membership.organization_id, current_user,

@@ -1,0 +1,102 @@
+"""Cross-tenant: on every route that takes an id, every user tries the ids of objects they have no access to.
+
+Each attempt must answer 404 (never 403, which would confirm the object exists) and change nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+from flask import url_for
+from sqlalchemy import select
+
+from portal.accounts.models import Contact, Membership, Organization, Role
+from portal.extensions import db
+from tests.access import ID_PARAMS, OTHER_PARAMS, PUBLIC
+from tests.factories import DEMO_EMAILS, make_contact, make_member, make_org
+
+USERS = sorted(PUBLIC - {"anonymous"})
+
+
+@pytest.fixture
+def world(app, demo):
+    """The demo plus, in every organization, a member, an installer, a contact, and a sub-chain per main chain."""
+    with app.app_context():
+        orgs = list(db.session.scalars(select(Organization)))
+        for org in orgs:
+            make_member(org, Role.VIEWER)
+            make_member(org, Role.INSTALLER)
+            make_contact(org)
+            if org.is_main_chain:
+                make_org(f"{org.name} Branch", parent=org)
+        db.session.commit()
+
+
+def _owner_org_id(obj) -> int:
+    return obj.id if isinstance(obj, Organization) else obj.organization_id
+
+
+def _covered_org_ids(email: str) -> set[int]:
+    """Organizations a user's memberships reach (DOMAIN §2: the organization and its sub-chains), restated here
+    independently of portal/authz.py."""
+    member_of = set(db.session.scalars(
+        select(Membership.organization_id).join(Membership.user)
+        .where(Membership.active.is_(True)).where(Membership.user.has(email=email))
+    ))
+    children = set(db.session.scalars(select(Organization.id).where(Organization.parent_id.in_(member_of))))
+    return member_of | children
+
+
+def _foreign_ids(email: str) -> dict[type, list[int]]:
+    covered = _covered_org_ids(email)
+    foreign = {}
+    for model in set(ID_PARAMS.values()):
+        foreign[model] = [obj.id for obj in db.session.scalars(select(model)) if _owner_org_id(obj) not in covered]
+    return foreign
+
+
+def _id_routes(app):
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.endpoint):
+        id_args = [a for a in rule.arguments if a in ID_PARAMS]
+        unknown = set(rule.arguments) - ID_PARAMS.keys() - OTHER_PARAMS
+        assert not unknown, f"{rule.endpoint}: add {sorted(unknown)} to ID_PARAMS or OTHER_PARAMS in tests/access.py"
+        if id_args:
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                yield rule, method, id_args
+
+
+def _snapshot() -> tuple:
+    return (
+        sorted((m.id, m.role.value, m.active) for m in db.session.scalars(select(Membership))),
+        sorted(c.id for c in db.session.scalars(select(Contact))),
+        sorted((o.id, o.name, o.parent_id) for o in db.session.scalars(select(Organization))),
+    )
+
+
+def test_id_routes_exist(app):
+    """The cross-tenant test has something to try (and would notice if id routes vanished)."""
+    assert len(list(_id_routes(app))) >= 5
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_other_tenants_objects_answer_404(app, login, world, user):
+    """No route shows or changes another tenant's object; each answer is a 404 and the data is unchanged."""
+    client = login(user)
+    with app.app_context():
+        foreign = _foreign_ids(DEMO_EMAILS[user])
+        before = _snapshot()
+    problems, tried = [], 0
+    for rule, method, id_args in _id_routes(app):
+        for arg in id_args:
+            for object_id in [*foreign[ID_PARAMS[arg]], 999_999]:
+                values = {a: object_id for a in id_args}
+                with app.test_request_context():
+                    url = url_for(rule.endpoint, **values)
+                data = {"role": Role.MANAGER.value, "full_name": "Mallory", "email": "mallory@example.com"}
+                response = client.get(url) if method == "GET" else client.post(url, data=data)
+                tried += 1
+                if response.status_code != 404:
+                    problems.append(f"{method} {url} ({rule.endpoint}) -> {response.status_code}")
+    with app.app_context():
+        assert _snapshot() == before, "a cross-tenant request changed data"
+    assert tried > 0
+    assert not problems, f"{user} reached objects of other tenants:\n  " + "\n  ".join(problems)
