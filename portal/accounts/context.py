@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, g, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_login import current_user
 
 from portal.accounts.models import Organization
@@ -65,7 +65,7 @@ def _load_working_organization() -> None:
 
 
 def _template_context() -> dict:
-    if not current_user.is_authenticated:
+    if not has_request_context() or not current_user.is_authenticated:  # emails render outside requests
         return {"navigation": (), "organization": None, "organizations": ()}
     org = g.get("organization")
     granted = navigation_permissions(current_user, org)

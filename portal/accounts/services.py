@@ -45,16 +45,22 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalars(select(User).where(User.email == email.strip().lower())).first()
 
 
+def user_with_access(user_id: int) -> User | None:
+    """A user with their memberships and those organizations loaded: what every permission check reads."""
+    return db.session.scalars(
+        select(User)
+        .where(User.id == user_id)
+        .options(selectinload(User.memberships).joinedload(Membership.organization).joinedload(Organization.parent))
+        .execution_options(populate_existing=True)
+    ).first()
+
+
 def load_user_for_session(session_id: str) -> User | None:
     """The user a session cookie names, if its session token is still current (Flask-Login's loader)."""
     user_id, _, token = session_id.partition(":")
     if not user_id.isdigit() or not token:
         return None
-    user = db.session.scalars(
-        select(User)
-        .where(User.id == int(user_id))
-        .options(selectinload(User.memberships).joinedload(Membership.organization).joinedload(Organization.parent))
-    ).first()
+    user = user_with_access(int(user_id))
     if user is None or not user.active or not secrets.compare_digest(user.session_token, token):
         return None
     return user
@@ -298,11 +304,11 @@ def grant_installation_partner(org: Organization, email: str, actor: Actor) -> M
             f"No active portal user has the address {email}. Ask your partner for the email they sign in with.",
             field="email",
         )
-    if any(m.active and m.organization_id in (org.id,) for m in user.memberships):
-        raise RuleError(f"{email} already has access to {org.name}.", field="email")
     membership = db.session.scalars(
         select(Membership).where(Membership.user_id == user.id, Membership.organization_id == org.id)
     ).first()
+    if membership is not None and membership.active:
+        raise RuleError(f"{email} already has access to {org.name}.", field="email")
     if membership is None:
         membership = Membership(user=user, organization=org, role=Role.INSTALLER)
         db.session.add(membership)
