@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, RadioField, SelectField, StringField
+from wtforms import EmailField, HiddenField, IntegerField, PasswordField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
@@ -91,4 +91,5 @@ class PartnerForm(FlaskForm):
 
 
 class SwitchOrganizationForm(FlaskForm):
-    org_id = SelectField("Working in", coerce=int)
+    # Which organizations are the user's is the view's question (another's is a 404, not a form error).
+    org_id = IntegerField("Working in", validators=[DataRequired()])

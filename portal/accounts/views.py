@@ -8,7 +8,6 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, sessi
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
-from wtforms.fields.choices import SelectChoice
 
 from portal.accounts import services
 from portal.accounts.context import choose_organization, current_actor, working_organizations
@@ -128,7 +127,7 @@ def set_password(token: str):
             session.clear()
             flash("Your password is set. Sign in with it now.", "success")
             return redirect(url_for("accounts.login", email=user.email))
-    return render("accounts/set_password.html", form=form, user=valid.user)
+    return render("accounts/set_password.html", form=form, user=valid.user, status=422 if form.errors else 200)
 
 
 @bp.route("/account/switch", methods=["POST"])
@@ -136,7 +135,6 @@ def set_password(token: str):
 def switch_organization():
     """Work in another of your organizations."""
     form = SwitchOrganizationForm()
-    form.org_id.choices = [SelectChoice(o.id, o.name) for o in working_organizations(current_user)]
     if not form.validate_on_submit():
         flash("Choose one of your organizations.", "error")
     elif not choose_organization(form.org_id.data):
