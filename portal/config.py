@@ -26,7 +26,7 @@ def _flag(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _database_url(raw: str) -> str:
+def normalize_database_url(raw: str) -> str:
     # Heroku-style postgres:// URLs and bare postgresql:// use the psycopg 3 driver we ship.
     for prefix in ("postgres://", "postgresql://"):
         if raw.startswith(prefix):
@@ -52,7 +52,7 @@ class Settings:
         return cls(
             debug=_flag("PORTAL_DEBUG", _flag("FLASK_DEBUG", False)),
             secret_key=os.environ.get("SECRET_KEY", ""),
-            database_url=_database_url(
+            database_url=normalize_database_url(
                 os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE / 'portal.db'}")
             ),
             mail_url=os.environ.get("MAIL_URL", str(INSTANCE / "mail")),

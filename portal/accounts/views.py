@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.accounts import services
-from portal.accounts.context import choose_organization, current_actor, working_organizations
+from portal.accounts.context import choose_organization, current_actor
 from portal.accounts.forms import (
     AddUserForm,
     ChangePasswordForm,

@@ -26,11 +26,10 @@ def audit():
     return audit_page(None, "admin.audit")
 
 
-def _mail_folder() -> Path:
+def _mail_folder() -> Path | None:
+    """The folder mail is written to, or None when MAIL_URL names an SMTP server."""
     transport = transport_from_url(current_app.config["MAIL_URL"])
-    if not isinstance(transport, FolderTransport):
-        abort(404)  # with a real mail server there is no folder to read
-    return transport.folder
+    return transport.folder if isinstance(transport, FolderTransport) else None
 
 
 @bp.route("/mail")
@@ -38,6 +37,8 @@ def _mail_folder() -> Path:
 def mail():
     """The newest messages written to the mail folder (the embedded default)."""
     folder = _mail_folder()
+    if folder is None:
+        return render("admin/mail.html", messages=[], smtp=True)
     names = sorted((p.name for p in folder.glob("*.eml")), reverse=True)[:200] if folder.exists() else []
     parser = BytesParser(policy=policy.default)
     messages = []
@@ -45,16 +46,17 @@ def mail():
         with open(folder / name, "rb") as fh:
             headers = parser.parse(fh, headersonly=True)
         messages.append({"name": name, "to": headers["To"], "subject": headers["Subject"], "date": headers["Date"]})
-    return render("admin/mail.html", messages=messages)
+    return render("admin/mail.html", messages=messages, smtp=False)
 
 
 @bp.route("/mail/<name>")
 @requires(Permission.STAFF)
 def mail_message(name: str):
     """One message from the mail folder."""
-    if not MAIL_NAME.match(name):
+    folder = _mail_folder()
+    if folder is None or not MAIL_NAME.match(name):
         abort(404)
-    path = _mail_folder() / name
+    path = folder / name
     if not path.is_file():
         abort(404)
     with open(path, "rb") as fh:

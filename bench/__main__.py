@@ -1,0 +1,168 @@
+"""`python -m bench` (or `make bench`): time the portal's pages against a large generated dataset.
+
+Steps: a fresh database (SQLite in a temporary folder, or BENCH_DATABASE_URL), the migrations, the generated
+data (bench.generate), sign-in as the probe reseller's manager and as a staff user, then every page of
+bench.measure.PAGES timed in-process. Prints a table and writes bench/results/latest.json.
+
+Exit status: 0 when every page answered 200 (and, with --check, stayed within its thresholds); 1 otherwise;
+2 when the benchmark could not start (for example a non-empty BENCH_DATABASE_URL without --reset).
+
+Every option also reads an environment variable (BENCH_RESELLERS, BENCH_CUSTOMERS, …), so
+`make bench BENCH_RESELLERS=20` style overrides work without editing the Makefile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from bench.app import DatabaseNotEmpty, migrated_app, prepare_database
+from bench.generate import generate
+from bench.measure import PAGES, measure, sign_in
+from bench.report import Thresholds, as_json, check, table, write_json
+from portal.extensions import db
+
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    data = parser.add_argument_group("dataset")
+    data.add_argument("--resellers", type=int, default=_env_int("BENCH_RESELLERS", 200),
+                      help="main chains [BENCH_RESELLERS]")
+    data.add_argument("--customers", type=int, default=_env_int("BENCH_CUSTOMERS", 25),
+                      help="sub-chains per reseller [BENCH_CUSTOMERS]")
+    data.add_argument("--users", type=int, default=_env_int("BENCH_USERS", 2),
+                      help="users per organization [BENCH_USERS]")
+    data.add_argument("--audit", type=int, default=_env_int("BENCH_AUDIT", 10),
+                      help="audit entries per organization [BENCH_AUDIT]")
+    data.add_argument("--seed", type=int, default=_env_int("BENCH_SEED", 2026), help="random seed [BENCH_SEED]")
+    run = parser.add_argument_group("measurement")
+    run.add_argument("--requests", type=int, default=_env_int("BENCH_REQUESTS", 50),
+                     help="timed requests per page [BENCH_REQUESTS]")
+    run.add_argument("--warmup", type=int, default=_env_int("BENCH_WARMUP", 5),
+                     help="untimed requests per page first [BENCH_WARMUP]")
+    run.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", ""),
+                     help="database to fill instead of a temporary SQLite file [BENCH_DATABASE_URL]")
+    run.add_argument("--reset", action="store_true",
+                     help="drop every table of a non-empty --database-url first (its data is lost)")
+    run.add_argument("--forbid-lazy-loads", action="store_true",
+                     help="run with FORBID_LAZY_LOADS (an N+1 becomes a failed page instead of a count)")
+    run.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
+    gate = parser.add_argument_group("thresholds")
+    gate.add_argument("--check", action="store_true",
+                      help="also fail when a page exceeds --max-ratio or its SQL statement budget")
+    gate.add_argument("--max-ratio", type=float, default=float(os.environ.get("BENCH_MAX_RATIO", 50)),
+                      help="largest allowed p50 / (/help p50) with --check [BENCH_MAX_RATIO]")
+    args = parser.parse_args(argv)
+    if min(args.resellers, args.users, args.requests) < 1 or min(args.customers, args.audit, args.warmup) < 0:
+        parser.error("--resellers, --users and --requests must be at least 1; --customers, --audit and --warmup "
+                     "must not be negative")
+    return args
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace, workdir: Path) -> int:
+    """The whole benchmark in `workdir` (the SQLite file and the mail folder); returns the exit status."""
+    url = prepare_database(args.database_url or f"sqlite:///{workdir / 'bench.db'}", reset=args.reset)
+    app = migrated_app(url, workdir / "mail", forbid_lazy_loads=args.forbid_lazy_loads)
+
+    _say(f"Generating {args.resellers} resellers × {args.customers} customers "
+         f"({args.users} users and {args.audit} audit entries per organization)…")
+    with app.app_context():
+        dataset = generate(resellers=args.resellers, customers_per_reseller=args.customers,
+                           users_per_org=args.users, audit_entries_per_org=args.audit, seed=args.seed)
+        engine = db.engine
+        dialect = engine.dialect.name
+        db.session.remove()
+    rows = ", ".join(f"{n:,} {table_name}" for table_name, n in dataset.rows.items())
+    _say(f"  {sum(dataset.rows.values()):,} rows in {dataset.seconds:.1f} s: {rows}")
+    _say(f"  probe: {dataset.probe_reseller_name} (id {dataset.probe_reseller_id}, "
+         f"{dataset.probe_sub_chains} sub-chains), manager {dataset.probe_manager_email}")
+
+    clients = {"anonymous": app.test_client(), "manager": app.test_client(), "staff": app.test_client()}
+    sign_in(clients["manager"], dataset.probe_manager_email, dataset.password)
+    sign_in(clients["staff"], dataset.staff_email, dataset.password)
+
+    _say(f"Timing {len(PAGES)} pages: {args.warmup} warm-up + {args.requests} timed requests each, interleaved…")
+    started = time.perf_counter()
+    results = measure(engine, clients, PAGES, requests=args.requests, warmup=args.warmup, progress=_say)
+    _say(f"  done in {time.perf_counter() - started:.1f} s")
+
+    thresholds = Thresholds(max_ratio=args.max_ratio)
+    problems = check(results, thresholds) if args.check else []
+    failed = [r for r in results if not r.ok]
+
+    print()
+    print(f"{dialect}, {args.resellers} resellers × {args.customers} customers, "
+          f"{sum(dataset.rows.values()):,} rows; {args.requests} requests per page")
+    print(table(results))
+    for r in failed:
+        print(f"FAILED {r.page.name} as {r.page.who}: {r.error or sorted(r.statuses)}")
+    for problem in problems:
+        print(f"CHECK  {problem}")
+
+    report = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "database": {"dialect": dialect, "url": make_url(url).render_as_string(hide_password=True)},
+        "dataset": {
+            "resellers": args.resellers, "customers_per_reseller": args.customers, "users_per_org": args.users,
+            "audit_entries_per_org": args.audit, "seed": args.seed, "rows": dataset.rows,
+            "generate_seconds": round(dataset.seconds, 3), "probe_reseller": dataset.probe_reseller_name,
+            "probe_manager": dataset.probe_manager_email, "probe_sub_chains": dataset.probe_sub_chains,
+        },
+        "requests": args.requests,
+        "warmup": args.warmup,
+        "forbid_lazy_loads": args.forbid_lazy_loads,
+        "pages": as_json(results),
+        "check": {"enabled": args.check, "max_ratio": thresholds.max_ratio, "problems": problems},
+        "ok": not failed and not problems,
+    }
+    write_json(args.output, report)
+    print(f"\nResults written to {args.output}")
+    with app.app_context():
+        db.engine.dispose()
+    return 0 if report["ok"] else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
+        try:
+            return run(args, Path(tmp))
+        except DatabaseNotEmpty as exc:
+            _say(f"bench: {exc}")
+            return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Sign-in journeys in a real browser: each demo user signs in, finds exactly the pages their role allows in the
+main navigation, opens each of them, and signs out; every page passes axe-core's serious and critical rules."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from tests.conftest import DEMO_PASSWORD
+from tests.factories import DEMO_EMAILS
+
+pytestmark = pytest.mark.browser
+
+# What a Chain & User Manager of a main chain administers (portal/authz.py ROLE_PERMISSIONS x NAVIGATION).
+MANAGER = ("Account", "Users", "Sub-chains", "Installation partners", "Activity")
+# Members, installers and viewers only see their account; the rest of their work has no page yet.
+ACCOUNT_ONLY = ("Account",)
+
+# user -> (where signing in lands, the main navigation in order)
+JOURNEYS = {
+    "ops": ("/admin/audit", ("Audit log", "Sent mail")),  # vendor staff, no organization
+    "alice": ("/account", MANAGER),  # manager of Northwind IT
+    "bob": ("/account", ACCOUNT_ONLY),  # member of Northwind IT
+    "carol": ("/account", ACCOUNT_ONLY),  # viewer of the sub-chain Contoso Retail
+    "dave": ("/account", MANAGER),  # manager of Fabrikam Stores
+    "erin": ("/account", ACCOUNT_ONLY),  # member of Northwind IT, installer on Fabrikam Stores
+    "frank": ("/account", MANAGER),  # manager of Litware Solutions
+}
+
+def main_nav(page: Page) -> Locator:
+    return page.get_by_role("navigation", name="Main", exact=True)
+
+
+def sign_in(page: Page, email: str, password: str = DEMO_PASSWORD) -> None:
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+
+def expect_sign_in_page(page: Page) -> None:
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    expect(main_nav(page)).to_have_count(0)
+
+
+@pytest.mark.parametrize("name", JOURNEYS)
+def test_each_demo_user_finds_the_pages_of_their_role_and_signs_out(demo, page, audit, name):
+    """A demo user signs in on the sign-in page, lands on their start page, sees exactly the pages their role
+    allows, opens each one from the main navigation, and signs out from the header."""
+    landing, navigation = JOURNEYS[name]
+    page.goto("/login")
+    expect_sign_in_page(page)
+    audit()
+
+    sign_in(page, DEMO_EMAILS[name])
+    expect(page).to_have_url(re.compile(re.escape(landing) + "$"))
+    expect(page.get_by_role("status")).to_contain_text("Welcome,")
+    expect(main_nav(page).get_by_role("link")).to_have_text(navigation)
+
+    for label in navigation:
+        link = main_nav(page).get_by_role("link", name=label, exact=True)
+        with page.expect_navigation() as opened:
+            link.click()
+        assert opened.value.status == 200, f"{label} answered {opened.value.status}"
+        expect(main_nav(page).get_by_role("link")).to_have_text(navigation)
+        expect(main_nav(page).get_by_role("link", name=label, exact=True)).to_have_attribute("aria-current", "page")
+        audit()
+
+    page.get_by_role("banner").get_by_role("button", name="Sign out", exact=True).click()
+    expect_sign_in_page(page)
+    expect(page.get_by_role("status")).to_contain_text("You are signed out.")
+
+
+def test_erin_switches_between_her_organizations(demo, page, audit):
+    """Erin belongs to two main chains: she starts in Fabrikam Stores (the first by name), switches to Northwind IT
+    from the header, and as a member there still sees only her account."""
+    page.goto("/login")
+    sign_in(page, DEMO_EMAILS["erin"])
+    working_in = page.get_by_label("Working in", exact=True)
+    expect(working_in.locator("option:checked")).to_have_text("Fabrikam Stores")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Fabrikam Stores")
+    expect(main_nav(page).get_by_role("link")).to_have_text(ACCOUNT_ONLY)
+
+    working_in.select_option(label="Northwind IT")
+    page.get_by_role("button", name="Switch", exact=True).click()
+
+    expect(page).to_have_url(re.compile(r"/account$"))
+    expect(working_in.locator("option:checked")).to_have_text("Northwind IT")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Northwind IT")
+    expect(main_nav(page).get_by_role("link")).to_have_text(ACCOUNT_ONLY)
+    audit()
+
+
+def test_a_wrong_password_is_explained_beside_the_password_field(demo, page, audit):
+    """A wrong password keeps Alice on the sign-in page; the error sits beside the password field, is announced with
+    it, and the page still passes axe."""
+    page.goto("/login")
+    sign_in(page, DEMO_EMAILS["alice"], "not-the-password")
+
+    expect_sign_in_page(page)
+    password = page.get_by_label("Password", exact=True)
+    expect(password).to_have_attribute("aria-invalid", "true")
+    expect(password).to_have_accessible_description(re.compile("do not match"))
+    expect(page.locator("#password-error")).to_contain_text("do not match")
+    expect(page.get_by_label("Email", exact=True)).to_have_value(DEMO_EMAILS["alice"])
+    audit()
