@@ -39,6 +39,7 @@ from portal.authz import (
 )
 from portal.errors import RuleError
 from portal.extensions import db, limiter
+from portal.pagination import window
 from portal.rendering import render, show_rule_error
 
 bp = Blueprint("accounts", __name__)
@@ -279,10 +280,15 @@ def remove_contact(contact_id: int):
     return redirect(url_for("accounts.users"))
 
 
-def _sub_chains(parent: Organization) -> list[Organization]:
+CHAINS_PER_PAGE = 50
+
+
+def _sub_chains_window(parent: Organization, search: str, page: int):
     stmt = scoped(select(Organization).where(Organization.parent_id == parent.id), Organization.id,
                   current_user, Permission.MANAGE_USERS)
-    return list(db.session.scalars(stmt.order_by(Organization.name)))
+    if search:
+        stmt = stmt.where(Organization.name.icontains(search, autoescape=True))
+    return window(stmt.order_by(Organization.name, Organization.id), page, CHAINS_PER_PAGE)
 
 
 @bp.route("/account/chains", methods=["GET", "POST"])
@@ -302,8 +308,10 @@ def chains():
             db.session.commit()
             flash(f"Sub-chain {sub.name} created; {form.email.data} was emailed a sign-in link.", "success")
             return redirect(url_for("accounts.chain", org_id=sub.id))
-    return render("accounts/chains.html", org=org, sub_chains=_sub_chains(org), form=form,
-                  status=422 if form.errors else 200)
+    search = request.args.get("q", "").strip()[:100]
+    sub_chains = _sub_chains_window(org, search, request.args.get("page", 1, type=int))
+    return render("accounts/chains.html", "accounts/_chains_table.html", org=org, sub_chains=sub_chains,
+                  search=search, form=form, status=422 if form.errors else 200)
 
 
 @bp.route("/account/chains/<int:org_id>", methods=["GET", "POST"])

@@ -40,7 +40,7 @@ def record(actor: Actor, action: str, obj: object, organization_id: int | None, 
     return entry
 
 
-def audit_query(*, organization_ids: Select | None, action: str = "", actor_email: str = "") -> Select:
+def audit_query(*, organization_ids: Select | list[int] | None, action: str = "", actor_email: str = "") -> Select:
     """Newest-first audit entries, optionally limited to some organizations, an action prefix, an actor."""
     stmt = select(AuditEntry).options(joinedload(AuditEntry.actor), joinedload(AuditEntry.organization))
     if organization_ids is not None:

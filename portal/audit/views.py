@@ -7,6 +7,7 @@ from sqlalchemy import Select
 
 from portal.audit.services import audit_query
 from portal.extensions import db
+from portal.pagination import window
 from portal.rendering import render
 
 PER_PAGE = 50
@@ -17,7 +18,9 @@ def audit_page(organization_ids: Select | None, endpoint: str):
     action = request.args.get("action", "").strip()[:64]
     actor = request.args.get("actor", "").strip()[:254]
     page = request.args.get("page", 1, type=int)
-    pagination = db.paginate(audit_query(organization_ids=organization_ids, action=action, actor_email=actor),
-                             page=max(page, 1), per_page=PER_PAGE, error_out=False)
-    return render("audit/audit.html", "audit/_entries.html", pagination=pagination, action=action, actor=actor,
+    if organization_ids is not None:
+        # Resolve the chain's organizations first: the entries are then read through (organization_id, at).
+        organization_ids = list(db.session.scalars(organization_ids))
+    entries = window(audit_query(organization_ids=organization_ids, action=action, actor_email=actor), page, PER_PAGE)
+    return render("audit/audit.html", "audit/_entries.html", entries=entries, action=action, actor=actor,
                   endpoint=endpoint)

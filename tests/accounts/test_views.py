@@ -203,3 +203,21 @@ def test_open_redirects_after_sign_in_are_refused(client, demo):
     response = client.post("/login", data={"email": "bob@northwind.example.com", "password": DEMO_PASSWORD,
                                            "next": "https://evil.example.com/"})
     assert response.headers["Location"] == "/"
+
+
+def test_a_reseller_with_many_customers_searches_and_pages_its_sub_chains(app, login, demo):
+    with app.app_context():
+        from tests.factories import make_org
+
+        northwind = db.session.get(Organization, demo.orgs["Northwind IT"])
+        for n in range(60):
+            make_org(f"Customer {n:03d}", parent=northwind)
+        db.session.commit()
+    alice = login("alice")
+    first = alice.get("/account/chains").get_data(as_text=True)
+    assert "Customer 000" in first and "Customer 055" not in first and 'rel="next"' in first
+    second = alice.get("/account/chains?page=2", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in second and "Customer 055" in second
+    found = alice.get("/account/chains?q=customer 04").get_data(as_text=True)
+    assert "Customer 042" in found and "Customer 000" not in found and "Contoso Retail" not in found
+    assert "No sub-chain matches" in alice.get("/account/chains?q=%25").get_data(as_text=True)

@@ -1,0 +1,40 @@
+"""Pagination by window: fetch one row more than a page to know whether there is a next page.
+
+No COUNT(*): on a large table (the audit log) an exact total costs a scan on every request, and "Older" /
+"Newer" is all a reader of a newest-first list needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select
+
+from portal.extensions import db
+
+
+@dataclass(frozen=True)
+class Window:
+    items: list
+    page: int
+    per_page: int
+    has_next: bool
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def window(stmt: Select, page: int, per_page: int) -> Window:
+    """Rows of page `page` (1-based; anything below 1 is page 1) of an ordered query."""
+    page = max(page, 1)
+    rows = list(db.session.scalars(stmt.limit(per_page + 1).offset((page - 1) * per_page)).unique())
+    return Window(items=rows[:per_page], page=page, per_page=per_page, has_next=len(rows) > per_page)
