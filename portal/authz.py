@@ -30,6 +30,7 @@ class Permission(enum.Enum):
     MANAGE_PARTNERS = "grant installation partners"
     VIEW_AUDIT = "view audit log"
     BUY = "buy"
+    VIEW_ORDERS = "view orders"
     VIEW_PRICES = "view prices"
     ASSIGN_LICENSES = "assign licenses"
     VIEW_LICENSES = "view licenses"
@@ -50,23 +51,23 @@ P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.MANAGER: frozenset({
         P.VIEW_ACCOUNT, P.EDIT_ACCOUNT, P.MANAGE_USERS, P.MANAGE_SUB_CHAINS, P.MANAGE_PARTNERS, P.VIEW_AUDIT,
-        P.BUY, P.VIEW_PRICES, P.ASSIGN_LICENSES, P.VIEW_LICENSES, P.VIEW_CUSTOMERS, P.VIEW_REPORTS,
+        P.BUY, P.VIEW_ORDERS, P.VIEW_PRICES, P.ASSIGN_LICENSES, P.VIEW_LICENSES, P.VIEW_CUSTOMERS, P.VIEW_REPORTS,
         P.VIEW_INVOICES, P.PAY_INVOICES, P.MANAGE_SUBSCRIPTIONS, P.MANAGE_PAYMENT_METHODS,
         P.MANAGE_DEVICES, P.VIEW_DEVICES, P.ACTIVATE,
     }),
     Role.MEMBER: frozenset({
-        P.VIEW_ACCOUNT, P.BUY, P.VIEW_PRICES, P.ASSIGN_LICENSES, P.VIEW_LICENSES, P.VIEW_CUSTOMERS,
+        P.VIEW_ACCOUNT, P.BUY, P.VIEW_ORDERS, P.VIEW_PRICES, P.ASSIGN_LICENSES, P.VIEW_LICENSES, P.VIEW_CUSTOMERS,
         P.VIEW_REPORTS, P.VIEW_INVOICES, P.VIEW_DEVICES,
     }),
     Role.INSTALLER: frozenset({P.VIEW_ACCOUNT, P.MANAGE_DEVICES, P.VIEW_DEVICES, P.ACTIVATE}),
     Role.VIEWER: frozenset({P.VIEW_ACCOUNT, P.VIEW_LICENSES, P.VIEW_DEVICES}),
 }
 
-# Billing belongs to the main chain alone (DOMAIN §2); partners are granted on the chain that pays;
-# sub-chains are one level deep, so only a main chain has them.
+# Billing belongs to the main chain alone (DOMAIN §2), and so does buying, which is billed; partners are granted
+# on the chain that pays; sub-chains are one level deep, so only a main chain has them.
 MAIN_CHAIN_ONLY: frozenset[Permission] = frozenset({
-    P.MANAGE_PARTNERS, P.MANAGE_SUB_CHAINS, P.VIEW_INVOICES, P.PAY_INVOICES, P.MANAGE_SUBSCRIPTIONS,
-    P.MANAGE_PAYMENT_METHODS,
+    P.BUY, P.VIEW_ORDERS, P.MANAGE_PARTNERS, P.MANAGE_SUB_CHAINS, P.VIEW_INVOICES, P.PAY_INVOICES,
+    P.MANAGE_SUBSCRIPTIONS, P.MANAGE_PAYMENT_METHODS,
 })
 
 

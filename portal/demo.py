@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from portal.accounts.models import BillingMode, Membership, Organization, PartnerTier, Role, User
 from portal.accounts.passwords import hash_password
+from portal.catalog.demo import seed_catalog
 from portal.extensions import db
 
 DEMO_PASSWORD = "portal-demo-2026"  # noqa: S105 - published in the README on purpose
@@ -95,4 +96,5 @@ def seed_demo() -> dict[str, Organization]:
             if orgs[org_name].id not in existing:
                 db.session.add(Membership(user_id=user.id, organization_id=orgs[org_name].id, role=role))
     db.session.flush()
+    seed_catalog()
     return orgs

@@ -1,0 +1,121 @@
+"""The shopping cart: what a user is about to buy for an organization, priced against today's catalog."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+
+from portal.accounts.models import Organization, User
+from portal.audit.services import Actor, record
+from portal.cart.models import CartItem
+from portal.catalog.services import Configuration, configure, products_by_id
+from portal.errors import RuleError
+from portal.extensions import db
+
+MAX_COPIES = 100
+MAX_ITEMS = 50
+
+
+@dataclass(frozen=True)
+class CartLine:
+    """A cart item checked against the current catalog."""
+
+    item: CartItem
+    config: Configuration | None  # None when the product, edition or add-on is no longer offered
+    problem: str | None = None
+
+    @property
+    def unit_list_minor(self) -> int:
+        return self.config.list_minor if self.config else 0
+
+    @property
+    def list_minor(self) -> int:
+        return self.unit_list_minor * self.item.copies
+
+    @property
+    def price_changed(self) -> bool:
+        return self.config is not None and self.config.list_minor != self.item.quoted_list_minor
+
+
+def cart_items(user: User, org: Organization) -> list[CartItem]:
+    return list(db.session.scalars(
+        select(CartItem).where(CartItem.user_id == user.id, CartItem.organization_id == org.id).order_by(CartItem.id)
+    ))
+
+
+def cart_count(user: User, org: Organization) -> int:
+    """Licenses and subscription lines in the cart, for the header."""
+    return db.session.scalar(select(func.coalesce(func.sum(CartItem.copies), 0))
+                             .where(CartItem.user_id == user.id, CartItem.organization_id == org.id))
+
+
+def cart_lines(items: list[CartItem]) -> list[CartLine]:
+    """Each item with its configuration re-checked and re-priced (three queries for the whole cart)."""
+    products = products_by_id({i.product_id for i in items})
+    lines = []
+    for item in items:
+        product = products.get(item.product_id)
+        if product is None or not product.active:
+            lines.append(CartLine(item, None, "This product is no longer sold. Remove it to check out."))
+            continue
+        try:
+            lines.append(CartLine(item, configure(product, item.edition_id, item.quantity, item.addon_ids)))
+        except RuleError as error:
+            lines.append(CartLine(item, None, f"{error.message} Edit or remove this item."))
+    return lines
+
+
+def cart_signature(items: list[CartItem]) -> str:
+    """What the buyer saw at checkout: the same cart gives the same signature (the checkout's idempotency key)."""
+    content = "|".join(f"{i.id}:{i.updated_at.isoformat()}:{i.quoted_list_minor}:{i.copies}" for i in items)
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def _check_copies(config: Configuration, copies: int | None) -> int:
+    if not config.product.is_license:
+        return 1
+    if copies is None or not 1 <= copies <= MAX_COPIES:
+        raise RuleError(f"Buy between 1 and {MAX_COPIES} licenses at once.", field="copies")
+    return copies
+
+
+def add_to_cart(user: User, org: Organization, config: Configuration, copies: int | None, actor: Actor) -> CartItem:
+    """Put a configured product in the cart at today's list price."""
+    copies = _check_copies(config, copies)
+    if len(cart_items(user, org)) >= MAX_ITEMS:
+        raise RuleError(f"A cart holds at most {MAX_ITEMS} items. Check out, then continue shopping.")
+    item = CartItem(user_id=user.id, organization_id=org.id, product_id=config.product.id,
+                    edition_id=config.edition.id if config.edition else None, quantity=config.quantity,
+                    copies=copies, addon_ids=config.addon_ids, quoted_list_minor=config.list_minor)
+    db.session.add(item)
+    record(actor, "cart.item_added", item, org.id, product=config.product.slug, quantity=config.quantity,
+           copies=copies)
+    return item
+
+
+def update_item(item: CartItem, config: Configuration, copies: int | None, actor: Actor) -> None:
+    """Change an item's edition, quantity, add-ons or copies; its quoted price becomes today's."""
+    item.copies = _check_copies(config, copies)
+    item.edition_id = config.edition.id if config.edition else None
+    item.quantity = config.quantity
+    item.addon_ids = config.addon_ids
+    item.quoted_list_minor = config.list_minor
+    record(actor, "cart.item_changed", item, item.organization_id, quantity=config.quantity, copies=item.copies)
+
+
+def remove_item(item: CartItem, actor: Actor) -> None:
+    record(actor, "cart.item_removed", item, item.organization_id)
+    db.session.delete(item)
+
+
+def consume(items: list[CartItem]) -> None:
+    """Take the items out of the cart for an order; RuleError if another checkout took them first."""
+    ids = [i.id for i in items]
+    deleted = db.session.execute(delete(CartItem).where(CartItem.id.in_(ids))
+                                 .execution_options(synchronize_session=False))
+    if deleted.rowcount != len(ids):
+        raise RuleError("Your cart changed in another window or tab. Review it and check out again.")
+    for item in items:
+        db.session.expunge(item)

@@ -1,0 +1,67 @@
+"""The demo catalog: three license products (two editions or more, two add-ons or more each), a device plan and a
+location plan, and the partner tiers' discounts. Idempotent: only what is missing is created."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from portal.accounts.models import PartnerTier
+from portal.catalog.models import (
+    AddOn,
+    BillingInterval,
+    Edition,
+    Product,
+    ProductKind,
+    SubscriptionBasis,
+    TierDiscount,
+)
+from portal.extensions import db
+
+TIER_DISCOUNTS = {PartnerTier.SILVER: 1000, PartnerTier.GOLD: 2000, PartnerTier.PLATINUM: 3000}
+
+LICENSES = [
+    # slug, name, unit, quantities, summary, editions (name, base, per unit), add-ons (slug, name, price)
+    ("mailsuite", "MailSuite Mail Server", "mailboxes", [10, 25, 50, 100, 250, 500],
+     "Secure business email, calendars and contacts on your own server.",
+     [("Free", 0, 0), ("Professional", 0, 400), ("Enterprise", 0, 700)],
+     [("antispam", "Advanced Anti-Spam", 15000), ("activesync", "ActiveSync Mobile Sync", 20000),
+      ("archiving", "Compliance Archiving", 30000)]),
+    ("webstats", "WebStats Analytics", "sites", [1, 5, 10, 25],
+     "Privacy-friendly web analytics for the sites you host.",
+     [("Standard", 9900, 5000), ("Enterprise", 19900, 9900)],
+     [("priority-support", "Priority Support", 25000), ("data-export", "Raw Data Export", 10000)]),
+    ("livedesk", "LiveDesk Help Desk", "agents", [1, 3, 5, 10, 25, 50],
+     "Live chat, tickets and a knowledge base for support teams.",
+     [("Professional", 0, 14900), ("Enterprise", 0, 24900)],
+     [("sms", "SMS Channel", 9900), ("knowledge-base", "Public Knowledge Base", 14900),
+      ("video-chat", "Video Chat", 19900)]),
+]
+
+SUBSCRIPTIONS = [
+    ("device-protection", "Device Protection", "devices", SubscriptionBasis.DEVICE, BillingInterval.MONTHLY, 400,
+     "Monitoring and patching for each point-of-sale device."),
+    ("location-plan", "Location Plan", "locations", SubscriptionBasis.LOCATION, BillingInterval.ANNUAL, 24000,
+     "One subscription covers up to 4 devices at a location."),
+]
+
+
+def seed_catalog() -> None:
+    existing = set(db.session.scalars(select(Product.slug)))
+    for position, (slug, name, unit, quantities, summary, editions, addons) in enumerate(LICENSES):
+        if slug in existing:
+            continue
+        product = Product(slug=slug, name=name, unit_label=unit, kind=ProductKind.LICENSE, quantities=quantities,
+                          summary=summary, position=position, ms_rate_bp=2000, reinstatement_fee_minor=5000)
+        product.editions = [Edition(name=n, base_price_minor=b, unit_price_minor=u, position=i)
+                            for i, (n, b, u) in enumerate(editions)]
+        product.addons = [AddOn(slug=s, name=n, price_minor=p, position=i) for i, (s, n, p) in enumerate(addons)]
+        db.session.add(product)
+    for position, (slug, name, unit, basis, interval, price, summary) in enumerate(SUBSCRIPTIONS, start=10):
+        if slug not in existing:
+            db.session.add(Product(slug=slug, name=name, unit_label=unit, kind=ProductKind.SUBSCRIPTION, basis=basis,
+                                   interval=interval, unit_price_minor=price, summary=summary, position=position))
+    tiers = set(db.session.scalars(select(TierDiscount.tier)))
+    for tier, discount in TIER_DISCOUNTS.items():
+        if tier not in tiers:
+            db.session.add(TierDiscount(tier=tier, discount_bp=discount))
+    db.session.flush()

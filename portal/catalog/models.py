@@ -1,0 +1,122 @@
+"""The catalog: products sold as perpetual licenses (editions, quantities, add-ons, yearly M&S) or as device and
+location subscriptions, and the discount of each partner tier. Prices are list prices in minor units of USD."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.accounts.models import PartnerTier
+from portal.db_types import UTCDateTime, str_enum, utcnow
+from portal.extensions import db
+
+
+class ProductKind(enum.StrEnum):
+    LICENSE = "license"
+    SUBSCRIPTION = "subscription"
+
+
+class SubscriptionBasis(enum.StrEnum):
+    DEVICE = "device"
+    LOCATION = "location"
+
+
+class BillingInterval(enum.StrEnum):
+    MONTHLY = "monthly"
+    ANNUAL = "annual"
+
+    @property
+    def months(self) -> int:
+        return 1 if self is BillingInterval.MONTHLY else 12
+
+
+class Product(db.Model):
+    __tablename__ = "product"
+    __table_args__ = (
+        CheckConstraint("ms_rate_bp >= 0 AND ms_rate_bp <= 10000", name="ms_rate_range"),
+        CheckConstraint("unit_price_minor IS NULL OR unit_price_minor >= 0", name="unit_price_not_negative"),
+        CheckConstraint(
+            "(kind = 'license' AND basis IS NULL AND interval IS NULL AND unit_price_minor IS NULL) OR "
+            "(kind = 'subscription' AND basis IS NOT NULL AND interval IS NOT NULL AND unit_price_minor IS NOT NULL)",
+            name="kind_fields",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[ProductKind] = mapped_column(str_enum(ProductKind, "product_kind"))
+    unit_label: Mapped[str] = mapped_column(String(40))  # "mailboxes", "agents", "sites", "devices", "locations"
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    # Perpetual licenses: the quantities offered, and yearly M&S as a share of the list price (basis points).
+    quantities: Mapped[list[int]] = mapped_column(JSON, default=list)
+    ms_rate_bp: Mapped[int] = mapped_column(Integer, default=2000)
+    reinstatement_fee_minor: Mapped[int] = mapped_column(Integer, default=0)
+    # Subscriptions: per device or per location, billed monthly or annually, at a list price per unit.
+    basis: Mapped[SubscriptionBasis | None] = mapped_column(str_enum(SubscriptionBasis, "subscription_basis"))
+    interval: Mapped[BillingInterval | None] = mapped_column(str_enum(BillingInterval, "billing_interval"))
+    unit_price_minor: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    editions: Mapped[list[Edition]] = relationship(back_populates="product", order_by="Edition.position, Edition.id")
+    addons: Mapped[list[AddOn]] = relationship(back_populates="product", order_by="AddOn.position, AddOn.id")
+
+    @property
+    def is_license(self) -> bool:
+        return self.kind is ProductKind.LICENSE
+
+
+class Edition(db.Model):
+    """A license edition; its list price for a quantity is base + unit price x quantity."""
+
+    __tablename__ = "edition"
+    __table_args__ = (
+        UniqueConstraint("product_id", "name", name="uq_edition_product_name"),
+        CheckConstraint("base_price_minor >= 0 AND unit_price_minor >= 0", name="prices_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    base_price_minor: Mapped[int] = mapped_column(Integer, default=0)
+    unit_price_minor: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    product: Mapped[Product] = relationship(back_populates="editions")
+
+
+class AddOn(db.Model):
+    """A related product bought with a license or later, at a flat list price per license."""
+
+    __tablename__ = "addon"
+    __table_args__ = (
+        UniqueConstraint("product_id", "slug", name="uq_addon_product_slug"),
+        CheckConstraint("price_minor >= 0", name="price_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    slug: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(120))
+    price_minor: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    product: Mapped[Product] = relationship(back_populates="addons")
+
+
+class TierDiscount(db.Model):
+    """The reseller discount of a partner tier, in basis points of the list price (2500 = 25 %)."""
+
+    __tablename__ = "tier_discount"
+    __table_args__ = (CheckConstraint("discount_bp >= 0 AND discount_bp <= 10000", name="discount_range"),)
+
+    tier: Mapped[PartnerTier] = mapped_column(str_enum(PartnerTier, "partner_tier"), primary_key=True)
+    discount_bp: Mapped[int] = mapped_column(Integer, default=0)

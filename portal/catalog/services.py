@@ -1,0 +1,110 @@
+"""Reading the catalog and checking a configuration (edition, quantity, add-ons) a buyer asks for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from portal import pricing
+from portal.accounts.models import Organization, PartnerTier
+from portal.catalog.models import AddOn, Edition, Product, ProductKind, TierDiscount
+from portal.errors import RuleError
+from portal.extensions import db
+
+MAX_SUBSCRIPTION_QUANTITY = 100_000
+
+
+def active_products() -> list[Product]:
+    """The public catalog, in display order, with editions and add-ons loaded."""
+    return list(db.session.scalars(
+        select(Product).where(Product.active.is_(True)).order_by(Product.position, Product.name)
+        .options(selectinload(Product.editions), selectinload(Product.addons))
+    ))
+
+
+def product_by_slug(slug: str) -> Product | None:
+    return db.session.scalars(
+        select(Product).where(Product.slug == slug, Product.active.is_(True))
+        .options(selectinload(Product.editions), selectinload(Product.addons))
+    ).first()
+
+
+def products_by_id(ids: set[int]) -> dict[int, Product]:
+    """Products with their editions and add-ons, for pricing many cart items in three queries."""
+    if not ids:
+        return {}
+    rows = db.session.scalars(select(Product).where(Product.id.in_(ids))
+                              .options(selectinload(Product.editions), selectinload(Product.addons)))
+    return {p.id: p for p in rows}
+
+
+def discount_bp(org: Organization) -> int:
+    """The reseller discount of the organization's partner tier (none without a tier)."""
+    if org.partner_tier is PartnerTier.NONE:
+        return 0
+    return db.session.scalar(select(TierDiscount.discount_bp).where(TierDiscount.tier == org.partner_tier)) or 0
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """A checked choice of product, edition, quantity and add-ons; `list_minor` is its list price."""
+
+    product: Product
+    edition: Edition | None
+    quantity: int
+    addons: tuple[AddOn, ...]
+
+    @property
+    def list_minor(self) -> int:
+        if self.product.kind is ProductKind.SUBSCRIPTION:
+            return pricing.subscription_list_price(self.product.unit_price_minor, self.quantity)
+        return pricing.license_list_price(self.edition.base_price_minor, self.edition.unit_price_minor,
+                                          self.quantity, (a.price_minor for a in self.addons))
+
+    @property
+    def addon_ids(self) -> list[int]:
+        return sorted(a.id for a in self.addons)
+
+    @property
+    def description(self) -> str:
+        parts = [self.product.name]
+        if self.edition:
+            parts.append(self.edition.name)
+        parts.append(f"{self.quantity} {self.product.unit_label}")
+        return ", ".join(parts)
+
+
+def default_configuration(product: Product) -> Configuration:
+    """What a product page shows first: the first edition at the smallest quantity, no add-ons."""
+    if product.kind is ProductKind.SUBSCRIPTION:
+        return Configuration(product, None, 1, ())
+    editions = [e for e in product.editions if e.active]
+    quantities = sorted(product.quantities) or [1]
+    return Configuration(product, editions[0] if editions else None, quantities[0], ())
+
+
+def configure(product: Product, edition_id: int | None, quantity: int | None,
+              addon_ids: list[int]) -> Configuration:
+    """Check a buyer's choice against the catalog; RuleError names the field that is wrong."""
+    if quantity is None or quantity < 1:
+        raise RuleError("Choose a quantity of at least 1.", field="quantity")
+    if product.kind is ProductKind.SUBSCRIPTION:
+        if quantity > MAX_SUBSCRIPTION_QUANTITY:
+            raise RuleError(f"At most {MAX_SUBSCRIPTION_QUANTITY:,} at once; contact us for more.", field="quantity")
+        if addon_ids:
+            raise RuleError("Subscriptions have no add-ons.", field="addons")
+        return Configuration(product, None, quantity, ())
+    edition = next((e for e in product.editions if e.id == edition_id and e.active), None)
+    if edition is None:
+        raise RuleError("Choose one of the editions offered.", field="edition")
+    if product.quantities and quantity not in product.quantities:
+        offered = ", ".join(str(q) for q in sorted(product.quantities))
+        raise RuleError(f"Choose one of the quantities offered: {offered}.", field="quantity")
+    by_id = {a.id: a for a in product.addons if a.active}
+    unknown = [i for i in addon_ids if i not in by_id]
+    if unknown:
+        raise RuleError("One of the add-ons is not offered with this product.", field="addons")
+    addons = tuple(sorted((by_id[i] for i in set(addon_ids)), key=lambda a: (a.position, a.id)))
+    return Configuration(product, edition, quantity, addons)

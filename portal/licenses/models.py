@@ -1,0 +1,40 @@
+"""Licenses: bought unassigned by an organization, assigned once to a customer, modified through the cart."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Column, Date, ForeignKey, Integer, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.catalog.models import AddOn, Edition, Product
+from portal.db_types import UTCDateTime, utcnow
+from portal.extensions import db
+
+license_addon = Table(
+    "license_addon",
+    db.metadata,
+    Column("license_id", ForeignKey("license.id"), primary_key=True),
+    Column("addon_id", ForeignKey("addon.id"), primary_key=True),
+)
+
+
+class License(db.Model):
+    __tablename__ = "license"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)  # the buyer
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    edition_id: Mapped[int] = mapped_column(ForeignKey("edition.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    order_line_id: Mapped[int | None] = mapped_column(ForeignKey("order_line.id"))
+    ms_expires_on: Mapped[date] = mapped_column(Date)
+    reactivation_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    product: Mapped[Product] = relationship()
+    edition: Mapped[Edition] = relationship()
+    addons: Mapped[list[AddOn]] = relationship(secondary=license_addon, order_by="AddOn.position")

@@ -1,0 +1,85 @@
+"""Orders: immutable snapshots of what was bought, at which price, by whom, paid how."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.catalog.models import BillingInterval, ProductKind
+from portal.db_types import UTCDateTime, str_enum, utcnow
+from portal.extensions import db
+
+
+class PaymentKind(enum.StrEnum):
+    CARD = "card"
+    INVOICE = "invoice"  # gathered into the monthly summary invoice
+    WIRE = "wire"
+    ACH = "ach"
+    CHECK = "check"
+
+    @property
+    def label(self) -> str:
+        return {PaymentKind.CARD: "Card", PaymentKind.INVOICE: "Invoiced monthly", PaymentKind.WIRE: "Wire transfer",
+                PaymentKind.ACH: "ACH", PaymentKind.CHECK: "Check"}[self]
+
+
+class Order(db.Model):
+    __tablename__ = "purchase_order"
+    __table_args__ = (UniqueConstraint("organization_id", "idempotency_key", name="uq_order_idempotency"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    placed_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    payment_kind: Mapped[PaymentKind] = mapped_column(str_enum(PaymentKind, "payment_kind"))
+    card_label: Mapped[str | None] = mapped_column(String(80))
+    gateway_charge_id: Mapped[str | None] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    discount_bp: Mapped[int] = mapped_column(Integer)
+    subtotal_minor: Mapped[int] = mapped_column(Integer)
+    discount_minor: Mapped[int] = mapped_column(Integer)
+    tax_minor: Mapped[int] = mapped_column(Integer)
+    total_minor: Mapped[int] = mapped_column(Integer)
+    billing: Mapped[dict] = mapped_column(JSON)  # legal name, address lines, invoice email, phone at the time
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.position")
+
+
+class OrderLine(db.Model):
+    __tablename__ = "order_line"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[ProductKind] = mapped_column(str_enum(ProductKind, "product_kind"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    edition_id: Mapped[int | None] = mapped_column(ForeignKey("edition.id"))
+    product_name: Mapped[str] = mapped_column(String(120))
+    edition_name: Mapped[str | None] = mapped_column(String(80))
+    unit_label: Mapped[str] = mapped_column(String(40))
+    interval: Mapped[BillingInterval | None] = mapped_column(str_enum(BillingInterval, "billing_interval"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    copies: Mapped[int] = mapped_column(Integer, default=1)
+    addons: Mapped[list[dict]] = mapped_column(JSON, default=list)  # [{"id", "name", "price_minor"}]
+    unit_list_minor: Mapped[int] = mapped_column(Integer)  # list price of one copy as configured
+    list_minor: Mapped[int] = mapped_column(Integer)  # unit_list_minor x copies
+    discount_minor: Mapped[int] = mapped_column(Integer)
+    tax_minor: Mapped[int] = mapped_column(Integer)
+    total_minor: Mapped[int] = mapped_column(Integer)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class ImmutableRecord(RuntimeError):
+    """An order or issued invoice cannot be changed; corrections are new records."""
+
+
+@event.listens_for(Order, "before_update")
+@event.listens_for(OrderLine, "before_update")
+def _refuse_changes(mapper, connection, target):
+    raise ImmutableRecord(f"{type(target).__name__} {target.id} is immutable")

@@ -1,0 +1,246 @@
+"""Checkout: price the cart for the buyer, offer the payment methods its account may use, and place the order:
+one transaction creates the order, the licenses or subscription quantities, the order invoice, the audit entries
+and the confirmation email. A checkout submitted twice creates one order and one charge."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from portal import pricing
+from portal.accounts.addresses import refuse_po_box
+from portal.accounts.models import BillingMode, Organization, User
+from portal.audit.services import Actor, record
+from portal.billing.models import Invoice
+from portal.billing.services import issue_order_invoice
+from portal.cart.models import CartItem
+from portal.cart.services import CartLine, cart_lines, cart_signature, consume
+from portal.catalog.models import ProductKind
+from portal.catalog.services import discount_bp
+from portal.db_types import utcnow
+from portal.errors import RuleError
+from portal.extensions import db
+from portal.licenses.services import create_unassigned_licenses
+from portal.orders.models import Order, OrderLine, PaymentKind
+from portal.outbox.services import enqueue_email, external_url
+from portal.payments.cards import CardInput
+from portal.payments.gateway import PaymentGateway
+from portal.payments.models import PaymentMethod
+from portal.subscriptions.services import add_subscription_quantity
+
+OTHER_METHODS_THRESHOLD_MINOR = 100_000  # USD 1,000.00 (DOMAIN §6)
+OTHER_METHODS = (PaymentKind.WIRE, PaymentKind.ACH, PaymentKind.CHECK)
+
+
+@dataclass(frozen=True)
+class CheckoutSummary:
+    lines: list[CartLine]
+    quote: pricing.Quote
+    signature: str
+
+    @property
+    def blocked(self) -> list[CartLine]:
+        return [line for line in self.lines if line.config is None]
+
+    @property
+    def changed(self) -> list[CartLine]:
+        return [line for line in self.lines if line.price_changed]
+
+
+@dataclass(frozen=True)
+class BillingDetails:
+    legal_name: str
+    address_line1: str
+    address_line2: str
+    city: str
+    region: str
+    postal_code: str
+    country: str
+    invoice_email: str
+    phone: str
+
+    @classmethod
+    def of(cls, org: Organization) -> BillingDetails:
+        return cls(org.legal_name, org.address_line1, org.address_line2, org.city, org.region, org.postal_code,
+                   org.country, org.invoice_email, org.phone)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class PaymentChoice:
+    kind: PaymentKind
+    saved_card: PaymentMethod | None = None
+    new_card: CardInput | None = None
+    save_new_card: bool = False
+
+
+class AlreadyPlaced(Exception):
+    """This checkout was already placed (double click, back button, second tab); `order_key` finds it."""
+
+    def __init__(self, order_key: str):
+        super().__init__(order_key)
+        self.order_key = order_key
+
+
+def checkout_summary(org: Organization, items: list[CartItem]) -> CheckoutSummary:
+    """The cart priced for this buyer: list prices, its tier's discount as its own figure, tax."""
+    lines = cart_lines(items)
+    quote = pricing.quote([pricing.LineInput(str(line.item.id), line.list_minor) for line in lines],
+                          discount_bp=discount_bp(org))
+    return CheckoutSummary(lines, quote, cart_signature(items))
+
+
+def payment_options(org: Organization, total_minor: int) -> list[PaymentKind]:
+    """Card always; Invoice me for accounts invoiced monthly; wire, ACH and check from USD 1,000.00 or when
+    the account is grandfathered (DOMAIN §6)."""
+    options = [PaymentKind.CARD]
+    if org.billing_mode is BillingMode.MONTHLY_INVOICE:
+        options.append(PaymentKind.INVOICE)
+    if total_minor >= OTHER_METHODS_THRESHOLD_MINOR or org.grandfathered_payment_methods:
+        options.extend(OTHER_METHODS)
+    return options
+
+
+def find_order(org: Organization, order_key: str) -> Order | None:
+    return db.session.scalars(select(Order).where(Order.organization_id == org.id,
+                                                  Order.idempotency_key == order_key)).first()
+
+
+def _check_before_payment(org: Organization, summary: CheckoutSummary, signature: str, expected_total: int | None,
+                          payment: PaymentChoice, billing: BillingDetails) -> None:
+    if not summary.lines:
+        raise RuleError("Your cart is empty.")
+    if summary.blocked:
+        raise RuleError("Some items can no longer be bought as they are. Edit or remove them in your cart.")
+    if signature != summary.signature:
+        raise RuleError("Your cart changed in another window or tab. Review this page and place the order again.")
+    if expected_total != summary.quote.total_minor:
+        raise RuleError("Prices changed since you opened checkout. Review the new total and place the order again.")
+    refuse_po_box(billing.address_line1, "address_line1")
+    refuse_po_box(billing.address_line2, "address_line2")
+    if payment.kind not in payment_options(org, summary.quote.total_minor):
+        raise RuleError("That payment method is not available for this order.", field="payment_kind")
+    if payment.kind is PaymentKind.CARD and payment.saved_card is None and payment.new_card is None:
+        raise RuleError("Choose a saved card or enter a new one.", field="payment_kind")
+
+
+def _charge(org: Organization, summary: CheckoutSummary, payment: PaymentChoice, gateway: PaymentGateway,
+            ) -> tuple[str | None, str | None, str | None]:
+    """Charge the card once for this checkout; returns (charge id, card label, token of a new card)."""
+    if payment.kind is not PaymentKind.CARD:
+        return None, None, None
+    if payment.saved_card is not None:
+        card = payment.saved_card
+        token, new_token = card.gateway_token, None
+    else:
+        card = payment.new_card
+        token = new_token = gateway.tokenize(card)
+    label = f"{card.brand.label} ending {card.last4}"
+    if summary.quote.total_minor == 0:
+        return None, label, new_token
+    result = gateway.charge(token, summary.quote.total_minor, org.currency, f"checkout-{org.id}-{summary.signature}")
+    if not result.approved:
+        raise RuleError(result.message, field="card_number" if payment.new_card else "saved_card")
+    return result.charge_id, label, new_token
+
+
+def place_order(org: Organization, user: User, items: list[CartItem], signature: str, expected_total: int | None,
+                payment: PaymentChoice, billing: BillingDetails, actor: Actor, gateway: PaymentGateway) -> Order:
+    """Buy what is in the cart. Raises RuleError (nothing is created and no money taken) or AlreadyPlaced."""
+    summary = checkout_summary(org, items)
+    if find_order(org, summary.signature) is not None:
+        raise AlreadyPlaced(summary.signature)
+    _check_before_payment(org, summary, signature, expected_total, payment, billing)
+    charge_id, card_label, new_token = _charge(org, summary, payment, gateway)
+    try:
+        return _write_order(org, user, summary, payment, billing, actor, charge_id, card_label, new_token)
+    except AlreadyPlaced:
+        raise  # the gateway's idempotency gave this request the first request's charge: keep it
+    except Exception:
+        if charge_id:
+            gateway.void(charge_id)
+        raise
+
+
+def _write_order(org, user, summary: CheckoutSummary, payment: PaymentChoice, billing: BillingDetails,
+                 actor: Actor, charge_id, card_label, new_token) -> Order:
+    quote = summary.quote
+    order = Order(number=f"ORD-{secrets.token_hex(4).upper()}", organization_id=org.id, placed_by_id=user.id,
+                  idempotency_key=summary.signature, payment_kind=payment.kind, card_label=card_label,
+                  gateway_charge_id=charge_id, currency=org.currency, discount_bp=quote.discount_bp,
+                  subtotal_minor=quote.subtotal_minor, discount_minor=quote.discount_minor,
+                  tax_minor=quote.tax_minor, total_minor=quote.total_minor, billing=billing.as_dict())
+    try:
+        with db.session.begin_nested():
+            db.session.add(order)
+            db.session.flush()
+    except IntegrityError as exc:  # a concurrent submission of the same checkout committed first
+        raise AlreadyPlaced(summary.signature) from exc
+    consume([line.item for line in summary.lines])
+    today = utcnow().date()
+    for position, (line, priced) in enumerate(zip(summary.lines, quote.lines, strict=True), start=1):
+        order_line = _order_line(order, position, line, priced)
+        db.session.add(order_line)
+        db.session.flush()
+        _deliver(org, order_line, today)
+    if payment.new_card is not None and payment.save_new_card:
+        _save_new_card(org, payment.new_card, new_token)
+    invoice = issue_order_invoice(order, today)
+    db.session.flush()
+    record(actor, "order.placed", order, org.id, number=order.number, total_minor=order.total_minor,
+           payment=payment.kind.value, invoice=invoice.number)
+    _confirm_by_email(org, user, order, invoice)
+    return order
+
+
+def _order_line(order: Order, position: int, line: CartLine, priced: pricing.PricedLine) -> OrderLine:
+    config = line.config
+    return OrderLine(
+        order_id=order.id, position=position, kind=config.product.kind, product_id=config.product.id,
+        edition_id=config.edition.id if config.edition else None, product_name=config.product.name,
+        edition_name=config.edition.name if config.edition else None, unit_label=config.product.unit_label,
+        interval=config.product.interval, quantity=config.quantity, copies=line.item.copies,
+        addons=[{"id": a.id, "name": a.name, "price_minor": a.price_minor} for a in config.addons],
+        unit_list_minor=config.list_minor, list_minor=priced.list_minor, discount_minor=priced.discount_minor,
+        tax_minor=priced.tax_minor, total_minor=priced.total_minor,
+    )
+
+
+def _deliver(org: Organization, line: OrderLine, today: date) -> None:
+    """What the line bought: unassigned licenses, or more subscriptions on the main chain's plan."""
+    if line.kind is ProductKind.LICENSE:
+        create_unassigned_licenses(line, org.id, today)
+    else:
+        add_subscription_quantity(org, line.product_id, line.quantity, today)
+
+
+def _save_new_card(org: Organization, card: CardInput, token: str) -> None:
+    has_cards = db.session.scalar(select(PaymentMethod.id).where(PaymentMethod.organization_id == org.id).limit(1))
+    db.session.add(PaymentMethod(organization_id=org.id, brand=card.brand, last4=card.last4,
+                                 exp_month=card.exp_month, exp_year=card.exp_year, holder_name=card.holder_name,
+                                 gateway_token=token, is_default=has_cards is None))
+
+
+def _confirm_by_email(org: Organization, user: User, order: Order, invoice: Invoice) -> None:
+    recipients = {user.email} | ({org.invoice_email} if org.invoice_email else set())
+    lines = db.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)
+                               .order_by(OrderLine.position)).all()
+    enqueue_email(sorted(recipients), "order_confirmation", order=order, lines=lines, invoice=invoice,
+                  organization=org, user=user, link=external_url("orders.detail", number=order.number))
+
+
+def orders_query(org_ids) -> object:
+    """Newest-first orders of the given organizations (pass authz.organization_ids_where)."""
+    return (select(Order).where(Order.organization_id.in_(org_ids))
+            .order_by(Order.created_at.desc(), Order.id.desc()))
+
+
+def order_with_lines(order: Order) -> Order:
+    return db.session.scalars(select(Order).where(Order.id == order.id).options(selectinload(Order.lines))).one()

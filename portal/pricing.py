@@ -1,0 +1,125 @@
+"""Every price rule of the portal, in one place (DOMAIN §3).
+
+Amounts are integers in minor units (cents). Rates are integers in basis points (1 bp = 0.01 %).
+
+Rounding, stated once: a rate applied to an amount is rounded to the nearest minor unit, halves away from zero
+(`apply_rate`). Discounts and taxes are computed per line and the totals are the sums of the lines, so an order's
+total always equals the sum of its lines to the cent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+BP = 10_000  # basis points in one whole
+
+
+def apply_rate(amount_minor: int, rate_bp: int) -> int:
+    """`amount` x `rate`, rounded half away from zero to the minor unit: the portal's only rounding."""
+    if rate_bp < 0:
+        raise ValueError("rates are never negative")
+    exact = Decimal(amount_minor) * Decimal(rate_bp) / Decimal(BP)
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+# ---------------------------------------------------------------- list prices
+
+
+def edition_price(base_minor: int, unit_minor: int, quantity: int) -> int:
+    """List price of a license edition for `quantity` units: base + unit price x quantity."""
+    if quantity < 1:
+        raise ValueError("quantity must be at least 1")
+    return base_minor + unit_minor * quantity
+
+
+def license_list_price(base_minor: int, unit_minor: int, quantity: int, addon_prices: Iterable[int]) -> int:
+    """List price of a new license: the edition at that quantity plus each add-on."""
+    return edition_price(base_minor, unit_minor, quantity) + sum(addon_prices)
+
+
+def subscription_list_price(unit_minor: int, quantity: int) -> int:
+    """List price of `quantity` device or location subscriptions for one billing interval."""
+    if quantity < 1:
+        raise ValueError("quantity must be at least 1")
+    return unit_minor * quantity
+
+
+def upgrade_difference(current_list_minor: int, new_list_minor: int) -> int:
+    """What an upgrade costs at list price: the new configuration less the current one, never negative."""
+    return max(new_list_minor - current_list_minor, 0)
+
+
+def maintenance_renewal(license_list_minor: int, ms_rate_bp: int) -> int:
+    """One more year of Maintenance & Support: the yearly M&S rate of the license's list price."""
+    return apply_rate(license_list_minor, ms_rate_bp)
+
+
+def maintenance_reinstatement(license_list_minor: int, ms_rate_bp: int, fee_minor: int) -> int:
+    """Lapsed M&S: a renewal plus the reinstatement charge."""
+    return maintenance_renewal(license_list_minor, ms_rate_bp) + fee_minor
+
+
+# ---------------------------------------------------------------- quotes
+
+
+@dataclass(frozen=True)
+class LineInput:
+    """One line to price: a description and its list price for the whole line."""
+
+    key: str
+    list_minor: int
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    key: str
+    list_minor: int
+    discount_minor: int
+    tax_minor: int
+
+    @property
+    def net_minor(self) -> int:
+        return self.list_minor - self.discount_minor
+
+    @property
+    def total_minor(self) -> int:
+        return self.net_minor + self.tax_minor
+
+
+@dataclass(frozen=True)
+class Quote:
+    lines: tuple[PricedLine, ...]
+    discount_bp: int
+    tax_bp: int
+
+    @property
+    def subtotal_minor(self) -> int:
+        return sum(line.list_minor for line in self.lines)
+
+    @property
+    def discount_minor(self) -> int:
+        return sum(line.discount_minor for line in self.lines)
+
+    @property
+    def tax_minor(self) -> int:
+        return sum(line.tax_minor for line in self.lines)
+
+    @property
+    def total_minor(self) -> int:
+        return sum(line.total_minor for line in self.lines)
+
+
+def quote(lines: Sequence[LineInput], discount_bp: int = 0, tax_bp: int = 0) -> Quote:
+    """Price lines for one buyer: the reseller discount, then tax on what remains, each per line."""
+    if not 0 <= discount_bp <= BP:
+        raise ValueError("a discount is between 0 and 100 %")
+    priced = []
+    for line in lines:
+        if line.list_minor < 0:
+            raise ValueError("list prices are never negative")
+        discount = min(apply_rate(line.list_minor, discount_bp), line.list_minor)
+        tax = apply_rate(line.list_minor - discount, tax_bp)
+        priced.append(PricedLine(line.key, line.list_minor, discount, tax))
+    return Quote(tuple(priced), discount_bp, tax_bp)
