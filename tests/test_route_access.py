@@ -65,10 +65,8 @@ def _url(app, rule, user: str, targets) -> str:
         if arg in ID_PARAMS:
             key = "installer_id" if rule.endpoint == "accounts.revoke_partner" else arg
             values[arg] = target[key]
-        elif arg == "filename":
-            values[arg] = "css/portal.css"
         elif arg in OTHER_PARAMS:
-            values[arg] = "00000001.eml" if arg == "name" else "not-a-real-token"
+            values[arg] = OTHER_PARAMS[arg]
         else:
             raise AssertionError(f"{rule.endpoint}: parameter {arg!r} is neither in ID_PARAMS nor OTHER_PARAMS")
     with app.test_request_context():
