@@ -33,10 +33,14 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.accounts import context
     from portal.accounts.views import bp as accounts_bp
     from portal.admin.views import bp as admin_bp
+    from portal.cart.views import bp as cart_bp
+    from portal.catalog.views import bp as shop_bp
     from portal.cli import register_cli
     from portal.core.views import bp as core_bp
     from portal.diagnostics import forbid_lazy_loads
+    from portal.orders.views import bp as orders_bp
     from portal.outbox import worker
+    from portal.payments.views import bp as payments_bp
     from portal.security import init_security
 
     context.init_app(app)
@@ -47,7 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
 
         forbid_lazy_loads(Session)
 
-    for bp in (core_bp, accounts_bp, admin_bp):
+    for bp in (core_bp, accounts_bp, shop_bp, cart_bp, orders_bp, payments_bp, admin_bp):
         app.register_blueprint(bp)
 
     from portal import money

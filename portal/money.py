@@ -50,3 +50,4 @@ def format_money(value: Money, locale: str = DEFAULT_LOCALE) -> str:
 
 def init_app(app) -> None:
     app.jinja_env.filters["money"] = format_money
+    app.jinja_env.globals["money_of"] = Money

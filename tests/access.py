@@ -7,11 +7,18 @@ The cross-tenant test (test_cross_tenant.py) uses ID_PARAMS to find every route 
 from __future__ import annotations
 
 from portal.accounts.models import Contact, Membership, Organization
+from portal.cart.models import CartItem
+from portal.orders.models import Order
+from portal.payments.models import PaymentMethod
 
 PUBLIC = frozenset({"anonymous", "ops", "alice", "bob", "carol", "dave", "erin", "frank"})
 SIGNED_IN = PUBLIC - {"anonymous"}
 MEMBERS = SIGNED_IN - {"ops"}  # everyone with a membership somewhere
 MANAGERS = frozenset({"alice", "dave", "frank"})  # Chain & User Managers of main chains
+BUYERS = MANAGERS | {"bob"}  # managers and Master users of main chains (erin works in Fabrikam as installer)
+# Routes that name an object follow the object's organization, not the one the user works in: erin, working in
+# Fabrikam, still reaches her own Northwind cart items and Northwind's orders as a Master user there.
+BUYERS_BY_ID = BUYERS | {"erin"}
 STAFF = frozenset({"ops"})
 NOBODY = frozenset()
 
@@ -37,16 +44,31 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "accounts.partners": MANAGERS,
     "accounts.revoke_partner": MANAGERS,
     "accounts.audit": MANAGERS,
+    "shop.index": PUBLIC,
+    "shop.product": PUBLIC,
+    "cart.show": BUYERS,
+    "cart.add": BUYERS,
+    "cart.update": BUYERS_BY_ID,
+    "cart.remove": BUYERS_BY_ID,
+    "orders.checkout": BUYERS,
+    "orders.index": BUYERS,
+    "orders.detail": BUYERS_BY_ID,
+    "payments.index": MANAGERS,
+    "payments.make_default": MANAGERS,
+    "payments.remove": MANAGERS,
     "admin.audit": STAFF,
     "admin.mail": STAFF,
     "admin.mail_message": STAFF,
 }
 
-# Route parameters that name a tenant's object, and the model they name.
-ID_PARAMS: dict[str, type] = {
-    "membership_id": Membership,
-    "contact_id": Contact,
-    "org_id": Organization,
+# Route parameters that name a tenant's object: the model, and the attribute the URL carries.
+ID_PARAMS: dict[str, tuple[type, str]] = {
+    "membership_id": (Membership, "id"),
+    "contact_id": (Contact, "id"),
+    "org_id": (Organization, "id"),
+    "item_id": (CartItem, "id"),
+    "method_id": (PaymentMethod, "id"),
+    "number": (Order, "number"),
 }
 # Route parameters that are not tenant ids, with a sample value for the matrix (secrets, file names, catalog ids
 # that only staff can use: the view checks these itself).
@@ -54,6 +76,7 @@ OTHER_PARAMS: dict[str, object] = {
     "filename": "css/portal.css",
     "token": "not-a-real-token",
     "name": "00000001.eml",
+    "slug": "mailsuite",
 }
 
 

@@ -82,3 +82,52 @@ def make_contact(org: Organization) -> Contact:
 
 def actor(user: User | None = None, ip: str = "192.0.2.1") -> Actor:
     return Actor(user.id if user else None, ip)
+
+
+# ---------------------------------------------------------------- buying
+
+
+def demo_product(slug: str = "mailsuite"):
+    from portal.catalog.services import product_by_slug
+
+    return product_by_slug(slug)
+
+
+def make_cart_item(org: Organization, user: User, slug: str = "mailsuite", copies: int = 1):
+    """A cart item of the demo catalog (the second edition at the smallest quantity, no add-ons)."""
+    from portal.cart.models import CartItem
+    from portal.catalog.services import configure
+
+    product = demo_product(slug)
+    edition = product.editions[1] if product.is_license else None
+    quantity = sorted(product.quantities)[0] if product.is_license else 3
+    config = configure(product, edition.id if edition else None, quantity, [])
+    item = CartItem(user_id=user.id, organization_id=org.id, product_id=product.id,
+                    edition_id=edition.id if edition else None, quantity=quantity, copies=copies, addon_ids=[],
+                    quoted_list_minor=config.list_minor)
+    db.session.add(item)
+    db.session.flush()
+    return item
+
+
+def make_payment_method(org: Organization, last4: str = "4242"):
+    from portal.payments.models import CardBrand, PaymentMethod
+
+    method = PaymentMethod(organization_id=org.id, brand=CardBrand.VISA, last4=last4, exp_month=12, exp_year=2099,
+                           holder_name="Card Holder", gateway_token=f"tok_test_{next(_seq)}")
+    db.session.add(method)
+    db.session.flush()
+    return method
+
+
+def make_order(org: Organization, user: User):
+    """A placed order record (no licenses or invoice): enough to look it up by number."""
+    from portal.orders.models import Order, PaymentKind
+
+    n = next(_seq)
+    order = Order(number=f"ORD-T{n:07d}", organization_id=org.id, placed_by_id=user.id, idempotency_key=f"key-{n}",
+                  payment_kind=PaymentKind.INVOICE, currency="USD", discount_bp=0, subtotal_minor=1000,
+                  discount_minor=0, tax_minor=0, total_minor=1000, billing={"legal_name": org.legal_name})
+    db.session.add(order)
+    db.session.flush()
+    return order

@@ -12,7 +12,15 @@ from sqlalchemy import select
 from portal.accounts.models import Contact, Membership, Organization, Role
 from portal.extensions import db
 from tests.access import ID_PARAMS, OTHER_PARAMS, PUBLIC, staff_only
-from tests.factories import DEMO_EMAILS, make_contact, make_member, make_org
+from tests.factories import (
+    DEMO_EMAILS,
+    make_cart_item,
+    make_contact,
+    make_member,
+    make_order,
+    make_org,
+    make_payment_method,
+)
 
 USERS = sorted(PUBLIC - {"anonymous"})
 
@@ -23,9 +31,12 @@ def world(app, demo):
     with app.app_context():
         orgs = list(db.session.scalars(select(Organization)))
         for org in orgs:
-            make_member(org, Role.VIEWER)
+            viewer = make_member(org, Role.VIEWER).user
             make_member(org, Role.INSTALLER)
             make_contact(org)
+            make_cart_item(org, viewer)
+            make_payment_method(org)
+            make_order(org, viewer)
             if org.is_main_chain:
                 make_org(f"{org.name} Branch", parent=org)
         db.session.commit()
@@ -46,12 +57,12 @@ def _covered_org_ids(email: str) -> set[int]:
     return member_of | children
 
 
-def _foreign_ids(email: str) -> dict[type, list[int]]:
+def _foreign_ids(email: str) -> dict[str, list]:
+    """Per id parameter, the values naming objects outside the user's organizations."""
     covered = _covered_org_ids(email)
-    foreign = {}
-    for model in set(ID_PARAMS.values()):
-        foreign[model] = [obj.id for obj in db.session.scalars(select(model)) if _owner_org_id(obj) not in covered]
-    return foreign
+    return {param: [getattr(obj, attr) for obj in db.session.scalars(select(model))
+                    if _owner_org_id(obj) not in covered]
+            for param, (model, attr) in ID_PARAMS.items()}
 
 
 def _id_routes(app):
@@ -74,7 +85,7 @@ def _snapshot() -> tuple:
 
 def test_id_routes_exist(app):
     """The cross-tenant test has something to try (and would notice if id routes vanished)."""
-    assert len(list(_id_routes(app))) >= 5
+    assert len(list(_id_routes(app))) >= 10
 
 
 @pytest.mark.parametrize("user", USERS)
@@ -89,7 +100,8 @@ def test_other_tenants_objects_answer_404(app, login, world, user):
         if user == "ops" and staff_only(rule.endpoint):
             continue  # staff pages span every tenant on purpose
         for arg in id_args:
-            for object_id in [*foreign[ID_PARAMS[arg]], 999_999]:
+            missing = "ORD-NONE" if ID_PARAMS[arg][1] == "number" else 999_999
+            for object_id in [*foreign[arg], missing]:
                 values = {a: object_id for a in id_args}
                 with app.test_request_context():
                     url = url_for(rule.endpoint, **values)

@@ -11,10 +11,11 @@ import pytest
 from flask import url_for
 from sqlalchemy import select
 
-from portal.accounts.models import Membership, Organization, Role
+from portal.accounts.models import Membership, Organization, Role, User
 from portal.extensions import db
 from tests.access import ACCESS, ID_PARAMS, OTHER_PARAMS, PUBLIC, allowed_users
-from tests.factories import make_contact, make_member, make_org
+from tests.factories import DEMO_EMAILS
+from tests.factories import make_cart_item, make_contact, make_member, make_order, make_org, make_payment_method
 
 USERS = sorted(PUBLIC)
 HOME_ORG = {  # the organization each user's requests aim at
@@ -53,17 +54,27 @@ def targets(app, demo):
             sub = org if not org.is_main_chain else (
                 next((s for s in orgs.values() if s.parent_id == org.id), None) or make_org(f"{name} East", org))
             per_org[name] = {"membership_id": other.id, "contact_id": make_contact(org).id,
-                             "installer_id": installer.id, "org_id": sub.id}
+                             "installer_id": installer.id, "org_id": sub.id,
+                             "method_id": make_payment_method(org).id,
+                             "number": make_order(org, other.user).number}
+        # Each user's own cart item, in the organization they work in.
+        users = {u.email: u for u in db.session.scalars(select(User))}
+        for name, email in DEMO_EMAILS.items():
+            org = orgs[HOME_ORG[name]]
+            per_org[f"user:{name}"] = {"item_id": make_cart_item(org, users[email]).id,
+                                       "removable_item_id": make_cart_item(org, users[email]).id}
         db.session.commit()
         return per_org
 
 
 def _url(app, rule, user: str, targets) -> str:
-    target = targets[HOME_ORG[user]]
+    target = {**targets[HOME_ORG[user]], **targets.get(f"user:{user}", {})}
+    if user == "anonymous":  # aims at someone's items
+        target.update(targets["user:alice"])
     values = {}
     for arg in rule.arguments:
         if arg in ID_PARAMS:
-            key = "installer_id" if rule.endpoint == "accounts.revoke_partner" else arg
+            key = {"accounts.revoke_partner": "installer_id", "cart.remove": "removable_item_id"}.get(rule.endpoint, arg)
             values[arg] = target[key]
         elif arg in OTHER_PARAMS:
             values[arg] = OTHER_PARAMS[arg]

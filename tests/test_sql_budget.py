@@ -10,13 +10,17 @@ from portal.accounts.models import Organization, Role, User
 from portal.audit.models import AuditEntry
 from portal.diagnostics import count_statements
 from portal.extensions import db
-from tests.factories import make_contact, make_member, make_org
+from tests.factories import make_cart_item, make_contact, make_member, make_order, make_org
 
 
 def _grow_northwind(app, demo, n: int) -> None:
     with app.app_context():
         northwind = db.session.get(Organization, demo.orgs["Northwind IT"])
-        for _ in range(n):
+        alice = db.session.get(User, demo.users["alice"])
+        for i in range(n):
+            make_order(northwind, alice)
+            if i % 5 == 0:  # a cart holds at most a few items; the orders grow with every step
+                make_cart_item(northwind, alice, slug=["mailsuite", "webstats", "livedesk", "device-protection"][i % 4])
             make_member(northwind, Role.MEMBER)
             make_contact(northwind)
             sub = make_org(parent=northwind)
@@ -33,8 +37,10 @@ def _statements(app, client, url: str) -> int:
     return counted.count
 
 
-# Statements per page for a signed-in manager: the session's user and memberships (2), then the page's own.
-BUDGET = {"/account": 2, "/account/users": 5, "/account/chains": 3, "/account/partners": 4, "/account/audit": 4}
+# Statements per page for a signed-in manager: the session's user and memberships (2), the cart count in the
+# header (1), then the page's own.
+BUDGET = {"/account": 3, "/account/users": 6, "/account/chains": 4, "/account/partners": 5, "/account/audit": 5,
+          "/shop": 6, "/shop/mailsuite": 6, "/cart": 7, "/checkout": 9, "/orders": 4}
 
 
 @pytest.mark.parametrize("url", BUDGET)

@@ -11,6 +11,7 @@ from portal.accounts.models import Organization
 from portal.accounts.services import load_user_for_session
 from portal.audit.services import Actor
 from portal.authz import Permission, navigation_permissions
+from portal.cart.services import cart_count
 from portal.extensions import login_manager
 
 ORG_SESSION_KEY = "org_id"
@@ -26,6 +27,9 @@ class NavItem:
 # The navigation, in order; each role sees the items its permissions allow (authz decides, not the template).
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("accounts.account", "Account", Permission.VIEW_ACCOUNT),
+    NavItem("shop.index", "Shop", Permission.BUY),
+    NavItem("orders.index", "Orders", Permission.VIEW_ORDERS),
+    NavItem("payments.index", "Payment methods", Permission.MANAGE_PAYMENT_METHODS),
     NavItem("accounts.users", "Users", Permission.MANAGE_USERS),
     NavItem("accounts.chains", "Sub-chains", Permission.MANAGE_SUB_CHAINS),
     NavItem("accounts.partners", "Installation partners", Permission.MANAGE_PARTNERS),
@@ -74,6 +78,7 @@ def _template_context() -> dict:
         "organization": org,
         "organizations": working_organizations(current_user),
         "granted": granted,
+        "cart_count": cart_count(current_user, org) if Permission.BUY in granted else None,
         "Permission": Permission,
     }
 

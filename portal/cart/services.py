@@ -6,10 +6,12 @@ import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import joinedload
 
 from portal.accounts.models import Organization, User
 from portal.audit.services import Actor, record
 from portal.cart.models import CartItem
+from portal.catalog.models import Product
 from portal.catalog.services import Configuration, configure, products_by_id
 from portal.errors import RuleError
 from portal.extensions import db
@@ -23,6 +25,7 @@ class CartLine:
     """A cart item checked against the current catalog."""
 
     item: CartItem
+    product: Product | None  # with its editions and add-ons loaded
     config: Configuration | None  # None when the product, edition or add-on is no longer offered
     problem: str | None = None
 
@@ -41,7 +44,8 @@ class CartLine:
 
 def cart_items(user: User, org: Organization) -> list[CartItem]:
     return list(db.session.scalars(
-        select(CartItem).where(CartItem.user_id == user.id, CartItem.organization_id == org.id).order_by(CartItem.id)
+        select(CartItem).where(CartItem.user_id == user.id, CartItem.organization_id == org.id)
+        .options(joinedload(CartItem.product)).order_by(CartItem.id)
     ))
 
 
@@ -58,12 +62,12 @@ def cart_lines(items: list[CartItem]) -> list[CartLine]:
     for item in items:
         product = products.get(item.product_id)
         if product is None or not product.active:
-            lines.append(CartLine(item, None, "This product is no longer sold. Remove it to check out."))
+            lines.append(CartLine(item, None, None, "This product is no longer sold. Remove it to check out."))
             continue
         try:
-            lines.append(CartLine(item, configure(product, item.edition_id, item.quantity, item.addon_ids)))
+            lines.append(CartLine(item, product, configure(product, item.edition_id, item.quantity, item.addon_ids)))
         except RuleError as error:
-            lines.append(CartLine(item, None, f"{error.message} Edit or remove this item."))
+            lines.append(CartLine(item, product, None, f"{error.message} Edit or remove this item."))
     return lines
 
 

@@ -154,9 +154,9 @@ def _charge(org: Organization, summary: CheckoutSummary, payment: PaymentChoice,
 def place_order(org: Organization, user: User, items: list[CartItem], signature: str, expected_total: int | None,
                 payment: PaymentChoice, billing: BillingDetails, actor: Actor, gateway: PaymentGateway) -> Order:
     """Buy what is in the cart. Raises RuleError (nothing is created and no money taken) or AlreadyPlaced."""
+    if signature and find_order(org, signature) is not None:  # back button, double click, second tab
+        raise AlreadyPlaced(signature)
     summary = checkout_summary(org, items)
-    if find_order(org, summary.signature) is not None:
-        raise AlreadyPlaced(summary.signature)
     _check_before_payment(org, summary, signature, expected_total, payment, billing)
     charge_id, card_label, new_token = _charge(org, summary, payment, gateway)
     try:

@@ -51,7 +51,7 @@ def check_card(number: str, exp_month: int | None, exp_year: int | None, holder_
                today: date | None = None) -> CardInput:
     """A card that passes brand, length, Luhn and expiry checks; RuleError names the field otherwise."""
     digits = re.sub(r"[\s-]", "", number or "")
-    if not digits.isdigit():
+    if not re.fullmatch(r"[0-9]+", digits):  # ASCII digits only: str.isdigit() also accepts "²" and "٤"
         raise RuleError("Type the card number using digits only.", field="card_number")
     brand = brand_of(digits)
     if brand is None:

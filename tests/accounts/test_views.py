@@ -194,8 +194,9 @@ def test_navigation_shows_each_role_only_what_it_may_use(login, demo):
         block = html.split('aria-label="Main"')[1].split("</nav>")[0]
         return re.findall(r">([^<]+)</a>", block)
 
-    assert nav("alice") == ["Account", "Users", "Sub-chains", "Installation partners", "Activity"]
-    assert nav("bob") == ["Account"]
+    assert nav("alice") == ["Account", "Shop", "Orders", "Payment methods", "Users", "Sub-chains",
+                            "Installation partners", "Activity"]
+    assert nav("bob") == ["Account", "Shop", "Orders"]
     assert nav("carol") == ["Account"]
 
 

@@ -1,0 +1,127 @@
+"""Checkout and order history."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from portal.accounts.context import current_actor
+from portal.authz import Permission, active_organization, organization_ids_where, requires, scoped
+from portal.billing.models import Invoice
+from portal.cart.services import cart_items
+from portal.errors import RuleError
+from portal.extensions import db
+from portal.orders import services
+from portal.orders.models import Order, PaymentKind
+from portal.pagination import window
+from portal.payments.cards import check_card
+from portal.payments.forms import CheckoutForm
+from portal.payments.gateway import gateway
+from portal.payments.models import PaymentMethod
+from portal.payments.services import saved_cards
+from portal.rendering import render, show_rule_error
+
+bp = Blueprint("orders", __name__)
+ORDERS_PER_PAGE = 25
+
+
+def _payment_choice(form: CheckoutForm, org) -> services.PaymentChoice:
+    try:
+        kind = PaymentKind(form.payment_kind.data)
+    except ValueError:
+        raise RuleError("Choose how to pay.", field="payment_kind") from None
+    if kind is not PaymentKind.CARD:
+        return services.PaymentChoice(kind)
+    if form.saved_card.data:
+        stmt = scoped(select(PaymentMethod).where(PaymentMethod.id == form.saved_card.data),
+                      PaymentMethod.organization_id, current_user, Permission.BUY)
+        card = db.session.scalars(stmt.where(PaymentMethod.organization_id == org.id)).first()
+        if card is None:
+            raise RuleError("Choose one of your saved cards.", field="saved_card")
+        return services.PaymentChoice(kind, saved_card=card)
+    new_card = check_card(form.card_number.data, form.exp_month.data, form.exp_year.data, form.holder_name.data or "")
+    return services.PaymentChoice(kind, new_card=new_card, save_new_card=form.save_card.data)
+
+
+def _billing(form: CheckoutForm) -> services.BillingDetails:
+    values = {name: (getattr(form, name).data or "").strip() for name in CheckoutForm.BILLING_FIELDS}
+    values["country"] = values["country"].upper()
+    return services.BillingDetails(**values)
+
+
+def _commit_or_void(order: Order) -> None:
+    """Commit the order; if that fails, give the money back before reporting the error."""
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        if order.gateway_charge_id:
+            gateway().void(order.gateway_charge_id)
+        raise
+
+
+@bp.route("/checkout", methods=["GET", "POST"])
+@requires(Permission.BUY)
+def checkout():
+    """Review the order with your discount, confirm billing details, choose how to pay, place the order."""
+    org = active_organization()
+    form = CheckoutForm(obj=org) if request.method == "GET" else CheckoutForm()
+    if form.validate_on_submit():
+        try:
+            order = services.place_order(
+                org, current_user, cart_items(current_user, org), form.cart_signature.data,
+                form.expected_total.data, _payment_choice(form, org), _billing(form), current_actor(), gateway())
+            _commit_or_void(order)
+        except services.AlreadyPlaced as placed:
+            db.session.rollback()
+            order = services.find_order(org, placed.order_key)
+            if order is None:
+                abort(409)
+            flash(f"This order was already placed as {order.number}; nothing was charged twice.", "info")
+            return redirect(url_for("orders.detail", number=order.number))
+        except RuleError as error:
+            db.session.rollback()
+            show_rule_error(form, error)
+        else:
+            flash(f"Thank you. Order {order.number} is placed; a confirmation is on its way by email.", "success")
+            return redirect(url_for("orders.detail", number=order.number))
+    items = cart_items(current_user, org)
+    if not items and request.method == "GET":
+        flash("Your cart is empty.", "info")
+        return redirect(url_for("cart.show"))
+    summary = services.checkout_summary(org, items)
+    # The page states the current prices; placing the order agrees to exactly these.
+    form.cart_signature.data = summary.signature
+    form.expected_total.data = summary.quote.total_minor
+    cards = saved_cards(org)
+    options = services.payment_options(org, summary.quote.total_minor)
+    if not form.payment_kind.data:
+        form.payment_kind.data = PaymentKind.CARD.value
+        form.saved_card.data = next((c.id for c in cards if c.is_default), 0)
+    return render("orders/checkout.html", status=422 if form.errors else 200, form=form, summary=summary,
+                  options=options, cards=cards, org=org, PaymentKind=PaymentKind)
+
+
+@bp.route("/orders")
+@requires(Permission.VIEW_ORDERS)
+def index():
+    """Order history of your chain, newest first."""
+    org_ids = organization_ids_where(current_user, Permission.VIEW_ORDERS)
+    stmt = services.orders_query(org_ids).where(Order.organization_id == active_organization().id)
+    orders = window(stmt, request.args.get("page", 1, type=int), ORDERS_PER_PAGE)
+    return render("orders/index.html", "orders/_rows.html", orders=orders)
+
+
+@bp.route("/orders/<number>")
+@login_required  # the scoped lookup decides: another tenant's object is a 404
+def detail(number: str):
+    """One order: what was bought, at which price, how it was paid, its invoice."""
+    stmt = scoped(select(Order).where(Order.number == number), Order.organization_id, current_user,
+                  Permission.VIEW_ORDERS).options(selectinload(Order.lines))
+    order = db.session.scalars(stmt).first()
+    if order is None:
+        abort(404)
+    invoice = db.session.scalars(select(Invoice).where(Invoice.order_id == order.id)).first()
+    return render("orders/detail.html", order=order, invoice=invoice, PaymentKind=PaymentKind)

@@ -1,0 +1,73 @@
+"""Payment methods of a main chain: add a card, remove one, choose the default (Chain & User Managers)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, url_for
+from flask_login import current_user, login_required
+
+from portal.accounts.context import current_actor
+from portal.accounts.forms import ConfirmForm
+from portal.authz import Permission, active_organization, get_in_scope_or_404, requires
+from portal.errors import RuleError
+from portal.extensions import db
+from portal.payments import services
+from portal.payments.cards import check_card
+from portal.payments.forms import AddCardForm
+from portal.payments.gateway import gateway
+from portal.payments.models import PaymentMethod
+from portal.rendering import render, show_rule_error
+
+bp = Blueprint("payments", __name__, url_prefix="/payment-methods")
+
+
+@bp.route("", methods=["GET", "POST"])
+@requires(Permission.MANAGE_PAYMENT_METHODS)
+def index():
+    """Saved cards; add one."""
+    org = active_organization()
+    form = AddCardForm()
+    if form.validate_on_submit():
+        try:
+            card = check_card(form.card_number.data, form.exp_month.data, form.exp_year.data,
+                              form.holder_name.data or "")
+            services.save_card(org, card, gateway(), current_actor(), make_default=form.make_default.data)
+        except RuleError as error:
+            db.session.rollback()
+            show_rule_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"{card.brand.label} ending {card.last4} saved.", "success")
+            return redirect(url_for("payments.index"))
+    return render("payments/index.html", status=422 if form.errors else 200, form=form,
+                  cards=services.saved_cards(org), confirm_form=ConfirmForm())
+
+
+def _card(method_id: int) -> PaymentMethod:
+    card = get_in_scope_or_404(PaymentMethod, method_id, PaymentMethod.organization_id, current_user,
+                               Permission.MANAGE_PAYMENT_METHODS)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    return card
+
+
+@bp.route("/<int:method_id>/default", methods=["POST"])
+@login_required  # the scoped lookup decides: another tenant's object is a 404
+def make_default(method_id: int):
+    """Use this card by default at checkout."""
+    card = _card(method_id)
+    services.set_default(card, current_actor())
+    db.session.commit()
+    flash(f"{card.label} is now the default card.", "success")
+    return redirect(url_for("payments.index"))
+
+
+@bp.route("/<int:method_id>/remove", methods=["POST"])
+@login_required  # the scoped lookup decides: another tenant's object is a 404
+def remove(method_id: int):
+    """Forget a saved card."""
+    card = _card(method_id)
+    label = card.label
+    services.remove_card(card, current_actor())
+    db.session.commit()
+    flash(f"{label} removed.", "success")
+    return redirect(url_for("payments.index"))
