@@ -14,8 +14,15 @@ from sqlalchemy import select
 from portal.accounts.models import Membership, Organization, Role, User
 from portal.extensions import db
 from tests.access import ACCESS, ID_PARAMS, OTHER_PARAMS, PUBLIC, allowed_users
-from tests.factories import DEMO_EMAILS
-from tests.factories import make_cart_item, make_contact, make_member, make_order, make_org, make_payment_method
+from tests.factories import (
+    DEMO_EMAILS,
+    make_cart_item,
+    make_contact,
+    make_member,
+    make_order,
+    make_org,
+    make_payment_method,
+)
 
 USERS = sorted(PUBLIC)
 HOME_ORG = {  # the organization each user's requests aim at
@@ -23,6 +30,8 @@ HOME_ORG = {  # the organization each user's requests aim at
     "carol": "Contoso Retail", "dave": "Fabrikam Stores", "erin": "Northwind IT", "frank": "Litware Solutions",
 }
 DENIED = {403, 404}
+# Endpoints that need a target of their own (an installer to revoke, an item to remove before another is edited).
+DESTRUCTIVE_TARGETS = {"accounts.revoke_partner": "installer_id", "cart.remove": "removable_item_id"}
 
 
 def _routes(app):
@@ -74,7 +83,7 @@ def _url(app, rule, user: str, targets) -> str:
     values = {}
     for arg in rule.arguments:
         if arg in ID_PARAMS:
-            key = {"accounts.revoke_partner": "installer_id", "cart.remove": "removable_item_id"}.get(rule.endpoint, arg)
+            key = DESTRUCTIVE_TARGETS.get(rule.endpoint, arg)
             values[arg] = target[key]
         elif arg in OTHER_PARAMS:
             values[arg] = OTHER_PARAMS[arg]
