@@ -82,11 +82,13 @@ class PaymentChoice:
 
 
 class AlreadyPlaced(Exception):
-    """This checkout was already placed (double click, back button, second tab); `order_key` finds it."""
+    """This checkout was already placed (double click, back button, second tab); `order_key` finds it.
+    `charge_id` is this request's charge, if it made one (see `release_duplicate_charge`)."""
 
-    def __init__(self, order_key: str):
+    def __init__(self, order_key: str, charge_id: str | None = None):
         super().__init__(order_key)
         self.order_key = order_key
+        self.charge_id = charge_id
 
 
 def checkout_summary(org: Organization, items: list[CartItem]) -> CheckoutSummary:
@@ -145,7 +147,11 @@ def _charge(org: Organization, summary: CheckoutSummary, payment: PaymentChoice,
     label = f"{card.brand.label} ending {card.last4}"
     if summary.quote.total_minor == 0:
         return None, label, new_token
-    result = gateway.charge(token, summary.quote.total_minor, org.currency, f"checkout-{org.id}-{summary.signature}")
+    # One charge per cart and card: concurrent submissions with the same card share it at the gateway, and a
+    # declined card does not block another card for the same cart.
+    card_key = f"{card.brand.value}-{card.last4}-{card.exp_month:02d}{card.exp_year}"
+    result = gateway.charge(token, summary.quote.total_minor, org.currency,
+                            f"checkout-{org.id}-{summary.signature}-{card_key}")
     if not result.approved:
         raise RuleError(result.message, field="card_number" if payment.new_card else "saved_card")
     return result.charge_id, label, new_token
@@ -161,12 +167,18 @@ def place_order(org: Organization, user: User, items: list[CartItem], signature:
     charge_id, card_label, new_token = _charge(org, summary, payment, gateway)
     try:
         return _write_order(org, user, summary, payment, billing, actor, charge_id, card_label, new_token)
-    except AlreadyPlaced:
-        raise  # the gateway's idempotency gave this request the first request's charge: keep it
+    except AlreadyPlaced as placed:
+        raise AlreadyPlaced(placed.order_key, charge_id) from placed
     except Exception:
         if charge_id:
             gateway.void(charge_id)
         raise
+
+
+def release_duplicate_charge(placed: AlreadyPlaced, order: Order | None, gateway: PaymentGateway) -> None:
+    """A duplicate submission's charge is given back, unless the gateway handed it the placed order's own."""
+    if placed.charge_id and (order is None or placed.charge_id != order.gateway_charge_id):
+        gateway.void(placed.charge_id)
 
 
 def _write_order(org, user, summary: CheckoutSummary, payment: PaymentChoice, billing: BillingDetails,

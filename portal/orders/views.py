@@ -77,6 +77,7 @@ def checkout():
         except services.AlreadyPlaced as placed:
             db.session.rollback()
             order = services.find_order(org, placed.order_key)
+            services.release_duplicate_charge(placed, order, gateway())
             if order is None:
                 abort(409)
             flash(f"This order was already placed as {order.number}; nothing was charged twice.", "info")

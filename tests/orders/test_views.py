@@ -1,0 +1,252 @@
+"""Buying without JavaScript: shop, product configurator, cart, checkout, orders, payment methods."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.billing.models import Invoice, InvoiceStatus
+from portal.cart.models import CartItem
+from portal.catalog.services import product_by_slug
+from portal.extensions import db
+from portal.licenses.models import License
+from portal.orders.models import Order
+from portal.payments.models import PaymentMethod, SandboxCharge
+
+APPROVED_VISA, DECLINED_VISA = "4242 4242 4242 4242", "4000 0000 0000 0002"
+
+
+def _ids(app, slug: str, edition: str | None = None, addons: tuple[str, ...] = ()) -> dict:
+    with app.app_context():
+        product = product_by_slug(slug)
+        ids = {"product_id": product.id}
+        if edition:
+            ids["edition"] = next(e.id for e in product.editions if e.name == edition)
+        ids["addons"] = [a.id for a in product.addons if a.slug in addons]
+        db.session.remove()
+    return ids
+
+
+def _add(client, app, slug="mailsuite", edition="Professional", quantity=25, addons=("antispam",), copies=1):
+    data = {**_ids(app, slug, edition, addons), "quantity": quantity, "copies": copies}
+    return client.post("/cart", data=data)
+
+
+def _checkout_form(client) -> dict:
+    page = client.get("/checkout").get_data(as_text=True)
+    hidden = dict(re.findall(r'name="(cart_signature|expected_total)" value="([^"]*)"', page))
+    fields = dict(re.findall(r'name="(legal_name|address_line1|city|region|postal_code|country|invoice_email|phone)"'
+                             r'[^>]*? value="([^"]*)"', page))
+    return {**hidden, **fields}
+
+
+def _count(app, model) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_anyone_sees_list_prices(client, demo):
+    assert "MailSuite Mail Server" in client.get("/shop").get_data(as_text=True)
+    page = client.get("/shop/mailsuite").get_data(as_text=True)
+    assert "Sign in to buy" in page and "$4.00 per mailbox" in page
+
+
+def test_the_price_follows_the_choices_and_htmx_gets_only_the_price(app, client, demo):
+    ids = _ids(app, "mailsuite", "Enterprise", ("antispam", "archiving"))
+    query = f"edition={ids['edition']}&quantity=50&" + "&".join(f"addons={a}" for a in ids["addons"])
+    fragment = client.get(f"/shop/mailsuite?{query}", headers={"HX-Request": "true"})
+    text = fragment.get_data(as_text=True)
+    assert "<html" not in text and "$800.00" in text  # 50 x $7 + $150 + $300
+    assert "HX-Request" in fragment.headers["Vary"]
+    assert "$800.00" in client.get(f"/shop/mailsuite?{query}").get_data(as_text=True)  # the same without JS
+
+
+def test_a_quantity_not_offered_is_explained_beside_the_field(app, client, demo):
+    ids = _ids(app, "mailsuite", "Enterprise")
+    response = client.get(f"/shop/mailsuite?edition={ids['edition']}&quantity=7")
+    assert response.status_code == 422
+    assert 'id="quantity-error"' in response.get_data(as_text=True)
+
+
+def test_the_cart_survives_sign_out_and_shows_the_count(app, login, client, demo):
+    alice = login("alice")
+    assert _add(alice, app, copies=2).status_code == 302
+    alice.post("/logout")
+    client.login("alice@northwind.example.com")
+    page = client.get("/cart").get_data(as_text=True)
+    assert "MailSuite Mail Server" in page and '<span class="badge">2</span>' in page
+
+
+def test_adding_with_htmx_updates_the_header_count_out_of_band(app, login, demo):
+    alice = login("alice")
+    response = alice.post("/cart", headers={"HX-Request": "true"},
+                          data={**_ids(app, "webstats", "Standard"), "quantity": 5, "copies": 1})
+    text = response.get_data(as_text=True)
+    assert "Added to your cart" in text and 'id="cart-count"' in text and 'hx-swap-oob="true"' in text
+
+
+def test_cart_items_are_changed_and_removed_inline(app, login, demo):
+    alice = login("alice")
+    _add(alice, app)
+    with app.app_context():
+        item = db.session.scalars(select(CartItem)).one()
+        item_id, edition = item.id, item.edition_id
+    response = alice.post(f"/cart/items/{item_id}", headers={"HX-Request": "true"},
+                          data={f"item-{item_id}-edition": edition, f"item-{item_id}-quantity": 100,
+                                f"item-{item_id}-copies": 3})
+    assert response.status_code == 200 and "<html" not in response.get_data(as_text=True)
+    with app.app_context():
+        item = db.session.get(CartItem, item_id)
+        assert (item.quantity, item.copies, item.addon_ids) == (100, 3, [])
+    assert alice.post(f"/cart/items/{item_id}/remove").status_code == 302
+    assert _count(app, CartItem) == 0
+
+
+def test_another_users_cart_item_is_not_found(app, login, demo):
+    alice, bob = login("alice"), login("bob")
+    _add(alice, app)
+    with app.app_context():
+        item_id = db.session.scalars(select(CartItem.id)).one()
+    assert bob.post(f"/cart/items/{item_id}/remove").status_code == 404
+    assert _count(app, CartItem) == 1
+
+
+def test_checkout_shows_the_discount_as_its_own_line(app, login, demo):
+    alice = login("alice")
+    _add(alice, app)  # 25 x $4 + $150 = $250.00 list; Gold 20 %
+    page = alice.get("/checkout").get_data(as_text=True)
+    assert "Gold partner discount (20%)" in page and "−$50.00" in page and "$200.00" in page
+    assert "Invoice me" in page and "Wire transfer" not in page  # under USD 1,000.00
+
+
+def test_alice_is_invoiced_monthly_with_the_summarized_note(app, login, demo, mailbox):
+    alice = login("alice")
+    _add(alice, app, copies=2)
+    response = alice.post("/checkout", data={**_checkout_form(alice), "payment_kind": "invoice"})
+    assert response.status_code == 302
+    page = alice.get(response.headers["Location"]).get_data(as_text=True)
+    assert "This invoice will be summarized in the monthly summarized invoice" in page
+    with app.app_context():
+        invoice = db.session.scalars(select(Invoice)).one()
+        assert invoice.status is InvoiceStatus.TO_BE_SUMMARIZED and invoice.total_minor == 40_000
+        assert db.session.scalar(select(func.count()).select_from(License)) == 2
+    assert mailbox.to("alice@northwind.example.com")
+    assert _count(app, CartItem) == 0
+
+
+def test_frank_pays_by_card_declined_then_approved(app, login, demo):
+    frank = login("frank")
+    _add(frank, app, slug="livedesk", edition="Enterprise", quantity=5, addons=("sms",))
+    card = {"payment_kind": "card", "saved_card": 0, "holder_name": "Frank Fischer", "exp_month": 12,
+            "exp_year": 2031}
+    declined = frank.post("/checkout", data={**_checkout_form(frank), **card, "card_number": DECLINED_VISA})
+    assert declined.status_code == 422
+    assert "declined" in declined.get_data(as_text=True)
+    assert (_count(app, Order), _count(app, License), _count(app, Invoice)) == (0, 0, 0)
+    approved = frank.post("/checkout", data={**_checkout_form(frank), **card, "card_number": APPROVED_VISA,
+                                             "save_card": "y"})
+    assert approved.status_code == 302
+    with app.app_context():
+        invoice = db.session.scalars(select(Invoice)).one()
+        assert invoice.status is InvoiceStatus.PAID
+        saved = db.session.scalars(select(PaymentMethod)).one()
+        assert saved.last4 == "4242" and "4242424242424242" not in repr(saved.__dict__)
+
+
+def test_invoice_me_is_refused_to_an_account_that_pays_on_order(app, login, demo):
+    frank = login("frank")
+    _add(frank, app)
+    response = frank.post("/checkout", data={**_checkout_form(frank), "payment_kind": "invoice"})
+    assert response.status_code == 422 and _count(app, Order) == 0
+
+
+def test_a_po_box_billing_address_is_refused_beside_the_field(app, login, demo):
+    alice = login("alice")
+    _add(alice, app)
+    response = alice.post("/checkout", data={**_checkout_form(alice), "payment_kind": "invoice",
+                                             "address_line1": "P.O. Box 42"})
+    assert response.status_code == 422
+    assert 'id="address_line1-error"' in response.get_data(as_text=True)
+    assert _count(app, Order) == 0
+
+
+def test_a_price_change_is_shown_before_any_money_is_taken(app, login, demo):
+    frank = login("frank")
+    _add(frank, app)
+    form = _checkout_form(frank)
+    with app.app_context():
+        edition = next(e for e in product_by_slug("mailsuite").editions if e.name == "Professional")
+        edition.unit_price_minor = 500
+        db.session.commit()
+    response = frank.post("/checkout", data={**form, "payment_kind": "card", "saved_card": 0,
+                                             "card_number": APPROVED_VISA, "holder_name": "F", "exp_month": 1,
+                                             "exp_year": 2031})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "Prices changed" in page and "was $250.00, now $275.00" in page
+    assert _count(app, SandboxCharge) == 0 and _count(app, Order) == 0
+
+
+def test_submitting_the_same_checkout_twice_places_one_order(app, login, demo):
+    alice = login("alice")
+    _add(alice, app)
+    form = {**_checkout_form(alice), "payment_kind": "invoice"}
+    first, second = alice.post("/checkout", data=form), alice.post("/checkout", data=form)
+    assert first.headers["Location"] == second.headers["Location"]
+    assert _count(app, Order) == 1
+
+
+def test_orders_are_listed_with_their_detail(app, login, demo):
+    alice = login("alice")
+    _add(alice, app)
+    detail = alice.post("/checkout", data={**_checkout_form(alice), "payment_kind": "invoice"}).headers["Location"]
+    number = detail.rsplit("/", 1)[1]
+    assert number in alice.get("/orders").get_data(as_text=True)
+    assert "Orders" in login("bob").get(detail).get_data(as_text=True)  # a Master user of the chain sees it
+    assert login("frank").get(detail).status_code == 404
+
+
+def test_managers_add_choose_and_remove_saved_cards(app, login, demo):
+    dave = login("dave")
+    card = {"holder_name": "Dave Diaz", "exp_month": 10, "exp_year": 2031}
+    assert dave.post("/payment-methods", data={**card, "card_number": "5555 5555 5555 4444"}).status_code == 302
+    assert dave.post("/payment-methods", data={**card, "card_number": "3782 822463 10005"}).status_code == 302
+    bad = dave.post("/payment-methods", data={**card, "card_number": "4242 4242 4242 4241"})
+    assert bad.status_code == 422 and 'id="card_number-error"' in bad.get_data(as_text=True)
+    with app.app_context():
+        first, second = db.session.scalars(select(PaymentMethod).order_by(PaymentMethod.id)).all()
+        assert first.is_default and not second.is_default
+    dave.post(f"/payment-methods/{second.id}/default")
+    dave.post(f"/payment-methods/{second.id}/remove")
+    with app.app_context():
+        assert db.session.scalars(select(PaymentMethod)).one().is_default
+
+
+@pytest.mark.postgres_only
+def test_concurrent_submissions_of_one_checkout_make_one_order_and_one_charge(app, login, demo, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_LIMIT_PER_ACCOUNT", "100 per minute")  # frank opens nine sessions
+    frank = login("frank")
+    _add(frank, app, copies=3)
+    form = {**_checkout_form(frank), "payment_kind": "card", "saved_card": 0, "card_number": APPROVED_VISA,
+            "holder_name": "Frank", "exp_month": 12, "exp_year": 2031}
+    clients = [login("frank") for _ in range(8)]
+    for c in clients:  # the same cart, seen by eight tabs
+        c.get("/checkout")
+    barrier, statuses = threading.Barrier(len(clients)), []
+
+    def submit(c):
+        barrier.wait()
+        statuses.append(c.post("/checkout", data={**form, "csrf_token": c.csrf_token()}).status_code)
+
+    threads = [threading.Thread(target=submit, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(statuses) <= {302}, statuses
+    assert _count(app, Order) == 1 and _count(app, Invoice) == 1 and _count(app, License) == 3
+    with app.app_context():
+        charges = db.session.scalars(select(SandboxCharge.status)).all()
+    assert [s for s in charges if s == "approved"] == ["approved"]
