@@ -45,6 +45,8 @@ class Settings:
     mail_from: str
     public_url: str
     ratelimit_storage_uri: str
+    login_limit_per_ip: str
+    login_limit_per_account: str
     outbox_send_after_commit: bool
 
     @classmethod
@@ -59,6 +61,8 @@ class Settings:
             mail_from=os.environ.get("MAIL_FROM", "Partner Portal <portal@vendor.example.com>"),
             public_url=os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
             ratelimit_storage_uri=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+            login_limit_per_ip=os.environ.get("LOGIN_LIMIT_PER_IP", DEFAULTS["LOGIN_LIMIT_PER_IP"]),
+            login_limit_per_account=os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", DEFAULTS["LOGIN_LIMIT_PER_ACCOUNT"]),
             outbox_send_after_commit=_flag("OUTBOX_SEND_AFTER_COMMIT", True),
         )
 
@@ -80,6 +84,8 @@ class Settings:
             "MAIL_FROM": self.mail_from,
             "PUBLIC_URL": self.public_url,
             "RATELIMIT_STORAGE_URI": self.ratelimit_storage_uri,
+            "LOGIN_LIMIT_PER_IP": self.login_limit_per_ip,
+            "LOGIN_LIMIT_PER_ACCOUNT": self.login_limit_per_account,
             "OUTBOX_SEND_AFTER_COMMIT": self.outbox_send_after_commit,
             "SESSION_COOKIE_SECURE": not self.debug,
         }
