@@ -250,3 +250,46 @@ def test_concurrent_submissions_of_one_checkout_make_one_order_and_one_charge(ap
     with app.app_context():
         charges = db.session.scalars(select(SandboxCharge.status)).all()
     assert [s for s in charges if s == "approved"] == ["approved"]
+
+
+def test_viewers_installers_and_sub_chain_users_cannot_buy(app, login, client, demo):
+    """carol (a sub-chain's viewer), a viewer of Fabrikam and erin (Fabrikam's Installation Partner) cannot buy."""
+    from portal.accounts.models import Organization, Role
+    from tests.factories import make_member
+
+    with app.app_context():
+        viewer = make_member(db.session.get(Organization, demo.orgs["Fabrikam Stores"]), Role.VIEWER).user
+        db.session.commit()
+        viewer_email = viewer.email
+    client.login(viewer_email, "a-long-password")
+    for buyer in (login("carol"), login("erin"), client):
+        assert buyer.get("/cart").status_code == 403
+        assert buyer.get("/checkout").status_code == 403
+        assert _add(buyer, app).status_code == 403
+    assert _count(app, CartItem) == 0
+
+
+def test_frank_never_sees_northwinds_cart_or_orders(app, login, demo):
+    alice, frank = login("alice"), login("frank")
+    _add(alice, app)
+    detail = alice.post("/checkout", data={**_checkout_form(alice), "payment_kind": "invoice"}).headers["Location"]
+    _add(alice, app)
+    with app.app_context():
+        item_id = db.session.scalars(select(CartItem.id)).one()
+    assert frank.get(detail).status_code == 404
+    assert frank.post(f"/cart/items/{item_id}/remove").status_code == 404
+    assert detail.rsplit("/", 1)[1] not in frank.get("/orders").get_data(as_text=True)
+    assert "MailSuite" not in frank.get("/cart").get_data(as_text=True)
+
+
+def test_other_payment_methods_are_offered_from_usd_1000(app, login, demo):
+    frank = login("frank")
+    _add(frank, app, slug="livedesk", edition="Enterprise", quantity=5, addons=())  # 5 x $249 = $1,245 - 10 %
+    page = frank.get("/checkout").get_data(as_text=True)
+    assert "Wire transfer" in page and "ACH" in page and "Check" in page
+    response = frank.post("/checkout", data={**_checkout_form(frank), "payment_kind": "wire"})
+    assert response.status_code == 302
+    with app.app_context():
+        invoice = db.session.scalars(select(Invoice)).one()
+        assert invoice.status is InvoiceStatus.UNPAID and invoice.due_on is not None
+        assert "wire transfer" in invoice.note.lower()
