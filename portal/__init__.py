@@ -46,6 +46,10 @@ def create_app(config: dict | None = None) -> Flask:
     context.init_app(app)
     init_security(app)
     worker.init_app(app)
+    from portal.sqlite import configure_sqlite
+
+    with app.app_context():
+        configure_sqlite(db.engine)
     if app.config["FORBID_LAZY_LOADS"]:
         from flask_sqlalchemy.session import Session
 

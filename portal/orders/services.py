@@ -1,6 +1,13 @@
-"""Checkout: price the cart for the buyer, offer the payment methods its account may use, and place the order:
-one transaction creates the order, the licenses or subscription quantities, the order invoice, the audit entries
-and the confirmation email. A checkout submitted twice creates one order and one charge."""
+"""Checkout: price the cart for the buyer, offer the payment methods its account may use, and place the order
+in two steps, because the payment gateway is outside the database transaction:
+
+1. `take_payment` checks everything and charges the card (idempotently, keyed by the cart and the card);
+2. `record_order` writes, in the caller's one transaction, the order, the licenses or subscription quantities,
+   the order invoice, the audit entry and the confirmation email.
+
+If step 2 fails the caller rolls back and calls `give_back`: `orders.checkout.place_order` does all of it.
+A checkout submitted twice creates one order and one charge: the order's unique (organization, cart signature)
+key, and the gateway's idempotency key."""
 
 from __future__ import annotations
 
@@ -10,7 +17,6 @@ from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
 
 from portal import pricing
 from portal.accounts.addresses import refuse_po_box
@@ -82,13 +88,11 @@ class PaymentChoice:
 
 
 class AlreadyPlaced(Exception):
-    """This checkout was already placed (double click, back button, second tab); `order_key` finds it.
-    `charge_id` is this request's charge, if it made one (see `release_duplicate_charge`)."""
+    """This checkout was already placed (double click, back button, second tab); `order_key` finds it."""
 
-    def __init__(self, order_key: str, charge_id: str | None = None):
+    def __init__(self, order_key: str):
         super().__init__(order_key)
         self.order_key = order_key
-        self.charge_id = charge_id
 
 
 def checkout_summary(org: Organization, items: list[CartItem]) -> CheckoutSummary:
@@ -133,11 +137,20 @@ def _check_before_payment(org: Organization, summary: CheckoutSummary, signature
         raise RuleError("Choose a saved card or enter a new one.", field="payment_kind")
 
 
-def _charge(org: Organization, summary: CheckoutSummary, payment: PaymentChoice, gateway: PaymentGateway,
-            ) -> tuple[str | None, str | None, str | None]:
-    """Charge the card once for this checkout; returns (charge id, card label, token of a new card)."""
+@dataclass(frozen=True)
+class TakenPayment:
+    """What the gateway took for a checkout (nothing for invoices and free orders)."""
+
+    charge_id: str | None = None
+    card_label: str | None = None
+    new_card_token: str | None = None
+
+
+def _charge(org: Organization, summary: CheckoutSummary, payment: PaymentChoice,
+            gateway: PaymentGateway) -> TakenPayment:
+    """Charge the card once for this checkout."""
     if payment.kind is not PaymentKind.CARD:
-        return None, None, None
+        return TakenPayment()
     if payment.saved_card is not None:
         card = payment.saved_card
         token, new_token = card.gateway_token, None
@@ -146,7 +159,7 @@ def _charge(org: Organization, summary: CheckoutSummary, payment: PaymentChoice,
         token = new_token = gateway.tokenize(card)
     label = f"{card.brand.label} ending {card.last4}"
     if summary.quote.total_minor == 0:
-        return None, label, new_token
+        return TakenPayment(None, label, new_token)
     # One charge per cart and card: concurrent submissions with the same card share it at the gateway, and a
     # declined card does not block another card for the same cart.
     card_key = f"{card.brand.value}-{card.last4}-{card.exp_month:02d}{card.exp_year}"
@@ -154,45 +167,41 @@ def _charge(org: Organization, summary: CheckoutSummary, payment: PaymentChoice,
                             f"checkout-{org.id}-{summary.signature}-{card_key}")
     if not result.approved:
         raise RuleError(result.message, field="card_number" if payment.new_card else "saved_card")
-    return result.charge_id, label, new_token
+    return TakenPayment(result.charge_id, label, new_token)
 
 
-def place_order(org: Organization, user: User, items: list[CartItem], signature: str, expected_total: int | None,
-                payment: PaymentChoice, billing: BillingDetails, actor: Actor, gateway: PaymentGateway) -> Order:
-    """Buy what is in the cart. Raises RuleError (nothing is created and no money taken) or AlreadyPlaced."""
-    if signature and find_order(org, signature) is not None:  # back button, double click, second tab
+def take_payment(org: Organization, items: list[CartItem], signature: str, expected_total: int | None,
+                 payment: PaymentChoice, billing: BillingDetails,
+                 gateway: PaymentGateway) -> tuple[CheckoutSummary, TakenPayment]:
+    """Check the checkout and take the money. Writes nothing to the database: RuleError means nothing was
+    charged; AlreadyPlaced means this checkout is already an order (double click, back button, second tab)."""
+    if signature and find_order(org, signature) is not None:
         raise AlreadyPlaced(signature)
     summary = checkout_summary(org, items)
     _check_before_payment(org, summary, signature, expected_total, payment, billing)
-    charge_id, card_label, new_token = _charge(org, summary, payment, gateway)
-    try:
-        return _write_order(org, user, summary, payment, billing, actor, charge_id, card_label, new_token)
-    except AlreadyPlaced as placed:
-        raise AlreadyPlaced(placed.order_key, charge_id) from placed
-    except Exception:
-        if charge_id:
-            gateway.void(charge_id)
-        raise
+    return summary, _charge(org, summary, payment, gateway)
 
 
-def release_duplicate_charge(placed: AlreadyPlaced, order: Order | None, gateway: PaymentGateway) -> None:
-    """A duplicate submission's charge is given back, unless the gateway handed it the placed order's own."""
-    if placed.charge_id and (order is None or placed.charge_id != order.gateway_charge_id):
-        gateway.void(placed.charge_id)
+def give_back(taken: TakenPayment, gateway: PaymentGateway, placed: Order | None = None) -> None:
+    """Void a charge whose order was not recorded (call it after the rollback), unless it is the charge of the
+    order already placed for this checkout, which the gateway's idempotency handed to this request too."""
+    if taken.charge_id and (placed is None or placed.gateway_charge_id != taken.charge_id):
+        gateway.void(taken.charge_id)
 
 
-def _write_order(org, user, summary: CheckoutSummary, payment: PaymentChoice, billing: BillingDetails,
-                 actor: Actor, charge_id, card_label, new_token) -> Order:
+def record_order(org: Organization, user: User, summary: CheckoutSummary, payment: PaymentChoice,
+                 billing: BillingDetails, taken: TakenPayment, actor: Actor) -> Order:
+    """Write the order, what it bought, its invoice, the audit entry and the confirmation email in the caller's
+    transaction. On any exception the caller rolls back, then calls `give_back`."""
     quote = summary.quote
     order = Order(number=f"ORD-{secrets.token_hex(4).upper()}", organization_id=org.id, placed_by_id=user.id,
-                  idempotency_key=summary.signature, payment_kind=payment.kind, card_label=card_label,
-                  gateway_charge_id=charge_id, currency=org.currency, discount_bp=quote.discount_bp,
+                  idempotency_key=summary.signature, payment_kind=payment.kind, card_label=taken.card_label,
+                  gateway_charge_id=taken.charge_id, currency=org.currency, discount_bp=quote.discount_bp,
                   subtotal_minor=quote.subtotal_minor, discount_minor=quote.discount_minor,
                   tax_minor=quote.tax_minor, total_minor=quote.total_minor, billing=billing.as_dict())
+    db.session.add(order)
     try:
-        with db.session.begin_nested():
-            db.session.add(order)
-            db.session.flush()
+        db.session.flush()  # the transaction's first write: nothing else to undo if it fails
     except IntegrityError as exc:  # a concurrent submission of the same checkout committed first
         raise AlreadyPlaced(summary.signature) from exc
     consume([line.item for line in summary.lines])
@@ -203,7 +212,7 @@ def _write_order(org, user, summary: CheckoutSummary, payment: PaymentChoice, bi
         db.session.flush()
         _deliver(org, order_line, today)
     if payment.new_card is not None and payment.save_new_card:
-        _save_new_card(org, payment.new_card, new_token)
+        _save_new_card(org, payment.new_card, taken.new_card_token)
     invoice = issue_order_invoice(order, today)
     db.session.flush()
     record(actor, "order.placed", order, org.id, number=order.number, total_minor=order.total_minor,
@@ -252,7 +261,3 @@ def orders_query(org_ids) -> object:
     """Newest-first orders of the given organizations (pass authz.organization_ids_where)."""
     return (select(Order).where(Order.organization_id.in_(org_ids))
             .order_by(Order.created_at.desc(), Order.id.desc()))
-
-
-def order_with_lines(order: Order) -> Order:
-    return db.session.scalars(select(Order).where(Order.id == order.id).options(selectinload(Order.lines))).one()

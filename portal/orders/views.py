@@ -14,6 +14,7 @@ from portal.cart.services import cart_items
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.orders import services
+from portal.orders.checkout import place_order
 from portal.orders.models import Order, PaymentKind
 from portal.pagination import window
 from portal.payments.cards import check_card
@@ -51,17 +52,6 @@ def _billing(form: CheckoutForm) -> services.BillingDetails:
     return services.BillingDetails(**values)
 
 
-def _commit_or_void(order: Order) -> None:
-    """Commit the order; if that fails, give the money back before reporting the error."""
-    try:
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        if order.gateway_charge_id:
-            gateway().void(order.gateway_charge_id)
-        raise
-
-
 @bp.route("/checkout", methods=["GET", "POST"])
 @requires(Permission.BUY)
 def checkout():
@@ -70,14 +60,12 @@ def checkout():
     form = CheckoutForm(obj=org) if request.method == "GET" else CheckoutForm()
     if form.validate_on_submit():
         try:
-            order = services.place_order(
-                org, current_user, cart_items(current_user, org), form.cart_signature.data,
-                form.expected_total.data, _payment_choice(form, org), _billing(form), current_actor(), gateway())
-            _commit_or_void(order)
+            order = place_order(org, current_user, cart_items(current_user, org), form.cart_signature.data,
+                                form.expected_total.data, _payment_choice(form, org), _billing(form),
+                                current_actor(), gateway())
         except services.AlreadyPlaced as placed:
             db.session.rollback()
             order = services.find_order(org, placed.order_key)
-            services.release_duplicate_charge(placed, order, gateway())
             if order is None:
                 abort(409)
             flash(f"This order was already placed as {order.number}; nothing was charged twice.", "info")
