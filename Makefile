@@ -7,7 +7,7 @@ FLASK  := $(BIN)/flask --app wsgi
 # Local runs use a development secret and debug pages; production sets SECRET_KEY itself.
 RUN_ENV := PORTAL_DEBUG=1
 
-.PHONY: run test bench lint install static migrate seed chromium clean
+.PHONY: run test bench bench-load lint install static migrate seed chromium clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ test: install static chromium
 
 bench: install static
 	$(BIN)/python -m bench
+
+# Needs PostgreSQL (default postgresql+psycopg://postgres@127.0.0.1:5432/portal_bench_load, created and dropped).
+bench-load: install static
+	$(BIN)/python -m bench load
 
 lint: install
 	$(BIN)/ruff check .

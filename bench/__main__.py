@@ -1,11 +1,15 @@
 """`python -m bench` (or `make bench`): time the portal's pages against a large generated dataset.
+`python -m bench load` (or `make bench-load`): 50 concurrent checkouts against gunicorn on PostgreSQL
+(see bench.load; `python -m bench load --help`).
 
 Steps: a fresh database (SQLite in a temporary folder, or BENCH_DATABASE_URL), the migrations, the generated
-data (bench.generate), sign-in as the probe reseller's manager and as a staff user, then every page of
-bench.measure.PAGES timed in-process. Prints a table and writes bench/results/latest.json.
+data (bench.generate), sign-in as the probe reseller's manager and as a staff user, three items in the
+manager's cart (through POST /cart), then every page of bench.measure.PAGES timed in-process, including
+POST /checkout (each timed order gets a fresh copy of the cart, untimed). Prints a table and writes
+bench/results/latest.json.
 
-Exit status: 0 when every page answered 200 (and, with --check, stayed within its thresholds); 1 otherwise;
-2 when the benchmark could not start (for example a non-empty BENCH_DATABASE_URL without --reset).
+Exit status: 0 when every page answered as expected (and, with --check, stayed within its thresholds);
+1 otherwise; 2 when the benchmark could not start (for example a non-empty BENCH_DATABASE_URL without --reset).
 
 Every option also reads an environment variable (BENCH_RESELLERS, BENCH_CUSTOMERS, …), so
 `make bench BENCH_RESELLERS=20` style overrides work without editing the Makefile.
@@ -23,12 +27,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from bench.app import DatabaseNotEmpty, migrated_app, prepare_database
 from bench.generate import generate
-from bench.measure import PAGES, measure, sign_in
+from bench.measure import PAGES, CheckoutForm, add_to_cart, measure, sign_in
 from bench.report import Thresholds, as_json, check, table, write_json
+from bench.shop import CART, CartRefill, catalog_ids
+from portal.accounts.models import User
 from portal.extensions import db
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -40,7 +47,8 @@ def _env_int(name: str, default: int) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                     epilog="The load test has its own options: python -m bench load --help")
     data = parser.add_argument_group("dataset")
     data.add_argument("--resellers", type=int, default=_env_int("BENCH_RESELLERS", 200),
                       help="main chains [BENCH_RESELLERS]")
@@ -50,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="users per organization [BENCH_USERS]")
     data.add_argument("--audit", type=int, default=_env_int("BENCH_AUDIT", 10),
                       help="audit entries per organization [BENCH_AUDIT]")
+    data.add_argument("--orders", type=int, default=_env_int("BENCH_ORDERS", 3),
+                      help="orders per reseller, with their lines, licenses and invoices [BENCH_ORDERS]")
     data.add_argument("--seed", type=int, default=_env_int("BENCH_SEED", 2026), help="random seed [BENCH_SEED]")
     run = parser.add_argument_group("measurement")
     run.add_argument("--requests", type=int, default=_env_int("BENCH_REQUESTS", 50),
@@ -69,9 +79,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     gate.add_argument("--max-ratio", type=float, default=float(os.environ.get("BENCH_MAX_RATIO", 50)),
                       help="largest allowed p50 / (/help p50) with --check [BENCH_MAX_RATIO]")
     args = parser.parse_args(argv)
-    if min(args.resellers, args.users, args.requests) < 1 or min(args.customers, args.audit, args.warmup) < 0:
-        parser.error("--resellers, --users and --requests must be at least 1; --customers, --audit and --warmup "
-                     "must not be negative")
+    if min(args.resellers, args.users, args.requests) < 1 or min(args.customers, args.audit, args.orders,
+                                                                  args.warmup) < 0:
+        parser.error("--resellers, --users and --requests must be at least 1; --customers, --audit, --orders and "
+                     "--warmup must not be negative")
     return args
 
 
@@ -94,12 +105,15 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     app = migrated_app(url, workdir / "mail", forbid_lazy_loads=args.forbid_lazy_loads)
 
     _say(f"Generating {args.resellers} resellers × {args.customers} customers "
-         f"({args.users} users and {args.audit} audit entries per organization)…")
+         f"({args.users} users and {args.audit} audit entries per organization, {args.orders} orders per "
+         "reseller)…")
     with app.app_context():
         dataset = generate(resellers=args.resellers, customers_per_reseller=args.customers,
-                           users_per_org=args.users, audit_entries_per_org=args.audit, seed=args.seed)
+                           users_per_org=args.users, audit_entries_per_org=args.audit,
+                           orders_per_reseller=args.orders, seed=args.seed)
         engine = db.engine
         dialect = engine.dialect.name
+        manager_id = db.session.scalar(select(User.id).where(User.email == dataset.probe_manager_email))
         db.session.remove()
     rows = ", ".join(f"{n:,} {table_name}" for table_name, n in dataset.rows.items())
     _say(f"  {sum(dataset.rows.values()):,} rows in {dataset.seconds:.1f} s: {rows}")
@@ -109,10 +123,15 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     clients = {"anonymous": app.test_client(), "manager": app.test_client(), "staff": app.test_client()}
     sign_in(clients["manager"], dataset.probe_manager_email, dataset.password)
     sign_in(clients["staff"], dataset.staff_email, dataset.password)
+    ids = catalog_ids(engine)
+    for entry in CART:
+        add_to_cart(clients["manager"], ids.add_to_cart_form(entry))
+    forms = {"checkout": CheckoutForm(CartRefill(engine, manager_id, dataset.probe_reseller_id))}
 
     _say(f"Timing {len(PAGES)} pages: {args.warmup} warm-up + {args.requests} timed requests each, interleaved…")
     started = time.perf_counter()
-    results = measure(engine, clients, PAGES, requests=args.requests, warmup=args.warmup, progress=_say)
+    results = measure(engine, clients, PAGES, params={"price_query": ids.price_query()}, forms=forms,
+                      requests=args.requests, warmup=args.warmup, progress=_say)
     _say(f"  done in {time.perf_counter() - started:.1f} s")
 
     thresholds = Thresholds(max_ratio=args.max_ratio)
@@ -121,7 +140,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
 
     print()
     print(f"{dialect}, {args.resellers} resellers × {args.customers} customers, "
-          f"{sum(dataset.rows.values()):,} rows; {args.requests} requests per page")
+          f"{sum(dataset.rows.values()):,} rows; {args.requests} requests per page "
+          f"(cart: {len(CART)} items; every POST /checkout places an order)")
     print(table(results))
     for r in failed:
         print(f"FAILED {r.page.name} as {r.page.who}: {r.error or sorted(r.statuses)}")
@@ -136,7 +156,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         "database": {"dialect": dialect, "url": make_url(url).render_as_string(hide_password=True)},
         "dataset": {
             "resellers": args.resellers, "customers_per_reseller": args.customers, "users_per_org": args.users,
-            "audit_entries_per_org": args.audit, "seed": args.seed, "rows": dataset.rows,
+            "audit_entries_per_org": args.audit, "orders_per_reseller": args.orders, "seed": args.seed,
+            "rows": dataset.rows,
             "generate_seconds": round(dataset.seconds, 3), "probe_reseller": dataset.probe_reseller_name,
             "probe_manager": dataset.probe_manager_email, "probe_sub_chains": dataset.probe_sub_chains,
         },
@@ -155,6 +176,11 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["load"]:
+        from bench.load import main as load_main
+
+        return load_main(argv[1:])
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
         try:

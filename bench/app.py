@@ -1,4 +1,5 @@
-"""The benchmark's application: a test-like configuration over a fresh, migrated database."""
+"""The benchmark's application: a test-like configuration over a fresh, migrated database; creating and
+dropping the load test's own PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import MetaData, create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
 from portal import create_app
 from portal.config import normalize_database_url
@@ -15,6 +17,10 @@ from portal.extensions import db
 
 class DatabaseNotEmpty(RuntimeError):
     """BENCH_DATABASE_URL names a database that already has tables, and --reset was not given."""
+
+
+class DatabaseExists(RuntimeError):
+    """The load test's database already exists (left by an interrupted run?), and --drop-existing was not given."""
 
 
 def bench_config(database_url: str, mail_dir: Path, *, forbid_lazy_loads: bool = False) -> dict:
@@ -62,10 +68,47 @@ def prepare_database(url: str, *, reset: bool) -> str:
     return url
 
 
-def migrated_app(database_url: str, mail_dir: Path, *, forbid_lazy_loads: bool = False) -> Flask:
-    """Create the app and apply the migrations (the schema comes from them, as in production)."""
-    app = create_app(bench_config(database_url, mail_dir, forbid_lazy_loads=forbid_lazy_loads))
+def migrated_app(database_url: str, mail_dir: Path, *, forbid_lazy_loads: bool = False, **overrides) -> Flask:
+    """Create the app and apply the migrations (the schema comes from them, as in production).
+    `overrides` replace entries of bench_config (for example ARGON2_PROFILE="production")."""
+    app = create_app({**bench_config(database_url, mail_dir, forbid_lazy_loads=forbid_lazy_loads), **overrides})
     with app.app_context():
         upgrade()
         db.session.remove()
     return app
+
+
+def _server_engine(url: str):
+    """An autocommit engine on the server's `postgres` database, for CREATE and DROP DATABASE."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"the load test needs a PostgreSQL URL, not {parsed.get_backend_name()}")
+    return create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT"), parsed.database
+
+
+def create_database(url: str, *, drop_existing: bool = False) -> None:
+    """Create the (PostgreSQL) database `url` names; an existing one is refused unless `drop_existing`."""
+    engine, name = _server_engine(url)
+    try:
+        with engine.connect() as conn:
+            quoted = conn.dialect.identifier_preparer.quote(name)
+            exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})
+            if exists and not drop_existing:
+                raise DatabaseExists(f"database {name} already exists; pass --drop-existing to drop it first "
+                                     "(everything in it is lost)")
+            if exists:
+                conn.execute(text(f"DROP DATABASE {quoted} WITH (FORCE)"))
+            conn.execute(text(f"CREATE DATABASE {quoted}"))
+    finally:
+        engine.dispose()
+
+
+def drop_database(url: str) -> None:
+    """Drop the database `url` names, closing whatever connections are still open on it."""
+    engine, name = _server_engine(url)
+    try:
+        with engine.connect() as conn:
+            quoted = conn.dialect.identifier_preparer.quote(name)
+            conn.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+    finally:
+        engine.dispose()

@@ -1,16 +1,19 @@
 """A large, deterministic dataset for the benchmark, written with SQLAlchemy Core bulk inserts.
 
-`generate()` fills a migrated, empty database with resellers (main chains), their customers (sub-chains),
-users, memberships, contacts, installation partners and audit entries. It must run inside an application
-context (it uses `db.engine` and the app's ARGON2_PROFILE) and writes everything in one transaction.
+`generate()` fills a migrated, empty database with the demo catalog, resellers (main chains), their customers
+(sub-chains), users, memberships, contacts, installation partners, audit entries, and for every reseller a few
+orders with their order lines, licenses (some assigned to its customers), subscriptions and order invoices. It
+must run inside an application context (it uses `db.engine` and the app's ARGON2_PROFILE). The catalog goes
+first, through the app's own `seed_catalog()` in a short transaction of its own (so the benchmark sells what
+the portal's demo sells); everything else is written in one transaction.
 
 Rows go in as multi-row INSERTs (`conn.execute(insert(table), rows)`), never through ORM objects, so tens of
 thousands of rows take seconds. Ids come back with `INSERT … RETURNING` in parameter order
 (`sort_by_parameter_order=True`), which SQLite ≥ 3.35 and PostgreSQL both support; the database assigns them,
 so sequences stay correct and the app can insert afterwards.
 
-How to extend it (licenses, orders and invoices in later issues)
------------------------------------------------------------------
+How to extend it
+----------------
 Each kind of data has one function, `insert_<kind>(conn, spec, ids, rng)`, called by `generate()` in
 dependency order. To add a kind:
 
@@ -21,7 +24,14 @@ dependency order. To add a kind:
 3. call it from `generate()` after the kinds it refers to, and count its rows in `Ids.rows`.
 
 Keep every value derived from `spec` and `rng` (seeded), so the same arguments give the same data and
-benchmark results stay comparable between runs.
+benchmark results stay comparable between runs. (License keys are the one exception: they come from the app's
+`generate_key()`, which draws from `secrets`; only their values vary, never how many there are.)
+
+Orders, licenses and invoices follow the app's rules, so later issues can build on them: prices come from
+`portal.pricing` with the reseller's tier discount, every order has one order invoice whose number continues
+the gapless `invoice_series` counter (which is left at the last number used, so the app's next invoice follows
+on), license keys are unique, and generated order numbers (`ORD-G0000001`) can never equal one the app draws
+(`ORD-` and eight hexadecimal digits).
 """
 
 from __future__ import annotations
@@ -31,16 +41,29 @@ import secrets
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import islice
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Table, insert, text
+from sqlalchemy import Connection, Table, func, insert, select, text, update
 
+from portal import pricing
 from portal.accounts.models import BillingMode, Contact, Membership, Organization, PartnerTier, Role, User
 from portal.accounts.passwords import hash_password
 from portal.audit.models import AuditEntry
+from portal.billing.models import SUMMARIZED_NOTE, Invoice, InvoiceSeries, InvoiceStatus, SeriesCounter
+from portal.billing.services import OTHER_METHODS_NOTE, PAYMENT_TERMS_DAYS
+from portal.catalog.demo import seed_catalog
+from portal.catalog.models import AddOn, BillingInterval, Edition, Product, ProductKind, TierDiscount
 from portal.db_types import utcnow
 from portal.extensions import db
+from portal.licenses.keys import generate_key
+from portal.licenses.models import License, license_addon
+from portal.licenses.services import one_year_after
+from portal.orders.models import Order, OrderLine, PaymentKind
+from portal.orders.services import OTHER_METHODS, OTHER_METHODS_THRESHOLD_MINOR
+from portal.subscriptions.models import Subscription
+from portal.subscriptions.services import add_months
 
 BENCH_PASSWORD = "bench-password-2026"  # every generated login shares it (one precomputed hash)
 STAFF_EMAIL = "bench-staff@vendor.example.com"
@@ -57,15 +80,59 @@ class Spec:
     audit_entries_per_org: int = 10
     contacts_per_org: int = 1
     installers_per_reseller: int = 2
+    orders_per_reseller: int = 3
+    lines_per_order: int = 3  # each order has 1 to this many lines
+    copies_per_line: int = 3  # each license line buys 1 to this many licenses
     seed: int = 2026
 
     def __post_init__(self) -> None:
         if self.resellers < 1 or self.users_per_org < 1:
             raise ValueError("need at least one reseller and one user per organization (the probe's manager)")
         for name in ("customers_per_reseller", "audit_entries_per_org", "contacts_per_org",
-                     "installers_per_reseller"):
+                     "installers_per_reseller", "orders_per_reseller"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if self.lines_per_order < 1 or self.copies_per_line < 1:
+            raise ValueError("lines_per_order and copies_per_line must be at least 1")
+
+    @property
+    def probe_index(self) -> int:
+        """The probe reseller: one from the middle (neither the first nor the last ids)."""
+        return self.resellers // 2
+
+
+class CatalogEdition(NamedTuple):
+    id: int
+    name: str
+    base_price_minor: int
+    unit_price_minor: int
+
+
+class CatalogAddOn(NamedTuple):
+    id: int
+    name: str
+    price_minor: int
+
+
+class CatalogProduct(NamedTuple):
+    """What the order steps need to know of a product on sale."""
+
+    id: int
+    slug: str
+    name: str
+    kind: ProductKind
+    unit_label: str
+    quantities: list[int]
+    interval: BillingInterval | None
+    unit_price_minor: int | None
+    editions: tuple[CatalogEdition, ...]
+    addons: tuple[CatalogAddOn, ...]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    products: tuple[CatalogProduct, ...]
+    discounts: dict[PartnerTier, int]  # tier -> discount in basis points
 
 
 @dataclass
@@ -76,6 +143,10 @@ class Ids:
     customers: dict[int, list[int]] = field(default_factory=dict)  # reseller id -> its sub-chain ids
     users: dict[int, list[int]] = field(default_factory=dict)  # organization id -> its users, manager first
     staff_user: int | None = None
+    billing: dict[int, dict] = field(default_factory=dict)  # reseller id -> billing columns (tier, mode, address)
+    catalog: Catalog | None = None
+    orders: list[dict] = field(default_factory=list)  # the purchase_order rows, with their "id"
+    order_lines: list[dict] = field(default_factory=list)  # the order_line rows, with "id" and the order's
     rows: dict[str, int] = field(default_factory=dict)  # table name -> rows inserted
 
     def all_orgs(self) -> Iterator[int]:
@@ -156,13 +227,65 @@ def _past(rng: random.Random, now: datetime, days: int = 365) -> datetime:
 # ---------------------------------------------------------------- one function per kind of data
 
 
+def insert_catalog(spec: Spec, ids: Ids, rng: random.Random) -> None:
+    """The demo catalog through the app's own `seed_catalog()` (idempotent: a catalog already there stays), in
+    a short ORM transaction of its own; then the products on sale and the tier discounts, read into ids.catalog.
+
+    The one step without `conn`: it runs before the main transaction, which on SQLite would otherwise hold the
+    write lock that the ORM session's commit waits for.
+    """
+    tables = (Product.__table__, Edition.__table__, AddOn.__table__, TierDiscount.__table__)
+
+    def counts() -> list[int]:
+        return [db.session.scalar(select(func.count()).select_from(t)) for t in tables]
+
+    before = counts()
+    seed_catalog()
+    db.session.commit()
+    for table, n in zip(tables, (a - b for a, b in zip(counts(), before, strict=True)), strict=True):
+        ids.count(table, n)
+
+    editions: dict[int, list[CatalogEdition]] = {}
+    for row in db.session.execute(select(Edition.product_id, Edition.id, Edition.name, Edition.base_price_minor,
+                                         Edition.unit_price_minor)
+                                  .where(Edition.active.is_(True)).order_by(Edition.position, Edition.id)):
+        editions.setdefault(row.product_id, []).append(CatalogEdition(*row[1:]))
+    addons: dict[int, list[CatalogAddOn]] = {}
+    for row in db.session.execute(select(AddOn.product_id, AddOn.id, AddOn.name, AddOn.price_minor)
+                                  .where(AddOn.active.is_(True)).order_by(AddOn.position, AddOn.id)):
+        addons.setdefault(row.product_id, []).append(CatalogAddOn(*row[1:]))
+    products = tuple(
+        CatalogProduct(p.id, p.slug, p.name, p.kind, p.unit_label, list(p.quantities or []), p.interval,
+                       p.unit_price_minor, tuple(editions.get(p.id, ())), tuple(addons.get(p.id, ())))
+        for p in db.session.execute(select(Product).where(Product.active.is_(True))
+                                    .order_by(Product.position, Product.id)).scalars()
+        if p.kind is ProductKind.SUBSCRIPTION or editions.get(p.id)
+    )
+    discounts = {row.tier: row.discount_bp
+                 for row in db.session.execute(select(TierDiscount.tier, TierDiscount.discount_bp))}
+    db.session.remove()
+    ids.catalog = Catalog(products, discounts)
+
+
 def insert_organizations(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) -> None:
-    """Resellers (main chains, no parent) and, under each, `customers_per_reseller` sub-chains."""
+    """Resellers (main chains, no parent) and, under each, `customers_per_reseller` sub-chains.
+
+    The probe reseller is always invoiced monthly at the Gold tier, so the benchmark can check out with
+    "Invoice me" and a discount line; the others draw their billing mode and tier at random.
+    """
     table = Organization.__table__
     now = utcnow()
-    ids.resellers = _insert(conn, table, (
-        _org_row(f"Reseller {i:04d}", None, i, rng, _past(rng, now, 3 * 365)) for i in range(spec.resellers)
-    ), returning=True)
+    reseller_rows = [_org_row(f"Reseller {i:04d}", None, i, rng, _past(rng, now, 3 * 365))
+                     for i in range(spec.resellers)]
+    reseller_rows[spec.probe_index].update(billing_mode=BillingMode.MONTHLY_INVOICE, partner_tier=PartnerTier.GOLD)
+    ids.resellers = _insert(conn, table, reseller_rows, returning=True)
+    billing_columns = ("legal_name", "address_line1", "address_line2", "city", "region", "postal_code", "country",
+                       "invoice_email", "phone")
+    ids.billing = {
+        reseller: {"billing_mode": row["billing_mode"], "partner_tier": row["partner_tier"],
+                   "currency": row["currency"], "address": {c: row[c] for c in billing_columns}}
+        for reseller, row in zip(ids.resellers, reseller_rows, strict=True)
+    }
     rows = [
         _org_row(f"Customer {i:04d}-{k:03d}", reseller, i * 1000 + k, rng, _past(rng, now))
         for i, reseller in enumerate(ids.resellers) for k in range(spec.customers_per_reseller)
@@ -280,34 +403,228 @@ def insert_audit_entries(conn: Connection, spec: Spec, ids: Ids, rng: random.Ran
     ids.count(table, n)
 
 
+def _order_lines(spec: Spec, catalog: Catalog, discount: int, rng: random.Random) -> tuple[list[dict], pricing.Quote]:
+    """1 to `lines_per_order` lines of random configurations, priced as checkout prices them."""
+    lines = []
+    for position in range(1, rng.randint(1, spec.lines_per_order) + 1):
+        product = rng.choice(catalog.products)
+        if product.kind is ProductKind.LICENSE:
+            edition = rng.choice(product.editions)
+            quantity = rng.choice(product.quantities or [1])
+            addons = sorted(rng.sample(product.addons, rng.randint(0, len(product.addons))), key=lambda a: a.id)
+            copies = rng.randint(1, spec.copies_per_line)
+            unit_list = pricing.license_list_price(edition.base_price_minor, edition.unit_price_minor, quantity,
+                                                   (a.price_minor for a in addons))
+        else:
+            edition, addons, copies = None, [], 1
+            quantity = rng.choice((1, 2, 5, 10, 25, 50))
+            unit_list = pricing.subscription_list_price(product.unit_price_minor, quantity)
+        lines.append({
+            "position": position, "kind": product.kind, "product_id": product.id,
+            "edition_id": edition.id if edition else None, "product_name": product.name,
+            "edition_name": edition.name if edition else None, "unit_label": product.unit_label,
+            "interval": product.interval, "quantity": quantity, "copies": copies,
+            "addons": [{"id": a.id, "name": a.name, "price_minor": a.price_minor} for a in addons],
+            "unit_list_minor": unit_list, "list_minor": unit_list * copies,
+        })
+    quote = pricing.quote([pricing.LineInput(str(line["position"]), line["list_minor"]) for line in lines],
+                          discount_bp=discount)
+    for line, priced in zip(lines, quote.lines, strict=True):
+        line.update(discount_minor=priced.discount_minor, tax_minor=priced.tax_minor, total_minor=priced.total_minor)
+    return lines, quote
+
+
+def _payment_kind(billing_mode: BillingMode, total_minor: int, rng: random.Random) -> PaymentKind:
+    """Mostly "Invoice me" where the account is invoiced monthly, else card; wire, ACH or check sometimes from
+    USD 1,000.00 (the rule checkout applies)."""
+    if billing_mode is BillingMode.MONTHLY_INVOICE and rng.random() < 0.7:
+        return PaymentKind.INVOICE
+    if total_minor >= OTHER_METHODS_THRESHOLD_MINOR and rng.random() < 0.3:
+        return rng.choice(OTHER_METHODS)
+    return PaymentKind.CARD
+
+
+def insert_orders(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) -> None:
+    """`orders_per_reseller` orders for every reseller, placed by one of its users over the last year, each with
+    1 to `lines_per_order` lines priced with the reseller's tier discount. Orders go in oldest first, so ids,
+    numbers and (in insert_invoices) invoice numbers rise with time as they do in the app."""
+    catalog = ids.catalog
+    if catalog is None or not catalog.products:
+        raise RuntimeError("insert_catalog must run before insert_orders")
+    now = utcnow()
+    pending: list[tuple[dict, list[dict]]] = []
+    for reseller in ids.resellers:
+        terms = ids.billing[reseller]
+        discount = catalog.discounts.get(terms["partner_tier"], 0)
+        for _ in range(spec.orders_per_reseller):
+            lines, quote = _order_lines(spec, catalog, discount, rng)
+            kind = _payment_kind(terms["billing_mode"], quote.total_minor, rng)
+            card = kind is PaymentKind.CARD and quote.total_minor > 0
+            order = {
+                "organization_id": reseller, "placed_by_id": rng.choice(ids.users[reseller]),
+                "idempotency_key": f"{rng.getrandbits(256):064x}", "payment_kind": kind,
+                "card_label": rng.choice(("Visa ending 4242", "Mastercard ending 4444")) if card else None,
+                "gateway_charge_id": f"ch_bench_{rng.getrandbits(96):024x}" if card else None,
+                "currency": terms["currency"], "discount_bp": quote.discount_bp,
+                "subtotal_minor": quote.subtotal_minor, "discount_minor": quote.discount_minor,
+                "tax_minor": quote.tax_minor, "total_minor": quote.total_minor, "billing": terms["address"],
+                "created_at": _past(rng, now),
+            }
+            pending.append((order, lines))
+    pending.sort(key=lambda pair: pair[0]["created_at"])
+    for n, (order, _) in enumerate(pending, start=1):
+        order["number"] = f"ORD-G{n:07d}"  # G is not a hexadecimal digit: never one of the app's numbers
+    order_ids = _insert(conn, Order.__table__, (order for order, _ in pending), returning=True)
+    line_rows = []
+    for order_id, (order, lines) in zip(order_ids, pending, strict=True):
+        order["id"] = order_id
+        line_rows.extend({**line, "order_id": order_id} for line in lines)
+    line_ids = _insert(conn, OrderLine.__table__, line_rows, returning=True)
+    by_id = {order["id"]: order for order, _ in pending}
+    for line_id, line in zip(line_ids, line_rows, strict=True):
+        order = by_id[line["order_id"]]
+        ids.order_lines.append({**line, "id": line_id, "owner_id": order["organization_id"],
+                                "created_at": order["created_at"]})
+    ids.orders = [order for order, _ in pending]
+    ids.count(Order.__table__, len(order_ids))
+    ids.count(OrderLine.__table__, len(line_ids))
+
+
+def insert_licenses(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) -> None:
+    """One license per copy of every license line, owned by the buyer with a key from the app's generate_key(),
+    a year of M&S from the order date, the line's add-ons; about half assigned to one of the buyer's customers."""
+    now = utcnow()
+    keys: set[str] = set()
+    rows, addon_ids = [], []
+    for line in ids.order_lines:
+        if line["kind"] is not ProductKind.LICENSE:
+            continue
+        customers = ids.customers.get(line["owner_id"], [])
+        for _ in range(line["copies"]):
+            key = generate_key()
+            while key in keys:  # 120 random bits: never expected, but a duplicate would abort the whole run
+                key = generate_key()
+            keys.add(key)
+            customer = rng.choice(customers) if customers and rng.random() < 0.5 else None
+            assigned = min(line["created_at"] + timedelta(days=rng.randrange(30)), now) if customer else None
+            rows.append({
+                "key": key, "owner_id": line["owner_id"], "customer_id": customer, "assigned_at": assigned,
+                "product_id": line["product_id"], "edition_id": line["edition_id"], "quantity": line["quantity"],
+                "order_line_id": line["id"], "ms_expires_on": one_year_after(line["created_at"].date()),
+                "reactivation_required": False, "created_at": line["created_at"],
+            })
+            addon_ids.append([a["id"] for a in line["addons"]])
+    license_ids = _insert(conn, License.__table__, rows, returning=True)
+    links = [{"license_id": license_id, "addon_id": addon}
+             for license_id, addons in zip(license_ids, addon_ids, strict=True) for addon in addons]
+    _insert(conn, license_addon, links)
+    ids.count(License.__table__, len(rows))
+    ids.count(license_addon, len(links))
+
+
+def insert_subscriptions(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) -> None:
+    """What the subscription lines bought: one plan per buyer and product (the app's unique pair) with the summed
+    quantity, started with the first order and renewing on its interval."""
+    today = utcnow().date()
+    plans: dict[tuple[int, int], dict] = {}
+    for line in ids.order_lines:
+        if line["kind"] is not ProductKind.SUBSCRIPTION:
+            continue
+        plan = plans.setdefault((line["owner_id"], line["product_id"]), {
+            "organization_id": line["owner_id"], "product_id": line["product_id"], "quantity": 0,
+            "started_on": line["created_at"].date(), "interval": line["interval"] or BillingInterval.MONTHLY,
+            "created_at": line["created_at"],
+        })
+        plan["quantity"] += line["quantity"]  # lines come oldest first, so the first one started the plan
+    rows = []
+    for plan in plans.values():
+        months = plan.pop("interval").months
+        renews: date = add_months(plan["started_on"], months)
+        while renews <= today:
+            renews = add_months(renews, months)
+        rows.append({**plan, "next_payment_on": renews, "expires_on": None})
+    _insert(conn, Subscription.__table__, rows)
+    ids.count(Subscription.__table__, len(rows))
+
+
+def insert_invoices(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) -> None:
+    """The order invoice of every order, numbered on from the `order` series counter in order date order, with
+    the status the app gives it: paid by card, to be summarized when invoiced monthly, else due in 30 days (and
+    paid, if that was long enough ago). The counter is left at the last number, so the series stays gapless."""
+    table = Invoice.__table__
+    counter = SeriesCounter.__table__
+    series = InvoiceSeries.ORDER
+    start = conn.scalar(select(counter.c.last_number).where(counter.c.series == series))
+    now = utcnow()
+    rows = []
+    for sequence, order in enumerate(ids.orders, start=(start or 0) + 1):
+        number = f"{series.prefix}-{sequence:06d}"
+        issued = order["created_at"].date()
+        kind = order["payment_kind"]
+        due = paid_at = None
+        if kind is PaymentKind.CARD:
+            status, note, paid_at = InvoiceStatus.PAID, f"Paid by {order['card_label']}.", order["created_at"]
+        elif kind is PaymentKind.INVOICE:
+            status, note = InvoiceStatus.TO_BE_SUMMARIZED, SUMMARIZED_NOTE
+        else:
+            due = issued + timedelta(days=PAYMENT_TERMS_DAYS)
+            note = OTHER_METHODS_NOTE.format(days=PAYMENT_TERMS_DAYS, number=number)
+            paid = order["created_at"] + timedelta(days=rng.randrange(1, PAYMENT_TERMS_DAYS + 1))
+            status, paid_at = (InvoiceStatus.PAID, paid) if paid < now else (InvoiceStatus.UNPAID, None)
+        rows.append({
+            "series": series, "sequence": sequence, "number": number, "organization_id": order["organization_id"],
+            "order_id": order["id"], "status": status, "currency": order["currency"],
+            "subtotal_minor": order["subtotal_minor"], "discount_minor": order["discount_minor"],
+            "tax_minor": order["tax_minor"], "total_minor": order["total_minor"], "issued_on": issued,
+            "due_on": due, "paid_at": paid_at, "note": note, "created_at": order["created_at"],
+        })
+    _insert(conn, table, rows)
+    if rows:
+        last = rows[-1]["sequence"]
+        if start is None:
+            conn.execute(insert(counter).values(series=series, last_number=last))
+        else:
+            conn.execute(update(counter).where(counter.c.series == series).values(last_number=last))
+    ids.count(table, len(rows))
+
+
 # ---------------------------------------------------------------- the whole dataset
 
 
 def generate(resellers: int = 200, customers_per_reseller: int = 25, users_per_org: int = 2,
-             audit_entries_per_org: int = 10, *, contacts_per_org: int = 1, installers_per_reseller: int = 2,
-             seed: int = 2026, password: str = BENCH_PASSWORD, analyze: bool = True) -> Dataset:
-    """Fill the (empty, migrated) database of the current app; return the probe reseller and its manager.
+             audit_entries_per_org: int = 10, *, orders_per_reseller: int = 3, contacts_per_org: int = 1,
+             installers_per_reseller: int = 2, seed: int = 2026, password: str = BENCH_PASSWORD,
+             analyze: bool = True) -> Dataset:
+    """Fill the (migrated) database of the current app; return the probe reseller and its manager.
 
+    The database must hold no organizations, users or orders yet; the demo catalog may be there already
+    (`seed_demo()` seeds it), since insert_catalog only adds what is missing.
     `analyze` refreshes the planner statistics afterwards, as autovacuum would on a production PostgreSQL.
     """
     spec = Spec(resellers=resellers, customers_per_reseller=customers_per_reseller, users_per_org=users_per_org,
                 audit_entries_per_org=audit_entries_per_org, contacts_per_org=contacts_per_org,
-                installers_per_reseller=installers_per_reseller, seed=seed)
+                installers_per_reseller=installers_per_reseller, orders_per_reseller=orders_per_reseller,
+                seed=seed)
     rng = random.Random(spec.seed)
     started = time.perf_counter()
     password_hash = hash_password(password)  # one hash (under the app's ARGON2_PROFILE) for every login
     ids = Ids()
+    insert_catalog(spec, ids, random.Random(spec.seed + 1))  # its own stream: the catalog does not shift the rest
     with db.engine.begin() as conn:
         insert_organizations(conn, spec, ids, rng)
         insert_users(conn, spec, ids, rng, password_hash)
         insert_memberships(conn, spec, ids, rng)
         insert_contacts(conn, spec, ids, rng)
         insert_audit_entries(conn, spec, ids, rng)
+        insert_orders(conn, spec, ids, rng)
+        insert_licenses(conn, spec, ids, rng)
+        insert_subscriptions(conn, spec, ids, rng)
+        insert_invoices(conn, spec, ids, rng)
     if analyze:
         with db.engine.begin() as conn:
             conn.execute(text("ANALYZE"))
 
-    probe = spec.resellers // 2  # a reseller from the middle: neither the first nor the last ids
+    probe = spec.probe_index
     return Dataset(
         probe_reseller_id=ids.resellers[probe],
         probe_reseller_name=f"Reseller {probe:04d}",

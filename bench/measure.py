@@ -1,52 +1,108 @@
 """Timing pages in-process with the Flask test client, and counting the SQL statements each one sends.
 
-Server time is `time.perf_counter()` around `client.get()` (routing, views, queries, templates, after-request
-hooks; no network, no browser). Pages are measured in interleaved rounds (every page once per round), so a
-slow patch of the machine affects all pages alike and the ratios to the /help baseline stay fair.
+Server time is `time.perf_counter()` around the request (routing, views, queries, templates, after-request
+hooks such as sending the order confirmation; no network, no browser). Pages are measured in interleaved
+rounds (every page once per round), so a slow patch of the machine affects all pages alike and the ratios to
+the /help baseline stay fair.
+
+A page that changes data (POST /checkout) names a `form`: an object whose untimed `before()` builds the body
+to post (here: GET /checkout and read its form back, as a browser would) and whose untimed `after()` puts
+things back (here: refill the cart the order consumed), so that every timed request does the same work.
 """
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
+from bench.shop import CartRefill, checkout_form, csrf_token
 from portal.diagnostics import count_statements
-
-_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
 @dataclass(frozen=True)
 class Page:
-    """One page to measure: its path, who asks for it, and how many SQL statements it may send (for --check)."""
+    """One request to measure: path, who sends it, and how many SQL statements it may send (for --check).
+
+    `path` may hold `{name}` fields, filled from the `params` given to measure() (ids known only once the data
+    exists). A POST names its `form` (a key of the `forms` given to measure()).
+    """
 
     path: str
     who: str  # a key of the clients dict: "anonymous", "manager" or "staff"
     sql_budget: int
     label: str = ""
     baseline: bool = False
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    expect: int = 200  # the status every answer must have
+    form: str | None = None
+    max_ratio: float | None = None  # this page's own --check limit on p50 / baseline p50, if not --max-ratio
 
     @property
     def name(self) -> str:
         return self.label or self.path
 
 
+class Form(Protocol):
+    """The untimed steps around one measured POST (see the module docstring)."""
+
+    def before(self, client: FlaskClient) -> dict: ...
+
+    def after(self, client: FlaskClient) -> None: ...
+
+
 # The pages of the benchmark. The budgets are today's counts: every one is independent of the data size,
-# so a page that starts issuing a query per row (N+1) fails --check on a large dataset.
+# so a page that starts issuing a query per row (N+1) fails --check on a large dataset. The manager's pages
+# count one statement more than a visitor's for the cart badge in the header.
 PAGES: tuple[Page, ...] = (
     Page("/help", "anonymous", sql_budget=0, baseline=True),
-    Page("/help", "manager", sql_budget=2, label="/help (signed in)"),
-    Page("/account", "manager", sql_budget=2),
-    Page("/account/users", "manager", sql_budget=5),
-    Page("/account/chains", "manager", sql_budget=3),
-    Page("/account/partners", "manager", sql_budget=4),
-    Page("/account/audit", "manager", sql_budget=4),
-    Page("/admin/audit", "staff", sql_budget=4),
+    Page("/help", "manager", sql_budget=3, label="/help (signed in)"),
+    Page("/account", "manager", sql_budget=3),
+    Page("/account/users", "manager", sql_budget=6),
+    Page("/account/chains", "manager", sql_budget=4),
+    Page("/account/partners", "manager", sql_budget=5),
+    Page("/account/audit", "manager", sql_budget=5),
+    Page("/admin/audit", "staff", sql_budget=3),
+    Page("/shop", "anonymous", sql_budget=3),
+    Page("/shop/mailsuite", "anonymous", sql_budget=3),
+    Page("/shop/mailsuite?{price_query}", "anonymous", sql_budget=3, headers=(("HX-Request", "true"),),
+         label="/shop/mailsuite?… (htmx price)"),
+    Page("/cart", "manager", sql_budget=7, label="/cart (3 items)"),
+    Page("/checkout", "manager", sql_budget=9, label="/checkout (3 items)"),
+    Page("/orders", "manager", sql_budget=4),
+    # Placing an order commits and writes the confirmation email to disk: bound by the disk, not by rendering,
+    # so its own ratio limit (≈ 30× on an idle machine).
+    Page("/checkout", "manager", sql_budget=32, method="POST", expect=302, form="checkout", max_ratio=100,
+         label="POST /checkout (invoice)"),
 )
+
+
+class CheckoutForm:
+    """Before each timed POST /checkout: read the checkout page's form and choose "Invoice me"; after it, put
+    the cart back as it was (the order consumed it), so every measured order buys the same three items."""
+
+    def __init__(self, refill: CartRefill, payment: Mapping[str, str] | None = None):
+        self.refill = refill
+        self.payment = dict(payment or {"payment_kind": "invoice"})
+
+    def before(self, client: FlaskClient) -> dict:
+        return {**checkout_form(client.get("/checkout").get_data(as_text=True)), **self.payment}
+
+    def after(self, client: FlaskClient) -> None:
+        self.refill.refill()
+
+
+def add_to_cart(client: FlaskClient, form: dict) -> None:
+    """POST /cart like the product page's "Add to cart" button (with the page's CSRF token)."""
+    token = csrf_token(client.get("/shop").get_data(as_text=True))
+    response = client.post("/cart", data={**form, "csrf_token": token})
+    if response.status_code != 302:
+        raise RuntimeError(f"could not add to the cart (HTTP {response.status_code})")
 
 
 @dataclass
@@ -62,7 +118,7 @@ class PageResult:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.statuses == {200}
+        return self.error is None and self.statuses == {self.page.expect}
 
     @property
     def p50(self) -> float:
@@ -87,38 +143,50 @@ def percentile(samples: list[float], q: float) -> float:
 def sign_in(client: FlaskClient, email: str, password: str) -> None:
     """Sign in like a browser: read the CSRF token from the login page, then POST /login."""
     page = client.get("/login").get_data(as_text=True)
-    match = _CSRF_META.search(page)
-    data = {"email": email, "password": password}
-    if match:
-        data["csrf_token"] = match.group(1)
-    response = client.post("/login", data=data)
+    response = client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token(page)})
     if response.status_code != 302:
         raise RuntimeError(f"{email} could not sign in (HTTP {response.status_code})")
 
 
-def _timed_get(client: FlaskClient, path: str) -> tuple[float, int, int]:
+def _timed(client: FlaskClient, page: Page, data: dict | None) -> tuple[float, int, int]:
+    headers = dict(page.headers)
     started = time.perf_counter()
-    response = client.get(path)
+    response = client.open(page.path, method=page.method, headers=headers, data=data)
     body = response.get_data()
     elapsed = time.perf_counter() - started
     response.close()
     return elapsed * 1000, response.status_code, len(body)
 
 
+def _send(client: FlaskClient, page: Page, form: Form | None) -> tuple[float, int, int]:
+    data = form.before(client) if form else None
+    try:
+        return _timed(client, page, data)
+    finally:
+        if form:
+            form.after(client)
+
+
 def measure(engine: Engine, clients: dict[str, FlaskClient], pages: tuple[Page, ...] = PAGES, *,
+            params: Mapping[str, str] | None = None, forms: Mapping[str, Form] | None = None,
             requests: int = 50, warmup: int = 5, progress: Callable[[str], None] | None = None) -> list[PageResult]:
-    """Warm up, time `requests` GETs of every page in interleaved rounds, then count one request's statements.
+    """Warm up, time `requests` requests of every page in interleaved rounds, then count one request's statements.
 
     No application context may be pushed while this runs: each request must get its own context and database
     session, as in production (a shared one would serve later requests from its identity map).
     """
-    results = [PageResult(page) for page in pages]
+    params, forms = params or {}, forms or {}
+    results = [PageResult(replace(page, path=page.path.format(**params))) for page in pages]
+
+    def form_of(page: Page) -> Form | None:
+        return forms[page.form] if page.form else None
 
     def run(result: PageResult, record: bool) -> None:
         if result.error is not None:
             return
+        page = result.page
         try:
-            ms, status, size = _timed_get(clients[result.page.who], result.page.path)
+            ms, status, size = _send(clients[page.who], page, form_of(page))
         except Exception as exc:  # TESTING propagates view errors; report them instead of stopping
             result.error = f"{type(exc).__name__}: {exc}"
             return
@@ -138,7 +206,14 @@ def measure(engine: Engine, clients: dict[str, FlaskClient], pages: tuple[Page, 
 
     for result in results:
         if result.error is None:
-            with count_statements(engine) as counted:
-                clients[result.page.who].get(result.page.path).close()
+            page, form = result.page, form_of(result.page)
+            client = clients[page.who]
+            data = form.before(client) if form else None
+            try:
+                with count_statements(engine) as counted:
+                    client.open(page.path, method=page.method, headers=dict(page.headers), data=data).close()
+            finally:
+                if form:
+                    form.after(client)
             result.statements = counted.statements
     return results

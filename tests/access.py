@@ -59,6 +59,16 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "admin.audit": STAFF,
     "admin.mail": STAFF,
     "admin.mail_message": STAFF,
+    "admin.catalog": STAFF,
+    "admin.tier_discounts": STAFF,
+    "admin.new_product": STAFF,
+    "admin.product": STAFF,
+    "admin.add_edition": STAFF,
+    "admin.update_edition": STAFF,
+    "admin.add_addon": STAFF,
+    "admin.update_addon": STAFF,
+    "admin.organizations": STAFF,
+    "admin.organization": STAFF,
 }
 
 # Route parameters that name a tenant's object: the model, and the attribute the URL carries.
@@ -77,6 +87,9 @@ OTHER_PARAMS: dict[str, object] = {
     "token": "not-a-real-token",
     "name": "00000001.eml",
     "slug": "mailsuite",
+    "product_id": 1,
+    "edition_id": 1,
+    "addon_id": 1,
 }
 
 

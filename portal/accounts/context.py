@@ -34,6 +34,8 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("accounts.chains", "Sub-chains", Permission.MANAGE_SUB_CHAINS),
     NavItem("accounts.partners", "Installation partners", Permission.MANAGE_PARTNERS),
     NavItem("accounts.audit", "Activity", Permission.VIEW_AUDIT),
+    NavItem("admin.catalog", "Catalog", Permission.STAFF),
+    NavItem("admin.organizations", "Organizations", Permission.STAFF),
     NavItem("admin.audit", "Audit log", Permission.STAFF),
     NavItem("admin.mail", "Sent mail", Permission.STAFF),
 )

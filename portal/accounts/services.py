@@ -17,9 +17,11 @@ from sqlalchemy.orm import selectinload
 
 from portal.accounts.addresses import refuse_po_box
 from portal.accounts.models import (
+    BillingMode,
     Contact,
     Membership,
     Organization,
+    PartnerTier,
     PasswordToken,
     PasswordTokenPurpose,
     Role,
@@ -176,6 +178,23 @@ def update_contact_information(org: Organization, changes: dict, actor: Actor) -
     if diff:
         record(actor, "organization.updated", org, org.id, changes=diff)
 
+
+def update_commercial_terms(org: Organization, billing_mode: BillingMode, partner_tier: PartnerTier,
+                            grandfathered: bool, actor: Actor) -> None:
+    """Staff set how a main chain pays (on order, or invoiced monthly), its partner tier (its discount), and whether
+    it keeps the payment methods it had before April 2019."""
+    if not org.is_main_chain:
+        raise RuleError(f"{org.name} is a sub-chain: billing terms, partner tier and payment methods belong to its "
+                        "main chain.")
+    changes = {}
+    for key, value in (("billing_mode", billing_mode), ("partner_tier", partner_tier),
+                       ("grandfathered_payment_methods", bool(grandfathered))):
+        before = getattr(org, key)
+        if before != value:
+            changes[key] = [getattr(before, "value", before), getattr(value, "value", value)]
+            setattr(org, key, value)
+    if changes:
+        record(actor, "organization.commercial_terms_changed", org, org.id, changes=changes)
 
 def _create_user(email: str, full_name: str) -> User:
     user = User(email=email, full_name=full_name.strip())

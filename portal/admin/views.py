@@ -1,4 +1,5 @@
-"""Vendor staff pages: the whole audit log and, with a mail folder, the mail the portal sent."""
+"""Vendor staff pages: the whole audit log and, with a mail folder, the mail the portal sent. The catalog and the
+organizations' pages register on the same blueprint from their own modules."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app
+from flask import abort, current_app
 
+from portal.admin import bp, catalog_views, organization_views  # noqa: F401 - their routes register on bp
 from portal.audit.views import audit_page
 from portal.authz import Permission, requires
 from portal.outbox.transport import FolderTransport, transport_from_url
 from portal.rendering import render
-
-bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 MAIL_NAME = re.compile(r"^\d{8,}\.eml$")
 

@@ -76,13 +76,16 @@ class Configuration:
         return ", ".join(parts)
 
 
-def default_configuration(product: Product) -> Configuration:
-    """What a product page shows first: the first edition at the smallest quantity, no add-ons."""
+def default_configuration(product: Product) -> Configuration | None:
+    """What a product page shows first: the first edition at the smallest quantity, no add-ons (None when a
+    license product has no edition on offer, which the page then says)."""
     if product.kind is ProductKind.SUBSCRIPTION:
         return Configuration(product, None, 1, ())
     editions = [e for e in product.editions if e.active]
+    if not editions:
+        return None
     quantities = sorted(product.quantities) or [1]
-    return Configuration(product, editions[0] if editions else None, quantities[0], ())
+    return Configuration(product, editions[0], quantities[0], ())
 
 
 def configure(product: Product, edition_id: int | None, quantity: int | None,

@@ -41,6 +41,7 @@ from portal.subscriptions.services import add_subscription_quantity
 
 OTHER_METHODS_THRESHOLD_MINOR = 100_000  # USD 1,000.00 (DOMAIN §6)
 OTHER_METHODS = (PaymentKind.WIRE, PaymentKind.ACH, PaymentKind.CHECK)
+ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ def record_order(org: Organization, user: User, summary: CheckoutSummary, paymen
     """Write the order, what it bought, its invoice, the audit entry and the confirmation email in the caller's
     transaction. On any exception the caller rolls back, then calls `give_back`."""
     quote = summary.quote
-    order = Order(number=f"ORD-{secrets.token_hex(4).upper()}", organization_id=org.id, placed_by_id=user.id,
+    order = Order(number=new_order_number(), organization_id=org.id, placed_by_id=user.id,
                   idempotency_key=summary.signature, payment_kind=payment.kind, card_label=taken.card_label,
                   gateway_charge_id=taken.charge_id, currency=org.currency, discount_bp=quote.discount_bp,
                   subtotal_minor=quote.subtotal_minor, discount_minor=quote.discount_minor,
@@ -203,7 +204,7 @@ def record_order(org: Organization, user: User, summary: CheckoutSummary, paymen
     try:
         db.session.flush()  # the transaction's first write: nothing else to undo if it fails
     except IntegrityError as exc:  # a concurrent submission of the same checkout committed first
-        raise AlreadyPlaced(summary.signature) from exc
+        raise AlreadyPlaced(summary.signature) from exc  # (the caller finds it, or reports a conflict)
     consume([line.item for line in summary.lines])
     today = utcnow().date()
     for position, (line, priced) in enumerate(zip(summary.lines, quote.lines, strict=True), start=1):
@@ -213,12 +214,21 @@ def record_order(org: Organization, user: User, summary: CheckoutSummary, paymen
         _deliver(org, order_line, today)
     if payment.new_card is not None and payment.save_new_card:
         _save_new_card(org, payment.new_card, taken.new_card_token)
+    lines = db.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)
+                               .order_by(OrderLine.position)).all()
+    # The invoice number comes last: its counter row stays locked until commit, so other checkouts wait only
+    # for the invoice, the audit entry and the email, not for the whole order.
     invoice = issue_order_invoice(order, today)
     db.session.flush()
     record(actor, "order.placed", order, org.id, number=order.number, total_minor=order.total_minor,
            payment=payment.kind.value, invoice=invoice.number)
-    _confirm_by_email(org, user, order, invoice)
+    _confirm_by_email(org, user, order, lines, invoice)
     return order
+
+
+def new_order_number() -> str:
+    """ORD- and ten random base32 symbols (50 bits): unique without a shared counter to wait on."""
+    return "ORD-" + "".join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(10))
 
 
 def _order_line(order: Order, position: int, line: CartLine, priced: pricing.PricedLine) -> OrderLine:
@@ -249,10 +259,8 @@ def _save_new_card(org: Organization, card: CardInput, token: str) -> None:
                                  gateway_token=token, is_default=has_cards is None))
 
 
-def _confirm_by_email(org: Organization, user: User, order: Order, invoice: Invoice) -> None:
+def _confirm_by_email(org: Organization, user: User, order: Order, lines: list[OrderLine], invoice: Invoice) -> None:
     recipients = {user.email} | ({org.invoice_email} if org.invoice_email else set())
-    lines = db.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)
-                               .order_by(OrderLine.position)).all()
     enqueue_email(sorted(recipients), "order_confirmation", order=order, lines=lines, invoice=invoice,
                   organization=org, user=user, link=external_url("orders.detail", number=order.number))
 

@@ -66,8 +66,9 @@ def checkout():
         except services.AlreadyPlaced as placed:
             db.session.rollback()
             order = services.find_order(org, placed.order_key)
-            if order is None:
-                abort(409)
+            if order is None:  # a conflict other than a repeated checkout; the charge was given back
+                flash("The order could not be placed; nothing was charged. Please place it again.", "error")
+                return redirect(url_for("orders.checkout"))
             flash(f"This order was already placed as {order.number}; nothing was charged twice.", "info")
             return redirect(url_for("orders.detail", number=order.number))
         except RuleError as error:

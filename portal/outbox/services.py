@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, render_template
+from flask import current_app
 
 from portal.extensions import db
 from portal.outbox.models import OutboxMessage
@@ -23,7 +23,8 @@ def enqueue_email(to: str | list[str], template: str, **context) -> OutboxMessag
     recipients = [to] if isinstance(to, str) else sorted(set(to))
     if not recipients:
         raise ValueError("an email needs at least one recipient")
-    rendered = render_template(f"email/{template}.txt", **context)
+    # Rendered by the Jinja environment itself: an email does not depend on the request (no context processors).
+    rendered = current_app.jinja_env.get_template(f"email/{template}.txt").render(**context)
     first, _, body = rendered.lstrip().partition("\n")
     if not first.startswith("Subject: "):
         raise ValueError(f"email/{template}.txt must start with a 'Subject: ' line")

@@ -22,7 +22,7 @@ ACCOUNT_ONLY = ("Account",)
 
 # user -> (where signing in lands, the main navigation in order)
 JOURNEYS = {
-    "ops": ("/admin/audit", ("Audit log", "Sent mail")),  # vendor staff, no organization
+    "ops": ("/admin/audit", ("Catalog", "Organizations", "Audit log", "Sent mail")),  # vendor staff, no organization
     "alice": ("/account", MANAGER),  # manager of Northwind IT
     "bob": ("/account", BUYER),  # member of Northwind IT
     "carol": ("/account", ACCOUNT_ONLY),  # viewer of the sub-chain Contoso Retail

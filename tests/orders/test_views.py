@@ -293,3 +293,12 @@ def test_other_payment_methods_are_offered_from_usd_1000(app, login, demo):
         invoice = db.session.scalars(select(Invoice)).one()
         assert invoice.status is InvoiceStatus.UNPAID and invoice.due_on is not None
         assert "wire transfer" in invoice.note.lower()
+
+
+def test_a_license_product_without_an_edition_on_offer_still_shows_its_page(app, client, demo):
+    with app.app_context():
+        for edition in product_by_slug("webstats").editions:
+            edition.active = False
+        db.session.commit()
+    page = client.get("/shop/webstats")
+    assert page.status_code == 200 and "Choose an edition" in page.get_data(as_text=True)

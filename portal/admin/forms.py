@@ -1,0 +1,233 @@
+"""Staff forms: the catalog (products, editions, add-ons, tier discounts) and organizations' commercial terms.
+
+Amounts, percentages and quantities are typed as text and read by portal.money and the catalog's own parser, so a
+field's `data` is already integer minor units, basis points or a list of quantities; a typing mistake is shown
+beside its field. The rules (ranges, unique names, what each kind of product needs) are the services'.
+"""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
+
+from portal.accounts.models import BillingMode, PartnerTier
+from portal.catalog.admin import (
+    MAX_POSITION,
+    TIERS,
+    AddOnDetails,
+    EditionDetails,
+    ProductDetails,
+    parse_quantities,
+)
+from portal.catalog.models import BillingInterval, ProductKind, SubscriptionBasis
+from portal.money import format_amount, format_percent_bp, parse_amount, parse_percent_bp
+
+
+class _TypedField(StringField):
+    """Text in, a parsed value out (`data`); what was typed is shown again when it could not be read."""
+
+    def parse(self, text: str) -> object:
+        raise NotImplementedError
+
+    def show(self, value: object) -> str:
+        raise NotImplementedError
+
+    def process_formdata(self, valuelist):
+        if valuelist:
+            text = valuelist[0].strip()
+            self.data = self.parse(text) if text else None  # a RuleError is a ValueError: WTForms shows it
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        return self.show(self.data) if self.data is not None else ""
+
+
+class AmountField(_TypedField):
+    """USD as staff type it ("1,234.56"); `data` is integer cents."""
+
+    def parse(self, text: str) -> int:
+        return parse_amount(text)
+
+    def show(self, value: int) -> str:
+        return format_amount(value)
+
+
+class PercentField(_TypedField):
+    """A percentage with up to 2 decimals ("12.5"); `data` is basis points."""
+
+    def parse(self, text: str) -> int:
+        return parse_percent_bp(text)
+
+    def show(self, value: int) -> str:
+        return format_percent_bp(value)
+
+
+class QuantitiesField(_TypedField):
+    """Quantities typed as "10, 25, 50"; `data` is the sorted list."""
+
+    def parse(self, text: str) -> list[int]:
+        return parse_quantities(text)
+
+    def show(self, value: list[int]) -> str:
+        return ", ".join(str(q) for q in value)
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if valuelist and self.data is None:
+            self.data = []
+
+
+def _choices(enum_type, labels: dict | None = None, blank: str | None = None) -> list[SelectChoice]:
+    choices = [SelectChoice("", blank)] if blank is not None else []
+    return choices + [SelectChoice(member.value, (labels or {}).get(member) or member.label) for member in enum_type]
+
+
+def _enum_or_none(enum_type, value: str | None):
+    return enum_type(value) if value else None
+
+
+class _Placement:
+    """Where an edition or add-on stands in the list, and whether it is still offered (edit forms only)."""
+
+    position = IntegerField("Position", validators=[InputRequired("Enter a position."),
+                                                    NumberRange(0, MAX_POSITION)])
+    active = BooleanField("Offered")
+
+    def placement(self) -> dict:
+        return {"position": self.position.data, "active": self.active.data}
+
+
+class _ProductForm(FlaskForm):
+    """What every product has; the license or subscription terms come from the mixins below."""
+
+    name = StringField("Name", validators=[InputRequired("Enter the product's name."), Length(max=120)])
+    slug = StringField("Slug", validators=[InputRequired("Enter a slug."), Length(max=64)],
+                       description="Lowercase letters, digits and hyphens, such as mail-server: the product's "
+                                   "address in the shop.")
+    summary = TextAreaField("Summary", validators=[Optional(), Length(max=2000)])
+    unit_label = StringField("Unit", validators=[InputRequired("Enter the unit."), Length(max=40)],
+                             description="What a quantity counts, in the plural: mailboxes, agents, sites, devices, "
+                                         "locations.")
+    position = IntegerField("Position in the catalog", validators=[Optional(), NumberRange(0, MAX_POSITION)],
+                            description="Lower comes first. Leave empty to put it last.")
+    active = BooleanField("Offered in the shop", default=True)
+
+    def details(self) -> ProductDetails:
+        return ProductDetails(
+            slug=self.slug.data or "", name=self.name.data or "", unit_label=self.unit_label.data or "",
+            summary=self.summary.data or "", active=self.active.data, position=self.position.data,
+            **self.license_terms(), **self.subscription_terms(),
+        )
+
+    def license_terms(self) -> dict:
+        return {}
+
+    def subscription_terms(self) -> dict:
+        return {}
+
+
+class _LicenseTerms:
+    quantities = QuantitiesField("Quantities offered", description="Separated by commas, such as 10, 25, 50.")
+    ms_rate_bp = PercentField("Yearly Maintenance & Support (% of the list price)", default=2000)
+    reinstatement_fee_minor = AmountField("Reinstatement fee for lapsed M&S (USD)", default=0)
+
+    def license_terms(self) -> dict:
+        return {"quantities": tuple(self.quantities.data or ()), "ms_rate_bp": self.ms_rate_bp.data,
+                "reinstatement_fee_minor": self.reinstatement_fee_minor.data}
+
+
+class _SubscriptionTerms:
+    basis = SelectField("Charged", default="", choices=_choices(SubscriptionBasis, {
+        SubscriptionBasis.DEVICE: "Per device", SubscriptionBasis.LOCATION: "Per location"}, blank="Choose…"))
+    interval = SelectField("Billed", default="", choices=_choices(BillingInterval, {
+        BillingInterval.MONTHLY: "Monthly", BillingInterval.ANNUAL: "Annually"}, blank="Choose…"))
+    unit_price_minor = AmountField("List price per unit and interval (USD)")
+
+    def subscription_terms(self) -> dict:
+        return {"basis": _enum_or_none(SubscriptionBasis, self.basis.data),
+                "interval": _enum_or_none(BillingInterval, self.interval.data),
+                "unit_price_minor": self.unit_price_minor.data}
+
+
+class LicenseProductForm(_LicenseTerms, _ProductForm):
+    pass
+
+
+class SubscriptionProductForm(_SubscriptionTerms, _ProductForm):
+    pass
+
+
+PRODUCT_FORMS: dict[ProductKind, type[_ProductForm]] = {
+    ProductKind.LICENSE: LicenseProductForm, ProductKind.SUBSCRIPTION: SubscriptionProductForm,
+}
+
+
+class NewProductForm(_LicenseTerms, _SubscriptionTerms, _ProductForm):
+    """Both kinds' terms: without JavaScript every field is on the page, and the chosen kind's apply."""
+
+    kind = RadioField("Sold as", choices=[
+        SelectChoice(ProductKind.LICENSE.value, "Perpetual license (editions, quantities, add-ons, yearly M&S)"),
+        SelectChoice(ProductKind.SUBSCRIPTION.value, "Subscription (per device or per location)"),
+    ], default=ProductKind.LICENSE.value, validators=[InputRequired("Choose how the product is sold.")])
+    active = BooleanField("Offered in the shop", default=False,
+                          description="A license product is offered once it has an edition: add its editions on "
+                                      "its page, then offer it there.")
+
+
+class AddEditionForm(FlaskForm):
+    name = StringField("Name", validators=[InputRequired("Enter the edition's name."), Length(max=80)])
+    base_price_minor = AmountField("Base price (USD)", validators=[InputRequired("Enter a price.")], default=0)
+    unit_price_minor = AmountField("Price per unit (USD)", validators=[InputRequired("Enter a price.")])
+
+    def details(self) -> EditionDetails:
+        return EditionDetails(name=self.name.data, base_price_minor=self.base_price_minor.data,
+                              unit_price_minor=self.unit_price_minor.data, **self.placement())
+
+    def placement(self) -> dict:
+        return {}
+
+
+class EditionForm(_Placement, AddEditionForm):
+    pass
+
+
+class AddAddOnForm(FlaskForm):
+    name = StringField("Name", validators=[InputRequired("Enter the add-on's name."), Length(max=120)])
+    slug = StringField("Slug", validators=[InputRequired("Enter a slug."), Length(max=64)])
+    price_minor = AmountField("Price per license (USD)", validators=[InputRequired("Enter a price.")])
+
+    def details(self) -> AddOnDetails:
+        return AddOnDetails(slug=self.slug.data, name=self.name.data, price_minor=self.price_minor.data,
+                            **self.placement())
+
+    def placement(self) -> dict:
+        return {}
+
+
+class AddOnForm(_Placement, AddAddOnForm):
+    pass
+
+
+class TierDiscountsForm(FlaskForm):
+    silver = PercentField("Silver discount (%)", validators=[InputRequired("Enter a percentage.")])
+    gold = PercentField("Gold discount (%)", validators=[InputRequired("Enter a percentage.")])
+    platinum = PercentField("Platinum discount (%)", validators=[InputRequired("Enter a percentage.")])
+
+    def discounts(self) -> dict[PartnerTier, int]:
+        return {tier: getattr(self, tier.value).data for tier in TIERS}
+
+
+class CommercialTermsForm(FlaskForm):
+    billing_mode = SelectField("Billing", choices=_choices(BillingMode), validators=[InputRequired()],
+                               description="Invoiced monthly: order invoices are gathered into one summary invoice "
+                                           "a month, and checkout offers “Invoice me”.")
+    partner_tier = SelectField("Partner tier", choices=_choices(PartnerTier), validators=[InputRequired()],
+                               description="The tier's discount applies at checkout.")
+    grandfathered_payment_methods = BooleanField(
+        "Keeps the payment methods it had before April 2019",
+        description="Other payment methods (wire, ACH, check) are otherwise offered only for amounts of "
+                    "USD 1,000.00 and over.",
+    )
