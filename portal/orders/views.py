@@ -74,6 +74,7 @@ def checkout():
         except RuleError as error:
             db.session.rollback()
             show_rule_error(form, error)
+            form.card_number.data = ""  # a card number is never sent back to the browser
         else:
             flash(f"Thank you. Order {order.number} is placed; a confirmation is on its way by email.", "success")
             return redirect(url_for("orders.detail", number=order.number))

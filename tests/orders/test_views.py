@@ -302,3 +302,12 @@ def test_a_license_product_without_an_edition_on_offer_still_shows_its_page(app,
         db.session.commit()
     page = client.get("/shop/webstats")
     assert page.status_code == 200 and "Choose an edition" in page.get_data(as_text=True)
+
+
+def test_a_declined_card_number_is_not_sent_back_in_the_page(app, login, demo):
+    frank = login("frank")
+    _add(frank, app)
+    page = frank.post("/checkout", data={**_checkout_form(frank), "payment_kind": "card", "saved_card": 0,
+                                         "card_number": DECLINED_VISA, "holder_name": "F", "exp_month": 1,
+                                         "exp_year": 2031}).get_data(as_text=True)
+    assert "declined" in page and "4000 0000 0000 0002" not in page and "4000000000000002" not in page
