@@ -64,7 +64,7 @@ from portal.extensions import db
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/portal_bench_load"
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "load.json"
-_ORDER_PATH = re.compile(r"^/orders/(ORD-[0-9A-F]{8})$")
+_ORDER_PATH = re.compile(r"^/orders/(ORD-[0-9A-Z]+)$")
 
 
 def _env_int(name: str, default: int) -> int:
