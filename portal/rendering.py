@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
 from flask import make_response, render_template
 from flask_wtf import FlaskForm
 
 from portal.errors import RuleError
-from portal.extensions import htmx
+from portal.extensions import db, htmx
+
+T = TypeVar("T")
 
 
 def render(page: str, fragment: str | None = None, status: int = 200, **context):
@@ -25,3 +31,26 @@ def show_rule_error(form: FlaskForm, error: RuleError) -> None:
         field.errors = [*field.errors, error.message]
     else:
         form.form_errors.append(error.message)
+
+
+@dataclass(frozen=True)
+class Saved(Generic[T]):
+    """What a service returned, once its change is committed."""
+
+    value: T
+
+
+def submit(form: FlaskForm, change: Callable[[], T]) -> Saved[T] | None:
+    """Validate the posted form, make the change (one service call) and commit it. None when the form or the
+    service refused: the form then carries the messages, a service's beside the field it names, and nothing is
+    changed."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        value = change()
+    except RuleError as error:
+        db.session.rollback()
+        show_rule_error(form, error)
+        return None
+    db.session.commit()
+    return Saved(value)

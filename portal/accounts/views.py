@@ -40,7 +40,7 @@ from portal.authz import (
 from portal.errors import RuleError
 from portal.extensions import db, limiter
 from portal.pagination import window
-from portal.rendering import render, show_rule_error
+from portal.rendering import render, show_rule_error, submit
 
 bp = Blueprint("accounts", __name__)
 
@@ -151,16 +151,9 @@ def account():
     form = ContactInformationForm(obj=org)
     if request.method == "POST":
         require(Permission.EDIT_ACCOUNT)
-        if form.validate_on_submit():
-            try:
-                services.update_contact_information(org, form.changes(), current_actor())
-            except RuleError as error:
-                db.session.rollback()
-                show_rule_error(form, error)
-            else:
-                db.session.commit()
-                flash("Contact information saved.", "success")
-                return redirect(url_for("accounts.account"))
+        if submit(form, lambda: services.update_contact_information(org, form.changes(), current_actor())):
+            flash("Contact information saved.", "success")
+            return redirect(url_for("accounts.account"))
     return render("accounts/account.html", form=form, org=org, status=422 if form.errors else 200)
 
 
@@ -169,17 +162,11 @@ def account():
 def change_password():
     """Change your own password; every other session of yours ends."""
     form = ChangePasswordForm()
-    if form.validate_on_submit():
-        try:
-            services.change_password(current_user, form.current.data, form.password.data, current_actor())
-        except RuleError as error:
-            db.session.rollback()
-            show_rule_error(form, error)
-        else:
-            db.session.commit()
-            login_user(current_user)  # this session goes on with the new token; the others end
-            flash("Password changed. Your other sessions are signed out.", "success")
-            return redirect(url_for("core.home"))
+    if submit(form, lambda: services.change_password(current_user, form.current.data, form.password.data,
+                                                     current_actor())):
+        login_user(current_user)  # this session goes on with the new token; the others end
+        flash("Password changed. Your other sessions are signed out.", "success")
+        return redirect(url_for("core.home"))
     return render("accounts/password.html", form=form, status=422 if form.errors else 200)
 
 
@@ -195,23 +182,17 @@ def users():
     """Users and additional contacts of your organization; add one."""
     org = active_organization()
     form = AddUserForm()
-    if form.validate_on_submit():
-        try:
-            if form.kind.data == "contact":
-                services.add_contact(org, form.email.data, form.full_name.data, form.phone.data or "",
-                                     current_actor())
-                message = f"{form.email.data} added as a contact."
-            else:
-                services.add_login(org, form.email.data, form.full_name.data, Role(form.role.data),
-                                   current_actor())
-                message = f"{form.email.data} can now sign in to {org.name}; we emailed them."
-        except RuleError as error:
-            db.session.rollback()
-            show_rule_error(form, error)
-        else:
-            db.session.commit()
-            flash(message, "success")
-            return redirect(url_for("accounts.users"))
+
+    def add():
+        if form.kind.data == "contact":
+            services.add_contact(org, form.email.data, form.full_name.data, form.phone.data or "", current_actor())
+            return f"{form.email.data} added as a contact."
+        services.add_login(org, form.email.data, form.full_name.data, Role(form.role.data), current_actor())
+        return f"{form.email.data} can now sign in to {org.name}; we emailed them."
+
+    if saved := submit(form, add):
+        flash(saved.value, "success")
+        return redirect(url_for("accounts.users"))
     return _users_page(org, form, status=422 if form.errors else 200)
 
 
@@ -297,17 +278,11 @@ def chains():
     """Your sub-chains (end customers, brands); create one with its first user (Scenario 1)."""
     org = active_organization()
     form = SubChainForm()
-    if form.validate_on_submit():
-        try:
-            sub = services.create_sub_chain(org, form.name.data, form.email.data, form.full_name.data,
-                                            Role(form.role.data), current_actor())
-        except RuleError as error:
-            db.session.rollback()
-            show_rule_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Sub-chain {sub.name} created; {form.email.data} was emailed a sign-in link.", "success")
-            return redirect(url_for("accounts.chain", org_id=sub.id))
+    if saved := submit(form, lambda: services.create_sub_chain(org, form.name.data, form.email.data,
+                                                               form.full_name.data, Role(form.role.data),
+                                                               current_actor())):
+        flash(f"Sub-chain {saved.value.name} created; {form.email.data} was emailed a sign-in link.", "success")
+        return redirect(url_for("accounts.chain", org_id=saved.value.id))
     search = request.args.get("q", "").strip()[:100]
     sub_chains = _sub_chains_window(org, search, request.args.get("page", 1, type=int))
     return render("accounts/chains.html", "accounts/_chains_table.html", org=org, sub_chains=sub_chains,
@@ -322,17 +297,10 @@ def chain(org_id: int):
     if sub.is_main_chain:
         abort(404)
     form = SubChainUserForm()
-    if form.validate_on_submit():
-        try:
-            services.add_login(sub, form.email.data, form.full_name.data, Role(form.role.data),
-                               current_actor())
-        except RuleError as error:
-            db.session.rollback()
-            show_rule_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{form.email.data} can now sign in to {sub.name}.", "success")
-            return redirect(url_for("accounts.chain", org_id=sub.id))
+    if submit(form, lambda: services.add_login(sub, form.email.data, form.full_name.data, Role(form.role.data),
+                                               current_actor())):
+        flash(f"{form.email.data} can now sign in to {sub.name}.", "success")
+        return redirect(url_for("accounts.chain", org_id=sub.id))
     return render("accounts/chain.html", sub=sub, people=services.chain_users(sub), form=form,
                   role_form=ChangeRoleForm(), confirm_form=ConfirmForm(), status=422 if form.errors else 200)
 
@@ -343,16 +311,9 @@ def partners():
     """Installation Partners of your chain (Scenario 2): grant or revoke access by email."""
     org = active_organization()
     form = PartnerForm()
-    if form.validate_on_submit():
-        try:
-            services.grant_installation_partner(org, form.email.data, current_actor())
-        except RuleError as error:
-            db.session.rollback()
-            show_rule_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{form.email.data} is now an Installation Partner of {org.name}.", "success")
-            return redirect(url_for("accounts.partners"))
+    if submit(form, lambda: services.grant_installation_partner(org, form.email.data, current_actor())):
+        flash(f"{form.email.data} is now an Installation Partner of {org.name}.", "success")
+        return redirect(url_for("accounts.partners"))
     return render("accounts/partners.html", org=org, partners=services.installation_partners(org), form=form,
                   confirm_form=ConfirmForm(), status=422 if form.errors else 200)
 

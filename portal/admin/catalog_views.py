@@ -7,7 +7,7 @@ from flask import abort, flash, redirect, url_for
 from flask_wtf import FlaskForm
 
 from portal.accounts.context import current_actor
-from portal.admin import bp, submit
+from portal.admin import bp
 from portal.admin.forms import (
     PRODUCT_FORMS,
     AddAddOnForm,
@@ -21,7 +21,7 @@ from portal.authz import Permission, requires
 from portal.catalog import admin as catalog_admin
 from portal.catalog.models import AddOn, Edition, Product, ProductKind
 from portal.extensions import db
-from portal.rendering import render
+from portal.rendering import render, submit
 
 
 def _catalog_page(tiers_form: TierDiscountsForm | None = None, status: int = 200):

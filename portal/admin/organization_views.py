@@ -14,12 +14,12 @@ from sqlalchemy.orm import joinedload
 from portal.accounts import services
 from portal.accounts.context import current_actor
 from portal.accounts.models import BillingMode, Organization, PartnerTier
-from portal.admin import bp, submit
+from portal.admin import bp
 from portal.admin.forms import CommercialTermsForm
 from portal.authz import Permission, can, requires
 from portal.extensions import db
 from portal.pagination import window
-from portal.rendering import render
+from portal.rendering import render, submit
 
 PER_PAGE = 50
 

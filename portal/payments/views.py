@@ -8,14 +8,13 @@ from flask_login import current_user, login_required
 from portal.accounts.context import current_actor
 from portal.accounts.forms import ConfirmForm
 from portal.authz import Permission, active_organization, get_in_scope_or_404, requires
-from portal.errors import RuleError
 from portal.extensions import db
 from portal.payments import services
 from portal.payments.cards import check_card
 from portal.payments.forms import AddCardForm
 from portal.payments.gateway import gateway
 from portal.payments.models import PaymentMethod
-from portal.rendering import render, show_rule_error
+from portal.rendering import render, submit
 
 bp = Blueprint("payments", __name__, url_prefix="/payment-methods")
 
@@ -26,18 +25,15 @@ def index():
     """Saved cards; add one."""
     org = active_organization()
     form = AddCardForm()
-    if form.validate_on_submit():
-        try:
-            card = check_card(form.card_number.data, form.exp_month.data, form.exp_year.data,
-                              form.holder_name.data or "")
-            services.save_card(org, card, gateway(), current_actor(), make_default=form.make_default.data)
-        except RuleError as error:
-            db.session.rollback()
-            show_rule_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{card.brand.label} ending {card.last4} saved.", "success")
-            return redirect(url_for("payments.index"))
+
+    def save():
+        card = check_card(form.card_number.data, form.exp_month.data, form.exp_year.data, form.holder_name.data or "")
+        return services.save_card(org, card, gateway(), current_actor(), make_default=form.make_default.data)
+
+    if saved := submit(form, save):
+        flash(f"{saved.value.label} saved.", "success")
+        return redirect(url_for("payments.index"))
+    form.card_number.data = ""  # a card number is never sent back to the browser
     return render("payments/index.html", status=422 if form.errors else 200, form=form,
                   cards=services.saved_cards(org), confirm_form=ConfirmForm())
 
