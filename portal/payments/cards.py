@@ -57,15 +57,18 @@ def check_card(number: str, exp_month: int | None, exp_year: int | None, holder_
     if brand is None:
         raise RuleError("We accept American Express, Visa and Mastercard.", field="card_number")
     if len(digits) not in _LENGTHS[brand]:
-        raise RuleError(f"A {brand.label} number has {' or '.join(map(str, sorted(_LENGTHS[brand])))} digits.",
+        article = "An" if brand.label[0] in "AEIOU" else "A"
+        raise RuleError(f"{article} {brand.label} number has {' or '.join(map(str, sorted(_LENGTHS[brand])))} digits.",
                         field="card_number")
     if not luhn_valid(digits):
         raise RuleError("That card number has a typing mistake.", field="card_number")
     if exp_month is None or not 1 <= exp_month <= 12:
         raise RuleError("Choose the expiry month.", field="exp_month")
     today = today or date.today()
-    if exp_year is None or (exp_year, exp_month) < (today.year, today.month) or exp_year > today.year + 20:
+    if exp_year is None or (exp_year, exp_month) < (today.year, today.month):
         raise RuleError("This card has expired: check the expiry date.", field="exp_year")
+    if exp_year > today.year + 20:
+        raise RuleError("That expiry year is too far ahead: check the expiry date.", field="exp_year")
     if not holder_name.strip():
         raise RuleError("Type the name on the card.", field="holder_name")
     return CardInput(digits, brand, exp_month, exp_year, holder_name.strip())

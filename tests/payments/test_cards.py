@@ -158,3 +158,11 @@ def test_the_name_on_the_card_is_required(holder_name):
 
 def test_the_name_on_the_card_is_trimmed():
     assert _check("4242424242424242", holder_name="  Ada Lovelace ").holder_name == "Ada Lovelace"
+
+
+def test_messages_read_well_for_every_brand_and_a_far_expiry_is_not_called_expired():
+
+    with pytest.raises(RuleError, match="^An American Express number has 15 digits"):
+        check_card("3782 8224 6310 0052", 12, 2030, "A", today=date(2026, 11, 21))
+    with pytest.raises(RuleError, match="too far ahead"):
+        check_card("4242 4242 4242 4242", 12, 2060, "A", today=date(2026, 11, 21))
