@@ -161,7 +161,6 @@ def test_the_name_on_the_card_is_trimmed():
 
 
 def test_messages_read_well_for_every_brand_and_a_far_expiry_is_not_called_expired():
-
     with pytest.raises(RuleError, match="^An American Express number has 15 digits"):
         check_card("3782 8224 6310 0052", 12, 2030, "A", today=date(2026, 11, 21))
     with pytest.raises(RuleError, match="too far ahead"):
