@@ -33,11 +33,14 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.accounts import context
     from portal.accounts.views import bp as accounts_bp
     from portal.admin.views import bp as admin_bp
+    from portal.api.views import bp as api_bp
+    from portal.billing.views import bp as invoices_bp
     from portal.cart.views import bp as cart_bp
     from portal.catalog.views import bp as shop_bp
     from portal.cli import register_cli
     from portal.core.views import bp as core_bp
     from portal.diagnostics import forbid_lazy_loads
+    from portal.licenses.views import bp as licenses_bp
     from portal.orders.views import bp as orders_bp
     from portal.outbox import worker
     from portal.payments.views import bp as payments_bp
@@ -55,8 +58,10 @@ def create_app(config: dict | None = None) -> Flask:
 
         forbid_lazy_loads(Session)
 
-    for bp in (core_bp, accounts_bp, shop_bp, cart_bp, orders_bp, payments_bp, admin_bp):
+    for bp in (core_bp, accounts_bp, shop_bp, cart_bp, orders_bp, payments_bp, licenses_bp, invoices_bp, admin_bp):
         app.register_blueprint(bp)
+    csrf.exempt(api_bp)  # the API authenticates each request itself and carries no session cookie
+    app.register_blueprint(api_bp)
 
     from portal import money
 

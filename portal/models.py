@@ -2,10 +2,17 @@
 
 from portal.accounts.models import Contact, Membership, Organization, PasswordToken, User  # noqa: F401
 from portal.audit.models import AuditEntry  # noqa: F401
-from portal.billing.models import Invoice, SeriesCounter  # noqa: F401
+from portal.billing.models import (  # noqa: F401
+    Invoice,
+    InvoiceLine,
+    InvoicePayment,
+    RenewalNotice,
+    SeriesCounter,
+    TaxRate,
+)
 from portal.cart.models import CartItem  # noqa: F401
 from portal.catalog.models import AddOn, Edition, Product, TierDiscount  # noqa: F401
-from portal.licenses.models import License  # noqa: F401
+from portal.licenses.models import Activation, License  # noqa: F401
 from portal.orders.models import Order, OrderLine  # noqa: F401
 from portal.outbox.models import OutboxMessage  # noqa: F401
 from portal.payments.models import PaymentMethod, SandboxCard, SandboxCharge  # noqa: F401

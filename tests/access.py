@@ -56,6 +56,8 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "payments.index": MANAGERS,
     "payments.make_default": MANAGERS,
     "payments.remove": MANAGERS,
+    # --- licenses, customers and the activation API (issue 4)
+    # --- invoices (issue 5)
     "admin.audit": STAFF,
     "admin.mail": STAFF,
     "admin.mail_message": STAFF,

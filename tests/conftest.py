@@ -127,12 +127,16 @@ def app(database_url, smtp_server) -> Iterator[Flask]:
 
 def empty_database() -> None:
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-    with db.engine.begin() as conn:
+    with db.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
+            conn.exec_driver_sql("PRAGMA foreign_keys = OFF")  # licenses and order lines refer to each other
             for table in tables:
                 conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - table names from our metadata
+            conn.commit()
+            conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+        conn.commit()
 
 
 @pytest.fixture(autouse=True)

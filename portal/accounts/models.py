@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db_types import UTCDateTime, str_enum, utcnow
@@ -74,6 +74,7 @@ class Organization(db.Model):
     )
     partner_tier: Mapped[PartnerTier] = mapped_column(str_enum(PartnerTier, "partner_tier"), default=PartnerTier.NONE)
     grandfathered_payment_methods: Mapped[bool] = mapped_column(Boolean, default=False)
+    tax_exempt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # resale exemption
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     parent: Mapped[Organization | None] = relationship(remote_side=[id], back_populates="sub_chains")

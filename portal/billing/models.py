@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db_types import UTCDateTime, str_enum, utcnow
@@ -29,12 +29,15 @@ class InvoiceSeries(enum.StrEnum):
 class InvoiceStatus(enum.StrEnum):
     PAID = "paid"
     UNPAID = "unpaid"
+    PAYMENT_PENDING = "payment_pending"  # wire, ACH or check announced; staff record it when it arrives
     TO_BE_SUMMARIZED = "to_be_summarized"  # an invoiced order waiting for its monthly summary
+    SUMMARIZED = "summarized"  # gathered into a summary invoice, which is what gets paid
 
     @property
     def label(self) -> str:
         return {InvoiceStatus.PAID: "Paid", InvoiceStatus.UNPAID: "Unpaid",
-                InvoiceStatus.TO_BE_SUMMARIZED: "To be summarized"}[self]
+                InvoiceStatus.PAYMENT_PENDING: "Payment pending",
+                InvoiceStatus.TO_BE_SUMMARIZED: "To be summarized", InvoiceStatus.SUMMARIZED: "Summarized"}[self]
 
 
 SUMMARIZED_NOTE = ("This invoice will be summarized in the monthly summarized invoice and does not need to be "
@@ -58,6 +61,11 @@ class Invoice(db.Model):
     number: Mapped[str] = mapped_column(String(20), unique=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("purchase_order.id"), unique=True)
+    summary_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"), index=True)  # order invoice -> summary
+    period: Mapped[str | None] = mapped_column(String(7))  # "YYYY-MM" of a summary invoice
+    buyer: Mapped[dict] = mapped_column(JSON, default=dict)  # billing details as issued
+    pdf_path: Mapped[str | None] = mapped_column(String(255))  # rendered once, relative to the instance folder
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[InvoiceStatus] = mapped_column(str_enum(InvoiceStatus, "invoice_status"))
     currency: Mapped[str] = mapped_column(String(3))
     subtotal_minor: Mapped[int] = mapped_column(Integer)
@@ -71,3 +79,76 @@ class Invoice(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     order: Mapped[Order | None] = relationship()
+    lines: Mapped[list[InvoiceLine]] = relationship(back_populates="invoice", order_by="InvoiceLine.position",
+                                                    foreign_keys="InvoiceLine.invoice_id")
+
+
+class InvoiceLine(db.Model):
+    """A line as issued: what was sold, at which price, with which tax category (carried into Factur-X)."""
+
+    __tablename__ = "invoice_line"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(255))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    unit_price_minor: Mapped[int] = mapped_column(Integer)
+    list_minor: Mapped[int] = mapped_column(Integer)
+    discount_minor: Mapped[int] = mapped_column(Integer, default=0)
+    tax_category: Mapped[str] = mapped_column(String(2), default="S")
+    tax_rate_bp: Mapped[int] = mapped_column(Integer, default=0)
+    tax_minor: Mapped[int] = mapped_column(Integer, default=0)
+    total_minor: Mapped[int] = mapped_column(Integer)
+    order_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))  # a summary's part
+
+    invoice: Mapped[Invoice] = relationship(back_populates="lines", foreign_keys=[invoice_id])
+
+
+class PaymentMethodKind(enum.StrEnum):
+    CARD = "card"
+    WIRE = "wire"
+    ACH = "ach"
+    CHECK = "check"
+
+
+class InvoicePayment(db.Model):
+    """A payment of an invoice; one per invoice (the database refuses a second)."""
+
+    __tablename__ = "invoice_payment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), unique=True)
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    method: Mapped[PaymentMethodKind] = mapped_column(str_enum(PaymentMethodKind, "invoice_payment_method"))
+    reference: Mapped[str] = mapped_column(String(120), default="")
+    gateway_charge_id: Mapped[str | None] = mapped_column(String(64))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TaxRate(db.Model):
+    """The tax of a billing country (and region where needed), set by staff."""
+
+    __tablename__ = "tax_rate"
+    __table_args__ = (UniqueConstraint("country", "region", name="uq_tax_rate_country_region"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    country: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str] = mapped_column(String(100), default="")  # "" = the whole country
+    label: Mapped[str] = mapped_column(String(80))
+    rate_bp: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(2), default="S")  # EN 16931 VAT category code
+
+
+class RenewalNotice(db.Model):
+    """A renewal notice sent once per item and window, however often the job runs."""
+
+    __tablename__ = "renewal_notice"
+    __table_args__ = (UniqueConstraint("kind", "item_id", "window", name="uq_renewal_notice_once"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "maintenance" | "subscription"
+    item_id: Mapped[int] = mapped_column(Integer)
+    window: Mapped[str] = mapped_column(String(32))  # the expiry or renewal date the notice is about
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

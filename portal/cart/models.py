@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.catalog.models import Edition, Product
-from portal.db_types import UTCDateTime, utcnow
+from portal.catalog.models import Edition, Product, PurchaseKind
+from portal.db_types import UTCDateTime, str_enum, utcnow
 from portal.extensions import db
 
 
@@ -21,6 +21,9 @@ class CartItem(db.Model):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
     edition_id: Mapped[int | None] = mapped_column(ForeignKey("edition.id"))
+    purchase: Mapped[PurchaseKind] = mapped_column(str_enum(PurchaseKind, "purchase_kind"), default=PurchaseKind.NEW,
+                                                  server_default=PurchaseKind.NEW.value)
+    license_id: Mapped[int | None] = mapped_column(ForeignKey("license.id"))  # the license a modification changes
     quantity: Mapped[int] = mapped_column(Integer)  # units of the product: mailboxes, devices …
     copies: Mapped[int] = mapped_column(Integer, default=1)  # how many licenses of this configuration
     addon_ids: Mapped[list[int]] = mapped_column(JSON, default=list)

@@ -24,6 +24,20 @@ class SubscriptionBasis(enum.StrEnum):
     LOCATION = "location"
 
 
+class PurchaseKind(enum.StrEnum):
+    """What a cart item or order line buys: something new, or a change to a license the buyer has."""
+
+    NEW = "new"
+    UPGRADE = "upgrade"  # edition, quantity or add-ons of an existing license
+    RENEWAL = "renewal"  # one more year of Maintenance & Support
+    REINSTATEMENT = "reinstatement"  # lapsed M&S: renewal plus the reinstatement charge
+
+    @property
+    def label(self) -> str:
+        return {PurchaseKind.NEW: "New", PurchaseKind.UPGRADE: "Upgrade", PurchaseKind.RENEWAL: "M&S renewal",
+                PurchaseKind.REINSTATEMENT: "M&S reinstatement"}[self]
+
+
 class BillingInterval(enum.StrEnum):
     MONTHLY = "monthly"
     ANNUAL = "annual"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Column, Date, ForeignKey, Integer, String, Table
+from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, Integer, String, Table, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.catalog.models import AddOn, Edition, Product
@@ -27,6 +27,7 @@ class License(db.Model):
     owner_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)  # the buyer
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
     edition_id: Mapped[int] = mapped_column(ForeignKey("edition.id"))
     quantity: Mapped[int] = mapped_column(Integer)
@@ -38,3 +39,23 @@ class License(db.Model):
     product: Mapped[Product] = relationship()
     edition: Mapped[Edition] = relationship()
     addons: Mapped[list[AddOn]] = relationship(secondary=license_addon, order_by="AddOn.position")
+
+
+class Activation(db.Model):
+    """A license activated on one installation; at most one active activation per license (a partial unique
+    index: the database refuses a second)."""
+
+    __tablename__ = "activation"
+    __table_args__ = (
+        Index("uq_activation_active_license", "license_id", unique=True,
+              postgresql_where=text("deactivated_at IS NULL"), sqlite_where=text("deactivated_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    license_id: Mapped[int] = mapped_column(ForeignKey("license.id"), index=True)
+    installation_id: Mapped[str] = mapped_column(String(128))
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ip: Mapped[str | None] = mapped_column(String(45))
+
+    license: Mapped[License] = relationship()

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.catalog.models import BillingInterval, ProductKind
+from portal.catalog.models import BillingInterval, ProductKind, PurchaseKind
 from portal.db_types import UTCDateTime, str_enum, utcnow
 from portal.extensions import db
 
@@ -57,6 +57,11 @@ class OrderLine(db.Model):
     order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     kind: Mapped[ProductKind] = mapped_column(str_enum(ProductKind, "product_kind"))
+    purchase: Mapped[PurchaseKind] = mapped_column(str_enum(PurchaseKind, "purchase_kind"), default=PurchaseKind.NEW,
+                                                  server_default=PurchaseKind.NEW.value)
+    # The license a modification changed (licenses also point at the line that created them: a cycle, so this
+    # side is added after both tables exist).
+    license_id: Mapped[int | None] = mapped_column(ForeignKey("license.id", use_alter=True))
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
     edition_id: Mapped[int | None] = mapped_column(ForeignKey("edition.id"))
     product_name: Mapped[str] = mapped_column(String(120))
@@ -70,6 +75,8 @@ class OrderLine(db.Model):
     list_minor: Mapped[int] = mapped_column(Integer)  # unit_list_minor x copies
     discount_minor: Mapped[int] = mapped_column(Integer)
     tax_minor: Mapped[int] = mapped_column(Integer)
+    tax_rate_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    tax_category: Mapped[str] = mapped_column(String(2), default="S", server_default="S")  # EN 16931 VAT category
     total_minor: Mapped[int] = mapped_column(Integer)
 
     order: Mapped[Order] = relationship(back_populates="lines")
