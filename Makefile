@@ -7,7 +7,17 @@ FLASK  := $(BIN)/flask --app wsgi
 # Local runs use a development secret and debug pages; production sets SECRET_KEY itself.
 RUN_ENV := PORTAL_DEBUG=1
 
-.PHONY: run test bench bench-load lint install static migrate seed chromium clean
+.PHONY: run test bench bench-load lint install static migrate seed chromium system-packages clean
+
+# Invoice PDFs (WeasyPrint) need Pango, HarfBuzz's subsetter and the Liberation fonts: Debian packages, installed
+# with apt-get when run as root and missing (elsewhere the command says which to install).
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-liberation
+
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = "0" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	elif [ -n "$$missing" ]; then echo "Install these Debian packages for invoice PDFs: $$missing"; fi
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +25,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+install: system-packages $(BIN)/.installed
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund

@@ -14,7 +14,9 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: configuration, extensions, blueprints, security headers, error pages, CLI."""
-    app = Flask(__name__, instance_path=str(config_module.INSTANCE))
+    # Tests give each run its own instance folder (stored invoice PDFs live there).
+    instance = (config or {}).get("INSTANCE_PATH") or config_module.INSTANCE
+    app = Flask(__name__, instance_path=str(instance))
     app.config.update(config_module.DEFAULTS)
     if config is None:
         app.config.update(config_module.Settings.from_environ().as_flask_config())

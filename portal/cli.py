@@ -1,4 +1,5 @@
-"""Command-line jobs: `flask --app wsgi seed-demo`, `flask --app wsgi outbox send`."""
+"""Command-line jobs: `flask --app wsgi seed-demo`, `flask --app wsgi outbox send`; the billing jobs (`invoices
+summarize`, `invoices render-pending`, `notify renewals`) register from portal/billing/cli.py."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def register_cli(app: Flask) -> None:
         """Create the demo organizations and users (idempotent)."""
         from portal.demo import DEMO_PASSWORD, USERS, seed_demo
 
-        seed_demo()
+        seed_demo(history=True)
         db.session.commit()
         click.echo(f"Demo data ready. Every demo account's password is {DEMO_PASSWORD}")
         for user in USERS:
@@ -41,3 +42,7 @@ def register_cli(app: Flask) -> None:
             time.sleep(interval)
 
     app.cli.add_command(outbox)
+
+    from portal.billing.cli import register_billing_cli
+
+    register_billing_cli(app)

@@ -47,6 +47,7 @@ class Settings:
     ratelimit_storage_uri: str
     login_limit_per_ip: str
     login_limit_per_account: str
+    api_limit_per_ip: str
     outbox_send_after_commit: bool
 
     @classmethod
@@ -63,6 +64,7 @@ class Settings:
             ratelimit_storage_uri=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
             login_limit_per_ip=os.environ.get("LOGIN_LIMIT_PER_IP", DEFAULTS["LOGIN_LIMIT_PER_IP"]),
             login_limit_per_account=os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", DEFAULTS["LOGIN_LIMIT_PER_ACCOUNT"]),
+            api_limit_per_ip=os.environ.get("API_LIMIT_PER_IP", DEFAULTS["API_LIMIT_PER_IP"]),
             outbox_send_after_commit=_flag("OUTBOX_SEND_AFTER_COMMIT", True),
         )
 
@@ -86,6 +88,7 @@ class Settings:
             "RATELIMIT_STORAGE_URI": self.ratelimit_storage_uri,
             "LOGIN_LIMIT_PER_IP": self.login_limit_per_ip,
             "LOGIN_LIMIT_PER_ACCOUNT": self.login_limit_per_account,
+            "API_LIMIT_PER_IP": self.api_limit_per_ip,
             "OUTBOX_SEND_AFTER_COMMIT": self.outbox_send_after_commit,
             "SESSION_COOKIE_SECURE": not self.debug,
         }
@@ -102,6 +105,8 @@ DEFAULTS: dict = {
     "RATELIMIT_HEADERS_ENABLED": True,
     "LOGIN_LIMIT_PER_IP": "20 per minute",
     "LOGIN_LIMIT_PER_ACCOUNT": "5 per minute",
+    "INVOICE_EMAIL_LIMIT": "20 per hour",  # invoices a user may email: a typed address must not make a mailer
+    "API_LIMIT_PER_IP": "60 per minute",  # every /api/v1 request of one client address, together
     "PASSWORD_TOKEN_HOURS": 48,
     "ARGON2_PROFILE": "production",
     "OUTBOX_MAX_ATTEMPTS": 8,

@@ -8,8 +8,10 @@ from sqlalchemy import select
 
 from portal.accounts.models import BillingMode, Membership, Organization, PartnerTier, Role, User
 from portal.accounts.passwords import hash_password
+from portal.billing.demo import seed_invoices, seed_tax_rates
 from portal.catalog.demo import seed_catalog
 from portal.extensions import db
+from portal.licenses.demo import seed_licenses
 
 DEMO_PASSWORD = "portal-demo-2026"  # noqa: S105 - published in the README on purpose
 
@@ -23,6 +25,7 @@ class DemoOrg:
     address: tuple[str, str, str, str]  # street, city, region, postal code
     invoice_email: str
     phone: str
+    tax_exempt: bool = False  # buys for resale (issue 5: no tax, category E)
 
 
 @dataclass(frozen=True)
@@ -36,13 +39,15 @@ class DemoUser:
 
 ORGS = (
     DemoOrg("Northwind IT", None, BillingMode.MONTHLY_INVOICE, PartnerTier.GOLD,
-            ("200 Harbor Way", "Seattle", "WA", "98101"), "billing@northwind.example.com", "+1 206 555 0100"),
+            ("200 Harbor Way", "Seattle", "WA", "98101"), "billing@northwind.example.com", "+1 206 555 0100",
+            tax_exempt=True),
     DemoOrg("Contoso Retail", "Northwind IT", BillingMode.PAY_ON_ORDER, PartnerTier.NONE,
             ("12 Market Street", "Portland", "OR", "97204"), "accounts@contoso.example.com", "+1 503 555 0142"),
     DemoOrg("Fabrikam Stores", None, BillingMode.PAY_ON_ORDER, PartnerTier.NONE,
             ("48 Elm Avenue", "Denver", "CO", "80202"), "ap@fabrikam.example.com", "+1 303 555 0175"),
     DemoOrg("Litware Solutions", None, BillingMode.PAY_ON_ORDER, PartnerTier.SILVER,
-            ("9 Commerce Park", "Austin", "TX", "78701"), "finance@litware.example.com", "+1 512 555 0110"),
+            ("9 Commerce Park", "Austin", "TX", "78701"), "finance@litware.example.com", "+1 512 555 0110",
+            tax_exempt=True),
 )
 
 USERS = (
@@ -63,8 +68,9 @@ USERS = (
 )
 
 
-def seed_demo() -> dict[str, Organization]:
-    """Create whatever of the demo is missing; never duplicates, never overwrites what users changed."""
+def seed_demo(history: bool = False) -> dict[str, Organization]:
+    """Create whatever of the demo is missing; never duplicates, never overwrites what users changed. `history`
+    adds past orders and invoices (the CLI's demo; tests build the orders they need themselves)."""
     orgs: dict[str, Organization] = {
         o.name: o for o in db.session.scalars(select(Organization).where(Organization.name.in_([d.name for d in ORGS])))
     }
@@ -76,6 +82,7 @@ def seed_demo() -> dict[str, Organization]:
             name=spec.name, legal_name=f"{spec.name} LLC", parent=orgs.get(spec.parent) if spec.parent else None,
             billing_mode=spec.billing_mode, partner_tier=spec.tier, address_line1=street, city=city, region=region,
             postal_code=postal, country="US", invoice_email=spec.invoice_email, phone=spec.phone,
+            tax_exempt=spec.tax_exempt,
         )
         db.session.add(org)
         orgs[spec.name] = org
@@ -97,4 +104,8 @@ def seed_demo() -> dict[str, Organization]:
                 db.session.add(Membership(user_id=user.id, organization_id=orgs[org_name].id, role=role))
     db.session.flush()
     seed_catalog()
+    seed_licenses(orgs)
+    seed_tax_rates()
+    if history:
+        seed_invoices()
     return orgs

@@ -33,8 +33,10 @@ class Window:
         return self.page + 1
 
 
-def window(stmt: Select, page: int, per_page: int) -> Window:
-    """Rows of page `page` (1-based; anything below 1 is page 1) of an ordered query."""
+def window(stmt: Select, page: int, per_page: int, rows: bool = False) -> Window:
+    """Rows of page `page` (1-based; anything below 1 is page 1) of an ordered query: its first column's values,
+    or whole rows (tuples) with `rows=True`, for a query that selects an entity with aggregates."""
     page = max(page, 1)
-    rows = list(db.session.scalars(stmt.limit(per_page + 1).offset((page - 1) * per_page)).unique())
-    return Window(items=rows[:per_page], page=page, per_page=per_page, has_next=len(rows) > per_page)
+    paged = stmt.limit(per_page + 1).offset((page - 1) * per_page)
+    fetched = list(db.session.execute(paged).all() if rows else db.session.scalars(paged).unique())
+    return Window(items=fetched[:per_page], page=page, per_page=per_page, has_next=len(fetched) > per_page)

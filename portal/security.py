@@ -32,6 +32,10 @@ def _set_headers(response):
 
 
 def _error_page(status: int, title: str, message: str):
+    from portal.api.views import error, is_api_request
+
+    if is_api_request():  # the API answers every error in JSON, routing errors (404, 405) and 429 included
+        return error(status)
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 

@@ -7,7 +7,9 @@ The cross-tenant test (test_cross_tenant.py) uses ID_PARAMS to find every route 
 from __future__ import annotations
 
 from portal.accounts.models import Contact, Membership, Organization
+from portal.billing.models import Invoice
 from portal.cart.models import CartItem
+from portal.licenses.models import License
 from portal.orders.models import Order
 from portal.payments.models import PaymentMethod
 
@@ -20,6 +22,10 @@ BUYERS = MANAGERS | {"bob"}  # managers and Master users of main chains (erin wo
 # Fabrikam, still reaches her own Northwind cart items and Northwind's orders as a Master user there.
 BUYERS_BY_ID = BUYERS | {"erin"}
 STAFF = frozenset({"ops"})
+# Invoices of the main chain one works in: its managers and Master users (DOMAIN §2); by number, as with orders,
+# erin reaches Northwind's as a Master user there. carol (a sub-chain's viewer) sees none.
+INVOICE_READERS = BUYERS
+INVOICE_READERS_BY_ID = INVOICE_READERS | {"erin"}
 NOBODY = frozenset()
 
 # An entry is who may use the endpoint, or per HTTP method when GET and POST differ.
@@ -57,7 +63,33 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "payments.make_default": MANAGERS,
     "payments.remove": MANAGERS,
     # --- licenses, customers and the activation API (issue 4)
+    # /licenses: a reseller's page or an end customer's entitlements, by the role in the working organization
+    # (erin works in Fabrikam as an installer: no licenses there); a license by key follows its owner or customer.
+    "licenses.index": MEMBERS - {"erin"},
+    "licenses.detail": MEMBERS,
+    "licenses.assign": BUYERS,  # managers and Master users assign (dave: the licenses Fabrikam bought)
+    "licenses.customers": BUYERS,
+    "licenses.customers_csv": BUYERS,
+    # Modify a License: the chooser acts on the working organization; a license's Modify page follows its owner
+    # (the reseller), whose managers and Master users buy there (erin too, as a Master user of Northwind).
+    "licenses.modify_choose": BUYERS,
+    "licenses.modify_license": BUYERS_BY_ID,
+    # The activation API: no session, a license key is the credential (see KEY_AUTHENTICATED below).
+    "api.activate": PUBLIC,
+    "api.deactivate": PUBLIC,
+    "api.license_status": PUBLIC,
     # --- invoices (issue 5)
+    "invoices.index": INVOICE_READERS,
+    "invoices.export": INVOICE_READERS,
+    "invoices.detail": INVOICE_READERS_BY_ID,
+    "invoices.pdf": INVOICE_READERS_BY_ID,
+    "invoices.email": INVOICE_READERS_BY_ID,
+    "invoices.pay": MANAGERS,  # Master users see invoices; Chain & User Managers pay them
+    "admin.invoices": STAFF,
+    "admin.summarize": STAFF,
+    "admin.record_payment": STAFF,
+    "admin.tax_rates": STAFF,
+    "admin.remove_tax_rate": STAFF,
     "admin.audit": STAFF,
     "admin.mail": STAFF,
     "admin.mail_message": STAFF,
@@ -81,6 +113,8 @@ ID_PARAMS: dict[str, tuple[type, str]] = {
     "item_id": (CartItem, "id"),
     "method_id": (PaymentMethod, "id"),
     "number": (Order, "number"),
+    "key": (License, "key"),  # a license belongs to its owner (the buyer) and to its customer
+    "invoice_number": (Invoice, "number"),
 }
 # Route parameters that are not tenant ids, with a sample value for the matrix (secrets, file names, catalog ids
 # that only staff can use: the view checks these itself).
@@ -92,7 +126,18 @@ OTHER_PARAMS: dict[str, object] = {
     "product_id": 1,
     "edition_id": 1,
     "addon_id": 1,
+    "rate_id": 1,  # a demo tax rate (portal/billing/demo.py)
+    # An activation is addressed by the API together with its license's key, never through a session (see
+    # KEY_AUTHENTICATED): without the key the API answers 400, with another license's key 404.
+    "activation_id": 1,
 }
+
+
+# The activation API (portal/api/views.py) authenticates each request by a license key, not by who is signed in:
+# the key in /api/v1/licenses/<key>/status is the credential itself, so a session's tenancy has nothing to refuse
+# there. The cross-tenant test leaves these routes out; tests/api/test_activations.py checks that a key opens only
+# its own license and that an activation is ended only with its own license's key (404 otherwise, nothing changed).
+KEY_AUTHENTICATED = frozenset({"api.activate", "api.deactivate", "api.license_status"})
 
 
 def staff_only(endpoint: str) -> bool:

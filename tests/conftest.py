@@ -112,8 +112,9 @@ def database_url(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def app(database_url, smtp_server) -> Iterator[Flask]:
-    app = create_app(test_config(database_url, f"smtp://127.0.0.1:{smtp_server[1]}"))
+def app(database_url, smtp_server, tmp_path_factory) -> Iterator[Flask]:
+    app = create_app(test_config(database_url, f"smtp://127.0.0.1:{smtp_server[1]}",
+                                 INSTANCE_PATH=str(tmp_path_factory.mktemp("instance"))))
     app.test_client_class = PortalClient
     with app.app_context():
         if db.engine.dialect.name == "postgresql":

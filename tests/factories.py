@@ -131,3 +131,69 @@ def make_order(org: Organization, user: User):
     db.session.add(order)
     db.session.flush()
     return order
+
+
+# ---------------------------------------------------------------- licenses (modification and activation, issue 4)
+
+
+def make_license(owner: Organization, customer: Organization | None = None, slug: str = "mailsuite",
+                 edition: str = "Professional", quantity: int = 25, addons: tuple[str, ...] = (),
+                 ms_expires_on=None):
+    """A license of the demo catalog owned by `owner` (assigned to `customer` when given), M&S for a year."""
+    from datetime import timedelta
+
+    from portal.db_types import utcnow
+    from portal.licenses.keys import generate_key
+    from portal.licenses.models import License
+
+    product = demo_product(slug)
+    license_ = License(key=generate_key(), owner_id=owner.id, customer_id=customer.id if customer else None,
+                       product_id=product.id, edition_id=next(e.id for e in product.editions if e.name == edition),
+                       quantity=quantity, ms_expires_on=ms_expires_on or utcnow().date() + timedelta(days=200),
+                       addons=[a for a in product.addons if a.slug in addons])
+    db.session.add(license_)
+    db.session.flush()
+    return license_
+
+
+def make_activation(license_, installation_id: str | None = None):
+    """An active activation of `license_` on an installation."""
+    from portal.licenses.models import Activation
+
+    activation = Activation(license_id=license_.id, installation_id=installation_id or f"install-{next(_seq)}")
+    db.session.add(activation)
+    db.session.flush()
+    return activation
+
+
+# ---------------------------------------------------------------- invoices (issue 5)
+
+
+def make_invoice(org: Organization, status=None, total_minor: int = 12_000, issued_on=None, due_on=None,
+                 summary=False, tax_category: str = "Z"):
+    """An issued invoice of `org` with one line and the next number of its series (unpaid, due in 30 days, by
+    default; an order invoice unless `summary`)."""
+    from datetime import timedelta
+
+    from portal.billing.models import Invoice, InvoiceLine, InvoiceSeries, InvoiceStatus
+    from portal.billing.services import buyer_snapshot, next_number
+    from portal.db_types import utcnow
+
+    series = InvoiceSeries.SUMMARY if summary else InvoiceSeries.ORDER
+    status = status or InvoiceStatus.UNPAID
+    issued_on = issued_on or utcnow().date()
+    if due_on is None and status in (InvoiceStatus.UNPAID, InvoiceStatus.PAYMENT_PENDING):
+        due_on = issued_on + timedelta(days=30)
+    sequence = next_number(series)
+    invoice = Invoice(series=series, sequence=sequence, number=f"{series.prefix}-{sequence:06d}",
+                      organization_id=org.id, status=status, currency="USD", subtotal_minor=total_minor,
+                      discount_minor=0, tax_minor=0, total_minor=total_minor, issued_on=issued_on, due_on=due_on,
+                      buyer=buyer_snapshot(org), period=f"{issued_on:%Y-%m}" if summary else None,
+                      paid_at=utcnow() if status is InvoiceStatus.PAID else None)
+    invoice.lines = [InvoiceLine(position=1, description="MailSuite Mail Server Professional, 25 mailboxes",
+                                 quantity=1, unit_price_minor=total_minor, list_minor=total_minor,
+                                 tax_category=tax_category, total_minor=total_minor)]
+    db.session.add(invoice)
+    db.session.flush()
+    return invoice
+

@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import pytest
 from flask import url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.accounts.models import Contact, Membership, Organization, Role
+from portal.billing.models import Invoice
 from portal.extensions import db
-from tests.access import ID_PARAMS, OTHER_PARAMS, PUBLIC, staff_only
+from portal.licenses.models import License
+from portal.outbox.models import OutboxMessage
+from tests.access import ID_PARAMS, KEY_AUTHENTICATED, OTHER_PARAMS, PUBLIC, staff_only
 from tests.factories import (
     DEMO_EMAILS,
     make_cart_item,
     make_contact,
+    make_invoice,
+    make_license,
     make_member,
     make_order,
     make_org,
@@ -37,13 +42,23 @@ def world(app, demo):
             make_cart_item(org, viewer)
             make_payment_method(org)
             make_order(org, viewer)
+            make_invoice(org)  # an order invoice and a summary invoice: their pages and PDFs are tried
+            make_invoice(org, summary=True)
             if org.is_main_chain:
-                make_org(f"{org.name} Branch", parent=org)
+                branch = make_org(f"{org.name} Branch", parent=org)
+                make_license(org)  # unassigned, resold to its branch, and personal
+                make_license(org, customer=branch)
+                make_license(org, customer=org)
         db.session.commit()
 
 
-def _owner_org_id(obj) -> int:
-    return obj.id if isinstance(obj, Organization) else obj.organization_id
+def _owner_org_ids(obj) -> set[int]:
+    """The organizations an object belongs to: a license to its owner (the buyer) and to its customer."""
+    if isinstance(obj, Organization):
+        return {obj.id}
+    if isinstance(obj, License):
+        return {obj.owner_id} | ({obj.customer_id} if obj.customer_id else set())
+    return {obj.organization_id}
 
 
 def _covered_org_ids(email: str) -> set[int]:
@@ -61,7 +76,7 @@ def _foreign_ids(email: str) -> dict[str, list]:
     """Per id parameter, the values naming objects outside the user's organizations."""
     covered = _covered_org_ids(email)
     return {param: [getattr(obj, attr) for obj in db.session.scalars(select(model))
-                    if _owner_org_id(obj) not in covered]
+                    if not _owner_org_ids(obj) & covered]
             for param, (model, attr) in ID_PARAMS.items()}
 
 
@@ -80,6 +95,9 @@ def _snapshot() -> tuple:
         sorted((m.id, m.role.value, m.active) for m in db.session.scalars(select(Membership))),
         sorted(c.id for c in db.session.scalars(select(Contact))),
         sorted((o.id, o.name, o.parent_id) for o in db.session.scalars(select(Organization))),
+        sorted((i.number, i.status.value, i.pdf_path) for i in db.session.scalars(select(Invoice))),
+        db.session.scalar(select(func.count()).select_from(OutboxMessage)),
+        sorted((lic.key, lic.customer_id) for lic in db.session.scalars(select(License))),
     )
 
 
@@ -99,6 +117,8 @@ def test_other_tenants_objects_answer_404(app, login, world, user):
     for rule, method, id_args in _id_routes(app):
         if user == "ops" and staff_only(rule.endpoint):
             continue  # staff pages span every tenant on purpose
+        if rule.endpoint in KEY_AUTHENTICATED:
+            continue  # a license key is the credential there, not the session (tests/api/test_activations.py)
         for arg in id_args:
             missing = "ORD-NONE" if ID_PARAMS[arg][1] == "number" else 999_999
             for object_id in [*foreign[arg], missing]:

@@ -18,6 +18,8 @@ from tests.factories import (
     DEMO_EMAILS,
     make_cart_item,
     make_contact,
+    make_invoice,
+    make_license,
     make_member,
     make_order,
     make_org,
@@ -65,7 +67,11 @@ def targets(app, demo):
             per_org[name] = {"membership_id": other.id, "contact_id": make_contact(org).id,
                              "installer_id": installer.id, "org_id": sub.id,
                              "method_id": make_payment_method(org).id,
-                             "number": make_order(org, other.user).number}
+                             "number": make_order(org, other.user).number,
+                             "invoice_number": make_invoice(org).number,
+                             # a license the organization bought, or (a sub-chain) was assigned by its reseller
+                             "key": (make_license(org) if org.is_main_chain else
+                                     make_license(db.session.get(Organization, org.parent_id), customer=org)).key}
         # Each user's own cart item, in the organization they work in.
         users = {u.email: u for u in db.session.scalars(select(User))}
         for name, email in DEMO_EMAILS.items():
@@ -105,7 +111,12 @@ def test_route_access_matrix(app, login, targets, user):
     for rule, method in _routes(app):
         allowed = user in allowed_users(rule.endpoint, method)
         url = _url(app, rule, user, targets)
-        response = client.get(url) if method == "GET" else client.post(url, data={})
+        if method == "GET":
+            response = client.get(url)
+        elif method == "DELETE":  # the activation API
+            response = client.delete(url)
+        else:
+            response = client.post(url, data={})
         status = response.status_code
         if user == "anonymous" and not allowed:
             ok = status == 302 and "/login" in response.headers["Location"]

@@ -10,7 +10,15 @@ from portal.accounts.models import Organization, Role, User
 from portal.audit.models import AuditEntry
 from portal.diagnostics import count_statements
 from portal.extensions import db
-from tests.factories import make_cart_item, make_contact, make_member, make_order, make_org
+from tests.factories import (
+    make_activation,
+    make_cart_item,
+    make_contact,
+    make_license,
+    make_member,
+    make_order,
+    make_org,
+)
 
 
 def _grow_northwind(app, demo, n: int) -> None:
@@ -27,6 +35,10 @@ def _grow_northwind(app, demo, n: int) -> None:
             make_member(sub, Role.VIEWER)
             make_member(northwind, Role.INSTALLER)
             db.session.add(AuditEntry(action="x", object_type="X", object_id="1", organization_id=northwind.id))
+            # licenses: one unassigned, one resold to the new sub-chain (active, with an add-on), one personal
+            make_license(northwind)
+            make_activation(make_license(northwind, customer=sub, addons=("antispam",)))
+            make_license(northwind, customer=northwind)
         db.session.commit()
 
 
@@ -40,7 +52,10 @@ def _statements(app, client, url: str) -> int:
 # Statements per page for a signed-in manager: the session's user and memberships (2), the cart count in the
 # header (1), then the page's own.
 BUDGET = {"/account": 3, "/account/users": 6, "/account/chains": 4, "/account/partners": 5, "/account/audit": 5,
-          "/shop": 6, "/shop/mailsuite": 6, "/cart": 7, "/checkout": 9, "/orders": 4}
+          "/shop": 6, "/shop/mailsuite": 6, "/cart": 7, "/checkout": 9, "/orders": 4,
+          # four sections (personal licenses with their add-ons: 2) and the activations of those shown
+          "/licenses": 9, "/licenses?section=resold&q=mail": 9,
+          "/customers": 5}
 
 
 @pytest.mark.parametrize("url", BUDGET)
@@ -62,3 +77,42 @@ def test_lazy_loads_are_forbidden_in_tests(ctx):
     user = db.session.scalars(select(User)).first()
     with pytest.raises(InvalidRequestError, match="raise_on_sql"):
         _ = user.memberships
+
+
+# ---------------------------------------------------------------- invoices (issue 5)
+
+
+def _grow_invoices(app, demo, n: int) -> str:
+    """More Northwind invoices of every kind: paid, unpaid, waiting, summarized into a growing summary."""
+    from datetime import date
+
+    from portal.billing.models import InvoiceStatus
+    from portal.billing.services import Period, summarize_month
+    from tests.factories import make_invoice
+
+    with app.app_context():
+        northwind = db.session.get(Organization, demo.orgs["Northwind IT"])
+        for i in range(n):
+            make_invoice(northwind, status=InvoiceStatus.PAID)
+            make_invoice(northwind)
+            make_invoice(northwind, status=InvoiceStatus.TO_BE_SUMMARIZED, issued_on=date(2026, 9, 1 + i % 28))
+        summary = summarize_month(northwind, Period(2026, 9), date(2026, 10, 1))
+        db.session.commit()
+        return summary.number
+
+
+# The session's user and memberships (2) and the header's cart count (1), then the page's own: the unpaid
+# invoices (1) and a window of all invoices with their summaries (1); an invoice's page loads it with its
+# organization, summary and order (1), then its lines, payment and parts (3).
+INVOICE_BUDGET = {"/invoices": 5, "/invoices?status=summarized&period=2026-09": 5, "/invoices/{summary}": 7}
+
+
+@pytest.mark.parametrize("url", INVOICE_BUDGET)
+def test_invoice_pages_take_the_same_statements_however_many_invoices(app, login, demo, url):
+    alice = login("alice")
+    summary = _grow_invoices(app, demo, 2)
+    small = _statements(app, alice, url.format(summary=summary))
+    summary = _grow_invoices(app, demo, 25)
+    large = _statements(app, alice, url.format(summary=summary))
+    assert large == small, f"{url}: {small} statements with little data, {large} with more (an N+1 query?)"
+    assert small == INVOICE_BUDGET[url], f"{url} takes {small} statements; its budget is {INVOICE_BUDGET[url]}"

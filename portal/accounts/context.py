@@ -27,8 +27,11 @@ class NavItem:
 # The navigation, in order; each role sees the items its permissions allow (authz decides, not the template).
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("accounts.account", "Account", Permission.VIEW_ACCOUNT),
+    NavItem("licenses.index", "Licenses", Permission.VIEW_LICENSES),
+    NavItem("licenses.customers", "Customers", Permission.VIEW_CUSTOMERS),
     NavItem("shop.index", "Shop", Permission.BUY),
     NavItem("orders.index", "Orders", Permission.VIEW_ORDERS),
+    NavItem("invoices.index", "Invoices", Permission.VIEW_INVOICES),
     NavItem("payments.index", "Payment methods", Permission.MANAGE_PAYMENT_METHODS),
     NavItem("accounts.users", "Users", Permission.MANAGE_USERS),
     NavItem("accounts.chains", "Sub-chains", Permission.MANAGE_SUB_CHAINS),
@@ -36,6 +39,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("accounts.audit", "Activity", Permission.VIEW_AUDIT),
     NavItem("admin.catalog", "Catalog", Permission.STAFF),
     NavItem("admin.organizations", "Organizations", Permission.STAFF),
+    NavItem("admin.invoices", "Invoices", Permission.STAFF),
     NavItem("admin.audit", "Audit log", Permission.STAFF),
     NavItem("admin.mail", "Sent mail", Permission.STAFF),
 )

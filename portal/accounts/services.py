@@ -180,15 +180,18 @@ def update_contact_information(org: Organization, changes: dict, actor: Actor) -
 
 
 def update_commercial_terms(org: Organization, billing_mode: BillingMode, partner_tier: PartnerTier,
-                            grandfathered: bool, actor: Actor) -> None:
-    """Staff set how a main chain pays (on order, or invoiced monthly), its partner tier (its discount), and whether
-    it keeps the payment methods it had before April 2019."""
+                            grandfathered: bool, actor: Actor, tax_exempt: bool | None = None) -> None:
+    """Staff set how a main chain pays (on order, or invoiced monthly), its partner tier (its discount), whether
+    it keeps the payment methods it had before April 2019, and whether it buys for resale, exempt from tax."""
     if not org.is_main_chain:
         raise RuleError(f"{org.name} is a sub-chain: billing terms, partner tier and payment methods belong to its "
                         "main chain.")
     changes = {}
-    for key, value in (("billing_mode", billing_mode), ("partner_tier", partner_tier),
-                       ("grandfathered_payment_methods", bool(grandfathered))):
+    terms = [("billing_mode", billing_mode), ("partner_tier", partner_tier),
+             ("grandfathered_payment_methods", bool(grandfathered))]
+    if tax_exempt is not None:
+        terms.append(("tax_exempt", bool(tax_exempt)))
+    for key, value in terms:
         before = getattr(org, key)
         if before != value:
             changes[key] = [getattr(before, "value", before), getattr(value, "value", value)]
@@ -209,15 +212,19 @@ def _send_welcome(user: User, org: Organization, role: Role, invited_by: User | 
                   hours=current_app.config["PASSWORD_TOKEN_HOURS"])
 
 
-def add_login(org: Organization, email: str, full_name: str, role: Role, actor: Actor) -> Membership:
-    """Give a person a login to `org` with `role`: a new user gets a set-password email, a known one a notice."""
+def add_login(org: Organization, email: str, full_name: str, role: Role, actor: Actor,
+              welcome: bool = True) -> Membership:
+    """Give a person a login to `org` with `role`: a new user gets a set-password email, a known one a notice.
+    `welcome=False` leaves a new user's set-password email to the caller (license assignment writes one email
+    with the link and the keys)."""
     email = normalize_email(email)
     inviter = db.session.get(User, actor.user_id) if actor.user_id else None
     user = find_user_by_email(email)
     if user is None:
         user = _create_user(email, full_name)
         db.session.flush()
-        _send_welcome(user, org, role, inviter)
+        if welcome:
+            _send_welcome(user, org, role, inviter)
     else:
         existing = db.session.scalars(
             select(Membership).where(Membership.user_id == user.id, Membership.organization_id == org.id)
@@ -291,7 +298,7 @@ def deactivate_membership(membership: Membership, actor: Actor) -> None:
 
 
 def create_sub_chain(parent: Organization, name: str, user_email: str, user_name: str, role: Role,
-                     actor: Actor) -> Organization:
+                     actor: Actor, welcome: bool = True) -> Organization:
     """Scenario 1: a main chain creates a sub-chain for an end customer, with its first user."""
     if not parent.is_main_chain:
         raise RuleError("Sub-chains can only be created under a main chain.")
@@ -308,7 +315,7 @@ def create_sub_chain(parent: Organization, name: str, user_email: str, user_name
     db.session.add(sub)
     db.session.flush()
     record(actor, "organization.sub_chain_created", sub, parent.id, name=name)
-    add_login(sub, user_email, user_name, role, actor)
+    add_login(sub, user_email, user_name, role, actor, welcome=welcome)
     return sub
 
 

@@ -231,3 +231,7 @@ class CommercialTermsForm(FlaskForm):
         description="Other payment methods (wire, ACH, check) are otherwise offered only for amounts of "
                     "USD 1,000.00 and over.",
     )
+    tax_exempt = BooleanField(
+        "Resale exemption: buys for resale, pays no tax",
+        description="With a resale certificate on file. Its orders show tax category E (exempt) and no tax.",
+    )

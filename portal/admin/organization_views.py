@@ -79,7 +79,7 @@ def organization(org_id: int):
     form = CommercialTermsForm(obj=org)
     saved = submit(form, lambda: services.update_commercial_terms(
         org, BillingMode(form.billing_mode.data), PartnerTier(form.partner_tier.data),
-        form.grandfathered_payment_methods.data, current_actor()))
+        form.grandfathered_payment_methods.data, current_actor(), tax_exempt=form.tax_exempt.data))
     if saved:
         flash(f"Commercial terms of {org.name} saved.", "success")
         return redirect(url_for("admin.organization", org_id=org.id))

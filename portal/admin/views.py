@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flask import abort, current_app
 
-from portal.admin import bp, catalog_views, organization_views  # noqa: F401 - their routes register on bp
+from portal.admin import bp, catalog_views, invoice_views, organization_views  # noqa: F401 - routes register on bp
 from portal.audit.views import audit_page
 from portal.authz import Permission, requires
 from portal.outbox.transport import FolderTransport, transport_from_url

@@ -9,12 +9,13 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, event, inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.accounts.models import Organization
 from portal.db_types import UTCDateTime, str_enum, utcnow
 from portal.extensions import db
-from portal.orders.models import Order
+from portal.orders.models import ImmutableRecord, Order
 
 
 class InvoiceSeries(enum.StrEnum):
@@ -79,8 +80,48 @@ class Invoice(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     order: Mapped[Order | None] = relationship()
+    organization: Mapped[Organization] = relationship()
     lines: Mapped[list[InvoiceLine]] = relationship(back_populates="invoice", order_by="InvoiceLine.position",
                                                     foreign_keys="InvoiceLine.invoice_id")
+    summary: Mapped[Invoice | None] = relationship(remote_side=[id], foreign_keys=[summary_id],
+                                                   back_populates="parts")
+    parts: Mapped[list[Invoice]] = relationship(foreign_keys=[summary_id], back_populates="summary",
+                                                order_by="Invoice.sequence")
+    payment: Mapped[InvoicePayment | None] = relationship(viewonly=True)
+
+    @property
+    def is_summary(self) -> bool:
+        return self.series is InvoiceSeries.SUMMARY
+
+    @property
+    def is_open(self) -> bool:
+        """Money is still owed on it (a summarized order invoice is owed through its summary)."""
+        return self.status in (InvoiceStatus.UNPAID, InvoiceStatus.PAYMENT_PENDING)
+
+    @property
+    def amount_due_minor(self) -> int:
+        return self.total_minor if self.is_open else 0
+
+    @property
+    def pdf_filename(self) -> str:
+        return f"{self.number}.pdf"
+
+    def is_overdue(self, today: date) -> bool:
+        return self.is_open and self.due_on is not None and self.due_on < today
+
+
+# What may still change on an issued invoice: its payment status, the summary it joins, and its stored PDF.
+# Everything else is the document as issued; corrections are credit notes, never edits (DOMAIN §6).
+INVOICE_MUTABLE_FIELDS = frozenset({"status", "paid_at", "summary_id", "pdf_path", "pdf_sha256"})
+
+
+@event.listens_for(Invoice, "before_update")
+def _refuse_content_changes(mapper, connection, target: Invoice) -> None:
+    state = inspect(target)
+    changed = {attr.key for attr in mapper.column_attrs if state.attrs[attr.key].history.has_changes()}
+    refused = sorted(changed - INVOICE_MUTABLE_FIELDS)
+    if refused:
+        raise ImmutableRecord(f"invoice {target.number} is issued: {', '.join(refused)} cannot change")
 
 
 class InvoiceLine(db.Model):
@@ -103,6 +144,11 @@ class InvoiceLine(db.Model):
     order_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))  # a summary's part
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines", foreign_keys=[invoice_id])
+
+
+@event.listens_for(InvoiceLine, "before_update")
+def _refuse_line_changes(mapper, connection, target: InvoiceLine) -> None:
+    raise ImmutableRecord(f"invoice line {target.id} is issued and cannot change")
 
 
 class PaymentMethodKind(enum.StrEnum):

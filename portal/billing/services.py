@@ -1,20 +1,44 @@
-"""Issuing invoices: gapless numbers per series, and the invoice of each order."""
+"""Issuing invoices: gapless numbers per series, the invoice of each order, and the monthly summary invoice.
+
+An issued invoice is immutable (portal/billing/models.py refuses content changes): its lines, buyer, amounts and
+dates are written once, here. What may change later is its payment status, the summary it joins and its PDF.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal.billing.models import SUMMARIZED_NOTE, Invoice, InvoiceSeries, InvoiceStatus, SeriesCounter
+from invoices.summary import SummaryPart, TaxedAmount, summarize
+from portal.accounts.models import Membership, Organization, Role, User
+from portal.audit.services import Actor, record
+from portal.billing.models import (
+    SUMMARIZED_NOTE,
+    Invoice,
+    InvoiceLine,
+    InvoiceSeries,
+    InvoiceStatus,
+    SeriesCounter,
+)
+from portal.billing.taxes import issued_category
+from portal.catalog.models import PurchaseKind
 from portal.db_types import utcnow
+from portal.errors import RuleError
 from portal.extensions import db
-from portal.orders.models import Order, PaymentKind
+from portal.orders.models import Order, OrderLine, PaymentKind
 
 PAYMENT_TERMS_DAYS = 30
 OTHER_METHODS_NOTE = ("Pay by wire transfer, ACH or check within {days} days, quoting invoice {number}. "
                       "The licenses are yours now; we mark the invoice paid when the payment arrives.")
+SUMMARY_NOTE = ("Summary of {count} order invoice{s} issued in {period}. Payment is due within {days} days, by "
+                "{due}.")
+BUYER_FIELDS = ("legal_name", "address_line1", "address_line2", "city", "region", "postal_code", "country",
+                "invoice_email", "phone")
 
 
 def next_number(series: InvoiceSeries) -> int:
@@ -33,11 +57,34 @@ def next_number(series: InvoiceSeries) -> int:
     return number
 
 
+def _numbered(series: InvoiceSeries) -> tuple[int, str]:
+    sequence = next_number(series)
+    return sequence, f"{series.prefix}-{sequence:06d}"
+
+
+def buyer_snapshot(org: Organization) -> dict:
+    """The organization's billing details as an invoice keeps them (later edits do not change issued invoices)."""
+    return {name: getattr(org, name) or "" for name in BUYER_FIELDS}
+
+
+def describe_order_line(line: OrderLine) -> str:
+    """An order line in words, as the invoice prints it."""
+    what = line.product_name + (f" {line.edition_name}" if line.edition_name else "")
+    what += f", {line.quantity} {line.unit_label}"
+    if line.interval:
+        what += f" ({line.interval.value})"
+    if line.addons:
+        what += " with " + ", ".join(addon["name"] for addon in line.addons)
+    if line.purchase is not PurchaseKind.NEW:
+        what = f"{line.purchase.label}: {what}"
+    return what[:255]
+
+
 def issue_order_invoice(order: Order, today: date | None = None) -> Invoice:
-    """The invoice of an order: paid when charged, to be summarized when invoiced monthly, else due in 30 days."""
+    """The invoice of an order, line for line with the order's prices and tax categories, billed to the order's
+    billing details: paid when charged, to be summarized when invoiced monthly, else due in 30 days."""
     today = today or utcnow().date()
-    sequence = next_number(InvoiceSeries.ORDER)
-    number = f"{InvoiceSeries.ORDER.prefix}-{sequence:06d}"
+    sequence, number = _numbered(InvoiceSeries.ORDER)
     if order.payment_kind is PaymentKind.CARD:
         status, due, note, paid_at = InvoiceStatus.PAID, None, f"Paid by {order.card_label}.", utcnow()
     elif order.payment_kind is PaymentKind.INVOICE:
@@ -45,14 +92,208 @@ def issue_order_invoice(order: Order, today: date | None = None) -> Invoice:
     else:
         status, due, paid_at = InvoiceStatus.UNPAID, today + timedelta(days=PAYMENT_TERMS_DAYS), None
         note = OTHER_METHODS_NOTE.format(days=PAYMENT_TERMS_DAYS, number=number)
+    order_lines = db.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)
+                                     .order_by(OrderLine.position)).all()
     invoice = Invoice(series=InvoiceSeries.ORDER, sequence=sequence, number=number,
                       organization_id=order.organization_id, order_id=order.id, status=status,
                       currency=order.currency, subtotal_minor=order.subtotal_minor,
                       discount_minor=order.discount_minor, tax_minor=order.tax_minor, total_minor=order.total_minor,
-                      issued_on=today, due_on=due, paid_at=paid_at, note=note)
+                      issued_on=today, due_on=due, paid_at=paid_at, note=note,
+                      buyer={name: (order.billing or {}).get(name, "") for name in BUYER_FIELDS})
+    invoice.lines = [
+        InvoiceLine(position=line.position, description=describe_order_line(line), quantity=line.copies,
+                    unit_price_minor=line.unit_list_minor, list_minor=line.list_minor,
+                    discount_minor=line.discount_minor, tax_category=line.tax_category,
+                    tax_rate_bp=line.tax_rate_bp, tax_minor=line.tax_minor, total_minor=line.total_minor)
+        for line in order_lines
+    ]
     db.session.add(invoice)
     return invoice
 
 
 def invoice_for_order(order: Order) -> Invoice | None:
     return db.session.scalars(select(Invoice).where(Invoice.order_id == order.id)).first()
+
+
+# ---------------------------------------------------------------- the monthly summary
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """A calendar month, written YYYY-MM."""
+
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        match = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
+        if match is None or not 1 <= int(match[2]) <= 12:
+            raise RuleError("Give the month as YYYY-MM, such as 2026-10.", field="period")
+        return cls(int(match[1]), int(match[2]))
+
+    @classmethod
+    def of(cls, day: date) -> Period:
+        return cls(day.year, day.month)
+
+    @classmethod
+    def before(cls, day: date) -> Period:
+        """The month before the one `day` is in (the summary's default)."""
+        return cls.of(day.replace(day=1) - timedelta(days=1))
+
+    @property
+    def first_day(self) -> date:
+        return date(self.year, self.month, 1)
+
+    @property
+    def last_day(self) -> date:
+        return self.next().first_day - timedelta(days=1)
+
+    def next(self) -> Period:
+        return Period(self.year + self.month // 12, self.month % 12 + 1)
+
+    @property
+    def label(self) -> str:
+        return self.first_day.strftime("%B %Y")
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+def summarizable(period: Period) -> Select:
+    """Order invoices of `period` waiting for their summary, oldest number first."""
+    return (select(Invoice)
+            .where(Invoice.series == InvoiceSeries.ORDER, Invoice.status == InvoiceStatus.TO_BE_SUMMARIZED,
+                   Invoice.summary_id.is_(None), Invoice.issued_on >= period.first_day,
+                   Invoice.issued_on <= period.last_day)
+            .order_by(Invoice.sequence))
+
+
+def organizations_to_summarize(period: Period) -> list[int]:
+    """Ids of the organizations with order invoices of `period` still to summarize, in id order. Chosen by their
+    invoices rather than their current billing mode, so an account switched to paying on order mid-month still
+    gets the summary of what it was invoiced for."""
+    pending = summarizable(period).with_only_columns(Invoice.organization_id).distinct().order_by(None)
+    return sorted(db.session.scalars(pending))
+
+
+def _amounts(part: Invoice, lines: Sequence[InvoiceLine]) -> tuple[TaxedAmount, ...]:
+    """An order invoice's taxed amounts as issued (an invoice issued before invoices had lines: its totals)."""
+    if lines:
+        return tuple(TaxedAmount(issued_category(line.tax_category, line.tax_rate_bp), line.tax_rate_bp,
+                                 line.list_minor - line.discount_minor, line.tax_minor) for line in lines)
+    net = part.subtotal_minor - part.discount_minor
+    rate_bp = round(part.tax_minor * 10_000 / net) if part.tax_minor and net else 0
+    return (TaxedAmount(issued_category("S", rate_bp), rate_bp, net, part.tax_minor),)
+
+
+def summary_lines(parts: Sequence[Invoice], lines: Sequence[InvoiceLine]) -> list[InvoiceLine]:
+    """One line per order invoice (per tax category and rate, should one have several) carrying what that invoice
+    charged, net of its discount: the sums come from `invoices.summary.summarize`, so the summary adds up to its
+    parts to the cent."""
+    by_invoice: dict[int, list[InvoiceLine]] = {}
+    for line in lines:
+        by_invoice.setdefault(line.invoice_id, []).append(line)
+    totals = summarize([SummaryPart(part.number, part.currency, _amounts(part, by_invoice.get(part.id, [])))
+                        for part in parts])
+    by_number = {part.number: part for part in parts}
+    return [
+        InvoiceLine(position=position,
+                    description=f"Invoice {sub.invoice_number} of {by_number[sub.invoice_number].issued_on}",
+                    quantity=1, unit_price_minor=sub.net_minor, list_minor=sub.net_minor, discount_minor=0,
+                    tax_category=sub.tax_category, tax_rate_bp=sub.tax_rate_bp, tax_minor=sub.tax_minor,
+                    total_minor=sub.net_minor + sub.tax_minor, order_invoice_id=by_number[sub.invoice_number].id)
+        for position, sub in enumerate(totals.subtotals, start=1)
+    ]
+
+
+def summarize_month(org: Organization, period: Period, today: date | None = None,
+                    actor: Actor | None = None) -> Invoice | None:
+    """The summary invoice of `org` for `period`: every order invoice of that month still to summarize, one line
+    each, due net 30. None when there is nothing to summarize (so running twice makes nothing new). Locks the
+    order invoices it takes, so a concurrent run finds nothing left to take."""
+    today = today or utcnow().date()
+    actor = actor or Actor.system()
+    parts = list(db.session.scalars(summarizable(period).where(Invoice.organization_id == org.id)
+                                    .with_for_update()))
+    if not parts:
+        return None
+    lines = db.session.scalars(select(InvoiceLine).where(InvoiceLine.invoice_id.in_([p.id for p in parts]))
+                               .order_by(InvoiceLine.invoice_id, InvoiceLine.position)).all()
+    summary_lines_ = summary_lines(parts, lines)
+    due = today + timedelta(days=PAYMENT_TERMS_DAYS)
+    currencies = {part.currency for part in parts}
+    if len(currencies) != 1:
+        raise RuleError(f"{org.name} has order invoices in several currencies for {period}.")
+    sequence, number = _numbered(InvoiceSeries.SUMMARY)
+    summary = Invoice(
+        series=InvoiceSeries.SUMMARY, sequence=sequence, number=number, organization_id=org.id,
+        period=str(period), buyer=buyer_snapshot(org), status=InvoiceStatus.UNPAID, currency=currencies.pop(),
+        subtotal_minor=sum(line.list_minor for line in summary_lines_),
+        discount_minor=sum(line.discount_minor for line in summary_lines_),
+        tax_minor=sum(line.tax_minor for line in summary_lines_),
+        total_minor=sum(line.total_minor for line in summary_lines_),
+        issued_on=today, due_on=due,
+        note=SUMMARY_NOTE.format(count=len(parts), s="" if len(parts) == 1 else "s", period=period.label,
+                                 days=PAYMENT_TERMS_DAYS, due=due.isoformat()),
+    )
+    summary.lines = summary_lines_
+    db.session.add(summary)
+    db.session.flush()
+    for part in parts:
+        part.summary_id = summary.id
+        part.status = InvoiceStatus.SUMMARIZED
+    record(actor, "invoice.summarized", summary, org.id, number=number, period=str(period),
+           invoices=[part.number for part in parts], total_minor=summary.total_minor)
+    _announce_summary(org, summary, len(parts))
+    return summary
+
+
+def _announce_summary(org: Organization, summary: Invoice, count: int) -> None:
+    from portal.outbox.services import enqueue_email, external_url
+
+    recipients = [org.invoice_email] if org.invoice_email else managers_emails(org)
+    if recipients:
+        enqueue_email(recipients, "summary_invoice", organization=org, invoice=summary, count=count,
+                      link=external_url("invoices.detail", invoice_number=summary.number))
+
+
+def managers_emails(org: Organization) -> list[str]:
+    """Every active Chain & User Manager of the organization (DOMAIN §2: they receive billing notices)."""
+    return sorted(db.session.scalars(
+        select(User.email).join(Membership, Membership.user_id == User.id)
+        .where(Membership.organization_id == org.id, Membership.role == Role.MANAGER,
+               Membership.active.is_(True), User.active.is_(True))
+    ))
+
+
+# ---------------------------------------------------------------- the Invoices page
+
+
+STATUS_FILTERS: dict[str, tuple[str, tuple[InvoiceStatus, ...]]] = {
+    "unpaid": ("Unpaid", (InvoiceStatus.UNPAID, InvoiceStatus.PAYMENT_PENDING)),
+    "payment_pending": ("Payment pending", (InvoiceStatus.PAYMENT_PENDING,)),
+    "paid": ("Paid", (InvoiceStatus.PAID,)),
+    "to_be_summarized": ("To be summarized", (InvoiceStatus.TO_BE_SUMMARIZED,)),
+    "summarized": ("Summarized", (InvoiceStatus.SUMMARIZED,)),
+}
+
+
+def invoices_query(org_id: int, status: str = "", period: Period | None = None) -> Select:
+    """The organization's invoices, newest first, optionally of one status filter and issued in one month.
+    (Views add the user's scope: portal/authz.py.)"""
+    stmt = select(Invoice).where(Invoice.organization_id == org_id)
+    if status in STATUS_FILTERS:
+        stmt = stmt.where(Invoice.status.in_(STATUS_FILTERS[status][1]))
+    if period is not None:
+        stmt = stmt.where(Invoice.issued_on >= period.first_day, Invoice.issued_on <= period.last_day)
+    return stmt.order_by(Invoice.issued_on.desc(), Invoice.id.desc())
+
+
+def unpaid_query(org_id: int) -> Select:
+    """What the organization owes: unpaid summary invoices and unpaid pay-on-order invoices (payment pending
+    included), the earliest due first. Order invoices waiting for their summary are owed through it."""
+    return (select(Invoice)
+            .where(Invoice.organization_id == org_id,
+                   Invoice.status.in_((InvoiceStatus.UNPAID, InvoiceStatus.PAYMENT_PENDING)))
+            .order_by(Invoice.due_on, Invoice.id))

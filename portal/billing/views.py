@@ -1,7 +1,226 @@
-"""Invoice pages: unpaid and all invoices, detail, pay, PDF, email."""
+"""Invoice pages: unpaid and all invoices, detail, pay, PDF, email, CSV export (DOMAIN §6).
+
+Managers and Master users of the billed main chain see its invoices (Permission.VIEW_INVOICES, a main-chain
+permission); only managers pay them (PAY_INVOICES). An invoice is looked up by number within what the user may
+see: another tenant's invoice is a 404, its PDF included.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import csv
+import io
+from datetime import date
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request, send_file, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
+
+from portal.accounts.context import current_actor
+from portal.authz import Permission, active_organization, can, require, requires, scoped
+from portal.billing import documents, payments, services
+from portal.billing.forms import EmailInvoiceForm, PayInvoiceForm
+from portal.billing.models import Invoice, InvoiceStatus, PaymentMethodKind
+from portal.billing.remittance import BANK, CHECK_ADDRESS, SELLER
+from portal.billing.taxes import CATEGORY_LABELS, EXEMPTION_REASONS
+from portal.db_types import utcnow
+from portal.errors import RuleError
+from portal.extensions import db, limiter
+from portal.money import Money, format_money
+from portal.pagination import window
+from portal.payments.gateway import gateway
+from portal.payments.services import saved_cards
+from portal.rendering import render, show_rule_error, submit
 
 bp = Blueprint("invoices", __name__)
+PER_PAGE = 25
+UNPAID_SHOWN = 100  # more than any account owes at once; the Unpaid filter lists them all
+
+
+def _filters() -> tuple[str, services.Period | None, str]:
+    """The list's status and month filters from the query string (anything unreadable is ignored)."""
+    status = request.args.get("status", "")
+    status = status if status in services.STATUS_FILTERS else ""
+    raw_period = request.args.get("period", "").strip()[:7]
+    try:
+        period = services.Period.parse(raw_period) if raw_period else None
+    except RuleError:
+        period = None
+    return status, period, str(period) if period else ""
+
+
+def _listed(stmt):
+    return scoped(stmt, Invoice.organization_id, current_user, Permission.VIEW_INVOICES)
+
+
+@bp.route("/invoices")
+@requires(Permission.VIEW_INVOICES)
+def index():
+    """What your chain owes first (unpaid summary and pay-on-order invoices), then every invoice, filtered."""
+    org = active_organization()
+    status, period, period_text = _filters()
+    unpaid = list(db.session.scalars(_listed(services.unpaid_query(org.id)).limit(UNPAID_SHOWN)))
+    invoices = window(_listed(services.invoices_query(org.id, status, period)).options(joinedload(Invoice.summary)),
+                      request.args.get("page", 1, type=int), PER_PAGE)
+    return render("invoices/index.html", "invoices/_list.html", unpaid=unpaid, invoices=invoices,
+                  status_filter=status, period=period_text, statuses=services.STATUS_FILTERS, today=utcnow().date(),
+                  may_pay=can(current_user, Permission.PAY_INVOICES, org))
+
+
+def _csv_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text: a leading =, +, -, @, tab or return would start a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _amount(minor: int, currency: str) -> str:
+    return str(Money(minor, currency).as_decimal())
+
+
+@bp.route("/invoices.csv")
+@requires(Permission.VIEW_INVOICES)
+def export():
+    """The invoice list, with its filters, as a CSV file for a spreadsheet or the accounts package."""
+    org = active_organization()
+    status, period, _ = _filters()
+    stmt = _listed(services.invoices_query(org.id, status, period)).options(joinedload(Invoice.summary))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Invoice", "Type", "Issued", "Due", "Period", "Status", "Currency", "Subtotal", "Discount",
+                     "Tax", "Total", "Amount due", "Summary invoice", "Billed to", "Notes"])
+    for inv in db.session.scalars(stmt):
+        writer.writerow([_csv_cell(v) for v in (
+            inv.number, "Summary invoice" if inv.is_summary else "Order invoice", inv.issued_on.isoformat(),
+            inv.due_on.isoformat() if inv.due_on else "", inv.period or "", inv.status.label, inv.currency,
+            _amount(inv.subtotal_minor, inv.currency), _amount(inv.discount_minor, inv.currency),
+            _amount(inv.tax_minor, inv.currency), _amount(inv.total_minor, inv.currency),
+            _amount(inv.amount_due_minor, inv.currency), inv.summary.number if inv.summary else "",
+            (inv.buyer or {}).get("legal_name", ""), "Summary Invoice" if inv.is_summary else "",
+        )])
+    filename = f"invoices-{date.today().isoformat()}.csv"
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "Cache-Control": "private, no-store"})
+
+
+def _invoice_or_404(number: str, *options) -> Invoice:
+    """The invoice with that number, if the user may see it; anything else is a 404."""
+    stmt = _listed(select(Invoice).where(Invoice.number == number)).options(
+        joinedload(Invoice.organization), *options)
+    invoice = db.session.scalars(stmt).first()
+    if invoice is None:
+        abort(404)
+    return invoice
+
+
+def _detail_page(invoice_number: str, email_form: EmailInvoiceForm | None = None, status: int = 200):
+    invoice = _invoice_or_404(invoice_number, selectinload(Invoice.lines), selectinload(Invoice.payment),
+                              joinedload(Invoice.summary), selectinload(Invoice.parts), joinedload(Invoice.order))
+    if email_form is None:
+        email_form = EmailInvoiceForm(formdata=None, data={"to": invoice.organization.invoice_email})
+    return render("invoices/detail.html", status=status, invoice=invoice, email_form=email_form,
+                  breakdown=_tax_breakdown(invoice), categories=CATEGORY_LABELS, reasons=EXEMPTION_REASONS,
+                  today=utcnow().date(), may_pay=can(current_user, Permission.PAY_INVOICES, invoice.organization),
+                  bank=BANK, check_address=CHECK_ADDRESS, seller=SELLER, labels=payments.METHOD_LABELS)
+
+
+def _tax_breakdown(invoice: Invoice) -> list[dict]:
+    """The invoice's tax per category and rate (what the printed invoice and Factur-X carry)."""
+    groups: dict[tuple[str, int], dict] = {}
+    for line in invoice.lines:
+        group = groups.setdefault((line.tax_category, line.tax_rate_bp),
+                                  {"category": line.tax_category, "rate_bp": line.tax_rate_bp, "basis": 0, "tax": 0})
+        group["basis"] += line.list_minor - line.discount_minor
+        group["tax"] += line.tax_minor
+    return list(groups.values())
+
+
+@bp.route("/invoices/<invoice_number>")
+@login_required  # the scoped lookup decides: another tenant's invoice is a 404
+def detail(invoice_number: str):
+    """One invoice: lines, taxes, totals, payments; a summary's order invoices, an order invoice's summary."""
+    return _detail_page(invoice_number)
+
+
+@bp.route("/invoices/<invoice_number>.pdf")
+@login_required  # the scoped lookup decides: another tenant's invoice is a 404
+def pdf(invoice_number: str):
+    """Download the invoice as PDF (with its Factur-X XML): the file stored when it was first rendered."""
+    invoice = _invoice_or_404(invoice_number)
+    try:
+        path = documents.store_pdf(invoice)  # renders only the first time
+        db.session.commit()
+    except documents.PdfUnavailable:
+        db.session.rollback()
+        abort(503)
+    response = send_file(path, mimetype="application/pdf", as_attachment=True, download_name=invoice.pdf_filename,
+                         etag=invoice.pdf_sha256, conditional=True)
+    response.cache_control.private = True
+    return response
+
+
+def _email_key() -> str:
+    return f"invoice-email:{current_user.id}" if current_user.is_authenticated else request.remote_addr or ""
+
+
+@bp.route("/invoices/<invoice_number>/email", methods=["POST"])
+@login_required  # the scoped lookup decides: another tenant's invoice is a 404
+@limiter.limit(lambda: current_app.config["INVOICE_EMAIL_LIMIT"], key_func=_email_key, scope="invoice-email",
+               deduct_when=lambda response: response.status_code < 400)
+def email(invoice_number: str):
+    """Email the invoice's PDF to the invoice contact or an address typed in."""
+    invoice = _invoice_or_404(invoice_number)
+    form = EmailInvoiceForm()
+    try:
+        saved = submit(form, lambda: documents.email_invoice(invoice, form.to.data, current_actor()))
+    except documents.PdfUnavailable:
+        db.session.rollback()
+        form.form_errors.append("The PDF cannot be made right now; nothing was sent. Please try again later.")
+        saved = None
+    if saved:
+        flash(f"Invoice {invoice.number} is on its way to {saved.value.to_addrs[0]}, with its PDF attached.",
+              "success")
+        return redirect(url_for("invoices.detail", invoice_number=invoice.number))
+    return _detail_page(invoice_number, form, status=422)
+
+
+@bp.route("/invoices/<invoice_number>/pay", methods=["GET", "POST"])
+@login_required  # the scoped lookup decides: another tenant's invoice is a 404
+def pay(invoice_number: str):
+    """Pay the invoice by card (saved or new), or say it will be paid by wire, ACH or check."""
+    invoice = _invoice_or_404(invoice_number, joinedload(Invoice.summary))
+    org = invoice.organization
+    require(Permission.PAY_INVOICES, org)  # a Master user sees the invoice but does not pay it
+    options = payments.payment_options(invoice, org)
+    form = PayInvoiceForm()
+    if form.validate_on_submit():
+        try:
+            method = PaymentMethodKind(form.method.data)
+            if method is PaymentMethodKind.CARD:
+                saved_card, new_card = form.chosen_card(org, current_user, Permission.PAY_INVOICES)
+                payment = payments.pay_by_card(invoice, saved_card, new_card, gateway(), current_actor())
+                flash(f"Thank you. Invoice {invoice.number} is paid: {payment.reference}.", "success")
+            else:
+                payments.announce_transfer(invoice, method, org, current_actor())
+                db.session.commit()
+                flash(f"Thank you. Invoice {invoice.number} shows “Payment pending” until your "
+                      f"{payments.METHOD_LABELS[method].lower()} arrives.", "success")
+            return redirect(url_for("invoices.detail", invoice_number=invoice.number))
+        except ValueError as error:  # RuleError, or a method that is not one
+            db.session.rollback()
+            show_rule_error(form, error if isinstance(error, RuleError) else RuleError("Choose how to pay.",
+                                                                                      field="method"))
+            invoice = _invoice_or_404(invoice_number, joinedload(Invoice.summary))
+    form.card_number.data = ""  # a card number is never sent back to the browser
+    cards = saved_cards(org)
+    if request.method == "GET":
+        form.saved_card.data = next((c.id for c in cards if c.is_default), 0)
+    try:
+        payments.check_payable(invoice)
+        refusal = None
+    except RuleError as error:
+        refusal = error.message
+    return render("invoices/pay.html", status=422 if form.errors or form.form_errors else 200, invoice=invoice,
+                  form=form, options=options, cards=cards, refusal=refusal, bank=BANK, check_address=CHECK_ADDRESS,
+                  Method=PaymentMethodKind, labels=payments.METHOD_LABELS, InvoiceStatus=InvoiceStatus,
+                  total=format_money(Money(invoice.total_minor, invoice.currency)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import joinedload
@@ -11,10 +12,14 @@ from sqlalchemy.orm import joinedload
 from portal.accounts.models import Organization, User
 from portal.audit.services import Actor, record
 from portal.cart.models import CartItem
-from portal.catalog.models import Product
+from portal.catalog.models import Product, PurchaseKind
 from portal.catalog.services import Configuration, configure, products_by_id
+from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
+
+if TYPE_CHECKING:
+    from portal.licenses.modify import Modification
 
 MAX_COPIES = 100
 MAX_ITEMS = 50
@@ -28,9 +33,12 @@ class CartLine:
     product: Product | None  # with its editions and add-ons loaded
     config: Configuration | None  # None when the product, edition or add-on is no longer offered
     problem: str | None = None
+    modification: Modification | None = None  # an upgrade, renewal or reinstatement of a license, priced
 
     @property
     def unit_list_minor(self) -> int:
+        if self.modification is not None:
+            return self.modification.list_minor
         return self.config.list_minor if self.config else 0
 
     @property
@@ -39,7 +47,13 @@ class CartLine:
 
     @property
     def price_changed(self) -> bool:
-        return self.config is not None and self.config.list_minor != self.item.quoted_list_minor
+        return self.config is not None and self.unit_list_minor != self.item.quoted_list_minor
+
+    @property
+    def description(self) -> str:
+        if self.modification is not None:
+            return self.modification.description
+        return self.config.description if self.config else (self.product.name if self.product else "")
 
 
 def cart_items(user: User, org: Organization) -> list[CartItem]:
@@ -58,9 +72,22 @@ def cart_count(user: User, org: Organization) -> int:
 def cart_lines(items: list[CartItem]) -> list[CartLine]:
     """Each item with its configuration re-checked and re-priced (three queries for the whole cart)."""
     products = products_by_id({i.product_id for i in items})
+    changes = [i for i in items if i.purchase is not PurchaseKind.NEW]
+    modifications = {}
+    if changes:  # priced against their licenses (licenses.modify adds to the cart: imported here, not above)
+        from portal.licenses.modify import price_cart_items
+
+        modifications = price_cart_items(changes, products, utcnow().date())
     lines = []
     for item in items:
         product = products.get(item.product_id)
+        if item.id in modifications:
+            priced = modifications[item.id]
+            if isinstance(priced, str):
+                lines.append(CartLine(item, product, None, priced))
+            else:
+                lines.append(CartLine(item, product, priced.target, modification=priced))
+            continue
         if product is None or not product.active:
             lines.append(CartLine(item, None, None, "This product is no longer sold. Remove it to check out."))
             continue
@@ -101,6 +128,8 @@ def add_to_cart(user: User, org: Organization, config: Configuration, copies: in
 
 def update_item(item: CartItem, config: Configuration, copies: int | None, actor: Actor) -> None:
     """Change an item's edition, quantity, add-ons or copies; its quoted price becomes today's."""
+    if item.purchase is not PurchaseKind.NEW:
+        raise RuleError("A change to a license is chosen on the license's Modify page: remove it and choose again.")
     item.copies = _check_copies(config, copies)
     item.edition_id = config.edition.id if config.edition else None
     item.quantity = config.quantity

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, Column, Date, ForeignKey, Index, Integer, String, Table, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.accounts.models import Organization
 from portal.catalog.models import AddOn, Edition, Product
 from portal.db_types import UTCDateTime, utcnow
 from portal.extensions import db
@@ -38,6 +39,8 @@ class License(db.Model):
 
     product: Mapped[Product] = relationship()
     edition: Mapped[Edition] = relationship()
+    owner: Mapped[Organization] = relationship(foreign_keys=[owner_id])
+    customer: Mapped[Organization | None] = relationship(foreign_keys=[customer_id])
     addons: Mapped[list[AddOn]] = relationship(secondary=license_addon, order_by="AddOn.position")
 
 

@@ -1,16 +1,35 @@
-"""Creating licenses from what an order bought (assignment and modification arrive with the licenses issue)."""
+"""Licenses: created unassigned by orders, listed for resellers and end customers, assigned once to a customer.
+
+Services flush, never commit; the caller commits once (the change, its audit entries and its emails together).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.orm import aliased, contains_eager, joinedload, selectinload
 
-from portal.catalog.models import AddOn
+from portal.accounts.models import Membership, Organization, PasswordTokenPurpose, Role, User
+from portal.accounts.services import (
+    create_sub_chain,
+    find_user_by_email,
+    issue_password_token,
+    normalize_email,
+    user_with_access,
+)
+from portal.audit.services import Actor, record
+from portal.authz import Permission, can, organization_ids_where, scoped
+from portal.catalog.models import AddOn, Product
+from portal.db_types import utcnow
+from portal.errors import RuleError
 from portal.extensions import db
-from portal.licenses.keys import generate_key
-from portal.licenses.models import License
+from portal.licenses.keys import InvalidKey, generate_key, normalize_key
+from portal.licenses.models import Activation, License
 from portal.orders.models import OrderLine
+from portal.outbox.services import enqueue_email, external_url
 
 
 def one_year_after(day: date) -> date:
@@ -31,3 +50,298 @@ def create_unassigned_licenses(line: OrderLine, owner_id: int, today: date) -> l
         db.session.add(license_)
         licenses.append(license_)
     return licenses
+
+
+# ---------------------------------------------------------------- what a reseller and an end customer see
+#
+# A reseller's licenses fall in three groups: unassigned (no customer yet), personal (assigned to the reseller
+# itself, or to it by another reseller: the licenses it uses) and resold (assigned to another organization).
+# Its customers are its sub-chains and every organization it has resold to. Every query goes through authz.
+
+
+PER_PAGE = 25
+
+
+def _key_search(search: str):
+    """A condition on License.key for what was typed: the exact key when it is one, else a part of it."""
+    try:
+        return License.key == normalize_key(search)
+    except InvalidKey:
+        return License.key.contains(search.upper(), autoescape=True)
+
+
+def _license_options() -> tuple:
+    return (joinedload(License.product), joinedload(License.edition))
+
+
+def reseller_licenses(user: User, org: Organization) -> Select:
+    """Licenses `org` bought, as far as `user` may view them there."""
+    return scoped(select(License).where(License.owner_id == org.id), License.owner_id, user,
+                  Permission.VIEW_LICENSES).options(*_license_options())
+
+
+def unassigned_licenses(user: User, org: Organization, search: str = "") -> Select:
+    """Licenses `org` bought and has not assigned yet, oldest first (the stock to assign)."""
+    stmt = reseller_licenses(user, org).where(License.customer_id.is_(None)).join(License.product)
+    if search:
+        stmt = stmt.where(or_(_key_search(search), Product.name.icontains(search, autoescape=True)))
+    return stmt.order_by(Product.name, License.created_at, License.id)
+
+
+def assignable_licenses(user: User, org: Organization, limit: int) -> list[License]:
+    """The first unassigned licenses of `org`, to offer in the assignment form."""
+    return list(db.session.scalars(unassigned_licenses(user, org).limit(limit)))
+
+
+def resold_licenses(user: User, org: Organization, search: str = "") -> Select:
+    """Licenses `org` assigned to other organizations, most recently assigned first; found by key, product or
+    customer."""
+    customer = aliased(Organization)
+    stmt = (reseller_licenses(user, org).join(License.product).join(customer, License.customer)
+            .where(License.customer_id != org.id).options(contains_eager(License.customer.of_type(customer))))
+    if search:
+        stmt = stmt.where(or_(_key_search(search), Product.name.icontains(search, autoescape=True),
+                              customer.name.icontains(search, autoescape=True)))
+    return stmt.order_by(License.assigned_at.desc(), License.id.desc())
+
+
+def assigned_to(user: User, org_ids: Select | list[int], search: str = "") -> Select:
+    """Licenses assigned to the given organizations, as far as `user` may view them there: a reseller's personal
+    licenses, an end customer's entitlements. Add-ons are loaded; nothing about the seller is."""
+    stmt = (scoped(select(License).where(License.customer_id.in_(org_ids)), License.customer_id, user,
+                   Permission.VIEW_LICENSES)
+            .join(License.product).options(*_license_options(), selectinload(License.addons)))
+    if search:
+        stmt = stmt.where(or_(_key_search(search), Product.name.icontains(search, autoescape=True)))
+    return stmt.order_by(Product.name, License.key)
+
+
+def personal_licenses(user: User, org: Organization, search: str = "") -> Select:
+    """The licenses `org` uses itself."""
+    return assigned_to(user, [org.id], search)
+
+
+def entitlements(user: User, org: Organization, search: str = "") -> Select:
+    """What an end customer owns: the licenses assigned to `org` and to its sub-chains."""
+    return assigned_to(user, select(Organization.id).where(or_(Organization.id == org.id,
+                                                               Organization.parent_id == org.id)), search)
+
+
+def active_activations(license_ids: list[int]) -> dict[int, Activation]:
+    """The current activation of each license that is active on an installation (one query for a page)."""
+    stmt = select(Activation).where(Activation.license_id.in_(license_ids), Activation.deactivated_at.is_(None))
+    return {a.license_id: a for a in db.session.scalars(stmt)}
+
+
+def visible_licenses(user: User) -> Select:
+    """Licenses `user` may open: those of organizations where the user may view licenses, as the buyer (the
+    reseller) or as the customer."""
+    viewable = organization_ids_where(user, Permission.VIEW_LICENSES)
+    return (select(License).where(or_(License.owner_id.in_(viewable), License.customer_id.in_(viewable)))
+            .options(*_license_options(), joinedload(License.owner), joinedload(License.customer),
+                     selectinload(License.addons)))
+
+
+def find_license(user: User, key: str) -> License | None:
+    """The license with this (normalized) key, if `user` may see it."""
+    return db.session.scalars(visible_licenses(user).where(License.key == key)).first()
+
+
+def customers(user: User, org: Organization, search: str = "") -> Select:
+    """`org`'s customers (its sub-chains and every organization it resold to) with the number of licenses each
+    holds from it, by name: one aggregated query. Rows are (Organization, license count)."""
+    resold = (scoped(select(License.customer_id.label("org_id"), func.count(License.id).label("licenses")),
+                     License.owner_id, user, Permission.VIEW_CUSTOMERS)
+              .where(License.owner_id == org.id, License.customer_id != org.id)
+              .group_by(License.customer_id).subquery())
+    sub_chains = scoped(select(Organization.id).where(Organization.parent_id == org.id), Organization.parent_id,
+                        user, Permission.VIEW_CUSTOMERS)
+    stmt = (select(Organization, func.coalesce(resold.c.licenses, 0).label("licenses"))
+            .outerjoin(resold, resold.c.org_id == Organization.id)
+            .where(or_(Organization.id.in_(sub_chains), resold.c.org_id.is_not(None))))
+    if search:
+        stmt = stmt.where(Organization.name.icontains(search, autoescape=True))
+    return stmt.order_by(Organization.name, Organization.id)
+
+
+def customer_of(user: User, org: Organization, customer_id: int) -> Organization | None:
+    """One of `org`'s customers by id (None for anyone else's organization)."""
+    return db.session.scalars(customers(user, org).where(Organization.id == customer_id)).first()
+
+
+def customer_users(org_ids: list[int]) -> dict[int, list[str]]:
+    """The sign-in addresses of each organization's active users (one query for a page of customers)."""
+    rows = db.session.execute(
+        select(Membership.organization_id, User.email).join(User, Membership.user_id == User.id)
+        .where(Membership.organization_id.in_(org_ids), Membership.active.is_(True), User.active.is_(True))
+        .order_by(Membership.organization_id, Membership.role != Role.MANAGER, User.email)
+    )
+    users: dict[int, list[str]] = {}
+    for org_id, email in rows:
+        users.setdefault(org_id, []).append(email)
+    return users
+
+
+def customer_licenses(user: User, org: Organization) -> Select:
+    """Every customer of `org` with each license it holds from `org` (one row per license; a customer without
+    licenses has one row with None), for the CSV export."""
+    customer_ids = customers(user, org).with_only_columns(Organization.id).order_by(None)
+    return (select(Organization, License).select_from(Organization)
+            .outerjoin(License, and_(License.customer_id == Organization.id, License.owner_id == org.id))
+            .where(Organization.id.in_(customer_ids))
+            .options(joinedload(License.product), joinedload(License.edition), selectinload(License.addons))
+            .order_by(Organization.name, Organization.id, License.key))
+
+
+# ---------------------------------------------------------------- assignment
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Licenses given to a customer: the organization that holds them now, the person emailed, and whether that
+    person's account (a user and a sub-chain under the reseller) was created for it."""
+
+    licenses: list[License]
+    customer: Organization
+    recipient: User
+    new_account: bool
+
+
+NEVER_REASSIGNED = "A license can never be re-assigned."
+
+
+def _already_assigned(license_: License) -> RuleError:
+    return RuleError(f"License {license_.key} is already assigned. {NEVER_REASSIGNED}", field="licenses")
+
+
+def _customer_for(person: User, owner: Organization, email: str) -> Organization:
+    """Which of a known person's organizations receives the licenses: their only one; with several, one under
+    this reseller (a sub-chain before the reseller itself), else their first main chain, else their first."""
+    memberships = sorted((m for m in person.memberships if m.active), key=lambda m: m.id)
+    if not person.active or not memberships:
+        raise RuleError(f"{email} has no active portal access. Ask the vendor to restore it, or use another "
+                        "address.", field="email")
+    if len(memberships) == 1:
+        return memberships[0].organization
+    orgs = [m.organization for m in memberships]
+    ours = [o for o in orgs if o.parent_id == owner.id] + [o for o in orgs if o.id == owner.id]
+    mains = [o for o in orgs if o.is_main_chain]
+    return (ours or mains or orgs)[0]
+
+
+def _is_customer(owner: Organization, org: Organization) -> bool:
+    if org.id == owner.id or org.parent_id == owner.id:
+        return True
+    return db.session.scalar(select(License.id).where(License.owner_id == owner.id, License.customer_id == org.id)
+                             .limit(1)) is not None
+
+
+def _new_customer_account(owner: Organization, email: str, name: str, actor: Actor) -> tuple[Organization, User]:
+    """Scenario 1: a sub-chain under the reseller with the customer as its (viewer) user, who is emailed a link
+    to set a password together with the keys (so no separate welcome email)."""
+    try:
+        sub = create_sub_chain(owner, name or email, email, "", Role.VIEWER, actor, welcome=False)
+    except RuleError as error:
+        raise RuleError(error.message, field="customer_name" if error.field == "name" else error.field) from None
+    return sub, find_user_by_email(email)
+
+
+def licenses_by_keys(user: User, org: Organization, keys: list[str]) -> list[License]:
+    """`org`'s licenses with these keys, assigned or not, where `user` may assign (anyone else's are left out)."""
+    if not keys:
+        return []
+    stmt = scoped(select(License).where(License.owner_id == org.id, License.key.in_(keys)), License.owner_id,
+                  user, Permission.ASSIGN_LICENSES)
+    return list(db.session.scalars(stmt.options(*_license_options()).order_by(License.key)))
+
+
+@dataclass(frozen=True)
+class _Checked:
+    owner: Organization
+    email: str
+    person: User | None  # None: someone new to the portal
+    target: Organization | None  # None until a new customer's account exists
+
+
+def _check(licenses: list[License], customer_email: str, actor: Actor, customer: Organization | None) -> _Checked:
+    if not licenses:
+        raise RuleError("Choose at least one license to assign.", field="licenses")
+    owner_ids = {lic.owner_id for lic in licenses}
+    if len(owner_ids) != 1:
+        raise RuleError("Assign the licenses of one organization at a time.", field="licenses")
+    owner = db.session.get(Organization, owner_ids.pop())
+    acting = user_with_access(actor.user_id) if actor.user_id else None
+    if acting is None or not can(acting, Permission.ASSIGN_LICENSES, owner):
+        raise RuleError(f"Only {owner.name} can assign its licenses.")
+    for lic in licenses:
+        if lic.customer_id is not None:
+            raise _already_assigned(lic)
+    if not (customer_email or "").strip():
+        raise RuleError("Type the email address of the person who receives the keys.", field="email")
+    email = normalize_email(customer_email)
+    person = find_user_by_email(email)
+    person = user_with_access(person.id) if person is not None else None
+    if customer is not None:
+        if not _is_customer(owner, customer):
+            raise RuleError(f"{customer.name} is not a customer of {owner.name}.")
+        if person is None or not any(m.active and m.organization_id == customer.id for m in person.memberships):
+            raise RuleError(f"{email} is not a user of {customer.name}. Use the address of one of its users.",
+                            field="email")
+        return _Checked(owner, email, person, customer)
+    if person is not None:
+        return _Checked(owner, email, person, _customer_for(person, owner, email))
+    return _Checked(owner, email, None, None)
+
+
+def check_assignment(licenses: list[License], customer_email: str, actor: Actor, *,
+                     customer: Organization | None = None) -> str:
+    """What assign_licenses would refuse, checked without writing anything (for the confirmation step); returns
+    the email address in its normal form."""
+    return _check(licenses, customer_email, actor, customer).email
+
+
+def assign_licenses(licenses: list[License], customer_email: str, actor: Actor, *,
+                    customer: Organization | None = None, customer_name: str = "") -> Assignment:
+    """Give unassigned licenses to a customer for good and email them the keys.
+
+    The person with `customer_email` receives the keys. A known person's organization gets the licenses (see
+    `_customer_for`); with `customer` (picked from the reseller's customers, or the reseller itself for
+    "Use myself") the person must be one of its users. Someone new gets an account: a sub-chain under the
+    reseller named `customer_name` (or their address), and one email with their username, a link to set their
+    password and the keys. Only the buying organization assigns (ASSIGN_LICENSES on it). The database refuses
+    a second assignment: each license is written only while it is still unassigned, so of concurrent attempts
+    exactly one succeeds; the others raise RuleError and must roll back."""
+    checked = _check(licenses, customer_email, actor, customer)
+    owner, email, person, target = checked.owner, checked.email, checked.person, checked.target
+    new_account = person is None
+    if new_account:
+        target, person = _new_customer_account(owner, email, customer_name.strip(), actor)
+
+    now = utcnow()
+    for lic in sorted(licenses, key=lambda lic: lic.id):  # one lock order, so concurrent assignments never deadlock
+        # The conditional write is the rule: it succeeds only while the license is unassigned.
+        written = db.session.execute(
+            update(License)
+            .where(License.id == lic.id, License.owner_id == owner.id, License.customer_id.is_(None))
+            .values(customer_id=target.id, assigned_at=now, assigned_by_id=actor.user_id)
+            .execution_options(synchronize_session=False)
+        )
+        if written.rowcount != 1:
+            raise _already_assigned(lic)
+    assigned = list(db.session.scalars(
+        select(License).where(License.id.in_([lic.id for lic in licenses]))
+        .options(*_license_options(), selectinload(License.addons))
+        .order_by(License.key).execution_options(populate_existing=True)
+    ))
+    for lic in assigned:
+        record(actor, "license.assigned", lic, owner.id, key=lic.key, customer_id=target.id, customer=target.name,
+               email=email, new_account=new_account or None)
+    if new_account:
+        raw = issue_password_token(person, PasswordTokenPurpose.SET)
+        enqueue_email(email, "license_assigned_new_account", user=person, organization=target, reseller=owner,
+                      licenses=assigned, link=external_url("accounts.set_password", token=raw),
+                      hours=current_app.config["PASSWORD_TOKEN_HOURS"])
+    else:
+        enqueue_email(email, "license_assigned", user=person, organization=target, reseller=owner,
+                      licenses=assigned, link=external_url("licenses.index"))
+    return Assignment(assigned, target, person, new_account)

@@ -2,6 +2,266 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+import csv
+import io
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, abort, flash, make_response, redirect, request, stream_with_context, url_for
+from flask_login import current_user, login_required
+
+from portal.accounts.context import current_actor
+from portal.accounts.models import Organization
+from portal.authz import Permission, active_organization, can, requires
+from portal.errors import RuleError
+from portal.extensions import db, htmx
+from portal.licenses import services
+from portal.licenses.forms import AssignForm
+from portal.licenses.keys import InvalidKey, normalize_key
+from portal.licenses.models import License
+from portal.pagination import window
+from portal.rendering import render, show_rule_error, submit
 
 bp = Blueprint("licenses", __name__)
+
+PER_PAGE = services.PER_PAGE
+MORE_TO_CHOOSE = 25  # unassigned licenses offered besides the chosen ones in the assignment form
+# The reselling page's sections, each searched and paged on its own, and the partial htmx swaps for each.
+SECTIONS = {"unassigned": "licenses/_unassigned.html", "customers": "licenses/_reseller_customers.html",
+            "resold": "licenses/_resold.html", "personal": "licenses/_personal.html"}
+
+
+def _search() -> str:
+    return request.args.get("q", "").strip()[:100]
+
+
+def _page() -> int:
+    return request.args.get("page", 1, type=int)
+
+
+@bp.route("/licenses")
+@requires(Permission.VIEW_LICENSES)
+def index():
+    """A reseller's licenses (to assign, resold, personal) and customers; an end customer's entitlements."""
+    org = active_organization()
+    if can(current_user, Permission.ASSIGN_LICENSES, org):
+        return _reselling_page(org)
+    return _entitlements_page(org)
+
+
+def _reselling_page(org: Organization):
+    section = request.args.get("section", "")
+    section = section if section in SECTIONS else ""
+    searches = {name: _search() if name == section else "" for name in SECTIONS}
+
+    def page_of(name: str) -> int:
+        return _page() if name == section else 1
+
+    # An htmx request for one section (search, next page) computes only that one.
+    wanted = {section} if section and htmx and not htmx.boosted else set(SECTIONS)
+    context: dict = {name: None for name in SECTIONS}
+    if "unassigned" in wanted:
+        context["unassigned"] = window(services.unassigned_licenses(current_user, org, searches["unassigned"]),
+                                       page_of("unassigned"), PER_PAGE)
+    if "customers" in wanted:
+        context["customers"] = window(services.customers(current_user, org, searches["customers"]),
+                                      page_of("customers"), PER_PAGE, rows=True)
+    if "resold" in wanted:
+        context["resold"] = window(services.resold_licenses(current_user, org, searches["resold"]),
+                                   page_of("resold"), PER_PAGE)
+    if "personal" in wanted:
+        context["personal"] = window(services.personal_licenses(current_user, org, searches["personal"]),
+                                     page_of("personal"), PER_PAGE)
+    shown = [lic.id for name in ("resold", "personal") if context[name] for lic in context[name].items]
+    return render("licenses/index.html", SECTIONS.get(section), org=org, searches=searches,
+                  activations=services.active_activations(shown), **context)
+
+
+def _entitlements_page(org: Organization):
+    search = _search()
+    licenses = window(services.entitlements(current_user, org, search), _page(), PER_PAGE)
+    return render("licenses/entitlements.html", "licenses/_entitlements.html", org=org, licenses=licenses,
+                  search=search, activations=services.active_activations([lic.id for lic in licenses.items]))
+
+
+@bp.route("/licenses/<key>")
+@login_required  # the scoped lookup decides: another tenant's license is a 404
+def detail(key: str):
+    """One license: what it entitles to, its M&S and activation; to whom it is assigned (for its reseller)."""
+    try:
+        canonical = normalize_key(key)
+    except InvalidKey as error:
+        return render("errors/error.html", status=404, title="License not found",
+                      message=f"{error} Find your licenses on the Licenses page.")
+    license_ = services.find_license(current_user, canonical)
+    if license_ is None:
+        abort(404)
+    if key != license_.key:  # typed in lower case, without hyphens, with O for 0
+        return redirect(url_for("licenses.detail", key=license_.key), 301)
+    return render("licenses/detail.html", license=license_,
+                  seller_view=can(current_user, Permission.VIEW_LICENSES, license_.owner),
+                  can_assign=license_.customer_id is None and can(current_user, Permission.ASSIGN_LICENSES,
+                                                                   license_.owner),
+                  activation=services.active_activations([license_.id]).get(license_.id))
+
+
+def _keys(values: list[str]) -> list[str]:
+    try:
+        return sorted({normalize_key(v) for v in values if v.strip()})
+    except InvalidKey:
+        abort(404)
+
+
+@bp.route("/licenses/assign", methods=["GET", "POST"])
+@requires(Permission.ASSIGN_LICENSES)
+def assign():
+    """Assign licenses to a customer's email: choose them and the person, then confirm (never re-assigned).
+
+    Reached from an unassigned license (?license=KEY), a customer (?customer=ID, the reseller's own id to use
+    them itself) or the page itself; htmx loads the same view's fragment into a dialog."""
+    org = active_organization()
+    posted = request.method == "POST"
+    if posted:
+        form = AssignForm()
+        keys = _keys(request.form.getlist("licenses"))
+        form.licenses.data = keys
+    else:
+        form = AssignForm(formdata=None, customer=request.args.get("customer", ""))
+        keys = _keys(request.args.getlist("license"))
+    customer_id = form.customer_id()
+    myself = customer_id == org.id
+    customer = org if myself else None
+    if customer_id is not None and not myself:
+        customer = services.customer_of(current_user, org, customer_id)
+        if customer is None:
+            abort(404)
+    chosen = services.licenses_by_keys(current_user, org, keys)
+    if not posted:
+        if len(chosen) != len(keys):
+            abort(404)  # a key that is not one of this reseller's licenses
+        form.licenses.data = [lic.key for lic in chosen if lic.customer_id is None]
+        for lic in chosen:
+            if lic.customer_id is not None:
+                form.licenses.errors = [*form.licenses.errors, f"License {lic.key} is already assigned. "
+                                        f"{services.NEVER_REASSIGNED}"]
+    others = [lic for lic in services.assignable_licenses(current_user, org, MORE_TO_CHOOSE + len(keys))
+              if lic.key not in keys][:MORE_TO_CHOOSE]
+    form.licenses.choices = [(lic.key, _choice_label(lic)) for lic in chosen + others
+                             if lic.customer_id is None or lic.key in keys]
+    email = current_user.email if myself else (form.email.data or "")
+    step, status, confirmed_email = request.form.get("step", "") if posted else "", 200, None
+
+    def checked_licenses() -> list[License]:
+        unknown = sorted(set(keys) - {lic.key for lic in chosen})
+        if unknown:
+            raise RuleError(f"License {unknown[0]} is not one of {org.name}'s licenses.", field="licenses")
+        return chosen
+
+    if posted and step == "assign":
+        saved = submit(form, lambda: services.assign_licenses(checked_licenses(), email, current_actor(),
+                                                              customer=customer,
+                                                              customer_name=form.customer_name.data or ""))
+        if saved is not None:
+            return _assigned(saved.value)
+        status = 422
+    elif posted and step != "edit":
+        if form.validate_on_submit():
+            try:
+                confirmed_email = services.check_assignment(checked_licenses(), email, current_actor(),
+                                                            customer=customer)
+            except RuleError as error:
+                show_rule_error(form, error)
+        if confirmed_email is None:
+            status = 422
+    selected = [lic for lic in chosen if lic.key in (form.licenses.data or [])]
+    # A sub-chain's users are the reseller's to know; another partner's customer's are not.
+    ours = customer is not None and customer.parent_id == org.id
+    suggestions = services.customer_users([customer.id]).get(customer.id, []) if ours else []
+    if not posted and suggestions:
+        form.email.data = suggestions[0]
+    return render("licenses/assign.html", "licenses/_assign.html", status=status, form=form, org=org,
+                  customer=customer, myself=myself, selected=selected, confirmed_email=confirmed_email,
+                  suggestions=suggestions, as_dialog=bool(htmx) and not htmx.boosted)
+
+
+def _choice_label(lic: License) -> str:
+    return f"{lic.product.name} {lic.edition.name}, {lic.quantity} {lic.product.unit_label} · {lic.key}"
+
+
+def _assigned(assignment: services.Assignment):
+    keys = ", ".join(lic.key for lic in assignment.licenses)
+    noun = "License" if len(assignment.licenses) == 1 else "Licenses"
+    if assignment.new_account:
+        flash(f"{noun} {keys} assigned to {assignment.recipient.email}. We created the customer account "
+              f"{assignment.customer.name} and emailed them the keys and how to sign in.", "success")
+    else:
+        flash(f"{noun} {keys} assigned to {assignment.customer.name}. We emailed the keys to "
+              f"{assignment.recipient.email}.", "success")
+    target = (url_for("licenses.detail", key=assignment.licenses[0].key) if len(assignment.licenses) == 1
+              else url_for("licenses.index"))
+    if htmx:  # leave the dialog for the page that shows the result
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+@bp.route("/customers")
+@requires(Permission.VIEW_CUSTOMERS)
+def customers():
+    """The customers you resold to (and your sub-chains), with how many of your licenses each holds."""
+    org = active_organization()
+    search = _search()
+    rows = window(services.customers(current_user, org, search), _page(), PER_PAGE, rows=True)
+    return render("licenses/customers.html", "licenses/_customers_table.html", org=org, customers=rows,
+                  search=search, users=services.customer_users([c.id for c, _ in rows.items if c.parent_id == org.id]))
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection); a leading quote stops it.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: object) -> str:
+    """A CSV cell that a spreadsheet shows as text, never runs."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+CSV_HEADER = ("Customer", "License key", "Product", "Edition", "Quantity", "Unit", "Add-ons", "M&S until",
+              "Assigned on")
+
+
+@bp.route("/customers.csv")
+@requires(Permission.VIEW_CUSTOMERS)
+def customers_csv():
+    """Download your customers and the licenses each holds from you (CSV, streamed)."""
+    org = active_organization()
+    stmt = services.customer_licenses(current_user, org).execution_options(yield_per=500)
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+
+        def flush() -> str:
+            text = buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            return text
+
+        writer.writerow(CSV_HEADER)
+        yield flush()
+        for customer, lic in db.session.execute(stmt):
+            if lic is None:
+                writer.writerow([csv_safe(customer.name)] + [""] * (len(CSV_HEADER) - 1))
+            else:
+                writer.writerow([csv_safe(v) for v in (
+                    customer.name, lic.key, lic.product.name, lic.edition.name, lic.quantity, lic.product.unit_label,
+                    "; ".join(a.name for a in lic.addons), lic.ms_expires_on.isoformat(),
+                    lic.assigned_at.date().isoformat() if lic.assigned_at else "")])
+            yield flush()
+
+    response = Response(stream_with_context(lines()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="customers.csv"'
+    return response
+
+
+from portal.licenses import modify_views  # noqa: E402,F401 - Modify a License routes on this blueprint

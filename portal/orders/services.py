@@ -24,17 +24,20 @@ from portal.accounts.models import BillingMode, Organization, User
 from portal.audit.services import Actor, record
 from portal.billing.models import Invoice
 from portal.billing.services import issue_order_invoice
+from portal.billing.taxes import NO_TAX, TaxTerms, tax_terms
 from portal.cart.models import CartItem
 from portal.cart.services import CartLine, cart_lines, cart_signature, consume
-from portal.catalog.models import ProductKind
+from portal.catalog.models import ProductKind, PurchaseKind
 from portal.catalog.services import discount_bp
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
+from portal.licenses.modify import apply_modification
 from portal.licenses.services import create_unassigned_licenses
 from portal.orders.models import Order, OrderLine, PaymentKind
 from portal.outbox.services import enqueue_email, external_url
 from portal.payments.cards import CardInput
+from portal.payments.charges import charge_card
 from portal.payments.gateway import PaymentGateway
 from portal.payments.models import PaymentMethod
 from portal.subscriptions.services import add_subscription_quantity
@@ -49,6 +52,7 @@ class CheckoutSummary:
     lines: list[CartLine]
     quote: pricing.Quote
     signature: str
+    tax: TaxTerms = NO_TAX  # the buyer's rate and category, carried onto each order line
 
     @property
     def blocked(self) -> list[CartLine]:
@@ -99,9 +103,10 @@ class AlreadyPlaced(Exception):
 def checkout_summary(org: Organization, items: list[CartItem]) -> CheckoutSummary:
     """The cart priced for this buyer: list prices, its tier's discount as its own figure, tax."""
     lines = cart_lines(items)
+    tax = tax_terms(org)
     quote = pricing.quote([pricing.LineInput(str(line.item.id), line.list_minor) for line in lines],
-                          discount_bp=discount_bp(org))
-    return CheckoutSummary(lines, quote, cart_signature(items))
+                          discount_bp=discount_bp(org), tax_bp=tax.rate_bp)
+    return CheckoutSummary(lines, quote, cart_signature(items), tax)
 
 
 def payment_options(org: Organization, total_minor: int) -> list[PaymentKind]:
@@ -149,26 +154,12 @@ class TakenPayment:
 
 def _charge(org: Organization, summary: CheckoutSummary, payment: PaymentChoice,
             gateway: PaymentGateway) -> TakenPayment:
-    """Charge the card once for this checkout."""
+    """Charge the card once for this checkout: one charge per cart and card (portal/payments/charges.py)."""
     if payment.kind is not PaymentKind.CARD:
         return TakenPayment()
-    if payment.saved_card is not None:
-        card = payment.saved_card
-        token, new_token = card.gateway_token, None
-    else:
-        card = payment.new_card
-        token = new_token = gateway.tokenize(card)
-    label = f"{card.brand.label} ending {card.last4}"
-    if summary.quote.total_minor == 0:
-        return TakenPayment(None, label, new_token)
-    # One charge per cart and card: concurrent submissions with the same card share it at the gateway, and a
-    # declined card does not block another card for the same cart.
-    card_key = f"{card.brand.value}-{card.last4}-{card.exp_month:02d}{card.exp_year}"
-    result = gateway.charge(token, summary.quote.total_minor, org.currency,
-                            f"checkout-{org.id}-{summary.signature}-{card_key}")
-    if not result.approved:
-        raise RuleError(result.message, field="card_number" if payment.new_card else "saved_card")
-    return TakenPayment(result.charge_id, label, new_token)
+    charge = charge_card(payment.saved_card, payment.new_card, summary.quote.total_minor, org.currency,
+                         f"checkout-{org.id}-{summary.signature}", gateway)
+    return TakenPayment(charge.charge_id, charge.card_label, charge.new_card_token)
 
 
 def take_payment(org: Organization, items: list[CartItem], signature: str, expected_total: int | None,
@@ -208,10 +199,10 @@ def record_order(org: Organization, user: User, summary: CheckoutSummary, paymen
     consume([line.item for line in summary.lines])
     today = utcnow().date()
     for position, (line, priced) in enumerate(zip(summary.lines, quote.lines, strict=True), start=1):
-        order_line = _order_line(order, position, line, priced)
+        order_line = _order_line(order, position, line, priced, summary.tax)
         db.session.add(order_line)
         db.session.flush()
-        _deliver(org, order_line, today)
+        _deliver(org, order_line, today, actor)
     if payment.new_card is not None and payment.save_new_card:
         _save_new_card(org, payment.new_card, taken.new_card_token)
     lines = db.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)
@@ -231,7 +222,8 @@ def new_order_number() -> str:
     return "ORD-" + "".join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(10))
 
 
-def _order_line(order: Order, position: int, line: CartLine, priced: pricing.PricedLine) -> OrderLine:
+def _order_line(order: Order, position: int, line: CartLine, priced: pricing.PricedLine,
+                tax: TaxTerms = NO_TAX) -> OrderLine:
     config = line.config
     return OrderLine(
         order_id=order.id, position=position, kind=config.product.kind, product_id=config.product.id,
@@ -239,14 +231,19 @@ def _order_line(order: Order, position: int, line: CartLine, priced: pricing.Pri
         edition_name=config.edition.name if config.edition else None, unit_label=config.product.unit_label,
         interval=config.product.interval, quantity=config.quantity, copies=line.item.copies,
         addons=[{"id": a.id, "name": a.name, "price_minor": a.price_minor} for a in config.addons],
-        unit_list_minor=config.list_minor, list_minor=priced.list_minor, discount_minor=priced.discount_minor,
-        tax_minor=priced.tax_minor, total_minor=priced.total_minor,
+        purchase=line.item.purchase, license_id=line.item.license_id,
+        unit_list_minor=line.unit_list_minor, list_minor=priced.list_minor, discount_minor=priced.discount_minor,
+        tax_minor=priced.tax_minor, tax_rate_bp=tax.rate_bp, tax_category=tax.category,
+        total_minor=priced.total_minor,
     )
 
 
-def _deliver(org: Organization, line: OrderLine, today: date) -> None:
-    """What the line bought: unassigned licenses, or more subscriptions on the main chain's plan."""
-    if line.kind is ProductKind.LICENSE:
+def _deliver(org: Organization, line: OrderLine, today: date, actor: Actor) -> None:
+    """What the line bought: a change to a license, unassigned licenses, or more subscriptions on the main
+    chain's plan."""
+    if line.purchase is not PurchaseKind.NEW:
+        apply_modification(org, line, today, actor)
+    elif line.kind is ProductKind.LICENSE:
         create_unassigned_licenses(line, org.id, today)
     else:
         add_subscription_quantity(org, line.product_id, line.quantity, today)

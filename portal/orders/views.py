@@ -17,10 +17,8 @@ from portal.orders import services
 from portal.orders.checkout import place_order
 from portal.orders.models import Order, PaymentKind
 from portal.pagination import window
-from portal.payments.cards import check_card
 from portal.payments.forms import CheckoutForm
 from portal.payments.gateway import gateway
-from portal.payments.models import PaymentMethod
 from portal.payments.services import saved_cards
 from portal.rendering import render, show_rule_error
 
@@ -35,15 +33,9 @@ def _payment_choice(form: CheckoutForm, org) -> services.PaymentChoice:
         raise RuleError("Choose how to pay.", field="payment_kind") from None
     if kind is not PaymentKind.CARD:
         return services.PaymentChoice(kind)
-    if form.saved_card.data:
-        stmt = scoped(select(PaymentMethod).where(PaymentMethod.id == form.saved_card.data),
-                      PaymentMethod.organization_id, current_user, Permission.BUY)
-        card = db.session.scalars(stmt.where(PaymentMethod.organization_id == org.id)).first()
-        if card is None:
-            raise RuleError("Choose one of your saved cards.", field="saved_card")
-        return services.PaymentChoice(kind, saved_card=card)
-    new_card = check_card(form.card_number.data, form.exp_month.data, form.exp_year.data, form.holder_name.data or "")
-    return services.PaymentChoice(kind, new_card=new_card, save_new_card=form.save_card.data)
+    saved_card, new_card = form.chosen_card(org, current_user, Permission.BUY)
+    return services.PaymentChoice(kind, saved_card=saved_card, new_card=new_card,
+                                  save_new_card=new_card is not None and form.save_card.data)
 
 
 def _billing(form: CheckoutForm) -> services.BillingDetails:

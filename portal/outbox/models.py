@@ -36,3 +36,6 @@ class OutboxMessage(db.Model):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Files sent with the message, by reference: [{"path": relative to the instance folder, "filename",
+    # "content_type"}]. They are read when the message is delivered, so they must not change (stored PDFs).
+    attachments: Mapped[list[dict] | None] = mapped_column(JSON)

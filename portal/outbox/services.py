@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import current_app
 
 from portal.extensions import db
@@ -18,8 +20,22 @@ def external_url(endpoint: str, **values) -> str:
     return adapter.build(endpoint, values, force_external=True)
 
 
-def enqueue_email(to: str | list[str], template: str, **context) -> OutboxMessage:
-    """Queue the email rendered from templates/email/<template>.txt; its first line is 'Subject: …'."""
+@dataclass(frozen=True)
+class Attachment:
+    """A stored file sent with an email: `path` is relative to the instance folder and never changes."""
+
+    path: str
+    filename: str
+    content_type: str = "application/pdf"
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "filename": self.filename, "content_type": self.content_type}
+
+
+def enqueue_email(to: str | list[str], template: str, *, attachments: list[Attachment] = (),
+                  **context) -> OutboxMessage:
+    """Queue the email rendered from templates/email/<template>.txt; its first line is 'Subject: …'.
+    `attachments` are stored files, read by the worker when it delivers."""
     recipients = [to] if isinstance(to, str) else sorted(set(to))
     if not recipients:
         raise ValueError("an email needs at least one recipient")
@@ -29,7 +45,8 @@ def enqueue_email(to: str | list[str], template: str, **context) -> OutboxMessag
     if not first.startswith("Subject: "):
         raise ValueError(f"email/{template}.txt must start with a 'Subject: ' line")
     message = OutboxMessage(to_addrs=recipients, subject=first[len("Subject: "):].strip(),
-                            body_text=body.strip() + "\n", kind=template)
+                            body_text=body.strip() + "\n", kind=template,
+                            attachments=[a.as_dict() for a in attachments] or None)
     db.session.add(message)
     db.session.flush()
     db.session.info.setdefault(SESSION_KEY, []).append(message.id)

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from pathlib import Path
 
 from flask import current_app, g
 from sqlalchemy import event, select
@@ -38,7 +39,20 @@ def build_message(msg: OutboxMessage, sender: str) -> EmailMessage:
     email["Message-ID"] = make_msgid(idstring=f"outbox-{msg.id}", domain="portal.invalid")
     email["X-Outbox-Id"] = str(msg.id)
     email.set_content(msg.body_text)
+    for attachment in msg.attachments or ():
+        maintype, _, subtype = attachment["content_type"].partition("/")
+        email.add_attachment(_stored_file(attachment["path"]).read_bytes(), maintype=maintype, subtype=subtype,
+                             filename=attachment["filename"])
     return email
+
+
+def _stored_file(relative: str) -> Path:
+    """A file the portal stored under its instance folder (a missing one fails the attempt, to be retried)."""
+    root = Path(current_app.instance_path).resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root):
+        raise ValueError(f"attachment {relative!r} is outside the instance folder")
+    return path
 
 
 def deliver(ids: Iterable[int] | None = None, transport: Transport | None = None) -> tuple[int, int]:

@@ -5,9 +5,16 @@ from __future__ import annotations
 from datetime import date
 
 from flask_wtf import FlaskForm
+from sqlalchemy import select
 from wtforms import BooleanField, IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
+
+from portal.authz import scoped
+from portal.errors import RuleError
+from portal.extensions import db
+from portal.payments.cards import CardInput, check_card
+from portal.payments.models import PaymentMethod
 
 MONTHS = [SelectChoice(m, f"{m:02d}") for m in range(1, 13)]
 
@@ -29,11 +36,31 @@ class CardFields(FlaskForm):
         self.exp_year.choices = _years()
 
 
+class CardChoiceFields(CardFields):
+    """One of the organization's saved cards, or a new card typed in (checkout, Pay invoice)."""
+
+    saved_card = SelectField("Saved card", coerce=int, validate_choice=False, validators=[Optional()])
+
+    def chosen_card(self, org, user, permission) -> tuple[PaymentMethod | None, CardInput | None]:
+        """The saved card picked (one of `org`'s that `user` may use for `permission`), or the new card typed,
+        checked by payments.cards; RuleError beside the field otherwise."""
+        if self.saved_card.data:
+            stmt = scoped(select(PaymentMethod).where(PaymentMethod.id == self.saved_card.data,
+                                                      PaymentMethod.organization_id == org.id),
+                          PaymentMethod.organization_id, user, permission)
+            card = db.session.scalars(stmt).first()
+            if card is None:
+                raise RuleError("Choose one of your saved cards.", field="saved_card")
+            return card, None
+        return None, check_card(self.card_number.data, self.exp_month.data, self.exp_year.data,
+                                self.holder_name.data or "")
+
+
 class AddCardForm(CardFields):
     make_default = BooleanField("Use as the default card")
 
 
-class CheckoutForm(CardFields):
+class CheckoutForm(CardChoiceFields):
     legal_name = StringField("Legal name", validators=[InputRequired(), Length(max=200)])
     address_line1 = StringField("Street address", validators=[InputRequired(), Length(max=200)])
     address_line2 = StringField("Address line 2", validators=[Optional(), Length(max=200)])
@@ -44,7 +71,6 @@ class CheckoutForm(CardFields):
     invoice_email = StringField("Invoice contact email", validators=[InputRequired(), Length(max=254)])
     phone = StringField("Phone", validators=[InputRequired(), Length(min=5, max=40)])
     payment_kind = SelectField("Payment", validate_choice=False, validators=[InputRequired()])
-    saved_card = SelectField("Saved card", coerce=int, validate_choice=False, validators=[Optional()])
     save_card = BooleanField("Save this card for later orders")
     cart_signature = StringField(validators=[InputRequired()])
     expected_total = IntegerField(validators=[InputRequired()])

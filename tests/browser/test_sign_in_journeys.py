@@ -14,18 +14,20 @@ from tests.factories import DEMO_EMAILS
 pytestmark = pytest.mark.browser
 
 # What a Chain & User Manager of a main chain administers (portal/authz.py ROLE_PERMISSIONS x NAVIGATION).
-MANAGER = ("Account", "Shop", "Orders", "Payment methods", "Users", "Sub-chains", "Installation partners",
-           "Activity")
-BUYER = ("Account", "Shop", "Orders")
-# Members, installers and viewers only see their account; the rest of their work has no page yet.
+MANAGER = ("Account", "Licenses", "Customers", "Shop", "Orders", "Invoices", "Payment methods", "Users",
+           "Sub-chains", "Installation partners", "Activity")
+BUYER = ("Account", "Licenses", "Customers", "Shop", "Orders", "Invoices")
+# End-customer users (viewers) see their account and their licenses; installers only their account.
+VIEWER = ("Account", "Licenses")
 ACCOUNT_ONLY = ("Account",)
 
 # user -> (where signing in lands, the main navigation in order)
 JOURNEYS = {
-    "ops": ("/admin/audit", ("Catalog", "Organizations", "Audit log", "Sent mail")),  # vendor staff, no organization
+    # vendor staff, no organization
+    "ops": ("/admin/audit", ("Catalog", "Organizations", "Invoices", "Audit log", "Sent mail")),
     "alice": ("/account", MANAGER),  # manager of Northwind IT
     "bob": ("/account", BUYER),  # member of Northwind IT
-    "carol": ("/account", ACCOUNT_ONLY),  # viewer of the sub-chain Contoso Retail
+    "carol": ("/account", VIEWER),  # viewer of the sub-chain Contoso Retail
     "dave": ("/account", MANAGER),  # manager of Fabrikam Stores
     "erin": ("/account", ACCOUNT_ONLY),  # installer on Fabrikam Stores (her first organization), member of Northwind
     "frank": ("/account", MANAGER),  # manager of Litware Solutions

@@ -1,0 +1,285 @@
+"""An invoice as plain data: what the PDF prints and the Factur-X XML carries, checked once when it is built.
+
+Amounts are integers in minor units of the document's currency (cents for USD); rates are integers in basis
+points (825 = 8.25 %). Decimals appear only where the XML and the PDF write them out.
+
+The checks are the EN 16931 rules a generator can get wrong by itself (rule ids in the messages): totals that are
+sums of lines, a rate that fits its VAT category, an exemption reason where the category needs one, the seller's
+tax identifier where a category needs it. A document that passes them gives XML that passes the XSD.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal, Protocol, get_args
+
+TaxCategory = Literal["S", "Z", "E", "AE", "O"]
+"""EN 16931 VAT category codes (UNTDID 5305) the portal uses: standard rate, zero rated, exempt, reverse charge,
+not subject to tax."""
+
+InvoiceKind = Literal["order", "summary"]
+TaxIdScheme = Literal["VA", "FC"]
+"""VA: a VAT identifier (BT-31/BT-48); FC: a tax registration number such as a US EIN (BT-32)."""
+
+PaymentMeansCode = Literal["10", "20", "30", "31", "42", "48", "54", "55", "57", "58", "59", "ZZZ"]
+"""UNTDID 4461 codes: 10 cash, 20 check, 30 credit transfer (wire, ACH), 31 debit transfer, 42 payment to bank
+account, 48 bank card, 54 credit card, 55 debit card, 57 standing agreement, 58 SEPA credit transfer, 59 SEPA
+direct debit, ZZZ mutually defined."""
+
+TAX_CATEGORIES: tuple[TaxCategory, ...] = get_args(TaxCategory)
+EXEMPT_CATEGORIES: frozenset[str] = frozenset({"E", "AE", "O"})
+"""Categories whose breakdown needs an exemption reason (BR-E-10, BR-AE-10, BR-O-10)."""
+_RATED_CATEGORIES = frozenset({"S"})
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_CREDIT_TRANSFER = frozenset({"30", "58"})  # BR-61: these need the account to pay into
+
+
+class Taxed(Protocol):
+    """Anything with a net amount taxed in one category at one rate (a document line, a summary part's line)."""
+
+    @property
+    def tax_category(self) -> str: ...
+    @property
+    def tax_rate_bp(self) -> int: ...
+    @property
+    def net_minor(self) -> int: ...
+    @property
+    def tax_minor(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class TaxBreakdown:
+    """The amounts of one VAT category and rate (EN 16931 BG-23): what was taxed and the tax on it."""
+
+    category: TaxCategory
+    rate_bp: int
+    basis_minor: int
+    tax_minor: int
+
+
+def tax_breakdown(lines: Iterable[Taxed]) -> tuple[TaxBreakdown, ...]:
+    """Group amounts by (category, rate), each basis and tax the exact sum of its lines; in category-code order
+    (S, Z, E, AE, O), then by rate."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for line in lines:
+        sums = groups.setdefault((line.tax_category, line.tax_rate_bp), [0, 0])
+        sums[0] += line.net_minor
+        sums[1] += line.tax_minor
+    order = {code: i for i, code in enumerate(TAX_CATEGORIES)}
+    return tuple(TaxBreakdown(category, rate, basis, tax)  # type: ignore[arg-type]
+                 for (category, rate), (basis, tax) in sorted(groups.items(),
+                                                              key=lambda kv: (order[kv[0][0]], kv[0][1])))
+
+
+def check_tax(category: str, rate_bp: int, tax_minor: int, where: str) -> None:
+    """Refuse a rate or tax that does not fit the category: S has a positive rate, the others tax nothing."""
+    if category not in TAX_CATEGORIES:
+        raise ValueError(f"{where}: tax category {category!r} is not one of {', '.join(TAX_CATEGORIES)}")
+    if category in _RATED_CATEGORIES and rate_bp <= 0:
+        raise ValueError(f"{where}: category S needs a rate above zero (BR-S-05)")
+    if category not in _RATED_CATEGORIES and (rate_bp != 0 or tax_minor != 0):
+        raise ValueError(f"{where}: category {category} is taxed at 0 % (BR-{category}-05, BR-{category}-09)")
+
+
+@dataclass(frozen=True)
+class Party:
+    """A seller or buyer as printed and as EN 16931 names it (BG-4/BG-7, address BG-5/BG-8)."""
+
+    name: str
+    address_lines: tuple[str, ...] = ()  # street lines, at most three
+    city: str = ""
+    postal_code: str = ""
+    country_code: str = "US"  # ISO 3166-1 alpha-2
+    region: str = ""  # state or province
+    email: str = ""
+    tax_id: str | None = None
+    tax_id_scheme: TaxIdScheme = "VA"
+    legal_id: str | None = None  # company registration number (BT-30, BT-47), e.g. a US EIN
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "address_lines", tuple(line for line in self.address_lines if line))
+        if not self.name.strip():
+            raise ValueError("a party has a name (BR-06, BR-07)")
+        if len(self.address_lines) > 3:
+            raise ValueError("an address has at most three street lines")
+        if not _COUNTRY.fullmatch(self.country_code):
+            raise ValueError(f"country code {self.country_code!r} is not ISO 3166-1 alpha-2 (BR-09, BR-11)")
+        if self.tax_id_scheme not in get_args(TaxIdScheme):
+            raise ValueError(f"tax id scheme {self.tax_id_scheme!r} is not VA or FC")
+
+    @property
+    def city_line(self) -> str:
+        """City, region and postal code on one printed line."""
+        return " ".join(part for part in (self.city + ("," if self.city and self.region else ""), self.region,
+                                          self.postal_code) if part)
+
+
+@dataclass(frozen=True)
+class DocumentLine:
+    """One invoice line as issued. `net_minor` is what is taxed, after `discount_minor` (the reseller discount);
+    `unit_price_minor` is printed beside the quantity, while the XML states prices from the net amount and the
+    discount, so they always multiply out to the line (a license's base price need not be quantity x unit).
+    On a summary, `order_invoice_number` names the order invoice the line belongs to."""
+
+    position: int
+    description: str
+    quantity: int
+    unit_price_minor: int
+    net_minor: int
+    tax_category: TaxCategory
+    tax_rate_bp: int
+    tax_minor: int
+    discount_minor: int = 0
+    order_invoice_number: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"line {self.position}"
+        if not self.description.strip():
+            raise ValueError(f"{where}: a line has a description (BR-25)")
+        if self.quantity < 1:
+            raise ValueError(f"{where}: the quantity is at least 1")
+        if self.net_minor < 0 or self.discount_minor < 0 or self.unit_price_minor < 0:
+            raise ValueError(f"{where}: prices and discounts are never negative (BR-27, BR-28)")
+        check_tax(self.tax_category, self.tax_rate_bp, self.tax_minor, where)
+
+    @property
+    def gross_minor(self) -> int:
+        """The line before its discount."""
+        return self.net_minor + self.discount_minor
+
+    @property
+    def total_minor(self) -> int:
+        return self.net_minor + self.tax_minor
+
+
+@dataclass(frozen=True)
+class PaymentMeans:
+    """How the buyer pays (EN 16931 BG-16): a UNTDID 4461 code, words for it, and for a transfer the account
+    to pay into (BT-84, an IBAN or a bank account number) at its bank (BT-86, a BIC or routing number)."""
+
+    code: PaymentMeansCode
+    information: str = ""
+    account_id: str | None = None
+    account_name: str | None = None
+    bank_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.code not in get_args(PaymentMeansCode):
+            raise ValueError(f"payment means {self.code!r} is not a code the portal uses")
+        if self.code in _CREDIT_TRANSFER and not self.account_id:
+            raise ValueError("a credit transfer names the account to pay into (BR-61)")
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The document's amounts, each the sum of its lines (BR-CO-10, BR-CO-14, BR-CO-15, BR-CO-16)."""
+
+    net_minor: int
+    tax_minor: int
+    total_minor: int
+    paid_minor: int
+    due_minor: int
+
+
+@dataclass(frozen=True)
+class InvoiceDocument:
+    """An order or summary invoice, ready for `invoices.facturx.cii_xml` and `invoices.pdf.render_pdf`.
+
+    `paid_minor` is what was paid before the document was issued (all of it for a card order, else 0); the
+    totals follow from the lines. `note` is printed and carried as the document's note (BT-22): for example
+    DOMAIN §6's "This invoice will be summarized …" sentence. A summary lists the order invoices it includes
+    and usually its billing period. `exemption_reason` (BT-120) explains any line in category E, AE or O, with
+    an optional code (BT-121, e.g. "VATEX-EU-AE")."""
+
+    kind: InvoiceKind
+    number: str
+    issue_date: date
+    currency: str
+    seller: Party
+    buyer: Party
+    lines: tuple[DocumentLine, ...]
+    paid_minor: int = 0
+    due_date: date | None = None
+    payment_terms: str = ""
+    payment_means: PaymentMeans | None = None
+    note: str = ""
+    included_invoices: tuple[str, ...] = ()
+    period_start: date | None = None
+    period_end: date | None = None
+    exemption_reason: str = ""
+    exemption_reason_code: str | None = None
+    breakdown: tuple[TaxBreakdown, ...] = field(init=False, repr=False, compare=False)
+    totals: Totals = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lines", tuple(self.lines))
+        object.__setattr__(self, "included_invoices", tuple(self.included_invoices))
+        self._check_header()
+        self._check_lines()
+        breakdown = tax_breakdown(self.lines)
+        net = sum(line.net_minor for line in self.lines)
+        tax = sum(group.tax_minor for group in breakdown)
+        if not 0 <= self.paid_minor <= max(net + tax, 0):
+            raise ValueError(f"paid {self.paid_minor} is not between 0 and the total {net + tax}")
+        object.__setattr__(self, "breakdown", breakdown)
+        object.__setattr__(self, "totals", Totals(net, tax, net + tax, self.paid_minor, net + tax - self.paid_minor))
+        self._check_taxes()
+        if self.totals.due_minor > 0 and not (self.due_date or self.payment_terms.strip()):
+            raise ValueError("an amount due comes with a due date or payment terms (BR-CO-25)")
+
+    def _check_header(self) -> None:
+        if self.kind not in get_args(InvoiceKind):
+            raise ValueError(f"kind {self.kind!r} is neither 'order' nor 'summary'")
+        if not self.number.strip():
+            raise ValueError("an invoice has a number (BR-02)")
+        if not _CURRENCY.fullmatch(self.currency):
+            raise ValueError(f"currency {self.currency!r} is not an ISO 4217 code (BR-05)")
+        if self.due_date is not None and self.due_date < self.issue_date:
+            raise ValueError("the due date is on or after the issue date")
+        if (self.period_start is None) != (self.period_end is None):
+            raise ValueError("a billing period has both a start and an end")
+        if self.period_start and self.period_end and self.period_end < self.period_start:
+            raise ValueError("a billing period ends after it starts (BR-29)")
+        if self.kind == "summary" and not self.included_invoices:
+            raise ValueError("a summary invoice lists the order invoices it includes")
+        if self.kind == "order" and self.included_invoices:
+            raise ValueError("only a summary invoice includes other invoices")
+
+    def _check_lines(self) -> None:
+        if not self.lines:
+            raise ValueError("an invoice has at least one line (BR-16)")
+        positions = [line.position for line in self.lines]
+        if len(set(positions)) != len(positions):
+            raise ValueError("line positions are unique (BR-21)")
+        if self.kind == "summary":
+            included = set(self.included_invoices)
+            for line in self.lines:
+                if line.order_invoice_number is not None and line.order_invoice_number not in included:
+                    raise ValueError(f"line {line.position} names {line.order_invoice_number}, which the summary "
+                                     "does not include")
+
+    def _check_taxes(self) -> None:
+        categories = {group.category for group in self.breakdown}
+        if categories & EXEMPT_CATEGORIES and not self.exemption_reason.strip():
+            raise ValueError("categories E, AE and O need an exemption reason (BR-E-10, BR-AE-10, BR-O-10)")
+        if not self.seller.legal_id and not (self.seller.tax_id and self.seller.tax_id_scheme == "VA"):
+            raise ValueError("the seller has a legal registration or VAT identifier (BR-CO-26)")
+        if categories - {"O"} and not self.seller.tax_id:
+            raise ValueError("the seller's tax identifier is needed unless every line is not subject to tax "
+                             "(BR-S-02, BR-Z-02, BR-E-02, BR-AE-02)")
+        if "AE" in categories and not self.buyer.tax_id:
+            raise ValueError("reverse charge needs the buyer's tax identifier (BR-AE-02)")
+        if "O" in categories:
+            if categories != {"O"}:
+                raise ValueError("a line not subject to tax cannot share an invoice with taxed lines (BR-O-11)")
+            if "VA" in {party.tax_id_scheme for party in (self.seller, self.buyer) if party.tax_id}:
+                raise ValueError("an invoice not subject to tax carries no VAT identifier (BR-O-02)")
+
+    @property
+    def is_exempt(self) -> bool:
+        """Whether some line is in a category that needs the exemption reason printed."""
+        return any(group.category in EXEMPT_CATEGORIES for group in self.breakdown)

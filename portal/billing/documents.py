@@ -1,0 +1,184 @@
+"""Invoice documents: an issued invoice as the `invoices` package's plain data, and its PDF, rendered once.
+
+The PDF of an invoice is rendered once, stored under the instance folder (instance/invoices/<year>/<number>-
+<first 12 hex digits of its SHA-256>.pdf) and never rendered again: downloads and emails serve the stored file.
+Rendering happens after the invoice is committed, never inside the transaction that issues it (WeasyPrint takes
+far longer than the order it documents): on its first download or email, or by `flask --app wsgi invoices
+render-pending`, which a job runner calls every few minutes. Because an issued invoice never changes, rendering it
+later gives the document as issued (what was paid *at issue* is printed as paid, a later payment is not).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
+
+from invoices.document import DocumentLine, InvoiceDocument, Party, PaymentMeans
+from portal.audit.services import Actor, record
+from portal.billing.models import Invoice, InvoiceStatus
+from portal.billing.remittance import BANK, SELLER
+from portal.billing.taxes import EXEMPT, EXEMPTION_REASONS, STANDARD, ZERO_RATED, issued_category
+from portal.errors import RuleError
+from portal.extensions import db
+from portal.outbox.models import OutboxMessage
+from portal.outbox.services import Attachment, enqueue_email, external_url
+
+
+class PdfUnavailable(RuntimeError):
+    """The PDF renderer (WeasyPrint through invoices.pdf) is not installed."""
+
+
+def seller_party() -> Party:
+    return Party(name=SELLER.name, address_lines=SELLER.address_lines, city=SELLER.city,
+                 postal_code=SELLER.postal_code, region=SELLER.region, country_code=SELLER.country,
+                 email=SELLER.email, tax_id=SELLER.tax_id, tax_id_scheme="FC", legal_id=SELLER.legal_id)
+
+
+def buyer_party(invoice: Invoice) -> Party:
+    buyer = invoice.buyer or {}
+    return Party(name=buyer.get("legal_name") or invoice.organization.legal_name,
+                 address_lines=(buyer.get("address_line1", ""), buyer.get("address_line2", "")),
+                 city=buyer.get("city", ""), postal_code=buyer.get("postal_code", ""),
+                 region=buyer.get("region", ""), country_code=(buyer.get("country") or "US").upper(),
+                 email=buyer.get("invoice_email", ""))
+
+
+def _lines(invoice: Invoice, numbers: dict[int, str]) -> tuple[DocumentLine, ...]:
+    lines = tuple(
+        DocumentLine(position=line.position, description=line.description, quantity=line.quantity,
+                     unit_price_minor=line.unit_price_minor, net_minor=line.list_minor - line.discount_minor,
+                     discount_minor=line.discount_minor,
+                     tax_category=issued_category(line.tax_category, line.tax_rate_bp), tax_rate_bp=line.tax_rate_bp,
+                     tax_minor=line.tax_minor,
+                     order_invoice_number=numbers.get(line.order_invoice_id))
+        for line in invoice.lines
+    )
+    if lines:
+        return lines
+    # An invoice issued before invoices had lines: its totals are its one line.
+    net = invoice.subtotal_minor - invoice.discount_minor
+    rate = round(invoice.tax_minor * 10_000 / net) if invoice.tax_minor and net else 0
+    return (DocumentLine(position=1, description=f"Order {invoice.order.number if invoice.order else ''}".strip(),
+                         quantity=1, unit_price_minor=invoice.subtotal_minor, net_minor=net,
+                         discount_minor=invoice.discount_minor, tax_category=STANDARD if rate else ZERO_RATED,
+                         tax_rate_bp=rate, tax_minor=invoice.tax_minor),)
+
+
+def _paid_at_issue(invoice: Invoice) -> bool:
+    """Paid when it was issued (a card order): the only payment a document as issued can show."""
+    return invoice.status is InvoiceStatus.PAID and invoice.due_on is None and not invoice.is_summary
+
+
+def _terms(invoice: Invoice) -> tuple[str, PaymentMeans | None]:
+    if _paid_at_issue(invoice):
+        return "Paid in full by card when ordered.", PaymentMeans(code="54", information=invoice.note)
+    if invoice.due_on is None:  # an order invoice gathered into the monthly summary
+        return (f"Payable through the monthly summary invoice for {invoice.issued_on:%B %Y}, due 30 days after "
+                "it is issued."), None
+    words = (f"Net 30: due by {invoice.due_on.isoformat()}. Pay by card in the partner portal, or by wire "
+             f"transfer or ACH to the account below, or by check, quoting {invoice.number}.")
+    return words, PaymentMeans(code="30", information="Wire transfer or ACH", account_id=BANK.account_number,
+                               account_name=BANK.account_name, bank_id=BANK.routing_number)
+
+
+def invoice_document(invoice: Invoice) -> InvoiceDocument:
+    """The issued invoice as the `invoices` package's document (lines, buyer, seller, terms; a summary's parts).
+    Loads what it needs itself; the PDF and the Factur-X XML are made from it."""
+    invoice = db.session.scalars(select(Invoice).where(Invoice.id == invoice.id).options(
+        selectinload(Invoice.lines), selectinload(Invoice.organization), selectinload(Invoice.order))).one()
+    parts = list(db.session.execute(select(Invoice.id, Invoice.number).where(Invoice.summary_id == invoice.id)
+                                    .order_by(Invoice.sequence))) if invoice.is_summary else []
+    numbers = {row.id: row.number for row in parts}
+    lines = _lines(invoice, numbers)
+    terms, means = _terms(invoice)
+    categories = {line.tax_category for line in lines}
+    reason = next((EXEMPTION_REASONS[c] for c in (EXEMPT, "O") if c in categories), "")
+    period_start = period_end = None
+    if invoice.period:
+        from portal.billing.services import Period
+
+        period = Period.parse(invoice.period)
+        period_start, period_end = period.first_day, period.last_day
+    return InvoiceDocument(
+        kind="summary" if invoice.is_summary else "order", number=invoice.number, issue_date=invoice.issued_on,
+        currency=invoice.currency, seller=seller_party(), buyer=buyer_party(invoice), lines=lines,
+        paid_minor=invoice.total_minor if _paid_at_issue(invoice) else 0, due_date=invoice.due_on,
+        payment_terms=terms, payment_means=means, note=invoice.note,
+        included_invoices=tuple(row.number for row in parts), period_start=period_start, period_end=period_end,
+        exemption_reason=reason,
+    )
+
+
+# ---------------------------------------------------------------- the stored PDF
+
+
+def _render(doc: InvoiceDocument) -> bytes:
+    try:
+        from invoices.pdf import render_pdf
+    except ImportError as exc:  # WeasyPrint missing: the invoice stays pending, nothing is stored
+        raise PdfUnavailable("PDF rendering is not available (install the invoices package's dependencies)") from exc
+    return render_pdf(doc)
+
+
+def pdf_file(invoice: Invoice) -> Path | None:
+    """Where the stored PDF of `invoice` is, or None while it is still to be rendered."""
+    if invoice.pdf_path is None:
+        return None
+    return Path(current_app.instance_path) / invoice.pdf_path
+
+
+def store_pdf(invoice: Invoice) -> Path:
+    """The invoice's stored PDF, rendered and stored now if it has none yet (flushes; the caller commits). Two
+    first downloads at once may both render, but only the first to record its file keeps it."""
+    if invoice.pdf_path is not None:
+        return pdf_file(invoice)
+    data = _render(invoice_document(invoice))
+    digest = hashlib.sha256(data).hexdigest()
+    relative = f"invoices/{invoice.issued_on:%Y}/{invoice.number}-{digest[:12]}.pdf"
+    path = Path(current_app.instance_path) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)  # atomic: a reader never sees half a PDF
+    claimed = db.session.execute(
+        update(Invoice).where(Invoice.id == invoice.id, Invoice.pdf_path.is_(None))
+        .values(pdf_path=relative, pdf_sha256=digest).execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(invoice, attribute_names=["pdf_path", "pdf_sha256"])
+    if not claimed and invoice.pdf_path != relative:
+        path.unlink(missing_ok=True)  # another request stored its rendering first; that one is the invoice's
+    return pdf_file(invoice)
+
+
+def pending_pdfs(limit: int = 500) -> list[Invoice]:
+    """Issued invoices whose PDF is still to be rendered, oldest first."""
+    return list(db.session.scalars(select(Invoice).where(Invoice.pdf_path.is_(None)).order_by(Invoice.id)
+                                   .limit(limit)))
+
+
+# ---------------------------------------------------------------- sending it
+
+
+def email_invoice(invoice: Invoice, to: str, actor: Actor) -> OutboxMessage:
+    """Send the invoice's stored PDF to `to` (the invoice contact, or an address typed in) through the outbox,
+    rendering it first if it is still pending. Flushes; the caller commits."""
+    try:
+        address = validate_email(to.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise RuleError(str(exc), field="to") from exc
+    store_pdf(invoice)
+    message = enqueue_email(address, "invoice", invoice=invoice, seller=SELLER,
+                            link=external_url("invoices.detail", invoice_number=invoice.number),
+                            attachments=[Attachment(invoice.pdf_path, invoice.pdf_filename)])
+    record(actor, "invoice.emailed", invoice, invoice.organization_id, number=invoice.number, to=address)
+    return message

@@ -1,0 +1,129 @@
+"""Paying an invoice (DOMAIN §6): by card through the gateway, or by wire, ACH or check, which staff record when
+the money arrives. An invoice is paid at most once: `invoice_payment.invoice_id` is unique, so a second payment
+cannot be recorded even by concurrent requests, and a second charge is voided.
+
+`pay_by_card` is this feature's unit of work, like `orders.checkout.place_order`: the gateway is outside the
+database transaction, so it charges, records and commits, and on any failure rolls back before giving the money
+back. Everything else here only flushes; the caller commits.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal.accounts.models import Organization
+from portal.audit.services import Actor, record
+from portal.billing.models import Invoice, InvoicePayment, InvoiceStatus, PaymentMethodKind
+from portal.db_types import utcnow
+from portal.errors import RuleError
+from portal.extensions import db
+from portal.orders.services import OTHER_METHODS_THRESHOLD_MINOR
+from portal.outbox.services import enqueue_email, external_url
+from portal.payments.cards import CardInput
+from portal.payments.charges import CardCharge, charge_card
+from portal.payments.gateway import PaymentGateway
+from portal.payments.models import PaymentMethod
+
+OTHER_METHODS = (PaymentMethodKind.WIRE, PaymentMethodKind.ACH, PaymentMethodKind.CHECK)
+METHOD_LABELS = {PaymentMethodKind.CARD: "Card", PaymentMethodKind.WIRE: "Wire transfer",
+                 PaymentMethodKind.ACH: "ACH", PaymentMethodKind.CHECK: "Check"}
+
+
+def payment_options(invoice: Invoice, org: Organization) -> list[PaymentMethodKind]:
+    """Card always; wire, ACH and check from USD 1,000.00 or for a grandfathered account (DOMAIN §6)."""
+    options = [PaymentMethodKind.CARD]
+    if invoice.total_minor >= OTHER_METHODS_THRESHOLD_MINOR or org.grandfathered_payment_methods:
+        options.extend(OTHER_METHODS)
+    return options
+
+
+def payment_of(invoice: Invoice) -> InvoicePayment | None:
+    return db.session.scalars(select(InvoicePayment).where(InvoicePayment.invoice_id == invoice.id)).first()
+
+
+def check_payable(invoice: Invoice) -> None:
+    """RuleError unless money is owed on the invoice itself."""
+    if invoice.status in (InvoiceStatus.TO_BE_SUMMARIZED, InvoiceStatus.SUMMARIZED):
+        raise RuleError("This invoice is paid through the monthly summary invoice that includes it.")
+    if invoice.status is InvoiceStatus.PAID or payment_of(invoice) is not None:
+        raise RuleError(f"Invoice {invoice.number} is already paid.")
+    if invoice.total_minor <= 0:
+        raise RuleError("Nothing is owed on this invoice.")
+
+
+def pay_by_card(invoice: Invoice, saved_card: PaymentMethod | None, new_card: CardInput | None,
+                gateway: PaymentGateway, actor: Actor) -> InvoicePayment:
+    """Charge the invoice's total to the card and mark it paid, committed. RuleError: nothing was charged or
+    kept (declined, already paid, not payable on its own)."""
+    check_payable(invoice)
+    charge = charge_card(saved_card, new_card, invoice.total_minor, invoice.currency, f"invoice-{invoice.number}",
+                         gateway)
+    try:
+        payment = _record(invoice, PaymentMethodKind.CARD, charge.card_label, actor, charge)
+        db.session.commit()
+    except IntegrityError:  # paid meanwhile (another tab, staff recording a wire): keep one payment only
+        db.session.rollback()
+        existing = payment_of(invoice)
+        if existing is not None and existing.gateway_charge_id == charge.charge_id:
+            return existing  # the same submission twice: the gateway handed back the charge already recorded
+        _give_back(charge, gateway)
+        raise RuleError(f"Invoice {invoice.number} is already paid; this card was not charged.") from None
+    except BaseException:
+        db.session.rollback()
+        _give_back(charge, gateway)
+        raise
+    return payment
+
+
+def _give_back(charge: CardCharge, gateway: PaymentGateway) -> None:
+    if charge.charge_id:
+        gateway.void(charge.charge_id)
+
+
+def announce_transfer(invoice: Invoice, method: PaymentMethodKind, org: Organization, actor: Actor) -> None:
+    """The buyer will pay by wire, ACH or check: the invoice shows "Payment pending" until staff record the
+    money."""
+    check_payable(invoice)
+    if method not in OTHER_METHODS or method not in payment_options(invoice, org):
+        raise RuleError("That payment method is not available for this invoice.", field="method")
+    if invoice.status is not InvoiceStatus.PAYMENT_PENDING:
+        invoice.status = InvoiceStatus.PAYMENT_PENDING
+        record(actor, "invoice.payment_announced", invoice, invoice.organization_id, number=invoice.number,
+               method=method.value)
+
+
+def record_transfer(invoice: Invoice, method: PaymentMethodKind, amount_minor: int, reference: str,
+                    actor: Actor) -> InvoicePayment:
+    """Staff record a wire, ACH or check payment that arrived: the invoice is paid."""
+    check_payable(invoice)
+    if method not in OTHER_METHODS:
+        raise RuleError("Card payments are taken by the portal; record a wire, ACH or check here.", field="method")
+    if amount_minor != invoice.total_minor:
+        raise RuleError("Record the whole amount of the invoice; partial payments are not supported.",
+                        field="amount")
+    if not reference.strip():
+        raise RuleError("Enter the bank reference or the check number.", field="reference")
+    try:
+        return _record(invoice, method, reference.strip(), actor)
+    except IntegrityError:
+        raise RuleError(f"Invoice {invoice.number} is already paid.") from None
+
+
+def _record(invoice: Invoice, method: PaymentMethodKind, reference: str, actor: Actor,
+            charge: CardCharge | None = None) -> InvoicePayment:
+    payment = InvoicePayment(invoice_id=invoice.id, amount_minor=invoice.total_minor, method=method,
+                             reference=reference[:120], gateway_charge_id=charge.charge_id if charge else None,
+                             recorded_by_id=actor.user_id)
+    db.session.add(payment)
+    db.session.flush()  # the unique invoice_id refuses a second payment here
+    invoice.status = InvoiceStatus.PAID
+    invoice.paid_at = utcnow()
+    record(actor, "invoice.paid", invoice, invoice.organization_id, number=invoice.number, method=method.value,
+           amount_minor=payment.amount_minor, reference=reference or None)
+    recipients = [invoice.buyer.get("invoice_email")] if (invoice.buyer or {}).get("invoice_email") else []
+    if recipients:
+        enqueue_email(recipients, "invoice_paid", invoice=invoice, payment=payment,
+                      method=METHOD_LABELS[method], link=external_url("invoices.detail",
+                                                                      invoice_number=invoice.number))
+    return payment
