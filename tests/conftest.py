@@ -193,6 +193,14 @@ class PortalClient(FlaskClient):
             kwargs["data"] = data
         return super().post(*args, **kwargs)
 
+    def checkout_form(self) -> dict:
+        """What the checkout page would post: its cart signature and total, and the prefilled billing details."""
+        page = self.get("/checkout").get_data(as_text=True)
+        hidden = dict(re.findall(r'name="(cart_signature|expected_total)" value="([^"]*)"', page))
+        billing = dict(re.findall(r'name="(legal_name|address_line1|city|region|postal_code|country|invoice_email'
+                                  r'|phone)"[^>]*? value="([^"]*)"', page))
+        return {**hidden, **billing}
+
     def login(self, email: str, password: str = DEMO_PASSWORD):
         response = self.post("/login", data={"email": email, "password": password})
         assert response.status_code == 302, f"{email} could not sign in ({response.status_code})"
