@@ -116,3 +116,81 @@ def test_invoice_pages_take_the_same_statements_however_many_invoices(app, login
     large = _statements(app, alice, url.format(summary=summary))
     assert large == small, f"{url}: {small} statements with little data, {large} with more (an N+1 query?)"
     assert small == INVOICE_BUDGET[url], f"{url} takes {small} statements; its budget is {INVOICE_BUDGET[url]}"
+
+
+# ---------------------------------------------------------------- licenses and customers (issue 4)
+
+
+def _grow_licenses(app, demo, n: int) -> str:
+    """More of everything on the reselling page at once, so that both the licenses and the customers grow: per
+    step a new sub-chain (with a viewer) holding two licenses, a license resold to a customer of another
+    reseller's tree, one unassigned and one personal license of Northwind, and one license more for Contoso
+    (carol's entitlements: one active, one with add-ons, one for a Contoso sub-chain). Returns a resold key."""
+    with app.app_context():
+        northwind = db.session.get(Organization, demo.orgs["Northwind IT"])
+        contoso = db.session.get(Organization, demo.orgs["Contoso Retail"])
+        litware = db.session.get(Organization, demo.orgs["Litware Solutions"])
+        contoso_sub = make_org(parent=contoso)
+        key = None
+        for i in range(n):
+            sub = make_org(parent=northwind)
+            make_member(sub, Role.VIEWER)
+            resold = make_license(northwind, customer=sub, addons=("antispam", "activesync"))
+            make_activation(resold)
+            make_license(northwind, customer=sub, slug="webstats", edition="Enterprise", addons=("data-export",))
+            make_license(northwind, customer=litware)  # a customer that is not a sub-chain
+            make_license(northwind)
+            make_license(northwind, customer=northwind, addons=("antispam",))
+            make_license(northwind, customer=contoso_sub if i % 3 == 0 else contoso,
+                         addons=("antispam",) if i % 2 else ())
+            key = key or resold.key
+        db.session.commit()
+        return key
+
+
+def _download_statements(app, client, url: str) -> tuple[int, str]:
+    """Statements of a streamed download, with its whole body read inside the count."""
+    with app.app_context(), count_statements(db.engine) as counted:
+        response = client.get(url)
+        body = response.get_data(as_text=True)
+    assert response.status_code == 200, url
+    return counted.count, body
+
+
+# The session's user and memberships (2) and, on an HTML page, the cart count in the header (1), then the
+# page's own. /licenses: unassigned, customers, resold, personal with their add-ons (2), the activations of
+# those shown; its htmx search: one section and its activations; a license: itself with owner, customer, product
+# and edition, its add-ons and its activation; /customers: a window of customers with counts and their users;
+# /customers.csv: every customer with its licenses (one streamed query) and all their add-ons (one query).
+# (Without htmx, a section's search or page is the whole page again: the same 9.)
+LICENSE_BUDGET = {("alice", "/licenses"): 9, ("alice", "/licenses?section=resold&q=mail"): 9,
+                  ("alice", "/licenses?section=customers&q=Org&page=2"): 9,
+                  ("alice", "/licenses/{key}"): 6, ("alice", "/customers"): 5, ("alice", "/customers?page=2"): 5,
+                  ("carol", "/licenses"): 5, ("carol", "/licenses?q=mail"): 5}
+
+
+@pytest.mark.parametrize(("who", "url"), LICENSE_BUDGET)
+def test_license_pages_take_the_same_statements_however_many_licenses_and_customers(app, login, demo, who, url):
+    client = login(who)
+    key = _grow_licenses(app, demo, 2)
+    small = _statements(app, client, url.format(key=key))
+    _grow_licenses(app, demo, 30)  # past a page of 25 in every section and of customers
+    large = _statements(app, client, url.format(key=key))
+    assert large == small, f"{url}: {small} statements with little data, {large} with more (an N+1 query?)"
+    budget = LICENSE_BUDGET[who, url]
+    assert small == budget, f"{url} takes {small} statements; its budget is {budget}"
+
+
+def test_the_customers_csv_takes_the_same_statements_however_many_licenses(app, login, demo):
+    """Streamed in batches, the export still loads add-ons once, not once per batch of rows."""
+    from portal.licenses import views
+
+    alice = login("alice")
+    _grow_licenses(app, demo, 2)
+    small, _ = _download_statements(app, alice, "/customers.csv")
+    _grow_licenses(app, demo, 30)
+    large, body = _download_statements(app, alice, "/customers.csv")
+    assert large == small == 4, f"/customers.csv: {small} statements with little data, {large} with more"
+    rows = body.splitlines()
+    assert len(rows) > 4 * 30 and any("Advanced Anti-Spam; ActiveSync Mobile Sync" in r for r in rows)
+    assert views.CSV_HEADER[6] == "Add-ons"

@@ -10,6 +10,7 @@ from datetime import date
 
 from flask import current_app
 from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import aliased, contains_eager, joinedload, selectinload
 
 from portal.accounts.models import Membership, Organization, PasswordTokenPurpose, Role, User
@@ -22,12 +23,12 @@ from portal.accounts.services import (
 )
 from portal.audit.services import Actor, record
 from portal.authz import Permission, can, organization_ids_where, scoped
-from portal.catalog.models import AddOn, Product
+from portal.catalog.models import AddOn, Edition, Product
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.licenses.keys import InvalidKey, generate_key, normalize_key
-from portal.licenses.models import Activation, License
+from portal.licenses.models import Activation, License, license_addon
 from portal.orders.models import OrderLine
 from portal.outbox.services import enqueue_email, external_url
 
@@ -74,10 +75,20 @@ def _license_options() -> tuple:
     return (joinedload(License.product), joinedload(License.edition))
 
 
+def _scoped_to(org: Organization, stmt: Select, org_column, user: User, permission: Permission) -> Select:
+    """authz.scoped() for a query already limited to `org` (or to `org` and its sub-chains): when `user` holds
+    `permission` on `org` the scope holds every row the query can return, so it is checked once, in memory
+    (authz.can), rather than in SQL, where the IN over every organization the user may see costs a scan of the
+    organization table per query (about 1 ms each on the reselling page with 10,000 licenses). Otherwise the
+    query is scoped as usual, as it is for a user whose memberships are not loaded (no lazy load here)."""
+    in_memory = "memberships" not in sa_inspect(user).unloaded
+    return stmt if in_memory and can(user, permission, org) else scoped(stmt, org_column, user, permission)
+
+
 def reseller_licenses(user: User, org: Organization) -> Select:
     """Licenses `org` bought, as far as `user` may view them there."""
-    return scoped(select(License).where(License.owner_id == org.id), License.owner_id, user,
-                  Permission.VIEW_LICENSES).options(*_license_options())
+    return _scoped_to(org, select(License).where(License.owner_id == org.id), License.owner_id, user,
+                      Permission.VIEW_LICENSES).options(*_license_options())
 
 
 def unassigned_licenses(user: User, org: Organization, search: str = "") -> Select:
@@ -96,20 +107,24 @@ def assignable_licenses(user: User, org: Organization, limit: int) -> list[Licen
 def resold_licenses(user: User, org: Organization, search: str = "") -> Select:
     """Licenses `org` assigned to other organizations, most recently assigned first; found by key, product or
     customer."""
-    customer = aliased(Organization)
-    stmt = (reseller_licenses(user, org).join(License.product).join(customer, License.customer)
-            .where(License.customer_id != org.id).options(contains_eager(License.customer.of_type(customer))))
+    stmt = reseller_licenses(user, org).where(License.customer_id.is_not(None), License.customer_id != org.id)
     if search:
-        stmt = stmt.where(or_(_key_search(search), Product.name.icontains(search, autoescape=True),
-                              customer.name.icontains(search, autoescape=True)))
+        customer = aliased(Organization)
+        stmt = (stmt.join(License.product).join(customer, License.customer)
+                .options(contains_eager(License.customer.of_type(customer)))
+                .where(or_(_key_search(search), Product.name.icontains(search, autoescape=True),
+                           customer.name.icontains(search, autoescape=True))))
+    else:  # no joins to sort through: the customer comes with the page's rows (a join by primary key)
+        stmt = stmt.options(joinedload(License.customer))
     return stmt.order_by(License.assigned_at.desc(), License.id.desc())
 
 
-def assigned_to(user: User, org_ids: Select | list[int], search: str = "") -> Select:
-    """Licenses assigned to the given organizations, as far as `user` may view them there: a reseller's personal
-    licenses, an end customer's entitlements. Add-ons are loaded; nothing about the seller is."""
-    stmt = (scoped(select(License).where(License.customer_id.in_(org_ids)), License.customer_id, user,
-                   Permission.VIEW_LICENSES)
+def assigned_to(user: User, org: Organization, org_ids: Select | list[int], search: str = "") -> Select:
+    """Licenses assigned to the given organizations (`org`, or `org` and its sub-chains), as far as `user` may
+    view them there: a reseller's personal licenses, an end customer's entitlements. Add-ons are loaded; nothing
+    about the seller is."""
+    stmt = (_scoped_to(org, select(License).where(License.customer_id.in_(org_ids)), License.customer_id, user,
+                       Permission.VIEW_LICENSES)
             .join(License.product).options(*_license_options(), selectinload(License.addons)))
     if search:
         stmt = stmt.where(or_(_key_search(search), Product.name.icontains(search, autoescape=True)))
@@ -118,12 +133,12 @@ def assigned_to(user: User, org_ids: Select | list[int], search: str = "") -> Se
 
 def personal_licenses(user: User, org: Organization, search: str = "") -> Select:
     """The licenses `org` uses itself."""
-    return assigned_to(user, [org.id], search)
+    return assigned_to(user, org, [org.id], search)
 
 
 def entitlements(user: User, org: Organization, search: str = "") -> Select:
     """What an end customer owns: the licenses assigned to `org` and to its sub-chains."""
-    return assigned_to(user, select(Organization.id).where(or_(Organization.id == org.id,
+    return assigned_to(user, org, select(Organization.id).where(or_(Organization.id == org.id,
                                                                Organization.parent_id == org.id)), search)
 
 
@@ -150,12 +165,12 @@ def find_license(user: User, key: str) -> License | None:
 def customers(user: User, org: Organization, search: str = "") -> Select:
     """`org`'s customers (its sub-chains and every organization it resold to) with the number of licenses each
     holds from it, by name: one aggregated query. Rows are (Organization, license count)."""
-    resold = (scoped(select(License.customer_id.label("org_id"), func.count(License.id).label("licenses")),
-                     License.owner_id, user, Permission.VIEW_CUSTOMERS)
-              .where(License.owner_id == org.id, License.customer_id != org.id)
+    resold = (_scoped_to(org, select(License.customer_id.label("org_id"), func.count(License.id).label("licenses"))
+                         .where(License.owner_id == org.id), License.owner_id, user, Permission.VIEW_CUSTOMERS)
+              .where(License.customer_id != org.id)
               .group_by(License.customer_id).subquery())
-    sub_chains = scoped(select(Organization.id).where(Organization.parent_id == org.id), Organization.parent_id,
-                        user, Permission.VIEW_CUSTOMERS)
+    sub_chains = _scoped_to(org, select(Organization.id).where(Organization.parent_id == org.id),
+                            Organization.parent_id, user, Permission.VIEW_CUSTOMERS)
     stmt = (select(Organization, func.coalesce(resold.c.licenses, 0).label("licenses"))
             .outerjoin(resold, resold.c.org_id == Organization.id)
             .where(or_(Organization.id.in_(sub_chains), resold.c.org_id.is_not(None))))
@@ -184,13 +199,33 @@ def customer_users(org_ids: list[int]) -> dict[int, list[str]]:
 
 def customer_licenses(user: User, org: Organization) -> Select:
     """Every customer of `org` with each license it holds from `org` (one row per license; a customer without
-    licenses has one row with None), for the CSV export."""
+    licenses has one row whose license columns are None), for the CSV export: plain columns, no ORM objects,
+    so tens of thousands of rows stream quickly. Add-ons come separately (addon_names)."""
     customer_ids = customers(user, org).with_only_columns(Organization.id).order_by(None)
-    return (select(Organization, License).select_from(Organization)
+    return (select(Organization.name.label("customer"), License.id.label("license_id"), License.key,
+                   Product.name.label("product"), Edition.name.label("edition"), License.quantity,
+                   Product.unit_label, License.ms_expires_on, License.assigned_at)
+            .select_from(Organization)
             .outerjoin(License, and_(License.customer_id == Organization.id, License.owner_id == org.id))
+            .outerjoin(Product, Product.id == License.product_id)
+            .outerjoin(Edition, Edition.id == License.edition_id)
             .where(Organization.id.in_(customer_ids))
-            .options(joinedload(License.product), joinedload(License.edition), selectinload(License.addons))
             .order_by(Organization.name, Organization.id, License.key))
+
+
+def addon_names(user: User, org: Organization) -> dict[int, list[str]]:
+    """The add-ons of every license `org` has assigned, by license id, in catalog order: one query for the whole
+    CSV export (per batch of licenses it would be a query per 500 rows)."""
+    stmt = (_scoped_to(org, select(license_addon.c.license_id, AddOn.name)
+                       .join(License, License.id == license_addon.c.license_id)
+                       .join(AddOn, AddOn.id == license_addon.c.addon_id)
+                       .where(License.owner_id == org.id), License.owner_id, user, Permission.VIEW_CUSTOMERS)
+            .where(License.customer_id.is_not(None))
+            .order_by(license_addon.c.license_id, AddOn.position, AddOn.id))
+    names: dict[int, list[str]] = {}
+    for license_id, name in db.session.execute(stmt):
+        names.setdefault(license_id, []).append(name)
+    return names
 
 
 # ---------------------------------------------------------------- assignment

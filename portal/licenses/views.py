@@ -236,6 +236,7 @@ def customers_csv():
     """Download your customers and the licenses each holds from you (CSV, streamed)."""
     org = active_organization()
     stmt = services.customer_licenses(current_user, org).execution_options(yield_per=500)
+    addons = services.addon_names(current_user, org)
 
     def lines() -> Iterator[str]:
         buffer = io.StringIO()
@@ -249,14 +250,14 @@ def customers_csv():
 
         writer.writerow(CSV_HEADER)
         yield flush()
-        for customer, lic in db.session.execute(stmt):
-            if lic is None:
-                writer.writerow([csv_safe(customer.name)] + [""] * (len(CSV_HEADER) - 1))
+        for row in db.session.execute(stmt):
+            if row.license_id is None:
+                writer.writerow([csv_safe(row.customer)] + [""] * (len(CSV_HEADER) - 1))
             else:
                 writer.writerow([csv_safe(v) for v in (
-                    customer.name, lic.key, lic.product.name, lic.edition.name, lic.quantity, lic.product.unit_label,
-                    "; ".join(a.name for a in lic.addons), lic.ms_expires_on.isoformat(),
-                    lic.assigned_at.date().isoformat() if lic.assigned_at else "")])
+                    row.customer, row.key, row.product, row.edition, row.quantity, row.unit_label,
+                    "; ".join(addons.get(row.license_id, ())), row.ms_expires_on.isoformat(),
+                    row.assigned_at.date().isoformat() if row.assigned_at else "")])
             yield flush()
 
     response = Response(stream_with_context(lines()), mimetype="text/csv")

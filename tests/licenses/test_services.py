@@ -7,6 +7,7 @@ import re
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy import inspect as sa_inspect
 
 from portal.accounts.models import Membership, Organization, Role, User
 from portal.accounts.services import find_valid_token
@@ -238,6 +239,25 @@ def test_frank_sees_none_of_northwinds_licenses(world):
         assert db.session.execute(stmt).first() is None
     some_key = db.session.scalars(select(License.key).where(License.owner_id == northwind.id)).first()
     assert services.find_license(frank, some_key) is None
+
+
+def test_the_scope_checked_in_memory_gives_the_same_rows_as_the_sql_scope(world):
+    """With memberships loaded (as for the signed-in user) the reseller queries check the scope once in Python
+    instead of in SQL: the same rows for alice, still none for frank, and nothing from another organization."""
+    from portal.accounts.services import user_with_access
+
+    northwind, litware = _org("Northwind IT"), _org("Litware Solutions")
+    for name, org, sees in (("alice", northwind, True), ("frank", northwind, False), ("alice", litware, False)):
+        user = _user(name)
+        for query in (services.unassigned_licenses, services.resold_licenses, services.personal_licenses,
+                      services.customers, services.customer_licenses, services.addon_names):
+            db.session.expire(user, ["memberships"])  # the scope in SQL
+            in_sql = query(user, org)
+            in_sql = list(in_sql.items()) if isinstance(in_sql, dict) else db.session.execute(in_sql).all()
+            assert user_with_access(user.id) is user and "memberships" not in sa_inspect(user).unloaded
+            in_memory = query(user, org)
+            in_memory = list(in_memory.items()) if isinstance(in_memory, dict) else db.session.execute(in_memory).all()
+            assert in_sql == in_memory and bool(in_memory) is sees, (name, org.name, query.__name__)
 
 
 def test_customers_are_sub_chains_and_everyone_resold_to_with_their_license_counts(world):
