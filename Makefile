@@ -7,7 +7,7 @@ FLASK  := $(BIN)/flask --app wsgi
 # Local runs use a development secret and debug pages; production sets SECRET_KEY itself.
 RUN_ENV := PORTAL_DEBUG=1
 
-.PHONY: run test bench bench-load lint install static migrate seed chromium system-packages clean
+.PHONY: run test bench bench-invoices bench-load lint install static migrate seed chromium system-packages clean
 
 # Invoice PDFs (WeasyPrint) need Pango, HarfBuzz's subsetter and the Liberation fonts: Debian packages, installed
 # with apt-get when run as root and missing (elsewhere the command says which to install).
@@ -55,6 +55,10 @@ test: install static chromium
 
 bench: install static
 	$(BIN)/python -m bench
+
+# The invoice benchmarks (PDF rendering against bare WeasyPrint, the stored download, the monthly summary run).
+bench-invoices: install static
+	$(BIN)/python -m bench invoices $(BENCH_INVOICES_ARGS)
 
 # Needs PostgreSQL (default postgresql+psycopg://postgres@127.0.0.1:5432/portal_bench_load, created and dropped).
 bench-load: install static

@@ -2,7 +2,9 @@
 
 `python -m bench` (`make bench`) times the portal's pages in-process on a large generated dataset (SQLite in a
 temporary folder, or BENCH_DATABASE_URL): account pages, the shop, the htmx price fragment, cart, checkout,
-order history, and POST /checkout placing an order (every timed order gets a fresh copy of the cart, untimed).
+order history, and POST /checkout placing an order (every timed order gets a fresh copy of the cart, untimed);
+and the probe reseller's licenses (10,000 licenses and 1,000 customers by default: /licenses, its htmx search, a
+license, /customers, the whole /customers.csv download, and an end customer's /licenses).
 Each page is reported as p50/p95 server time, its ratio to the no-database /help page, and its SQL statements.
 
 `python -m bench load` (`make bench-load`) is the load test: it creates a PostgreSQL database (default
@@ -11,6 +13,10 @@ it, starts gunicorn (4 workers × 4 threads) with the production configuration, 
 plus one more buyer's form submitted 5 times at once, checks the outcome (no errors, one order per cart, unique
 license keys, gapless invoice numbers, one charge per card order, …) and prints the latency; it stops gunicorn
 and drops the database at the end, also on failure. Exit status 1 when a check fails, 2 when it cannot start.
+`python -m bench invoices` (`make bench-invoices`) is the invoice benchmark (bench.invoices): a one-page invoice
+PDF against a bare WeasyPrint render of its HTML, a 2,000-line summary PDF against a naive one-table WeasyPrint
+render of the same rows, the stored PDF download against /help, and the monthly summary run for 25,000, 50,000
+and 100,000 order invoices across 1,000 organizations on SQLite; `--check` fails when a target is missed.
 `python -m bench --help` and `python -m bench load --help` list the options (each also read from BENCH_*).
 
 Modules:
@@ -21,5 +27,6 @@ Modules:
 - bench.shop: buying as a browser does (the probe cart, the add-to-cart and checkout forms, refilling a cart);
 - bench.measure: the pages, in-process timing and SQL statement counts;
 - bench.load: the load test against gunicorn on PostgreSQL;
+- bench.invoices: the invoice benchmark and insert_summary_workload() (order invoices waiting for the summary);
 - bench.report: the printed table, the JSON results (bench/results/latest.json) and the --check thresholds.
 """

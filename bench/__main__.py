@@ -60,6 +60,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="audit entries per organization [BENCH_AUDIT]")
     data.add_argument("--orders", type=int, default=_env_int("BENCH_ORDERS", 3),
                       help="orders per reseller, with their lines, licenses and invoices [BENCH_ORDERS]")
+    data.add_argument("--probe-licenses", type=int, default=_env_int("BENCH_PROBE_LICENSES", 10_000),
+                      help="the probe reseller's licenses, for the /licenses pages [BENCH_PROBE_LICENSES]")
+    data.add_argument("--probe-customers", type=int, default=_env_int("BENCH_PROBE_CUSTOMERS", 1_000),
+                      help="the probe reseller's customers (sub-chains) [BENCH_PROBE_CUSTOMERS]")
     data.add_argument("--seed", type=int, default=_env_int("BENCH_SEED", 2026), help="random seed [BENCH_SEED]")
     run = parser.add_argument_group("measurement")
     run.add_argument("--requests", type=int, default=_env_int("BENCH_REQUESTS", 50),
@@ -110,7 +114,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     with app.app_context():
         dataset = generate(resellers=args.resellers, customers_per_reseller=args.customers,
                            users_per_org=args.users, audit_entries_per_org=args.audit,
-                           orders_per_reseller=args.orders, seed=args.seed)
+                           orders_per_reseller=args.orders, seed=args.seed,
+                           probe_licenses=args.probe_licenses, probe_customers=args.probe_customers)
         engine = db.engine
         dialect = engine.dialect.name
         manager_id = db.session.scalar(select(User.id).where(User.email == dataset.probe_manager_email))
@@ -120,9 +125,14 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     _say(f"  probe: {dataset.probe_reseller_name} (id {dataset.probe_reseller_id}, "
          f"{dataset.probe_sub_chains} sub-chains), manager {dataset.probe_manager_email}")
 
-    clients = {"anonymous": app.test_client(), "manager": app.test_client(), "staff": app.test_client()}
+    book = dataset.probe_book
+    _say(f"  probe's license book: {book.licenses:,} licenses, {book.customers:,} customers; end customer "
+         f"{book.customer_viewer_email}")
+    clients = {"anonymous": app.test_client(), "manager": app.test_client(), "staff": app.test_client(),
+               "customer": app.test_client()}
     sign_in(clients["manager"], dataset.probe_manager_email, dataset.password)
     sign_in(clients["staff"], dataset.staff_email, dataset.password)
+    sign_in(clients["customer"], book.customer_viewer_email, dataset.password)
     ids = catalog_ids(engine)
     for entry in CART:
         add_to_cart(clients["manager"], ids.add_to_cart_form(entry))
@@ -130,7 +140,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
 
     _say(f"Timing {len(PAGES)} pages: {args.warmup} warm-up + {args.requests} timed requests each, interleaved…")
     started = time.perf_counter()
-    results = measure(engine, clients, PAGES, params={"price_query": ids.price_query()}, forms=forms,
+    results = measure(engine, clients, PAGES, params={"price_query": ids.price_query(), "license_key": book.license_key,
+                                                "customer_search": book.customer_search}, forms=forms,
                       requests=args.requests, warmup=args.warmup, progress=_say)
     _say(f"  done in {time.perf_counter() - started:.1f} s")
 
@@ -160,6 +171,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             "rows": dataset.rows,
             "generate_seconds": round(dataset.seconds, 3), "probe_reseller": dataset.probe_reseller_name,
             "probe_manager": dataset.probe_manager_email, "probe_sub_chains": dataset.probe_sub_chains,
+            "probe_licenses": book.licenses, "probe_customers": book.customers,
+            "probe_end_customer": book.customer_viewer_email,
         },
         "requests": args.requests,
         "warmup": args.warmup,
@@ -181,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.load import main as load_main
 
         return load_main(argv[1:])
+    if argv[:1] == ["invoices"]:
+        from bench.invoices import main as invoices_main
+
+        return invoices_main(argv[1:])
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
         try:

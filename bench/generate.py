@@ -2,7 +2,8 @@
 
 `generate()` fills a migrated, empty database with the demo catalog, resellers (main chains), their customers
 (sub-chains), users, memberships, contacts, installation partners, audit entries, and for every reseller a few
-orders with their order lines, licenses (some assigned to its customers), subscriptions and order invoices. It
+orders with their order lines, licenses (some assigned to its customers), subscriptions and order invoices; then
+the probe reseller's large license book (insert_probe_licenses: 10,000 licenses and 1,000 customers by default). It
 must run inside an application context (it uses `db.engine` and the app's ARGON2_PROFILE). The catalog goes
 first, through the app's own `seed_catalog()` in a short transaction of its own (so the benchmark sells what
 the portal's demo sells); everything else is written in one transaction.
@@ -58,7 +59,7 @@ from portal.catalog.models import AddOn, BillingInterval, Edition, Product, Prod
 from portal.db_types import utcnow
 from portal.extensions import db
 from portal.licenses.keys import generate_key
-from portal.licenses.models import License, license_addon
+from portal.licenses.models import Activation, License, license_addon
 from portal.licenses.services import one_year_after
 from portal.orders.models import Order, OrderLine, PaymentKind
 from portal.orders.services import OTHER_METHODS, OTHER_METHODS_THRESHOLD_MINOR
@@ -84,6 +85,8 @@ class Spec:
     lines_per_order: int = 3  # each order has 1 to this many lines
     copies_per_line: int = 3  # each license line buys 1 to this many licenses
     seed: int = 2026
+    probe_licenses: int = 10_000  # the probe reseller's licenses, all told (insert_probe_licenses)
+    probe_customers: int = 1_000  # and its customers (sub-chains)
 
     def __post_init__(self) -> None:
         if self.resellers < 1 or self.users_per_org < 1:
@@ -170,6 +173,7 @@ class Dataset:
     password: str
     rows: dict[str, int]
     seconds: float
+    probe_book: ProbeBook | None = None  # the probe's licenses and customers (insert_probe_licenses)
 
 
 # ---------------------------------------------------------------- helpers
@@ -588,12 +592,126 @@ def insert_invoices(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) 
     ids.count(table, len(rows))
 
 
+# ---------------------------------------------------------------- the probe reseller's large license book
+
+
+@dataclass(frozen=True)
+class ProbeBook:
+    """What insert_probe_licenses made for the benchmark's /licenses pages: a resold license's key, a fragment
+    of some customers' names (for the resold search), and the email of a viewer of one of those customers."""
+
+    license_key: str
+    customer_search: str
+    customer_viewer_email: str
+    licenses: int
+    customers: int
+
+
+def insert_probe_licenses(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) -> ProbeBook:
+    """Grow the probe reseller to `probe_customers` customers and `probe_licenses` licenses (the issue's
+    /licenses benchmark: 10,000 licenses and 1,000 customers by default).
+
+    The missing customers are sub-chains like the others ("Customer 0100-025" …), each with `users_per_org`
+    viewers; the missing licenses (counting those insert_licenses made from the probe's orders) are spread over
+    the reseller's sections: about 20 % unassigned, 10 % personal (assigned to the reseller itself) and the rest
+    resold to its customers; about a third of the assigned ones are active on an installation. Licenses made
+    here belong to no order (order_line_id is empty, as for a license the vendor grants by hand).
+    """
+    catalog = ids.catalog
+    if catalog is None:
+        raise RuntimeError("insert_catalog must run before insert_probe_licenses")
+    probe_index = spec.probe_index
+    probe = ids.resellers[probe_index]
+    now = utcnow()
+
+    # Customers: sub-chains numbered on from the ones insert_organizations made, each with its viewers.
+    first = len(ids.customers[probe])
+    new = range(first, max(spec.probe_customers, first))
+    org_table, user_table, member_table = Organization.__table__, User.__table__, Membership.__table__
+    new_orgs = _insert(conn, org_table, [
+        _org_row(f"Customer {probe_index:04d}-{k:03d}", probe, probe_index * 1000 + k, rng, _past(rng, now))
+        for k in new
+    ], returning=True)
+    password_hash = conn.scalar(select(user_table.c.password_hash).where(user_table.c.id == ids.staff_user))
+    user_rows, owners = [], []
+    for k, org in zip(new, new_orgs, strict=True):
+        for j in range(spec.users_per_org):
+            user_rows.append({
+                "email": f"viewer{j}@customer-{probe_index:04d}-{k:03d}.example.com",
+                "full_name": f"Viewer {j} of Customer {probe_index:04d}-{k:03d}", "phone": "",
+                "password_hash": password_hash, "is_staff": False, "active": True,
+                "session_token": secrets.token_urlsafe(32), "created_at": _past(rng, now), "last_login_at": None,
+            })
+            owners.append(org)
+    user_ids = _insert(conn, user_table, user_rows, returning=True)
+    for org, user_id in zip(owners, user_ids, strict=True):
+        ids.users.setdefault(org, []).append(user_id)
+    _insert(conn, member_table, [{"user_id": u, "organization_id": o, "role": Role.VIEWER, "active": True,
+                                  "created_at": _past(rng, now)} for o, u in zip(owners, user_ids, strict=True)])
+    ids.customers[probe] = [*ids.customers[probe], *new_orgs]
+    ids.count(org_table, len(new_orgs))
+    ids.count(user_table, len(user_ids))
+    ids.count(member_table, len(user_ids))
+
+    # Licenses: the rest of the book, in the three sections.
+    table = License.__table__
+    have = conn.scalar(select(func.count()).select_from(table).where(table.c.owner_id == probe)) or 0
+    keys = set(conn.scalars(select(table.c.key).where(table.c.owner_id == probe)))
+    products = [p for p in catalog.products if p.kind is ProductKind.LICENSE and p.editions]
+    customers = ids.customers[probe]
+    rows, addon_ids = [], []
+    for _ in range(max(spec.probe_licenses - have, 0)):
+        product = rng.choice(products)
+        edition = rng.choice(product.editions)
+        addons = rng.sample(product.addons, rng.randint(0, len(product.addons)))
+        created = _past(rng, now, 2 * 365)  # some M&S has lapsed
+        draw = rng.random()
+        customer = None if draw < 0.2 else probe if draw < 0.3 or not customers else rng.choice(customers)
+        key = generate_key()
+        while key in keys:
+            key = generate_key()
+        keys.add(key)
+        rows.append({
+            "key": key, "owner_id": probe, "customer_id": customer,
+            "assigned_at": min(created + timedelta(days=rng.randrange(60)), now) if customer else None,
+            "product_id": product.id, "edition_id": edition.id, "quantity": rng.choice(product.quantities or [1]),
+            "order_line_id": None, "ms_expires_on": one_year_after(created.date()),
+            "reactivation_required": customer is not None and rng.random() < 0.05, "created_at": created,
+        })
+        addon_ids.append([a.id for a in addons])
+    license_ids = _insert(conn, table, rows, returning=True)
+    links = [{"license_id": lid, "addon_id": a} for lid, addons in zip(license_ids, addon_ids, strict=True)
+             for a in addons]
+    _insert(conn, license_addon, links)
+    activations = [
+        {"license_id": lid, "installation_id": f"bench-install-{lid}", "activated_at": row["assigned_at"],
+         "deactivated_at": None, "ip": "10.0.0.1"}
+        for lid, row in zip(license_ids, rows, strict=True) if row["customer_id"] and rng.random() < 1 / 3
+    ]
+    _insert(conn, Activation.__table__, activations)
+    ids.count(table, len(rows))
+    ids.count(license_addon, len(links))
+    ids.count(Activation.__table__, len(activations))
+
+    # What the pages ask for: a resold license, a fragment of its customer's name (the ten customers "Customer
+    # 0100-010" to "-019" for "0100-01") and a viewer of that customer.
+    resold = next((row for row in rows if row["customer_id"] not in (None, probe)), None)
+    if resold is None:
+        return ProbeBook("", "", "", have + len(rows), len(customers))
+    holder = resold["customer_id"]
+    name = conn.scalar(select(org_table.c.name).where(org_table.c.id == holder))
+    email = conn.scalar(select(user_table.c.email).where(user_table.c.id == ids.users[holder][0]))
+    return ProbeBook(license_key=resold["key"], customer_search=name.removeprefix("Customer ")[:-1],
+                     customer_viewer_email=email, licenses=have + len(rows), customers=len(customers))
+
+
 # ---------------------------------------------------------------- the whole dataset
 
 
 def generate(resellers: int = 200, customers_per_reseller: int = 25, users_per_org: int = 2,
              audit_entries_per_org: int = 10, *, orders_per_reseller: int = 3, contacts_per_org: int = 1,
-             installers_per_reseller: int = 2, seed: int = 2026, password: str = BENCH_PASSWORD,
+             installers_per_reseller: int = 2, seed: int = 2026, probe_licenses: int = 10_000,
+             probe_customers: int = 1_000, password: str = BENCH_PASSWORD,
              analyze: bool = True) -> Dataset:
     """Fill the (migrated) database of the current app; return the probe reseller and its manager.
 
@@ -604,7 +722,7 @@ def generate(resellers: int = 200, customers_per_reseller: int = 25, users_per_o
     spec = Spec(resellers=resellers, customers_per_reseller=customers_per_reseller, users_per_org=users_per_org,
                 audit_entries_per_org=audit_entries_per_org, contacts_per_org=contacts_per_org,
                 installers_per_reseller=installers_per_reseller, orders_per_reseller=orders_per_reseller,
-                seed=seed)
+                seed=seed, probe_licenses=probe_licenses, probe_customers=probe_customers)
     rng = random.Random(spec.seed)
     started = time.perf_counter()
     password_hash = hash_password(password)  # one hash (under the app's ARGON2_PROFILE) for every login
@@ -620,6 +738,7 @@ def generate(resellers: int = 200, customers_per_reseller: int = 25, users_per_o
         insert_licenses(conn, spec, ids, rng)
         insert_subscriptions(conn, spec, ids, rng)
         insert_invoices(conn, spec, ids, rng)
+        book = insert_probe_licenses(conn, spec, ids, random.Random(spec.seed + 2))  # its own stream
     if analyze:
         with db.engine.begin() as conn:
             conn.execute(text("ANALYZE"))
@@ -629,9 +748,10 @@ def generate(resellers: int = 200, customers_per_reseller: int = 25, users_per_o
         probe_reseller_id=ids.resellers[probe],
         probe_reseller_name=f"Reseller {probe:04d}",
         probe_manager_email=manager_email(probe),
-        probe_sub_chains=spec.customers_per_reseller,
+        probe_sub_chains=len(ids.customers[ids.resellers[probe]]),  # with insert_probe_licenses' customers
         staff_email=STAFF_EMAIL,
         password=password,
         rows=dict(ids.rows),
         seconds=time.perf_counter() - started,
+        probe_book=book,
     )

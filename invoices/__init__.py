@@ -42,8 +42,11 @@ invoices.facturx: the XML
     check_xsd(xml: bytes) -> None                 the factur-x package's XSD check; raises if invalid
 
 invoices.pdf: the PDF
-    render_pdf(doc: InvoiceDocument) -> bytes     PDF/A-3b with factur-x.xml embedded (AFRelationship
-                                                  /Alternative); fetches nothing; ~0.1 s a page
-    render_html(doc: InvoiceDocument) -> str      the HTML the PDF is printed from
+    render_pdf(doc: InvoiceDocument, workers=None) -> bytes
+                                                  PDF/A-3b with factur-x.xml embedded (AFRelationship
+                                                  /Alternative); fetches nothing; ~0.1 s a page. Over 150
+                                                  lines it paginates itself (20 lines on page 1, 30 after),
+                                                  prints parts of 8 pages in parallel processes and merges
+    render_html(doc, part=None) -> str            the HTML the PDF is printed from (or one part of it)
     title(doc) -> str                             "Invoice INV-000001" / "Summary Invoice SUM-000001"
 """

@@ -12,22 +12,33 @@ to one fails instead of reaching the network.
 
 from __future__ import annotations
 
+import io
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cache
 from importlib.resources import files
+from multiprocessing import get_context
 
 import facturx
 from babel.numbers import format_currency, get_currency_precision
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from pypdf import PdfReader, PdfWriter
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher
 
-from invoices.document import InvoiceDocument
+from invoices.document import DocumentLine, InvoiceDocument
 from invoices.facturx import FACTURX_LEVEL, cii_xml
 
 LOCALE = "en_US"
 PDF_VARIANT = "pdf/a-3b"
+PAGED_FROM = 150  # lines; a longer document is paginated here and printed in parts (see render_pdf)
+FIRST_PAGE_LINES = 20  # lines on the first page, under the masthead, parties and note
+PAGE_LINES = 30  # lines on every later page
+PART_PAGES = 8  # pages per part: WeasyPrint lays out a few short documents faster than one long one
+MAX_WORKERS = 8
 TAX_CATEGORY_LABELS = {"S": "Standard rate", "Z": "Zero rated", "E": "Exempt", "AE": "Reverse charge",
                        "O": "Not subject to tax"}
 
@@ -74,16 +85,93 @@ def title(doc: InvoiceDocument) -> str:
     return f"{'Summary Invoice' if doc.kind == 'summary' else 'Invoice'} {doc.number}"
 
 
-def render_html(doc: InvoiceDocument) -> str:
-    """The invoice as the HTML page that becomes its PDF."""
-    return _templates().get_template("invoice.html").render(doc=doc, title=title(doc))
+@dataclass(frozen=True)
+class Part:
+    """A slice of a long document's pages: `chunks` are its pages' lines (one table each, a page break before
+    every table but the first); the first part carries the masthead, the last the totals and terms."""
+
+    chunks: tuple[tuple[DocumentLine, ...], ...]
+    first: bool
+    last: bool
 
 
-def render_pdf(doc: InvoiceDocument) -> bytes:
+def render_html(doc: InvoiceDocument, part: Part | None = None) -> str:
+    """The invoice as the HTML page that becomes its PDF (or, with `part`, one slice of its pages)."""
+    return _templates().get_template("invoice.html").render(doc=doc, title=title(doc), part=part)
+
+
+def _css_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def _part_css(doc: InvoiceDocument, first_page: int, total_pages: int) -> str:
+    """The footer of a part: its pages numbered from `first_page`, "of" the whole document's page count."""
+    return (f"@page {{ @bottom-left {{ content: {_css_string(title(doc))} }} "
+            f"@bottom-right {{ content: \"Page \" counter(page) \" of {total_pages}\" }} }} "
+            f"@page :first {{ counter-reset: page {first_page} }}")
+
+
+def _render_part(html: str, css: str, layout_only: bool = False) -> tuple[bytes, int]:
+    """One part as a PDF/A-3b and its page count (in a worker process for long documents)."""
+    document = HTML(string=html, url_fetcher=OfflineFetcher()).render(
+        stylesheets=[_stylesheet(), CSS(string=css, url_fetcher=OfflineFetcher())])
+    if layout_only:
+        return b"", len(document.pages)
+    return document.write_pdf(pdf_variant=PDF_VARIANT), len(document.pages)
+
+
+def _plan(lines: tuple[DocumentLine, ...]) -> list[tuple[DocumentLine, ...]]:
+    """The lines of every page: FIRST_PAGE_LINES under the masthead, PAGE_LINES on each page after it."""
+    pages = [lines[:FIRST_PAGE_LINES]]
+    pages += [lines[i:i + PAGE_LINES] for i in range(FIRST_PAGE_LINES, len(lines), PAGE_LINES)]
+    return pages
+
+
+def _print_paged(doc: InvoiceDocument, workers: int, part_pages: int | None = None) -> bytes | None:
+    """A long document printed in parts, `workers` processes at once, and merged; None when a page did not
+    hold the lines planned for it (a description that wraps over many lines), so the caller prints it whole.
+
+    The lines are paginated here, a fixed number per page, so every page's number is known before WeasyPrint
+    lays it out; only the last page's totals, terms and list of included invoices may run over, so that tail
+    (the last page's lines and the closing) is laid out first to learn the page count, then every part is
+    printed with its footer "Page X of Y" fixed."""
+    pages = _plan(doc.lines)
+    body, tail_lines = pages[:-1], pages[-1]
+    tail = Part((tail_lines,), first=len(pages) == 1, last=True)
+    tail_html = render_html(doc, tail)
+    _, tail_pages = _render_part(tail_html, _part_css(doc, len(body) + 1, 0), layout_only=True)
+    total = len(body) + tail_pages
+    size = part_pages or PART_PAGES
+    jobs = [(render_html(doc, Part(tuple(body[i:i + size]), first=i == 0, last=False)),
+             _part_css(doc, i + 1, total), min(size, len(body) - i)) for i in range(0, len(body), size)]
+    jobs.append((tail_html, _part_css(doc, len(body) + 1, total), tail_pages))
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+            done = list(pool.map(_render_part, [html for html, _, _ in jobs], [css for _, css, _ in jobs]))
+    else:
+        done = [_render_part(html, css) for html, css, _ in jobs]
+    if any(count != expected for (_, count), (_, _, expected) in zip(done, jobs, strict=True)):
+        return None
+    merged = PdfWriter(clone_from=PdfReader(io.BytesIO(done[0][0])))
+    for pdf, _ in done[1:]:
+        merged.append(PdfReader(io.BytesIO(pdf)))
+    out = io.BytesIO()
+    merged.write(out)
+    return out.getvalue()
+
+
+def render_pdf(doc: InvoiceDocument, workers: int | None = None) -> bytes:
     """The invoice as a Factur-X PDF/A-3b: the printed invoice with its EN 16931 XML embedded as factur-x.xml.
-    Raises if the XML is not valid against the Factur-X XSD."""
-    html = HTML(string=render_html(doc), url_fetcher=OfflineFetcher())
-    printed = html.write_pdf(stylesheets=[_stylesheet()], pdf_variant=PDF_VARIANT)
+    Raises if the XML is not valid against the Factur-X XSD.
+
+    A document of more than PAGED_FROM lines is paginated here and printed in parts, in parallel processes
+    (`workers`, default one per CPU; 1 prints the parts one after another), then merged; see _print_paged."""
+    printed = None
+    if len(doc.lines) > PAGED_FROM:
+        printed = _print_paged(doc, workers or min(os.cpu_count() or 1, MAX_WORKERS))
+    if printed is None:
+        html = HTML(string=render_html(doc), url_fetcher=OfflineFetcher())
+        printed = html.write_pdf(stylesheets=[_stylesheet()], pdf_variant=PDF_VARIANT)
     metadata = {"author": doc.seller.name, "keywords": "Invoice, Factur-X", "title": f"{doc.seller.name}: {title(doc)}",
                 "subject": f"{title(doc)} issued {doc.issue_date.isoformat()} by {doc.seller.name}"}
     return facturx.generate_from_binary(printed, cii_xml(doc), flavor="factur-x", level=FACTURX_LEVEL,

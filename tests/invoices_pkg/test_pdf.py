@@ -120,3 +120,24 @@ def test_the_embedded_file_is_the_xml_typed_and_sized(card_invoice):
     assert stream["/Subtype"] == "/text/xml"
     assert stream["/Params"]["/Size"] == len(cii_xml(doc))
     assert stream.get_data() == cii_xml(doc)
+
+
+def test_a_300_line_summary_is_printed_in_parts_numbered_as_one_document():
+    doc = summary_of(order_count=150, lines_per_order=2)  # 300 lines: paginated here, printed in parts, merged
+    pdf = render_pdf(doc, workers=2)
+    texts = page_texts(pdf)
+    count = len(texts)
+    assert count >= 10
+    assert "Page 1 of" in texts[0] and f"Page 1 of {count}" in texts[0]
+    assert all(f"Page {number} of {count}" in text for number, text in enumerate(texts, start=1))
+    assert all(f"Summary Invoice {doc.number}" in text for text in texts)
+    assert doc.seller.name in texts[0] and "Net amount" in texts[-2]
+    everything = "\n".join(texts)
+    assert all(f"Order item {i + 1}.2" in everything for i in range(150))
+    assert doc.totals.due_minor and "Amount due" in texts[-1]
+    filename, xml = facturx.get_xml_from_pdf(pdf, check_xsd=True)
+    assert filename == "factur-x.xml" and xml == cii_xml(doc)
+    metadata = xmp(pdf)
+    assert "<pdfaid:part>3</pdfaid:part>" in metadata
+    assert "<fx:ConformanceLevel>EN 16931</fx:ConformanceLevel>" in metadata
+    assert "/OutputIntents" in PdfReader(io.BytesIO(pdf)).trailer["/Root"]
