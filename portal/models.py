@@ -17,3 +17,5 @@ from portal.orders.models import Order, OrderLine  # noqa: F401
 from portal.outbox.models import OutboxMessage  # noqa: F401
 from portal.payments.models import PaymentMethod, SandboxCard, SandboxCharge  # noqa: F401
 from portal.subscriptions.models import Subscription  # noqa: F401
+from portal.devices.models import Device, Location  # noqa: F401
+from portal.transfers.models import TransferRequest  # noqa: F401

@@ -1,0 +1,1 @@
+"""Locations and the devices installed at them (DOMAIN §5): what device and location plans count."""

@@ -1,0 +1,78 @@
+"""How much of each plan a main chain uses (DOMAIN §5): the rule, and the queries that count it.
+
+Devices and locations of the main chain and of its sub-chains count towards the main chain's plans, since only
+a main chain is billed (DOMAIN §2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, or_, select
+
+from portal.accounts.models import Organization
+from portal.catalog.models import SubscriptionBasis
+from portal.devices.models import Device, Location
+from portal.extensions import db
+
+DEVICES_PER_LOCATION_SUBSCRIPTION = 4
+
+
+def location_subscriptions_needed(counting_devices: int) -> int:
+    """One location subscription per 4 counting devices or part of 4, and at least one per location."""
+    if counting_devices < 0:
+        raise ValueError("a location cannot have fewer than no devices")
+    return max(1, -(-counting_devices // DEVICES_PER_LOCATION_SUBSCRIPTION))
+
+
+def required_location_quantity(devices_per_location: Iterable[int]) -> int:
+    """Required = Σ over locations of max(1, ⌈devices/4⌉)."""
+    return sum(location_subscriptions_needed(count) for count in devices_per_location)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a plan needs against what was bought: `used` may exceed `purchased` (the yellow part of the bar)."""
+
+    purchased: int
+    used: int
+
+    @property
+    def within(self) -> int:
+        return min(self.used, self.purchased)
+
+    @property
+    def available(self) -> int:
+        return max(self.purchased - self.used, 0)
+
+    @property
+    def over(self) -> int:
+        return max(self.used - self.purchased, 0)
+
+
+def _chain_organization_ids(main_chain_id: int):
+    return select(Organization.id).where(or_(Organization.id == main_chain_id,
+                                             Organization.parent_id == main_chain_id))
+
+
+def plan_usage(main_chain_id: int) -> dict[SubscriptionBasis, int]:
+    """Units each kind of plan needs for the chain: counting devices, and location subscriptions by the rule.
+    Two statements whatever the number of locations and devices (the sums are done by the database)."""
+    chain = _chain_organization_ids(main_chain_id)
+    devices = db.session.scalar(
+        select(func.count(Device.id)).where(Device.organization_id.in_(chain), Device.counts.is_(True)))
+    per_location = (
+        select(func.count(Device.id).label("n"))
+        .select_from(Location)
+        .outerjoin(Device, (Device.location_id == Location.id) & Device.counts.is_(True))
+        .where(Location.organization_id.in_(chain))
+        .group_by(Location.id)
+        .subquery()
+    )
+    # Floor division (`//` renders integer division on both databases): (n + 3) // 4 is ⌈n / 4⌉ for n >= 0.
+    needed = case((per_location.c.n == 0, 1),
+                  else_=(per_location.c.n + DEVICES_PER_LOCATION_SUBSCRIPTION - 1)
+                  // DEVICES_PER_LOCATION_SUBSCRIPTION)
+    locations = db.session.scalar(select(func.coalesce(func.sum(needed), 0)))
+    return {SubscriptionBasis.DEVICE: devices or 0, SubscriptionBasis.LOCATION: int(locations or 0)}
