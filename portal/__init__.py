@@ -41,12 +41,15 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.catalog.views import bp as shop_bp
     from portal.cli import register_cli
     from portal.core.views import bp as core_bp
+    from portal.devices.views import bp as devices_bp
     from portal.diagnostics import forbid_lazy_loads
     from portal.licenses.views import bp as licenses_bp
     from portal.orders.views import bp as orders_bp
     from portal.outbox import worker
     from portal.payments.views import bp as payments_bp
     from portal.security import init_security
+    from portal.subscriptions.views import bp as subscriptions_bp
+    from portal.transfers.views import bp as transfers_bp
 
     context.init_app(app)
     init_security(app)
@@ -60,7 +63,8 @@ def create_app(config: dict | None = None) -> Flask:
 
         forbid_lazy_loads(Session)
 
-    for bp in (core_bp, accounts_bp, shop_bp, cart_bp, orders_bp, payments_bp, licenses_bp, invoices_bp, admin_bp):
+    for bp in (core_bp, accounts_bp, shop_bp, cart_bp, orders_bp, payments_bp, licenses_bp, invoices_bp,
+               subscriptions_bp, devices_bp, transfers_bp, admin_bp):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # the API authenticates each request itself and carries no session cookie
     app.register_blueprint(api_bp)

@@ -85,6 +85,12 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "invoices.pdf": INVOICE_READERS_BY_ID,
     "invoices.email": INVOICE_READERS_BY_ID,
     "invoices.pay": MANAGERS,  # Master users see invoices; Chain & User Managers pay them
+    # --- Manage Subscriptions and activations (issue 6)
+    # --- end of Manage Subscriptions and activations
+    # --- locations and devices (issue 6)
+    # --- end of locations and devices
+    # --- account transfers (issue 6)
+    # --- end of account transfers
     "admin.invoices": STAFF,
     "admin.summarize": STAFF,
     "admin.record_payment": STAFF,

@@ -10,7 +10,13 @@ from pathlib import Path
 
 from flask import abort, current_app
 
-from portal.admin import bp, catalog_views, invoice_views, organization_views  # noqa: F401 - routes register on bp
+from portal.admin import (  # noqa: F401 - routes register on bp
+    bp,
+    catalog_views,
+    invoice_views,
+    organization_views,
+    transfer_views,
+)
 from portal.audit.views import audit_page
 from portal.authz import Permission, requires
 from portal.outbox.transport import FolderTransport, transport_from_url
