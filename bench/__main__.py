@@ -64,6 +64,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="the probe reseller's licenses, for the /licenses pages [BENCH_PROBE_LICENSES]")
     data.add_argument("--probe-customers", type=int, default=_env_int("BENCH_PROBE_CUSTOMERS", 1_000),
                       help="the probe reseller's customers (sub-chains) [BENCH_PROBE_CUSTOMERS]")
+    data.add_argument("--probe-locations", type=int, default=_env_int("BENCH_PROBE_LOCATIONS", 2_000),
+                      help="the probe reseller's locations, for /subscriptions and /devices [BENCH_PROBE_LOCATIONS]")
+    data.add_argument("--probe-devices", type=int, default=_env_int("BENCH_PROBE_DEVICES", 10_000),
+                      help="the probe reseller's devices, spread over its locations [BENCH_PROBE_DEVICES]")
     data.add_argument("--seed", type=int, default=_env_int("BENCH_SEED", 2026), help="random seed [BENCH_SEED]")
     run = parser.add_argument_group("measurement")
     run.add_argument("--requests", type=int, default=_env_int("BENCH_REQUESTS", 50),
@@ -84,9 +88,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="largest allowed p50 / (/help p50) with --check [BENCH_MAX_RATIO]")
     args = parser.parse_args(argv)
     if min(args.resellers, args.users, args.requests) < 1 or min(args.customers, args.audit, args.orders,
-                                                                  args.warmup) < 0:
-        parser.error("--resellers, --users and --requests must be at least 1; --customers, --audit, --orders and "
-                     "--warmup must not be negative")
+                                                                  args.warmup, args.probe_locations,
+                                                                  args.probe_devices) < 0:
+        parser.error("--resellers, --users and --requests must be at least 1; --customers, --audit, --orders, "
+                     "--warmup, --probe-locations and --probe-devices must not be negative")
     return args
 
 
@@ -115,7 +120,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         dataset = generate(resellers=args.resellers, customers_per_reseller=args.customers,
                            users_per_org=args.users, audit_entries_per_org=args.audit,
                            orders_per_reseller=args.orders, seed=args.seed,
-                           probe_licenses=args.probe_licenses, probe_customers=args.probe_customers)
+                           probe_licenses=args.probe_licenses, probe_customers=args.probe_customers,
+                           probe_locations=args.probe_locations, probe_devices=args.probe_devices)
         engine = db.engine
         dialect = engine.dialect.name
         manager_id = db.session.scalar(select(User.id).where(User.email == dataset.probe_manager_email))
@@ -128,6 +134,11 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     book = dataset.probe_book
     _say(f"  probe's license book: {book.licenses:,} licenses, {book.customers:,} customers; end customer "
          f"{book.customer_viewer_email}")
+    fleet = dataset.probe_fleet
+    plans = "; ".join(f"{basis} plan {bought:,} bought, {needed:,} needed" for basis, (bought, needed)
+                      in fleet.plans.items())
+    _say(f"  probe's fleet: {fleet.locations:,} locations, {fleet.devices:,} devices "
+         f"({fleet.counting_devices:,} counting); {plans}")
     clients = {"anonymous": app.test_client(), "manager": app.test_client(), "staff": app.test_client(),
                "customer": app.test_client()}
     sign_in(clients["manager"], dataset.probe_manager_email, dataset.password)
@@ -173,6 +184,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             "probe_manager": dataset.probe_manager_email, "probe_sub_chains": dataset.probe_sub_chains,
             "probe_licenses": book.licenses, "probe_customers": book.customers,
             "probe_end_customer": book.customer_viewer_email,
+            "probe_locations": fleet.locations, "probe_devices": fleet.devices,
+            "probe_plans": {str(basis): {"purchased": bought, "needed": needed}
+                            for basis, (bought, needed) in fleet.plans.items()},
         },
         "requests": args.requests,
         "warmup": args.warmup,

@@ -3,7 +3,8 @@
 `generate()` fills a migrated, empty database with the demo catalog, resellers (main chains), their customers
 (sub-chains), users, memberships, contacts, installation partners, audit entries, and for every reseller a few
 orders with their order lines, licenses (some assigned to its customers), subscriptions and order invoices; then
-the probe reseller's large license book (insert_probe_licenses: 10,000 licenses and 1,000 customers by default). It
+the probe reseller's large license book (insert_probe_licenses: 10,000 licenses and 1,000 customers by default) and
+its fleet (insert_probe_devices: 2,000 locations, 10,000 devices, a device and a location plan). It
 must run inside an application context (it uses `db.engine` and the app's ARGON2_PROFILE). The catalog goes
 first, through the app's own `seed_catalog()` in a short transaction of its own (so the benchmark sells what
 the portal's demo sells); everything else is written in one transaction.
@@ -55,8 +56,17 @@ from portal.audit.models import AuditEntry
 from portal.billing.models import SUMMARIZED_NOTE, Invoice, InvoiceSeries, InvoiceStatus, SeriesCounter
 from portal.billing.services import OTHER_METHODS_NOTE, PAYMENT_TERMS_DAYS
 from portal.catalog.demo import seed_catalog
-from portal.catalog.models import AddOn, BillingInterval, Edition, Product, ProductKind, TierDiscount
+from portal.catalog.models import (
+    AddOn,
+    BillingInterval,
+    Edition,
+    Product,
+    ProductKind,
+    SubscriptionBasis,
+    TierDiscount,
+)
 from portal.db_types import utcnow
+from portal.devices.models import Device, Location
 from portal.extensions import db
 from portal.licenses.keys import generate_key
 from portal.licenses.models import Activation, License, license_addon
@@ -65,6 +75,7 @@ from portal.orders.models import Order, OrderLine, PaymentKind
 from portal.orders.services import OTHER_METHODS, OTHER_METHODS_THRESHOLD_MINOR
 from portal.subscriptions.models import Subscription
 from portal.subscriptions.services import add_months
+from portal.subscriptions.usage import location_subscriptions_needed
 
 BENCH_PASSWORD = "bench-password-2026"  # every generated login shares it (one precomputed hash)
 STAFF_EMAIL = "bench-staff@vendor.example.com"
@@ -87,12 +98,14 @@ class Spec:
     seed: int = 2026
     probe_licenses: int = 10_000  # the probe reseller's licenses, all told (insert_probe_licenses)
     probe_customers: int = 1_000  # and its customers (sub-chains)
+    probe_locations: int = 2_000  # the probe's locations and devices (insert_probe_devices)
+    probe_devices: int = 10_000
 
     def __post_init__(self) -> None:
         if self.resellers < 1 or self.users_per_org < 1:
             raise ValueError("need at least one reseller and one user per organization (the probe's manager)")
         for name in ("customers_per_reseller", "audit_entries_per_org", "contacts_per_org",
-                     "installers_per_reseller", "orders_per_reseller"):
+                     "installers_per_reseller", "orders_per_reseller", "probe_locations", "probe_devices"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.lines_per_order < 1 or self.copies_per_line < 1:
@@ -130,6 +143,7 @@ class CatalogProduct(NamedTuple):
     unit_price_minor: int | None
     editions: tuple[CatalogEdition, ...]
     addons: tuple[CatalogAddOn, ...]
+    basis: SubscriptionBasis | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +188,7 @@ class Dataset:
     rows: dict[str, int]
     seconds: float
     probe_book: ProbeBook | None = None  # the probe's licenses and customers (insert_probe_licenses)
+    probe_fleet: ProbeFleet | None = None  # the probe's locations, devices and plans (insert_probe_devices)
 
 
 # ---------------------------------------------------------------- helpers
@@ -260,7 +275,7 @@ def insert_catalog(spec: Spec, ids: Ids, rng: random.Random) -> None:
         addons.setdefault(row.product_id, []).append(CatalogAddOn(*row[1:]))
     products = tuple(
         CatalogProduct(p.id, p.slug, p.name, p.kind, p.unit_label, list(p.quantities or []), p.interval,
-                       p.unit_price_minor, tuple(editions.get(p.id, ())), tuple(addons.get(p.id, ())))
+                       p.unit_price_minor, tuple(editions.get(p.id, ())), tuple(addons.get(p.id, ())), p.basis)
         for p in db.session.execute(select(Product).where(Product.active.is_(True))
                                     .order_by(Product.position, Product.id)).scalars()
         if p.kind is ProductKind.SUBSCRIPTION or editions.get(p.id)
@@ -705,13 +720,88 @@ def insert_probe_licenses(conn: Connection, spec: Spec, ids: Ids, rng: random.Ra
                      customer_viewer_email=email, licenses=have + len(rows), customers=len(customers))
 
 
+# ---------------------------------------------------------------- the probe's locations, devices and plans
+
+
+@dataclass(frozen=True)
+class ProbeFleet:
+    """What insert_probe_devices made for the /subscriptions and /devices pages: how many locations and devices
+    (counting ones, spares aside), and the quantity bought and needed of each plan."""
+
+    locations: int
+    devices: int
+    counting_devices: int
+    plans: dict[SubscriptionBasis, tuple[int, int]]  # basis -> (purchased, needed)
+
+
+SPARE_SHARE = 0.05  # devices kept on the shelf: listed, not counted towards a plan
+
+
+def insert_probe_devices(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) -> ProbeFleet:
+    """Give the probe reseller's own chain `probe_locations` locations and `probe_devices` devices (the issue's
+    benchmark: 2,000 and 10,000 by default), each device at a random location (so some hold none and some more
+    than 4) and about 5 % of them spares; then a device plan and a location plan: the device plan a little more
+    than the counting devices (some available, the grey part of its bar), the location plan a tenth short of what
+    the four-devices rule needs (the yellow part). A plan the probe's orders already started gets the quantity."""
+    catalog = ids.catalog
+    if catalog is None:
+        raise RuntimeError("insert_catalog must run before insert_probe_devices")
+    probe = ids.resellers[spec.probe_index]
+    manager = ids.users[probe][0]
+    now = utcnow()
+    location_table, device_table = Location.__table__, Device.__table__
+    location_ids = _insert(conn, location_table, [
+        {"organization_id": probe, "name": f"Store {k:05d}", "address": f"{k} Market Street",
+         "created_at": _past(rng, now, 3 * 365)} for k in range(spec.probe_locations)
+    ], returning=True)
+    per_location = dict.fromkeys(location_ids, 0)
+    devices = []
+    for n in range(spec.probe_devices if location_ids else 0):
+        location = rng.choice(location_ids)
+        counts = rng.random() >= SPARE_SHARE
+        per_location[location] += counts
+        devices.append({"organization_id": probe, "location_id": location, "name": f"POS {n:06d}",
+                        "serial_number": f"SN{rng.randrange(10**10):010d}", "counts": counts,
+                        "added_by_id": manager, "created_at": _past(rng, now, 2 * 365)})
+    _insert(conn, device_table, devices)
+    ids.count(location_table, len(location_ids))
+    ids.count(device_table, len(devices))
+
+    counting = sum(per_location.values())
+    needed = {SubscriptionBasis.DEVICE: counting,
+              SubscriptionBasis.LOCATION: sum(location_subscriptions_needed(n) for n in per_location.values())}
+    bought = {SubscriptionBasis.DEVICE: counting + max(counting // 20, 1),
+              SubscriptionBasis.LOCATION: needed[SubscriptionBasis.LOCATION] * 9 // 10}
+    plans = {}
+    table = Subscription.__table__
+    today = now.date()
+    for basis in (SubscriptionBasis.DEVICE, SubscriptionBasis.LOCATION):
+        product = next((p for p in catalog.products if p.basis is basis), None)
+        if product is None:
+            continue
+        existing = conn.scalar(select(table.c.id).where(table.c.organization_id == probe,
+                                                          table.c.product_id == product.id))
+        if existing is not None:
+            conn.execute(update(table).where(table.c.id == existing).values(quantity=bought[basis]))
+        else:
+            months = (product.interval or BillingInterval.MONTHLY).months
+            conn.execute(insert(table).values(
+                organization_id=probe, product_id=product.id, quantity=bought[basis], started_on=today,
+                next_payment_on=add_months(today, months),
+                expires_on=add_months(today, 12) if basis is SubscriptionBasis.LOCATION else None, created_at=now))
+            ids.count(table, 1)
+        plans[basis] = (bought[basis], needed[basis])
+    return ProbeFleet(locations=len(location_ids), devices=len(devices), counting_devices=counting, plans=plans)
+
+
 # ---------------------------------------------------------------- the whole dataset
 
 
 def generate(resellers: int = 200, customers_per_reseller: int = 25, users_per_org: int = 2,
              audit_entries_per_org: int = 10, *, orders_per_reseller: int = 3, contacts_per_org: int = 1,
              installers_per_reseller: int = 2, seed: int = 2026, probe_licenses: int = 10_000,
-             probe_customers: int = 1_000, password: str = BENCH_PASSWORD,
+             probe_customers: int = 1_000, probe_locations: int = 2_000, probe_devices: int = 10_000,
+             password: str = BENCH_PASSWORD,
              analyze: bool = True) -> Dataset:
     """Fill the (migrated) database of the current app; return the probe reseller and its manager.
 
@@ -722,7 +812,8 @@ def generate(resellers: int = 200, customers_per_reseller: int = 25, users_per_o
     spec = Spec(resellers=resellers, customers_per_reseller=customers_per_reseller, users_per_org=users_per_org,
                 audit_entries_per_org=audit_entries_per_org, contacts_per_org=contacts_per_org,
                 installers_per_reseller=installers_per_reseller, orders_per_reseller=orders_per_reseller,
-                seed=seed, probe_licenses=probe_licenses, probe_customers=probe_customers)
+                seed=seed, probe_licenses=probe_licenses, probe_customers=probe_customers,
+                probe_locations=probe_locations, probe_devices=probe_devices)
     rng = random.Random(spec.seed)
     started = time.perf_counter()
     password_hash = hash_password(password)  # one hash (under the app's ARGON2_PROFILE) for every login
@@ -739,6 +830,7 @@ def generate(resellers: int = 200, customers_per_reseller: int = 25, users_per_o
         insert_subscriptions(conn, spec, ids, rng)
         insert_invoices(conn, spec, ids, rng)
         book = insert_probe_licenses(conn, spec, ids, random.Random(spec.seed + 2))  # its own stream
+        fleet = insert_probe_devices(conn, spec, ids, random.Random(spec.seed + 3))  # and its own
     if analyze:
         with db.engine.begin() as conn:
             conn.execute(text("ANALYZE"))
@@ -754,4 +846,5 @@ def generate(resellers: int = 200, customers_per_reseller: int = 25, users_per_o
         rows=dict(ids.rows),
         seconds=time.perf_counter() - started,
         probe_book=book,
+        probe_fleet=fleet,
     )

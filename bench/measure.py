@@ -70,6 +70,14 @@ LICENSE_PAGES: tuple[Page, ...] = (
     Page("/licenses", "customer", sql_budget=5, label="/licenses (end customer)"),
 )
 
+# The probe reseller's fleet (issue 6: 2,000 locations and 10,000 devices, a device plan with some available and a
+# location plan used beyond its quantity; bench.generate.insert_probe_devices). Manage Subscriptions counts the
+# plans' usage in the database (plans, devices, location subscriptions: 3 statements); /devices is a window.
+FLEET_PAGES: tuple[Page, ...] = (
+    Page("/subscriptions", "manager", sql_budget=6),
+    Page("/devices", "manager", sql_budget=5),
+)
+
 # The pages of the benchmark. The budgets are today's counts: every one is independent of the data size,
 # so a page that starts issuing a query per row (N+1) fails --check on a large dataset. The manager's pages
 # count one statement more than a visitor's for the cart badge in the header.
@@ -94,6 +102,7 @@ PAGES: tuple[Page, ...] = (
     Page("/checkout", "manager", sql_budget=36, method="POST", expect=302, form="checkout", max_ratio=100,
          label="POST /checkout (invoice)"),
     *LICENSE_PAGES,
+    *FLEET_PAGES,
 )
 
 

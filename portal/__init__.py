@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask
 
 from portal import config as config_module
+from portal import routing
 from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -23,6 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
     else:
         app.config.update(config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    routing.init_app(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)

@@ -26,6 +26,15 @@ def _flag(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise ConfigError(f"{name} must be a whole number of bytes above 0, not {raw!r}.")
+    return int(raw)
+
+
 def normalize_database_url(raw: str) -> str:
     # Heroku-style postgres:// URLs and bare postgresql:// use the psycopg 3 driver we ship.
     for prefix in ("postgres://", "postgresql://"):
@@ -49,6 +58,7 @@ class Settings:
     login_limit_per_account: str
     api_limit_per_ip: str
     outbox_send_after_commit: bool
+    transfer_max_upload_bytes: int
 
     @classmethod
     def from_environ(cls) -> Settings:
@@ -66,6 +76,8 @@ class Settings:
             login_limit_per_account=os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", DEFAULTS["LOGIN_LIMIT_PER_ACCOUNT"]),
             api_limit_per_ip=os.environ.get("API_LIMIT_PER_IP", DEFAULTS["API_LIMIT_PER_IP"]),
             outbox_send_after_commit=_flag("OUTBOX_SEND_AFTER_COMMIT", True),
+            transfer_max_upload_bytes=_positive_int("TRANSFER_MAX_UPLOAD_BYTES",
+                                                    DEFAULTS["TRANSFER_MAX_UPLOAD_BYTES"]),
         )
 
     def as_flask_config(self) -> dict:
@@ -90,6 +102,9 @@ class Settings:
             "LOGIN_LIMIT_PER_ACCOUNT": self.login_limit_per_account,
             "API_LIMIT_PER_IP": self.api_limit_per_ip,
             "OUTBOX_SEND_AFTER_COMMIT": self.outbox_send_after_commit,
+            "TRANSFER_MAX_UPLOAD_BYTES": self.transfer_max_upload_bytes,
+            # A request must be able to carry the largest authorization a transfer accepts, and its form fields.
+            "MAX_CONTENT_LENGTH": max(DEFAULTS["MAX_CONTENT_LENGTH"], self.transfer_max_upload_bytes + 1024 * 1024),
             "SESSION_COOKIE_SECURE": not self.debug,
         }
 
@@ -112,4 +127,5 @@ DEFAULTS: dict = {
     "OUTBOX_MAX_ATTEMPTS": 8,
     "FORBID_LAZY_LOADS": False,
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+    "TRANSFER_MAX_UPLOAD_BYTES": 5 * 1024 * 1024,  # a transfer's written authorization (PDF)
 }

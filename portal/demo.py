@@ -10,6 +10,7 @@ from portal.accounts.models import BillingMode, Membership, Organization, Partne
 from portal.accounts.passwords import hash_password
 from portal.billing.demo import seed_invoices, seed_tax_rates
 from portal.catalog.demo import seed_catalog
+from portal.devices.demo import seed_devices
 from portal.extensions import db
 from portal.licenses.demo import seed_licenses
 
@@ -105,6 +106,7 @@ def seed_demo(history: bool = False) -> dict[str, Organization]:
     db.session.flush()
     seed_catalog()
     seed_licenses(orgs)
+    seed_devices(orgs)
     seed_tax_rates()
     if history:
         seed_invoices()

@@ -9,9 +9,11 @@ from __future__ import annotations
 from portal.accounts.models import Contact, Membership, Organization
 from portal.billing.models import Invoice
 from portal.cart.models import CartItem
-from portal.licenses.models import License
+from portal.devices.models import Device, Location
+from portal.licenses.models import Activation, License
 from portal.orders.models import Order
 from portal.payments.models import PaymentMethod
+from portal.transfers.models import TransferRequest
 
 PUBLIC = frozenset({"anonymous", "ops", "alice", "bob", "carol", "dave", "erin", "frank"})
 SIGNED_IN = PUBLIC - {"anonymous"}
@@ -86,10 +88,40 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "invoices.email": INVOICE_READERS_BY_ID,
     "invoices.pay": MANAGERS,  # Master users see invoices; Chain & User Managers pay them
     # --- Manage Subscriptions and activations (issue 6)
+    # Billing of a main chain: its Chain & User Managers only (carol's sub-chain has none; bob and erin are
+    # Master users of Northwind, erin an Installation Partner of Fabrikam: no subscriptions).
+    "subscriptions.index": MANAGERS,
+    # Activations of the working organization's licenses: managers and Installation Partners (erin works in
+    # Fabrikam by default). Ending one follows the activation's organization: the matrix aims erin at a Northwind
+    # activation, where she is a Master user (404); tests/subscriptions covers her ending Fabrikam's.
+    "licenses.activations": MANAGERS | {"erin"},
+    "licenses.deactivate": MANAGERS,
     # --- end of Manage Subscriptions and activations
     # --- locations and devices (issue 6)
+    # Pages of the working organization: everyone with VIEW_DEVICES there (managers, Master users, erin as
+    # Installation Partner of Fabrikam, carol as Contoso's viewer); adding needs MANAGE_DEVICES there (managers
+    # and erin). A location or device by id follows its organization: erin's targets are Northwind's, where she is
+    # a Master user, so she sees them but may not change them.
+    "devices.locations": {"GET": MEMBERS, "POST": MANAGERS | {"erin"}},
+    "devices.devices": {"GET": MEMBERS, "POST": MANAGERS | {"erin"}},
+    "devices.location": {"GET": MEMBERS, "POST": MANAGERS},
+    "devices.device": {"GET": MEMBERS, "POST": MANAGERS},
+    "devices.remove_location": MANAGERS,
+    "devices.move_device": MANAGERS,
+    "devices.remove_device": MANAGERS,  # the confirmation page too: it is only the way to removing
     # --- end of locations and devices
     # --- account transfers (issue 6)
+    # A reseller's Chain & User Managers (managing sub-chains is theirs, on a main chain) request, follow and
+    # withdraw transfers of their sub-chains and download the authorization; vendor staff review and decide.
+    "transfers.index": MANAGERS,
+    "transfers.detail": MANAGERS,
+    "transfers.withdraw": MANAGERS,
+    "transfers.authorization": MANAGERS,
+    "admin.transfers": STAFF,
+    "admin.transfer": STAFF,
+    "admin.approve_transfer": STAFF,
+    "admin.reject_transfer": STAFF,
+    "admin.transfer_authorization": STAFF,
     # --- end of account transfers
     "admin.invoices": STAFF,
     "admin.summarize": STAFF,
@@ -121,6 +153,10 @@ ID_PARAMS: dict[str, tuple[type, str]] = {
     "number": (Order, "number"),
     "key": (License, "key"),  # a license belongs to its owner (the buyer) and to its customer
     "invoice_number": (Invoice, "number"),
+    "location_id": (Location, "id"),
+    "device_id": (Device, "id"),
+    "transfer_id": (TransferRequest, "id"),  # a transfer request belongs to its requester (the reseller)
+    "activation": (Activation, "id"),  # an installation's activation, seen through its license's organizations
 }
 # Route parameters that are not tenant ids, with a sample value for the matrix (secrets, file names, catalog ids
 # that only staff can use: the view checks these itself).

@@ -197,3 +197,80 @@ def make_invoice(org: Organization, status=None, total_minor: int = 12_000, issu
     db.session.flush()
     return invoice
 
+
+# ---------------------------------------------------------------- subscriptions (Manage Subscriptions, issue 6)
+
+
+def make_subscription(org: Organization, slug: str = "device-protection", quantity: int = 8, expires_on=None,
+                      next_payment_on=None):
+    """A plan of the demo catalog for the main chain `org` (Device Protection by default), started today."""
+    from datetime import timedelta
+
+    from portal.db_types import utcnow
+    from portal.subscriptions.models import Subscription
+
+    today = utcnow().date()
+    subscription = Subscription(organization_id=org.id, product_id=demo_product(slug).id, quantity=quantity,
+                                started_on=today, next_payment_on=next_payment_on or today + timedelta(days=30),
+                                expires_on=expires_on)
+    db.session.add(subscription)
+    db.session.flush()
+    return subscription
+
+
+# ---------------------------------------------------------------- account transfers (issue 6)
+
+SAMPLE_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def make_transfer(requester: Organization, sub_chain: Organization, requested_by: User | None = None,
+                  status=None, manager_email: str | None = None):
+    """A transfer request of `sub_chain` by `requester`, its authorization stored as the service stores one."""
+    import secrets
+    from pathlib import Path
+
+    from flask import current_app
+
+    from portal.transfers.models import TransferRequest, TransferStatus
+    from portal.transfers.services import UPLOAD_FOLDER
+
+    n = next(_seq)
+    relative = f"{UPLOAD_FOLDER}/{secrets.token_hex(16)}.pdf"
+    path = Path(current_app.instance_path) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(SAMPLE_PDF)
+    transfer = TransferRequest(
+        requester_id=requester.id, sub_chain_id=sub_chain.id, requested_by_id=(requested_by or make_user()).id,
+        status=status or TransferStatus.REQUESTED, legal_name=f"{sub_chain.name} Holdings {n} Ltd",
+        address_line1=f"{n} Transfer Street", city="Tacoma", region="WA", postal_code="98402", country="US",
+        invoice_email=f"invoices{n}@example.com", phone="+1 253 555 0199",
+        manager_email=manager_email or f"manager{n}@example.com", authorization_path=relative,
+        authorization_filename="authorization.pdf", authorization_size=len(SAMPLE_PDF),
+    )
+    db.session.add(transfer)
+    db.session.flush()
+    return transfer
+
+
+# ---------------------------------------------------------------- locations and devices (issue 6)
+
+
+def make_location(org: Organization, name: str | None = None, address: str = ""):
+    from portal.devices.models import Location
+
+    location = Location(organization_id=org.id, name=name or f"Location {next(_seq)}", address=address)
+    db.session.add(location)
+    db.session.flush()
+    return location
+
+
+def make_device(location, name: str | None = None, counts: bool = True, added_by: User | None = None):
+    """A device at `location`, in the location's organization (as the services keep it)."""
+    from portal.devices.models import Device
+
+    n = next(_seq)
+    device = Device(organization_id=location.organization_id, location_id=location.id, name=name or f"Device {n}",
+                    serial_number=f"SN-{n:06d}", counts=counts, added_by_id=added_by.id if added_by else None)
+    db.session.add(device)
+    db.session.flush()
+    return device

@@ -8,23 +8,30 @@ from __future__ import annotations
 import pytest
 from flask import url_for
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from portal.accounts.models import Contact, Membership, Organization, Role
 from portal.billing.models import Invoice
+from portal.devices.models import Device, Location
 from portal.extensions import db
-from portal.licenses.models import License
+from portal.licenses.models import Activation, License
 from portal.outbox.models import OutboxMessage
+from portal.transfers.models import TransferRequest
 from tests.access import ID_PARAMS, KEY_AUTHENTICATED, OTHER_PARAMS, PUBLIC, staff_only
 from tests.factories import (
     DEMO_EMAILS,
+    make_activation,
     make_cart_item,
     make_contact,
+    make_device,
     make_invoice,
     make_license,
+    make_location,
     make_member,
     make_order,
     make_org,
     make_payment_method,
+    make_transfer,
 )
 
 USERS = sorted(PUBLIC - {"anonymous"})
@@ -44,11 +51,13 @@ def world(app, demo):
             make_order(org, viewer)
             make_invoice(org)  # an order invoice and a summary invoice: their pages and PDFs are tried
             make_invoice(org, summary=True)
+            make_device(make_location(org), added_by=viewer)  # a location with a device in every organization
             if org.is_main_chain:
                 branch = make_org(f"{org.name} Branch", parent=org)
                 make_license(org)  # unassigned, resold to its branch, and personal
-                make_license(org, customer=branch)
-                make_license(org, customer=org)
+                make_activation(make_license(org, customer=branch))
+                make_activation(make_license(org, customer=org))
+                make_transfer(org, branch)
         db.session.commit()
 
 
@@ -58,7 +67,14 @@ def _owner_org_ids(obj) -> set[int]:
         return {obj.id}
     if isinstance(obj, License):
         return {obj.owner_id} | ({obj.customer_id} if obj.customer_id else set())
+    if isinstance(obj, Activation):  # installed under its license: the owner's and the customer's
+        return _owner_org_ids(obj.license)
+    if isinstance(obj, TransferRequest):  # the reseller's request: its sub-chain's users do not see it
+        return {obj.requester_id}
     return {obj.organization_id}
+
+
+_LOAD = {Activation: (joinedload(Activation.license),)}  # lazy loads are errors in tests
 
 
 def _covered_org_ids(email: str) -> set[int]:
@@ -75,7 +91,7 @@ def _covered_org_ids(email: str) -> set[int]:
 def _foreign_ids(email: str) -> dict[str, list]:
     """Per id parameter, the values naming objects outside the user's organizations."""
     covered = _covered_org_ids(email)
-    return {param: [getattr(obj, attr) for obj in db.session.scalars(select(model))
+    return {param: [getattr(obj, attr) for obj in db.session.scalars(select(model).options(*_LOAD.get(model, ())))
                     if not _owner_org_ids(obj) & covered]
             for param, (model, attr) in ID_PARAMS.items()}
 
@@ -98,6 +114,9 @@ def _snapshot() -> tuple:
         sorted((i.number, i.status.value, i.pdf_path) for i in db.session.scalars(select(Invoice))),
         db.session.scalar(select(func.count()).select_from(OutboxMessage)),
         sorted((lic.key, lic.customer_id) for lic in db.session.scalars(select(License))),
+        sorted((loc.id, loc.name, loc.address) for loc in db.session.scalars(select(Location))),
+        sorted((d.id, d.name, d.location_id, d.organization_id, d.counts) for d in db.session.scalars(select(Device))),
+        sorted((a.id, a.deactivated_at) for a in db.session.scalars(select(Activation))),
     )
 
 

@@ -1,6 +1,7 @@
 """`flask seed-demo`: the demo accounts of the README, idempotent."""
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Membership, Organization, User
 from portal.extensions import db
@@ -40,3 +41,43 @@ def test_demo_chains_match_the_scenarios(app, demo):
         assert orgs["Northwind IT"].billing_mode.value == "monthly_invoice"
         assert orgs["Northwind IT"].partner_tier.value == "gold"
         assert orgs["Litware Solutions"].billing_mode.value == "pay_on_order"
+
+
+def test_demo_locations_and_devices_show_a_location_plan_short_of_what_is_needed(app, demo):
+    """Fabrikam: Downtown Denver (3 devices) and Airport Kiosk (6, over the 4-device limit) need 1 + 2 location
+    subscriptions and it bought 2 (the yellow bar); Contoso, Northwind's sub-chain, has a location of its own."""
+    from portal.catalog.models import Product, SubscriptionBasis
+    from portal.devices.models import Device, Location
+    from portal.subscriptions.models import Subscription
+    from portal.subscriptions.usage import plan_usage
+
+    with app.app_context():
+        orgs = {o.name: o for o in db.session.scalars(select(Organization))}
+        per_location = dict(db.session.execute(
+            select(Location.name, func.count(Device.id)).join(Device, Device.location_id == Location.id)
+            .where(Location.organization_id == orgs["Fabrikam Stores"].id).group_by(Location.name)).all())
+        assert per_location == {"Downtown Denver": 3, "Airport Kiosk": 6}
+        assert plan_usage(orgs["Fabrikam Stores"].id)[SubscriptionBasis.LOCATION] == 3
+        bought = db.session.scalars(select(Subscription.quantity).join(Product, Product.id == Subscription.product_id)
+                                    .where(Subscription.organization_id == orgs["Fabrikam Stores"].id,
+                                           Product.slug == "location-plan")).one()
+        assert bought == 2
+        contoso = db.session.scalars(select(Device).where(Device.organization_id == orgs["Contoso Retail"].id)).all()
+        assert len(contoso) == 2
+        assert all(d.organization_id == d.location.organization_id for d in db.session.scalars(
+            select(Device).options(selectinload(Device.location))))
+
+
+def test_seeding_the_demo_again_adds_no_locations_devices_or_plans(app, demo):
+    from portal.demo import seed_demo
+    from portal.devices.models import Device, Location
+    from portal.subscriptions.models import Subscription
+
+    def counts():
+        return tuple(db.session.scalar(select(func.count()).select_from(m)) for m in (Location, Device, Subscription))
+
+    with app.app_context():
+        before = counts()
+        seed_demo()
+        db.session.commit()
+        assert counts() == before

@@ -16,14 +16,18 @@ from portal.extensions import db
 from tests.access import ACCESS, ID_PARAMS, OTHER_PARAMS, PUBLIC, allowed_users
 from tests.factories import (
     DEMO_EMAILS,
+    make_activation,
     make_cart_item,
     make_contact,
+    make_device,
     make_invoice,
     make_license,
+    make_location,
     make_member,
     make_order,
     make_org,
     make_payment_method,
+    make_transfer,
 )
 
 USERS = sorted(PUBLIC)
@@ -33,7 +37,9 @@ HOME_ORG = {  # the organization each user's requests aim at
 }
 DENIED = {403, 404}
 # Endpoints that need a target of their own (an installer to revoke, an item to remove before another is edited).
-DESTRUCTIVE_TARGETS = {"accounts.revoke_partner": "installer_id", "cart.remove": "removable_item_id"}
+DESTRUCTIVE_TARGETS = {"accounts.revoke_partner": "installer_id", "cart.remove": "removable_item_id",
+                       "devices.remove_device": "removable_device_id",
+                       "devices.remove_location": "removable_location_id"}
 
 
 def _routes(app):
@@ -64,14 +70,23 @@ def targets(app, demo):
             ).first() or make_member(org, Role.INSTALLER)
             sub = org if not org.is_main_chain else (
                 next((s for s in orgs.values() if s.parent_id == org.id), None) or make_org(f"{name} East", org))
+            license_ = (make_license(org) if org.is_main_chain else
+                        make_license(db.session.get(Organization, org.parent_id), customer=org))
             per_org[name] = {"membership_id": other.id, "contact_id": make_contact(org).id,
                              "installer_id": installer.id, "org_id": sub.id,
                              "method_id": make_payment_method(org).id,
                              "number": make_order(org, other.user).number,
                              "invoice_number": make_invoice(org).number,
                              # a license the organization bought, or (a sub-chain) was assigned by its reseller
-                             "key": (make_license(org) if org.is_main_chain else
-                                     make_license(db.session.get(Organization, org.parent_id), customer=org)).key}
+                             "key": license_.key,
+                             "activation": make_activation(license_).id,  # that license, installed somewhere
+                             # a request to transfer that sub-chain, made by its main chain
+                             "transfer_id": make_transfer(db.session.get(Organization, sub.parent_id), sub).id}
+        for name, org in orgs.items():  # a location with a device to aim at, and a device and a location to remove
+            location = make_location(org)
+            per_org[name].update(location_id=location.id, device_id=make_device(location).id,
+                                 removable_device_id=make_device(location).id,
+                                 removable_location_id=make_location(org).id)
         # Each user's own cart item, in the organization they work in.
         users = {u.email: u for u in db.session.scalars(select(User))}
         for name, email in DEMO_EMAILS.items():

@@ -84,3 +84,22 @@ def test_database_url_accepts_plain_postgresql_urls(monkeypatch):
 def test_unknown_pages_answer_a_friendly_404(client):
     response = client.get("/no/such/page")
     assert response.status_code == 404 and "Page not found" in response.get_data(as_text=True)
+
+
+def test_an_id_too_large_for_the_database_is_a_404_on_every_id_route(app, login, demo):
+    """A number typed into a URL beyond what an id column holds is an unknown id (404), never a 500."""
+    client = login("alice")
+    huge = "99999999999999999999"
+    tried = 0
+    for rule in app.url_map.iter_rules():
+        ints = [name for name, converter in rule._converters.items() if converter.regex == r"\d+"]
+        if not ints:
+            continue
+        path = rule.rule
+        for name in ints:
+            path = path.replace(f"<int:{name}>", huge)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(path, method=method)
+            assert response.status_code == 404, f"{method} {path} -> {response.status_code}"
+        tried += 1
+    assert tried >= 10

@@ -194,3 +194,108 @@ def test_the_customers_csv_takes_the_same_statements_however_many_licenses(app, 
     rows = body.splitlines()
     assert len(rows) > 4 * 30 and any("Advanced Anti-Spam; ActiveSync Mobile Sync" in r for r in rows)
     assert views.CSV_HEADER[6] == "Add-ons"
+
+
+# ---------------------------------------------------------------- Manage Subscriptions and activations (issue 6)
+
+
+def _grow_fabrikam(app, demo, n: int) -> None:
+    """Per step, for Fabrikam (a main chain with a device and a location plan) and a new sub-chain of it: a
+    location with up to 6 devices (one a spare), and a license of each active on an installation."""
+    from portal.subscriptions.models import Subscription
+    from tests.factories import demo_product, make_device, make_location, make_subscription
+
+    with app.app_context():
+        fabrikam = db.session.get(Organization, demo.orgs["Fabrikam Stores"])
+        planned = set(db.session.scalars(select(Subscription.product_id)
+                                         .where(Subscription.organization_id == fabrikam.id)))
+        for slug, quantity in (("device-protection", 10), ("location-plan", 3)):
+            if demo_product(slug).id not in planned:
+                make_subscription(fabrikam, slug, quantity)
+        for i in range(n):
+            branch = make_org(parent=fabrikam)
+            for org in (fabrikam, branch):
+                location = make_location(org)
+                for d in range(i % 7):
+                    make_device(location, counts=d > 0)
+                make_activation(make_license(org, customer=org))
+        db.session.commit()
+
+
+# The session's user and memberships (2), the cart count in the header for a buyer (1), then the page's own:
+# /subscriptions the plans with their products (1) and the plan usage (2: devices, location subscriptions);
+# /activations a window of activations with their licenses, products, editions and customers (1).
+SUBSCRIPTION_BUDGET = {("dave", "/subscriptions"): 6, ("dave", "/activations"): 4, ("erin", "/activations"): 3,
+                       ("erin", "/activations?page=2"): 3}
+
+
+@pytest.mark.parametrize(("who", "url"), SUBSCRIPTION_BUDGET)
+def test_subscription_and_activation_pages_take_the_same_statements_however_many_devices(app, login, demo, who,
+                                                                                        url):
+    client = login(who)
+    _grow_fabrikam(app, demo, 2)
+    small = _statements(app, client, url)
+    _grow_fabrikam(app, demo, 30)  # past a page of 25 activations
+    large = _statements(app, client, url)
+    assert large == small, f"{url}: {small} statements with little data, {large} with more (an N+1 query?)"
+    budget = SUBSCRIPTION_BUDGET[who, url]
+    assert small == budget, f"{url} takes {small} statements; its budget is {budget}"
+
+
+# ---------------------------------------------------------------- locations and devices (issue 6)
+
+
+def _grow_devices(app, demo, n: int) -> dict[str, int]:
+    """Per step, bulk-inserted: a Fabrikam location with 6 devices (one a spare) and a location of a new
+    Fabrikam sub-chain with 2, 4 devices more at Downtown Denver, and a Contoso location with 3 (carol's).
+    Returns the ids of Downtown Denver and of one of its devices."""
+    from sqlalchemy import func, insert
+
+    from portal.devices.models import Device, Location
+
+    with app.app_context():
+        fabrikam = db.session.get(Organization, demo.orgs["Fabrikam Stores"])
+        dave = db.session.get(User, demo.users["dave"])
+        denver = db.session.scalars(select(Location).where(Location.name == "Downtown Denver")).one()
+        start = db.session.scalar(select(func.count()).select_from(Location))
+        branches = [make_org(parent=fabrikam) for _ in range(n)]
+        places = [(fabrikam.id, 6), (demo.orgs["Contoso Retail"], 3)]
+        rows = [{"organization_id": org_id, "name": f"Grown {start + i}-{k}", "address": "1 Grown Street"}
+                for i in range(n) for k, (org_id, _) in enumerate([*places, (branches[i].id, 2)])]
+        ids = db.session.scalars(insert(Location).returning(Location.id, sort_by_parameter_order=True), rows).all()
+        sizes = [size for i in range(n) for size in (6, 3, 2)]
+        devices = [{"organization_id": row["organization_id"], "location_id": location_id, "counts": d > 0,
+                    "name": f"{row['name']} device {d}", "serial_number": f"SN-{location_id}-{d}",
+                    "added_by_id": dave.id}
+                   for row, location_id, size in zip(rows, ids, sizes, strict=True) for d in range(size)]
+        devices += [{"organization_id": fabrikam.id, "location_id": denver.id, "name": f"Denver {start}-{d}",
+                     "added_by_id": dave.id} for d in range(4 * n)]
+        db.session.execute(insert(Device), devices)
+        db.session.commit()
+        till = db.session.scalars(select(Device.id).where(Device.name == "Denver till 1")).one()
+        return {"denver": denver.id, "till": till}
+
+
+# The session's user and memberships (2) and, for a buyer, the cart count in the header (1), then the page's own.
+# /locations: a window of locations with their device counts (1), the counting devices per location for the
+# subscriptions needed (1) and, for who may add one, the organizations to add it to (1); /devices: the locations
+# to filter by and add to (1) and a window of devices with location, organization and who added them (1); a
+# location: its device counts (1) and a window of its devices (1) after loading it (1); a device: it (1) and, for
+# who may change it, the locations to move it to (1).
+DEVICE_BUDGET = {("dave", "/locations"): 6, ("dave", "/locations?page=2&q=grown"): 6, ("dave", "/devices"): 5,
+                 ("dave", "/devices?q=device&page=2"): 5, ("dave", "/locations/{denver}"): 6,
+                 ("dave", "/locations/{denver}?page=2"): 6, ("dave", "/devices/{till}"): 5,
+                 ("erin", "/devices"): 4, ("erin", "/locations"): 5, ("carol", "/devices"): 4,
+                 ("carol", "/locations"): 4}
+
+
+@pytest.mark.parametrize(("who", "url"), DEVICE_BUDGET)
+def test_location_and_device_pages_take_the_same_statements_however_many_devices(app, login, demo, who, url):
+    client = login(who)
+    ids = _grow_devices(app, demo, 2)
+    small = _statements(app, client, url.format(**ids))
+    ids = _grow_devices(app, demo, 30)  # past a page of 50 locations and of 50 devices, at a location too
+    large = _statements(app, client, url.format(**ids))
+    assert large == small, f"{url}: {small} statements with little data, {large} with more (an N+1 query?)"
+    budget = DEVICE_BUDGET[who, url]
+    assert small == budget, f"{url} takes {small} statements; its budget is {budget}"

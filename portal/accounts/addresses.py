@@ -6,12 +6,15 @@ import re
 
 from portal.errors import RuleError
 
-# "P.O. Box", "PO Box", "P O Box", "Post Office Box", "POB 12", "Postfach", "Box 123", "Boîte postale", "Apartado"
+# "P.O. Box", "PO Box", "P O Box", "Post Office Box", "POB 12", "Postfach", "Box 123", "Boîte postale", "Apartado",
+# and the Australian and New Zealand forms: "GPO Box", "Post Box", "Locked Bag", "Private Bag"
 _PO_BOX = re.compile(
     r"""(?ix)
     \b(
         p\.?\s*o\.?\s*b(ox)?\.?\s*\#?\s*\d+ |
-        p\.?\s*o\.?\s*box |
+        g?\.?\s*p\.?\s*o\.?\s*box |
+        post\s*box |
+        (locked|private)\s+bag |
         post\s*office\s*box |
         postal\s*box |
         p\.?\s*o\.?\s*drawer |

@@ -247,6 +247,16 @@ def add_login(org: Organization, email: str, full_name: str, role: Role, actor: 
     return membership
 
 
+def managers_emails(org: Organization) -> list[str]:
+    """Every active Chain & User Manager of the organization (DOMAIN §2: they receive billing, renewal and
+    new-device notices)."""
+    return sorted(db.session.scalars(
+        select(User.email).join(Membership, Membership.user_id == User.id)
+        .where(Membership.organization_id == org.id, Membership.role == Role.MANAGER,
+               Membership.active.is_(True), User.active.is_(True))
+    ))
+
+
 def add_contact(org: Organization, email: str, full_name: str, phone: str, actor: Actor) -> Contact:
     """Record an additional contact (no login) for the organization."""
     contact = Contact(organization_id=org.id, email=normalize_email(email), full_name=full_name.strip(),

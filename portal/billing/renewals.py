@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Organization
+from portal.accounts.services import managers_emails
 from portal.billing.models import RenewalNotice
-from portal.billing.services import managers_emails
 from portal.db_types import utcnow
 from portal.extensions import db
 from portal.licenses.models import License

@@ -1,5 +1,250 @@
-"""Locations and devices: add, rename, move and remove them (managers and Installation Partners)."""
+"""Locations and devices: add, rename, move and remove them (managers and Installation Partners).
 
-from flask import Blueprint
+Everyone with VIEW_DEVICES sees the pages; the forms are offered, and POSTs accepted, only with MANAGE_DEVICES on
+the organization concerned (the working one for adding, the object's own for changing it).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy.orm import joinedload
+
+from portal.accounts.context import current_actor
+from portal.accounts.forms import ConfirmForm
+from portal.authz import Permission, active_organization, can, get_in_scope_or_404, require, requires
+from portal.devices import services
+from portal.devices.forms import (
+    AddDeviceForm,
+    AddLocationForm,
+    DeviceForm,
+    LocationForm,
+    MoveDeviceForm,
+    location_choices,
+    options_html,
+)
+from portal.devices.models import Device, Location
+from portal.errors import RuleError
+from portal.extensions import db
+from portal.pagination import window
+from portal.rendering import render, submit
+from portal.subscriptions.usage import location_subscriptions_needed
 
 bp = Blueprint("devices", __name__)
+
+LAST_PAGE = 100_000  # beyond any real list; keeps OFFSET a number every database takes
+
+
+def _search() -> str:
+    return request.args.get("q", "").strip()[:100]
+
+
+def _page() -> int:
+    return min(request.args.get("page", 1, type=int), LAST_PAGE)
+
+
+def _location_or_404(location_id: int) -> Location:
+    return get_in_scope_or_404(Location, location_id, Location.organization_id, current_user,
+                               Permission.VIEW_DEVICES, joinedload(Location.organization))
+
+
+def _device_or_404(device_id: int) -> Device:
+    return get_in_scope_or_404(Device, device_id, Device.organization_id, current_user, Permission.VIEW_DEVICES,
+                               joinedload(Device.location).joinedload(Location.organization),
+                               joinedload(Device.added_by))
+
+
+# ---------------------------------------------------------------- locations
+
+
+@bp.route("/locations", methods=["GET", "POST"])
+@requires(Permission.VIEW_DEVICES)
+def locations():
+    """Your chain's locations with their devices and the location subscriptions each needs; add one."""
+    org = active_organization()
+    if request.method == "POST":
+        require(Permission.MANAGE_DEVICES)
+    form = None
+    if can(current_user, Permission.MANAGE_DEVICES, org):
+        owners = services.organizations_for(current_user, org, Permission.MANAGE_DEVICES)
+        form = AddLocationForm(organization_id=org.id)
+        form.organization_id.choices = [(o.id, o.name) for o in owners]
+
+        def add() -> Location:
+            owner = next(o for o in owners if o.id == form.organization_id.data)
+            return services.add_location(owner, form.name.data, form.address.data, current_actor())
+
+        if saved := submit(form, add):
+            flash(f"Location {saved.value.name} added. Add its devices next.", "success")
+            return redirect(url_for("devices.location", location_id=saved.value.id))
+    search = _search()
+    rows = window(services.locations_with_counts(current_user, org, search), _page(), services.PER_PAGE, rows=True)
+    return render("devices/locations.html", "devices/_locations.html", status=422 if form and form.errors else 200,
+                  org=org, rows=rows, search=search, form=form, needed=location_subscriptions_needed,
+                  several_organizations=any(loc.organization_id != org.id for loc, _, _ in rows.items),
+                  total_needed=services.subscriptions_needed(current_user, org))
+
+
+def _location_page(location: Location, form: LocationForm | None, status: int = 200):
+    devices = window(services.location_devices(current_user, location), _page(), services.PER_PAGE)
+    return render("devices/location.html", "devices/_location_devices.html", status=status, location=location,
+                  devices=devices, form=form, confirm_form=ConfirmForm(), counts=services.device_counts(location),
+                  needed=location_subscriptions_needed,
+                  can_manage=can(current_user, Permission.MANAGE_DEVICES, location.organization))
+
+
+@bp.route("/locations/<int:location_id>", methods=["GET", "POST"])
+@login_required  # the scoped lookup decides: another tenant's location is a 404
+def location(location_id: int):
+    """One location and its devices; rename it or change its address."""
+    location_ = _location_or_404(location_id)
+    if request.method == "POST":
+        require(Permission.MANAGE_DEVICES, location_.organization)
+    if not can(current_user, Permission.MANAGE_DEVICES, location_.organization):
+        return _location_page(location_, None)
+    form = LocationForm(obj=location_)
+    if submit(form, lambda: services.edit_location(location_, form.name.data, form.address.data,
+                                                   current_actor())):
+        flash(f"Location {location_.name} saved.", "success")
+        return redirect(url_for("devices.location", location_id=location_.id))
+    if form.errors:
+        return _location_page(_location_or_404(location_id), form, status=422)  # reloaded after the rollback
+    return _location_page(location_, form)
+
+
+@bp.route("/locations/<int:location_id>/remove", methods=["POST"])
+@login_required  # the scoped lookup decides: another tenant's location is a 404
+def remove_location(location_id: int):
+    """Remove a location that has no devices left."""
+    location_ = _location_or_404(location_id)
+    require(Permission.MANAGE_DEVICES, location_.organization)
+    if not ConfirmForm().validate_on_submit():
+        flash("The form expired; try again.", "error")
+        return redirect(url_for("devices.location", location_id=location_.id))
+    name = location_.name
+    try:
+        services.remove_location(location_, current_actor())
+    except RuleError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("devices.location", location_id=location_id))
+    db.session.commit()
+    flash(f"Location {name} removed.", "success")
+    return redirect(url_for("devices.locations"))
+
+
+# ---------------------------------------------------------------- devices
+
+
+@bp.route("/devices", methods=["GET", "POST"])
+@requires(Permission.VIEW_DEVICES)
+def devices():
+    """Every device of your chain with its location; filter by location, search; add one (managers are emailed)."""
+    org = active_organization()
+    if request.method == "POST":
+        require(Permission.MANAGE_DEVICES)
+    can_manage = can(current_user, Permission.MANAGE_DEVICES, org)
+    # A manager or partner of the chain manages every location the chain shows (a membership covers sub-chains).
+    places = services.locations_for(current_user, org,
+                                    Permission.MANAGE_DEVICES if can_manage else Permission.VIEW_DEVICES)
+    chosen = request.args.get("location", type=int)
+    chosen = chosen if chosen in {place[0] for place in places} else None
+    form = None
+    if can_manage:
+        form = AddDeviceForm(location_id=chosen)
+        form.location_id.choices = location_choices(places)
+
+        def add() -> services.AddedDevice:
+            at = db.session.get(Location, form.location_id.data, options=[joinedload(Location.organization)])
+            return services.add_device(at, form.name.data, form.serial_number.data, form.counts.data,
+                                       current_actor())
+
+        if saved := submit(form, add):
+            flash(_added_notice(saved.value), "success")
+            return redirect(url_for("devices.device", device_id=saved.value.device.id))
+    search = _search()
+    rows = window(services.chain_devices(current_user, org, chosen, search), _page(), services.PER_PAGE)
+    return render("devices/devices.html", "devices/_devices.html", status=422 if form and form.errors else 200,
+                  org=org, devices=rows, places=places, location_options=options_html(location_choices(places), chosen),
+                  chosen=chosen, search=search, form=form,
+                  several_organizations=len({place[2] for place in places}) > 1)
+
+
+def _added_notice(added: services.AddedDevice) -> str:
+    done = f"Device {added.device.name} added at {added.device.location.name}."
+    managers = len(added.notified)
+    if not managers:
+        return f"{done} {added.main_chain.name} has no active Chain & User Manager to email about it."
+    who = "the Chain & User Manager" if managers == 1 else f"the {managers} Chain & User Managers"
+    return f"{done} We emailed {who} of {added.main_chain.name} about it."
+
+
+def _device_page(device: Device, form: DeviceForm | None, move_form: MoveDeviceForm | None, status: int = 200):
+    return render("devices/device.html", status=status, device=device, form=form, move_form=move_form)
+
+
+def _move_form(device: Device, formdata: bool) -> MoveDeviceForm:
+    form = MoveDeviceForm() if formdata else MoveDeviceForm(formdata=None)
+    places = services.locations_for(current_user, device.location.organization, Permission.MANAGE_DEVICES,
+                                    with_sub_chains=False)
+    form.location_id.choices = [choice for choice in location_choices(places) if choice[0] != device.location_id]
+    return form
+
+
+@bp.route("/devices/<int:device_id>", methods=["GET", "POST"])
+@login_required  # the scoped lookup decides: another tenant's device is a 404
+def device(device_id: int):
+    """One device: rename it, correct its serial number, say whether it counts towards the plan; move it."""
+    device_ = _device_or_404(device_id)
+    organization = device_.location.organization
+    if request.method == "POST":
+        require(Permission.MANAGE_DEVICES, organization)
+    if not can(current_user, Permission.MANAGE_DEVICES, organization):
+        return _device_page(device_, None, None)
+    form = DeviceForm(obj=device_)
+    if submit(form, lambda: services.edit_device(device_, form.name.data, form.serial_number.data,
+                                                 form.counts.data, current_actor())):
+        flash(f"Device {device_.name} saved.", "success")
+        return redirect(url_for("devices.device", device_id=device_.id))
+    if form.errors:
+        device_ = _device_or_404(device_id)  # reloaded after the rollback
+        return _device_page(device_, form, _move_form(device_, formdata=False), status=422)
+    return _device_page(device_, form, _move_form(device_, formdata=False))
+
+
+@bp.route("/devices/<int:device_id>/move", methods=["POST"])
+@login_required  # the scoped lookup decides: another tenant's device is a 404
+def move_device(device_id: int):
+    """Move a device to another location of its organization."""
+    device_ = _device_or_404(device_id)
+    require(Permission.MANAGE_DEVICES, device_.location.organization)
+    move_form = _move_form(device_, formdata=True)
+
+    def move() -> Location:
+        to = db.session.get(Location, move_form.location_id.data)
+        services.move_device(device_, to, current_actor())
+        return to
+
+    if saved := submit(move_form, move):
+        flash(f"Device {device_.name} moved to {saved.value.name}.", "success")
+        return redirect(url_for("devices.device", device_id=device_.id))
+    device_ = _device_or_404(device_id)
+    return _device_page(device_, DeviceForm(obj=device_, formdata=None), move_form, status=422)
+
+
+@bp.route("/devices/<int:device_id>/remove", methods=["GET", "POST"])
+@login_required  # the scoped lookup decides: another tenant's device is a 404
+def remove_device(device_id: int):
+    """Remove a device, after saying that billing changes go through the vendor and to export its data first."""
+    device_ = _device_or_404(device_id)
+    require(Permission.MANAGE_DEVICES, device_.location.organization)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        name, location_id = device_.name, device_.location_id
+        services.remove_device(device_, current_actor())
+        db.session.commit()
+        flash(f"Device {name} removed. Your subscription quantity is unchanged: to lower it, contact the vendor.",
+              "success")
+        return redirect(url_for("devices.location", location_id=location_id))
+    return render("devices/remove_device.html", device=device_, form=form,
+                  status=400 if request.method == "POST" else 200)

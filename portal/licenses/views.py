@@ -265,4 +265,5 @@ def customers_csv():
     return response
 
 
-from portal.licenses import modify_views  # noqa: E402,F401 - Modify a License routes on this blueprint
+# Modify a License and Activations: routes of their own modules on this blueprint
+from portal.licenses import activation_views, modify_views  # noqa: E402,F401

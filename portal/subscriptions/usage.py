@@ -59,7 +59,16 @@ def _chain_organization_ids(main_chain_id: int):
 def plan_usage(main_chain_id: int) -> dict[SubscriptionBasis, int]:
     """Units each kind of plan needs for the chain: counting devices, and location subscriptions by the rule.
     Two statements whatever the number of locations and devices (the sums are done by the database)."""
-    chain = _chain_organization_ids(main_chain_id)
+    return _usage_of(_chain_organization_ids(main_chain_id))
+
+
+def organization_usage(org_id: int) -> dict[SubscriptionBasis, int]:
+    """Units each kind of plan needs for one organization's own devices and locations (not its sub-chains'):
+    what an account transfer takes along from the reseller's plans."""
+    return _usage_of([org_id])
+
+
+def _usage_of(chain) -> dict[SubscriptionBasis, int]:
     devices = db.session.scalar(
         select(func.count(Device.id)).where(Device.organization_id.in_(chain), Device.counts.is_(True)))
     per_location = (

@@ -1,5 +1,27 @@
 """Manage Subscriptions: a main chain's device and location plans and how much of each is used."""
 
+from __future__ import annotations
+
 from flask import Blueprint
 
+from portal.authz import Permission, active_organization, requires
+from portal.catalog.models import SubscriptionBasis
+from portal.db_types import utcnow
+from portal.rendering import render
+from portal.subscriptions.overview import plan_groups
+
 bp = Blueprint("subscriptions", __name__)
+
+BASIS_LABELS = {SubscriptionBasis.DEVICE: "Device plan", SubscriptionBasis.LOCATION: "Location plan"}
+
+
+@bp.route("/subscriptions")
+@requires(Permission.MANAGE_SUBSCRIPTIONS)
+def index():
+    """Your plans: what each costs per unit at list price, when it renews, and how much of it you use."""
+    org = active_organization()
+    groups, needed = plan_groups(org.id)
+    planned = {group.basis for group in groups}
+    return render("subscriptions/index.html", org=org, groups=groups, basis_labels=BASIS_LABELS,
+                  unplanned={basis: n for basis, n in needed.items() if basis not in planned and n},
+                  today=utcnow().date())

@@ -194,10 +194,12 @@ def test_navigation_shows_each_role_only_what_it_may_use(login, demo):
         block = html.split('aria-label="Main"')[1].split("</nav>")[0]
         return re.findall(r">([^<]+)</a>", block)
 
-    assert nav("alice") == ["Account", "Licenses", "Customers", "Shop", "Orders", "Invoices", "Payment methods",
-                            "Users", "Sub-chains", "Installation partners", "Activity"]
-    assert nav("bob") == ["Account", "Licenses", "Customers", "Shop", "Orders", "Invoices"]
-    assert nav("carol") == ["Account", "Licenses"]
+    assert nav("alice") == ["Account", "Licenses", "Activations", "Customers", "Locations", "Devices", "Shop",
+                            "Orders", "Invoices", "Manage Subscriptions", "Payment methods", "Users", "Sub-chains",
+                            "Transfers", "Installation partners", "Activity"]
+    assert nav("bob") == ["Account", "Licenses", "Customers", "Locations", "Devices", "Shop", "Orders", "Invoices"]
+    assert nav("carol") == ["Account", "Licenses", "Locations", "Devices"]
+    assert nav("erin") == ["Account", "Activations", "Locations", "Devices"]  # Installation Partner of Fabrikam
 
 
 def test_open_redirects_after_sign_in_are_refused(client, demo):

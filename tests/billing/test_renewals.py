@@ -21,10 +21,15 @@ TODAY = date(2026, 11, 21)
 
 def _subscription(org: Organization, next_payment_on: date, quantity: int = 4,
                   slug: str = "device-protection") -> Subscription:
-    plan = Subscription(organization_id=org.id, product_id=product_by_slug(slug).id,
-                        quantity=quantity, started_on=next_payment_on - timedelta(days=30),
-                        next_payment_on=next_payment_on)
-    db.session.add(plan)
+    product_id = product_by_slug(slug).id
+    # The demo's plan, if the organization has one (Fabrikam's location plan), else a new one.
+    plan = db.session.scalars(select(Subscription).where(Subscription.organization_id == org.id,
+                                                         Subscription.product_id == product_id)).first()
+    if plan is None:
+        plan = Subscription(organization_id=org.id, product_id=product_id)
+        db.session.add(plan)
+    plan.quantity, plan.started_on = quantity, next_payment_on - timedelta(days=30)
+    plan.next_payment_on = next_payment_on
     db.session.flush()
     return plan
 

@@ -14,22 +14,24 @@ from tests.factories import DEMO_EMAILS
 pytestmark = pytest.mark.browser
 
 # What a Chain & User Manager of a main chain administers (portal/authz.py ROLE_PERMISSIONS x NAVIGATION).
-MANAGER = ("Account", "Licenses", "Customers", "Shop", "Orders", "Invoices", "Payment methods", "Users",
-           "Sub-chains", "Installation partners", "Activity")
-BUYER = ("Account", "Licenses", "Customers", "Shop", "Orders", "Invoices")
-# End-customer users (viewers) see their account and their licenses; installers only their account.
-VIEWER = ("Account", "Licenses")
-ACCOUNT_ONLY = ("Account",)
+MANAGER = ("Account", "Licenses", "Activations", "Customers", "Locations", "Devices", "Shop", "Orders", "Invoices",
+           "Manage Subscriptions", "Payment methods", "Users", "Sub-chains", "Transfers", "Installation partners",
+           "Activity")
+BUYER = ("Account", "Licenses", "Customers", "Locations", "Devices", "Shop", "Orders", "Invoices")
+# End-customer users (viewers) see their account, their licenses and their devices; installers install and
+# support: activations, locations and devices.
+VIEWER = ("Account", "Licenses", "Locations", "Devices")
+INSTALLER = ("Account", "Activations", "Locations", "Devices")
 
 # user -> (where signing in lands, the main navigation in order)
 JOURNEYS = {
     # vendor staff, no organization
-    "ops": ("/admin/audit", ("Catalog", "Organizations", "Invoices", "Audit log", "Sent mail")),
+    "ops": ("/admin/audit", ("Catalog", "Organizations", "Invoices", "Transfers", "Audit log", "Sent mail")),
     "alice": ("/account", MANAGER),  # manager of Northwind IT
     "bob": ("/account", BUYER),  # member of Northwind IT
     "carol": ("/account", VIEWER),  # viewer of the sub-chain Contoso Retail
     "dave": ("/account", MANAGER),  # manager of Fabrikam Stores
-    "erin": ("/account", ACCOUNT_ONLY),  # installer on Fabrikam Stores (her first organization), member of Northwind
+    "erin": ("/account", INSTALLER),  # installer on Fabrikam Stores (her first organization), member of Northwind
     "frank": ("/account", MANAGER),  # manager of Litware Solutions
 }
 
@@ -85,7 +87,7 @@ def test_erin_switches_between_her_organizations(demo, page, audit):
     working_in = page.get_by_label("Working in", exact=True)
     expect(working_in.locator("option:checked")).to_have_text("Fabrikam Stores")
     expect(page.get_by_role("heading", level=1)).to_have_text("Fabrikam Stores")
-    expect(main_nav(page).get_by_role("link")).to_have_text(ACCOUNT_ONLY)
+    expect(main_nav(page).get_by_role("link")).to_have_text(INSTALLER)
 
     working_in.select_option(label="Northwind IT")
     page.get_by_role("button", name="Switch", exact=True).click()

@@ -1,0 +1,20 @@
+"""URL converters: `<int:…>` only matches what an id column can hold, so an absurdly large number typed into a URL
+is a 404 like any other unknown id, not a database overflow (a 500)."""
+
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.routing import IntegerConverter
+
+MAX_ID = 2**31 - 1  # INTEGER on PostgreSQL; SQLite's is larger, so this bound suits both
+
+
+class IdConverter(IntegerConverter):
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = None,  # noqa: A002
+                 signed: bool = False) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=MAX_ID if max is None else max, signed=signed)
+
+
+def init_app(app: Flask) -> None:
+    """Before any blueprint registers a rule: rules bind their converters when they are added."""
+    app.url_map.converters["int"] = IdConverter
