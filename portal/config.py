@@ -52,6 +52,7 @@ class Settings:
     database_url: str
     mail_url: str
     mail_from: str
+    support_email: str
     public_url: str
     ratelimit_storage_uri: str
     login_limit_per_ip: str
@@ -70,6 +71,7 @@ class Settings:
             ),
             mail_url=os.environ.get("MAIL_URL", str(INSTANCE / "mail")),
             mail_from=os.environ.get("MAIL_FROM", "Partner Portal <portal@vendor.example.com>"),
+            support_email=os.environ.get("SUPPORT_EMAIL", ""),
             public_url=os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
             ratelimit_storage_uri=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
             login_limit_per_ip=os.environ.get("LOGIN_LIMIT_PER_IP", DEFAULTS["LOGIN_LIMIT_PER_IP"]),
@@ -96,6 +98,7 @@ class Settings:
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             "MAIL_URL": self.mail_url,
             "MAIL_FROM": self.mail_from,
+            "SUPPORT_EMAIL": self.support_email,
             "PUBLIC_URL": self.public_url,
             "RATELIMIT_STORAGE_URI": self.ratelimit_storage_uri,
             "LOGIN_LIMIT_PER_IP": self.login_limit_per_ip,

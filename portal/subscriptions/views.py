@@ -21,7 +21,8 @@ def index():
     """Your plans: what each costs per unit at list price, when it renews, and how much of it you use."""
     org = active_organization()
     groups, needed = plan_groups(org.id)
-    planned = {group.basis for group in groups}
+    # Devices and locations are covered by one kind of plan or the other: a chain on a location plan needs no
+    # device plan, so only a chain with no plan at all is told what its devices and locations would need.
     return render("subscriptions/index.html", org=org, groups=groups, basis_labels=BASIS_LABELS,
-                  unplanned={basis: n for basis, n in needed.items() if basis not in planned and n},
+                  unplanned={} if groups else {basis: n for basis, n in needed.items() if n},
                   today=utcnow().date())

@@ -196,3 +196,9 @@ def test_managers_find_manage_subscriptions_in_the_navigation(app, login, demo):
     for user in ("alice", "dave"):
         html = login(user).get("/help").get_data(as_text=True)
         assert '<a href="/subscriptions" >Manage Subscriptions</a>' in html
+
+
+def test_a_chain_on_a_location_plan_is_not_told_it_lacks_a_device_plan(app, login, demo):
+    """Fabrikam covers its devices with a location plan: no notice that it has no device plan."""
+    html = login("dave").get("/subscriptions").get_data(as_text=True)
+    assert "has no device plan" not in html and "Location plan" in html
