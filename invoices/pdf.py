@@ -1,9 +1,13 @@
 """An invoice as a Factur-X PDF: the Jinja template and print stylesheet rendered by WeasyPrint to PDF/A-3b, with
-the document's CII XML embedded as factur-x.xml by the factur-x package.
+the document's CII XML embedded as factur-x.xml.
 
-The factur-x package, not WeasyPrint, embeds the XML: it writes the one XMP packet a Factur-X reader looks for
-(PDF/A identification, the fx extension schema, EN 16931 conformance level) and attaches the XML with
-AFRelationship /Alternative, the relationship EN 16931 readers (ZUGFeRD, Factur-X) expect of a full invoice.
+WeasyPrint embeds the XML itself, in the same pass that writes the PDF (a finisher, `_FacturX`): the XML as
+factur-x.xml (text/xml) with AFRelationship /Alternative, the relationship EN 16931 readers (ZUGFeRD, Factur-X)
+expect of a full invoice, and the fx extension schema and properties (document type, file name, version, EN 16931
+conformance level) added to the one XMP packet WeasyPrint writes for PDF/A-3b. Reading the finished PDF back with
+pypdf to attach it (what the factur-x package does) cost about as much as the rest of a one-page invoice's extras
+together. A long document printed in parts is the exception: its merged parts are not a WeasyPrint document, so
+the factur-x package embeds the XML there.
 
 Rendering never fetches anything: the stylesheet is read from this package, fonts come from fontconfig (Liberation
 Sans, else DejaVu Sans, embedded in the PDF), and the URL fetcher refuses every URL, so a template that referred
@@ -12,6 +16,7 @@ to one fails instead of reaching the network.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -23,14 +28,17 @@ from importlib.resources import files
 from multiprocessing import get_context
 
 import facturx
+import pydyf
 from babel.numbers import format_currency, get_currency_precision
+from facturx.facturx import FACTURX_LEVEL2xmp
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from pypdf import PdfReader, PdfWriter
 from weasyprint import CSS, HTML
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
 from invoices.document import DocumentLine, InvoiceDocument
-from invoices.facturx import FACTURX_LEVEL, cii_xml
+from invoices.facturx import FACTURX_LEVEL, check_xsd, cii_xml
 
 LOCALE = "en_US"
 PDF_VARIANT = "pdf/a-3b"
@@ -78,6 +86,68 @@ def _templates() -> Environment:
 def _stylesheet() -> CSS:
     css = files("invoices").joinpath("templates", "invoice.css").read_text(encoding="utf-8")
     return CSS(string=css, url_fetcher=OfflineFetcher())
+
+
+@cache
+def _font_config() -> FontConfiguration:
+    """One font configuration for every render in this process (fontconfig is set up once, not per invoice)."""
+    return FontConfiguration()
+
+
+FACTURX_FILENAME = "factur-x.xml"
+_FX_NAMESPACE = "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#"
+_FX_PROPERTIES = (("DocumentFileName", "The name of the embedded XML document"),
+                  ("DocumentType", "The type of the hybrid document in capital letters, e.g. INVOICE or ORDER"),
+                  ("Version", "The actual version of the standard applying to the embedded XML document"),
+                  ("ConformanceLevel", "The conformance level of the embedded XML document"))
+# The XMP a Factur-X reader looks for, inside WeasyPrint's rdf:RDF (which declares the rdf prefix): the PDF/A
+# extension schema declaring the fx properties (PDF/A allows no undeclared ones), then their values.
+_FX_XMP = (
+    '<rdf:Description rdf:about="" xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/" '
+    'xmlns:pdfaSchema="http://www.aiim.org/pdfa/ns/schema#" xmlns:pdfaProperty="http://www.aiim.org/pdfa/ns/property#">'
+    '<pdfaExtension:schemas><rdf:Bag><rdf:li rdf:parseType="Resource">'
+    '<pdfaSchema:schema>Factur-X PDFA Extension Schema</pdfaSchema:schema>'
+    f'<pdfaSchema:namespaceURI>{_FX_NAMESPACE}</pdfaSchema:namespaceURI><pdfaSchema:prefix>fx</pdfaSchema:prefix>'
+    '<pdfaSchema:property><rdf:Seq>'
+    + "".join('<rdf:li rdf:parseType="Resource">'
+              f'<pdfaProperty:name>{name}</pdfaProperty:name><pdfaProperty:valueType>Text</pdfaProperty:valueType>'
+              '<pdfaProperty:category>external</pdfaProperty:category>'
+              f'<pdfaProperty:description>{description}</pdfaProperty:description></rdf:li>'
+              for name, description in _FX_PROPERTIES)
+    + '</rdf:Seq></pdfaSchema:property></rdf:li></rdf:Bag></pdfaExtension:schemas></rdf:Description>'
+    f'<rdf:Description rdf:about="" xmlns:fx="{_FX_NAMESPACE}"><fx:DocumentType>INVOICE</fx:DocumentType>'
+    f'<fx:DocumentFileName>{FACTURX_FILENAME}</fx:DocumentFileName><fx:Version>1.0</fx:Version>'
+    f'<fx:ConformanceLevel>{FACTURX_LEVEL2xmp[FACTURX_LEVEL]}</fx:ConformanceLevel>'
+    '</rdf:Description>'
+).encode()
+
+
+@dataclass(frozen=True)
+class _FacturX:
+    """A WeasyPrint finisher: embeds `xml` as factur-x.xml (AFRelationship /Alternative, listed in the catalog's
+    /AF as PDF/A-3 requires) and adds the Factur-X properties to the XMP packet of the PDF being written."""
+
+    xml: bytes
+
+    def __call__(self, document, pdf: pydyf.PDF) -> None:
+        stream = pydyf.Stream([self.xml], pydyf.Dictionary({
+            "Type": "/EmbeddedFile", "Subtype": "/text#2fxml",
+            "Params": pydyf.Dictionary({"Size": len(self.xml),
+                                        "CheckSum": f"<{hashlib.md5(self.xml, usedforsecurity=False).hexdigest()}>",
+                                        "ModDate": pydyf.String(f"D:{date.today():%Y%m%d}000000Z")})}),
+            compress=True)
+        pdf.add_object(stream)
+        filespec = pydyf.Dictionary({
+            "Type": "/Filespec", "F": pydyf.String(FACTURX_FILENAME), "UF": pydyf.String(FACTURX_FILENAME),
+            "EF": pydyf.Dictionary({"F": stream.reference, "UF": stream.reference}),
+            "Desc": pydyf.String("Factur-X XML file"), "AFRelationship": "/Alternative"})
+        pdf.add_object(filespec)
+        names = pydyf.Dictionary({"Names": pydyf.Array([pydyf.String(FACTURX_FILENAME), filespec.reference])})
+        pdf.add_object(names)
+        pdf.catalog.setdefault("Names", pydyf.Dictionary())["EmbeddedFiles"] = names.reference
+        pdf.catalog["AF"] = pydyf.Array([filespec.reference])
+        metadata = pdf.objects[int(pdf.catalog["Metadata"].split()[0])]
+        metadata.stream = [chunk.replace(b"</rdf:RDF>", _FX_XMP + b"</rdf:RDF>") for chunk in metadata.stream]
 
 
 def title(doc: InvoiceDocument) -> str:
@@ -166,14 +236,21 @@ def render_pdf(doc: InvoiceDocument, workers: int | None = None) -> bytes:
 
     A document of more than PAGED_FROM lines is paginated here and printed in parts, in parallel processes
     (`workers`, default one per CPU; 1 prints the parts one after another), then merged; see _print_paged."""
-    printed = None
+    xml = cii_xml(doc)
+    check_xsd(xml)
+    pdf_title = f"{doc.seller.name}: {title(doc)}"
+    subject = f"{title(doc)} issued {doc.issue_date.isoformat()} by {doc.seller.name}"
     if len(doc.lines) > PAGED_FROM:
         printed = _print_paged(doc, workers or min(os.cpu_count() or 1, MAX_WORKERS))
-    if printed is None:
-        html = HTML(string=render_html(doc), url_fetcher=OfflineFetcher())
-        printed = html.write_pdf(stylesheets=[_stylesheet()], pdf_variant=PDF_VARIANT)
-    metadata = {"author": doc.seller.name, "keywords": "Invoice, Factur-X", "title": f"{doc.seller.name}: {title(doc)}",
-                "subject": f"{title(doc)} issued {doc.issue_date.isoformat()} by {doc.seller.name}"}
-    return facturx.generate_from_binary(printed, cii_xml(doc), flavor="factur-x", level=FACTURX_LEVEL,
-                                        check_xsd=True, pdf_metadata=metadata, lang="en-US",
-                                        afrelationship="alternative")
+        if printed is not None:
+            metadata = {"author": doc.seller.name, "keywords": "Invoice, Factur-X", "title": pdf_title,
+                        "subject": subject}
+            return facturx.generate_from_binary(printed, xml, flavor="factur-x", level=FACTURX_LEVEL,
+                                                check_xsd=False, pdf_metadata=metadata, lang="en-US",
+                                                afrelationship="alternative")
+    document = HTML(string=render_html(doc), url_fetcher=OfflineFetcher()).render(
+        stylesheets=[_stylesheet()], font_config=_font_config())
+    metadata = document.metadata
+    metadata.title, metadata.description, metadata.authors = pdf_title, subject, [doc.seller.name]
+    metadata.keywords, metadata.lang = ["Invoice", "Factur-X"], "en-US"
+    return document.write_pdf(pdf_variant=PDF_VARIANT, finisher=_FacturX(xml))

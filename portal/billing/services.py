@@ -10,12 +10,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from invoices.summary import SummaryPart, TaxedAmount, summarize
-from portal.accounts.models import Membership, Organization, Role, User
+from portal.accounts.models import Organization
+from portal.accounts.services import managers_emails
 from portal.audit.services import Actor, record
 from portal.billing.models import (
     SUMMARIZED_NOTE,
@@ -177,7 +179,36 @@ def organizations_to_summarize(period: Period) -> list[int]:
     return sorted(db.session.scalars(pending))
 
 
-def _amounts(part: Invoice, lines: Sequence[InvoiceLine]) -> tuple[TaxedAmount, ...]:
+# What the summary reads of its parts and their lines: plain rows, not ORM objects (a run reads 100,000 of them).
+_PART_COLUMNS = (Invoice.id, Invoice.sequence, Invoice.number, Invoice.currency, Invoice.issued_on,
+                 Invoice.subtotal_minor, Invoice.discount_minor, Invoice.tax_minor)
+_PART_LINES = (select(InvoiceLine.invoice_id, InvoiceLine.tax_category, InvoiceLine.tax_rate_bp,
+                      InvoiceLine.list_minor, InvoiceLine.discount_minor, InvoiceLine.tax_minor)
+               .where(InvoiceLine.invoice_id.in_(bindparam("part_ids", expanding=True)))
+               .order_by(InvoiceLine.invoice_id, InvoiceLine.position))
+# A bulk UPDATE does not pass through Invoice's before_update hook (which guards ORM flushes), so the hook's
+# guarantee is kept here by hand: this writes status and summary_id, both in INVOICE_MUTABLE_FIELDS, and nothing
+# else of an issued invoice. It takes only parts still waiting: the rows it matched are the ones it took.
+_TAKE_PARTS = (update(Invoice)
+               .where(Invoice.id.in_(bindparam("part_ids", expanding=True)),
+                      Invoice.status == InvoiceStatus.TO_BE_SUMMARIZED, Invoice.summary_id.is_(None))
+               .values(status=InvoiceStatus.SUMMARIZED, summary_id=bindparam("summary_id"))
+               .returning(Invoice.id)
+               .execution_options(synchronize_session="fetch"))  # Invoice objects in the session see it too
+
+
+@lru_cache(maxsize=4)
+def _waiting_parts(period: Period) -> Select:
+    """An organization's order invoices of `period` still to summarize, locked for the summary taking them.
+
+    Not ordered in SQL (the caller sorts them by number): ORDER BY sequence makes SQLite walk the (series,
+    sequence) index through every order invoice for each organization instead of using the organization's
+    index, which made a run quadratic in its orders."""
+    return (summarizable(period).where(Invoice.organization_id == bindparam("organization_id"))
+            .with_only_columns(*_PART_COLUMNS).order_by(None).with_for_update())
+
+
+def _amounts(part, lines: Sequence) -> tuple[TaxedAmount, ...]:
     """An order invoice's taxed amounts as issued (an invoice issued before invoices had lines: its totals)."""
     if lines:
         return tuple(TaxedAmount(issued_category(line.tax_category, line.tax_rate_bp), line.tax_rate_bp,
@@ -187,24 +218,26 @@ def _amounts(part: Invoice, lines: Sequence[InvoiceLine]) -> tuple[TaxedAmount, 
     return (TaxedAmount(issued_category("S", rate_bp), rate_bp, net, part.tax_minor),)
 
 
-def summary_lines(parts: Sequence[Invoice], lines: Sequence[InvoiceLine]) -> list[InvoiceLine]:
-    """One line per order invoice (per tax category and rate, should one have several) carrying what that invoice
-    charged, net of its discount: the sums come from `invoices.summary.summarize`, so the summary adds up to its
-    parts to the cent."""
-    by_invoice: dict[int, list[InvoiceLine]] = {}
+def summary_line_rows(parts: Sequence, lines: Sequence) -> list[dict]:
+    """The summary's lines as rows for one bulk insert (without invoice_id): one per order invoice (per tax
+    category and rate, should one have several) carrying what that invoice charged, net of its discount. The sums
+    come from `invoices.summary.summarize`, so the summary adds up to its parts to the cent. `parts` have the
+    attributes of _PART_COLUMNS and `lines` those of _PART_LINES (rows, or Invoice and InvoiceLine objects)."""
+    by_invoice: dict[int, list] = {}
     for line in lines:
         by_invoice.setdefault(line.invoice_id, []).append(line)
-    totals = summarize([SummaryPart(part.number, part.currency, _amounts(part, by_invoice.get(part.id, [])))
+    totals = summarize([SummaryPart(part.number, part.currency, _amounts(part, by_invoice.get(part.id, ())))
                         for part in parts])
     by_number = {part.number: part for part in parts}
-    return [
-        InvoiceLine(position=position,
-                    description=f"Invoice {sub.invoice_number} of {by_number[sub.invoice_number].issued_on}",
-                    quantity=1, unit_price_minor=sub.net_minor, list_minor=sub.net_minor, discount_minor=0,
-                    tax_category=sub.tax_category, tax_rate_bp=sub.tax_rate_bp, tax_minor=sub.tax_minor,
-                    total_minor=sub.net_minor + sub.tax_minor, order_invoice_id=by_number[sub.invoice_number].id)
-        for position, sub in enumerate(totals.subtotals, start=1)
-    ]
+    rows = []
+    for position, sub in enumerate(totals.subtotals, start=1):
+        part = by_number[sub.invoice_number]
+        rows.append({"position": position, "description": f"Invoice {sub.invoice_number} of {part.issued_on}",
+                     "quantity": 1, "unit_price_minor": sub.net_minor, "list_minor": sub.net_minor,
+                     "discount_minor": 0, "tax_category": sub.tax_category, "tax_rate_bp": sub.tax_rate_bp,
+                     "tax_minor": sub.tax_minor, "total_minor": sub.net_minor + sub.tax_minor,
+                     "order_invoice_id": part.id})
+    return rows
 
 
 def summarize_month(org: Organization, period: Period, today: date | None = None,
@@ -214,36 +247,38 @@ def summarize_month(org: Organization, period: Period, today: date | None = None
     order invoices it takes, so a concurrent run finds nothing left to take."""
     today = today or utcnow().date()
     actor = actor or Actor.system()
-    parts = list(db.session.scalars(summarizable(period).where(Invoice.organization_id == org.id)
-                                    .with_for_update()))
+    parts = sorted(db.session.execute(_waiting_parts(period), {"organization_id": org.id}),
+                   key=lambda part: part.sequence)
     if not parts:
         return None
-    lines = db.session.scalars(select(InvoiceLine).where(InvoiceLine.invoice_id.in_([p.id for p in parts]))
-                               .order_by(InvoiceLine.invoice_id, InvoiceLine.position)).all()
-    summary_lines_ = summary_lines(parts, lines)
-    due = today + timedelta(days=PAYMENT_TERMS_DAYS)
     currencies = {part.currency for part in parts}
     if len(currencies) != 1:
         raise RuleError(f"{org.name} has order invoices in several currencies for {period}.")
+    part_ids = [part.id for part in parts]
+    rows = summary_line_rows(parts, db.session.execute(_PART_LINES, {"part_ids": part_ids}).all())
+    due = today + timedelta(days=PAYMENT_TERMS_DAYS)
     sequence, number = _numbered(InvoiceSeries.SUMMARY)
     summary = Invoice(
         series=InvoiceSeries.SUMMARY, sequence=sequence, number=number, organization_id=org.id,
         period=str(period), buyer=buyer_snapshot(org), status=InvoiceStatus.UNPAID, currency=currencies.pop(),
-        subtotal_minor=sum(line.list_minor for line in summary_lines_),
-        discount_minor=sum(line.discount_minor for line in summary_lines_),
-        tax_minor=sum(line.tax_minor for line in summary_lines_),
-        total_minor=sum(line.total_minor for line in summary_lines_),
+        subtotal_minor=sum(row["list_minor"] for row in rows),
+        discount_minor=sum(row["discount_minor"] for row in rows),
+        tax_minor=sum(row["tax_minor"] for row in rows),
+        total_minor=sum(row["total_minor"] for row in rows),
         issued_on=today, due_on=due,
         note=SUMMARY_NOTE.format(count=len(parts), s="" if len(parts) == 1 else "s", period=period.label,
                                  days=PAYMENT_TERMS_DAYS, due=due.isoformat()),
     )
-    summary.lines = summary_lines_
     db.session.add(summary)
     db.session.flush()
-    for part in parts:
-        part.summary_id = summary.id
-        part.status = InvoiceStatus.SUMMARIZED
-    record(actor, "invoice.summarized", summary, org.id, number=number, period=str(period),
+    # One executemany for the lines and one UPDATE for the parts, not a unit-of-work flush of every row.
+    for row in rows:
+        row["invoice_id"] = summary.id
+    db.session.execute(insert(InvoiceLine.__table__), rows)
+    taken = db.session.execute(_TAKE_PARTS, {"part_ids": part_ids, "summary_id": summary.id}).all()
+    if len(taken) != len(parts):  # locked above; on SQLite a concurrent run may have taken them since
+        raise RuleError(f"{org.name}: some order invoices of {period} were summarized meanwhile; run it again.")
+    record(actor, "invoice.summarized", summary, org.id, number=number, period=str(period), count=len(parts),
            invoices=[part.number for part in parts], total_minor=summary.total_minor)
     _announce_summary(org, summary, len(parts))
     return summary
@@ -256,15 +291,6 @@ def _announce_summary(org: Organization, summary: Invoice, count: int) -> None:
     if recipients:
         enqueue_email(recipients, "summary_invoice", organization=org, invoice=summary, count=count,
                       link=external_url("invoices.detail", invoice_number=summary.number))
-
-
-def managers_emails(org: Organization) -> list[str]:
-    """Every active Chain & User Manager of the organization (DOMAIN §2: they receive billing notices)."""
-    return sorted(db.session.scalars(
-        select(User.email).join(Membership, Membership.user_id == User.id)
-        .where(Membership.organization_id == org.id, Membership.role == Role.MANAGER,
-               Membership.active.is_(True), User.active.is_(True))
-    ))
 
 
 # ---------------------------------------------------------------- the Invoices page

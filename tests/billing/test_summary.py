@@ -126,17 +126,18 @@ def test_a_run_stopped_halfway_and_run_again_ends_as_one_clean_run(billing, demo
     real = jobs.summarize_month
     calls = []
 
-    def dies_on_the_second_organization(org, *args, **kwargs):
+    def dies_on_the_third_organization(org, *args, **kwargs):
         calls.append(org.name)
         summary = real(org, *args, **kwargs)
-        if len(calls) == 2:
-            raise KeyboardInterrupt("killed")  # after writing, before the commit
+        if len(calls) == 3:
+            raise KeyboardInterrupt("killed")  # after writing, before its batch commits
         return summary
 
-    monkeypatch.setattr(jobs, "summarize_month", dies_on_the_second_organization)
+    monkeypatch.setattr(jobs, "SUMMARY_BATCH", 2)  # the first two organizations commit together
+    monkeypatch.setattr(jobs, "summarize_month", dies_on_the_third_organization)
     with pytest.raises(KeyboardInterrupt):
         jobs.run_monthly_summary(OCTOBER, NOVEMBER_1)
-    assert [s.number for s in _summaries()] == ["SUM-000001"]  # the first organization's, committed
+    assert [s.number for s in _summaries()] == ["SUM-000001", "SUM-000002"]  # the first batch, committed
     monkeypatch.setattr(jobs, "summarize_month", real)
     jobs.run_monthly_summary(OCTOBER, NOVEMBER_1)
 
