@@ -24,6 +24,16 @@ DEMO_EMAILS = {
 _seq = itertools.count(1)
 
 
+def demo_org(name: str) -> Organization:
+    """A demo organization by name (in an application context)."""
+    return db.session.scalars(select(Organization).where(Organization.name == name)).one()
+
+
+def demo_user(name: str) -> User:
+    """A demo user by short name ("alice", …)."""
+    return db.session.scalars(select(User).where(User.email == DEMO_EMAILS[name])).one()
+
+
 @dataclass(frozen=True)
 class DemoIds:
     """Ids of the demo's organizations, users and memberships (plain values, safe across sessions)."""

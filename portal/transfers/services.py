@@ -32,6 +32,7 @@ from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.licenses.models import License
+from portal.orders.services import BillingDetails
 from portal.outbox.services import enqueue_email, external_url
 from portal.subscriptions.models import Subscription
 from portal.subscriptions.usage import organization_usage
@@ -68,18 +69,9 @@ def check_transition(current: TransferStatus, target: TransferStatus) -> None:
 
 
 @dataclass(frozen=True)
-class TransferDetails:
-    """The new entity as it will be billed, and who becomes its Chain & User Manager."""
+class TransferDetails(BillingDetails):
+    """The new entity's billing details (as an order is billed), and who becomes its Chain & User Manager."""
 
-    legal_name: str
-    address_line1: str
-    address_line2: str
-    city: str
-    region: str
-    postal_code: str
-    country: str
-    invoice_email: str
-    phone: str
     manager_email: str
 
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from portal.accounts.models import Organization, Role, User
+from portal.accounts.models import Organization, Role
 from portal.audit.models import AuditEntry
 from portal.devices import services
 from portal.devices.models import Device, Location
@@ -15,6 +15,8 @@ from portal.errors import RuleError
 from portal.extensions import db
 from portal.outbox.models import OutboxMessage
 from tests.factories import DEMO_EMAILS, actor, make_device, make_location, make_member, make_org, make_user
+from tests.factories import demo_org as _org
+from tests.factories import demo_user as _user
 
 
 @pytest.fixture
@@ -25,12 +27,6 @@ def world(app, demo):
         db.session.rollback()
 
 
-def _org(name: str) -> Organization:
-    return db.session.scalars(select(Organization).where(Organization.name == name)).one()
-
-
-def _user(name: str) -> User:
-    return db.session.scalars(select(User).where(User.email == DEMO_EMAILS[name])).one()
 
 
 def _location(org_name: str, name: str) -> Location:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy import inspect as sa_inspect
 
-from portal.accounts.models import Membership, Organization, Role, User
+from portal.accounts.models import Membership, Role, User
 from portal.accounts.services import find_valid_token
 from portal.audit.models import AuditEntry
 from portal.errors import RuleError
@@ -18,6 +18,8 @@ from portal.licenses import services
 from portal.licenses.models import License
 from portal.outbox.models import OutboxMessage
 from tests.factories import DEMO_EMAILS, actor, make_license, make_member, make_org
+from tests.factories import demo_org as _org
+from tests.factories import demo_user as _user
 
 CAROL, ALICE = DEMO_EMAILS["carol"], DEMO_EMAILS["alice"]
 
@@ -30,12 +32,6 @@ def world(app, demo):
         db.session.rollback()
 
 
-def _org(name: str) -> Organization:
-    return db.session.scalars(select(Organization).where(Organization.name == name)).one()
-
-
-def _user(name: str) -> User:
-    return db.session.scalars(select(User).where(User.email == DEMO_EMAILS[name])).one()
 
 
 def _stock(org_name: str = "Northwind IT", n: int = 1, slug: str = "mailsuite") -> list[License]:

@@ -7,15 +7,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from portal.accounts.models import Organization
 from portal.audit.models import AuditEntry
 from portal.extensions import db
 from portal.licenses.models import Activation
+from tests.factories import demo_org as _org
 from tests.factories import make_activation, make_license
-
-
-def _org(name: str) -> Organization:
-    return db.session.scalars(select(Organization).where(Organization.name == name)).one()
 
 
 def _fabrikam_activations(app) -> dict[str, tuple[int, str]]:
