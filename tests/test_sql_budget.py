@@ -18,6 +18,7 @@ from tests.factories import (
     make_member,
     make_order,
     make_org,
+    make_transfer,
 )
 
 
@@ -33,6 +34,7 @@ def _grow_northwind(app, demo, n: int) -> None:
             make_contact(northwind)
             sub = make_org(parent=northwind)
             make_member(sub, Role.VIEWER)
+            make_transfer(northwind, sub, requested_by=alice)  # a transfer request per sub-chain
             make_member(northwind, Role.INSTALLER)
             db.session.add(AuditEntry(action="x", object_type="X", object_id="1", organization_id=northwind.id))
             # licenses: one unassigned, one resold to the new sub-chain (active, with an add-on), one personal
@@ -55,7 +57,9 @@ BUDGET = {"/account": 3, "/account/users": 6, "/account/chains": 4, "/account/pa
           "/shop": 6, "/shop/mailsuite": 6, "/cart": 7, "/checkout": 9, "/orders": 4,
           # four sections (personal licenses with their add-ons: 2) and the activations of those shown
           "/licenses": 9, "/licenses?section=resold&q=mail": 9,
-          "/customers": 5}
+          "/customers": 5,
+          # the requests with their sub-chains, and the sub-chains that can still be asked for
+          "/transfers": 5}
 
 
 @pytest.mark.parametrize("url", BUDGET)
@@ -299,3 +303,12 @@ def test_location_and_device_pages_take_the_same_statements_however_many_devices
     assert large == small, f"{url}: {small} statements with little data, {large} with more (an N+1 query?)"
     budget = DEVICE_BUDGET[who, url]
     assert small == budget, f"{url} takes {small} statements; its budget is {budget}"
+
+
+def test_staff_transfer_review_list_takes_the_same_statements_however_many_requests(app, login, demo):
+    """/admin/transfers: every request with its requester and sub-chain in one query, whatever their number."""
+    ops = login("ops")
+    _grow_northwind(app, demo, 2)
+    small = _statements(app, ops, "/admin/transfers")
+    _grow_northwind(app, demo, 25)
+    assert _statements(app, ops, "/admin/transfers") == small == 3  # the session (2) and the page (1)
