@@ -10,22 +10,26 @@ together. A long document printed in parts is the exception: its merged parts ar
 the factur-x package embeds the XML there.
 
 Rendering never fetches anything: the stylesheet is read from this package, fonts come from fontconfig (Liberation
-Sans, else DejaVu Sans, embedded in the PDF), and the URL fetcher refuses every URL, so a template that referred
-to one fails instead of reaching the network.
+Sans, else DejaVu Sans, embedded in the PDF), and the URL fetcher refuses every URL but data: URLs, so a template
+that referred to one fails instead of reaching the network.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from functools import cache
 from importlib.resources import files
+from itertools import accumulate, repeat
 from multiprocessing import get_context
+from urllib.parse import quote
 
 import facturx
 import pydyf
@@ -52,12 +56,15 @@ TAX_CATEGORY_LABELS = {"S": "Standard rate", "Z": "Zero rated", "E": "Exempt", "
 
 
 class OfflineFetcher(URLFetcher):
-    """Refuses every URL: an invoice is rendered from this package's own files and nothing else."""
+    """Refuses every URL but data: URLs (content written into the page itself, such as the separators of a long
+    document's lines): an invoice is rendered from this package's own files and nothing else."""
 
     def __init__(self) -> None:
         super().__init__(fail_on_errors=True)
 
     def fetch(self, url, headers=None):
+        if url.startswith("data:"):
+            return super().fetch(url, headers)
         raise ValueError(f"invoices are rendered offline; refused to fetch {url}")
 
 
@@ -156,18 +163,59 @@ def title(doc: InvoiceDocument) -> str:
 
 
 @dataclass(frozen=True)
-class Part:
-    """A slice of a long document's pages: `chunks` are its pages' lines (one table each, a page break before
-    every table but the first); the first part carries the masthead, the last the totals and terms."""
+class Column:
+    """A column of the lines table: its heading, its cells' class, how a line's value is printed in it and, on
+    the pages of a long document, its width in points."""
 
-    chunks: tuple[tuple[DocumentLine, ...], ...]
+    heading: str
+    css_class: str
+    text: Callable[[DocumentLine, str], str]
+    width: float | None = None
+
+
+def _tax_text(line: DocumentLine, currency: str) -> str:
+    return line.tax_category + (f" {_percent(line.tax_rate_bp)}" if line.tax_category == "S" else "")
+
+
+def _columns(doc: InvoiceDocument) -> tuple[Column, ...]:
+    """The columns of the lines table: the order invoice only on a summary, the discount only if a line has one."""
+    summary, discounted = doc.kind == "summary", any(line.discount_minor for line in doc.lines)
+    return tuple(Column(heading, css_class, text) for heading, css_class, text, shown in (
+        ("#", "pos", lambda line, cur: str(line.position), True),
+        ("Description", "description", lambda line, cur: line.description, True),
+        ("Order invoice", "source", lambda line, cur: line.order_invoice_number or "", summary),
+        ("Qty", "num", lambda line, cur: str(line.quantity), True),
+        ("Unit price", "num", lambda line, cur: _money(line.unit_price_minor, cur), True),
+        ("Discount", "num", lambda line, cur: f"−{_money(line.discount_minor, cur)}" if line.discount_minor else "",
+         discounted),
+        ("Net amount", "num", lambda line, cur: _money(line.net_minor, cur), True),
+        ("Tax", "tax", _tax_text, True),
+        ("Tax amount", "num", lambda line, cur: _money(line.tax_minor, cur), True)) if shown)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of a long document's lines, printed as one table row: per column one text, a line of text per
+    printed line (see _plan), and the separators under its invoice lines as an SVG data: URL."""
+
+    cells: tuple[str, ...]
+    rules: str
+
+
+@dataclass(frozen=True)
+class Part:
+    """A slice of a long document's pages; the first part carries the masthead, the last the totals and terms."""
+
+    columns: tuple[Column, ...]
+    pages: tuple[Page, ...]
     first: bool
     last: bool
 
 
 def render_html(doc: InvoiceDocument, part: Part | None = None) -> str:
     """The invoice as the HTML page that becomes its PDF (or, with `part`, one slice of its pages)."""
-    return _templates().get_template("invoice.html").render(doc=doc, title=title(doc), part=part)
+    return _templates().get_template("invoice.html").render(
+        doc=doc, title=title(doc), part=part, columns=part.columns if part else _columns(doc))
 
 
 def _css_string(text: str) -> str:
@@ -184,39 +232,166 @@ def _part_css(doc: InvoiceDocument, first_page: int, total_pages: int) -> str:
 def _render_part(html: str, css: str, layout_only: bool = False) -> tuple[bytes, int]:
     """One part as a PDF/A-3b and its page count (in a worker process for long documents)."""
     document = HTML(string=html, url_fetcher=OfflineFetcher()).render(
-        stylesheets=[_stylesheet(), CSS(string=css, url_fetcher=OfflineFetcher())])
+        stylesheets=[_stylesheet(), CSS(string=css, url_fetcher=OfflineFetcher())], font_config=_font_config())
     if layout_only:
         return b"", len(document.pages)
     return document.write_pdf(pdf_variant=PDF_VARIANT), len(document.pages)
 
 
-def _plan(lines: tuple[DocumentLine, ...]) -> list[tuple[DocumentLine, ...]]:
-    """The lines of every page: FIRST_PAGE_LINES under the masthead, PAGE_LINES on each page after it."""
-    pages = [lines[:FIRST_PAGE_LINES]]
-    pages += [lines[i:i + PAGE_LINES] for i in range(FIRST_PAGE_LINES, len(lines), PAGE_LINES)]
-    return pages
+# What the stylesheet sets for the lines table of a long document's pages (.lines.blocks in invoice.css), in
+# points: the printable width of a US Letter page, a cell's padding left and right, the height of a line of
+# text (a normal row's: text, padding and separator), the font sizes of the cells and of the headings.
+CONTENT_WIDTH = 8.5 * 72 - 2 * 16 * 72 / 25.4
+CELL_PADDING = 1.2 * 72 / 25.4
+LINE_HEIGHT = 20.0
+RULE = 0.4  # the separator under an invoice line, as thick as a normal row's border
+CELL_FONT_SIZE = 9.5
+HEADING_FONT_SIZE = 8.0
+FONT_FAMILIES = ("Liberation Sans", "DejaVu Sans", "sans-serif")
+WIDTH_MARGIN = 1.05  # measured widths ignore kerning and hinting: leave room so the PDF never clips a value
+
+
+@cache
+def _advances(bold: bool) -> dict[int, float]:
+    """The advance width, in em, of every character of the font fontconfig picks for the invoice (the one
+    WeasyPrint prints with); empty when the font cannot be read, so every character counts as a full em."""
+    try:
+        from fontTools.ttLib import TTFont
+        from weasyprint.text.ffi import ffi, fontconfig
+
+        config = fontconfig.FcInitLoadConfigAndFonts()
+        pattern = fontconfig.FcPatternCreate()
+        for family in FONT_FAMILIES:
+            fontconfig.FcPatternAddString(pattern, b"family", family.encode())
+        if bold:
+            fontconfig.FcPatternAddString(pattern, b"style", b"Bold")
+        fontconfig.FcConfigSubstitute(config, pattern, 0)  # FcMatchPattern
+        fontconfig.FcDefaultSubstitute(pattern)
+        match = fontconfig.FcFontMatch(config, pattern, ffi.new("FcResult *"))
+        file = ffi.new("FcChar8 **")
+        found = match != ffi.NULL and fontconfig.FcPatternGetString(match, b"file", 0, file) == 0
+        path = ffi.string(file[0]).decode() if found else None
+        for owned in (match, pattern):
+            if owned != ffi.NULL:
+                fontconfig.FcPatternDestroy(owned)
+        fontconfig.FcConfigDestroy(config)
+        if path is None:
+            return {}
+        font = TTFont(path, lazy=True)
+        em, metrics = font["head"].unitsPerEm, font["hmtx"].metrics
+        return {code: metrics[glyph][0] / em for code, glyph in font.getBestCmap().items()}
+    except Exception:  # noqa: BLE001 - any font trouble only makes the measure conservative
+        return {}
+
+
+def _text_width(text: str, size: float, bold: bool = False) -> float:
+    """The width of `text` in points, never less than the PDF will print (characters the font lacks, printed in
+    a fallback font, count as a full em)."""
+    return size * WIDTH_MARGIN * sum(map(_advances(bold).get, map(ord, text), repeat(1.0))) + 1.0
+
+
+def _wrap(text: str, width: float) -> list[str]:
+    """`text` broken into lines no wider than `width` points: at spaces, and inside a word only when the word
+    alone is wider than the column. Whitespace (line breaks included) collapses to single spaces, as the
+    normal table prints it."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        candidate = f"{current} {word}" if current else word
+        if _text_width(candidate, CELL_FONT_SIZE) <= width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        current = ""
+        for char in word:  # only a word wider than the column gets here with more than one line's worth
+            if current and _text_width(current + char, CELL_FONT_SIZE) > width:
+                lines.append(current)
+                current = ""
+            current += char
+    return [*lines, current] if current or not lines else lines
+
+
+def _sized(doc: InvoiceDocument, rows: list[tuple[str, ...]]) -> tuple[Column, ...]:
+    """The columns with widths: each as wide as its widest value or heading, the description the rest."""
+    columns = _columns(doc)
+    widths = [max([_text_width(column.heading, HEADING_FONT_SIZE, bold=True)]
+                  + [_text_width(row[i], CELL_FONT_SIZE) for row in rows]) + 2 * CELL_PADDING
+              if column.css_class != "description" else 0.0 for i, column in enumerate(columns)]
+    description = columns.index(next(c for c in columns if c.css_class == "description"))
+    widths[description] = CONTENT_WIDTH - sum(widths)
+    return tuple(replace(column, width=width) for column, width in zip(columns, widths, strict=True))
+
+
+def _rules(line_counts: list[int]) -> str:
+    """The separators under a page's invoice lines (`line_counts`: the lines of text each takes), as an SVG as
+    wide as the table: one row background per page instead of a border per line."""
+    bottoms = accumulate(line_counts)
+    rects = "".join(f'<rect y="{bottom * LINE_HEIGHT - RULE:g}" width="{CONTENT_WIDTH:.2f}" height="{RULE}"/>'
+                    for bottom in bottoms)
+    height = sum(line_counts) * LINE_HEIGHT
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{CONTENT_WIDTH:.2f}pt" height="{height:g}pt" '
+           f'viewBox="0 0 {CONTENT_WIDTH:.2f} {height:g}" fill="#ccc">{rects}</svg>')
+    return "data:image/svg+xml," + quote(svg)
+
+
+def _plan(doc: InvoiceDocument) -> tuple[tuple[Column, ...], list[Page]] | None:
+    """A long document's lines paginated: the columns, sized, and per page one text per column.
+
+    Every invoice line takes the same number of text lines in every column: its description wrapped here to the
+    column's width (the PDF never wraps it again: the cells print `white-space: pre`), the other values followed
+    by as many blank lines. A page holds FIRST_PAGE_LINES text lines under the masthead, PAGE_LINES on every page
+    after it, and never splits an invoice line. None when a description needs more lines than a page holds."""
+    rows = [tuple(" ".join(column.text(line, doc.currency).split()) for column in _columns(doc))
+            for line in doc.lines]
+    columns = _sized(doc, rows)
+    description = [column.css_class for column in columns].index("description")
+    wrap_width = columns[description].width - 2 * CELL_PADDING
+    if wrap_width < CELL_FONT_SIZE * 6:
+        return None  # the numbers leave no room for the descriptions: print the normal table
+    pages: list[tuple[list[list[str]], list[int]]] = [([[] for _ in columns], [])]
+    capacity = FIRST_PAGE_LINES
+    for row in rows:
+        wrapped = _wrap(row[description], wrap_width)
+        if len(wrapped) > PAGE_LINES:
+            return None
+        if sum(pages[-1][1]) + len(wrapped) > capacity:
+            pages.append(([[] for _ in columns], []))
+            capacity = PAGE_LINES
+        cells, line_counts = pages[-1]
+        for i, cell in enumerate(cells):
+            cell.extend(wrapped if i == description else [row[i]] + [""] * (len(wrapped) - 1))
+        line_counts.append(len(wrapped))
+    return columns, [Page(tuple("\n".join(cell) for cell in cells), _rules(line_counts))
+                     for cells, line_counts in pages]
 
 
 def _print_paged(doc: InvoiceDocument, workers: int, part_pages: int | None = None) -> bytes | None:
-    """A long document printed in parts, `workers` processes at once, and merged; None when a page did not
-    hold the lines planned for it (a description that wraps over many lines), so the caller prints it whole.
+    """A long document printed in parts, `workers` processes at once, and merged; None when its lines cannot be
+    planned (see _plan) or a page did not hold the lines planned for it, so the caller prints it whole.
 
-    The lines are paginated here, a fixed number per page, so every page's number is known before WeasyPrint
-    lays it out; only the last page's totals, terms and list of included invoices may run over, so that tail
-    (the last page's lines and the closing) is laid out first to learn the page count, then every part is
-    printed with its footer "Page X of Y" fixed."""
-    pages = _plan(doc.lines)
-    body, tail_lines = pages[:-1], pages[-1]
-    tail = Part((tail_lines,), first=len(pages) == 1, last=True)
-    tail_html = render_html(doc, tail)
+    Each page's lines are one table row of a few multi-line cells (see _plan): WeasyPrint lays out a line of
+    text in about a third of the time it takes for a table cell. The lines are paginated here, so every page's
+    number is known before WeasyPrint lays it out; only the last
+    page's totals, terms and list of included invoices may run over, so that tail (the last page's lines and
+    the closing) is laid out first to learn the page count, then every part is printed with its footer
+    "Page X of Y" fixed."""
+    plan = _plan(doc)
+    if plan is None:
+        return None
+    columns, pages = plan
+    body, tail_page = pages[:-1], pages[-1]
+    tail_html = render_html(doc, Part(columns, (tail_page,), first=len(pages) == 1, last=True))
     _, tail_pages = _render_part(tail_html, _part_css(doc, len(body) + 1, 0), layout_only=True)
     total = len(body) + tail_pages
     size = part_pages or PART_PAGES
-    jobs = [(render_html(doc, Part(tuple(body[i:i + size]), first=i == 0, last=False)),
+    jobs = [(render_html(doc, Part(columns, tuple(body[i:i + size]), first=i == 0, last=False)),
              _part_css(doc, i + 1, total), min(size, len(body) - i)) for i in range(0, len(body), size)]
     jobs.append((tail_html, _part_css(doc, len(body) + 1, total), tail_pages))
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+        # gc.freeze: a worker never collects what it inherited, so it neither walks nor copies the parent's heap
+        # (after a big render, collecting its garbage in every worker cost about a second)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"), initializer=gc.freeze) as pool:
             done = list(pool.map(_render_part, [html for html, _, _ in jobs], [css for _, css, _ in jobs]))
     else:
         done = [_render_part(html, css) for html, css, _ in jobs]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections import Counter
 from dataclasses import replace
 
 import facturx
@@ -14,7 +15,7 @@ from pypdf import PdfReader
 
 from invoices.document import DocumentLine
 from invoices.facturx import cii_xml
-from invoices.pdf import OfflineFetcher, render_html, render_pdf
+from invoices.pdf import PAGE_LINES, OfflineFetcher, _money, _plan, render_html, render_pdf
 from tests.invoices_pkg.documents import order_paid_by_card, summary_of
 
 
@@ -161,3 +162,71 @@ def test_the_xmp_declares_the_factur_x_extension_schema_and_matches_the_document
     info = PdfReader(io.BytesIO(pdf)).metadata
     assert info["/Title"] == f"{doc.seller.name}: Invoice {doc.number}" and info["/Title"] in packet
     assert info["/Author"] == doc.seller.name and info["/Keywords"] == "Invoice, Factur-X"
+
+
+def positioned_lines(page) -> list[tuple[float, float, str]]:
+    """The page's lines of text as (x, y, text), y growing down the page."""
+    found = []
+
+    def visit(text, cm, tm, font, size):
+        if text.strip():
+            x, y = tm[4] * cm[0] + tm[5] * cm[2] + cm[4], tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+            found.append((round(x, 1), round(-y, 1), text.strip()))
+
+    page.extract_text(visitor_text=visit)
+    return found
+
+
+def test_a_2000_line_summary_prints_every_line_on_pages_numbered_as_one_document():
+    doc = summary_of(order_count=1_000, lines_per_order=2)
+    pdf = render_pdf(doc, workers=2)
+    texts = page_texts(pdf)
+    count = len(texts)
+    assert count > 2_000 // PAGE_LINES
+    assert all(f"Page {number} of {count}" in text for number, text in enumerate(texts, start=1))
+    last_lines = next(i for i, text in enumerate(texts) if "Order item 1000.2" in text)
+    assert "Net amount" in texts[1] and "Amount due" in "\n".join(texts[last_lines:])
+    printed = "\n".join(texts).split("\n")
+    assert all(f"Order item {i + 1}.{j + 1}" in printed for i in range(1_000) for j in range(2))
+    amounts = Counter(printed)
+    assert all(amounts[_money(line.net_minor, doc.currency)] >= 1 for line in doc.lines)
+    for amount, lines in Counter(_money(line.tax_minor, doc.currency) for line in doc.lines).items():
+        assert amounts[amount] >= lines, amount
+    filename, xml = facturx.get_xml_from_pdf(pdf, check_xsd=True)
+    assert xml == cii_xml(doc)
+
+
+def test_long_descriptions_are_wrapped_beforehand_and_every_column_stays_aligned():
+    words = "Annual maintenance renewal for Editor Pro with priority support and"
+    base = summary_of(order_count=100, lines_per_order=2)
+    lines = tuple(replace(line, description=f"Item {line.position}: " + " ".join([words] * (line.position % 4))
+                          + (" Supercalifragilisticexpialidocious" * 12 if line.position % 25 == 0 else ""))
+                  for line in base.lines)
+    doc = replace(base, lines=lines)
+    columns, pages = _plan(doc)
+    wrapped = sum(page.cells[1].count("\n") + 1 for page in pages)
+    assert wrapped > len(lines) * 1.5  # most descriptions take several lines
+    for page in pages:
+        counts = {cell.count("\n") for cell in page.cells}
+        assert len(counts) == 1  # every column has a line of text per printed line
+        assert sum(1 for _ in page.cells[1].split("\n")) <= PAGE_LINES
+    pdf = render_pdf(doc, workers=2)
+    reader = PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) >= len(pages)
+    description_x = {x for page in reader.pages for x, _, text in positioned_lines(page) if text.startswith("Item ")}
+    assert len(description_x) == 1  # the descriptions' column, left-aligned
+    (left,) = description_x
+    seen = 0
+    for page in reader.pages:
+        found = positioned_lines(page)
+        rows = {int(text): y for x, y, text in found if x < left and text.isdigit()}  # the "#" column
+        for x, y, text in found:
+            if x == left and text.startswith("Item ") and text.split(":")[0][5:].isdigit():
+                position = int(text.split(":")[0][5:])
+                assert rows[position] == y, position  # a line's number and its description on one baseline
+                seen += 1
+        tax_amounts = [y for x, y, text in found if text.startswith("$") and x > left + 200]
+        assert set(rows.values()) <= set(tax_amounts)  # the last column's values on the same baselines
+    assert seen == len(lines)
+    everything = " ".join(text for page in reader.pages for _, _, text in positioned_lines(page))
+    assert all(line.description.split()[-1] in everything for line in lines)
