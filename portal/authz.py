@@ -90,6 +90,11 @@ def can(user: User, permission: Permission, org: Organization | None = None) -> 
     )
 
 
+def chain_ids(org_id: int) -> Select:
+    """SELECT of the ids of an organization and its sub-chains (one level deep): what a membership there covers."""
+    return select(Organization.id).where(or_(Organization.id == org_id, Organization.parent_id == org_id))
+
+
 def organization_ids_where(user: User, permission: Permission) -> Select:
     """SELECT of the ids of every organization on which `user` holds `permission`."""
     roles = [role for role, perms in ROLE_PERMISSIONS.items() if permission in perms]

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 from portal.accounts.models import BillingMode, Organization
 from portal.billing.models import SUMMARIZED_NOTE, Invoice, InvoiceLine, InvoiceSeries, InvoiceStatus
-from portal.billing.services import PAYMENT_TERMS_DAYS, _numbered, buyer_snapshot
+from portal.billing.services import PAYMENT_TERMS_DAYS, buyer_snapshot, issue_number
 from portal.billing.taxes import tax_terms
 from portal.db_types import utcnow
 from portal.errors import RuleError
@@ -42,7 +42,7 @@ def issue_service_invoice(org: Organization, description: str, amount_minor: int
     tax = tax_terms(org)
     priced = quote([LineInput("service", amount_minor)], tax_bp=tax.rate_bp)
     line = priced.lines[0]
-    sequence, number = _numbered(InvoiceSeries.ORDER)
+    sequence, number = issue_number(InvoiceSeries.ORDER)
     if org.billing_mode is BillingMode.MONTHLY_INVOICE:
         status, due, note = InvoiceStatus.TO_BE_SUMMARIZED, None, SUMMARIZED_NOTE
     else:

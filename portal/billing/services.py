@@ -59,7 +59,7 @@ def next_number(series: InvoiceSeries) -> int:
     return number
 
 
-def _numbered(series: InvoiceSeries) -> tuple[int, str]:
+def issue_number(series: InvoiceSeries) -> tuple[int, str]:
     sequence = next_number(series)
     return sequence, f"{series.prefix}-{sequence:06d}"
 
@@ -86,7 +86,7 @@ def issue_order_invoice(order: Order, today: date | None = None) -> Invoice:
     """The invoice of an order, line for line with the order's prices and tax categories, billed to the order's
     billing details: paid when charged, to be summarized when invoiced monthly, else due in 30 days."""
     today = today or utcnow().date()
-    sequence, number = _numbered(InvoiceSeries.ORDER)
+    sequence, number = issue_number(InvoiceSeries.ORDER)
     if order.payment_kind is PaymentKind.CARD:
         status, due, note, paid_at = InvoiceStatus.PAID, None, f"Paid by {order.card_label}.", utcnow()
     elif order.payment_kind is PaymentKind.INVOICE:
@@ -257,7 +257,7 @@ def summarize_month(org: Organization, period: Period, today: date | None = None
     part_ids = [part.id for part in parts]
     rows = summary_line_rows(parts, db.session.execute(_PART_LINES, {"part_ids": part_ids}).all())
     due = today + timedelta(days=PAYMENT_TERMS_DAYS)
-    sequence, number = _numbered(InvoiceSeries.SUMMARY)
+    sequence, number = issue_number(InvoiceSeries.SUMMARY)
     summary = Invoice(
         series=InvoiceSeries.SUMMARY, sequence=sequence, number=number, organization_id=org.id,
         period=str(period), buyer=buyer_snapshot(org), status=InvoiceStatus.UNPAID, currency=currencies.pop(),

@@ -10,19 +10,19 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 
 from flask import current_app
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload
 
 from portal.accounts.models import Organization, User
 from portal.accounts.services import managers_emails
 from portal.audit.services import Actor, record
-from portal.authz import Permission, scoped
+from portal.authz import Permission, chain_ids, scoped
 from portal.devices.models import Device, Location
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.outbox.services import enqueue_email, external_url
-from portal.subscriptions.usage import required_location_quantity
+from portal.subscriptions.usage import location_subscriptions_required
 
 NAME_MAX = Location.name.type.length
 ADDRESS_MAX = Location.address.type.length
@@ -58,11 +58,15 @@ def _name_taken(model: type[Location] | type[Device], org_id: int, name: str, ex
     return bool(db.session.scalar(stmt))
 
 
+def _name_in_use(model: type[Location] | type[Device], org: Organization, name: str) -> RuleError:
+    what = "location" if model is Location else "device"
+    return RuleError(f"{org.name} already has a {what} called {name}. Choose another name.", field="name")
+
+
 def _check_unique(model: type[Location] | type[Device], org: Organization, name: str,
                   exclude_id: int | None = None) -> None:
     if _name_taken(model, org.id, name, exclude_id):
-        what = "location" if model is Location else "device"
-        raise RuleError(f"{org.name} already has a {what} called {name}. Choose another name.", field="name")
+        raise _name_in_use(model, org, name)
 
 
 def _flush_unique(obj: Location | Device, org: Organization, name: str) -> None:
@@ -72,9 +76,7 @@ def _flush_unique(obj: Location | Device, org: Organization, name: str) -> None:
     try:
         db.session.flush()
     except IntegrityError as error:
-        what = "location" if isinstance(obj, Location) else "device"
-        raise RuleError(f"{org.name} already has a {what} called {name}. Choose another name.",
-                        field="name") from error
+        raise _name_in_use(type(obj), org, name) from error
 
 
 # ---------------------------------------------------------------- locations
@@ -214,14 +216,9 @@ def remove_device(device: Device, actor: Actor) -> None:
 # ---------------------------------------------------------------- what the pages list
 
 
-def chain_of(org: Organization):
-    """The organization and, for a main chain, its sub-chains: whose locations and devices its pages list."""
-    return select(Organization.id).where(or_(Organization.id == org.id, Organization.parent_id == org.id))
-
-
 def organizations_for(user: User, org: Organization, permission: Permission) -> list[Organization]:
     """The organizations of the chain on which the user holds `permission`, the working one first."""
-    stmt = scoped(select(Organization).where(Organization.id.in_(chain_of(org))), Organization.id, user, permission)
+    stmt = scoped(select(Organization).where(Organization.id.in_(chain_ids(org.id))), Organization.id, user, permission)
     return list(db.session.scalars(stmt.order_by(Organization.parent_id.is_not(None), Organization.name)))
 
 
@@ -229,7 +226,7 @@ def locations_for(user: User, org: Organization, permission: Permission,
                   with_sub_chains: bool = True) -> list[tuple[int, str, str]]:
     """(id, name, organization name) of the locations of the chain (or of `org` alone) on which the user holds
     `permission`: the choices of the location fields."""
-    owners = chain_of(org) if with_sub_chains else [org.id]
+    owners = chain_ids(org.id) if with_sub_chains else [org.id]
     stmt = scoped(
         select(Location.id, Location.name, Organization.name)
         .join(Organization, Organization.id == Location.organization_id)
@@ -252,7 +249,7 @@ def locations_with_counts(user: User, org: Organization, search: str = "") -> Se
         select(Location, total, counting)
         .join(Organization, Organization.id == Location.organization_id)
         .outerjoin(Device, Device.location_id == Location.id)
-        .where(Location.organization_id.in_(chain_of(org)))
+        .where(Location.organization_id.in_(chain_ids(org.id)))
         .options(contains_eager(Location.organization)),
         Location.organization_id, user, Permission.VIEW_DEVICES)
     if search:
@@ -263,14 +260,8 @@ def locations_with_counts(user: User, org: Organization, search: str = "") -> Se
 
 def subscriptions_needed(user: User, org: Organization) -> int:
     """Location subscriptions the chain's locations need by the rule (DOMAIN §5), summed over all of them."""
-    stmt = scoped(
-        select(func.count(Device.id))
-        .select_from(Location)
-        .outerjoin(Device, and_(Device.location_id == Location.id, Device.counts.is_(True)))
-        .where(Location.organization_id.in_(chain_of(org)))
-        .group_by(Location.id),
-        Location.organization_id, user, Permission.VIEW_DEVICES)
-    return required_location_quantity(db.session.scalars(stmt))
+    return location_subscriptions_required(
+        scoped(chain_ids(org.id), Organization.id, user, Permission.VIEW_DEVICES))
 
 
 def location_devices(user: User, location: Location) -> Select:
@@ -280,7 +271,7 @@ def location_devices(user: User, location: Location) -> Select:
 
 def chain_devices(user: User, org: Organization, location_id: int | None = None, search: str = "") -> Select:
     """The chain's devices, optionally at one location and matching a name or serial number."""
-    stmt = _devices(user).where(Device.organization_id.in_(chain_of(org)))
+    stmt = _devices(user).where(Device.organization_id.in_(chain_ids(org.id)))
     if location_id is not None:
         stmt = stmt.where(Device.location_id == location_id)
     if search:

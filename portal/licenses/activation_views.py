@@ -15,7 +15,7 @@ from sqlalchemy.orm import contains_eager, joinedload
 from portal.accounts.context import current_actor
 from portal.accounts.forms import ConfirmForm
 from portal.accounts.models import Organization, User
-from portal.authz import Permission, active_organization, organization_ids_where, requires
+from portal.authz import Permission, active_organization, chain_ids, organization_ids_where, requires
 from portal.extensions import db
 from portal.licenses import activation as activation_service
 from portal.licenses.models import Activation, License
@@ -29,7 +29,7 @@ def _installable(user: User, org: Organization | None = None) -> Select:
     (only `org` and its sub-chains among them, when `org` is given)."""
     chain = select(Organization.id).where(Organization.id.in_(organization_ids_where(user, Permission.ACTIVATE)))
     if org is not None:
-        chain = chain.where(or_(Organization.id == org.id, Organization.parent_id == org.id))
+        chain = chain.where(Organization.id.in_(chain_ids(org.id)))
     return (select(Activation).join(Activation.license)
             .where(or_(License.owner_id.in_(chain), License.customer_id.in_(chain)))
             .options(contains_eager(Activation.license).options(

@@ -22,7 +22,7 @@ from portal.accounts.services import (
     user_with_access,
 )
 from portal.audit.services import Actor, record
-from portal.authz import Permission, can, organization_ids_where, scoped
+from portal.authz import Permission, can, chain_ids, organization_ids_where, scoped
 from portal.catalog.models import AddOn, Edition, Product
 from portal.db_types import utcnow
 from portal.errors import RuleError
@@ -138,8 +138,7 @@ def personal_licenses(user: User, org: Organization, search: str = "") -> Select
 
 def entitlements(user: User, org: Organization, search: str = "") -> Select:
     """What an end customer owns: the licenses assigned to `org` and to its sub-chains."""
-    return assigned_to(user, org, select(Organization.id).where(or_(Organization.id == org.id,
-                                                               Organization.parent_id == org.id)), search)
+    return assigned_to(user, org, chain_ids(org.id), search)
 
 
 def active_activations(license_ids: list[int]) -> dict[int, Activation]:

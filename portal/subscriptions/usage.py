@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, select
 
-from portal.accounts.models import Organization
+from portal.authz import chain_ids
 from portal.catalog.models import SubscriptionBasis
 from portal.devices.models import Device, Location
 from portal.extensions import db
@@ -51,15 +51,10 @@ class Usage:
         return max(self.used - self.purchased, 0)
 
 
-def _chain_organization_ids(main_chain_id: int):
-    return select(Organization.id).where(or_(Organization.id == main_chain_id,
-                                             Organization.parent_id == main_chain_id))
-
-
 def plan_usage(main_chain_id: int) -> dict[SubscriptionBasis, int]:
     """Units each kind of plan needs for the chain: counting devices, and location subscriptions by the rule.
     Two statements whatever the number of locations and devices (the sums are done by the database)."""
-    return _usage_of(_chain_organization_ids(main_chain_id))
+    return _usage_of(chain_ids(main_chain_id))
 
 
 def organization_usage(org_id: int) -> dict[SubscriptionBasis, int]:
@@ -71,11 +66,17 @@ def organization_usage(org_id: int) -> dict[SubscriptionBasis, int]:
 def _usage_of(chain) -> dict[SubscriptionBasis, int]:
     devices = db.session.scalar(
         select(func.count(Device.id)).where(Device.organization_id.in_(chain), Device.counts.is_(True)))
+    return {SubscriptionBasis.DEVICE: devices or 0, SubscriptionBasis.LOCATION: location_subscriptions_required(chain)}
+
+
+def location_subscriptions_required(org_ids) -> int:
+    """Σ max(1, ⌈counting devices / 4⌉) over the locations of `org_ids` (ids or a SELECT of them), summed by the
+    database in one statement."""
     per_location = (
         select(func.count(Device.id).label("n"))
         .select_from(Location)
         .outerjoin(Device, (Device.location_id == Location.id) & Device.counts.is_(True))
-        .where(Location.organization_id.in_(chain))
+        .where(Location.organization_id.in_(org_ids))
         .group_by(Location.id)
         .subquery()
     )
@@ -83,5 +84,4 @@ def _usage_of(chain) -> dict[SubscriptionBasis, int]:
     needed = case((per_location.c.n == 0, 1),
                   else_=(per_location.c.n + DEVICES_PER_LOCATION_SUBSCRIPTION - 1)
                   // DEVICES_PER_LOCATION_SUBSCRIPTION)
-    locations = db.session.scalar(select(func.coalesce(func.sum(needed), 0)))
-    return {SubscriptionBasis.DEVICE: devices or 0, SubscriptionBasis.LOCATION: int(locations or 0)}
+    return int(db.session.scalar(select(func.coalesce(func.sum(needed), 0))) or 0)

@@ -225,10 +225,7 @@ def request_transfer(requester: Organization, sub_chain: Organization | None, de
     # Every check is done: only now is the file written, so a refused request leaves nothing behind.
     transfer = TransferRequest(
         requester_id=requester.id, sub_chain_id=sub_chain.id, requested_by_id=actor.user_id,
-        status=TransferStatus.REQUESTED, legal_name=clean.legal_name, address_line1=clean.address_line1,
-        address_line2=clean.address_line2, city=clean.city, region=clean.region, postal_code=clean.postal_code,
-        country=clean.country, invoice_email=clean.invoice_email, phone=clean.phone,
-        manager_email=clean.manager_email, authorization_path=_store_authorization(data),
+        status=TransferStatus.REQUESTED, **clean.as_dict(), authorization_path=_store_authorization(data),
         authorization_filename=_download_name(authorization.filename), authorization_size=len(data),
     )
     db.session.add(transfer)

@@ -32,11 +32,6 @@ def _requests_page(org: Organization, form: TransferRequestForm, status: int = 2
                   form=form, max_mb=services.max_upload_bytes() // (1024 * 1024) or 1)
 
 
-def _chosen_sub_chain(org: Organization, sub_chain_id: int | None) -> Organization | None:
-    sub = db.session.get(Organization, sub_chain_id) if sub_chain_id else None
-    return sub if sub is not None and sub.parent_id == org.id else None
-
-
 @bp.route("/transfers", methods=["GET", "POST"])
 @requires(Permission.MANAGE_SUB_CHAINS)
 def index():
@@ -47,11 +42,11 @@ def index():
     form.sub_chain_id.choices = [(0, "Choose…")] + [(sub.id, sub.name) for sub in choices]
     if request.method == "GET" and request.args.get("sub_chain", type=int):
         form.sub_chain_id.data = request.args.get("sub_chain", type=int)
-    saved = submit(form, lambda: services.request_transfer(
-        org, _chosen_sub_chain(org, form.sub_chain_id.data), form.details(), form.upload(), current_actor()))
+    chosen = next((sub for sub in choices if sub.id == form.sub_chain_id.data), None)
+    saved = submit(form, lambda: services.request_transfer(org, chosen, form.details(), form.upload(),
+                                                           current_actor()))
     if saved:
-        name = next(sub.name for sub in choices if sub.id == form.sub_chain_id.data)
-        flash(f"Your request to transfer {name} is waiting for review by the vendor. We will email you the "
+        flash(f"Your request to transfer {chosen.name} is waiting for review by the vendor. We will email you the "
               "decision.", "success")
         return redirect(url_for("transfers.detail", transfer_id=saved.value.id))
     return _requests_page(org, form, status=422 if form.errors or form.form_errors else 200)
