@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, event, inspect
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint, event, inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import Organization
@@ -21,10 +21,11 @@ from portal.orders.models import ImmutableRecord, Order
 class InvoiceSeries(enum.StrEnum):
     ORDER = "order"
     SUMMARY = "summary"
+    RECEIPT = "receipt"  # numbers receipts (portal/payments), never an invoice
 
     @property
     def prefix(self) -> str:
-        return {InvoiceSeries.ORDER: "INV", InvoiceSeries.SUMMARY: "SUM"}[self]
+        return {InvoiceSeries.ORDER: "INV", InvoiceSeries.SUMMARY: "SUM", InvoiceSeries.RECEIPT: "RCP"}[self]
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -65,14 +66,15 @@ class Invoice(db.Model):
     summary_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"), index=True)  # order invoice -> summary
     period: Mapped[str | None] = mapped_column(String(7))  # "YYYY-MM" of a summary invoice
     buyer: Mapped[dict] = mapped_column(JSON, default=dict)  # billing details as issued
+    seller: Mapped[dict] = mapped_column(JSON, default=dict)  # the seller and bank details as issued
     pdf_path: Mapped[str | None] = mapped_column(String(255))  # rendered once, relative to the instance folder
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[InvoiceStatus] = mapped_column(str_enum(InvoiceStatus, "invoice_status"))
     currency: Mapped[str] = mapped_column(String(3))
-    subtotal_minor: Mapped[int] = mapped_column(Integer)
-    discount_minor: Mapped[int] = mapped_column(Integer)
-    tax_minor: Mapped[int] = mapped_column(Integer)
-    total_minor: Mapped[int] = mapped_column(Integer)
+    subtotal_minor: Mapped[int] = mapped_column(BigInteger)
+    discount_minor: Mapped[int] = mapped_column(BigInteger)
+    tax_minor: Mapped[int] = mapped_column(BigInteger)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
     issued_on: Mapped[date] = mapped_column()
     due_on: Mapped[date | None] = mapped_column()
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -134,13 +136,13 @@ class InvoiceLine(db.Model):
     position: Mapped[int] = mapped_column(Integer)
     description: Mapped[str] = mapped_column(String(255))
     quantity: Mapped[int] = mapped_column(Integer, default=1)
-    unit_price_minor: Mapped[int] = mapped_column(Integer)
-    list_minor: Mapped[int] = mapped_column(Integer)
-    discount_minor: Mapped[int] = mapped_column(Integer, default=0)
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    list_minor: Mapped[int] = mapped_column(BigInteger)
+    discount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     tax_category: Mapped[str] = mapped_column(String(2), default="S")
     tax_rate_bp: Mapped[int] = mapped_column(Integer, default=0)
-    tax_minor: Mapped[int] = mapped_column(Integer, default=0)
-    total_minor: Mapped[int] = mapped_column(Integer)
+    tax_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
     order_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))  # a summary's part
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines", foreign_keys=[invoice_id])
@@ -165,12 +167,13 @@ class InvoicePayment(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), unique=True)
-    amount_minor: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
     method: Mapped[PaymentMethodKind] = mapped_column(str_enum(PaymentMethodKind, "invoice_payment_method"))
     reference: Mapped[str] = mapped_column(String(120), default="")
     gateway_charge_id: Mapped[str | None] = mapped_column(String(64))
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    receipt_id: Mapped[int | None] = mapped_column(ForeignKey("receipt.id"), index=True)
 
 
 class TaxRate(db.Model):
@@ -198,3 +201,28 @@ class RenewalNotice(db.Model):
     item_id: Mapped[int] = mapped_column(Integer)
     window: Mapped[str] = mapped_column(String(32))  # the expiry or renewal date the notice is about
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SellerSettings(db.Model):
+    """Who issues the invoices and where payments go, set by staff at /admin/settings (one row). Each invoice
+    keeps a copy of these details as they were when it was issued (`Invoice.seller`)."""
+
+    __tablename__ = "seller_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    legal_name: Mapped[str] = mapped_column(String(200))
+    address_line1: Mapped[str] = mapped_column(String(200), default="")
+    address_line2: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    region: Mapped[str] = mapped_column(String(100), default="")
+    postal_code: Mapped[str] = mapped_column(String(20), default="")
+    country: Mapped[str] = mapped_column(String(2), default="US")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    tax_id: Mapped[str] = mapped_column(String(64), default="")  # sales tax / VAT registration (BT-31/BT-32)
+    registration_id: Mapped[str] = mapped_column(String(64), default="")  # company registration, e.g. EIN (BT-30)
+    bank_name: Mapped[str] = mapped_column(String(200), default="")
+    account_name: Mapped[str] = mapped_column(String(200), default="")
+    account_number: Mapped[str] = mapped_column(String(64), default="")
+    routing_number: Mapped[str] = mapped_column(String(32), default="")  # ABA routing number (wires, ACH)
+    swift_bic: Mapped[str] = mapped_column(String(11), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

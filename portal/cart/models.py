@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Integer
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.catalog.models import Edition, Product, PurchaseKind
@@ -28,7 +28,7 @@ class CartItem(db.Model):
     copies: Mapped[int] = mapped_column(Integer, default=1)  # how many licenses of this configuration
     addon_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     # The list price of one copy shown when the item went into the cart, so checkout can say when it changed.
-    quoted_list_minor: Mapped[int] = mapped_column(Integer)
+    quoted_list_minor: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

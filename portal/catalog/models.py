@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import PartnerTier
@@ -71,11 +71,11 @@ class Product(db.Model):
     # Perpetual licenses: the quantities offered, and yearly M&S as a share of the list price (basis points).
     quantities: Mapped[list[int]] = mapped_column(JSON, default=list)
     ms_rate_bp: Mapped[int] = mapped_column(Integer, default=2000)
-    reinstatement_fee_minor: Mapped[int] = mapped_column(Integer, default=0)
+    reinstatement_fee_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     # Subscriptions: per device or per location, billed monthly or annually, at a list price per unit.
     basis: Mapped[SubscriptionBasis | None] = mapped_column(str_enum(SubscriptionBasis, "subscription_basis"))
     interval: Mapped[BillingInterval | None] = mapped_column(str_enum(BillingInterval, "billing_interval"))
-    unit_price_minor: Mapped[int | None] = mapped_column(Integer)
+    unit_price_minor: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     editions: Mapped[list[Edition]] = relationship(back_populates="product", order_by="Edition.position, Edition.id")
@@ -99,8 +99,8 @@ class Edition(db.Model):
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
     name: Mapped[str] = mapped_column(String(80))
     position: Mapped[int] = mapped_column(Integer, default=0)
-    base_price_minor: Mapped[int] = mapped_column(Integer, default=0)
-    unit_price_minor: Mapped[int] = mapped_column(Integer, default=0)
+    base_price_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     product: Mapped[Product] = relationship(back_populates="editions")
@@ -119,7 +119,7 @@ class AddOn(db.Model):
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
     slug: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(120))
-    price_minor: Mapped[int] = mapped_column(Integer)
+    price_minor: Mapped[int] = mapped_column(BigInteger)
     position: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, event
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.catalog.models import BillingInterval, ProductKind, PurchaseKind
@@ -40,10 +40,12 @@ class Order(db.Model):
     gateway_charge_id: Mapped[str | None] = mapped_column(String(64))
     currency: Mapped[str] = mapped_column(String(3))
     discount_bp: Mapped[int] = mapped_column(Integer)
-    subtotal_minor: Mapped[int] = mapped_column(Integer)
-    discount_minor: Mapped[int] = mapped_column(Integer)
-    tax_minor: Mapped[int] = mapped_column(Integer)
-    total_minor: Mapped[int] = mapped_column(Integer)
+    subtotal_minor: Mapped[int] = mapped_column(BigInteger)
+    discount_minor: Mapped[int] = mapped_column(BigInteger)
+    tax_minor: Mapped[int] = mapped_column(BigInteger)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    # The buyer's own reference for the purchase, printed on the invoice (Factur-X BT-10, buyer reference).
+    purchase_order_number: Mapped[str] = mapped_column(String(64), default="")
     billing: Mapped[dict] = mapped_column(JSON)  # legal name, address lines, invoice email, phone at the time
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
@@ -71,13 +73,13 @@ class OrderLine(db.Model):
     quantity: Mapped[int] = mapped_column(Integer)
     copies: Mapped[int] = mapped_column(Integer, default=1)
     addons: Mapped[list[dict]] = mapped_column(JSON, default=list)  # [{"id", "name", "price_minor"}]
-    unit_list_minor: Mapped[int] = mapped_column(Integer)  # list price of one copy as configured
-    list_minor: Mapped[int] = mapped_column(Integer)  # unit_list_minor x copies
-    discount_minor: Mapped[int] = mapped_column(Integer)
-    tax_minor: Mapped[int] = mapped_column(Integer)
+    unit_list_minor: Mapped[int] = mapped_column(BigInteger)  # list price of one copy as configured
+    list_minor: Mapped[int] = mapped_column(BigInteger)  # unit_list_minor x copies
+    discount_minor: Mapped[int] = mapped_column(BigInteger)
+    tax_minor: Mapped[int] = mapped_column(BigInteger)
     tax_rate_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     tax_category: Mapped[str] = mapped_column(String(2), default="S", server_default="S")  # EN 16931 VAT category
-    total_minor: Mapped[int] = mapped_column(Integer)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
 
     order: Mapped[Order] = relationship(back_populates="lines")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db_types import UTCDateTime, str_enum, utcnow
@@ -58,7 +58,61 @@ class SandboxCharge(db.Model):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     token: Mapped[str] = mapped_column(String(128))
-    amount_minor: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16))  # approved | declined | voided
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IntentStatus(enum.StrEnum):
+    """Where a payment attempt stands. It is written, and committed on its own, before the gateway is asked."""
+
+    PENDING = "pending"  # about to ask the gateway (or the answer was lost with the process)
+    CHARGED = "charged"  # the gateway approved; the order or invoice payment is not committed yet
+    SUCCEEDED = "succeeded"  # committed behind an order or an invoice payment
+    DECLINED = "declined"
+    VOIDED = "voided"  # the charge was given back (its order never committed)
+
+
+class PaymentIntent(db.Model):
+    """One attempt to take money for a purpose (a checkout's cart, an invoice), recorded durably before the
+    charge so that a charge whose order never committed can be found and voided."""
+
+    __tablename__ = "payment_intent"
+    __table_args__ = (Index("ix_payment_intent_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # "checkout" | "invoice"
+    purpose_key: Mapped[str] = mapped_column(String(128), index=True)  # the cart signature, the invoice number
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)  # the gateway's key for this charge
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[IntentStatus] = mapped_column(str_enum(IntentStatus, "intent_status"), default=IntentStatus.PENDING)
+    gateway_charge_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Receipt(db.Model):
+    """A payment received, as the payer's receipt: numbered (RCP-…), with its method, amount and the invoices it
+    paid (`InvoicePayment.receipt_id`)."""
+
+    __tablename__ = "receipt"
+    __table_args__ = (Index("ix_receipt_org_received", "organization_id", "received_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, unique=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    method: Mapped[str] = mapped_column(String(8))  # card | wire | ach | check
+    method_label: Mapped[str] = mapped_column(String(120))  # "Visa ending 4242", "Wire transfer, ref …"
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    gateway_charge_id: Mapped[str | None] = mapped_column(String(64))
+    payer: Mapped[dict] = mapped_column(JSON, default=dict)  # the payer's billing details at the time
+    payer_email: Mapped[str] = mapped_column(String(254), default="")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    pdf_path: Mapped[str | None] = mapped_column(String(255))
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import Organization, User
@@ -53,7 +53,7 @@ class TransferRequest(db.Model):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     rejection_reason: Mapped[str] = mapped_column(Text, default="")
-    service_charge_minor: Mapped[int | None] = mapped_column(Integer)
+    service_charge_minor: Mapped[int | None] = mapped_column(BigInteger)
     service_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
