@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import joinedload
@@ -17,9 +16,7 @@ from portal.catalog.services import Configuration, configure, products_by_id
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
-
-if TYPE_CHECKING:
-    from portal.licenses.modify import Modification
+from portal.licenses.modify import Modification, price_cart_items
 
 MAX_COPIES = 100
 MAX_ITEMS = 50
@@ -74,9 +71,7 @@ def cart_lines(items: list[CartItem]) -> list[CartLine]:
     products = products_by_id({i.product_id for i in items})
     changes = [i for i in items if i.purchase is not PurchaseKind.NEW]
     modifications = {}
-    if changes:  # priced against their licenses (licenses.modify adds to the cart: imported here, not above)
-        from portal.licenses.modify import price_cart_items
-
+    if changes:  # priced against their licenses
         modifications = price_cart_items(changes, products, utcnow().date())
     lines = []
     for item in items:
@@ -112,17 +107,49 @@ def _check_copies(config: Configuration, copies: int | None) -> int:
     return copies
 
 
+def _check_room(user: User, org: Organization) -> None:
+    if len(cart_items(user, org)) >= MAX_ITEMS:
+        raise RuleError(f"A cart holds at most {MAX_ITEMS} items. Check out, then continue shopping.")
+
+
 def add_to_cart(user: User, org: Organization, config: Configuration, copies: int | None, actor: Actor) -> CartItem:
     """Put a configured product in the cart at today's list price."""
     copies = _check_copies(config, copies)
-    if len(cart_items(user, org)) >= MAX_ITEMS:
-        raise RuleError(f"A cart holds at most {MAX_ITEMS} items. Check out, then continue shopping.")
+    _check_room(user, org)
     item = CartItem(user_id=user.id, organization_id=org.id, product_id=config.product.id,
                     edition_id=config.edition.id if config.edition else None, quantity=config.quantity,
                     copies=copies, addon_ids=config.addon_ids, quoted_list_minor=config.list_minor)
     db.session.add(item)
     record(actor, "cart.item_added", item, org.id, product=config.product.slug, quantity=config.quantity,
            copies=copies)
+    return item
+
+
+def add_modification(user: User, org: Organization, modification: Modification, quoted_list_minor: int | None,
+                     actor: Actor) -> CartItem:
+    """Put a change to a license (portal/licenses/modify.py prices it) into the cart at the price the buyer was
+    shown (`quoted_list_minor`): if the price is no longer that, RuleError says so and nothing is added. A license
+    has at most one upgrade and one M&S item in a cart: a new one replaces the one there."""
+    if modification.license.owner_id != org.id:
+        raise RuleError("Only the reseller that bought this license can modify it.")
+    if quoted_list_minor != modification.list_minor:
+        raise RuleError("Check the price before adding it to the cart: it is shown below now.")
+    same_kind = [modification.purchase] if modification.purchase is PurchaseKind.UPGRADE else \
+        [PurchaseKind.RENEWAL, PurchaseKind.REINSTATEMENT]
+    replaced = db.session.execute(
+        delete(CartItem).where(CartItem.user_id == user.id, CartItem.organization_id == org.id,
+                               CartItem.license_id == modification.license.id, CartItem.purchase.in_(same_kind))
+        .execution_options(synchronize_session="fetch")).rowcount
+    if not replaced:
+        _check_room(user, org)
+    target = modification.target
+    item = CartItem(user_id=user.id, organization_id=org.id, product_id=target.product.id,
+                    edition_id=target.edition.id, purchase=modification.purchase,
+                    license_id=modification.license.id, quantity=target.quantity, copies=1,
+                    addon_ids=target.addon_ids, quoted_list_minor=modification.list_minor)
+    db.session.add(item)
+    record(actor, "cart.modification_added", item, org.id, license=modification.license.key,
+           purchase=modification.purchase.value, list_minor=modification.list_minor, replaced=replaced or None)
     return item
 
 

@@ -18,23 +18,24 @@ Rules, stated once:
   quantity and add-ons) until it is activated again; the customer gets an email either way.
 - The order applies exactly what the buyer saw: the license is locked and the change checked again; if the
   license changed in the meantime (an upgrade no longer the one priced, a reinstatement no longer lapsed) the
-  order is refused and the payment given back. M&S keeps the price of the license as it was at checkout, even
-  when the same order upgrades it too.
+  order is refused and the payment given back.
+- M&S bought with an upgrade of the same license (in one cart, one order) renews the license as the upgrade leaves
+  it, and is priced on that configuration: the order applies the upgrade first, then the M&S.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
-from sqlalchemy import Select, delete, or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal import pricing
 from portal.accounts.models import Membership, Organization, Role, User
 from portal.audit.services import Actor, record
 from portal.authz import Permission, scoped
-from portal.cart import services as cart_services
 from portal.cart.models import CartItem
 from portal.catalog.models import AddOn, Product, PurchaseKind
 from portal.catalog.services import Configuration, products_by_id
@@ -46,6 +47,7 @@ from portal.licenses.services import one_year_after
 from portal.orders.models import OrderLine
 from portal.outbox.services import enqueue_email, external_url
 
+_Change = TypeVar("_Change", CartItem, OrderLine)
 MODIFICATIONS = (PurchaseKind.UPGRADE, PurchaseKind.RENEWAL, PurchaseKind.REINSTATEMENT)
 CONTACT_THE_VENDOR = "Downgrades are not self-service: contact the vendor to change this license."
 
@@ -57,7 +59,7 @@ class Modification:
     license: License
     purchase: PurchaseKind
     current: Configuration
-    target: Configuration  # the same as `current` for M&S
+    target: Configuration  # for M&S: `current`, or what an upgrade in the same cart or order makes of it
     list_minor: int
     ms_expires_on: date  # the M&S expiry once the change is applied
     reinstatement_fee_minor: int = 0  # part of `list_minor`, for a reinstatement
@@ -65,6 +67,11 @@ class Modification:
     @property
     def renewal_minor(self) -> int:
         return self.list_minor - self.reinstatement_fee_minor
+
+    @property
+    def renews_an_upgrade(self) -> bool:
+        """M&S priced on the configuration an upgrade bought with it gives the license."""
+        return self.purchase is not PurchaseKind.UPGRADE and self.target != self.current
 
     @property
     def added_addons(self) -> tuple[AddOn, ...]:
@@ -75,10 +82,11 @@ class Modification:
     def description(self) -> str:
         """One line for the cart, the checkout and the order: what changes, on which license."""
         key = self.license.key
-        if self.purchase is PurchaseKind.RENEWAL:
-            return f"M&S renewal of license {key} until {self.ms_expires_on.isoformat()}"
-        if self.purchase is PurchaseKind.REINSTATEMENT:
-            return f"M&S reinstatement of license {key} until {self.ms_expires_on.isoformat()}"
+        if self.purchase is not PurchaseKind.UPGRADE:
+            kind = "renewal" if self.purchase is PurchaseKind.RENEWAL else "reinstatement"
+            upgraded = (f" ({self.target.edition.name}, {self.target.quantity} {self.target.product.unit_label} "
+                        "after the upgrade)") if self.renews_an_upgrade else ""
+            return f"M&S {kind} of license {key} until {self.ms_expires_on.isoformat()}{upgraded}"
         changes = []
         if self.target.edition.id != self.current.edition.id:
             changes.append(f"{self.current.edition.name} to {self.target.edition.name}")
@@ -191,95 +199,101 @@ def quote_upgrade(license_: License, product: Product, edition_id: int | None, q
                         pricing.upgrade_difference(current.list_minor, target.list_minor), license_.ms_expires_on)
 
 
-def quote_maintenance(license_: License, product: Product, purchase: PurchaseKind, today: date) -> Modification:
-    """Price one more year of M&S: a renewal while it runs, a reinstatement once it has lapsed."""
+def quote_maintenance(license_: License, product: Product, purchase: PurchaseKind, today: date,
+                      upgraded: Configuration | None = None) -> Modification:
+    """Price one more year of M&S: a renewal while it runs, a reinstatement once it has lapsed; on the license as
+    it is, or on `upgraded`, what an upgrade bought with it makes of the license."""
     current = current_configuration(license_, product)
+    renewed = upgraded or current
     lapsed = is_lapsed(license_, today)
     if purchase is PurchaseKind.RENEWAL:
         if lapsed:
             raise RuleError(f"M&S of this license lapsed on {license_.ms_expires_on.isoformat()}: reinstate it "
                             "instead (a renewal plus the reinstatement charge).")
-        return Modification(license_, purchase, current, current,
-                            pricing.maintenance_renewal(current.list_minor, product.ms_rate_bp),
+        return Modification(license_, purchase, current, renewed,
+                            pricing.maintenance_renewal(renewed.list_minor, product.ms_rate_bp),
                             one_year_after(license_.ms_expires_on))
     if purchase is PurchaseKind.REINSTATEMENT:
         if not lapsed:
             raise RuleError(f"M&S of this license runs until {license_.ms_expires_on.isoformat()}: renew it "
                             "instead; reinstatement is for lapsed M&S.")
-        return Modification(license_, purchase, current, current,
-                            pricing.maintenance_reinstatement(current.list_minor, product.ms_rate_bp,
+        return Modification(license_, purchase, current, renewed,
+                            pricing.maintenance_reinstatement(renewed.list_minor, product.ms_rate_bp,
                                                               product.reinstatement_fee_minor),
                             one_year_after(today), product.reinstatement_fee_minor)
     raise ValueError(f"{purchase} is not an M&S purchase")
 
 
-def maintenance_offer(license_: License, product: Product, today: date) -> Modification:
-    """What the M&S section offers for this license today: a renewal, or a reinstatement if it has lapsed."""
+def maintenance_offer(license_: License, product: Product, today: date,
+                      upgraded: Configuration | None = None) -> Modification:
+    """What the M&S section offers for this license today: a renewal, or a reinstatement if it has lapsed; priced
+    on `upgraded` when an upgrade of the license waits in the cart (`upgrade_in_cart`)."""
     purchase = PurchaseKind.REINSTATEMENT if is_lapsed(license_, today) else PurchaseKind.RENEWAL
-    return quote_maintenance(license_, product, purchase, today)
+    return quote_maintenance(license_, product, purchase, today, upgraded)
 
 
 def _requote(license_: License, product: Product, purchase: PurchaseKind, edition_id: int | None, quantity: int,
-             addon_ids: list[int], today: date) -> Modification:
-    """Price again a modification kept in the cart or an order line, against the license as it is now."""
+             addon_ids: list[int], today: date, upgraded: Configuration | None = None) -> Modification:
+    """Price again a modification kept in the cart or an order line, against the license as it is now (M&S on
+    `upgraded`, when an upgrade of the license comes with it)."""
     if purchase is PurchaseKind.UPGRADE:
         modification = quote_upgrade(license_, product, edition_id, quantity, addon_ids)
         if set(addon_ids) != {a.id for a in modification.target.addons}:
             raise RuleError("The license's add-ons changed since this upgrade was chosen.")
         return modification
-    return quote_maintenance(license_, product, purchase, today)
+    return quote_maintenance(license_, product, purchase, today, upgraded)
 
 
 # ---------------------------------------------------------------- the cart
 
 
-def add_to_cart(user: User, org: Organization, modification: Modification, quoted_list_minor: int | None,
-                actor: Actor) -> CartItem:
-    """Put a modification into the cart at the price the buyer was shown (`quoted_list_minor`): if the price
-    is no longer that, RuleError says the new one and nothing is added. A license has at most one upgrade and one
-    M&S item in a cart: a new one replaces the one there."""
-    if modification.license.owner_id != org.id:
-        raise RuleError("Only the reseller that bought this license can modify it.")
-    if quoted_list_minor != modification.list_minor:
-        raise RuleError("Check the price before adding it to the cart: it is shown below now.")
-    same_kind = [modification.purchase] if modification.purchase is PurchaseKind.UPGRADE else \
-        [PurchaseKind.RENEWAL, PurchaseKind.REINSTATEMENT]
-    replaced = db.session.execute(
-        delete(CartItem).where(CartItem.user_id == user.id, CartItem.organization_id == org.id,
-                               CartItem.license_id == modification.license.id, CartItem.purchase.in_(same_kind))
-        .execution_options(synchronize_session="fetch")).rowcount
-    if not replaced and len(cart_services.cart_items(user, org)) >= cart_services.MAX_ITEMS:
-        raise RuleError(f"A cart holds at most {cart_services.MAX_ITEMS} items. Check out, then continue.")
-    target = modification.target
-    item = CartItem(user_id=user.id, organization_id=org.id, product_id=target.product.id,
-                    edition_id=target.edition.id, purchase=modification.purchase,
-                    license_id=modification.license.id, quantity=target.quantity, copies=1,
-                    addon_ids=target.addon_ids, quoted_list_minor=modification.list_minor)
-    db.session.add(item)
-    record(actor, "cart.modification_added", item, org.id, license=modification.license.key,
-           purchase=modification.purchase.value, list_minor=modification.list_minor, replaced=replaced or None)
-    return item
+def upgrade_in_cart(user: User, org: Organization, license_: License, product: Product,
+                    today: date) -> Configuration | None:
+    """What an upgrade of `license_` waiting in `user`'s cart for `org` makes of the license, priced now (None
+    without one, or when it can no longer be bought): M&S added beside it is priced on that configuration."""
+    item = db.session.scalars(select(CartItem).where(
+        CartItem.user_id == user.id, CartItem.organization_id == org.id, CartItem.license_id == license_.id,
+        CartItem.purchase == PurchaseKind.UPGRADE)).first()
+    if item is None:
+        return None
+    try:
+        return _requote(license_, product, item.purchase, item.edition_id, item.quantity, item.addon_ids,
+                        today).target
+    except RuleError:
+        return None
 
 
 def price_cart_items(items: list[CartItem], products: dict[int, Product], today: date) -> dict[int, Modification | str]:
     """Each modification item of a cart priced against its license as it is now (one query for the licenses),
-    or the reason it cannot be bought any more."""
+    or the reason it cannot be bought any more. M&S of a license the same cart upgrades is priced on the upgraded
+    configuration."""
     ids = {i.license_id for i in items}
     licenses = {lic.id: lic for lic in db.session.scalars(select(License).where(License.id.in_(ids))
                                                           .options(selectinload(License.addons)))}
     priced: dict[int, Modification | str] = {}
-    for item in items:
+    upgraded: dict[int, Configuration] = {}  # license id -> the configuration its upgrade in this cart gives it
+    for item in application_order(items):  # upgrades first
         license_ = licenses.get(item.license_id)
         product = products.get(item.product_id)
         if license_ is None or product is None or license_.owner_id != item.organization_id:
             priced[item.id] = "This license is no longer yours to modify. Remove this item."
             continue
         try:
-            priced[item.id] = _requote(license_, product, item.purchase, item.edition_id, item.quantity,
-                                       item.addon_ids, today)
+            change = _requote(license_, product, item.purchase, item.edition_id, item.quantity, item.addon_ids,
+                              today, upgraded.get(license_.id))
         except RuleError as error:
             priced[item.id] = f"{error.message} Remove this item, then modify the license again."
+            continue
+        priced[item.id] = change
+        if change.purchase is PurchaseKind.UPGRADE:
+            upgraded[license_.id] = change.target
     return priced
+
+
+def application_order(lines: list[_Change]) -> list[_Change]:
+    """Cart items or order lines in the order their changes apply: every upgrade before anything else, so that
+    M&S bought with an upgrade renews (and is priced on) the upgraded license; otherwise as they came."""
+    return sorted(lines, key=lambda line: line.purchase is not PurchaseKind.UPGRADE)
 
 
 # ---------------------------------------------------------------- the order
@@ -302,9 +316,9 @@ def apply_modification(org: Organization, line: OrderLine, today: date, actor: A
     except RuleError as error:
         raise RuleError(f"License {license_.key} changed since it went into your cart ({error.message}) "
                         "Review your cart and check out again.") from None
-    if line.purchase is PurchaseKind.UPGRADE and modification.list_minor != line.unit_list_minor:
-        # (M&S is priced on the license as it was at checkout, even when the same order also upgrades it.)
-        raise RuleError(f"The price of the upgrade of license {license_.key} changed. Review your cart.")
+    if modification.list_minor != line.unit_list_minor:  # M&S after an upgrade in this order: on the upgraded
+        # license, which `application_order` has applied by now
+        raise RuleError(f"The price of the {line.purchase.value} of license {license_.key} changed. Review your cart.")
     before = {"edition": modification.current.edition.name, "quantity": license_.quantity,
               "addons": [a.slug for a in modification.current.addons],
               "ms_expires_on": license_.ms_expires_on.isoformat()}

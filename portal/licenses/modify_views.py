@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from portal.accounts.context import choose_organization, current_actor
 from portal.accounts.models import Organization
 from portal.authz import Permission, active_organization, requires
+from portal.cart.services import add_modification
 from portal.catalog.models import PurchaseKind
 from portal.catalog.services import products_by_id
 from portal.db_types import utcnow
@@ -77,6 +78,7 @@ def modify_license(key: str):
     product = products_by_id({license_.product_id})[license_.product_id]
     owner = db.session.get(Organization, license_.owner_id)
     today = utcnow().date()
+    upgraded = modify.upgrade_in_cart(current_user, owner, license_, product, today)  # M&S is priced on it
     posted = request.form.get("purchase") if request.method == "POST" else None
     if request.method == "POST" and posted not in (PurchaseKind.UPGRADE.value, *_MAINTENANCE):
         abort(400)
@@ -98,8 +100,8 @@ def modify_license(key: str):
 
         def add_to_cart() -> modify.Modification:
             change = upgrade_quote() if posted_upgrade else \
-                modify.quote_maintenance(license_, product, PurchaseKind(posted), today)
-            modify.add_to_cart(current_user, owner, change, form.quoted.data, current_actor())
+                modify.quote_maintenance(license_, product, PurchaseKind(posted), today, upgraded)
+            add_modification(current_user, owner, change, form.quoted.data, current_actor())
             return change
 
         saved = submit(form, add_to_cart)
@@ -117,7 +119,7 @@ def modify_license(key: str):
         except RuleError as error:
             refusal = None if posted_upgrade else error.message  # a refused POST shows it beside its field
             status = 422
-    maintenance = modify.maintenance_offer(license_, product, today)
+    maintenance = modify.maintenance_offer(license_, product, today, upgraded)
     return render("licenses/modify.html", "licenses/_upgrade_price.html", status=status, license=license_,
                   product=product, owner=owner,
                   upgrade_form=upgrade_form, upgrade=upgrade, refusal=refusal, maintenance_form=maintenance_form,

@@ -32,7 +32,7 @@ from portal.catalog.services import discount_bp
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
-from portal.licenses.modify import apply_modification
+from portal.licenses.modify import application_order, apply_modification
 from portal.licenses.services import create_unassigned_licenses
 from portal.orders.models import Order, OrderLine, PaymentKind
 from portal.outbox.services import enqueue_email, external_url
@@ -198,10 +198,11 @@ def record_order(org: Organization, user: User, summary: CheckoutSummary, paymen
         raise AlreadyPlaced(summary.signature) from exc  # (the caller finds it, or reports a conflict)
     consume([line.item for line in summary.lines])
     today = utcnow().date()
-    for position, (line, priced) in enumerate(zip(summary.lines, quote.lines, strict=True), start=1):
-        order_line = _order_line(order, position, line, priced, summary.tax)
-        db.session.add(order_line)
-        db.session.flush()
+    order_lines = [_order_line(order, position, line, priced, summary.tax)
+                   for position, (line, priced) in enumerate(zip(summary.lines, quote.lines, strict=True), start=1)]
+    db.session.add_all(order_lines)
+    db.session.flush()
+    for order_line in application_order(order_lines):  # a license's upgrade before the M&S priced on it
         _deliver(org, order_line, today, actor)
     if payment.new_card is not None and payment.save_new_card:
         _save_new_card(org, payment.new_card, taken.new_card_token)

@@ -21,8 +21,8 @@ from sqlalchemy.orm import selectinload
 from portal.accounts.models import Organization, User
 from portal.audit.models import AuditEntry
 from portal.cart.models import CartItem
+from portal.cart.services import add_modification, cart_items, cart_lines, update_item
 from portal.cart.services import add_to_cart as add_new_to_cart
-from portal.cart.services import cart_items, cart_lines, update_item
 from portal.catalog.models import AddOn, Edition, Product, ProductKind, PurchaseKind
 from portal.catalog.services import configure, product_by_slug
 from portal.db_types import utcnow
@@ -86,7 +86,7 @@ def _maintenance(license_: License, purchase: PurchaseKind, today: date | None =
 
 
 def _into_cart(org: Organization, user: User, change: modify.Modification) -> CartItem:
-    item = modify.add_to_cart(user, org, change, change.list_minor, actor(user))
+    item = add_modification(user, org, change, change.list_minor, actor(user))
     db.session.commit()
     return item
 
@@ -363,7 +363,7 @@ def test_a_modification_goes_into_the_cart_at_the_price_shown(northwind, contoso
     change = _upgrade(license_, "Enterprise", 25)
 
     with pytest.raises(RuleError, match="Check the price"):
-        modify.add_to_cart(alice, org, change, 1_000, actor(alice))  # not the price the page showed
+        add_modification(alice, org, change, 1_000, actor(alice))  # not the price the page showed
     item = _into_cart(org, alice, change)
 
     assert (item.purchase, item.license_id, item.copies, item.quoted_list_minor) == (
@@ -477,19 +477,65 @@ def test_a_reinstatement_bought_gives_a_year_from_today(northwind, contoso):
     assert order.subtotal_minor == 2_000 + 5_000
 
 
-def test_an_upgrade_and_a_renewal_of_one_license_in_one_order(northwind, contoso):
+def _offer_in_cart(org: Organization, user: User, license_: License) -> modify.Modification:
+    """The M&S the Modify page offers for `license_` while `user`'s cart holds what it holds."""
+    product, today = _product(license_), _today()
+    fresh = _fresh(license_)
+    return modify.maintenance_offer(fresh, product, today, modify.upgrade_in_cart(user, org, fresh, product, today))
+
+
+@pytest.mark.parametrize("upgrade_first", [True, False], ids=["upgrade-then-renewal", "renewal-then-upgrade"])
+def test_an_upgrade_and_a_renewal_of_one_license_in_one_order_renew_the_upgraded_license(northwind, contoso,
+                                                                                         upgrade_first):
+    """The renewal buys a year of M&S for the license as the order leaves it: 20 % of Enterprise x 50 ($350.00),
+    not of the Professional x 25 ($100.00) it had, whichever went into the cart first."""
     org, alice = northwind
     expiry = _today() + timedelta(days=10)
     license_ = make_license(org, contoso, edition="Professional", quantity=25, ms_expires_on=expiry)
-    _into_cart(org, alice, _upgrade(license_, "Enterprise", 25))
-    _into_cart(org, alice, _maintenance(license_, PurchaseKind.RENEWAL))
+    if upgrade_first:
+        _into_cart(org, alice, _upgrade(license_, "Enterprise", 50))
+        renewal = _offer_in_cart(org, alice, license_)
+        assert (renewal.purchase, renewal.list_minor) == (PurchaseKind.RENEWAL, 7_000)
+        assert renewal.description.endswith("(Enterprise, 50 mailboxes after the upgrade)")
+        _into_cart(org, alice, renewal)
+    else:
+        _into_cart(org, alice, _offer_in_cart(org, alice, license_))  # $20.00 on the license as it is
+        _into_cart(org, alice, _upgrade(license_, "Enterprise", 50))
 
+    lines = checkout_summary(org, cart_items(alice, org)).lines
+    renewal_line = next(line for line in lines if line.item.purchase is PurchaseKind.RENEWAL)
+    assert renewal_line.unit_list_minor == 7_000
+    assert renewal_line.price_changed is not upgrade_first  # the cart says the renewal went from $20 to $70
     order = _check_out(org, alice)
 
+    assert (order.subtotal_minor, order.discount_minor, order.total_minor) == (25_000 + 7_000, 6_400, 25_600)
+    assert sorted((line.purchase.value, line.edition_name, line.quantity, line.list_minor, line.total_minor)
+                  for line in order.lines) == [("renewal", "Enterprise", 50, 7_000, 5_600),
+                                               ("upgrade", "Enterprise", 50, 25_000, 20_000)]
     changed = _fresh(license_)
-    assert (changed.quantity, changed.ms_expires_on, changed.reactivation_required) == (
-        25, one_year_after(expiry), True)
-    assert order.subtotal_minor == 7_500 + 2_000  # the renewal at the license's list price when it went in
+    enterprise = next(e for e in _product(license_).editions if e.name == "Enterprise")
+    assert (changed.edition_id, changed.quantity, changed.ms_expires_on, changed.reactivation_required) == (
+        enterprise.id, 50, one_year_after(expiry), True)
+
+
+def test_a_renewal_is_refused_once_another_order_has_upgraded_the_license_it_was_priced_on(northwind, contoso):
+    """Bob paid for a renewal priced on 25 mailboxes; alice's order made them 50 before bob's was recorded: bob's
+    renewal would under-bill the year, so it is refused and his payment given back."""
+    org, alice = northwind
+    bob = db.session.scalars(select(User).where(User.email == "bob@northwind.example.com")).one()
+    license_ = make_license(org, contoso, edition="Professional", quantity=25)
+    _into_cart(org, bob, _maintenance(license_, PurchaseKind.RENEWAL))
+    bobs_items = cart_items(bob, org)
+    opened = checkout_summary(org, bobs_items)
+    summary, taken = take_payment(org, bobs_items, opened.signature, opened.quote.total_minor, INVOICE_ME,
+                                  BillingDetails.of(org), SandboxGateway())
+    _into_cart(org, alice, _upgrade(license_, "Professional", 50))
+    _check_out(org, alice)
+
+    with pytest.raises(RuleError, match="changed"):
+        record_order(org, bob, summary, INVOICE_ME, BillingDetails.of(org), taken, actor(bob))
+    db.session.rollback()
+    assert _fresh(license_).ms_expires_on == _today() + timedelta(days=200)
 
 
 def test_a_personal_license_upgrade_emails_the_resellers_managers(northwind, demo):

@@ -169,14 +169,22 @@ def test_alice_upgrades_a_resold_license_and_contoso_is_told_to_reactivate(app, 
 
     added = alice.post(f"/licenses/{key}/modify", data=upgrade)
     assert added.status_code == 302 and added.headers["Location"].endswith("/cart")
-    renewal = alice.post(f"/licenses/{key}/modify", data={"purchase": "renewal", "quoted": 2_000})
+    # the renewal is priced on the license as the upgrade leaves it: 20 % of $500.00 (50 x $7 + $150), not of $100
+    page = alice.get(f"/licenses/{key}/modify").get_data(as_text=True)
+    maintenance = page[page.index('id="maintenance"'):]
+    assert "$100.00" in maintenance and "after the upgrade in your cart" in maintenance
+    assert alice.post(f"/licenses/{key}/modify", data={"purchase": "renewal", "quoted": 2_000}).status_code == 422
+    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', maintenance.split("</form>")[0]))
+    assert form["quoted"] == "10000"
+    renewal = alice.post(f"/licenses/{key}/modify", data=form, csrf=False)
     assert renewal.status_code == 302
 
     cart = alice.get("/cart").get_data(as_text=True)
     assert f"Upgrade of license {key}: Professional to Enterprise; 25 to 50 mailboxes; add Advanced Anti-Spam" in cart
-    assert f"M&amp;S renewal of license {key}" in cart and "$420.00" in cart  # $400 + $20
+    assert f"M&amp;S renewal of license {key}" in cart and "$500.00" in cart  # $400 + $100
+    assert "changed from" not in cart
     checkout = alice.get("/checkout").get_data(as_text=True)
-    assert "Gold partner discount (20%)" in checkout and "−$84.00" in checkout and "$336.00" in checkout
+    assert "Gold partner discount (20%)" in checkout and "−$100.00" in checkout and "$400.00" in checkout
 
     placed = alice.post("/checkout", data={**alice.checkout_form(), "payment_kind": "invoice"})
     assert placed.status_code == 302
