@@ -15,6 +15,13 @@ from decimal import ROUND_HALF_UP, Decimal
 
 BP = 10_000  # basis points in one whole
 
+# What one cart (so one order) may buy: the shop, the cart, Modify a License and the catalog's admin refuse more,
+# beside the field. Beyond them a buyer contacts the vendor. At the largest list prices staff may set, the largest
+# cart stays far inside the BIGINT money columns (tests/test_pricing.py).
+MAX_UNITS = 1_000_000  # units (mailboxes, agents, devices, locations …) of one license or one subscription line
+MAX_COPIES = 100  # licenses of one configuration on one cart line
+MAX_CART_ITEMS = 50  # lines of one cart
+
 
 def apply_rate(amount_minor: int, rate_bp: int) -> int:
     """`amount` x `rate`, rounded half away from zero to the minor unit: the portal's only rounding."""

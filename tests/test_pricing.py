@@ -10,8 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from portal.billing.taxes import MAX_RATE_BP
+from portal.catalog.admin import MAX_PRICE_MINOR
 from portal.pricing import (
     BP,
+    MAX_CART_ITEMS,
+    MAX_COPIES,
+    MAX_UNITS,
     LineInput,
     apply_rate,
     edition_price,
@@ -206,3 +211,28 @@ def test_without_a_discount_the_total_is_the_subtotal_plus_tax(lines, tax_bp):
 def test_a_bigger_discount_never_costs_more(lines, discount_bp):
     cheaper = quote(lines, discount_bp=min(discount_bp + 1, BP))
     assert cheaper.total_minor <= quote(lines, discount_bp=discount_bp).total_minor
+
+
+# ---------------------------------------------------------------- the bounds of one order
+
+
+BIGINT_MAX = 2**63 - 1  # the money columns (migration 0006)
+
+
+@given(st.integers(min_value=0, max_value=MAX_PRICE_MINOR), st.integers(min_value=0, max_value=MAX_PRICE_MINOR),
+       st.integers(min_value=1, max_value=MAX_UNITS), st.lists(st.integers(0, MAX_PRICE_MINOR), max_size=100),
+       st.integers(min_value=1, max_value=MAX_COPIES), RATES, st.integers(min_value=0, max_value=MAX_RATE_BP))
+def test_the_largest_cart_the_bounds_allow_fits_the_money_columns(base, unit, units, addons, copies, discount_bp,
+                                                                  tax_bp):
+    """A full cart of the largest lines, at any list price staff may set (catalog admin) and any tax rate
+    (billing.taxes): every amount of the order stays inside a BIGINT. Raising a bound too far fails here."""
+    line = license_list_price(base, unit, units, addons) * copies
+    q = quote([LineInput(str(i), line) for i in range(MAX_CART_ITEMS)], discount_bp=discount_bp, tax_bp=tax_bp)
+    assert max(q.subtotal_minor, q.total_minor) <= BIGINT_MAX
+
+
+def test_the_worst_case_of_the_bounds_fits_the_money_columns():
+    """The same at every limit at once, with a hundred add-ons at the highest price on each license."""
+    line = license_list_price(MAX_PRICE_MINOR, MAX_PRICE_MINOR, MAX_UNITS, [MAX_PRICE_MINOR] * 100) * MAX_COPIES
+    q = quote([LineInput(str(i), line) for i in range(MAX_CART_ITEMS)], discount_bp=0, tax_bp=MAX_RATE_BP)
+    assert q.total_minor <= BIGINT_MAX

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import joinedload
 
+from portal import pricing
 from portal.accounts.models import Organization, User
 from portal.audit.services import Actor, record
 from portal.cart.models import CartItem
@@ -17,9 +18,6 @@ from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.licenses.modify import Modification, price_cart_items
-
-MAX_COPIES = 100
-MAX_ITEMS = 50
 
 
 @dataclass(frozen=True)
@@ -102,14 +100,14 @@ def cart_signature(items: list[CartItem]) -> str:
 def _check_copies(config: Configuration, copies: int | None) -> int:
     if not config.product.is_license:
         return 1
-    if copies is None or not 1 <= copies <= MAX_COPIES:
-        raise RuleError(f"Buy between 1 and {MAX_COPIES} licenses at once.", field="copies")
+    if copies is None or not 1 <= copies <= pricing.MAX_COPIES:
+        raise RuleError(f"Buy between 1 and {pricing.MAX_COPIES} licenses at once.", field="copies")
     return copies
 
 
 def _check_room(user: User, org: Organization) -> None:
-    if len(cart_items(user, org)) >= MAX_ITEMS:
-        raise RuleError(f"A cart holds at most {MAX_ITEMS} items. Check out, then continue shopping.")
+    if len(cart_items(user, org)) >= pricing.MAX_CART_ITEMS:
+        raise RuleError(f"A cart holds at most {pricing.MAX_CART_ITEMS} items. Check out, then continue shopping.")
 
 
 def add_to_cart(user: User, org: Organization, config: Configuration, copies: int | None, actor: Actor) -> CartItem:

@@ -93,8 +93,9 @@ def update(item_id: int):
     form = form_for(product, prefix=f"item-{item.id}", meta={"csrf": False})  # CSRFProtect checked the POST
     form.offer(product)
     try:
-        if not form.validate_on_submit():
-            raise RuleError("Check the changes to this item.")
+        if not form.validate_on_submit():  # the inline form has no room beside its fields: say what is wrong
+            wrong = [f"{field.label.text}: {field.errors[0]}" for field in form if field.errors]
+            raise RuleError(" ".join(["Check the changes to this item.", *wrong[:1]]))
         edition_id, quantity, addon_ids, copies = chosen(form)
         services.update_item(item, configure(product, edition_id, quantity, addon_ids), copies, current_actor())
     except RuleError as error:

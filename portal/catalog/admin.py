@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import selectinload
 
+from portal import pricing
 from portal.accounts.models import PartnerTier
 from portal.audit.services import Actor, record
 from portal.catalog.models import AddOn, BillingInterval, Edition, Product, ProductKind, SubscriptionBasis, TierDiscount
@@ -23,7 +24,7 @@ from portal.extensions import db
 
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*", re.ASCII)
 MAX_PRICE_MINOR = 1_000_000_000  # USD 10,000,000.00: far above any list price, well inside a 32-bit column
-MAX_QUANTITY = 1_000_000
+MAX_QUANTITY = pricing.MAX_UNITS  # a quantity offered is one a buyer may buy
 MAX_QUANTITIES = 50
 MAX_POSITION = 10_000
 TIERS = (PartnerTier.SILVER, PartnerTier.GOLD, PartnerTier.PLATINUM)

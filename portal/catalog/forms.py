@@ -13,6 +13,9 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.catalog.models import Product
 from portal.catalog.services import Configuration
+from portal.pricing import MAX_COPIES, MAX_UNITS
+
+UNITS = NumberRange(min=1, max=MAX_UNITS, message=f"Choose from 1 to {MAX_UNITS:,}; contact the vendor for more.")
 
 
 class CheckboxesField(SelectMultipleField):
@@ -23,9 +26,11 @@ class CheckboxesField(SelectMultipleField):
 class ConfigureForm(FlaskForm):
     product_id = HiddenField()
     edition = SelectField("Edition", coerce=int, validate_choice=False, validators=[Optional()])
-    quantity = SelectField("Quantity", coerce=int, validate_choice=False, validators=[InputRequired()])
+    quantity = SelectField("Quantity", coerce=int, validate_choice=False, validators=[InputRequired(), UNITS])
     addons = CheckboxesField("Add-ons", coerce=int, validate_choice=False)
-    copies = IntegerField("Number of licenses", default=1, validators=[Optional(), NumberRange(min=1, max=100)])
+    copies = IntegerField("Number of licenses", default=1, render_kw={"min": 1, "max": MAX_COPIES},
+                          validators=[Optional(), NumberRange(min=1, max=MAX_COPIES,
+                                                              message=f"Buy between 1 and {MAX_COPIES} licenses.")])
 
     def offer(self, product: Product, config: Configuration | None = None) -> ConfigureForm:
         """Fill the choices from the catalog (and, when given, the current choice)."""
@@ -46,7 +51,8 @@ class SubscriptionForm(FlaskForm):
     """Device and location plans: only a quantity."""
 
     product_id = HiddenField()
-    quantity = IntegerField("Quantity", default=1, validators=[InputRequired(), NumberRange(min=1, max=100_000)])
+    quantity = IntegerField("Quantity", default=1, render_kw={"min": 1, "max": MAX_UNITS},
+                            validators=[InputRequired(), UNITS])
 
     def offer(self, product: Product, config: Configuration | None = None) -> SubscriptionForm:
         self.product_id.data = str(product.id)

@@ -13,8 +13,6 @@ from portal.catalog.models import AddOn, Edition, Product, ProductKind, TierDisc
 from portal.errors import RuleError
 from portal.extensions import db
 
-MAX_SUBSCRIPTION_QUANTITY = 100_000
-
 
 def active_products() -> list[Product]:
     """The public catalog, in display order, with editions and add-ons loaded."""
@@ -88,14 +86,21 @@ def default_configuration(product: Product) -> Configuration | None:
     return Configuration(product, editions[0], quantities[0], ())
 
 
+def check_units(product: Product, quantity: int | None) -> int:
+    """A quantity of `product` one line may buy: from 1 to `pricing.MAX_UNITS`; RuleError on the field otherwise."""
+    if quantity is None or quantity < 1:
+        raise RuleError("Choose a quantity of at least 1.", field="quantity")
+    if quantity > pricing.MAX_UNITS:
+        raise RuleError(f"At most {pricing.MAX_UNITS:,} {product.unit_label} on one line: contact the vendor for "
+                        "more.", field="quantity")
+    return quantity
+
+
 def configure(product: Product, edition_id: int | None, quantity: int | None,
               addon_ids: list[int]) -> Configuration:
     """Check a buyer's choice against the catalog; RuleError names the field that is wrong."""
-    if quantity is None or quantity < 1:
-        raise RuleError("Choose a quantity of at least 1.", field="quantity")
+    check_units(product, quantity)
     if product.kind is ProductKind.SUBSCRIPTION:
-        if quantity > MAX_SUBSCRIPTION_QUANTITY:
-            raise RuleError(f"At most {MAX_SUBSCRIPTION_QUANTITY:,} at once; contact us for more.", field="quantity")
         if addon_ids:
             raise RuleError("Subscriptions have no add-ons.", field="addons")
         return Configuration(product, None, quantity, ())

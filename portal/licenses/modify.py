@@ -38,7 +38,7 @@ from portal.audit.services import Actor, record
 from portal.authz import Permission, scoped
 from portal.cart.models import CartItem
 from portal.catalog.models import AddOn, Product, PurchaseKind
-from portal.catalog.services import Configuration, products_by_id
+from portal.catalog.services import Configuration, check_units, products_by_id
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.licenses.keys import InvalidKey, normalize_key
@@ -175,8 +175,7 @@ def quote_upgrade(license_: License, product: Product, edition_id: int | None, q
                     if e.id == edition_id and (e.active or e.id == license_.edition_id)), None)
     if edition is None:
         raise RuleError("Choose one of the editions offered.", field="edition")
-    if quantity is None or quantity < 1:
-        raise RuleError("Choose a quantity of at least 1.", field="quantity")
+    check_units(product, quantity)
     if product.quantities and quantity not in product.quantities and quantity != license_.quantity:
         offered = ", ".join(str(q) for q in sorted(product.quantities))
         raise RuleError(f"Choose one of the quantities offered: {offered}.", field="quantity")

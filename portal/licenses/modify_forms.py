@@ -8,7 +8,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 from wtforms.widgets import HiddenInput
 
-from portal.catalog.forms import CheckboxesField
+from portal.catalog.forms import UNITS, CheckboxesField
 from portal.catalog.models import Product
 from portal.licenses.models import License
 
@@ -24,7 +24,7 @@ class UpgradeForm(FlaskForm):
     """A higher edition, more units, more add-ons; `quoted` is the price the page showed for these choices."""
 
     edition = SelectField("Edition", coerce=int, validate_choice=False, validators=[Optional()])
-    quantity = SelectField("Quantity", coerce=int, validate_choice=False, validators=[InputRequired()])
+    quantity = SelectField("Quantity", coerce=int, validate_choice=False, validators=[InputRequired(), UNITS])
     addons = CheckboxesField("Add add-ons", coerce=int, validate_choice=False)
     quoted = IntegerField(widget=HiddenInput(), validators=[Optional()])
 
