@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
-
-from flask import Blueprint, Response, abort, flash, make_response, redirect, request, stream_with_context, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from portal.accounts.context import current_actor
 from portal.accounts.models import Organization
 from portal.authz import Permission, active_organization, can, requires
+from portal.csv_export import streamed_csv
 from portal.errors import RuleError
 from portal.extensions import db, htmx
 from portal.licenses import services
@@ -216,16 +213,6 @@ def customers():
                   search=search, users=services.customer_users([c.id for c, _ in rows.items if c.parent_id == org.id]))
 
 
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection); a leading quote stops it.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: object) -> str:
-    """A CSV cell that a spreadsheet shows as text, never runs."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
 CSV_HEADER = ("Customer", "License key", "Product", "Edition", "Quantity", "Unit", "Add-ons", "M&S until",
               "Assigned on")
 
@@ -238,31 +225,14 @@ def customers_csv():
     stmt = services.customer_licenses(current_user, org).execution_options(yield_per=500)
     addons = services.addon_names(current_user, org)
 
-    def lines() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-
-        def flush() -> str:
-            text = buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-            return text
-
-        writer.writerow(CSV_HEADER)
-        yield flush()
+    def rows():
         for row in db.session.execute(stmt):
-            if row.license_id is None:
-                writer.writerow([csv_safe(row.customer)] + [""] * (len(CSV_HEADER) - 1))
-            else:
-                writer.writerow([csv_safe(v) for v in (
-                    row.customer, row.key, row.product, row.edition, row.quantity, row.unit_label,
-                    "; ".join(addons.get(row.license_id, ())), row.ms_expires_on.isoformat(),
-                    row.assigned_at.date().isoformat() if row.assigned_at else "")])
-            yield flush()
+            yield (row.customer,) + ("",) * (len(CSV_HEADER) - 1) if row.license_id is None else (
+                row.customer, row.key, row.product, row.edition, row.quantity, row.unit_label,
+                "; ".join(addons.get(row.license_id, ())), row.ms_expires_on.isoformat(),
+                row.assigned_at.date().isoformat() if row.assigned_at else "")
 
-    response = Response(stream_with_context(lines()), mimetype="text/csv")
-    response.headers["Content-Disposition"] = 'attachment; filename="customers.csv"'
-    return response
+    return streamed_csv("customers.csv", CSV_HEADER, rows())
 
 
 # Modify a License and Activations: routes of their own modules on this blueprint

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import current_app
@@ -22,14 +23,46 @@ def external_url(endpoint: str, **values) -> str:
 
 @dataclass(frozen=True)
 class Attachment:
-    """A stored file sent with an email: `path` is relative to the instance folder and never changes."""
+    """A stored file sent with an email: `path` is relative to the instance folder and never changes.
+
+    A document that is not stored yet when the email is written (a receipt's PDF, in the transaction that took
+    the payment: rendering it there would hold that transaction for as long as WeasyPrint takes) names instead
+    the maker that stores it and what to make, `made_by=(maker, key)`, and no path: the worker makes the file
+    when it delivers the email (see `attachment_maker`), or finds it already stored."""
 
     path: str
     filename: str
     content_type: str = "application/pdf"
+    made_by: tuple[str, str] | None = None
 
     def as_dict(self) -> dict:
-        return {"path": self.path, "filename": self.filename, "content_type": self.content_type}
+        made = {"made_by": list(self.made_by)} if self.made_by else {}
+        return {"path": self.path, "filename": self.filename, "content_type": self.content_type, **made}
+
+
+ATTACHMENT_MAKERS: dict[str, Callable[[str], str]] = {}
+
+
+def attachment_maker(name: str) -> Callable[[Callable[[str], str]], Callable[[str], str]]:
+    """Register a function that stores a document by its key (rendering it if it is still pending) and returns
+    its path relative to the instance folder; an Attachment names it as `made_by=(name, key)`."""
+
+    def register(maker: Callable[[str], str]) -> Callable[[str], str]:
+        ATTACHMENT_MAKERS[name] = maker
+        return maker
+
+    return register
+
+
+def attachment_path(attachment: dict) -> str:
+    """Where an attachment of a queued email is stored, making it now if it is made at delivery. Raises (and the
+    delivery is retried later) if it cannot be made."""
+    if attachment.get("path"):
+        return attachment["path"]
+    name, key = attachment["made_by"]
+    if name not in ATTACHMENT_MAKERS:
+        raise LookupError(f"no attachment maker {name!r} is registered")
+    return ATTACHMENT_MAKERS[name](key)
 
 
 def enqueue_email(to: str | list[str], template: str, *, attachments: list[Attachment] = (),

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from portal.db_types import utcnow
 from portal.extensions import db
 from portal.outbox.models import OutboxMessage, OutboxStatus
-from portal.outbox.services import SESSION_KEY
+from portal.outbox.services import SESSION_KEY, attachment_path
 from portal.outbox.transport import Transport, transport_from_url
 
 MAX_BACKOFF = timedelta(hours=6)
@@ -41,8 +41,8 @@ def build_message(msg: OutboxMessage, sender: str) -> EmailMessage:
     email.set_content(msg.body_text)
     for attachment in msg.attachments or ():
         maintype, _, subtype = attachment["content_type"].partition("/")
-        email.add_attachment(_stored_file(attachment["path"]).read_bytes(), maintype=maintype, subtype=subtype,
-                             filename=attachment["filename"])
+        email.add_attachment(_stored_file(attachment_path(attachment)).read_bytes(), maintype=maintype,
+                             subtype=subtype, filename=attachment["filename"])
     return email
 
 

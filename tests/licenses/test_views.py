@@ -296,7 +296,7 @@ def test_customers_list_their_license_counts_and_download_as_csv(app, login, dem
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_quoted():
-    from portal.licenses.views import csv_safe
+    from portal.csv_export import csv_safe
 
     assert [csv_safe(v) for v in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "Contoso", 25, None)] == [
         "'=1+1", "'+1", "'-1", "'@SUM(A1)", "'\tx", "Contoso", "25", ""]

@@ -137,3 +137,40 @@ def test_outbox_send_command_delivers_and_reports(app, ctx, mailbox):
     assert result.exit_code == 0, result.output
     assert "1 sent, 0 failed" in result.output
     assert mailbox.to("cli@example.com")
+
+
+def test_an_attachment_made_at_delivery_is_stored_then_sent_and_retried_until_it_can_be(app, ctx, mailbox):
+    """A document not yet stored when its email is written (a receipt's PDF) is made by its registered maker when
+    the email is delivered; a maker that fails leaves the email pending for the next run, nothing lost."""
+    from pathlib import Path
+
+    from portal.outbox.services import ATTACHMENT_MAKERS, Attachment, attachment_maker
+
+    made: list[str] = []
+
+    @attachment_maker("test-note")
+    def _make(key: str) -> str:
+        if not made:
+            made.append(key)
+            raise OSError("the renderer is busy")
+        relative = f"notes/{key}.txt"
+        (Path(app.instance_path) / "notes").mkdir(parents=True, exist_ok=True)
+        (Path(app.instance_path) / relative).write_text(f"note {key}")
+        return relative
+
+    try:
+        user = make_user(email="reader@example.com")
+        enqueue_email(user.email, "password_reset", user=user, link="http://portal.test/x", hours=48,
+                      attachments=[Attachment("", "N-1.txt", "text/plain", made_by=("test-note", "N-1"))])
+        db.session.commit()
+        assert deliver() == (0, 1) and mailbox.to("reader@example.com") == []
+        message = db.session.scalars(select(OutboxMessage)).one()
+        assert message.status is OutboxStatus.PENDING and "the renderer is busy" in message.last_error
+        message.next_attempt_at = utcnow()
+        db.session.commit()
+        assert deliver() == (1, 0)
+    finally:
+        ATTACHMENT_MAKERS.pop("test-note", None)
+    [mail] = mailbox.to("reader@example.com")
+    [attachment] = list(mail.iter_attachments())
+    assert (attachment.get_filename(), attachment.get_content().strip()) == ("N-1.txt", "note N-1")
