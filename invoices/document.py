@@ -123,7 +123,10 @@ class DocumentLine:
     """One invoice line as issued. `net_minor` is what is taxed, after `discount_minor` (the reseller discount);
     `unit_price_minor` is printed beside the quantity, while the XML states prices from the net amount and the
     discount, so they always multiply out to the line (a license's base price need not be quantity x unit).
-    On a summary, `order_invoice_number` names the order invoice the line belongs to."""
+    On a summary, `order_invoice_number` names the order invoice the line belongs to. `period_start` and
+    `period_end` are the service period the line pays for (BG-26: BT-134, BT-135), such as a year of M&S.
+    `details` are printed under the description (license keys and their customers, a summary's products) and
+    are not part of the XML: the description (BT-153) is what the line is."""
 
     position: int
     description: str
@@ -135,11 +138,19 @@ class DocumentLine:
     tax_minor: int
     discount_minor: int = 0
     order_invoice_number: str | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    details: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         where = f"line {self.position}"
+        object.__setattr__(self, "details", tuple(self.details))
         if not self.description.strip():
             raise ValueError(f"{where}: a line has a description (BR-25)")
+        if (self.period_start is None) != (self.period_end is None):
+            raise ValueError(f"{where}: a line's period has both a start and an end (BR-CO-20)")
+        if self.period_start and self.period_end and self.period_end < self.period_start:
+            raise ValueError(f"{where}: a line's period ends after it starts (BR-30)")
         if self.quantity < 1:
             raise ValueError(f"{where}: the quantity is at least 1")
         if self.net_minor < 0 or self.discount_minor < 0 or self.unit_price_minor < 0:
@@ -193,7 +204,10 @@ class InvoiceDocument:
     totals follow from the lines. `note` is printed and carried as the document's note (BT-22): for example
     DOMAIN §6's "This invoice will be summarized …" sentence. A summary lists the order invoices it includes
     and usually its billing period. `exemption_reason` (BT-120) explains any line in category E, AE or O, with
-    an optional code (BT-121, e.g. "VATEX-EU-AE")."""
+    an optional code (BT-121, e.g. "VATEX-EU-AE"). `order_number` is the portal's order the invoice bills (the
+    sales order reference, BT-14) and `buyer_reference` the buyer's own purchase order number (BT-10 and BT-13).
+    `details_note` is printed under the lines, saying when their `details` were true (a license's customer
+    changes after the invoice is issued)."""
 
     kind: InvoiceKind
     number: str
@@ -212,6 +226,9 @@ class InvoiceDocument:
     period_end: date | None = None
     exemption_reason: str = ""
     exemption_reason_code: str | None = None
+    order_number: str = ""
+    buyer_reference: str = ""
+    details_note: str = ""
     breakdown: tuple[TaxBreakdown, ...] = field(init=False, repr=False, compare=False)
     totals: Totals = field(init=False, repr=False, compare=False)
 

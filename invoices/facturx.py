@@ -128,6 +128,10 @@ def _line(parent: Element, line: DocumentLine, amount: _Amounts) -> None:
 
     settlement = _sub(item, "ram:SpecifiedLineTradeSettlement")
     _line_tax(settlement, line.tax_category, line.tax_rate_bp)
+    if line.period_start and line.period_end:  # BG-26: the service period the line pays for
+        period = _sub(settlement, "ram:BillingSpecifiedPeriod")
+        _date(period, "ram:StartDateTime", line.period_start)
+        _date(period, "ram:EndDateTime", line.period_end)
     _sub(_sub(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation"), "ram:LineTotalAmount",
          amount(line.net_minor))
 
@@ -206,8 +210,14 @@ def cii_xml(doc: InvoiceDocument) -> bytes:
     for line in doc.lines:
         _line(transaction, line, amount)
     agreement = _sub(transaction, "ram:ApplicableHeaderTradeAgreement")
+    if doc.buyer_reference:
+        _sub(agreement, "ram:BuyerReference", doc.buyer_reference)  # BT-10
     _party(agreement, "ram:SellerTradeParty", doc.seller)
     _party(agreement, "ram:BuyerTradeParty", doc.buyer)
+    if doc.order_number:  # BT-14, the sales order reference
+        _sub(_sub(agreement, "ram:SellerOrderReferencedDocument"), "ram:IssuerAssignedID", doc.order_number)
+    if doc.buyer_reference:  # BT-13, the purchase order reference: the buyer's PO number is both
+        _sub(_sub(agreement, "ram:BuyerOrderReferencedDocument"), "ram:IssuerAssignedID", doc.buyer_reference)
     # Licenses are delivered when ordered: an order invoice's issue date, the end of a summary's period.
     delivered = doc.period_end if doc.kind == "summary" and doc.period_end else doc.issue_date
     event = _sub(_sub(transaction, "ram:ApplicableHeaderTradeDelivery"), "ram:ActualDeliverySupplyChainEvent")

@@ -212,10 +212,19 @@ class Part:
     last: bool
 
 
+def _annex(doc: InvoiceDocument) -> str:
+    """A long document's line details as one text, printed after its totals: each line with details, then its
+    details indented (the pages of lines print no details, see _plan)."""
+    return "\n".join(f"{line.position}. {line.description}\n" + "\n".join(f"    {detail}" for detail in line.details)
+                     for line in doc.lines if line.details)
+
+
 def render_html(doc: InvoiceDocument, part: Part | None = None) -> str:
-    """The invoice as the HTML page that becomes its PDF (or, with `part`, one slice of its pages)."""
+    """The invoice as the HTML page that becomes its PDF (or, with `part`, one slice of its pages: the last one
+    ends with the annex of line details)."""
     return _templates().get_template("invoice.html").render(
-        doc=doc, title=title(doc), part=part, columns=part.columns if part else _columns(doc))
+        doc=doc, title=title(doc), part=part, columns=part.columns if part else _columns(doc),
+        annex=_annex(doc) if part is not None and part.last else "")
 
 
 def _css_string(text: str) -> str:

@@ -85,8 +85,14 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "invoices.export": INVOICE_READERS,
     "invoices.detail": INVOICE_READERS_BY_ID,
     "invoices.pdf": INVOICE_READERS_BY_ID,
+    "invoices.lines_csv": INVOICE_READERS_BY_ID,  # every line of one invoice, to re-bill from (issue 11)
     "invoices.email": INVOICE_READERS_BY_ID,
     "invoices.pay": MANAGERS,  # Master users see invoices; Chain & User Managers pay them
+    # --- payments and receipts (issue 11): the same readers as the invoices they paid
+    "receipts.index": INVOICE_READERS,
+    "receipts.export": INVOICE_READERS,
+    "receipts.detail": INVOICE_READERS_BY_ID,
+    "receipts.pdf": INVOICE_READERS_BY_ID,
     # --- Manage Subscriptions and activations (issue 6)
     # Billing of a main chain: its Chain & User Managers only (carol's sub-chain has none; bob and erin are
     # Master users of Northwind, erin an Installation Partner of Fabrikam: no subscriptions).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
@@ -22,13 +23,16 @@ from sqlalchemy.orm import selectinload
 
 from invoices.document import DocumentLine, InvoiceDocument, Party, PaymentMeans
 from portal.audit.services import Actor, record
+from portal.billing.lines import line_licenses, product_text, summary_parts
 from portal.billing.models import Invoice, InvoiceStatus
 from portal.billing.remittance import BANK, SELLER
+from portal.billing.services import INVOICE_PDF, service_period
 from portal.billing.taxes import EXEMPT, EXEMPTION_REASONS, STANDARD, ZERO_RATED, issued_category
+from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.outbox.models import OutboxMessage
-from portal.outbox.services import Attachment, enqueue_email, external_url
+from portal.outbox.services import Attachment, attachment_maker, enqueue_email, external_url
 
 
 class PdfUnavailable(RuntimeError):
@@ -100,6 +104,7 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
     terms, means = _terms(invoice)
     categories = {line.tax_category for line in lines}
     reason = next((EXEMPTION_REASONS[c] for c in (EXEMPT, "O") if c in categories), "")
+    lines, details_note = _with_details(invoice, lines)
     period_start = period_end = None
     if invoice.period:
         from portal.billing.services import Period
@@ -112,8 +117,37 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         paid_minor=invoice.total_minor if _paid_at_issue(invoice) else 0, due_date=invoice.due_on,
         payment_terms=terms, payment_means=means, note=invoice.note,
         included_invoices=tuple(row.number for row in parts), period_start=period_start, period_end=period_end,
-        exemption_reason=reason,
+        exemption_reason=reason, order_number=invoice.order.number if invoice.order else "",
+        buyer_reference=invoice.order.purchase_order_number if invoice.order else "", details_note=details_note,
     )
+
+
+def _with_details(invoice: Invoice, lines: tuple[DocumentLine, ...]) -> tuple[tuple[DocumentLine, ...], str]:
+    """The lines with what they stand for, and the note saying when that was true.
+
+    An order invoice's lines get their service period (BG-26, from the issued text) and, printed under each, its
+    license keys with the customer each is assigned to *when the PDF is rendered*: the PDF is rendered once and
+    kept (usually minutes after the order, when most licenses are still unassigned), so it says the date it
+    shows them for, while the invoice page in the portal always shows the current customers. A summary's lines
+    get the products of their order invoice, with list price, discount and net (in the PDF's annex when the
+    summary is long, see invoices.pdf)."""
+    if invoice.is_summary:
+        parts = summary_parts(invoice)
+        part_of = {line.position: line.order_invoice_id for line in invoice.lines}
+        return tuple(replace(line, details=tuple(product_text(product, invoice.currency)
+                                                 for product in parts[part_of[line.position]].lines))
+                     if part_of.get(line.position) in parts else line for line in lines), ""
+    licenses = line_licenses(invoice)
+    with_details = []
+    for line in lines:
+        start, end = service_period(line.description) or (None, None)
+        with_details.append(replace(line, period_start=start, period_end=end,
+                                    details=tuple(str(found) for found in licenses.get(line.position, ()))))
+    today = utcnow().date()
+    note = (f"License customers as assigned on {today:%B} {today.day}, {today.year}, when this PDF was made; the "
+            "invoice page in the partner portal shows who they are assigned to now.") if licenses else ""
+    return tuple(with_details), note
+
 
 
 # ---------------------------------------------------------------- the stored PDF
@@ -158,6 +192,15 @@ def store_pdf(invoice: Invoice) -> Path:
     if not claimed and invoice.pdf_path != relative:
         path.unlink(missing_ok=True)  # another request stored its rendering first; that one is the invoice's
     return pdf_file(invoice)
+
+
+@attachment_maker(INVOICE_PDF)
+def stored_invoice_pdf(number: str) -> str:
+    """The stored PDF of invoice `number` (relative to the instance folder), rendered now if still pending: what
+    the outbox worker attaches to an email written with services.invoice_attachment."""
+    invoice = db.session.scalars(select(Invoice).where(Invoice.number == number)).one()
+    store_pdf(invoice)
+    return invoice.pdf_path
 
 
 def pending_pdfs(limit: int = 500) -> list[Invoice]:

@@ -33,6 +33,7 @@ from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.orders.models import Order, OrderLine, PaymentKind
+from portal.outbox.services import Attachment
 
 PAYMENT_TERMS_DAYS = 30
 OTHER_METHODS_NOTE = ("Pay by wire transfer, ACH or check within {days} days, quoting invoice {number}. "
@@ -69,8 +70,26 @@ def buyer_snapshot(org: Organization) -> dict:
     return {name: getattr(org, name) or "" for name in BUYER_FIELDS}
 
 
-def describe_order_line(line: OrderLine) -> str:
-    """An order line in words, as the invoice prints it."""
+DESCRIPTION_LENGTH = 255  # InvoiceLine.description
+_SERVICE_PERIOD = re.compile(r" · service period (\d{4}-\d{2}-\d{2}) to (\d{4}-\d{2}-\d{2})$")
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What an order line delivered, as its invoice line states it: the keys of the licenses it created or
+    changed, and the service period it pays for (an M&S renewal or reinstatement, a subscription), first and
+    last day included."""
+
+    keys: tuple[str, ...] = ()
+    period: tuple[date, date] | None = None
+
+
+def describe_order_line(line: OrderLine, delivered: Delivered = Delivered()) -> str:
+    """An order line in words, as the invoice prints it, with the license keys it delivered and its service
+    period: "Renewal: Mail Suite Professional, 25 mailboxes · license K1 · service period 2026-04-01 to
+    2027-03-31". Within the column's 255 characters the period is always kept, then as many keys as fit ("and
+    N more": the invoice page and the PDF list every key of the line under it, see lines.line_licenses), and
+    the product's words are shortened last."""
     what = line.product_name + (f" {line.edition_name}" if line.edition_name else "")
     what += f", {line.quantity} {line.unit_label}"
     if line.interval:
@@ -79,15 +98,37 @@ def describe_order_line(line: OrderLine) -> str:
         what += " with " + ", ".join(addon["name"] for addon in line.addons)
     if line.purchase is not PurchaseKind.NEW:
         what = f"{line.purchase.label}: {what}"
-    return what[:255]
+    period = (f" · service period {delivered.period[0].isoformat()} to {delivered.period[1].isoformat()}"
+              if delivered.period else "")
+    what = what[:DESCRIPTION_LENGTH - len(period) - 60] if delivered.keys else what[:DESCRIPTION_LENGTH - len(period)]
+    keys = ""
+    for shown in range(len(delivered.keys), 0, -1):
+        rest = len(delivered.keys) - shown
+        keys = (" · license" + ("s " if len(delivered.keys) > 1 else " ") + ", ".join(delivered.keys[:shown])
+                + (f" and {rest} more" if rest else ""))
+        if len(what) + len(keys) + len(period) <= DESCRIPTION_LENGTH:
+            break
+    return what + keys + period
 
 
-def issue_order_invoice(order: Order, today: date | None = None) -> Invoice:
+def service_period(description: str) -> tuple[date, date] | None:
+    """The service period an issued line states (written by describe_order_line), for the Factur-X line period:
+    the line's text is the record of what was sold, so the period is read from it rather than kept twice."""
+    match = _SERVICE_PERIOD.search(description)
+    return (date.fromisoformat(match[1]), date.fromisoformat(match[2])) if match else None
+
+
+def issue_order_invoice(order: Order, today: date | None = None,
+                        delivered: dict[int, Delivered] | None = None) -> Invoice:
     """The invoice of an order, line for line with the order's prices and tax categories, billed to the order's
-    billing details: paid when charged, to be summarized when invoiced monthly, else due in 30 days."""
+    billing details: paid when charged, to be summarized when invoiced monthly, else due in 30 days. Each line
+    names what its order line delivered (`delivered`, by order line id: license keys, service period)."""
+    delivered = delivered or {}
     today = today or utcnow().date()
     sequence, number = issue_number(InvoiceSeries.ORDER)
-    if order.payment_kind is PaymentKind.CARD:
+    if order.total_minor == 0:  # nothing to pay, whichever way the buyer would have paid (nothing was charged)
+        status, due, note, paid_at = InvoiceStatus.PAID, None, NO_PAYMENT_DUE_NOTE, utcnow()
+    elif order.payment_kind is PaymentKind.CARD:
         status, due, note, paid_at = InvoiceStatus.PAID, None, f"Paid by {order.card_label}.", utcnow()
     elif order.payment_kind is PaymentKind.INVOICE:
         status, due, note, paid_at = InvoiceStatus.TO_BE_SUMMARIZED, None, SUMMARIZED_NOTE, None
@@ -101,9 +142,11 @@ def issue_order_invoice(order: Order, today: date | None = None) -> Invoice:
                       currency=order.currency, subtotal_minor=order.subtotal_minor,
                       discount_minor=order.discount_minor, tax_minor=order.tax_minor, total_minor=order.total_minor,
                       issued_on=today, due_on=due, paid_at=paid_at, note=note,
-                      buyer={name: (order.billing or {}).get(name, "") for name in BUYER_FIELDS})
+                      buyer={name: (order.billing or {}).get(name, "") for name in BUYER_FIELDS},
+                      seller=seller_snapshot())
     invoice.lines = [
-        InvoiceLine(position=line.position, description=describe_order_line(line), quantity=line.copies,
+        InvoiceLine(position=line.position, description=describe_order_line(line, delivered.get(line.id, Delivered())),
+                    quantity=line.copies,
                     unit_price_minor=line.unit_list_minor, list_minor=line.list_minor,
                     discount_minor=line.discount_minor, tax_category=line.tax_category,
                     tax_rate_bp=line.tax_rate_bp, tax_minor=line.tax_minor, total_minor=line.total_minor)
@@ -111,6 +154,19 @@ def issue_order_invoice(order: Order, today: date | None = None) -> Invoice:
     ]
     db.session.add(invoice)
     return invoice
+
+
+INVOICE_PDF = "invoice_pdf"  # the outbox's maker of an invoice's PDF (registered by billing.documents)
+
+
+def invoice_attachment(invoice: Invoice) -> Attachment:
+    """The invoice's PDF for an email written in the transaction that issues the invoice (an order's
+    confirmation, a summary's announcement). Rendering it there would hold the order's locks for as long as
+    WeasyPrint takes, so the attachment names the invoice rather than a file: the outbox worker renders and
+    stores the PDF when it delivers the email (documents.stored_invoice_pdf), in its own transaction after this
+    one committed, or finds it already stored (by a download, or `invoices render-pending`). Whoever renders it
+    first stores the one PDF of the invoice."""
+    return Attachment(invoice.pdf_path or "", invoice.pdf_filename, made_by=(INVOICE_PDF, invoice.number))
 
 
 def invoice_for_order(order: Order) -> Invoice | None:
@@ -285,12 +341,15 @@ def summarize_month(org: Organization, period: Period, today: date | None = None
 
 
 def _announce_summary(org: Organization, summary: Invoice, count: int) -> None:
+    """The summary to the invoice contact (else the managers), its PDF attached: made when the email is
+    delivered, after the summary run commits (see invoice_attachment)."""
     from portal.outbox.services import enqueue_email, external_url
 
     recipients = [org.invoice_email] if org.invoice_email else managers_emails(org)
     if recipients:
         enqueue_email(recipients, "summary_invoice", organization=org, invoice=summary, count=count,
-                      link=external_url("invoices.detail", invoice_number=summary.number))
+                      link=external_url("invoices.detail", invoice_number=summary.number),
+                      attachments=[invoice_attachment(summary)])
 
 
 # ---------------------------------------------------------------- the Invoices page

@@ -18,11 +18,12 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.context import current_actor
 from portal.authz import Permission, active_organization, can, require, requires, scoped
-from portal.billing import documents, payments, services
+from portal.billing import documents, lines, payments, services
 from portal.billing.forms import EmailInvoiceForm, PayInvoiceForm
-from portal.billing.models import Invoice, InvoiceStatus, PaymentMethodKind
-from portal.billing.remittance import BANK, CHECK_ADDRESS, SELLER
+from portal.billing.models import Invoice, InvoicePayment, InvoiceStatus, PaymentMethodKind
+from portal.billing.remittance import invoice_seller
 from portal.billing.taxes import CATEGORY_LABELS, EXEMPTION_REASONS
+from portal.csv_export import csv_amount, streamed_csv
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db, limiter
@@ -119,9 +120,11 @@ def _detail_page(invoice_number: str, email_form: EmailInvoiceForm | None = None
     if email_form is None:
         email_form = EmailInvoiceForm(formdata=None, data={"to": invoice.organization.invoice_email})
     return render("invoices/detail.html", status=status, invoice=invoice, email_form=email_form,
+                  licenses=lines.line_licenses(invoice),
+                  parts=lines.summary_parts(invoice) if invoice.is_summary else {},
                   breakdown=_tax_breakdown(invoice), categories=CATEGORY_LABELS, reasons=EXEMPTION_REASONS,
                   today=utcnow().date(), may_pay=can(current_user, Permission.PAY_INVOICES, invoice.organization),
-                  bank=BANK, check_address=CHECK_ADDRESS, seller=SELLER, labels=payments.METHOD_LABELS)
+                  seller=invoice_seller(invoice), labels=payments.METHOD_LABELS)
 
 
 def _tax_breakdown(invoice: Invoice) -> list[dict]:
@@ -140,6 +143,16 @@ def _tax_breakdown(invoice: Invoice) -> list[dict]:
 def detail(invoice_number: str):
     """One invoice: lines, taxes, totals, payments; a summary's order invoices, an order invoice's summary."""
     return _detail_page(invoice_number)
+
+
+@bp.route("/invoices/<invoice_number>.csv")
+@login_required  # the scoped lookup decides: another tenant's invoice is a 404
+def lines_csv(invoice_number: str):
+    """Every line of the invoice as a CSV file, to re-bill from: a summary's are the products of each order
+    invoice it includes, with list price, discount and net."""
+    invoice = _invoice_or_404(invoice_number, selectinload(Invoice.lines))
+    rows = list(lines.csv_rows(invoice))  # read now: bounded by one invoice, and done before the session ends
+    return streamed_csv(f"{invoice.number}-lines.csv", lines.CSV_HEADINGS, rows)
 
 
 @bp.route("/invoices/<invoice_number>.pdf")

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from typing import ClassVar
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -23,7 +25,7 @@ from portal.accounts.addresses import refuse_po_box
 from portal.accounts.models import BillingMode, Organization, User
 from portal.audit.services import Actor, record
 from portal.billing.models import Invoice
-from portal.billing.services import issue_order_invoice
+from portal.billing.services import Delivered, invoice_attachment, issue_order_invoice
 from portal.billing.taxes import NO_TAX, TaxTerms, tax_terms
 from portal.cart.models import CartItem
 from portal.cart.services import CartLine, cart_lines, cart_signature, consume
@@ -32,6 +34,7 @@ from portal.catalog.services import discount_bp
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
+from portal.licenses.models import License
 from portal.licenses.modify import application_order, apply_modification
 from portal.licenses.services import create_unassigned_licenses
 from portal.orders.models import Order, OrderLine, PaymentKind
@@ -74,6 +77,7 @@ class BillingDetails:
     country: str
     invoice_email: str
     phone: str
+    purchase_order_number: ClassVar[str] = ""  # none, unless given at checkout (CheckoutDetails)
 
     @classmethod
     def of(cls, org: Organization) -> BillingDetails:
@@ -82,6 +86,37 @@ class BillingDetails:
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class CheckoutDetails(BillingDetails):
+    """The billing details given at checkout, and the buyer's own purchase order number for the order (printed
+    on its invoice and carried as the Factur-X buyer reference; not one of the billing details kept)."""
+
+    purchase_order_number: str = ""
+
+    def as_dict(self) -> dict:
+        """The billing details alone, as the order keeps them."""
+        return {name: value for name, value in self.__dict__.items() if name != "purchase_order_number"}
+
+
+PURCHASE_ORDER_NUMBER_LENGTH = 64  # Order.purchase_order_number
+
+
+def check_references(billing: BillingDetails) -> None:
+    """The invoice contact must be an email address (it is written into an immutable invoice) and the purchase
+    order number, if given, at most 64 printable characters: RuleError beside the field otherwise."""
+    try:
+        validate_email(billing.invoice_email.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise RuleError(f"Give the invoice contact as an email address. {exc}", field="invoice_email") from exc
+    number = billing.purchase_order_number.strip()
+    if len(number) > PURCHASE_ORDER_NUMBER_LENGTH:
+        raise RuleError(f"A purchase order number has at most {PURCHASE_ORDER_NUMBER_LENGTH} characters; this one "
+                        f"has {len(number)}.", field="purchase_order_number")
+    if not number.isprintable():
+        raise RuleError("A purchase order number is one line of letters, digits and punctuation.",
+                        field="purchase_order_number")
 
 
 @dataclass(frozen=True)
@@ -137,6 +172,7 @@ def _check_before_payment(org: Organization, summary: CheckoutSummary, signature
         raise RuleError("Prices changed since you opened checkout. Review the new total and place the order again.")
     refuse_po_box(billing.address_line1, "address_line1")
     refuse_po_box(billing.address_line2, "address_line2")
+    check_references(billing)
     if payment.kind not in payment_options(org, summary.quote.total_minor):
         raise RuleError("That payment method is not available for this order.", field="payment_kind")
     if payment.kind is PaymentKind.CARD and payment.saved_card is None and payment.new_card is None:
@@ -190,7 +226,8 @@ def record_order(org: Organization, user: User, summary: CheckoutSummary, paymen
                   idempotency_key=summary.signature, payment_kind=payment.kind, card_label=taken.card_label,
                   gateway_charge_id=taken.charge_id, currency=org.currency, discount_bp=quote.discount_bp,
                   subtotal_minor=quote.subtotal_minor, discount_minor=quote.discount_minor,
-                  tax_minor=quote.tax_minor, total_minor=quote.total_minor, billing=billing.as_dict())
+                  tax_minor=quote.tax_minor, total_minor=quote.total_minor, billing=billing.as_dict(),
+                  purchase_order_number=billing.purchase_order_number.strip())
     db.session.add(order)
     try:
         db.session.flush()  # the transaction's first write: nothing else to undo if it fails
@@ -198,23 +235,26 @@ def record_order(org: Organization, user: User, summary: CheckoutSummary, paymen
         raise AlreadyPlaced(summary.signature) from exc  # (the caller finds it, or reports a conflict)
     consume([line.item for line in summary.lines])
     today = utcnow().date()
+    delivered: dict[int, Delivered] = {}
     order_lines = [_order_line(order, position, line, priced, summary.tax)
                    for position, (line, priced) in enumerate(zip(summary.lines, quote.lines, strict=True), start=1)]
     db.session.add_all(order_lines)
     db.session.flush()
     for order_line in application_order(order_lines):  # a license's upgrade before the M&S priced on it
-        _deliver(org, order_line, today, actor)
+        delivered[order_line.id] = _deliver(org, order_line, today, actor)
     if payment.new_card is not None and payment.save_new_card:
         _save_new_card(org, payment.new_card, taken.new_card_token)
     lines = db.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)
                                .order_by(OrderLine.position)).all()
     # The invoice number comes last: its counter row stays locked until commit, so other checkouts wait only
     # for the invoice, the audit entry and the email, not for the whole order.
-    invoice = issue_order_invoice(order, today)
+    invoice = issue_order_invoice(order, today, delivered)
     db.session.flush()
     record(actor, "order.placed", order, org.id, number=order.number, total_minor=order.total_minor,
            payment=payment.kind.value, invoice=invoice.number)
-    _confirm_by_email(org, user, order, lines, invoice)
+    _confirm_by_email(org, user, order, lines, invoice, delivered)
+    if taken.charge_id:  # the card was charged (a zero total charges nothing and needs no receipt)
+        record_checkout_payment(invoice, taken.card_label or "Card", taken.charge_id, actor)
     return order
 
 
@@ -239,15 +279,26 @@ def _order_line(order: Order, position: int, line: CartLine, priced: pricing.Pri
     )
 
 
-def _deliver(org: Organization, line: OrderLine, today: date, actor: Actor) -> None:
+def _deliver(org: Organization, line: OrderLine, today: date, actor: Actor) -> Delivered:
     """What the line bought: a change to a license, unassigned licenses, or more subscriptions on the main
-    chain's plan."""
+    chain's plan; returns the keys and service period its invoice line states. An M&S renewal covers the day
+    after the old expiry to the new one, a reinstatement the order day to the new expiry (a year on); a
+    subscription line the plan's period it joins, from the order day to the day before its next payment."""
     if line.purchase is not PurchaseKind.NEW:
-        apply_modification(org, line, today, actor)
-    elif line.kind is ProductKind.LICENSE:
-        create_unassigned_licenses(line, org.id, today)
-    else:
-        add_subscription_quantity(org, line.product_id, line.quantity, today)
+        # the expiry before the change, read under the lock apply_modification takes again
+        expired_on = db.session.scalar(select(License.ms_expires_on).where(License.id == line.license_id)
+                                       .with_for_update())
+        license_ = apply_modification(org, line, today, actor)
+        period = None
+        if line.purchase is PurchaseKind.RENEWAL and expired_on is not None:
+            period = (expired_on + timedelta(days=1), license_.ms_expires_on)
+        elif line.purchase is PurchaseKind.REINSTATEMENT:
+            period = (today, license_.ms_expires_on)
+        return Delivered((license_.key,), period)
+    if line.kind is ProductKind.LICENSE:
+        return Delivered(tuple(license_.key for license_ in create_unassigned_licenses(line, org.id, today)))
+    subscription = add_subscription_quantity(org, line.product_id, line.quantity, today)
+    return Delivered(period=(today, max(subscription.next_payment_on, today + timedelta(days=1)) - timedelta(days=1)))
 
 
 def _save_new_card(org: Organization, card: CardInput, token: str) -> None:
@@ -257,10 +308,15 @@ def _save_new_card(org: Organization, card: CardInput, token: str) -> None:
                                  gateway_token=token, is_default=has_cards is None))
 
 
-def _confirm_by_email(org: Organization, user: User, order: Order, lines: list[OrderLine], invoice: Invoice) -> None:
+def _confirm_by_email(org: Organization, user: User, order: Order, lines: list[OrderLine], invoice: Invoice,
+                      delivered: dict[int, Delivered]) -> None:
+    """The confirmation to the buyer and the invoice contact: what was bought, the license keys, and the
+    invoice's PDF attached (made when the email is delivered, after this transaction: see invoice_attachment)."""
     recipients = {user.email} | ({org.invoice_email} if org.invoice_email else set())
     enqueue_email(sorted(recipients), "order_confirmation", order=order, lines=lines, invoice=invoice,
-                  organization=org, user=user, link=external_url("orders.detail", number=order.number))
+                  keys={line_id: found.keys for line_id, found in delivered.items()},
+                  organization=org, user=user, link=external_url("orders.detail", number=order.number),
+                  attachments=[invoice_attachment(invoice)])
 
 
 def orders_query(org_ids) -> object:

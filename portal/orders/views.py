@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.accounts.context import current_actor
 from portal.authz import Permission, active_organization, organization_ids_where, requires, scoped
+from portal.billing.lines import order_licenses
 from portal.billing.models import Invoice
 from portal.cart.services import cart_items
 from portal.errors import RuleError
@@ -38,10 +39,10 @@ def _payment_choice(form: CheckoutForm, org) -> services.PaymentChoice:
                                   save_new_card=new_card is not None and form.save_card.data)
 
 
-def _billing(form: CheckoutForm) -> services.BillingDetails:
+def _billing(form: CheckoutForm) -> services.CheckoutDetails:
     values = {name: (getattr(form, name).data or "").strip() for name in CheckoutForm.BILLING_FIELDS}
     values["country"] = values["country"].upper()
-    return services.BillingDetails(**values)
+    return services.CheckoutDetails(**values, purchase_order_number=(form.purchase_order_number.data or "").strip())
 
 
 @bp.route("/checkout", methods=["GET", "POST"])
@@ -100,11 +101,13 @@ def index():
 @bp.route("/orders/<number>")
 @login_required  # the scoped lookup decides: another tenant's object is a 404
 def detail(number: str):
-    """One order: what was bought, at which price, how it was paid, its invoice."""
+    """One order: what was bought (with the license keys and who each is assigned to now), at which price, how it
+    was paid, its invoice."""
     stmt = scoped(select(Order).where(Order.number == number), Order.organization_id, current_user,
                   Permission.VIEW_ORDERS).options(selectinload(Order.lines))
     order = db.session.scalars(stmt).first()
     if order is None:
         abort(404)
     invoice = db.session.scalars(select(Invoice).where(Invoice.order_id == order.id)).first()
-    return render("orders/detail.html", order=order, invoice=invoice, PaymentKind=PaymentKind)
+    return render("orders/detail.html", order=order, invoice=invoice, PaymentKind=PaymentKind,
+                  licenses=order_licenses(order.id))

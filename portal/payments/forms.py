@@ -70,6 +70,9 @@ class CheckoutForm(CardChoiceFields):
     country = StringField("Country (2-letter code)", validators=[InputRequired(), Length(min=2, max=2)])
     invoice_email = StringField("Invoice contact email", validators=[InputRequired(), Length(max=254)])
     phone = StringField("Phone", validators=[InputRequired(), Length(min=5, max=40)])
+    purchase_order_number = StringField("Purchase order number (optional)", validators=[Optional()],
+                                        description="Your own reference for this order, up to 64 characters. "
+                                                    "It is printed on the invoice.")
     payment_kind = SelectField("Payment", validate_choice=False, validators=[InputRequired()])
     save_card = BooleanField("Save this card for later orders")
     cart_signature = StringField(validators=[InputRequired()])

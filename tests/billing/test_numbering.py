@@ -16,7 +16,8 @@ from portal.billing.models import Invoice, InvoiceSeries, InvoiceStatus
 from portal.billing.services import issue_order_invoice
 from portal.db_types import utcnow
 from portal.extensions import db
-from portal.orders.models import ImmutableRecord, Order
+from portal.licenses.models import License
+from portal.orders.models import ImmutableRecord, Order, OrderLine
 from tests.billing.conftest import buy
 from tests.factories import make_invoice, make_order
 
@@ -45,8 +46,12 @@ def test_the_order_invoice_carries_the_order_lines_tax_categories_and_billing_de
     invoice = db.session.scalars(select(Invoice).where(Invoice.id == invoice.id)
                                  .options(selectinload(Invoice.lines))).one()
     [line] = invoice.lines
+    keys = list(db.session.scalars(select(License.key).join(OrderLine, OrderLine.id == License.order_line_id)
+                                   .where(OrderLine.order_id == invoice.order_id)
+                                   .order_by(License.id)))  # the two licenses the line bought
     assert (line.description, line.quantity, line.unit_price_minor, line.list_minor, line.discount_minor) == (
-        "MailSuite Mail Server Enterprise, 50 mailboxes with Advanced Anti-Spam", 2, 50_000, 100_000, 20_000)
+        f"MailSuite Mail Server Enterprise, 50 mailboxes with Advanced Anti-Spam · licenses {', '.join(keys)}", 2,
+        50_000, 100_000, 20_000)
     assert (line.tax_category, line.tax_rate_bp, line.tax_minor, line.total_minor) == ("E", 0, 0, 80_000)
     assert invoice.buyer["legal_name"] == "Northwind IT LLC" and invoice.buyer["city"] == "Seattle"
     assert sum(x.total_minor for x in invoice.lines) == invoice.total_minor

@@ -3,6 +3,7 @@ issues, carrying each line's tax category, and adding up to the cent."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -175,3 +176,28 @@ def test_header_totals_are_the_sums_of_the_lines_to_the_cent(doc):
     for line, net_price, basis in zip(lines, texts(root, "//ram:NetPriceProductTradePrice/ram:ChargeAmount"),
                                       texts(root, "//ram:NetPriceProductTradePrice/ram:BasisQuantity"), strict=True):
         assert Decimal(net_price) * line.quantity / Decimal(basis) == cents(line.net_minor)  # BT-131 exactly
+
+
+def test_line_service_periods_the_buyer_reference_and_the_order_are_carried_and_pass_the_xsd():
+    renewal = DocumentLine(1, "M&S renewal of license K1", 1, 2_000, 2_000, "S", 825, 165,
+                           period_start=date(2026, 4, 1), period_end=date(2027, 3, 31))
+    plain = DocumentLine(2, "Editor Pro", 1, 10_000, 10_000, "S", 825, 825)
+    doc = InvoiceDocument("order", "INV-000902", ISSUED, "USD", seller(), buyer(), (renewal, plain),
+                          payment_terms="Net 30.", order_number="ORD-7QX3", buyer_reference="PO-4711")
+    xml = cii_xml(doc)
+    check_xsd(xml)
+    root = parse(xml)
+    period = "//ram:IncludedSupplyChainTradeLineItem[1]/ram:SpecifiedLineTradeSettlement/ram:BillingSpecifiedPeriod"
+    assert texts(root, f"{period}/ram:StartDateTime/udt:DateTimeString") == ["20260401"]
+    assert texts(root, f"{period}/ram:EndDateTime/udt:DateTimeString") == ["20270331"]
+    assert len(root.xpath("//ram:BillingSpecifiedPeriod", namespaces=NS)) == 1  # the plain line states none
+    assert texts(root, "//ram:ApplicableHeaderTradeAgreement/ram:BuyerReference") == ["PO-4711"]
+    assert texts(root, "//ram:BuyerOrderReferencedDocument/ram:IssuerAssignedID") == ["PO-4711"]
+    assert texts(root, "//ram:SellerOrderReferencedDocument/ram:IssuerAssignedID") == ["ORD-7QX3"]
+
+
+def test_a_line_period_has_both_ends_in_order():
+    with pytest.raises(ValueError, match="BR-30"):
+        DocumentLine(1, "M&S", 1, 100, 100, "S", 825, 8, period_start=date(2026, 4, 1), period_end=date(2026, 3, 1))
+    with pytest.raises(ValueError, match="both a start and an end"):
+        DocumentLine(1, "M&S", 1, 100, 100, "S", 825, 8, period_start=date(2026, 4, 1))

@@ -230,3 +230,32 @@ def test_long_descriptions_are_wrapped_beforehand_and_every_column_stays_aligned
     assert seen == len(lines)
     everything = " ".join(text for page in reader.pages for _, _, text in positioned_lines(page))
     assert all(line.description.split()[-1] in everything for line in lines)
+
+
+def _with_products(doc, products_per_line: int = 2):
+    """The summary with the products behind each of its lines, as the portal prints them under the line."""
+    return replace(doc, lines=tuple(replace(line, details=tuple(f"Product {line.position}.{i} of "
+                                                                f"{line.order_invoice_number}"
+                                                                for i in range(1, products_per_line + 1)))
+                                    for line in doc.lines))
+
+
+def test_each_line_prints_its_details_under_it_and_the_header_its_order_currency_and_purchase_order():
+    doc = replace(_with_products(summary_of(order_count=2, lines_per_order=1)), order_number="ORD-7QX3",
+                  buyer_reference="PO-4711")
+    text = " ".join(" ".join(page.split()) for page in page_texts(render_pdf(doc)))
+    assert "Order item 1.1 Product 1.1 of INV-000200 Product 1.2 of INV-000200" in text
+    assert "Order ORD-7QX3" in text and "Purchase order PO-4711" in text and "Currency USD" in text
+    assert "ANNEX" not in text.upper()  # a short document prints the details under their lines
+
+
+def test_a_long_summary_prints_the_products_of_each_order_invoice_in_an_annex():
+    doc = _with_products(summary_of(order_count=160, lines_per_order=1))  # over PAGED_FROM: printed in parts
+    texts = page_texts(render_pdf(doc, workers=2))
+    annex_from = next(i for i, text in enumerate(texts) if "ANNEX: PRODUCTS OF EACH ORDER INVOICE" in text.upper())
+    assert annex_from > 0 and "Product 1.1" not in "\n".join(texts[:annex_from])  # not among the paged lines
+    annex = " ".join(" ".join(text.split()) for text in texts[annex_from:])
+    for n, line in enumerate(doc.lines, start=1):  # (an entry may run over a page's footer)
+        assert f"{n}. Order item {n}.1" in annex and f"Product {n}.2 of {line.order_invoice_number}" in annex
+    count = len(texts)
+    assert all(f"Page {number} of {count}" in text for number, text in enumerate(texts, start=1))

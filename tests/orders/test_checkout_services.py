@@ -388,7 +388,9 @@ def test_the_confirmation_email_is_written_with_the_order_and_delivered_after_co
     [mail] = mailbox.to(DEMO_EMAILS["alice"])
     assert "billing@northwind.example.com" in mail["To"]
     assert order.number in mail["Subject"]
-    assert "INV-000001" in mail.get_content()
+    assert "INV-000001" in mail.get_body(("plain",)).get_content()
+    [attachment] = list(mail.iter_attachments())  # the invoice's PDF, made when the email left
+    assert attachment.get_filename() == "INV-000001.pdf" and attachment.get_content().startswith(b"%PDF")
 
 
 def test_a_new_card_is_saved_as_brand_last_four_expiry_and_token_only(shop):
