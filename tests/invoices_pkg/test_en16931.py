@@ -1,0 +1,242 @@
+"""Every kind of invoice the portal issues passes the official EN 16931 rules (CEN/TC 434's CII validation
+artefacts in ../shared/einvoice/, run with Saxon-HE): no failed assertion flagged "fatal".
+
+The invoices are issued by the portal's own services from the demo, as a buyer's checkout, the monthly summary
+run and a staff's transfer approval issue them, then turned into documents and Factur-X XML exactly as their PDF
+is (billing.documents.invoice_document -> invoices.facturx.cii_xml). Where ../shared is absent (a clone outside
+this team) the tests skip and say why; under PORTAL_CI=1 a skip fails the run (tests/conftest.py)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields, replace
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from invoices.facturx import cii_xml
+from portal.accounts.models import BillingMode, Organization
+from portal.billing.documents import invoice_document
+from portal.billing.models import Invoice, InvoiceLine, InvoiceStatus, TaxRate
+from portal.billing.services import Period, invoice_for_order, summarize_month
+from portal.billing.taxes import STANDARD, ZERO_RATED
+from portal.cart.services import add_to_cart, cart_items
+from portal.catalog.services import configure, product_by_slug
+from portal.db_types import utcnow
+from portal.demo import seed_demo
+from portal.extensions import db
+from portal.orders.checkout import place_order
+from portal.orders.models import PaymentKind
+from portal.orders.services import BillingDetails, PaymentChoice, checkout_summary
+from portal.payments.gateway import SandboxGateway
+from portal.transfers.services import approve_transfer
+from tests.billing.conftest import card, org_and_buyer
+from tests.factories import actor, make_org, make_transfer
+
+EINVOICE = Path(__file__).resolve().parents[2] / ".." / "shared" / "einvoice"
+XSLT = EINVOICE / "EN16931-CII-validation.xslt"
+SVRL = "{http://purl.oclc.org/dsdl/svrl}"
+
+
+@dataclass(frozen=True)
+class Failure:
+    rule: str
+    flag: str
+    text: str
+
+
+@pytest.fixture(scope="session")
+def en16931():
+    """The EN 16931 CII validation compiled once: validate(xml) -> the failed assertions."""
+    if not XSLT.is_file():
+        pytest.skip(f"the EN 16931 validation artefacts are not at {EINVOICE.resolve()} (../shared/einvoice beside "
+                    "the repository); the team's checkout has them")
+    saxonche = pytest.importorskip("saxonche", reason="saxonche runs the EN 16931 XSLT: pip install -e '.[dev]'")
+    from xml.etree import ElementTree
+
+    with saxonche.PySaxonProcessor(license=False) as processor:
+        stylesheet = processor.new_xslt30_processor().compile_stylesheet(stylesheet_file=str(XSLT))
+
+        def validate(xml: bytes) -> list[Failure]:
+            svrl = stylesheet.transform_to_string(xdm_node=processor.parse_xml(xml_text=xml.decode()))
+            root = ElementTree.fromstring(svrl)  # noqa: S314 - the validator's own report on our own XML
+            return [Failure(a.get("id") or a.get("test", "?"), a.get("flag", ""),
+                            " ".join("".join(a.itertext()).split()))
+                    for a in root.iter(f"{SVRL}failed-assert")]
+
+        yield validate
+
+
+def assert_passes(validate, invoice: Invoice, kind: str) -> None:
+    failures = validate(cii_xml(invoice_document(invoice)))
+    fatal = [f for f in failures if f.flag == "fatal"]
+    assert not fatal, f"{kind} {invoice.number} fails EN 16931:\n" + "\n".join(
+        f"  {f.rule}: {f.text}" for f in fatal)
+
+
+@pytest.fixture
+def shop(app, demo):
+    """The demo with an application context to buy, summarize and approve in."""
+    with app.app_context():
+        yield demo
+        db.session.rollback()
+
+
+def buy(org: Organization, user, payment: PaymentChoice, slug: str = "mailsuite", edition: str | None = "Enterprise",
+        quantity: int = 25, copies: int = 1, purchase_order_number: str = "") -> Invoice:
+    """Check out one item as the checkout page does (committed) and return the order's invoice."""
+    product = product_by_slug(slug)
+    edition_id = next(e.id for e in product.editions if e.name == edition) if edition else None
+    add_to_cart(user, org, configure(product, edition_id, quantity, []), copies, actor(user))
+    db.session.commit()
+    items = cart_items(user, org)
+    summary = checkout_summary(org, items)
+    billing = BillingDetails.of(org)
+    if purchase_order_number:
+        billing = replace(billing, purchase_order_number=purchase_order_number)
+    order = place_order(org, user, items, summary.signature, summary.quote.total_minor, payment, billing,
+                        actor(user), SandboxGateway())
+    return invoice_for_order(order)
+
+
+def taxed_in_washington(org: Organization) -> Organization:
+    """Without its resale exemption, the organization pays Washington's 6.5 % (a standard-rate line)."""
+    org.tax_exempt, org.country, org.region = False, "US", "WA"
+    return org
+
+
+def zero_rated_in_oregon(org: Organization) -> Organization:
+    """Staff rated the organization's state at 0 % (category Z, the rate table's own)."""
+    db.session.add(TaxRate(country="US", region="OR", label="Oregon (no sales tax)", rate_bp=0, category=ZERO_RATED))
+    org.tax_exempt, org.country, org.region = False, "US", "OR"
+    return org
+
+
+def categories(invoice: Invoice) -> set[str]:
+    return set(db.session.scalars(select(InvoiceLine.tax_category).where(InvoiceLine.invoice_id == invoice.id)))
+
+
+def _has_purchase_order_numbers() -> bool:
+    return "purchase_order_number" in {f.name for f in fields(BillingDetails)}
+
+
+def test_the_rules_catch_an_invoice_whose_amount_due_disagrees_with_its_totals(en16931, shop):
+    """The check itself: an XML whose amount due is not its total less what was paid fails BR-CO-16."""
+    org, frank = org_and_buyer(shop, "Litware Solutions")
+    xml = cii_xml(invoice_document(buy(org, frank, card()))).decode()
+    broken = re.sub(r"(<ram:DuePayableAmount>)[^<]*", r"\g<1>123.45", xml)
+    assert broken != xml
+
+    assert "BR-CO-16" in {f.rule for f in en16931(broken.encode()) if f.flag == "fatal"}
+
+
+# ---------------------------------------------------------------- order invoices
+
+
+def test_an_order_paid_by_card_with_a_resale_exemption(en16931, shop):
+    org, frank = org_and_buyer(shop, "Litware Solutions")  # pays on order, resale exemption (category E)
+    assert_passes(en16931, buy(org, frank, card()), "card-paid order invoice (exempt)")
+
+
+def test_an_order_paid_by_card_with_sales_tax(en16931, shop):
+    org, frank = org_and_buyer(shop, "Litware Solutions")
+    taxed_in_washington(org)
+    assert_passes(en16931, buy(org, frank, card(), copies=3), "card-paid order invoice (standard rate)")
+
+
+def test_an_order_invoiced_monthly_waits_for_its_summary(en16931, shop):
+    org, alice = org_and_buyer(shop, "Northwind IT")  # invoiced monthly, Gold discount, resale exemption
+    invoice = buy(org, alice, PaymentChoice(PaymentKind.INVOICE), slug="webstats", edition="Standard", quantity=5)
+    assert invoice.status is InvoiceStatus.TO_BE_SUMMARIZED
+    assert_passes(en16931, invoice, "order invoice to be summarized")
+
+
+def test_an_order_to_pay_by_wire_is_unpaid_until_the_money_arrives(en16931, shop):
+    org, dave = org_and_buyer(shop, "Fabrikam Stores")  # pays on order; no rate covers its state: zero rated
+    invoice = buy(org, dave, PaymentChoice(PaymentKind.WIRE), slug="livedesk", edition="Enterprise", quantity=10)
+    assert invoice.status is InvoiceStatus.UNPAID and invoice.total_minor >= 100_000
+    assert_passes(en16931, invoice, "wire order invoice, unpaid")
+
+
+def test_an_order_in_a_zero_rated_state_paid_by_ach(en16931, shop):
+    org, dave = org_and_buyer(shop, "Fabrikam Stores")
+    zero_rated_in_oregon(org)
+    invoice = buy(org, dave, PaymentChoice(PaymentKind.ACH), slug="livedesk", edition="Enterprise", quantity=10)
+    assert categories(invoice) == {ZERO_RATED}
+    assert_passes(en16931, invoice, "ACH order invoice, zero rated")
+
+
+def test_a_free_order_has_nothing_to_pay(en16931, shop):
+    org, frank = org_and_buyer(shop, "Litware Solutions")
+    invoice = buy(org, frank, card(), edition="Free", quantity=10)
+    assert invoice.total_minor == 0
+    assert_passes(en16931, invoice, "zero-total order invoice")
+
+
+def test_subscriptions_bought_with_sales_tax(en16931, shop):
+    org, frank = org_and_buyer(shop, "Litware Solutions")
+    taxed_in_washington(org)
+    invoice = buy(org, frank, card(), slug="location-plan", edition=None, quantity=7)
+    assert categories(invoice) == {STANDARD}
+    assert_passes(en16931, invoice, "subscription order invoice (standard rate)")
+
+
+def test_an_order_with_the_buyers_purchase_order_number(en16931, shop):
+    if not _has_purchase_order_numbers():
+        pytest.skip("checkout takes no purchase order number yet (issue 11, item 4)")
+    org, frank = org_and_buyer(shop, "Litware Solutions")
+    invoice = buy(org, frank, card(), purchase_order_number="PO 2026/0042")
+    assert "PO 2026/0042" in cii_xml(invoice_document(invoice)).decode()
+    assert_passes(en16931, invoice, "order invoice with a purchase order number")
+
+
+# ---------------------------------------------------------------- summary invoices
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def test_a_monthly_summary_of_orders_and_a_service_charge(en16931, shop):
+    org, alice = org_and_buyer(shop, "Northwind IT")
+    buy(org, alice, PaymentChoice(PaymentKind.INVOICE))
+    buy(org, alice, PaymentChoice(PaymentKind.INVOICE), slug="location-plan", edition=None, quantity=3)
+    contoso = db.session.get(Organization, shop.orgs["Contoso Retail"])
+    approve_transfer(make_transfer(org, contoso), 25_000, actor())  # a service-charge invoice, summarized too
+    db.session.commit()
+    today = utcnow().date()
+
+    summary = summarize_month(org, Period.of(today), today=_next_month(today))
+    db.session.commit()
+
+    assert len(invoice_document(summary).lines) == 3
+    assert_passes(en16931, summary, "summary invoice")
+
+
+def test_the_demos_invoices_including_its_summary(en16931, shop):
+    seed_demo(history=True)  # last month's orders, an earlier summary, paid card orders, an unpaid wire order
+    db.session.commit()
+    invoices = db.session.scalars(select(Invoice).order_by(Invoice.id)).all()
+    assert {i.status for i in invoices} >= {InvoiceStatus.SUMMARIZED, InvoiceStatus.PAID, InvoiceStatus.UNPAID}
+    for invoice in invoices:
+        assert_passes(en16931, invoice, f"demo {invoice.status.value} invoice")
+
+
+# ---------------------------------------------------------------- service-charge invoices
+
+
+@pytest.mark.parametrize("billing_mode", [BillingMode.PAY_ON_ORDER, BillingMode.MONTHLY_INVOICE])
+def test_a_transfers_service_charge_invoice(en16931, shop, billing_mode):
+    org, _ = org_and_buyer(shop, "Litware Solutions")
+    org.billing_mode = billing_mode
+    taxed_in_washington(org)
+    transfer = make_transfer(org, make_org("Litware Customer", parent=org))
+
+    approved = approve_transfer(transfer, 15_000, actor())
+    db.session.commit()
+
+    invoice = db.session.get(Invoice, approved.service_invoice_id)
+    assert re.fullmatch(r"INV-\d+", invoice.number) and invoice.order_id is None
+    assert_passes(en16931, invoice, f"service-charge invoice ({billing_mode.value})")
