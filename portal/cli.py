@@ -1,5 +1,6 @@
 """Command-line jobs: `flask --app wsgi seed-demo`, `flask --app wsgi outbox send`; the billing jobs (`invoices
-summarize`, `invoices render-pending`, `notify renewals`) register from portal/billing/cli.py."""
+summarize`, `invoices render-pending`, `notify renewals`) register from portal/billing/cli.py, `payments
+reconcile` from portal/payments/cli.py."""
 
 from __future__ import annotations
 
@@ -46,3 +47,7 @@ def register_cli(app: Flask) -> None:
     from portal.billing.cli import register_billing_cli
 
     register_billing_cli(app)
+
+    from portal.payments.cli import register_payments_cli
+
+    register_payments_cli(app)

@@ -26,12 +26,12 @@ def _flag(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _positive_int(name: str, default: int) -> int:
+def _positive_int(name: str, default: int, unit: str = "bytes") -> int:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return default
     if not raw.strip().isdigit() or int(raw) < 1:
-        raise ConfigError(f"{name} must be a whole number of bytes above 0, not {raw!r}.")
+        raise ConfigError(f"{name} must be a whole number of {unit} above 0, not {raw!r}.")
     return int(raw)
 
 
@@ -60,6 +60,7 @@ class Settings:
     api_limit_per_ip: str
     outbox_send_after_commit: bool
     transfer_max_upload_bytes: int
+    payment_reconcile_grace_minutes: int
 
     @classmethod
     def from_environ(cls) -> Settings:
@@ -80,6 +81,8 @@ class Settings:
             outbox_send_after_commit=_flag("OUTBOX_SEND_AFTER_COMMIT", True),
             transfer_max_upload_bytes=_positive_int("TRANSFER_MAX_UPLOAD_BYTES",
                                                     DEFAULTS["TRANSFER_MAX_UPLOAD_BYTES"]),
+            payment_reconcile_grace_minutes=_positive_int("PAYMENT_RECONCILE_GRACE_MINUTES",
+                                                          DEFAULTS["PAYMENT_RECONCILE_GRACE_MINUTES"], "minutes"),
         )
 
     def as_flask_config(self) -> dict:
@@ -106,6 +109,7 @@ class Settings:
             "API_LIMIT_PER_IP": self.api_limit_per_ip,
             "OUTBOX_SEND_AFTER_COMMIT": self.outbox_send_after_commit,
             "TRANSFER_MAX_UPLOAD_BYTES": self.transfer_max_upload_bytes,
+            "PAYMENT_RECONCILE_GRACE_MINUTES": self.payment_reconcile_grace_minutes,
             # A request must be able to carry the largest authorization a transfer accepts, and its form fields.
             "MAX_CONTENT_LENGTH": max(DEFAULTS["MAX_CONTENT_LENGTH"], self.transfer_max_upload_bytes + 1024 * 1024),
             "SESSION_COOKIE_SECURE": not self.debug,
@@ -131,4 +135,7 @@ DEFAULTS: dict = {
     "FORBID_LAZY_LOADS": False,
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     "TRANSFER_MAX_UPLOAD_BYTES": 5 * 1024 * 1024,  # a transfer's written authorization (PDF)
+    # How long a card payment attempt may stay open before `payments reconcile` voids its charge: longer than any
+    # checkout takes to commit, short enough that a buyer's card is not held for long.
+    "PAYMENT_RECONCILE_GRACE_MINUTES": 15,
 }

@@ -25,7 +25,7 @@ def upgrade():
     sa.Column('idempotency_key', sa.String(length=200), nullable=False),
     sa.Column('amount_minor', sa.BigInteger(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('status', sa.Enum('pending', 'charged', 'succeeded', 'declined', 'voided', name='intent_status', native_enum=False, create_constraint=True, length=24), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'charged', 'succeeded', 'declined', 'voiding', 'voided', name='intent_status', native_enum=False, create_constraint=True, length=24), nullable=False),
     sa.Column('gateway_charge_id', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),

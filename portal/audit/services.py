@@ -27,7 +27,15 @@ class Actor:
 def record(actor: Actor, action: str, obj: object, organization_id: int | None, **details) -> AuditEntry:
     """Write one audit entry for `action` on `obj` in the current transaction."""
     db.session.flush()  # so that a freshly created object has its id
-    entry = AuditEntry(
+    entry = audit_entry(actor, action, obj, organization_id, **details)
+    db.session.add(entry)
+    return entry
+
+
+def audit_entry(actor: Actor, action: str, obj: object, organization_id: int | None, **details) -> AuditEntry:
+    """The audit entry for `action` on `obj` (which has its id), for a caller that writes it in a transaction of
+    its own (a payment voided outside the request's transaction); everything else calls `record`."""
+    return AuditEntry(
         actor_id=actor.user_id,
         ip=actor.ip,
         organization_id=organization_id,
@@ -36,8 +44,6 @@ def record(actor: Actor, action: str, obj: object, organization_id: int | None, 
         object_id=str(getattr(obj, "id", obj)),
         details={k: v for k, v in details.items() if v is not None},
     )
-    db.session.add(entry)
-    return entry
 
 
 def audit_query(*, organization_ids: Select | list[int] | None, action: str = "", actor_email: str = "") -> Select:

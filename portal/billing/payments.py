@@ -4,7 +4,8 @@ cannot be recorded even by concurrent requests, and a second charge is voided.
 
 `pay_by_card` is this feature's unit of work, like `orders.checkout.place_order`: the gateway is outside the
 database transaction, so it charges, records and commits, and on any failure rolls back before giving the money
-back. Everything else here only flushes; the caller commits.
+back; the payment attempt recorded before the charge succeeds in the same commit, or is voided by a retry or the
+`payments reconcile` job (portal/payments/intents.py). Everything else here only flushes; the caller commits.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from portal.errors import RuleError
 from portal.extensions import db
 from portal.orders.services import OTHER_METHODS_THRESHOLD_MINOR
 from portal.outbox.services import enqueue_email, external_url
+from portal.payments import intents
 from portal.payments.cards import CardInput
 from portal.payments.charges import CardCharge, charge_card
 from portal.payments.gateway import PaymentGateway
@@ -57,10 +59,11 @@ def pay_by_card(invoice: Invoice, saved_card: PaymentMethod | None, new_card: Ca
     """Charge the invoice's total to the card and mark it paid, committed. RuleError: nothing was charged or
     kept (declined, already paid, not payable on its own)."""
     check_payable(invoice)
-    charge = charge_card(saved_card, new_card, invoice.total_minor, invoice.currency, f"invoice-{invoice.number}",
-                         gateway)
+    charge = charge_card(saved_card, new_card, invoice.total_minor, invoice.currency,
+                         intents.Purchase(invoice.organization_id, intents.Purpose.INVOICE, invoice.number), gateway)
     try:
         payment = _record(invoice, PaymentMethodKind.CARD, charge.card_label, actor, charge)
+        intents.succeed(charge.intent_id)  # the payment attempt succeeds with this commit, or not at all
         db.session.commit()
     except IntegrityError:  # paid meanwhile (another tab, staff recording a wire): keep one payment only
         db.session.rollback()
@@ -77,8 +80,7 @@ def pay_by_card(invoice: Invoice, saved_card: PaymentMethod | None, new_card: Ca
 
 
 def _give_back(charge: CardCharge, gateway: PaymentGateway) -> None:
-    if charge.charge_id:
-        gateway.void(charge.charge_id)
+    intents.give_back(charge.intent_id, charge.charge_id, gateway)
 
 
 def announce_transfer(invoice: Invoice, method: PaymentMethodKind, org: Organization, actor: Actor) -> None:

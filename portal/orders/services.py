@@ -1,7 +1,8 @@
 """Checkout: price the cart for the buyer, offer the payment methods its account may use, and place the order
 in two steps, because the payment gateway is outside the database transaction:
 
-1. `take_payment` checks everything and charges the card (idempotently, keyed by the cart and the card);
+1. `take_payment` checks everything and charges the card (idempotently, keyed by the cart and the card), after
+   recording the payment attempt (portal/payments/intents.py);
 2. `record_order` writes, in the caller's one transaction, the order, the licenses or subscription quantities,
    the order invoice, the audit entry and the confirmation email.
 
@@ -39,6 +40,7 @@ from portal.licenses.modify import application_order, apply_modification
 from portal.licenses.services import create_unassigned_licenses
 from portal.orders.models import Order, OrderLine, PaymentKind
 from portal.outbox.services import enqueue_email, external_url
+from portal.payments import intents
 from portal.payments.cards import CardInput
 from portal.payments.charges import charge_card
 from portal.payments.gateway import PaymentGateway
@@ -186,6 +188,7 @@ class TakenPayment:
     charge_id: str | None = None
     card_label: str | None = None
     new_card_token: str | None = None
+    intent_id: int | None = None  # the payment attempt (portal/payments/intents.py)
 
 
 def _charge(org: Organization, summary: CheckoutSummary, payment: PaymentChoice,
@@ -194,15 +197,16 @@ def _charge(org: Organization, summary: CheckoutSummary, payment: PaymentChoice,
     if payment.kind is not PaymentKind.CARD:
         return TakenPayment()
     charge = charge_card(payment.saved_card, payment.new_card, summary.quote.total_minor, org.currency,
-                         f"checkout-{org.id}-{summary.signature}", gateway)
-    return TakenPayment(charge.charge_id, charge.card_label, charge.new_card_token)
+                         intents.Purchase(org.id, intents.Purpose.CHECKOUT, summary.signature), gateway)
+    return TakenPayment(charge.charge_id, charge.card_label, charge.new_card_token, charge.intent_id)
 
 
 def take_payment(org: Organization, items: list[CartItem], signature: str, expected_total: int | None,
                  payment: PaymentChoice, billing: BillingDetails,
                  gateway: PaymentGateway) -> tuple[CheckoutSummary, TakenPayment]:
-    """Check the checkout and take the money. Writes nothing to the database: RuleError means nothing was
-    charged; AlreadyPlaced means this checkout is already an order (double click, back button, second tab)."""
+    """Check the checkout and take the money. Writes nothing in the caller's transaction (the payment attempt is
+    committed on its own before the charge, portal/payments/intents.py): RuleError means nothing was charged;
+    AlreadyPlaced means this checkout is already an order (double click, back button, second tab)."""
     if signature and find_order(org, signature) is not None:
         raise AlreadyPlaced(signature)
     summary = checkout_summary(org, items)
@@ -212,9 +216,10 @@ def take_payment(org: Organization, items: list[CartItem], signature: str, expec
 
 def give_back(taken: TakenPayment, gateway: PaymentGateway, placed: Order | None = None) -> None:
     """Void a charge whose order was not recorded (call it after the rollback), unless it is the charge of the
-    order already placed for this checkout, which the gateway's idempotency handed to this request too."""
+    order already placed for this checkout, which the gateway's idempotency handed to this request too (its
+    payment attempt succeeded with that order)."""
     if taken.charge_id and (placed is None or placed.gateway_charge_id != taken.charge_id):
-        gateway.void(taken.charge_id)
+        intents.give_back(taken.intent_id, taken.charge_id, gateway)
 
 
 def record_order(org: Organization, user: User, summary: CheckoutSummary, payment: PaymentChoice,

@@ -37,6 +37,7 @@ class ChargeResult:
     approved: bool
     charge_id: str | None
     message: str
+    voided: bool = False  # an approved charge given back since
 
 
 class PaymentGateway(Protocol):
@@ -47,7 +48,11 @@ class PaymentGateway(Protocol):
         """Charge once per idempotency key: a repeated key returns the first result without charging again."""
 
     def void(self, charge_id: str) -> None:
-        """Cancel an approved charge (its order could not be saved)."""
+        """Cancel an approved charge (its order could not be saved). Voiding twice does no harm."""
+
+    def find_charge(self, idempotency_key: str) -> ChargeResult | None:
+        """The charge made under this key, as it stands now (approved, declined or voided); None if the gateway
+        never charged it. How a payment attempt whose process died learns whether money was taken."""
 
 
 class SandboxGateway:
@@ -59,7 +64,7 @@ class SandboxGateway:
         return token
 
     def charge(self, token: str, amount_minor: int, currency: str, idempotency_key: str) -> ChargeResult:
-        previous = self._charge_for(idempotency_key)
+        previous = self.find_charge(idempotency_key)
         if previous is not None:
             return previous
         with db.engine.connect() as conn:
@@ -72,10 +77,10 @@ class SandboxGateway:
                     id=charge_id, idempotency_key=idempotency_key, token=token, amount_minor=amount_minor,
                     currency=currency, status=status))
         except IntegrityError:  # a concurrent request with the same key charged first
-            return self._charge_for(idempotency_key)
+            return self.find_charge(idempotency_key)
         return self._result(charge_id, status)
 
-    def _charge_for(self, idempotency_key: str) -> ChargeResult | None:
+    def find_charge(self, idempotency_key: str) -> ChargeResult | None:
         with db.engine.connect() as conn:
             row = conn.execute(select(SandboxCharge.id, SandboxCharge.status)
                                .where(SandboxCharge.idempotency_key == idempotency_key)).first()
@@ -85,6 +90,8 @@ class SandboxGateway:
     def _result(charge_id: str, status: str) -> ChargeResult:
         if status == "approved":
             return ChargeResult(True, charge_id, "approved")
+        if status == "voided":
+            return ChargeResult(False, charge_id, "This charge was cancelled; nothing was taken.", voided=True)
         return ChargeResult(False, charge_id, "The card was declined by its bank. Use another card or contact "
                                               "the bank.")
 

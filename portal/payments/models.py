@@ -71,7 +71,8 @@ class IntentStatus(enum.StrEnum):
     CHARGED = "charged"  # the gateway approved; the order or invoice payment is not committed yet
     SUCCEEDED = "succeeded"  # committed behind an order or an invoice payment
     DECLINED = "declined"
-    VOIDED = "voided"  # the charge was given back (its order never committed)
+    VOIDING = "voiding"  # claimed for voiding: no order may commit on it any more; the gateway void follows
+    VOIDED = "voided"  # the charge was given back (its order never committed), or nothing was ever charged
 
 
 class PaymentIntent(db.Model):
@@ -116,3 +117,7 @@ class Receipt(db.Model):
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     pdf_path: Mapped[str | None] = mapped_column(String(255))
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    @property
+    def pdf_filename(self) -> str:
+        return f"{self.number}.pdf"
