@@ -115,8 +115,9 @@ def _invoice_or_404(number: str, *options) -> Invoice:
 
 
 def _detail_page(invoice_number: str, email_form: EmailInvoiceForm | None = None, status: int = 200):
-    invoice = _invoice_or_404(invoice_number, selectinload(Invoice.lines), selectinload(Invoice.payment),
-                              joinedload(Invoice.summary), selectinload(Invoice.parts), joinedload(Invoice.order))
+    invoice = _invoice_or_404(invoice_number, selectinload(Invoice.lines),
+                              selectinload(Invoice.payment).joinedload(InvoicePayment.receipt),
+                              joinedload(Invoice.summary), joinedload(Invoice.order))
     if email_form is None:
         email_form = EmailInvoiceForm(formdata=None, data={"to": invoice.organization.invoice_email})
     return render("invoices/detail.html", status=status, invoice=invoice, email_form=email_form,
