@@ -19,21 +19,23 @@ from sqlalchemy import select
 from invoices.facturx import cii_xml
 from portal.accounts.models import BillingMode, Organization
 from portal.billing.documents import invoice_document
-from portal.billing.models import Invoice, InvoiceLine, InvoiceStatus, TaxRate
+from portal.billing.models import Invoice, InvoiceLine, InvoiceStatus, PaymentMethodKind, TaxRate
+from portal.billing.payments import record_transfer
 from portal.billing.services import Period, invoice_for_order, summarize_month
 from portal.billing.taxes import STANDARD, ZERO_RATED
-from portal.cart.services import add_to_cart, cart_items
+from portal.cart.services import add_modification, add_to_cart, cart_items
 from portal.catalog.services import configure, product_by_slug
 from portal.db_types import utcnow
 from portal.demo import seed_demo
 from portal.extensions import db
+from portal.licenses import modify
 from portal.orders.checkout import place_order
 from portal.orders.models import PaymentKind
 from portal.orders.services import BillingDetails, CheckoutDetails, PaymentChoice, checkout_summary
 from portal.payments.gateway import SandboxGateway
 from portal.transfers.services import approve_transfer
 from tests.billing.conftest import card, org_and_buyer
-from tests.factories import actor, make_org, make_transfer
+from tests.factories import actor, make_license, make_org, make_transfer
 
 EINVOICE = Path(__file__).resolve().parents[2] / ".." / "shared" / "einvoice"
 XSLT = EINVOICE / "EN16931-CII-validation.xslt"
@@ -184,6 +186,25 @@ def test_an_order_with_the_buyers_purchase_order_number(en16931, shop):
     assert_passes(en16931, invoice, "order invoice with a purchase order number")
 
 
+def test_an_order_upgrading_a_license_and_renewing_its_maintenance(en16931, shop):
+    org, alice = org_and_buyer(shop, "Northwind IT")
+    contoso = db.session.get(Organization, shop.orgs["Contoso Retail"])
+    license_ = make_license(org, contoso, edition="Professional", quantity=25)
+    product, today = product_by_slug("mailsuite"), utcnow().date()
+    enterprise = next(e.id for e in product.editions if e.name == "Enterprise")
+    upgrade = modify.quote_upgrade(license_, product, enterprise, 50, [])
+    add_modification(alice, org, upgrade, upgrade.list_minor, actor(alice))
+    renewal = modify.maintenance_offer(license_, product, today, upgrade.target)
+    add_modification(alice, org, renewal, renewal.list_minor, actor(alice))
+    db.session.commit()
+    items = cart_items(alice, org)
+    summary = checkout_summary(org, items)
+    order = place_order(org, alice, items, summary.signature, summary.quote.total_minor,
+                        PaymentChoice(PaymentKind.INVOICE), BillingDetails.of(org), actor(alice), SandboxGateway())
+
+    assert_passes(en16931, invoice_for_order(order), "order invoice of an upgrade and an M&S renewal")
+
+
 # ---------------------------------------------------------------- summary invoices
 
 
@@ -205,6 +226,11 @@ def test_a_monthly_summary_of_orders_and_a_service_charge(en16931, shop):
 
     assert len(invoice_document(summary).lines) == 3
     assert_passes(en16931, summary, "summary invoice")
+    record_transfer(summary, PaymentMethodKind.WIRE, summary.total_minor, "FED-20260301-7", actor())
+    db.session.commit()
+    assert_passes(en16931, summary, "summary invoice, paid")
+    for included in db.session.scalars(select(Invoice).where(Invoice.summary_id == summary.id)):
+        assert_passes(en16931, included, "order invoice paid through its summary")
 
 
 def test_the_demos_invoices_including_its_summary(en16931, shop):
