@@ -170,13 +170,17 @@ class DocumentLine:
 @dataclass(frozen=True)
 class PaymentMeans:
     """How the buyer pays (EN 16931 BG-16): a UNTDID 4461 code, words for it, and for a transfer the account
-    to pay into (BT-84, an IBAN or a bank account number) at its bank (BT-86, a BIC or routing number)."""
+    to pay into (BT-84, an IBAN or a bank account number) at its bank (BT-86, the bank's SWIFT/BIC code).
+    `bank_name` and `routing_number` (a US ABA routing number, for domestic wires and ACH) are printed for the
+    payer; EN 16931 has no element for them, so the XML does not carry them."""
 
     code: PaymentMeansCode
     information: str = ""
     account_id: str | None = None
     account_name: str | None = None
     bank_id: str | None = None
+    bank_name: str | None = None
+    routing_number: str | None = None
 
     def __post_init__(self) -> None:
         if self.code not in get_args(PaymentMeansCode):
@@ -217,6 +221,9 @@ class InvoiceDocument:
     buyer: Party
     lines: tuple[DocumentLine, ...]
     paid_minor: int = 0
+    # False for an order invoice paid through a monthly summary: the PDF prints its payment terms instead of an
+    # amount due, while the XML still states BT-115 as total - paid (BR-CO-16) and says so in the terms (BT-20).
+    payable_separately: bool = True
     due_date: date | None = None
     payment_terms: str = ""
     payment_means: PaymentMeans | None = None

@@ -71,9 +71,12 @@ def init_security(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many(error):
-        return _error_page(429, "Too many attempts",
-                           "Too many sign-in attempts were made. Wait a minute before trying again, "
-                           "or reset your password from the sign-in page.")
+        # Each limit says what it limits (its error_message, Flask-Limiter's description); a limit without one
+        # gets a sentence that names nothing in particular rather than the wrong thing.
+        limit = getattr(error, "limit", None)
+        message = error.description if getattr(limit, "error_message", None) else (
+            "Too many requests were made in a short time. Wait a minute before trying again.")
+        return _error_page(429, "Too many attempts", message)
 
     @app.errorhandler(500)
     def server_error(error):

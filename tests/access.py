@@ -134,6 +134,7 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "admin.record_payment": STAFF,
     "admin.tax_rates": STAFF,
     "admin.remove_tax_rate": STAFF,
+    "admin.settings": STAFF,
     "admin.audit": STAFF,
     "admin.mail": STAFF,
     "admin.mail_message": STAFF,

@@ -45,6 +45,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("admin.catalog", "Catalog", Permission.STAFF),
     NavItem("admin.organizations", "Organizations", Permission.STAFF),
     NavItem("admin.invoices", "Invoices", Permission.STAFF),
+    NavItem("admin.settings", "Seller settings", Permission.STAFF),
     NavItem("admin.transfers", "Transfers", Permission.STAFF),
     NavItem("admin.audit", "Audit log", Permission.STAFF),
     NavItem("admin.mail", "Sent mail", Permission.STAFF),

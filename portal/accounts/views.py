@@ -58,10 +58,16 @@ def _safe_next(target: str | None) -> str:
     return url_for("core.home")
 
 
+SIGN_IN_LIMITED = ("Too many sign-in attempts were made. Wait a minute before trying again, or reset your password "
+                   "from the sign-in page.")
+RESET_LIMITED = "Too many password reset requests were made from here. Wait a minute before asking again."
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"], scope="login-ip")
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"], scope="login-ip",
+               error_message=SIGN_IN_LIMITED)
 @limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], methods=["POST"],
-               key_func=_login_account_key, scope="login-account")
+               key_func=_login_account_key, scope="login-account", error_message=SIGN_IN_LIMITED)
 def login():
     """Sign in with email and password; a new session starts."""
     if current_user.is_authenticated:
@@ -97,7 +103,8 @@ def logout():
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"], scope="password-forgot")
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"], scope="password-forgot",
+               error_message=RESET_LIMITED)
 def forgot_password():
     """Ask for a password reset link by email."""
     form = ForgotPasswordForm()

@@ -1,5 +1,6 @@
 """Staff pages of invoicing: run the monthly summary (/admin/invoices), record wire, ACH and check payments as they
-arrive, and set the tax rates by billing country and region (/admin/taxes)."""
+arrive, set the tax rates by billing country and region (/admin/taxes) and the seller and bank details invoices
+print (/admin/settings)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from portal.accounts.models import Organization
 from portal.admin import bp
 from portal.admin.organization_views import not_found_unless_staff
 from portal.authz import Permission, requires
-from portal.billing import payments, taxes
-from portal.billing.forms import RecordPaymentForm, SummarizeForm, TaxRateForm
+from portal.billing import payments, remittance, taxes
+from portal.billing.forms import RecordPaymentForm, SellerSettingsForm, SummarizeForm, TaxRateForm
 from portal.billing.jobs import run_monthly_summary
 from portal.billing.models import Invoice, InvoiceStatus, PaymentMethodKind, TaxRate
 from portal.billing.services import Period
@@ -136,3 +137,19 @@ def remove_tax_rate(rate_id: int):
     db.session.commit()
     flash(f"{label} removed.", "success")
     return redirect(url_for("admin.tax_rates"))
+
+
+# ---------------------------------------------------------------- seller and bank details
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@requires(Permission.STAFF)
+def settings():
+    """The seller and bank details invoices are issued with from now on (issued invoices keep theirs)."""
+    form = SellerSettingsForm(data=remittance.current_seller().as_dict())  # a POST's own values win
+    saved = submit(form, lambda: remittance.update_seller(form.data, current_actor()))
+    if saved:
+        flash("Seller and bank details saved. Invoices issued from now on carry them; invoices already issued keep "
+              "the details they were issued with.", "success")
+        return redirect(url_for("admin.settings"))
+    return render("admin/settings.html", form=form, status=422 if form.errors or form.form_errors else 200)

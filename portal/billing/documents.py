@@ -24,8 +24,9 @@ from sqlalchemy.orm import selectinload
 from invoices.document import DocumentLine, InvoiceDocument, Party, PaymentMeans
 from portal.audit.services import Actor, record
 from portal.billing.lines import line_licenses, product_text, summary_parts
-from portal.billing.models import Invoice, InvoiceStatus
-from portal.billing.remittance import BANK, SELLER
+from portal.billing.models import Invoice, InvoiceStatus, PaymentMethodKind
+from portal.billing.payments import payment_options
+from portal.billing.remittance import invoice_seller
 from portal.billing.services import INVOICE_PDF, service_period
 from portal.billing.taxes import EXEMPT, EXEMPTION_REASONS, STANDARD, ZERO_RATED, issued_category
 from portal.db_types import utcnow
@@ -39,10 +40,13 @@ class PdfUnavailable(RuntimeError):
     """The PDF renderer (WeasyPrint through invoices.pdf) is not installed."""
 
 
-def seller_party() -> Party:
-    return Party(name=SELLER.name, address_lines=SELLER.address_lines, city=SELLER.city,
-                 postal_code=SELLER.postal_code, region=SELLER.region, country_code=SELLER.country,
-                 email=SELLER.email, tax_id=SELLER.tax_id, tax_id_scheme="FC", legal_id=SELLER.legal_id)
+def seller_party(invoice: Invoice) -> Party:
+    """The seller as `invoice` was issued by (its snapshot of the settings, never the current ones)."""
+    seller = invoice_seller(invoice)
+    return Party(name=seller.legal_name, address_lines=seller.address_lines, city=seller.city,
+                 postal_code=seller.postal_code, region=seller.region, country_code=seller.country,
+                 email=seller.email, tax_id=seller.tax_id or None, tax_id_scheme="FC",
+                 legal_id=seller.registration_id or None)
 
 
 def buyer_party(invoice: Invoice) -> Party:
@@ -80,16 +84,40 @@ def _paid_at_issue(invoice: Invoice) -> bool:
     return invoice.status is InvoiceStatus.PAID and invoice.due_on is None and not invoice.is_summary
 
 
+def _in_summary(invoice: Invoice) -> bool:
+    """An order invoice gathered (or to be gathered) into the monthly summary: paid through it, never alone."""
+    return not invoice.is_summary and invoice.due_on is None and invoice.status in (
+        InvoiceStatus.TO_BE_SUMMARIZED, InvoiceStatus.SUMMARIZED)
+
+
+NO_PAYMENT_DUE = "No payment due."
+
+
 def _terms(invoice: Invoice) -> tuple[str, PaymentMeans | None]:
+    """The payment terms as issued, offering only the ways the portal accepts for this invoice (DOMAIN §6: wire,
+    ACH and check from USD 1,000.00 or for a grandfathered account; payments.payment_options decides)."""
+    if invoice.total_minor == 0:
+        return NO_PAYMENT_DUE, None
     if _paid_at_issue(invoice):
         return "Paid in full by card when ordered.", PaymentMeans(code="54", information=invoice.note)
-    if invoice.due_on is None:  # an order invoice gathered into the monthly summary
-        return (f"Payable through the monthly summary invoice for {invoice.issued_on:%B %Y}, due 30 days after "
-                "it is issued."), None
-    words = (f"Net 30: due by {invoice.due_on.isoformat()}. Pay by card in the partner portal, or by wire "
-             f"transfer or ACH to the account below, or by check, quoting {invoice.number}.")
-    return words, PaymentMeans(code="30", information="Wire transfer or ACH", account_id=BANK.account_number,
-                               account_name=BANK.account_name, bank_id=BANK.routing_number)
+    if _in_summary(invoice):
+        # Factur-X still states the amount due as total - paid (BT-115, BR-CO-16 admits nothing else), so these
+        # terms (BT-20) are where the XML says it is paid through the summary; the PDF prints them instead of an
+        # amount due (InvoiceDocument.payable_separately).
+        return (f"Included in the monthly summary for {invoice.issued_on:%B %Y}, not to be paid on its own: pay "
+                "the summary invoice, due 30 days after it is issued."), None
+    due = f"Net 30: due by {invoice.due_on.isoformat()}." if invoice.due_on else "Due on receipt."
+    if PaymentMethodKind.WIRE not in payment_options(invoice, invoice.organization):
+        return (f"{due} Pay by card (American Express, Visa, Mastercard) in the partner portal, quoting "
+                f"{invoice.number}."), PaymentMeans(code="54", information="Card, in the partner portal")
+    seller = invoice_seller(invoice)
+    payee, *mail_to = seller.check_address
+    words = (f"{due} Pay by card in the partner portal, by wire transfer or ACH to the account below, or by check "
+             f"payable to {payee} mailed to {', '.join(line for line in mail_to if line)}, quoting "
+             f"{invoice.number}.")
+    return words, PaymentMeans(code="30", information="Wire transfer or ACH", account_id=seller.account_number,
+                               account_name=seller.account_name, bank_id=seller.swift_bic or None,
+                               bank_name=seller.bank_name or None, routing_number=seller.routing_number or None)
 
 
 def invoice_document(invoice: Invoice) -> InvoiceDocument:
@@ -113,9 +141,9 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         period_start, period_end = period.first_day, period.last_day
     return InvoiceDocument(
         kind="summary" if invoice.is_summary else "order", number=invoice.number, issue_date=invoice.issued_on,
-        currency=invoice.currency, seller=seller_party(), buyer=buyer_party(invoice), lines=lines,
+        currency=invoice.currency, seller=seller_party(invoice), buyer=buyer_party(invoice), lines=lines,
         paid_minor=invoice.total_minor if _paid_at_issue(invoice) else 0, due_date=invoice.due_on,
-        payment_terms=terms, payment_means=means, note=invoice.note,
+        payment_terms=terms, payment_means=means, note=invoice.note, payable_separately=not _in_summary(invoice),
         included_invoices=tuple(row.number for row in parts), period_start=period_start, period_end=period_end,
         exemption_reason=reason, order_number=invoice.order.number if invoice.order else "",
         buyer_reference=invoice.order.purchase_order_number if invoice.order else "", details_note=details_note,
@@ -220,7 +248,7 @@ def email_invoice(invoice: Invoice, to: str, actor: Actor) -> OutboxMessage:
     except EmailNotValidError as exc:
         raise RuleError(str(exc), field="to") from exc
     store_pdf(invoice)
-    message = enqueue_email(address, "invoice", invoice=invoice, seller=SELLER,
+    message = enqueue_email(address, "invoice", invoice=invoice, seller=invoice_seller(invoice),
                             link=external_url("invoices.detail", invoice_number=invoice.number),
                             attachments=[Attachment(invoice.pdf_path, invoice.pdf_filename)])
     record(actor, "invoice.emailed", invoice, invoice.organization_id, number=invoice.number, to=address)

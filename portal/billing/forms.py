@@ -11,6 +11,7 @@ from wtforms.validators import InputRequired, Length, Optional
 from portal.admin.forms import AmountField, PercentField
 from portal.billing.models import PaymentMethodKind
 from portal.billing.payments import METHOD_LABELS, OTHER_METHODS
+from portal.billing.remittance import clean_seller, seller_errors
 from portal.billing.taxes import CATEGORY_LABELS, RATE_CATEGORIES
 from portal.payments.forms import CardChoiceFields
 
@@ -54,3 +55,33 @@ class TaxRateForm(FlaskForm):
     category = SelectField("Category", choices=[SelectChoice(code, f"{CATEGORY_LABELS[code]} ({code})")
                                                 for code in RATE_CATEGORIES],
                            validators=[InputRequired()])
+
+
+class SellerSettingsForm(FlaskForm):
+    """The seller and bank details printed on invoices (staff, /admin/settings). The rules are the settings
+    service's (portal.billing.remittance.seller_errors): the form shows each refusal beside its field."""
+
+    legal_name = StringField("Legal name", description="As invoices print it, such as Vendor Software, Inc.")
+    address_line1 = StringField("Street address")
+    address_line2 = StringField("Address line 2")
+    city = StringField("City")
+    region = StringField("State or region")
+    postal_code = StringField("Postal code")
+    country = StringField("Country (ISO 2-letter code)", description="Such as US.")
+    email = StringField("Billing email", description="Printed on invoices, for questions about them.")
+    tax_id = StringField("Tax ID", description="The sales tax or VAT registration printed on every invoice.")
+    registration_id = StringField("Registration number",
+                                  description="The company registration, such as the US EIN (94-1234567).")
+    bank_name = StringField("Bank name")
+    account_name = StringField("Account name", description="The name the account is held in.")
+    account_number = StringField("Account number", description="Or an IBAN for an account outside the US.")
+    routing_number = StringField("Routing number (ABA)",
+                                 description="9 digits, for wires and ACH within the US; required for a US seller.")
+    swift_bic = StringField("SWIFT/BIC", description="8 or 11 characters, for wires from abroad, such as FEXBUS33.")
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for name, message in seller_errors(clean_seller(self.data)).items():
+            getattr(self, name).errors = [*getattr(self, name).errors, message]
+            valid = False
+        return valid

@@ -19,7 +19,7 @@ from portal.billing.models import Invoice, InvoicePayment, InvoiceStatus, Paymen
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
-from portal.orders.services import OTHER_METHODS_THRESHOLD_MINOR
+from portal.orders.services import other_methods_allowed
 from portal.outbox.services import enqueue_email, external_url
 from portal.payments import intents
 from portal.payments.cards import CardInput
@@ -35,7 +35,7 @@ METHOD_LABELS = {PaymentMethodKind.CARD: "Card", PaymentMethodKind.WIRE: "Wire t
 def payment_options(invoice: Invoice, org: Organization) -> list[PaymentMethodKind]:
     """Card always; wire, ACH and check from USD 1,000.00 or for a grandfathered account (DOMAIN §6)."""
     options = [PaymentMethodKind.CARD]
-    if invoice.total_minor >= OTHER_METHODS_THRESHOLD_MINOR or org.grandfathered_payment_methods:
+    if other_methods_allowed(org, invoice.total_minor):
         options.extend(OTHER_METHODS)
     return options
 

@@ -12,17 +12,19 @@ from datetime import date, timedelta
 
 from portal.accounts.models import BillingMode, Organization
 from portal.billing.models import SUMMARIZED_NOTE, Invoice, InvoiceLine, InvoiceSeries, InvoiceStatus
+from portal.billing.remittance import seller_snapshot
 from portal.billing.services import PAYMENT_TERMS_DAYS, buyer_snapshot, issue_number
 from portal.billing.taxes import tax_terms
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
+from portal.orders.services import other_methods_allowed
 from portal.pricing import LineInput, quote
 
 # USD 1,000,000.00: far above any service ticket, well inside a 32-bit column once tax is added.
 MAX_SERVICE_CHARGE_MINOR = 100_000_000
-DUE_NOTE = ("Payment is due within {days} days, by {due}, by card in the partner portal or by wire transfer, ACH or "
-            "check.")
+DUE_NOTE = "Payment is due within {days} days, by {due}, by card in the partner portal{other}."
+OTHER_METHODS_WORDS = " or by wire transfer, ACH or check"  # only where the portal accepts them (DOMAIN §6)
 
 
 def check_service_charge(amount_minor: int, field: str | None = None) -> None:
@@ -47,12 +49,13 @@ def issue_service_invoice(org: Organization, description: str, amount_minor: int
         status, due, note = InvoiceStatus.TO_BE_SUMMARIZED, None, SUMMARIZED_NOTE
     else:
         status, due = InvoiceStatus.UNPAID, today + timedelta(days=PAYMENT_TERMS_DAYS)
-        note = DUE_NOTE.format(days=PAYMENT_TERMS_DAYS, due=due.isoformat())
+        note = DUE_NOTE.format(days=PAYMENT_TERMS_DAYS, due=due.isoformat(),
+                               other=OTHER_METHODS_WORDS if other_methods_allowed(org, priced.total_minor) else "")
     invoice = Invoice(series=InvoiceSeries.ORDER, sequence=sequence, number=number, organization_id=org.id,
                       order_id=None, status=status, currency=org.currency, subtotal_minor=priced.subtotal_minor,
                       discount_minor=priced.discount_minor, tax_minor=priced.tax_minor,
                       total_minor=priced.total_minor, issued_on=today, due_on=due, note=note,
-                      buyer=buyer_snapshot(org))
+                      buyer=buyer_snapshot(org), seller=seller_snapshot())
     invoice.lines = [InvoiceLine(position=1, description=description[:255], quantity=1,
                                  unit_price_minor=amount_minor, list_minor=line.list_minor,
                                  discount_minor=line.discount_minor, tax_category=tax.category,

@@ -27,6 +27,7 @@ from portal.billing.models import (
     InvoiceStatus,
     SeriesCounter,
 )
+from portal.billing.remittance import seller_snapshot
 from portal.billing.taxes import issued_category
 from portal.catalog.models import PurchaseKind
 from portal.db_types import utcnow
@@ -38,6 +39,7 @@ from portal.outbox.services import Attachment
 PAYMENT_TERMS_DAYS = 30
 OTHER_METHODS_NOTE = ("Pay by wire transfer, ACH or check within {days} days, quoting invoice {number}. "
                       "The licenses are yours now; we mark the invoice paid when the payment arrives.")
+NO_PAYMENT_DUE_NOTE = "No payment due: the order's total is zero."
 SUMMARY_NOTE = ("Summary of {count} order invoice{s} issued in {period}. Payment is due within {days} days, by "
                 "{due}.")
 BUYER_FIELDS = ("legal_name", "address_line1", "address_line2", "city", "region", "postal_code", "country",
@@ -316,7 +318,8 @@ def summarize_month(org: Organization, period: Period, today: date | None = None
     sequence, number = issue_number(InvoiceSeries.SUMMARY)
     summary = Invoice(
         series=InvoiceSeries.SUMMARY, sequence=sequence, number=number, organization_id=org.id,
-        period=str(period), buyer=buyer_snapshot(org), status=InvoiceStatus.UNPAID, currency=currencies.pop(),
+        period=str(period), buyer=buyer_snapshot(org), seller=seller_snapshot(), status=InvoiceStatus.UNPAID,
+        currency=currencies.pop(),
         subtotal_minor=sum(row["list_minor"] for row in rows),
         discount_minor=sum(row["discount_minor"] for row in rows),
         tax_minor=sum(row["tax_minor"] for row in rows),

@@ -180,7 +180,9 @@ def _email_key() -> str:
 @bp.route("/invoices/<invoice_number>/email", methods=["POST"])
 @login_required  # the scoped lookup decides: another tenant's invoice is a 404
 @limiter.limit(lambda: current_app.config["INVOICE_EMAIL_LIMIT"], key_func=_email_key, scope="invoice-email",
-               deduct_when=lambda response: response.status_code < 400)
+               deduct_when=lambda response: response.status_code < 400,
+               error_message="You have emailed many invoices in a short time, so this one was not sent. Wait a "
+                             "while (up to an hour) before emailing more invoices; downloading the PDF still works.")
 def email(invoice_number: str):
     """Email the invoice's PDF to the invoice contact or an address typed in."""
     invoice = _invoice_or_404(invoice_number)
@@ -235,6 +237,6 @@ def pay(invoice_number: str):
     except RuleError as error:
         refusal = error.message
     return render("invoices/pay.html", status=422 if form.errors or form.form_errors else 200, invoice=invoice,
-                  form=form, options=options, cards=cards, refusal=refusal, bank=BANK, check_address=CHECK_ADDRESS,
+                  form=form, options=options, cards=cards, refusal=refusal, seller=invoice_seller(invoice),
                   Method=PaymentMethodKind, labels=payments.METHOD_LABELS, InvoiceStatus=InvoiceStatus,
                   total=format_money(Money(invoice.total_minor, invoice.currency)))

@@ -146,13 +146,20 @@ def checkout_summary(org: Organization, items: list[CartItem]) -> CheckoutSummar
     return CheckoutSummary(lines, quote, cart_signature(items), tax)
 
 
+def other_methods_allowed(org: Organization, total_minor: int) -> bool:
+    """Whether wire, ACH and check may pay `total_minor`: from USD 1,000.00, or always for an account that had
+    them before April 2019 (DOMAIN §6). The one home of the rule: checkout, Pay invoice and the payment terms
+    printed on invoices all ask here."""
+    return total_minor >= OTHER_METHODS_THRESHOLD_MINOR or org.grandfathered_payment_methods
+
+
 def payment_options(org: Organization, total_minor: int) -> list[PaymentKind]:
     """Card always; Invoice me for accounts invoiced monthly; wire, ACH and check from USD 1,000.00 or when
     the account is grandfathered (DOMAIN §6)."""
     options = [PaymentKind.CARD]
     if org.billing_mode is BillingMode.MONTHLY_INVOICE:
         options.append(PaymentKind.INVOICE)
-    if total_minor >= OTHER_METHODS_THRESHOLD_MINOR or org.grandfathered_payment_methods:
+    if other_methods_allowed(org, total_minor):
         options.extend(OTHER_METHODS)
     return options
 

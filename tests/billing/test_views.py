@@ -52,7 +52,8 @@ def test_the_invoices_page_lists_what_is_owed_first_then_everything(app, login, 
         assert number not in unpaid  # owed through the summary, or paid
         assert number in everything
     assert "Summary Invoice" in everything
-    assert f"In <a href=\"/invoices/{numbers['summary']}\">{numbers['summary']}</a>" in everything
+    assert (f"Included in summary <a href=\"/invoices/{numbers['summary']}\">{numbers['summary']}</a> (unpaid)"
+            in everything)
     assert "Joins the monthly summary" in everything
 
 
@@ -88,8 +89,8 @@ def test_an_order_invoice_waiting_for_its_summary_says_so_and_links_it_once_made
     waiting = alice.get(f"/invoices/{numbers['waiting']}").get_data(as_text=True)
     assert SENTENCE in waiting and "summary invoice <a" not in waiting and "Pay invoice" not in waiting
     part = alice.get(f"/invoices/{numbers['parts'][0]}").get_data(as_text=True)
-    assert SENTENCE in part
-    assert f'summary invoice <a href="/invoices/{numbers["summary"]}">{numbers["summary"]}</a>' in part
+    assert "is included in the monthly summary for" in part and "not to be paid on its own" in part
+    assert f'Included in summary <a href="/invoices/{numbers["summary"]}">{numbers["summary"]}</a> (unpaid)' in part
     summary = alice.get(f"/invoices/{numbers['summary']}").get_data(as_text=True)
     assert "<h1>Summary invoice" in summary and "Pay invoice" in summary
     for number in numbers["parts"]:
@@ -169,7 +170,7 @@ def test_dave_announces_a_wire_for_a_large_invoice(app, login, demo):
         db.session.commit()
     dave = login("dave")
     form = dave.get(f"/invoices/{number}/pay").get_data(as_text=True)
-    assert "Wire transfer" in form and "ACH" in form and "Check" in form and "routing" in form
+    assert "Wire transfer" in form and "ACH" in form and "Check" in form and "Routing number (ABA)" in form
     response = dave.post(f"/invoices/{number}/pay", data={"method": "wire"})
     assert response.status_code == 302
     page = dave.get(f"/invoices/{number}").get_data(as_text=True)
