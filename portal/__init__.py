@@ -49,6 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.orders.views import bp as orders_bp
     from portal.outbox import worker
     from portal.payments.views import bp as payments_bp
+    from portal.payments.views import receipts_bp
     from portal.security import init_security
     from portal.subscriptions.views import bp as subscriptions_bp
     from portal.transfers.views import bp as transfers_bp
@@ -65,7 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
 
         forbid_lazy_loads(Session)
 
-    for bp in (core_bp, accounts_bp, shop_bp, cart_bp, orders_bp, payments_bp, licenses_bp, invoices_bp,
+    for bp in (core_bp, accounts_bp, shop_bp, cart_bp, orders_bp, payments_bp, receipts_bp, licenses_bp, invoices_bp,
                subscriptions_bp, devices_bp, transfers_bp, admin_bp):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # the API authenticates each request itself and carries no session cookie

@@ -12,7 +12,7 @@ from portal.cart.models import CartItem
 from portal.devices.models import Device, Location
 from portal.licenses.models import Activation, License
 from portal.orders.models import Order
-from portal.payments.models import PaymentMethod
+from portal.payments.models import PaymentMethod, Receipt
 from portal.transfers.models import TransferRequest
 
 PUBLIC = frozenset({"anonymous", "ops", "alice", "bob", "carol", "dave", "erin", "frank"})
@@ -160,6 +160,7 @@ ID_PARAMS: dict[str, tuple[type, str]] = {
     "number": (Order, "number"),
     "key": (License, "key"),  # a license belongs to its owner (the buyer) and to its customer
     "invoice_number": (Invoice, "number"),
+    "receipt_number": (Receipt, "number"),
     "location_id": (Location, "id"),
     "device_id": (Device, "id"),
     "transfer_id": (TransferRequest, "id"),  # a transfer request belongs to its requester (the reseller)

@@ -208,6 +208,22 @@ def make_invoice(org: Organization, status=None, total_minor: int = 12_000, issu
     return invoice
 
 
+def make_receipt(org: Organization, total_minor: int = 12_000, method: str = "card",
+                 reference: str = "Visa ending 4242", received_at=None):
+    """A paid order invoice of `org` and the receipt of its payment (by card unless `method` says otherwise),
+    through the receipts service: numbered, audited and emailed to the invoice contact like a real one."""
+    from portal.billing.models import InvoicePayment, InvoiceStatus, PaymentMethodKind
+    from portal.db_types import utcnow
+    from portal.payments.receipts import issue_receipt
+
+    invoice = make_invoice(org, status=InvoiceStatus.PAID, total_minor=total_minor)
+    payment = InvoicePayment(invoice_id=invoice.id, amount_minor=total_minor, method=PaymentMethodKind(method),
+                             reference=reference, received_at=received_at or utcnow())
+    db.session.add(payment)
+    db.session.flush()
+    return issue_receipt([(invoice, payment)], actor())
+
+
 # ---------------------------------------------------------------- subscriptions (Manage Subscriptions, issue 6)
 
 

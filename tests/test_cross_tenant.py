@@ -16,6 +16,7 @@ from portal.devices.models import Device, Location
 from portal.extensions import db
 from portal.licenses.models import Activation, License
 from portal.outbox.models import OutboxMessage
+from portal.payments.models import Receipt
 from portal.transfers.models import TransferRequest
 from tests.access import ID_PARAMS, KEY_AUTHENTICATED, OTHER_PARAMS, PUBLIC, staff_only
 from tests.factories import (
@@ -31,6 +32,7 @@ from tests.factories import (
     make_order,
     make_org,
     make_payment_method,
+    make_receipt,
     make_transfer,
 )
 
@@ -51,6 +53,7 @@ def world(app, demo):
             make_order(org, viewer)
             make_invoice(org)  # an order invoice and a summary invoice: their pages and PDFs are tried
             make_invoice(org, summary=True)
+            make_receipt(org)  # a paid invoice and its receipt: its page and PDF are tried
             make_device(make_location(org), added_by=viewer)  # a location with a device in every organization
             if org.is_main_chain:
                 branch = make_org(f"{org.name} Branch", parent=org)
@@ -112,6 +115,7 @@ def _snapshot() -> tuple:
         sorted(c.id for c in db.session.scalars(select(Contact))),
         sorted((o.id, o.name, o.parent_id) for o in db.session.scalars(select(Organization))),
         sorted((i.number, i.status.value, i.pdf_path) for i in db.session.scalars(select(Invoice))),
+        sorted((r.number, r.pdf_path) for r in db.session.scalars(select(Receipt))),
         db.session.scalar(select(func.count()).select_from(OutboxMessage)),
         sorted((lic.key, lic.customer_id) for lic in db.session.scalars(select(License))),
         sorted((loc.id, loc.name, loc.address) for loc in db.session.scalars(select(Location))),

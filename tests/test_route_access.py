@@ -27,6 +27,7 @@ from tests.factories import (
     make_order,
     make_org,
     make_payment_method,
+    make_receipt,
     make_transfer,
 )
 
@@ -77,6 +78,7 @@ def targets(app, demo):
                              "method_id": make_payment_method(org).id,
                              "number": make_order(org, other.user).number,
                              "invoice_number": make_invoice(org).number,
+                             "receipt_number": make_receipt(org).number,
                              # a license the organization bought, or (a sub-chain) was assigned by its reseller
                              "key": license_.key,
                              "activation": make_activation(license_).id,  # that license, installed somewhere

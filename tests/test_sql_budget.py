@@ -123,6 +123,43 @@ def test_invoice_pages_take_the_same_statements_however_many_invoices(app, login
     assert small == INVOICE_BUDGET[url], f"{url} takes {small} statements; its budget is {INVOICE_BUDGET[url]}"
 
 
+# ---------------------------------------------------------------- payments and receipts (issue 11)
+
+
+def _grow_receipts(app, demo, n: int) -> str:
+    """More Northwind receipts, half of them in October 2026 (the month the filter asks for). Returns one."""
+    from datetime import UTC, datetime
+
+    from tests.factories import make_receipt
+
+    with app.app_context():
+        northwind = db.session.get(Organization, demo.orgs["Northwind IT"])
+        for i in range(n):
+            make_receipt(northwind, received_at=datetime(2026, 10, 1 + i % 28, 12, tzinfo=UTC))
+            number = make_receipt(northwind, method="wire", reference=f"FED-{i}").number
+        db.session.commit()
+        return number
+
+
+# The session's user and memberships (2) and, on an HTML page, the header's cart count (1), then the page's own:
+# a window of receipts (1) and the invoices they paid (1); a receipt's page: the receipt (1) and its invoices (1);
+# the CSV: every receipt of the month with its invoices, one streamed query.
+PAYMENTS_BUDGET = {"/payments": 5, "/payments?period=2026-10": 5, "/payments?page=2": 5,
+                   "/payments/{receipt}": 5, "/payments.csv?period=2026-10": 3}
+
+
+@pytest.mark.parametrize("url", PAYMENTS_BUDGET)
+def test_payments_pages_take_the_same_statements_however_many_receipts(app, login, demo, url):
+    alice = login("alice")
+    receipt = _grow_receipts(app, demo, 15)  # page 2 has receipts too
+    small, _ = _download_statements(app, alice, url.format(receipt=receipt))
+    receipt = _grow_receipts(app, demo, 30)
+    large, body = _download_statements(app, alice, url.format(receipt=receipt))
+    assert large == small, f"{url}: {small} statements with little data, {large} with more (an N+1 query?)"
+    assert small == PAYMENTS_BUDGET[url], f"{url} takes {small} statements; its budget is {PAYMENTS_BUDGET[url]}"
+    assert "RCP-" in body
+
+
 # ---------------------------------------------------------------- licenses and customers (issue 4)
 
 

@@ -35,6 +35,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("shop.index", "Shop", Permission.BUY),
     NavItem("orders.index", "Orders", Permission.VIEW_ORDERS),
     NavItem("invoices.index", "Invoices", Permission.VIEW_INVOICES),
+    NavItem("receipts.index", "Payments", Permission.VIEW_INVOICES),
     NavItem("subscriptions.index", "Manage Subscriptions", Permission.MANAGE_SUBSCRIPTIONS),
     NavItem("payments.index", "Payment methods", Permission.MANAGE_PAYMENT_METHODS),
     NavItem("accounts.users", "Users", Permission.MANAGE_USERS),

@@ -4,7 +4,7 @@
   exemptions), so staff see the table at /admin/taxes and the demo's prices stay tax-free.
 - Northwind IT (invoiced monthly): two orders two months ago, already gathered into a summary invoice issued on the
   first of last month and still unpaid; three orders last month, waiting for `flask invoices summarize`.
-- Litware Solutions: two orders paid by card.
+- Litware Solutions: two orders paid by card, each with its receipt (the Payments page).
 - Fabrikam Stores: an order over USD 1,000.00 to pay by wire, unpaid.
 
 Orders are written as checkout writes them (lines priced by portal.pricing, licenses or subscription quantities,
@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from portal import pricing
 from portal.accounts.models import Organization, User
+from portal.audit.services import Actor
 from portal.billing.models import InvoiceStatus, TaxRate
 from portal.billing.services import Period, buyer_snapshot, issue_order_invoice, summarize_month
 from portal.billing.taxes import STANDARD, tax_terms
@@ -31,6 +32,7 @@ from portal.extensions import db
 from portal.licenses.services import create_unassigned_licenses
 from portal.orders.models import Order, OrderLine, PaymentKind
 from portal.orders.services import new_order_number
+from portal.payments.receipts import record_checkout_payment
 from portal.subscriptions.services import add_subscription_quantity
 
 TAX_RATES = [  # country, region, label, rate (bp)
@@ -136,6 +138,8 @@ def _place(spec: DemoOrder, org: Organization, user: User, day: date) -> Order:
     if invoice.status is InvoiceStatus.PAID:
         invoice.paid_at = order.created_at
     db.session.flush()
+    if card is not None and invoice.total_minor:  # paid by card when ordered: its payment and receipt
+        record_checkout_payment(invoice, card, None, Actor(user.id), received_at=order.created_at)
     return order
 
 

@@ -10,15 +10,11 @@ later gives the document as issued (what was paid *at issue* is printed as paid,
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from invoices.document import DocumentLine, InvoiceDocument, Party, PaymentMeans
@@ -34,6 +30,7 @@ from portal.errors import RuleError
 from portal.extensions import db
 from portal.outbox.models import OutboxMessage
 from portal.outbox.services import Attachment, attachment_maker, enqueue_email, external_url
+from portal.storage import store_once, stored_file
 
 
 class PdfUnavailable(RuntimeError):
@@ -177,7 +174,6 @@ def _with_details(invoice: Invoice, lines: tuple[DocumentLine, ...]) -> tuple[tu
     return tuple(with_details), note
 
 
-
 # ---------------------------------------------------------------- the stored PDF
 
 
@@ -191,35 +187,13 @@ def _render(doc: InvoiceDocument) -> bytes:
 
 def pdf_file(invoice: Invoice) -> Path | None:
     """Where the stored PDF of `invoice` is, or None while it is still to be rendered."""
-    if invoice.pdf_path is None:
-        return None
-    return Path(current_app.instance_path) / invoice.pdf_path
+    return stored_file(invoice.pdf_path)
 
 
 def store_pdf(invoice: Invoice) -> Path:
-    """The invoice's stored PDF, rendered and stored now if it has none yet (flushes; the caller commits). Two
-    first downloads at once may both render, but only the first to record its file keeps it."""
-    if invoice.pdf_path is not None:
-        return pdf_file(invoice)
-    data = _render(invoice_document(invoice))
-    digest = hashlib.sha256(data).hexdigest()
-    relative = f"invoices/{invoice.issued_on:%Y}/{invoice.number}-{digest[:12]}.pdf"
-    path = Path(current_app.instance_path) / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)  # atomic: a reader never sees half a PDF
-    claimed = db.session.execute(
-        update(Invoice).where(Invoice.id == invoice.id, Invoice.pdf_path.is_(None))
-        .values(pdf_path=relative, pdf_sha256=digest).execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.refresh(invoice, attribute_names=["pdf_path", "pdf_sha256"])
-    if not claimed and invoice.pdf_path != relative:
-        path.unlink(missing_ok=True)  # another request stored its rendering first; that one is the invoice's
-    return pdf_file(invoice)
+    """The invoice's stored PDF, rendered and stored now if it has none yet (flushes; the caller commits)."""
+    return store_once(invoice, f"invoices/{invoice.issued_on:%Y}", invoice.number,
+                      lambda: _render(invoice_document(invoice)))
 
 
 @attachment_maker(INVOICE_PDF)

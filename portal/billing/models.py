@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint, event, inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -16,6 +17,9 @@ from portal.accounts.models import Organization
 from portal.db_types import UTCDateTime, str_enum, utcnow
 from portal.extensions import db
 from portal.orders.models import ImmutableRecord, Order
+
+if TYPE_CHECKING:
+    from portal.payments.models import Receipt
 
 
 class InvoiceSeries(enum.StrEnum):
@@ -159,6 +163,11 @@ class PaymentMethodKind(enum.StrEnum):
     ACH = "ach"
     CHECK = "check"
 
+    @property
+    def label(self) -> str:
+        return {PaymentMethodKind.CARD: "Card", PaymentMethodKind.WIRE: "Wire transfer",
+                PaymentMethodKind.ACH: "ACH", PaymentMethodKind.CHECK: "Check"}[self]
+
 
 class InvoicePayment(db.Model):
     """A payment of an invoice; one per invoice (the database refuses a second)."""
@@ -174,6 +183,8 @@ class InvoicePayment(db.Model):
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     receipt_id: Mapped[int | None] = mapped_column(ForeignKey("receipt.id"), index=True)
+
+    receipt: Mapped[Receipt | None] = relationship()
 
 
 class TaxRate(db.Model):

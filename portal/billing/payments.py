@@ -20,16 +20,15 @@ from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.orders.services import other_methods_allowed
-from portal.outbox.services import enqueue_email, external_url
 from portal.payments import intents
 from portal.payments.cards import CardInput
 from portal.payments.charges import CardCharge, charge_card
 from portal.payments.gateway import PaymentGateway
 from portal.payments.models import PaymentMethod
+from portal.payments.receipts import issue_receipt
 
 OTHER_METHODS = (PaymentMethodKind.WIRE, PaymentMethodKind.ACH, PaymentMethodKind.CHECK)
-METHOD_LABELS = {PaymentMethodKind.CARD: "Card", PaymentMethodKind.WIRE: "Wire transfer",
-                 PaymentMethodKind.ACH: "ACH", PaymentMethodKind.CHECK: "Check"}
+METHOD_LABELS = {kind: kind.label for kind in PaymentMethodKind}
 
 
 def payment_options(invoice: Invoice, org: Organization) -> list[PaymentMethodKind]:
@@ -123,9 +122,5 @@ def _record(invoice: Invoice, method: PaymentMethodKind, reference: str, actor: 
     invoice.paid_at = utcnow()
     record(actor, "invoice.paid", invoice, invoice.organization_id, number=invoice.number, method=method.value,
            amount_minor=payment.amount_minor, reference=reference or None)
-    recipients = [invoice.buyer.get("invoice_email")] if (invoice.buyer or {}).get("invoice_email") else []
-    if recipients:
-        enqueue_email(recipients, "invoice_paid", invoice=invoice, payment=payment,
-                      method=METHOD_LABELS[method], link=external_url("invoices.detail",
-                                                                      invoice_number=invoice.number))
+    issue_receipt([(invoice, payment)], actor)  # numbered, and emailed to the payer with its PDF
     return payment

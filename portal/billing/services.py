@@ -188,9 +188,18 @@ class Period:
     @classmethod
     def parse(cls, text: str) -> Period:
         match = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
-        if match is None or not 1 <= int(match[2]) <= 12:
+        # a month whose next month is a date too (year 0 and 9999-12 have none)
+        if match is None or not 1 <= int(match[2]) <= 12 or not 1 <= int(match[1]) < 9999:
             raise RuleError("Give the month as YYYY-MM, such as 2026-10.", field="period")
         return cls(int(match[1]), int(match[2]))
+
+    @classmethod
+    def from_filter(cls, text: str) -> Period | None:
+        """The month a list is filtered by (?period=YYYY-MM), or None when none or none readable is given."""
+        try:
+            return cls.parse(text.strip()[:7]) if text.strip() else None
+        except RuleError:
+            return None
 
     @classmethod
     def of(cls, day: date) -> Period:

@@ -7,11 +7,9 @@ see: another tenant's invoice is a 404, its PDF included.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
@@ -32,6 +30,7 @@ from portal.pagination import window
 from portal.payments.gateway import gateway
 from portal.payments.services import saved_cards
 from portal.rendering import render, show_rule_error, submit
+from portal.storage import send_stored
 
 bp = Blueprint("invoices", __name__)
 PER_PAGE = 25
@@ -42,11 +41,7 @@ def _filters() -> tuple[str, services.Period | None, str]:
     """The list's status and month filters from the query string (anything unreadable is ignored)."""
     status = request.args.get("status", "")
     status = status if status in services.STATUS_FILTERS else ""
-    raw_period = request.args.get("period", "").strip()[:7]
-    try:
-        period = services.Period.parse(raw_period) if raw_period else None
-    except RuleError:
-        period = None
+    period = services.Period.from_filter(request.args.get("period", ""))
     return status, period, str(period) if period else ""
 
 
@@ -68,16 +63,6 @@ def index():
                   may_pay=can(current_user, Permission.PAY_INVOICES, org))
 
 
-def _csv_cell(value: object) -> str:
-    """A cell a spreadsheet shows as text: a leading =, +, -, @, tab or return would start a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _amount(minor: int, currency: str) -> str:
-    return str(Money(minor, currency).as_decimal())
-
-
 @bp.route("/invoices.csv")
 @requires(Permission.VIEW_INVOICES)
 def export():
@@ -85,23 +70,19 @@ def export():
     org = active_organization()
     status, period, _ = _filters()
     stmt = _listed(services.invoices_query(org.id, status, period)).options(joinedload(Invoice.summary))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["Invoice", "Type", "Issued", "Due", "Period", "Status", "Currency", "Subtotal", "Discount",
-                     "Tax", "Total", "Amount due", "Summary invoice", "Billed to", "Notes"])
-    for inv in db.session.scalars(stmt):
-        writer.writerow([_csv_cell(v) for v in (
-            inv.number, "Summary invoice" if inv.is_summary else "Order invoice", inv.issued_on.isoformat(),
-            inv.due_on.isoformat() if inv.due_on else "", inv.period or "", inv.status.label, inv.currency,
-            _amount(inv.subtotal_minor, inv.currency), _amount(inv.discount_minor, inv.currency),
-            _amount(inv.tax_minor, inv.currency), _amount(inv.total_minor, inv.currency),
-            _amount(inv.amount_due_minor, inv.currency), inv.summary.number if inv.summary else "",
-            (inv.buyer or {}).get("legal_name", ""), "Summary Invoice" if inv.is_summary else "",
-        )])
-    filename = f"invoices-{date.today().isoformat()}.csv"
-    return Response(out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                             "Cache-Control": "private, no-store"})
+
+    def rows():
+        for inv in db.session.scalars(stmt):
+            yield (inv.number, "Summary invoice" if inv.is_summary else "Order invoice", inv.issued_on.isoformat(),
+                   inv.due_on.isoformat() if inv.due_on else "", inv.period or "", inv.status.label, inv.currency,
+                   csv_amount(inv.subtotal_minor, inv.currency), csv_amount(inv.discount_minor, inv.currency),
+                   csv_amount(inv.tax_minor, inv.currency), csv_amount(inv.total_minor, inv.currency),
+                   csv_amount(inv.amount_due_minor, inv.currency), inv.summary.number if inv.summary else "",
+                   (inv.buyer or {}).get("legal_name", ""), "Summary Invoice" if inv.is_summary else "")
+
+    return streamed_csv(f"invoices-{date.today().isoformat()}.csv",
+                        ["Invoice", "Type", "Issued", "Due", "Period", "Status", "Currency", "Subtotal", "Discount",
+                         "Tax", "Total", "Amount due", "Summary invoice", "Billed to", "Notes"], rows())
 
 
 def _invoice_or_404(number: str, *options) -> Invoice:
@@ -167,10 +148,7 @@ def pdf(invoice_number: str):
     except documents.PdfUnavailable:
         db.session.rollback()
         abort(503)
-    response = send_file(path, mimetype="application/pdf", as_attachment=True, download_name=invoice.pdf_filename,
-                         etag=invoice.pdf_sha256, conditional=True)
-    response.cache_control.private = True
-    return response
+    return send_stored(invoice, path, invoice.pdf_filename)
 
 
 def _email_key() -> str:

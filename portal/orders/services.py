@@ -45,6 +45,7 @@ from portal.payments.cards import CardInput
 from portal.payments.charges import charge_card
 from portal.payments.gateway import PaymentGateway
 from portal.payments.models import PaymentMethod
+from portal.payments.receipts import record_checkout_payment
 from portal.subscriptions.services import add_subscription_quantity
 
 OTHER_METHODS_THRESHOLD_MINOR = 100_000  # USD 1,000.00 (DOMAIN §6)

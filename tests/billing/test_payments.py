@@ -62,7 +62,7 @@ def test_an_unpaid_invoice_is_paid_by_a_new_card_once(billing):
         pay_by_card(invoice, None, _card("5555 5555 5555 4444"), SandboxGateway(), actor())
     assert _charges() == 1
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)
-                             .where(OutboxMessage.kind == "invoice_paid")) == 1
+                             .where(OutboxMessage.kind == "receipt")) == 1
 
 
 def test_a_saved_card_pays_too(billing):
