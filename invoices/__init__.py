@@ -49,4 +49,11 @@ invoices.pdf: the PDF
                                                   prints parts of 8 pages in parallel processes and merges
     render_html(doc, part=None) -> str            the HTML the PDF is printed from (or one part of it)
     title(doc) -> str                             "Invoice INV-000001" / "Summary Invoice SUM-000001"
+
+invoices.receipt: a payment's receipt (not an invoice: no lines, taxes or XML)
+    ReceiptDocument(number, received_on, currency, amount_minor, method, seller: Party, payer: Party,
+                    invoices: tuple[PaidInvoice(number, issue_date, amount_minor), ...])
+        the amount is the sum of what it paid on each invoice (checked when built)
+    render_pdf(doc: ReceiptDocument) -> bytes     PDF/A-3b with the invoices' stylesheet and fonts; fetches nothing
+    render_html(doc) -> str, title(doc) -> str    "Receipt RCP-000001"
 """

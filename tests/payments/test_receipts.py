@@ -168,6 +168,9 @@ def test_the_payments_page_lists_receipts_newest_first_with_the_invoices_they_pa
     assert numbers["oct1"] in october and numbers["oct2"] in october and numbers["nov"] not in october
     assert "No payments received in 2026-09" in alice.get("/payments?period=2026-09").get_data(as_text=True)
     assert numbers["nov"] in alice.get("/payments?period=not-a-month").get_data(as_text=True)  # ignored
+    for month in ("0000-01", "9999-12"):  # months without a first day or a next month: ignored, never a 500
+        assert alice.get(f"/payments?period={month}").status_code == 200
+        assert alice.get(f"/invoices?period={month}").status_code == 200
 
     fragment = alice.get("/payments?period=2026-10", headers={"HX-Request": "true"})
     text = fragment.get_data(as_text=True)
