@@ -121,6 +121,8 @@ def begin(purchase: Purchase, card_key: str, amount_minor: int, currency: str) -
                         status=PENDING, created_at=began, updated_at=began)).inserted_primary_key[0]
                 return Attempt(intent_id, purchase, key, began)
             except IntegrityError:  # the key exists: begun just now by a twin submission, or finished
+                if _status_of_key(key) is None:
+                    raise  # not the key: nothing to retry with another one
                 reused = _reuse(key, began)
         if reused is not None:
             return Attempt(reused[0], purchase, key, reused[1])
@@ -208,13 +210,13 @@ def _settle(intent_id: int, gateway: PaymentGateway, reason: str) -> Settled | N
     voided = False
     if charge_id and _committed(Purpose(intent.purpose), charge_id):
         status = SUCCEEDED if _move(intent_id, OPEN, SUCCEEDED, charge_id) else None
-    elif found is None:  # the gateway never charged it: nothing was taken
-        status = VOIDED if _move(intent_id, UNSETTLED, VOIDED) else None
+    elif found is None:  # nothing taken yet; only if its status did not move meanwhile (its process charging now)
+        status = VOIDED if _move(intent_id, (intent.status,), VOIDED) else None
     elif found.approved or found.voided:
         status = VOIDED if _void(intent_id, charge_id, gateway, reason) else None
         voided = found.approved
     else:
-        status = DECLINED if _move(intent_id, UNSETTLED, DECLINED, charge_id) else None
+        status = DECLINED if _move(intent_id, (intent.status,), DECLINED, charge_id) else None
     if status is None:
         return None
     return Settled(intent_id, intent.organization_id, intent.purpose, intent.purpose_key, intent.amount_minor,
@@ -260,3 +262,8 @@ def _move(intent_id: int, from_: tuple[IntentStatus, ...], to: IntentStatus, cha
 def _status(intent_id: int) -> IntentStatus:
     with db.engine.connect() as conn:
         return conn.scalar(select(PaymentIntent.status).where(PaymentIntent.id == intent_id))
+
+
+def _status_of_key(key: str) -> IntentStatus | None:
+    with db.engine.connect() as conn:
+        return conn.scalar(select(PaymentIntent.status).where(PaymentIntent.idempotency_key == key))

@@ -274,6 +274,30 @@ def test_reconcile_asks_the_gateway_about_an_attempt_whose_answer_was_lost(app, 
     assert [e.object_id for e in _voided_entries()] == [str(answered.id)]  # nothing was taken by the other
 
 
+def test_an_attempt_that_charges_while_reconcile_looks_at_it_keeps_its_charge_and_its_order(app, litware):
+    """reconcile finds no charge yet, and the attempt's process charges just then: the attempt is not closed
+    behind its back (its order would be refused and its charge kept)."""
+    org, user = litware
+    attempt = intents.begin(intents.Purchase(org.id, intents.Purpose.CHECKOUT, "a-cart"), "visa-4242-122099",
+                            5_000, "USD")
+    token, charged_meanwhile = SandboxGateway().tokenize(_card().new_card), []
+
+    class ChargingMeanwhile(SandboxGateway):
+        def find_charge(self, idempotency_key):
+            found = super().find_charge(idempotency_key)
+            if not charged_meanwhile:  # the owner's charge, between reconcile's look and its decision
+                charged_meanwhile.append(SandboxGateway().charge(token, 5_000, "USD", idempotency_key))
+                intents.record_answer(attempt, charged_meanwhile[0], SandboxGateway())
+            return found
+
+    intents.reconcile(ChargingMeanwhile(), timedelta(0))
+    intents.succeed(attempt.id)  # the owner's order commits
+    db.session.commit()
+
+    assert _attempts() == [(IntentStatus.SUCCEEDED, charged_meanwhile[0].charge_id)]
+    assert _charges() == {charged_meanwhile[0].charge_id: "approved"}
+
+
 def test_the_gateway_finds_a_charge_by_its_key(ctx):
     sandbox = SandboxGateway()
     assert sandbox.find_charge("never-charged") is None
