@@ -1,4 +1,5 @@
-"""money columns are BIGINT; seller and bank details set by staff and kept on each invoice; purchase order numbers
+"""money columns are BIGINT; seller and bank details set by staff and kept on each invoice; purchase order numbers;
+service periods on invoice lines
 
 Revision ID: 0006
 Revises: 0005
@@ -87,11 +88,18 @@ def upgrade():
     with op.batch_alter_table('purchase_order', schema=None) as batch_op:
         batch_op.alter_column('purchase_order_number', server_default=None)  # filled existing orders only
 
+    with op.batch_alter_table('invoice_line', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('service_start', sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column('service_end', sa.Date(), nullable=True))
+
     _retype(sa.INTEGER, sa.BigInteger)
 
 
 def downgrade():
     _retype(sa.BigInteger, sa.INTEGER)
+    with op.batch_alter_table('invoice_line', schema=None) as batch_op:
+        batch_op.drop_column('service_end')
+        batch_op.drop_column('service_start')
     with op.batch_alter_table('purchase_order', schema=None) as batch_op:
         batch_op.drop_column('purchase_order_number')
     with op.batch_alter_table('invoice', schema=None) as batch_op:

@@ -23,7 +23,7 @@ from portal.billing.lines import line_licenses, product_text, summary_parts
 from portal.billing.models import Invoice, InvoiceStatus, PaymentMethodKind
 from portal.billing.payments import payment_options
 from portal.billing.remittance import invoice_seller
-from portal.billing.services import INVOICE_PDF, service_period
+from portal.billing.services import INVOICE_PDF
 from portal.billing.taxes import EXEMPT, EXEMPTION_REASONS, STANDARD, ZERO_RATED, issued_category
 from portal.db_types import utcnow
 from portal.errors import RuleError
@@ -150,7 +150,7 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
 def _with_details(invoice: Invoice, lines: tuple[DocumentLine, ...]) -> tuple[tuple[DocumentLine, ...], str]:
     """The lines with what they stand for, and the note saying when that was true.
 
-    An order invoice's lines get their service period (BG-26, from the issued text) and, printed under each, its
+    An order invoice's lines get their service period (BG-26, as issued) and, printed under each, its
     license keys with the customer each is assigned to *when the PDF is rendered*: the PDF is rendered once and
     kept (usually minutes after the order, when most licenses are still unassigned), so it says the date it
     shows them for, while the invoice page in the portal always shows the current customers. A summary's lines
@@ -163,9 +163,10 @@ def _with_details(invoice: Invoice, lines: tuple[DocumentLine, ...]) -> tuple[tu
                                                  for product in parts[part_of[line.position]].lines))
                      if part_of.get(line.position) in parts else line for line in lines), ""
     licenses = line_licenses(invoice)
+    periods = {line.position: (line.service_start, line.service_end) for line in invoice.lines}
     with_details = []
     for line in lines:
-        start, end = service_period(line.description) or (None, None)
+        start, end = periods.get(line.position, (None, None))
         with_details.append(replace(line, period_start=start, period_end=end,
                                     details=tuple(str(found) for found in licenses.get(line.position, ()))))
     today = utcnow().date()

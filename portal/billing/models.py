@@ -148,6 +148,10 @@ class InvoiceLine(db.Model):
     tax_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     total_minor: Mapped[int] = mapped_column(BigInteger)
     order_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))  # a summary's part
+    # The service period the line pays for (an M&S year, a subscription's term), first and last day included:
+    # printed with the line and carried into Factur-X (BG-26).
+    service_start: Mapped[date | None] = mapped_column()
+    service_end: Mapped[date | None] = mapped_column()
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines", foreign_keys=[invoice_id])
 

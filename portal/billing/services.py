@@ -73,7 +73,6 @@ def buyer_snapshot(org: Organization) -> dict:
 
 
 DESCRIPTION_LENGTH = 255  # InvoiceLine.description
-_SERVICE_PERIOD = re.compile(r" · service period (\d{4}-\d{2}-\d{2}) to (\d{4}-\d{2}-\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -113,11 +112,9 @@ def describe_order_line(line: OrderLine, delivered: Delivered = Delivered()) -> 
     return what + keys + period
 
 
-def service_period(description: str) -> tuple[date, date] | None:
-    """The service period an issued line states (written by describe_order_line), for the Factur-X line period:
-    the line's text is the record of what was sold, so the period is read from it rather than kept twice."""
-    match = _SERVICE_PERIOD.search(description)
-    return (date.fromisoformat(match[1]), date.fromisoformat(match[2])) if match else None
+def _period_of(delivered: dict[int, Delivered], line_id: int) -> tuple[date | None, date | None]:
+    found = delivered.get(line_id)
+    return found.period if found is not None and found.period else (None, None)
 
 
 def issue_order_invoice(order: Order, today: date | None = None,
@@ -148,7 +145,8 @@ def issue_order_invoice(order: Order, today: date | None = None,
                       seller=seller_snapshot())
     invoice.lines = [
         InvoiceLine(position=line.position, description=describe_order_line(line, delivered.get(line.id, Delivered())),
-                    quantity=line.copies,
+                    quantity=line.copies, service_start=_period_of(delivered, line.id)[0],
+                    service_end=_period_of(delivered, line.id)[1],
                     unit_price_minor=line.unit_list_minor, list_minor=line.list_minor,
                     discount_minor=line.discount_minor, tax_category=line.tax_category,
                     tax_rate_bp=line.tax_rate_bp, tax_minor=line.tax_minor, total_minor=line.total_minor)
