@@ -150,9 +150,11 @@ def record_answer(attempt: Attempt, result: ChargeResult, gateway: PaymentGatewa
         _move(attempt.id, OPEN, VOIDED if result.voided else DECLINED, result.charge_id)
         return
     if not _move(attempt.id, (PENDING,), CHARGED, result.charge_id):
-        status = _status(attempt.id)
-        if status not in (CHARGED, SUCCEEDED):  # claimed for voiding (or voided, maybe before the charge existed)
-            _void(attempt.id, result.charge_id, gateway, "cancelled while it charged", claim=(*UNSETTLED, VOIDED))
+        status, known_charge = _status(attempt.id)
+        if status not in (CHARGED, SUCCEEDED):  # claimed for voiding, or voided (maybe before this charge existed)
+            if known_charge != result.charge_id or status is not VOIDED:  # else whoever voided it voided this too
+                _void(attempt.id, result.charge_id, gateway, "cancelled while it charged",
+                      claim=(*UNSETTLED, VOIDED))
             raise PaymentCancelled
         if status is SUCCEEDED:
             return  # the purchase committed on this very charge (a twin submission): nothing earlier is open
@@ -259,9 +261,10 @@ def _move(intent_id: int, from_: tuple[IntentStatus, ...], to: IntentStatus, cha
                                                         PaymentIntent.status.in_(from_)).values(**values)).rowcount == 1
 
 
-def _status(intent_id: int) -> IntentStatus:
+def _status(intent_id: int) -> tuple[IntentStatus, str | None]:
     with db.engine.connect() as conn:
-        return conn.scalar(select(PaymentIntent.status).where(PaymentIntent.id == intent_id))
+        return conn.execute(select(PaymentIntent.status, PaymentIntent.gateway_charge_id)
+                            .where(PaymentIntent.id == intent_id)).one()
 
 
 def _status_of_key(key: str) -> IntentStatus | None:
