@@ -72,7 +72,8 @@ from portal.licenses.keys import generate_key
 from portal.licenses.models import Activation, License, license_addon
 from portal.licenses.services import one_year_after
 from portal.orders.models import Order, OrderLine, PaymentKind
-from portal.orders.services import OTHER_METHODS, OTHER_METHODS_THRESHOLD_MINOR
+from portal.orders.services import OTHER_METHODS
+from portal.receipts.methods import OTHER_METHODS_THRESHOLD_MINOR
 from portal.subscriptions.models import Subscription
 from portal.subscriptions.services import add_months
 from portal.subscriptions.usage import location_subscriptions_needed

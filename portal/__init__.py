@@ -49,7 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.orders.views import bp as orders_bp
     from portal.outbox import worker
     from portal.payments.views import bp as payments_bp
-    from portal.payments.views import receipts_bp
+    from portal.receipts.views import bp as receipts_bp
     from portal.security import init_security
     from portal.subscriptions.views import bp as subscriptions_bp
     from portal.transfers.views import bp as transfers_bp

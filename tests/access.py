@@ -12,7 +12,8 @@ from portal.cart.models import CartItem
 from portal.devices.models import Device, Location
 from portal.licenses.models import Activation, License
 from portal.orders.models import Order
-from portal.payments.models import PaymentMethod, Receipt
+from portal.payments.models import PaymentMethod
+from portal.receipts.models import Receipt
 from portal.transfers.models import TransferRequest
 
 PUBLIC = frozenset({"anonymous", "ops", "alice", "bob", "carol", "dave", "erin", "frank"})

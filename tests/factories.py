@@ -214,7 +214,7 @@ def make_receipt(org: Organization, total_minor: int = 12_000, method: str = "ca
     through the receipts service: numbered, audited and emailed to the invoice contact like a real one."""
     from portal.billing.models import InvoicePayment, InvoiceStatus, PaymentMethodKind
     from portal.db_types import utcnow
-    from portal.payments.receipts import issue_receipt
+    from portal.receipts.services import issue_receipt
 
     invoice = make_invoice(org, status=InvoiceStatus.PAID, total_minor=total_minor)
     payment = InvoicePayment(invoice_id=invoice.id, amount_minor=total_minor, method=PaymentMethodKind(method),

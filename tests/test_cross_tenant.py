@@ -16,7 +16,7 @@ from portal.devices.models import Device, Location
 from portal.extensions import db
 from portal.licenses.models import Activation, License
 from portal.outbox.models import OutboxMessage
-from portal.payments.models import Receipt
+from portal.receipts.models import Receipt
 from portal.transfers.models import TransferRequest
 from tests.access import ID_PARAMS, KEY_AUTHENTICATED, OTHER_PARAMS, PUBLIC, staff_only
 from tests.factories import (

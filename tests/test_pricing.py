@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal.billing.taxes import MAX_RATE_BP
 from portal.catalog.admin import MAX_PRICE_MINOR
 from portal.pricing import (
     BP,
@@ -27,6 +26,7 @@ from portal.pricing import (
     subscription_list_price,
     upgrade_difference,
 )
+from portal.seller.taxes import MAX_RATE_BP
 
 CENTS = st.integers(min_value=0, max_value=2_000_000_000)  # up to USD 20 million on one line
 SIGNED_CENTS = st.integers(min_value=-2_000_000_000, max_value=2_000_000_000)

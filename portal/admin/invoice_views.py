@@ -14,17 +14,20 @@ from portal.accounts.models import Organization
 from portal.admin import bp
 from portal.admin.organization_views import not_found_unless_staff
 from portal.authz import Permission, requires
-from portal.billing import payments, remittance, taxes
 from portal.billing.forms import RecordPaymentForm, SellerSettingsForm, SummarizeForm, TaxRateForm
 from portal.billing.jobs import run_monthly_summary
-from portal.billing.models import Invoice, InvoiceStatus, PaymentMethodKind, TaxRate
+from portal.billing.models import Invoice, InvoiceStatus, PaymentMethodKind
 from portal.billing.services import Period
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.money import format_amount
 from portal.pagination import window
+from portal.receipts import paying
+from portal.receipts.methods import METHOD_LABELS
 from portal.rendering import render, show_rule_error, submit
+from portal.seller import details, taxes
+from portal.seller.models import TaxRate
 
 PER_PAGE = 50
 
@@ -90,12 +93,12 @@ def record_payment(invoice_number: str):
     if invoice is None:
         abort(404)
     form = RecordPaymentForm(prefix=f"pay-{invoice.id}")
-    saved = submit(form, lambda: payments.record_transfer(
+    saved = submit(form, lambda: paying.record_transfer(
         invoice, PaymentMethodKind(form.method.data), form.amount.data, form.reference.data or "",
         current_actor()))
     if saved:
         flash(f"Invoice {invoice_number} is paid: {format_amount(saved.value.amount_minor)} "
-              f"{invoice.currency} by {payments.METHOD_LABELS[saved.value.method].lower()}.", "success")
+              f"{invoice.currency} by {METHOD_LABELS[saved.value.method].lower()}.", "success")
         return redirect(url_for("admin.invoices"))
     if not form.errors:
         form.form_errors.append(f"Nothing was recorded for {invoice_number}.")
@@ -146,8 +149,8 @@ def remove_tax_rate(rate_id: int):
 @requires(Permission.STAFF)
 def settings():
     """The seller and bank details invoices are issued with from now on (issued invoices keep theirs)."""
-    form = SellerSettingsForm(data=remittance.current_seller().as_dict())  # a POST's own values win
-    saved = submit(form, lambda: remittance.update_seller(form.data, current_actor()))
+    form = SellerSettingsForm(data=details.current_seller().as_dict())  # a POST's own values win
+    saved = submit(form, lambda: details.update_seller(form.data, current_actor()))
     if saved:
         flash("Seller and bank details saved. Invoices issued from now on carry them; invoices already issued keep "
               "the details they were issued with.", "success")

@@ -88,7 +88,7 @@ def register_billing_cli(app: Flask) -> None:
     def renewals_command(today):
         """Email the Chain & User Managers of each main chain about M&S ending within 30 days and subscriptions
         renewing within 7 days, once per item and window."""
-        from portal.billing.renewals import send_renewal_notices
+        from portal.renewals.notices import send_renewal_notices
 
         run = send_renewal_notices(today.date() if today else None)
         click.echo(f"{run.emails} renewal email{'s' if run.emails != 1 else ''} queued: {run.licenses} M&S, "

@@ -22,9 +22,8 @@ from sqlalchemy import select
 from portal import pricing
 from portal.accounts.models import Organization, User
 from portal.audit.services import Actor
-from portal.billing.models import InvoiceStatus, TaxRate
+from portal.billing.models import InvoiceStatus
 from portal.billing.services import Period, buyer_snapshot, issue_order_invoice, summarize_month
-from portal.billing.taxes import STANDARD, tax_terms
 from portal.catalog.models import ProductKind
 from portal.catalog.services import configure, discount_bp, product_by_slug
 from portal.db_types import utcnow
@@ -32,7 +31,9 @@ from portal.extensions import db
 from portal.licenses.services import create_unassigned_licenses
 from portal.orders.models import Order, OrderLine, PaymentKind
 from portal.orders.services import new_order_number
-from portal.payments.receipts import record_checkout_payment
+from portal.receipts.services import record_checkout_payment
+from portal.seller.models import TaxRate
+from portal.seller.taxes import STANDARD, tax_terms
 from portal.subscriptions.services import add_subscription_quantity
 
 TAX_RATES = [  # country, region, label, rate (bp)

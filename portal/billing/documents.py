@@ -21,15 +21,15 @@ from invoices.document import DocumentLine, InvoiceDocument, Party, PaymentMeans
 from portal.audit.services import Actor, record
 from portal.billing.lines import line_licenses, product_text, summary_parts
 from portal.billing.models import Invoice, InvoiceStatus, PaymentMethodKind
-from portal.billing.payments import payment_options
-from portal.billing.remittance import invoice_seller
 from portal.billing.services import INVOICE_PDF
-from portal.billing.taxes import EXEMPT, EXEMPTION_REASONS, STANDARD, ZERO_RATED, issued_category
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.outbox.models import OutboxMessage
 from portal.outbox.services import Attachment, attachment_maker, enqueue_email, external_url
+from portal.receipts.methods import payment_options
+from portal.seller.details import invoice_seller
+from portal.seller.taxes import EXEMPT, EXEMPTION_REASONS, STANDARD, ZERO_RATED, issued_category
 from portal.storage import store_once, stored_file
 
 
@@ -92,7 +92,7 @@ NO_PAYMENT_DUE = "No payment due."
 
 def _terms(invoice: Invoice) -> tuple[str, PaymentMeans | None]:
     """The payment terms as issued, offering only the ways the portal accepts for this invoice (DOMAIN §6: wire,
-    ACH and check from USD 1,000.00 or for a grandfathered account; payments.payment_options decides)."""
+    ACH and check from USD 1,000.00 or for a grandfathered account; receipts.methods.payment_options decides)."""
     if invoice.total_minor == 0:
         return NO_PAYMENT_DUE, None
     if _paid_at_issue(invoice):

@@ -10,10 +10,10 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from portal.admin.forms import AmountField, PercentField
 from portal.billing.models import PaymentMethodKind
-from portal.billing.payments import METHOD_LABELS, OTHER_METHODS
-from portal.billing.remittance import clean_seller, seller_errors
-from portal.billing.taxes import CATEGORY_LABELS, RATE_CATEGORIES
 from portal.payments.forms import CardChoiceFields
+from portal.receipts.methods import METHOD_LABELS, OTHER_METHODS
+from portal.seller.details import clean_seller, seller_errors
+from portal.seller.taxes import CATEGORY_LABELS, RATE_CATEGORIES
 
 
 class PayInvoiceForm(CardChoiceFields):
@@ -59,7 +59,7 @@ class TaxRateForm(FlaskForm):
 
 class SellerSettingsForm(FlaskForm):
     """The seller and bank details printed on invoices (staff, /admin/settings). The rules are the settings
-    service's (portal.billing.remittance.seller_errors): the form shows each refusal beside its field."""
+    service's (portal.seller.details.seller_errors): the form shows each refusal beside its field."""
 
     legal_name = StringField("Legal name", description="As invoices print it, such as Vendor Software, Inc.")
     address_line1 = StringField("Street address")

@@ -1,7 +1,7 @@
 """Invoices for a service the vendor performed rather than an order: an account transfer's service ticket.
 
 Such an invoice is an order-series invoice without an order: its number comes from the same gapless sequence, its
-tax from the buyer's terms (portal/billing/taxes.py), its status from how the buyer pays, as an order invoice's
+tax from the buyer's terms (portal/seller/taxes.py), its status from how the buyer pays, as an order invoice's
 does (portal/billing/services.issue_order_invoice). Its PDF is rendered later, on first download or by the
 render-pending job, like every invoice's (portal/billing/documents.py).
 """
@@ -12,14 +12,14 @@ from datetime import date, timedelta
 
 from portal.accounts.models import BillingMode, Organization
 from portal.billing.models import SUMMARIZED_NOTE, Invoice, InvoiceLine, InvoiceSeries, InvoiceStatus
-from portal.billing.remittance import seller_snapshot
 from portal.billing.services import PAYMENT_TERMS_DAYS, buyer_snapshot, issue_number
-from portal.billing.taxes import tax_terms
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
-from portal.orders.services import other_methods_allowed
 from portal.pricing import LineInput, quote
+from portal.receipts.methods import other_methods_allowed
+from portal.seller.details import seller_snapshot
+from portal.seller.taxes import tax_terms
 
 # USD 1,000,000.00: far above any service ticket, well inside a 32-bit column once tax is added.
 MAX_SERVICE_CHARGE_MINOR = 100_000_000

@@ -27,14 +27,14 @@ from portal.billing.models import (
     InvoiceStatus,
     SeriesCounter,
 )
-from portal.billing.remittance import seller_snapshot
-from portal.billing.taxes import issued_category
 from portal.catalog.models import PurchaseKind
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.orders.models import Order, OrderLine, PaymentKind
 from portal.outbox.services import Attachment
+from portal.seller.details import seller_snapshot
+from portal.seller.taxes import issued_category
 
 PAYMENT_TERMS_DAYS = 30
 OTHER_METHODS_NOTE = ("Pay by wire transfer, ACH or check within {days} days, quoting invoice {number}. "

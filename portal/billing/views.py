@@ -16,11 +16,9 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.context import current_actor
 from portal.authz import Permission, active_organization, can, require, requires, scoped
-from portal.billing import documents, lines, payments, services
+from portal.billing import documents, lines, services
 from portal.billing.forms import EmailInvoiceForm, PayInvoiceForm
 from portal.billing.models import Invoice, InvoicePayment, InvoiceStatus, PaymentMethodKind
-from portal.billing.remittance import invoice_seller
-from portal.billing.taxes import CATEGORY_LABELS, EXEMPTION_REASONS
 from portal.csv_export import csv_amount, streamed_csv
 from portal.db_types import utcnow
 from portal.errors import RuleError
@@ -29,7 +27,11 @@ from portal.money import Money, format_money
 from portal.pagination import window
 from portal.payments.gateway import gateway
 from portal.payments.services import saved_cards
+from portal.receipts import paying
+from portal.receipts.methods import METHOD_LABELS, payment_options
 from portal.rendering import render, show_rule_error, submit
+from portal.seller.details import invoice_seller
+from portal.seller.taxes import CATEGORY_LABELS, EXEMPTION_REASONS
 from portal.storage import send_stored
 
 bp = Blueprint("invoices", __name__)
@@ -106,7 +108,7 @@ def _detail_page(invoice_number: str, email_form: EmailInvoiceForm | None = None
                   parts=lines.summary_parts(invoice) if invoice.is_summary else {},
                   breakdown=_tax_breakdown(invoice), categories=CATEGORY_LABELS, reasons=EXEMPTION_REASONS,
                   today=utcnow().date(), may_pay=can(current_user, Permission.PAY_INVOICES, invoice.organization),
-                  seller=invoice_seller(invoice), labels=payments.METHOD_LABELS)
+                  seller=invoice_seller(invoice), labels=METHOD_LABELS)
 
 
 def _tax_breakdown(invoice: Invoice) -> list[dict]:
@@ -185,20 +187,20 @@ def pay(invoice_number: str):
     invoice = _invoice_or_404(invoice_number, joinedload(Invoice.summary))
     org = invoice.organization
     require(Permission.PAY_INVOICES, org)  # a Master user sees the invoice but does not pay it
-    options = payments.payment_options(invoice, org)
+    options = payment_options(invoice, org)
     form = PayInvoiceForm()
     if form.validate_on_submit():
         try:
             method = PaymentMethodKind(form.method.data)
             if method is PaymentMethodKind.CARD:
                 saved_card, new_card = form.chosen_card(org, current_user, Permission.PAY_INVOICES)
-                payment = payments.pay_by_card(invoice, saved_card, new_card, gateway(), current_actor())
+                payment = paying.pay_by_card(invoice, saved_card, new_card, gateway(), current_actor())
                 flash(f"Thank you. Invoice {invoice.number} is paid: {payment.reference}.", "success")
             else:
-                payments.announce_transfer(invoice, method, org, current_actor())
+                paying.announce_transfer(invoice, method, org, current_actor())
                 db.session.commit()
                 flash(f"Thank you. Invoice {invoice.number} shows “Payment pending” until your "
-                      f"{payments.METHOD_LABELS[method].lower()} arrives.", "success")
+                      f"{METHOD_LABELS[method].lower()} arrives.", "success")
             return redirect(url_for("invoices.detail", invoice_number=invoice.number))
         except ValueError as error:  # RuleError, or a method that is not one
             db.session.rollback()
@@ -210,11 +212,11 @@ def pay(invoice_number: str):
     if request.method == "GET":
         form.saved_card.data = next((c.id for c in cards if c.is_default), 0)
     try:
-        payments.check_payable(invoice)
+        paying.check_payable(invoice)
         refusal = None
     except RuleError as error:
         refusal = error.message
     return render("invoices/pay.html", status=422 if form.errors or form.form_errors else 200, invoice=invoice,
                   form=form, options=options, cards=cards, refusal=refusal, seller=invoice_seller(invoice),
-                  Method=PaymentMethodKind, labels=payments.METHOD_LABELS, InvoiceStatus=InvoiceStatus,
+                  Method=PaymentMethodKind, labels=METHOD_LABELS, InvoiceStatus=InvoiceStatus,
                   total=format_money(Money(invoice.total_minor, invoice.currency)))

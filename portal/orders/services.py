@@ -27,7 +27,6 @@ from portal.accounts.models import BillingMode, Organization, User
 from portal.audit.services import Actor, record
 from portal.billing.models import Invoice
 from portal.billing.services import Delivered, invoice_attachment, issue_order_invoice
-from portal.billing.taxes import NO_TAX, TaxTerms, tax_terms
 from portal.cart.models import CartItem
 from portal.cart.services import CartLine, cart_lines, cart_signature, consume
 from portal.catalog.models import ProductKind, PurchaseKind
@@ -45,10 +44,11 @@ from portal.payments.cards import CardInput
 from portal.payments.charges import charge_card
 from portal.payments.gateway import PaymentGateway
 from portal.payments.models import PaymentMethod
-from portal.payments.receipts import record_checkout_payment
+from portal.receipts.methods import other_methods_allowed
+from portal.receipts.services import record_checkout_payment
+from portal.seller.taxes import NO_TAX, TaxTerms, tax_terms
 from portal.subscriptions.services import add_subscription_quantity
 
-OTHER_METHODS_THRESHOLD_MINOR = 100_000  # USD 1,000.00 (DOMAIN §6)
 OTHER_METHODS = (PaymentKind.WIRE, PaymentKind.ACH, PaymentKind.CHECK)
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
@@ -147,16 +147,9 @@ def checkout_summary(org: Organization, items: list[CartItem]) -> CheckoutSummar
     return CheckoutSummary(lines, quote, cart_signature(items), tax)
 
 
-def other_methods_allowed(org: Organization, total_minor: int) -> bool:
-    """Whether wire, ACH and check may pay `total_minor`: from USD 1,000.00, or always for an account that had
-    them before April 2019 (DOMAIN §6). The one home of the rule: checkout, Pay invoice and the payment terms
-    printed on invoices all ask here."""
-    return total_minor >= OTHER_METHODS_THRESHOLD_MINOR or org.grandfathered_payment_methods
-
-
 def payment_options(org: Organization, total_minor: int) -> list[PaymentKind]:
     """Card always; Invoice me for accounts invoiced monthly; wire, ACH and check from USD 1,000.00 or when
-    the account is grandfathered (DOMAIN §6)."""
+    the account is grandfathered (receipts.methods.other_methods_allowed)."""
     options = [PaymentKind.CARD]
     if org.billing_mode is BillingMode.MONTHLY_INVOICE:
         options.append(PaymentKind.INVOICE)

@@ -18,14 +18,14 @@ from portal.accounts.models import Organization
 from portal.billing import documents
 from portal.billing.documents import email_invoice, invoice_document, store_pdf
 from portal.billing.models import Invoice, InvoiceStatus, PaymentMethodKind
-from portal.billing.payments import announce_transfer
 from portal.billing.services import Period, summarize_month
-from portal.billing.taxes import STANDARD, set_tax_rate
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.orders.models import PaymentKind
 from portal.outbox.models import OutboxMessage
 from portal.outbox.worker import deliver
+from portal.receipts.paying import announce_transfer
+from portal.seller.taxes import STANDARD, set_tax_rate
 from tests.billing.conftest import buy, card
 from tests.factories import actor, make_invoice
 

@@ -13,7 +13,6 @@ from sqlalchemy import BigInteger, select, text
 from portal import pricing
 from portal.billing.models import Invoice, InvoiceLine, InvoiceStatus
 from portal.billing.services import Period, invoice_for_order, summarize_month
-from portal.billing.taxes import tax_terms
 from portal.cart.services import add_to_cart, cart_items
 from portal.catalog.services import configure, discount_bp, product_by_slug
 from portal.db_types import utcnow
@@ -22,6 +21,7 @@ from portal.orders.checkout import place_order
 from portal.orders.models import Order, OrderLine, PaymentKind
 from portal.orders.services import BillingDetails, PaymentChoice, checkout_summary
 from portal.payments.gateway import SandboxGateway
+from portal.seller.taxes import tax_terms
 from tests.billing.conftest import org_and_buyer
 from tests.factories import actor
 

@@ -11,18 +11,14 @@ from sqlalchemy import func, insert, select
 
 from portal.accounts.models import Organization, User
 from portal.billing.models import Invoice, InvoicePayment, InvoiceStatus, PaymentMethodKind
-from portal.billing.payments import (
-    announce_transfer,
-    pay_by_card,
-    payment_options,
-    record_transfer,
-)
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.outbox.models import OutboxMessage
 from portal.payments.cards import check_card
 from portal.payments.gateway import SandboxGateway
 from portal.payments.models import SandboxCharge
+from portal.receipts.methods import payment_options
+from portal.receipts.paying import announce_transfer, pay_by_card, record_transfer
 from tests.factories import actor, make_invoice, make_payment_method
 
 WIRE, ACH, CHECK, CARD = (PaymentMethodKind.WIRE, PaymentMethodKind.ACH, PaymentMethodKind.CHECK,

@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 
 from portal.accounts.models import Organization, Role
 from portal.billing.models import RenewalNotice
-from portal.billing.renewals import renewals_due, send_renewal_notices
 from portal.catalog.services import product_by_slug
 from portal.extensions import db
 from portal.outbox.models import OutboxMessage
+from portal.renewals.notices import renewals_due, send_renewal_notices
 from portal.subscriptions.models import Subscription
 from tests.factories import make_license, make_member, make_org
 

@@ -12,9 +12,9 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from portal.audit.models import AuditEntry
-from portal.billing.remittance import current_seller
 from portal.extensions import db
 from portal.orders.models import PaymentKind
+from portal.seller.details import current_seller
 from tests.billing.conftest import buy
 
 NEW_DETAILS = {"legal_name": "Vendor Software Holdings, LLC", "address_line1": "1 Harbor Plaza",

@@ -9,11 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Organization
-from portal.billing.models import Invoice, TaxRate
-from portal.billing.taxes import EXEMPT, STANDARD, ZERO_RATED, rate_for, remove_tax_rate, set_tax_rate, tax_terms
+from portal.billing.models import Invoice
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.orders.models import OrderLine
+from portal.seller.models import TaxRate
+from portal.seller.taxes import EXEMPT, STANDARD, ZERO_RATED, rate_for, remove_tax_rate, set_tax_rate, tax_terms
 from tests.billing.conftest import buy, card
 from tests.factories import actor, make_org
 

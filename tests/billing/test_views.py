@@ -12,10 +12,11 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 
 from portal.accounts.models import Organization
-from portal.billing.models import Invoice, InvoicePayment, InvoiceStatus, TaxRate
+from portal.billing.models import Invoice, InvoicePayment, InvoiceStatus
 from portal.billing.services import Period, summarize_month
 from portal.db_types import utcnow
 from portal.extensions import db
+from portal.seller.models import TaxRate
 from tests.factories import make_invoice
 
 SENTENCE = ("This invoice will be summarized in the monthly summarized invoice and does not need to be paid "

@@ -15,9 +15,9 @@ pytestmark = pytest.mark.browser
 
 # What a Chain & User Manager of a main chain administers (portal/authz.py ROLE_PERMISSIONS x NAVIGATION).
 MANAGER = ("Account", "Licenses", "Activations", "Customers", "Locations", "Devices", "Shop", "Orders", "Invoices",
-           "Manage Subscriptions", "Payment methods", "Users", "Sub-chains", "Transfers", "Installation partners",
-           "Activity")
-BUYER = ("Account", "Licenses", "Customers", "Locations", "Devices", "Shop", "Orders", "Invoices")
+           "Payments", "Manage Subscriptions", "Payment methods", "Users", "Sub-chains", "Transfers",
+           "Installation partners", "Activity")
+BUYER = ("Account", "Licenses", "Customers", "Locations", "Devices", "Shop", "Orders", "Invoices", "Payments")
 # End-customer users (viewers) see their account, their licenses and their devices; installers install and
 # support: activations, locations and devices.
 VIEWER = ("Account", "Licenses", "Locations", "Devices")
@@ -26,7 +26,8 @@ INSTALLER = ("Account", "Activations", "Locations", "Devices")
 # user -> (where signing in lands, the main navigation in order)
 JOURNEYS = {
     # vendor staff, no organization
-    "ops": ("/admin/audit", ("Catalog", "Organizations", "Invoices", "Transfers", "Audit log", "Sent mail")),
+    "ops": ("/admin/audit", ("Catalog", "Organizations", "Invoices", "Seller settings", "Transfers", "Audit log",
+                              "Sent mail")),
     "alice": ("/account", MANAGER),  # manager of Northwind IT
     "bob": ("/account", BUYER),  # member of Northwind IT
     "carol": ("/account", VIEWER),  # viewer of the sub-chain Contoso Retail

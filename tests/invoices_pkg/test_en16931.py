@@ -19,10 +19,8 @@ from sqlalchemy import select
 from invoices.facturx import cii_xml
 from portal.accounts.models import BillingMode, Organization
 from portal.billing.documents import invoice_document
-from portal.billing.models import Invoice, InvoiceLine, InvoiceStatus, PaymentMethodKind, TaxRate
-from portal.billing.payments import record_transfer
+from portal.billing.models import Invoice, InvoiceLine, InvoiceStatus, PaymentMethodKind
 from portal.billing.services import Period, invoice_for_order, summarize_month
-from portal.billing.taxes import STANDARD, ZERO_RATED
 from portal.cart.services import add_modification, add_to_cart, cart_items
 from portal.catalog.services import configure, product_by_slug
 from portal.db_types import utcnow
@@ -33,6 +31,9 @@ from portal.orders.checkout import place_order
 from portal.orders.models import PaymentKind
 from portal.orders.services import BillingDetails, CheckoutDetails, PaymentChoice, checkout_summary
 from portal.payments.gateway import SandboxGateway
+from portal.receipts.paying import record_transfer
+from portal.seller.models import TaxRate
+from portal.seller.taxes import STANDARD, ZERO_RATED
 from portal.transfers.services import approve_transfer
 from tests.billing.conftest import card, org_and_buyer
 from tests.factories import actor, make_license, make_org, make_transfer

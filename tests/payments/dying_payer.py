@@ -38,7 +38,6 @@ def main(database_url: str, instance: str, purpose: str, kill_at: str, org_id: i
     from portal import create_app
     from portal.accounts.models import Organization, User
     from portal.audit.services import Actor
-    from portal.billing import payments
     from portal.billing.models import Invoice
     from portal.cart.services import cart_items
     from portal.extensions import db
@@ -47,6 +46,7 @@ def main(database_url: str, instance: str, purpose: str, kill_at: str, org_id: i
     from portal.orders.models import PaymentKind
     from portal.payments.cards import check_card
     from portal.payments.gateway import SandboxGateway
+    from portal.receipts import paying as payments
     from tests.conftest import test_config
 
     app = create_app(test_config(database_url, str(Path(instance) / "mail"), INSTANCE_PATH=instance))

@@ -14,7 +14,6 @@ from sqlalchemy import func, select, update
 from portal.accounts.models import Organization, PartnerTier, User
 from portal.audit.models import AuditEntry
 from portal.billing.models import Invoice
-from portal.billing.payments import pay_by_card
 from portal.cart.services import cart_items
 from portal.db_types import utcnow
 from portal.errors import RuleError
@@ -28,6 +27,7 @@ from portal.payments.cards import check_card
 from portal.payments.charges import charge_card
 from portal.payments.gateway import SandboxGateway
 from portal.payments.models import IntentStatus, PaymentIntent, SandboxCharge
+from portal.receipts.paying import pay_by_card
 from tests.factories import actor, make_cart_item, make_invoice
 
 VISA, MASTERCARD, DECLINED_VISA = "4242 4242 4242 4242", "5555 5555 5555 4444", "4000 0000 0000 0002"

@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 from portal.accounts.models import Organization, User
 from portal.audit.models import AuditEntry
 from portal.billing.models import Invoice, InvoicePayment, InvoiceStatus
-from portal.billing.payments import pay_by_card
 from portal.cart.services import cart_items
 from portal.extensions import db
 from portal.orders.checkout import place_order
@@ -27,6 +26,7 @@ from portal.orders.services import BillingDetails, PaymentChoice, checkout_summa
 from portal.payments.cards import check_card
 from portal.payments.gateway import SandboxGateway
 from portal.payments.models import SandboxCharge
+from portal.receipts.paying import pay_by_card
 from tests.factories import actor, make_cart_item, make_invoice
 
 ROOT = Path(__file__).resolve().parents[2]

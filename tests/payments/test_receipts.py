@@ -13,13 +13,13 @@ from sqlalchemy import func, select
 
 from portal.accounts.models import Organization, User
 from portal.billing.models import Invoice, InvoicePayment, InvoiceStatus, PaymentMethodKind
-from portal.billing.payments import pay_by_card, record_transfer
 from portal.extensions import db
 from portal.money import Money, format_money
 from portal.outbox.worker import deliver
 from portal.payments.cards import check_card
 from portal.payments.gateway import SandboxGateway
-from portal.payments.models import Receipt
+from portal.receipts.models import Receipt
+from portal.receipts.paying import pay_by_card, record_transfer
 from tests.billing.conftest import buy, card
 from tests.factories import actor, make_invoice, make_receipt
 from tests.orders.test_quantity_bounds import form_on

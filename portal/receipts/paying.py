@@ -19,24 +19,13 @@ from portal.billing.models import Invoice, InvoicePayment, InvoiceStatus, Paymen
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
-from portal.orders.services import other_methods_allowed
 from portal.payments import intents
 from portal.payments.cards import CardInput
 from portal.payments.charges import CardCharge, charge_card
 from portal.payments.gateway import PaymentGateway
 from portal.payments.models import PaymentMethod
-from portal.payments.receipts import issue_receipt
-
-OTHER_METHODS = (PaymentMethodKind.WIRE, PaymentMethodKind.ACH, PaymentMethodKind.CHECK)
-METHOD_LABELS = {kind: kind.label for kind in PaymentMethodKind}
-
-
-def payment_options(invoice: Invoice, org: Organization) -> list[PaymentMethodKind]:
-    """Card always; wire, ACH and check from USD 1,000.00 or for a grandfathered account (DOMAIN §6)."""
-    options = [PaymentMethodKind.CARD]
-    if other_methods_allowed(org, invoice.total_minor):
-        options.extend(OTHER_METHODS)
-    return options
+from portal.receipts.methods import OTHER_METHODS, payment_options
+from portal.receipts.services import issue_receipt
 
 
 def payment_of(invoice: Invoice) -> InvoicePayment | None:

@@ -25,13 +25,13 @@ from sqlalchemy.orm import joinedload
 
 from portal.audit.services import Actor, record
 from portal.billing.models import Invoice, InvoicePayment, InvoiceSeries, PaymentMethodKind
-from portal.billing.remittance import invoice_seller
 from portal.billing.services import Period, issue_number
 from portal.csv_export import csv_amount
 from portal.db_types import utcnow
 from portal.extensions import db
 from portal.outbox.services import Attachment, attachment_maker, enqueue_email, external_url
-from portal.payments.models import Receipt
+from portal.receipts.models import Receipt
+from portal.seller.details import invoice_seller
 from portal.storage import store_once
 
 RECEIPT_ATTACHMENT = "receipt"  # the outbox's name for the maker of a receipt's PDF

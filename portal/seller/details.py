@@ -15,10 +15,11 @@ from babel import Locale
 from email_validator import EmailNotValidError, validate_email
 
 from portal.audit.services import Actor, record
-from portal.billing.models import Invoice, SellerSettings
+from portal.billing.models import Invoice
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
+from portal.seller.models import SellerSettings
 
 SETTINGS_ID = 1
 

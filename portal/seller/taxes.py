@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 
 from portal.accounts.models import Organization
 from portal.audit.services import Actor, record
-from portal.billing.models import TaxRate
 from portal.errors import RuleError
 from portal.extensions import db
+from portal.seller.models import TaxRate
 
 STANDARD, ZERO_RATED, EXEMPT, OUTSIDE_SCOPE = "S", "Z", "E", "O"
 CATEGORY_LABELS = {STANDARD: "Standard rate", ZERO_RATED: "Zero rated", EXEMPT: "Exempt",
