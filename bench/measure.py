@@ -97,6 +97,8 @@ PAGES: tuple[Page, ...] = (
     Page("/cart", "manager", sql_budget=7, label="/cart (3 items)"),
     Page("/checkout", "manager", sql_budget=10, label="/checkout (3 items)"),
     Page("/orders", "manager", sql_budget=4),
+    Page("/invoices", "manager", sql_budget=6),
+    Page("/payments", "manager", sql_budget=5),
     # Placing an order commits and writes the confirmation email to disk: bound by the disk, not by rendering,
     # so its own ratio limit (≈ 30× on an idle machine).
     Page("/checkout", "manager", sql_budget=36, method="POST", expect=302, form="checkout", max_ratio=100,
