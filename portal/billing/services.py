@@ -7,13 +7,14 @@ dates are written once, here. What may change later is its payment status, the s
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 
 from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from invoices.summary import SummaryPart, TaxedAmount, summarize
 from portal.accounts.models import Organization
@@ -28,6 +29,7 @@ from portal.billing.models import (
     SeriesCounter,
 )
 from portal.catalog.models import PurchaseKind
+from portal.csv_export import csv_amount
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
@@ -383,6 +385,30 @@ def invoices_query(org_id: int, status: str = "", period: Period | None = None) 
     if period is not None:
         stmt = stmt.where(Invoice.issued_on >= period.first_day, Invoice.issued_on <= period.last_day)
     return stmt.order_by(Invoice.issued_on.desc(), Invoice.id.desc())
+
+
+INVOICE_CSV_HEADER = ("Invoice", "Type", "Issued", "Due", "Period", "Status", "Currency", "Subtotal", "Discount",
+                      "Tax", "Total", "Amount due", "Summary invoice", "Billed to", "Notes")
+
+
+def invoice_csv_rows(stmt: Select) -> Iterator[tuple]:
+    """The invoices of `stmt` (an invoices_query, scoped by the caller) as CSV rows, read as plain rows while the
+    download streams: no ORM objects, so memory stays flat however long the list."""
+    summary = aliased(Invoice)
+    rows = stmt.with_only_columns(
+        Invoice.number, Invoice.series, Invoice.issued_on, Invoice.due_on, Invoice.period, Invoice.status,
+        Invoice.currency, Invoice.subtotal_minor, Invoice.discount_minor, Invoice.tax_minor, Invoice.total_minor,
+        summary.number.label("summary_number"), Invoice.buyer,
+    ).outerjoin(summary, Invoice.summary_id == summary.id)
+    for row in db.session.execute(rows):
+        is_summary = row.series is InvoiceSeries.SUMMARY
+        owed = row.total_minor if row.status in (InvoiceStatus.UNPAID, InvoiceStatus.PAYMENT_PENDING) else 0
+        yield (row.number, "Summary invoice" if is_summary else "Order invoice", row.issued_on.isoformat(),
+               row.due_on.isoformat() if row.due_on else "", row.period or "", row.status.label, row.currency,
+               csv_amount(row.subtotal_minor, row.currency), csv_amount(row.discount_minor, row.currency),
+               csv_amount(row.tax_minor, row.currency), csv_amount(row.total_minor, row.currency),
+               csv_amount(owed, row.currency), row.summary_number or "", (row.buyer or {}).get("legal_name", ""),
+               "Summary Invoice" if is_summary else "")
 
 
 def unpaid_query(org_id: int) -> Select:

@@ -19,7 +19,7 @@ from portal.authz import Permission, active_organization, can, require, requires
 from portal.billing import documents, lines, services
 from portal.billing.forms import EmailInvoiceForm, PayInvoiceForm
 from portal.billing.models import Invoice, InvoicePayment, InvoiceStatus, PaymentMethodKind
-from portal.csv_export import csv_amount, streamed_csv
+from portal.csv_export import streamed_csv
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db, limiter
@@ -71,20 +71,9 @@ def export():
     """The invoice list, with its filters, as a CSV file for a spreadsheet or the accounts package."""
     org = active_organization()
     status, period, _ = _filters()
-    stmt = _listed(services.invoices_query(org.id, status, period)).options(joinedload(Invoice.summary))
-
-    def rows():
-        for inv in db.session.scalars(stmt):
-            yield (inv.number, "Summary invoice" if inv.is_summary else "Order invoice", inv.issued_on.isoformat(),
-                   inv.due_on.isoformat() if inv.due_on else "", inv.period or "", inv.status.label, inv.currency,
-                   csv_amount(inv.subtotal_minor, inv.currency), csv_amount(inv.discount_minor, inv.currency),
-                   csv_amount(inv.tax_minor, inv.currency), csv_amount(inv.total_minor, inv.currency),
-                   csv_amount(inv.amount_due_minor, inv.currency), inv.summary.number if inv.summary else "",
-                   (inv.buyer or {}).get("legal_name", ""), "Summary Invoice" if inv.is_summary else "")
-
-    return streamed_csv(f"invoices-{date.today().isoformat()}.csv",
-                        ["Invoice", "Type", "Issued", "Due", "Period", "Status", "Currency", "Subtotal", "Discount",
-                         "Tax", "Total", "Amount due", "Summary invoice", "Billed to", "Notes"], rows())
+    stmt = _listed(services.invoices_query(org.id, status, period))
+    return streamed_csv(f"invoices-{date.today().isoformat()}.csv", services.INVOICE_CSV_HEADER,
+                        services.invoice_csv_rows(stmt))
 
 
 def _invoice_or_404(number: str, *options) -> Invoice:
