@@ -1,7 +1,8 @@
 """Invoice journeys in a real browser, with JavaScript: alice finds Northwind's unpaid summary invoice first on the
 Invoices page, filters the list without leaving the page, opens the summary, downloads its PDF and emails it to
-her controller; frank pays an invoice by card. Every page passes axe-core's serious and critical rules. The same
-pages without JavaScript are covered by tests/billing/test_views.py."""
+her controller; frank pays an invoice by card, opens its receipt, finds it on Payments and receives it by email.
+Every page passes axe-core's serious and critical rules. The same pages without JavaScript are covered by
+tests/billing/test_views.py and tests/payments/test_receipts.py."""
 
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ def test_alice_finds_the_unpaid_summary_downloads_and_emails_it(history, page, a
     assert attachment.get_content().startswith(b"%PDF")
 
 
-def test_frank_pays_an_invoice_by_card(history, page, audit):
+def test_frank_pays_an_invoice_by_card_and_gets_its_receipt(history, page, audit, mailbox):
     number = history
     sign_in_as(page, "frank")
     open_invoices(page)
@@ -111,3 +112,36 @@ def test_frank_pays_an_invoice_by_card(history, page, audit):
     audit()
     open_invoices(page)
     expect(page.get_by_role("table", name="Unpaid invoices, the earliest due first")).not_to_contain_text(number)
+
+    # The payment's receipt: linked from the invoice, listed on Payments by month, a PDF, and emailed with it.
+    page.go_back()  # back to the paid invoice's page
+    arrive(page, f"Invoice {number}")
+    receipt_link = page.get_by_role("link", name=re.compile(r"^Receipt RCP-\d{6}$"))
+    receipt = receipt_link.inner_text().removeprefix("Receipt ")
+    receipt_link.click()
+    arrive(page, f"Receipt {receipt}")
+    expect(page.get_by_text("Visa ending 4242", exact=True)).to_be_visible()
+    expect(page.get_by_role("table", name="Invoices paid")).to_contain_text(number)
+    audit()
+    download_link = page.get_by_role("link", name="Download PDF", exact=True)
+    with page.expect_download() as downloaded:
+        download_link.click()
+    assert downloaded.value.suggested_filename == f"{receipt}.pdf"
+
+    main_nav(page).get_by_role("link", name="Payments", exact=True).click()
+    arrive(page, "Payments")
+    listed = page.get_by_role("table", name=re.compile(r"^Payments, newest first"))
+    expect(listed.get_by_role("row").filter(has_text=receipt)).to_contain_text(number)
+    page.evaluate("window.stillThisDocument = true")
+    page.get_by_label("Received in", exact=True).fill("2001-01")
+    page.get_by_role("button", name="Filter", exact=True).click()
+    expect(page).to_have_url(re.compile(r"period=2001-01"))
+    expect(page.get_by_role("table", name=re.compile(r"^Payments, newest first"))).to_contain_text(
+        "No payments received in 2001-01")
+    assert page.evaluate("window.stillThisDocument") is True  # htmx swapped the list in place
+    audit()
+
+    mails = [m for m in wait_for_mail(mailbox, "finance@litware.example.com") if receipt in m["Subject"]]
+    assert mails, "the receipt email names its number in the subject"
+    [attachment] = list(mails[0].iter_attachments())
+    assert (attachment.get_content_type(), attachment.get_filename()) == ("application/pdf", f"{receipt}.pdf")
