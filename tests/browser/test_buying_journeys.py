@@ -102,7 +102,8 @@ def test_alice_buys_two_products_with_add_ons_and_is_invoiced_monthly(demo, page
     customer: the price follows each choice without reloading the page. She adds it and WebStats with an add-on
     to the cart, the header counting each item; in the cart she changes WebStats to 10 sites and the line's
     price follows. Checkout shows her 20 % Gold discount as its own line; she chooses Invoice me, and the order
-    page tells her the invoice joins the monthly summary and need not be paid now. Her cart is empty again."""
+    page tells her the invoice joins the monthly summary and need not be paid now. Her cart is empty again; the
+    invoice carries the purchase order number she typed and is not to be paid on its own."""
     sign_in_as(page, "alice")
     expect(cart_link(page)).to_have_accessible_name("Cart 0 items")
 
@@ -155,6 +156,7 @@ def test_alice_buys_two_products_with_add_ons_and_is_invoiced_monthly(demo, page
     expect(order.get_by_role("row", name=re.compile(r"^Total"))).to_contain_text("$1,319.20")
     expect(page.get_by_label("Legal name", exact=True)).to_have_value("Northwind IT LLC")  # prefilled
     page.get_by_role("radio", name="Invoice me").check()
+    page.get_by_label("Purchase order number (optional)", exact=True).fill("NW-PO-2291")
     audit()
     place_order_button(page).click()
 
@@ -164,6 +166,13 @@ def test_alice_buys_two_products_with_add_ons_and_is_invoiced_monthly(demo, page
     expect(page.get_by_text(SUMMARIZED, exact=True)).to_be_visible()
     expect(page.get_by_role("row", name=re.compile(r"^Total"))).to_contain_text("$1,319.20")
     expect(cart_link(page)).to_have_accessible_name("Cart 0 items")
+    audit()
+
+    # Her invoice carries her purchase order number and says it is paid through the monthly summary.
+    page.get_by_role("link", name=re.compile(r"^INV-\d{6}$")).first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("INV-")
+    expect(page.get_by_text("NW-PO-2291", exact=True)).to_be_visible()
+    expect(page.get_by_text("not to be paid on its own", exact=False).first).to_be_visible()
     audit()
 
 
