@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+DEFAULT_HSTS_MAX_AGE = 31536000  # one year
 DEV_SECRET = "dev-only-secret-not-for-production"  # noqa: S105 - the value production refuses
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = Path(os.environ.get("PORTAL_INSTANCE_PATH", PROJECT_ROOT / "instance"))
@@ -35,6 +36,15 @@ def _positive_int(name: str, default: int, unit: str = "bytes") -> int:
     return int(raw)
 
 
+def _whole_number(name: str, default: int | None, unit: str) -> int | None:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    if not (raw.strip().isascii() and raw.strip().isdigit()):
+        raise ConfigError(f"{name} must be a whole number of {unit} (0 or more), not {raw!r}.")
+    return int(raw)
+
+
 def normalize_database_url(raw: str) -> str:
     # Heroku-style postgres:// URLs and bare postgresql:// use the psycopg 3 driver we ship.
     for prefix in ("postgres://", "postgresql://"):
@@ -55,12 +65,15 @@ class Settings:
     support_email: str
     public_url: str
     ratelimit_storage_uri: str
+    ratelimit_key_prefix: str
     login_limit_per_ip: str
     login_limit_per_account: str
     api_limit_per_ip: str
     outbox_send_after_commit: bool
     transfer_max_upload_bytes: int
     payment_reconcile_grace_minutes: int
+    proxy_count: int
+    hsts_max_age: int | None
 
     @classmethod
     def from_environ(cls) -> Settings:
@@ -75,6 +88,7 @@ class Settings:
             support_email=os.environ.get("SUPPORT_EMAIL", ""),
             public_url=os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
             ratelimit_storage_uri=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+            ratelimit_key_prefix=os.environ.get("RATELIMIT_KEY_PREFIX", ""),
             login_limit_per_ip=os.environ.get("LOGIN_LIMIT_PER_IP", DEFAULTS["LOGIN_LIMIT_PER_IP"]),
             login_limit_per_account=os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", DEFAULTS["LOGIN_LIMIT_PER_ACCOUNT"]),
             api_limit_per_ip=os.environ.get("API_LIMIT_PER_IP", DEFAULTS["API_LIMIT_PER_IP"]),
@@ -83,6 +97,8 @@ class Settings:
                                                     DEFAULTS["TRANSFER_MAX_UPLOAD_BYTES"]),
             payment_reconcile_grace_minutes=_positive_int("PAYMENT_RECONCILE_GRACE_MINUTES",
                                                           DEFAULTS["PAYMENT_RECONCILE_GRACE_MINUTES"], "minutes"),
+            proxy_count=_whole_number("PROXY_COUNT", 0, "proxies"),
+            hsts_max_age=_whole_number("HSTS_MAX_AGE", None, "seconds"),
         )
 
     def as_flask_config(self) -> dict:
@@ -104,12 +120,17 @@ class Settings:
             "SUPPORT_EMAIL": self.support_email,
             "PUBLIC_URL": self.public_url,
             "RATELIMIT_STORAGE_URI": self.ratelimit_storage_uri,
+            "RATELIMIT_KEY_PREFIX": self.ratelimit_key_prefix,
             "LOGIN_LIMIT_PER_IP": self.login_limit_per_ip,
             "LOGIN_LIMIT_PER_ACCOUNT": self.login_limit_per_account,
             "API_LIMIT_PER_IP": self.api_limit_per_ip,
             "OUTBOX_SEND_AFTER_COMMIT": self.outbox_send_after_commit,
             "TRANSFER_MAX_UPLOAD_BYTES": self.transfer_max_upload_bytes,
             "PAYMENT_RECONCILE_GRACE_MINUTES": self.payment_reconcile_grace_minutes,
+            "PROXY_COUNT": self.proxy_count,
+            # HSTS outside debug (a year unless set); a local debug server over plain HTTP sends it only if asked.
+            "HSTS_MAX_AGE": self.hsts_max_age if self.hsts_max_age is not None else (
+                0 if self.debug else DEFAULT_HSTS_MAX_AGE),
             # A request must be able to carry the largest authorization a transfer accepts, and its form fields.
             "MAX_CONTENT_LENGTH": max(DEFAULTS["MAX_CONTENT_LENGTH"], self.transfer_max_upload_bytes + 1024 * 1024),
             "SESSION_COOKIE_SECURE": not self.debug,
@@ -138,4 +159,7 @@ DEFAULTS: dict = {
     # How long a card payment attempt may stay open before `payments reconcile` voids its charge: longer than any
     # checkout takes to commit, short enough that a buyer's card is not held for long.
     "PAYMENT_RECONCILE_GRACE_MINUTES": 15,
+    # Proxies in front of the portal that append to X-Forwarded-For (0: none, the header is ignored).
+    "PROXY_COUNT": 0,
+    "HSTS_MAX_AGE": 0,  # no Strict-Transport-Security unless configured (Settings turns it on outside debug)
 }

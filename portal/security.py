@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, current_app, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from portal.extensions import db
 
 CSP = "; ".join([
     "default-src 'self'",
@@ -26,9 +30,44 @@ def _set_headers(response):
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+    if current_app.config["HSTS_MAX_AGE"]:
+        headers.setdefault("Strict-Transport-Security", f"max-age={current_app.config['HSTS_MAX_AGE']}; "
+                                                        "includeSubDomains")
     if response.mimetype == "text/html":
         headers.setdefault("Cache-Control", "no-store")
+    # What a signed-in user downloads (invoice and receipt PDFs, CSV exports) and every API answer is theirs
+    # alone: no browser or proxy cache keeps it. Static files stay cacheable (they are the same for everyone).
+    if request.endpoint != "static" and (request.path.startswith("/api/") or current_user.is_authenticated):
+        headers["Cache-Control"] = "no-store"
     return response
+
+
+NUL_MESSAGE = "The request contains a NUL character (\\0), which no field accepts. Remove it and send it again."
+
+
+def per_worker_limits_warning(workers: int, storage_uri: str) -> str | None:
+    """What to tell an operator whose workers each keep their own rate limits (memory storage), if they do."""
+    if workers > 1 and storage_uri.startswith("memory://"):
+        return (f"Rate limits are per worker: {workers} workers each count sign-in and API attempts in their own "
+                f"memory (RATELIMIT_STORAGE_URI={storage_uri}), so a client gets up to {workers} times each limit. "
+                "Set RATELIMIT_STORAGE_URI=redis://… to share them.")
+    return None
+
+
+def _refuse_nul_characters():
+    """No text the portal stores may hold a NUL character (PostgreSQL refuses it): a request with one in a query
+    parameter, a form field or an uploaded file's name is refused here (400), once for every form, before any view
+    reads it. The API's JSON fields are checked by its own validators (printable text, license key syntax)."""
+    texts = [*request.args.items(multi=True), *request.form.items(multi=True)]
+    texts += [(name, upload.filename or "") for name, upload in request.files.items(multi=True)]
+    if any("\x00" in name or "\x00" in value for name, value in texts):
+        from portal.api.views import error, is_api_request
+
+        if is_api_request():
+            return error(400, NUL_MESSAGE)
+        return render_template("errors/error.html", status=400, title="Invalid character",
+                               message=NUL_MESSAGE), 400
+    return None
 
 
 def _error_page(status: int, title: str, message: str):
@@ -40,6 +79,10 @@ def _error_page(status: int, title: str, message: str):
 
 
 def init_security(app: Flask) -> None:
+    if app.config["PROXY_COUNT"]:  # the client's address, as the configured number of proxies saw it
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
+    app.before_request(_refuse_nul_characters)
     app.after_request(_set_headers)
 
     @app.errorhandler(CSRFError)
@@ -80,5 +123,8 @@ def init_security(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(error):
+        # A failed statement leaves PostgreSQL's transaction aborted; the page (its navigation reads the signed-in
+        # user's organizations and cart) needs a usable one, and what the request wrote is abandoned anyway.
+        db.session.rollback()
         return _error_page(500, "Something went wrong",
                            "Nothing was changed. Try again in a moment; if it keeps happening, contact support.")
