@@ -13,6 +13,7 @@ from datetime import timedelta
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.addresses import refuse_po_box
@@ -222,7 +223,11 @@ def add_login(org: Organization, email: str, full_name: str, role: Role, actor: 
     user = find_user_by_email(email)
     if user is None:
         user = _create_user(email, full_name)
-        db.session.flush()
+        try:
+            db.session.flush()
+        except IntegrityError:  # another request gave this address an account since we looked: the caller rolls back
+            raise RuleError(f"{email} got a portal account a moment ago, in another request. Send the form again "
+                            "to give them access.", field="email") from None
         if welcome:
             _send_welcome(user, org, role, inviter)
     else:

@@ -41,8 +41,16 @@ def error(status: int, message: str | None = None, **extra):
     return jsonify({"error": message or ERRORS.get(status, "Error."), **extra}), status
 
 
+def _parsed_json() -> object:
+    """The request's JSON (None if it is not JSON); InvalidRequest if it nests deeper than the parser goes."""
+    try:
+        return request.get_json(silent=True, force=True)
+    except RecursionError:  # not a ValueError, so `silent` lets it through
+        raise activations.InvalidRequest("The JSON is nested too deeply: send a flat JSON object.") from None
+
+
 def _json_body() -> dict:
-    body = request.get_json(silent=True, force=True)
+    body = _parsed_json()
     if not isinstance(body, dict):
         raise activations.InvalidRequest("Send a JSON object, such as "
                                          '{"license_key": "XXXXX-…", "installation_id": "…"}.')
@@ -102,10 +110,10 @@ def activate():
 def deactivate(activation_id: int):
     """Deactivate: the license key goes in the X-License-Key header (or "license_key" in a JSON body)."""
     sent = request.headers.get("X-License-Key")
-    if sent is None:
-        body = request.get_json(silent=True, force=True)
-        sent = body.get("license_key") if isinstance(body, dict) else None
     try:
+        if sent is None:
+            body = _parsed_json()
+            sent = body.get("license_key") if isinstance(body, dict) else None
         key = activations.license_key(sent)
         activation = activations.deactivate(activation_id, key, _actor())
         answer = _activation_json(activation, activation.license)

@@ -7,6 +7,7 @@ from wtforms import EmailField, HiddenField, StringField
 from wtforms.validators import Length, Optional
 
 from portal.catalog.forms import CheckboxesField
+from portal.routing import MAX_ID
 
 
 class AssignForm(FlaskForm):
@@ -19,5 +20,9 @@ class AssignForm(FlaskForm):
     customer = HiddenField()
 
     def customer_id(self) -> int | None:
+        """The chosen customer's id, None if none is chosen; 0 (no organization's id, so the view answers 404) for
+        a value no id column can hold (not ASCII digits, or beyond the largest id), rather than a database error."""
         value = (self.customer.data or "").strip()
-        return int(value) if value.isdigit() else None
+        if not value:
+            return None
+        return int(value) if value.isascii() and value.isdigit() and int(value) <= MAX_ID else 0
