@@ -1,0 +1,53 @@
+"""No enumeration through "Forgot password" (issue 12 item 6): a known and an unknown address get the same answer,
+and the reset email is written to the outbox in the request's transaction (delivered outside the request)."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.outbox.models import OutboxMessage
+from tests.factories import DEMO_EMAILS
+
+_CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def _ask_for_a_reset(client, email: str):
+    """Send the Forgot password form as the page renders it; the answer and the page it leads to."""
+    page = client.get("/password/forgot").get_data(as_text=True)
+    response = client.post("/password/forgot", csrf=False,
+                           data={"csrf_token": _CSRF_INPUT.search(page).group(1), "email": email})
+    following = client.get(response.headers["Location"]) if response.status_code == 302 else None
+    return response, following
+
+
+def _without_csrf_tokens(response) -> str:
+    """The page as the person reads it: each session's CSRF token is its own."""
+    page = response.get_data(as_text=True)
+    return page.replace(re.search(r'name="csrf-token" content="([^"]+)"', page).group(1), "")
+
+
+def test_a_known_and_an_unknown_address_get_the_same_answer(app, demo):
+    known, known_next = _ask_for_a_reset(app.test_client(), DEMO_EMAILS["bob"])
+    unknown, unknown_next = _ask_for_a_reset(app.test_client(), "nobody-here@northwind.example.com")
+
+    assert (known.status_code, known.headers["Location"], known.get_data()) == (
+        unknown.status_code, unknown.headers["Location"], unknown.get_data())
+    assert known.status_code == 302
+    assert known_next.status_code == unknown_next.status_code == 200
+    assert _without_csrf_tokens(known_next) == _without_csrf_tokens(unknown_next)
+    assert "If an account uses that address, a link to reset the password is on its way." in (
+        known_next.get_data(as_text=True))
+
+
+def test_the_reset_email_is_written_to_the_outbox_only_for_a_real_account(app, demo, mailbox):
+    _ask_for_a_reset(app.test_client(), DEMO_EMAILS["bob"])
+    _ask_for_a_reset(app.test_client(), "nobody-here@northwind.example.com")
+    with app.app_context():
+        queued = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "password_reset")).all()
+        assert [m.to_addrs for m in queued] == [[DEMO_EMAILS["bob"]]]
+    [email] = mailbox.to(DEMO_EMAILS["bob"])
+    assert "/password/set/" in email.get_content()
+    assert not mailbox.to("nobody-here@northwind.example.com")
