@@ -53,6 +53,10 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "accounts.partners": MANAGERS,
     "accounts.revoke_partner": MANAGERS,
     "accounts.audit": MANAGERS,
+    # --- notification preferences (issue 12): each signed-in user's own choices; an unsubscribe link is its own
+    # credential (a signed token), so anyone holding it may use it (the matrix's sample token is refused with 400)
+    "notifications.preferences": SIGNED_IN,
+    "notifications.unsubscribe": PUBLIC,
     "shop.index": PUBLIC,
     "shop.product": PUBLIC,
     "cart.show": BUYERS,

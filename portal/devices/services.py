@@ -21,7 +21,8 @@ from portal.authz import Permission, chain_ids, scoped
 from portal.devices.models import Device, Location
 from portal.errors import RuleError
 from portal.extensions import db
-from portal.outbox.services import enqueue_email, external_url
+from portal.notifications.models import EmailCategory
+from portal.outbox.services import enqueue_optional_email, external_url
 from portal.subscriptions.usage import location_subscriptions_required
 
 NAME_MAX = Location.name.type.length
@@ -165,13 +166,13 @@ def add_device(location: Location, name: str, serial_number: str, counts: bool, 
 def _notify_managers(device: Device, location: Location, org: Organization, main_chain: Organization,
                      actor: Actor) -> list[str]:
     adder = db.session.get(User, actor.user_id) if actor.user_id else None
-    recipients = managers_emails(main_chain)
     link = external_url("devices.device", device_id=device.id)
-    # One email per manager: each is a notice to that person, and one bounce does not hold back the others.
-    for email in recipients:
-        enqueue_email(email, "device_added", device=device, location=location, organization=org,
-                      main_chain=main_chain, adder=adder, support=support_address(), link=link)
-    return recipients
+    # One email per manager (each is a notice to that person, with their own unsubscribe link), to those who did
+    # not opt out of new-device notices.
+    messages = enqueue_optional_email(managers_emails(main_chain), "device_added", EmailCategory.DEVICE_NOTICES,
+                                      device=device, location=location, organization=org, main_chain=main_chain,
+                                      adder=adder, support=support_address(), link=link)
+    return [message.to_addrs[0] for message in messages]
 
 
 def edit_device(device: Device, name: str, serial_number: str, counts: bool, actor: Actor) -> None:

@@ -174,7 +174,8 @@ def _added_notice(added: services.AddedDevice) -> str:
     done = f"Device {added.device.name} added at {added.device.location.name}."
     managers = len(added.notified)
     if not managers:
-        return f"{done} {added.main_chain.name} has no active Chain & User Manager to email about it."
+        return (f"{done} {added.main_chain.name} has no active Chain & User Manager who receives new-device "
+                "notices to email about it.")
     who = "the Chain & User Manager" if managers == 1 else f"the {managers} Chain & User Managers"
     return f"{done} We emailed {who} of {added.main_chain.name} about it."
 

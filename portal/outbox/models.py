@@ -39,3 +39,5 @@ class OutboxMessage(db.Model):
     # Files sent with the message, by reference: [{"path": relative to the instance folder, "filename",
     # "content_type"}]. They are read when the message is delivered, so they must not change (stored PDFs).
     attachments: Mapped[list[dict] | None] = mapped_column(JSON)
+    # Extra headers of an optional email: {"List-Unsubscribe": "<https://…>", "List-Unsubscribe-Post": …}.
+    headers: Mapped[dict[str, str] | None] = mapped_column(JSON)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from flask import current_app
 
 from portal.extensions import db
+from portal.notifications.models import EmailCategory
+from portal.notifications.services import recipients_receiving, unsubscribe_token
 from portal.outbox.models import OutboxMessage
 
 SESSION_KEY = "outbox_new_ids"
@@ -65,10 +67,11 @@ def attachment_path(attachment: dict) -> str:
     return ATTACHMENT_MAKERS[name](key)
 
 
-def enqueue_email(to: str | list[str], template: str, *, attachments: list[Attachment] = (),
-                  **context) -> OutboxMessage:
+def enqueue_email(to: str | list[str], template: str, *, attachments: list[Attachment] = (), footer: str = "",
+                  headers: dict[str, str] | None = None, **context) -> OutboxMessage:
     """Queue the email rendered from templates/email/<template>.txt; its first line is 'Subject: …'.
-    `attachments` are stored files, read by the worker when it delivers."""
+    `attachments` are stored files, read by the worker when it delivers. A mandatory email (security, invoices,
+    receipts, orders) goes through here unconditionally; an optional one through `enqueue_optional_email`."""
     recipients = [to] if isinstance(to, str) else sorted(set(to))
     if not recipients:
         raise ValueError("an email needs at least one recipient")
@@ -78,9 +81,27 @@ def enqueue_email(to: str | list[str], template: str, *, attachments: list[Attac
     if not first.startswith("Subject: "):
         raise ValueError(f"email/{template}.txt must start with a 'Subject: ' line")
     message = OutboxMessage(to_addrs=recipients, subject=first[len("Subject: "):].strip(),
-                            body_text=body.strip() + "\n", kind=template,
-                            attachments=[a.as_dict() for a in attachments] or None)
+                            body_text=body.strip() + "\n" + footer, kind=template,
+                            attachments=[a.as_dict() for a in attachments] or None, headers=headers)
     db.session.add(message)
     db.session.flush()
     db.session.info.setdefault(SESSION_KEY, []).append(message.id)
     return message
+
+
+def enqueue_optional_email(to: str | list[str], template: str, category: EmailCategory,
+                           **context) -> list[OutboxMessage]:
+    """Queue an optional email (DOMAIN §7: renewal, new-device, partner access notices, product news) to each
+    recipient who did not opt out of `category`, one message per person: each carries that person's one-click
+    unsubscribe link, in its text and in the List-Unsubscribe headers (RFC 2369, RFC 8058)."""
+    messages = []
+    for address, user_id in recipients_receiving([to] if isinstance(to, str) else to, category):
+        if user_id is None:  # an address without an account has no preferences (and no link to offer)
+            messages.append(enqueue_email(address, template, **context))
+            continue
+        link = external_url("notifications.unsubscribe", token=unsubscribe_token(user_id, category))
+        footer = (f"\n--\nYou receive {category.label.lower()} as a user of the Partner Portal. Stop them in one "
+                  f"click: {link}\nChoose which emails you receive: {external_url('notifications.preferences')}\n")
+        headers = {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        messages.append(enqueue_email(address, template, footer=footer, headers=headers, **context))
+    return messages

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from functools import partial
 from pathlib import Path
 
 from flask import current_app, g
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from portal.db_types import utcnow
 from portal.extensions import db
+from portal.outbox.background import send_in_background
 from portal.outbox.models import OutboxMessage, OutboxStatus
 from portal.outbox.services import SESSION_KEY, attachment_path
 from portal.outbox.transport import Transport, transport_from_url
@@ -38,6 +40,8 @@ def build_message(msg: OutboxMessage, sender: str) -> EmailMessage:
     email["Date"] = format_datetime(msg.created_at)
     email["Message-ID"] = make_msgid(idstring=f"outbox-{msg.id}", domain="portal.invalid")
     email["X-Outbox-Id"] = str(msg.id)
+    for name, value in (msg.headers or {}).items():
+        email[name] = value
     email.set_content(msg.body_text)
     for attachment in msg.attachments or ():
         maintype, _, subtype = attachment["content_type"].partition("/")
@@ -110,14 +114,11 @@ def _forget_rolled_back(session: Session) -> None:
 
 
 def send_committed_after_request(response):
-    """The embedded default: deliver what this request committed, right away (the worker catches the rest)."""
+    """The embedded default: hand what this request committed to the delivery thread, so the request never waits
+    for the mail server (or for an attachment made at delivery); the worker catches whatever it does not send."""
     ids = g.pop("outbox_committed_ids", None)
     if ids:
-        try:
-            deliver(ids)
-        except Exception:  # the messages stay pending for `flask outbox send`
-            db.session.rollback()
-            current_app.logger.exception("outbox: immediate delivery failed; the worker will retry")
+        send_in_background(current_app._get_current_object(), partial(deliver, ids))
     return response
 
 

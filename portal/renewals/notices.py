@@ -1,5 +1,6 @@
-"""Renewal notices (DOMAIN §7): every Chain & User Manager of a main chain hears about the Maintenance & Support
-that expires within 30 days and the subscriptions that renew within 7 days, once per item and window.
+"""Renewal notices (DOMAIN §7): every Chain & User Manager of a main chain (unless they opted out) hears about the
+Maintenance & Support that expires within 30 days and the subscriptions that renew within 7 days, once per item and
+window.
 
 "Once" is the database's promise: a RenewalNotice row (kind, item, the date the notice is about) is unique, and
 it is written in the same transaction as the email. A rerun finds the rows and sends nothing new; two runs at once
@@ -22,7 +23,8 @@ from portal.billing.models import RenewalNotice
 from portal.db_types import utcnow
 from portal.extensions import db
 from portal.licenses.models import License
-from portal.outbox.services import enqueue_email, external_url
+from portal.notifications.models import EmailCategory
+from portal.outbox.services import enqueue_optional_email, external_url
 from portal.subscriptions.models import Subscription
 
 MAINTENANCE_DAYS = 30
@@ -77,22 +79,24 @@ def renewals_due(today: date) -> list[Due]:
     return [due[org_id] for org_id in sorted(due)]
 
 
-def notify_renewals(due: Due) -> bool:
-    """Tell the chain's managers about `due` in one email, and remember each item and window in the same
-    transaction. False when the chain has no manager to tell (nothing is remembered, so a later run tells the
-    manager it gets). Flushes; the caller commits (IntegrityError: another run told them first)."""
-    recipients = managers_emails(due.organization)
-    if not recipients:
-        return False
+def notify_renewals(due: Due) -> int:
+    """Tell each of the chain's managers who receives renewal notices about `due` (one email each, with their own
+    unsubscribe link), and remember each item and window in the same transaction; returns the emails written.
+    0 when the chain has no manager to tell (nothing is remembered, so a later run tells the manager it gets, or
+    one who opts in again). Flushes; the caller commits (IntegrityError: another run told them first)."""
+    renew_links = {lic.id: external_url("licenses.modify_license", key=lic.key) for lic in due.licenses}
+    messages = enqueue_optional_email(managers_emails(due.organization), "renewal_notice",
+                                      EmailCategory.RENEWAL_NOTICES, organization=due.organization,
+                                      licenses=due.licenses, subscriptions=due.subscriptions,
+                                      renew_links=renew_links, link=external_url("licenses.index"))
+    if not messages:
+        return 0
     for lic in due.licenses:
         db.session.add(RenewalNotice(kind=MAINTENANCE, item_id=lic.id, window=lic.ms_expires_on.isoformat()))
     for sub in due.subscriptions:
         db.session.add(RenewalNotice(kind=SUBSCRIPTION, item_id=sub.id, window=sub.next_payment_on.isoformat()))
     db.session.flush()
-    renew_links = {lic.id: external_url("licenses.modify_license", key=lic.key) for lic in due.licenses}
-    enqueue_email(recipients, "renewal_notice", organization=due.organization, licenses=due.licenses,
-                  subscriptions=due.subscriptions, renew_links=renew_links, link=external_url("licenses.index"))
-    return True
+    return len(messages)
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ def send_renewal_notices(today: date | None = None) -> RenewalRun:
             db.session.rollback()
             continue
         if sent:
-            emails += 1
+            emails += sent
             licenses += len(due.licenses)
             subscriptions += len(due.subscriptions)
     return RenewalRun(emails, licenses, subscriptions)

@@ -50,9 +50,11 @@ def test_managers_hear_about_ms_within_30_days_and_subscriptions_within_7(billin
 
     run = send_renewal_notices(TODAY)
 
-    assert (run.emails, run.licenses, run.subscriptions) == (1, 1, 1)
-    [email] = _renewal_emails()
-    assert email.to_addrs == sorted(["alice@northwind.example.com", second_manager.email])  # managers only
+    assert (run.emails, run.licenses, run.subscriptions) == (2, 1, 1)  # one email per manager (and unsubscribe link)
+    emails = _renewal_emails()
+    assert sorted(e.to_addrs[0] for e in emails) == sorted(["alice@northwind.example.com", second_manager.email])
+    assert all(len(e.to_addrs) == 1 for e in emails)  # managers only, each their own
+    email = emails[0]
     assert soon.key in email.body_text and "M&S ends 2026-12-21" in email.body_text
     assert f"Renew: http://portal.test/licenses/{soon.key}/modify" in email.body_text
     assert "Device Protection: 4 devices, next payment on 2026-11-28" in email.body_text
