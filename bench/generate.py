@@ -39,7 +39,6 @@ on), license keys are unique, and generated order numbers (`ORD-G0000001`) can n
 from __future__ import annotations
 
 import random
-import secrets
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -324,7 +323,7 @@ def insert_users(conn: Connection, spec: Spec, ids: Ids, rng: random.Random, pas
     def row(email: str, name: str, is_staff: bool = False) -> dict:
         return {
             "email": email, "full_name": name, "phone": "", "password_hash": password_hash, "is_staff": is_staff,
-            "active": True, "session_token": secrets.token_urlsafe(32), "created_at": _past(rng, now),
+            "active": True, "created_at": _past(rng, now),
             "last_login_at": None,
         }
 
@@ -656,7 +655,7 @@ def insert_probe_licenses(conn: Connection, spec: Spec, ids: Ids, rng: random.Ra
                 "email": f"viewer{j}@customer-{probe_index:04d}-{k:03d}.example.com",
                 "full_name": f"Viewer {j} of Customer {probe_index:04d}-{k:03d}", "phone": "",
                 "password_hash": password_hash, "is_staff": False, "active": True,
-                "session_token": secrets.token_urlsafe(32), "created_at": _past(rng, now), "last_login_at": None,
+                "created_at": _past(rng, now), "last_login_at": None,
             })
             owners.append(org)
     user_ids = _insert(conn, user_table, user_rows, returning=True)

@@ -46,17 +46,18 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.devices.views import bp as devices_bp
     from portal.diagnostics import forbid_lazy_loads
     from portal.licenses.views import bp as licenses_bp
-    from portal.notifications.views import bp as notifications_bp
     from portal.orders.views import bp as orders_bp
     from portal.outbox import worker
     from portal.payments.views import bp as payments_bp
     from portal.receipts.views import bp as receipts_bp
     from portal.security import init_security
+    from portal.signin import views as signin
     from portal.subscriptions.views import bp as subscriptions_bp
     from portal.transfers.views import bp as transfers_bp
 
     context.init_app(app)
     init_security(app)
+    signin.init_app(app)  # the second step of signing in, /account/security, and the two-step setup guard
     worker.init_app(app)
     from portal.sqlite import configure_sqlite
 
@@ -70,7 +71,6 @@ def create_app(config: dict | None = None) -> Flask:
     for bp in (core_bp, accounts_bp, shop_bp, cart_bp, orders_bp, payments_bp, receipts_bp, licenses_bp, invoices_bp,
                subscriptions_bp, devices_bp, transfers_bp, admin_bp):
         app.register_blueprint(bp)
-    app.register_blueprint(notifications_bp)
     csrf.exempt(api_bp)  # the API authenticates each request itself and carries no session cookie
     app.register_blueprint(api_bp)
 

@@ -17,13 +17,16 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("seed-demo")
     def seed_demo_command():
         """Create the demo organizations and users (idempotent)."""
-        from portal.demo import DEMO_PASSWORD, USERS, seed_demo
+        from portal.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, USERS, seed_demo
 
         seed_demo(history=True)
         db.session.commit()
         click.echo(f"Demo data ready. Every demo account's password is {DEMO_PASSWORD}")
         for user in USERS:
             click.echo(f"  {user.email:<32} {user.summary}")
+        staff = ", ".join(user.email for user in USERS if user.is_staff)
+        click.echo(f"Staff ({staff}) sign in with two-step sign-in: add the key {DEMO_TOTP_SECRET} to an "
+                   "authenticator app (TOTP, 6 digits, 30 s) and enter its code after the password.")
 
     outbox = AppGroup("outbox", help="Deliver the email outbox.")
 

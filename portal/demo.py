@@ -10,11 +10,15 @@ from portal.accounts.models import BillingMode, Membership, Organization, Partne
 from portal.accounts.passwords import hash_password
 from portal.billing.demo import seed_invoices, seed_tax_rates
 from portal.catalog.demo import seed_catalog
+from portal.db_types import utcnow
 from portal.devices.demo import seed_devices
 from portal.extensions import db
 from portal.licenses.demo import seed_licenses
+from portal.signin.two_step import start_setup
 
 DEMO_PASSWORD = "portal-demo-2026"  # noqa: S105 - published in the README on purpose
+# Staff must sign in with two-step sign-in: the demo's staff user has this authenticator key (published too).
+DEMO_TOTP_SECRET = "PORTALDEMOSTAFFKEYFORTWOSTEPSIGN"  # noqa: S105
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ def seed_demo(history: bool = False) -> dict[str, Organization]:
                         password_hash=password_hash)
             db.session.add(user)
             db.session.flush()
+            if spec.is_staff:
+                start_setup(user, DEMO_TOTP_SECRET).confirmed_at = utcnow()
         existing = set(db.session.scalars(
             select(Membership.organization_id).where(Membership.user_id == user.id)))
         for org_name, role in spec.memberships:

@@ -14,6 +14,7 @@ from portal.licenses.models import Activation, License
 from portal.orders.models import Order
 from portal.payments.models import PaymentMethod
 from portal.receipts.models import Receipt
+from portal.signin.models import UserSession
 from portal.transfers.models import TransferRequest
 
 PUBLIC = frozenset({"anonymous", "ops", "alice", "bob", "carol", "dave", "erin", "frank"})
@@ -53,10 +54,17 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "accounts.partners": MANAGERS,
     "accounts.revoke_partner": MANAGERS,
     "accounts.audit": MANAGERS,
-    # --- notification preferences (issue 12): each signed-in user's own choices; an unsubscribe link is its own
-    # credential (a signed token), so anyone holding it may use it (the matrix's sample token is refused with 400)
-    "notifications.preferences": SIGNED_IN,
-    "notifications.unsubscribe": PUBLIC,
+    # --- sign-in security (issue 12): everyone's own sessions and two-step sign-in; a session is its user's alone
+    # (another user's session id is a 404); a main chain's managers require two-step sign-in of its users.
+    "signin.second_step": PUBLIC,
+    "signin.security": SIGNED_IN,
+    "signin.end_session": SIGNED_IN,
+    "signin.sign_out_everywhere_else": SIGNED_IN,  # after signin.end_session in the matrix: it ends its target
+    "signin.start_two_step": SIGNED_IN,
+    "signin.two_step_setup": SIGNED_IN,
+    "signin.disable_two_step": SIGNED_IN,
+    "signin.recovery_codes": SIGNED_IN,
+    "signin.chain_requirement": MANAGERS,
     "shop.index": PUBLIC,
     "shop.product": PUBLIC,
     "cart.show": BUYERS,
@@ -170,6 +178,7 @@ ID_PARAMS: dict[str, tuple[type, str]] = {
     "device_id": (Device, "id"),
     "transfer_id": (TransferRequest, "id"),  # a transfer request belongs to its requester (the reseller)
     "activation": (Activation, "id"),  # an installation's activation, seen through its license's organizations
+    "session_id": (UserSession, "id"),  # a sign-in session belongs to its user, not to an organization
 }
 # Route parameters that are not tenant ids, with a sample value for the matrix (secrets, file names, catalog ids
 # that only staff can use: the view checks these itself).

@@ -24,6 +24,35 @@ DEMO_EMAILS = {
 _seq = itertools.count(1)
 
 
+def two_step_code(email: str) -> str:
+    """The code the user's authenticator app shows now (in an application context). The suite signs one user in
+    several times within a code's 30 seconds, where a person would wait for the next code: the replay guard
+    (tests/signin/test_two_step.py tests it) is reset for them here."""
+    import pyotp
+
+    from portal.signin.models import TwoStepCredential
+    from portal.signin.two_step import secret_of
+
+    user = db.session.scalars(select(User).where(User.email == email)).one()
+    credential = db.session.get(TwoStepCredential, user.id)
+    credential.last_counter = None
+    db.session.commit()
+    return pyotp.TOTP(secret_of(credential)).now()
+
+
+def make_two_step(user: User) -> str:
+    """Two-step sign-in turned on for `user` (as if set up and confirmed); the authenticator's secret."""
+    import pyotp
+
+    from portal.db_types import utcnow
+    from portal.signin.two_step import start_setup
+
+    secret = pyotp.random_base32()
+    start_setup(user, secret).confirmed_at = utcnow()
+    db.session.flush()
+    return secret
+
+
 def demo_org(name: str) -> Organization:
     """A demo organization by name (in an application context)."""
     return db.session.scalars(select(Organization).where(Organization.name == name)).one()

@@ -10,13 +10,15 @@ from flask import url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from portal.accounts.models import Contact, Membership, Organization, Role
+from portal.accounts.models import Contact, Membership, Organization, Role, User
 from portal.billing.models import Invoice
 from portal.devices.models import Device, Location
 from portal.extensions import db
 from portal.licenses.models import Activation, License
 from portal.outbox.models import OutboxMessage
 from portal.receipts.models import Receipt
+from portal.signin.models import UserSession
+from portal.signin.sessions import start_session
 from portal.transfers.models import TransferRequest
 from tests.access import ID_PARAMS, KEY_AUTHENTICATED, OTHER_PARAMS, PUBLIC, staff_only
 from tests.factories import (
@@ -61,6 +63,8 @@ def world(app, demo):
                 make_activation(make_license(org, customer=branch))
                 make_activation(make_license(org, customer=org))
                 make_transfer(org, branch)
+        for user in db.session.scalars(select(User)):  # everyone signed in on another device too
+            start_session(user, "192.0.2.9", "Chrome/120 (Windows NT 10.0)")
         db.session.commit()
 
 
@@ -94,9 +98,13 @@ def _covered_org_ids(email: str) -> set[int]:
 def _foreign_ids(email: str) -> dict[str, list]:
     """Per id parameter, the values naming objects outside the user's organizations."""
     covered = _covered_org_ids(email)
-    return {param: [getattr(obj, attr) for obj in db.session.scalars(select(model).options(*_LOAD.get(model, ())))
-                    if not _owner_org_ids(obj) & covered]
-            for param, (model, attr) in ID_PARAMS.items()}
+    foreign = {param: [getattr(obj, attr) for obj in db.session.scalars(select(model).options(*_LOAD.get(model, ())))
+                       if not _owner_org_ids(obj) & covered]
+               for param, (model, attr) in ID_PARAMS.items() if model is not UserSession}
+    # A sign-in session is its user's alone: every other user's is foreign, whatever organizations they share.
+    foreign["session_id"] = list(db.session.scalars(
+        select(UserSession.id).join(User, User.id == UserSession.user_id).where(User.email != email)))
+    return foreign
 
 
 def _id_routes(app):
@@ -121,6 +129,7 @@ def _snapshot() -> tuple:
         sorted((loc.id, loc.name, loc.address) for loc in db.session.scalars(select(Location))),
         sorted((d.id, d.name, d.location_id, d.organization_id, d.counts) for d in db.session.scalars(select(Device))),
         sorted((a.id, a.deactivated_at) for a in db.session.scalars(select(Activation))),
+        sorted((s.id, s.ended_at) for s in db.session.scalars(select(UserSession))),
     )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from portal.accounts.models import Membership, Organization, Role, User
 from portal.extensions import db
+from portal.signin.sessions import start_session
 from tests.access import ACCESS, ID_PARAMS, OTHER_PARAMS, PUBLIC, allowed_users
 from tests.factories import (
     DEMO_EMAILS,
@@ -94,7 +95,9 @@ def targets(app, demo):
         for name, email in DEMO_EMAILS.items():
             org = orgs[HOME_ORG[name]]
             per_org[f"user:{name}"] = {"item_id": make_cart_item(org, users[email]).id,
-                                       "removable_item_id": make_cart_item(org, users[email]).id}
+                                       "removable_item_id": make_cart_item(org, users[email]).id,
+                                       # another browser of theirs, to sign out from the security page
+                                       "session_id": start_session(users[email], "192.0.2.7", "Firefox/130").id}
         db.session.commit()
         return per_org
 

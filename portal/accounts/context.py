@@ -8,11 +8,11 @@ from flask import Flask, g, has_request_context, request, session
 from flask_login import current_user
 
 from portal.accounts.models import Organization
-from portal.accounts.services import load_user_for_session
 from portal.audit.services import Actor
 from portal.authz import Permission, navigation_permissions
 from portal.cart.services import cart_count
 from portal.extensions import login_manager
+from portal.signin.sessions import load_user
 
 ORG_SESSION_KEY = "org_id"
 
@@ -98,7 +98,7 @@ def _template_context() -> dict:
 
 
 def init_app(app: Flask) -> None:
-    login_manager.user_loader(load_user_for_session)
+    login_manager.user_loader(load_user)
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Please sign in to open that page."
     login_manager.login_message_category = "info"

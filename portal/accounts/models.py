@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -96,7 +95,7 @@ class Organization(db.Model):
 
 
 class User(UserMixin, db.Model):
-    """A person who logs in. Sessions are bound to session_token, rotated to end them all."""
+    """A person who logs in. Each sign-in is a row of portal/signin (UserSession) that the cookie names."""
 
     __tablename__ = "user_account"
 
@@ -107,7 +106,6 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    session_token: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_urlsafe(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -117,9 +115,12 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
 
-    def get_id(self) -> str:
-        # The session names the token as well as the user, so rotating the token logs out every session.
-        return f"{self.id}:{self.session_token}"
+    # The key of the sign-in this request runs in, set by portal.signin.sessions (start_session, load_user): what
+    # Flask-Login keeps in the cookie. Ending that session (a row) makes the cookie worthless.
+    session_key = None
+
+    def get_id(self) -> str | None:
+        return self.session_key
 
     @property
     def display_name(self) -> str:

@@ -34,6 +34,7 @@ from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.outbox.services import enqueue_email, external_url
+from portal.signin.models import UserSession
 
 
 def normalize_email(raw: str) -> str:
@@ -48,25 +49,20 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalars(select(User).where(User.email == email.strip().lower())).first()
 
 
+def user_access_options() -> tuple:
+    """Loader options that bring a user's memberships and those organizations: what every permission check
+    reads."""
+    return (selectinload(User.memberships).joinedload(Membership.organization).joinedload(Organization.parent),)
+
+
 def user_with_access(user_id: int) -> User | None:
-    """A user with their memberships and those organizations loaded: what every permission check reads."""
+    """A user with what every permission check reads loaded (user_access_options)."""
     return db.session.scalars(
         select(User)
         .where(User.id == user_id)
-        .options(selectinload(User.memberships).joinedload(Membership.organization).joinedload(Organization.parent))
+        .options(*user_access_options())
         .execution_options(populate_existing=True)
-    ).first()
-
-
-def load_user_for_session(session_id: str) -> User | None:
-    """The user a session cookie names, if its session token is still current (Flask-Login's loader)."""
-    user_id, _, token = session_id.partition(":")
-    if not user_id.isdigit() or not token:
-        return None
-    user = user_with_access(int(user_id))
-    if user is None or not user.active or not secrets.compare_digest(user.session_token, token):
-        return None
-    return user
+    ).unique().first()
 
 
 def authenticate(email: str, password: str, actor: Actor) -> User | None:
@@ -82,8 +78,21 @@ def authenticate(email: str, password: str, actor: Actor) -> User | None:
 
 
 def end_all_sessions(user: User) -> None:
-    """Every session of this user stops working at its next request."""
-    user.session_token = secrets.token_urlsafe(32)
+    """Every session of this user stops working at its next request (portal/signin: a row per sign-in)."""
+    db.session.execute(
+        update(UserSession).where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+        .values(ended_at=utcnow()).execution_options(synchronize_session=False)
+    )
+
+
+def _spend_open_tokens(user: User) -> None:
+    """Every set/reset link of the user still open stops working."""
+    db.session.execute(
+        update(PasswordToken)
+        .where(PasswordToken.user_id == user.id, PasswordToken.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def check_password_strength(password: str, user: User) -> None:
@@ -94,12 +103,14 @@ def check_password_strength(password: str, user: User) -> None:
 
 
 def change_password(user: User, current_password: str, new_password: str, actor: Actor) -> None:
-    """Set a new password and end every session of the user (the caller logs the current one in again)."""
+    """Set a new password, end every session of the user (the caller starts a new one for this browser) and
+    every reset link emailed before."""
     if not verify_password(user.password_hash, current_password):
         raise RuleError("That is not your current password.", field="current")
     check_password_strength(new_password, user)
     user.password_hash = hash_password(new_password)
     end_all_sessions(user)
+    _spend_open_tokens(user)
     record(actor, "user.password_changed", user, None)
 
 
@@ -142,12 +153,7 @@ def set_password_with_token(raw: str, new_password: str, actor: Actor) -> User:
     )
     if spent.rowcount != 1:
         raise RuleError("This link has expired or has already been used. Ask for a new one.")
-    db.session.execute(
-        update(PasswordToken)
-        .where(PasswordToken.user_id == user.id, PasswordToken.used_at.is_(None))
-        .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    _spend_open_tokens(user)
     user.password_hash = hash_password(new_password)
     end_all_sessions(user)
     record(Actor(user.id, actor.ip), f"user.password_{token.purpose.value}", user, None)

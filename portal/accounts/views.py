@@ -41,6 +41,8 @@ from portal.errors import RuleError
 from portal.extensions import db, limiter
 from portal.pagination import window
 from portal.rendering import render, show_rule_error, submit
+from portal.signin.sessions import end_current_session
+from portal.signin.views import new_session_here, sign_in
 
 bp = Blueprint("accounts", __name__)
 
@@ -80,10 +82,7 @@ def login():
             form.password.errors = ["That email and password do not match an active account."]
         else:
             db.session.commit()
-            session.clear()  # a fresh session: nothing from before sign-in carries over
-            login_user(user)
-            flash(f"Welcome, {user.display_name}.", "success")
-            return redirect(_safe_next(form.next.data))
+            return sign_in(user, _safe_next(form.next.data))  # or first the second step (portal/signin)
     return render("accounts/login.html", form=form, status=200 if request.method == "GET" or
                   not form.errors else 422)
 
@@ -93,6 +92,9 @@ def logout():
     """Sign out (POST); GET shows the button, since GET must not change state."""
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
+        if current_user.is_authenticated:  # the session ends on the server: a copy of the cookie stops working
+            end_current_session(current_user, current_actor())
+            db.session.commit()
         logout_user()
         session.clear()
         flash("You are signed out.", "success")
@@ -169,9 +171,14 @@ def account():
 def change_password():
     """Change your own password; every other session of yours ends."""
     form = ChangePasswordForm()
-    if submit(form, lambda: services.change_password(current_user, form.current.data, form.password.data,
-                                                     current_actor())):
-        login_user(current_user)  # this session goes on with the new token; the others end
+    user = current_user._get_current_object()
+
+    def change():
+        services.change_password(user, form.current.data, form.password.data, current_actor())
+        new_session_here(user)  # every session ended: this browser goes on in a new one
+
+    if submit(form, change):
+        login_user(user)
         flash("Password changed. Your other sessions are signed out.", "success")
         return redirect(url_for("core.home"))
     return render("accounts/password.html", form=form, status=422 if form.errors else 200)

@@ -16,6 +16,7 @@ from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.outbox.models import OutboxMessage
+from portal.signin.sessions import start_session
 from tests.factories import actor, make_member, make_org, make_user
 
 
@@ -77,10 +78,11 @@ def test_deactivating_the_last_membership_ends_the_login_and_its_sessions(ctx):
     org = make_org()
     manager = make_member(org, Role.MANAGER).user
     leaver = make_member(org, Role.MEMBER)
-    token_before = leaver.user.session_token
+    signed_in = start_session(leaver.user, "192.0.2.1", "Firefox/130 (Windows)")
     services.deactivate_membership(leaver, actor(manager))
     assert not leaver.user.active
-    assert leaver.user.session_token != token_before
+    db.session.refresh(signed_in)
+    assert signed_in.ended_at is not None
     assert not can(leaver.user, Permission.VIEW_ACCOUNT, org)
 
 
@@ -175,10 +177,11 @@ def test_setting_a_password_spends_every_open_link_and_ends_sessions(ctx):
     user = make_user(password=None)
     first = services.issue_password_token(user, PasswordTokenPurpose.SET)
     second = services.issue_password_token(user, PasswordTokenPurpose.RESET)
-    session_token = user.session_token
+    signed_in = start_session(user, "192.0.2.1", "Firefox/130 (Windows)")
     services.set_password_with_token(second, "correct horse battery", actor())
     assert services.find_valid_token(first) is None
-    assert user.session_token != session_token
+    db.session.refresh(signed_in)
+    assert signed_in.ended_at is not None
 
 
 def test_short_passwords_are_refused(ctx):
