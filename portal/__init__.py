@@ -46,6 +46,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.devices.views import bp as devices_bp
     from portal.diagnostics import forbid_lazy_loads
     from portal.licenses.views import bp as licenses_bp
+    from portal.notifications.views import bp as notifications_bp
     from portal.orders.views import bp as orders_bp
     from portal.outbox import worker
     from portal.payments.views import bp as payments_bp
@@ -71,6 +72,7 @@ def create_app(config: dict | None = None) -> Flask:
     for bp in (core_bp, accounts_bp, shop_bp, cart_bp, orders_bp, payments_bp, receipts_bp, licenses_bp, invoices_bp,
                subscriptions_bp, devices_bp, transfers_bp, admin_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(notifications_bp)
     csrf.exempt(api_bp)  # the API authenticates each request itself and carries no session cookie
     app.register_blueprint(api_bp)
 

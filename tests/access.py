@@ -65,6 +65,10 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "signin.disable_two_step": SIGNED_IN,
     "signin.recovery_codes": SIGNED_IN,
     "signin.chain_requirement": MANAGERS,
+    # --- notification preferences (issue 12): each signed-in user's own choices; an unsubscribe link is its own
+    # credential (a signed token), so anyone holding it may use it (the matrix's sample token is refused with 400)
+    "notifications.preferences": SIGNED_IN,
+    "notifications.unsubscribe": PUBLIC,
     "shop.index": PUBLIC,
     "shop.product": PUBLIC,
     "cart.show": BUYERS,

@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from portal import create_app
 from portal.extensions import db, limiter
+from portal.outbox.background import wait_for_outbox
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 CI = os.environ.get("PORTAL_CI") == "1"
@@ -38,33 +39,51 @@ def free_port() -> int:
 
 @dataclass
 class Mailbox:
-    """What the loopback SMTP server received."""
+    """What the loopback SMTP server received. Reading it first waits for the emails that requests handed to the
+    outbox's delivery thread (portal/outbox/background.py), as a person waits for their mail to arrive."""
 
-    messages: list = field(default_factory=list)
+    received: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+    @property
+    def messages(self) -> list:
+        assert wait_for_outbox(), "the outbox's delivery thread did not finish within its timeout"
+        return self.received
+
+    def receive(self, content: bytes) -> None:
         from email import message_from_bytes
         from email.policy import default
 
         with self.lock:
-            self.messages.append(message_from_bytes(envelope.content, policy=default))
-        return "250 Message accepted for delivery"
+            self.received.append(message_from_bytes(content, policy=default))
 
     def to(self, address: str) -> list:
+        messages = self.messages  # waits for the delivery thread, which needs the lock to hand over its mail
         with self.lock:
-            return [m for m in self.messages if address in m["To"]]
+            return [m for m in messages if address in m["To"]]
 
     def clear(self) -> None:
+        wait_for_outbox()
         with self.lock:
-            self.messages.clear()
+            self.received.clear()
+
+
+@dataclass
+class _SMTPHandler:
+    """aiosmtpd's handler: it looks the mailbox's attributes up on its own thread, so it gets only this."""
+
+    mailbox: Mailbox
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        self.mailbox.receive(envelope.content)
+        return "250 Message accepted for delivery"
 
 
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[tuple[Mailbox, int]]:
     mailbox = Mailbox()
     port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller = Controller(_SMTPHandler(mailbox), hostname="127.0.0.1", port=port)
     controller.start()
     try:
         yield mailbox, port
@@ -143,6 +162,7 @@ def empty_database() -> None:
 @pytest.fixture(autouse=True)
 def _clean_state(request, mailbox):
     yield
+    wait_for_outbox()  # no delivery of this test's emails may run into the next test
     if "app" in request.fixturenames:
         app = request.getfixturevalue("app")
         with app.app_context():
