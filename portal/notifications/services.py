@@ -58,7 +58,7 @@ def recipients_receiving(addresses: Iterable[str], category: EmailCategory) -> l
     """Of `addresses`, those that receive `category`, each with its user's id (None: an address without an
     account, which has no preferences to honour)."""
     addresses = sorted(set(addresses))
-    users = dict(db.session.execute(select(User.email, User.id).where(User.email.in_(addresses))).tuples().all())
+    users = dict(db.session.execute(select(User.email, User.id).where(User.email.in_(addresses))).all())
     opted_out = set(db.session.scalars(select(EmailOptOut.user_id).where(
         EmailOptOut.category == category, EmailOptOut.user_id.in_(list(users.values())))))
     return [(address, users.get(address)) for address in addresses if users.get(address) not in opted_out]
