@@ -49,6 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.notifications.views import bp as notifications_bp
     from portal.orders.views import bp as orders_bp
     from portal.outbox import worker
+    from portal.partners.views import bp as partners_bp
     from portal.payments.views import bp as payments_bp
     from portal.receipts.views import bp as receipts_bp
     from portal.security import init_security
@@ -70,7 +71,7 @@ def create_app(config: dict | None = None) -> Flask:
         forbid_lazy_loads(Session)
 
     for bp in (core_bp, accounts_bp, shop_bp, cart_bp, orders_bp, payments_bp, receipts_bp, licenses_bp, invoices_bp,
-               subscriptions_bp, devices_bp, transfers_bp, admin_bp):
+               subscriptions_bp, devices_bp, transfers_bp, partners_bp, admin_bp):
         app.register_blueprint(bp)
     app.register_blueprint(notifications_bp)
     csrf.exempt(api_bp)  # the API authenticates each request itself and carries no session cookie

@@ -2,6 +2,9 @@
 
 Rules:
 - a membership covers its organization and that organization's sub-chains, never the parent or siblings;
+- an active, unexpired partner grant (portal/partners) gives the roles it lists on the customer's main chain and
+  its sub-chains, as a membership there would, to each partner user assigned to it, only while that user is an
+  active member of the partner organization (checked on every request, so leaving the partner ends it at once);
 - billing permissions exist only on a main chain (a sub-chain has no billing);
 - vendor staff hold the STAFF permission; it does not by itself open any tenant's data;
 - another tenant's object is a 404 (`*_or_404` helpers); a page the role may not use in its own tenant is a 403.
@@ -11,15 +14,19 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from datetime import date
 from functools import wraps
 
 from flask import abort, g
 from flask_login import current_user
-from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import Select, and_, false, inspect, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.accounts.models import Membership, Organization, Role, User
+from portal.db_types import utcnow
 from portal.extensions import db, login_manager
+from portal.partners.models import GrantState, PartnerAssignment, PartnerGrant
 
 
 class Permission(enum.Enum):
@@ -75,6 +82,30 @@ def _covers(membership: Membership, org: Organization) -> bool:
     return org.id == membership.organization_id or org.parent_id == membership.organization_id
 
 
+def _assignments(user: User) -> list[PartnerAssignment]:
+    """The user's grant assignments with their grants and customers (loaded with the user for a request)."""
+    if "partner_assignments" in inspect(user).unloaded:
+        rows = list(db.session.scalars(
+            select(PartnerAssignment).where(PartnerAssignment.user_id == user.id)
+            .options(joinedload(PartnerAssignment.grant).joinedload(PartnerGrant.customer))))
+        set_committed_value(user, "partner_assignments", rows)
+    return user.partner_assignments
+
+
+def partner_access(user: User, today: date | None = None) -> dict[int, tuple[Organization, frozenset[Role]]]:
+    """Per customer main chain reached through partner grants: the customer and the roles the user holds there.
+    Only grants in force on `today`, assigned to the user, of a partner the user is still an active member of."""
+    today = today or utcnow().date()
+    member_of = {m.organization_id for m in user.memberships if m.active}
+    reached: dict[int, tuple[Organization, frozenset[Role]]] = {}
+    for assignment in _assignments(user):
+        grant = assignment.grant
+        if grant.customer is not None and grant.partner_id in member_of and grant.in_force(today):
+            roles = reached.get(grant.customer_id, (grant.customer, frozenset()))[1] | grant.role_set
+            reached[grant.customer_id] = (grant.customer, roles)
+    return reached
+
+
 def can(user: User, permission: Permission, org: Organization | None = None) -> bool:
     """Whether `user` holds `permission` on `org` (STAFF needs no organization)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
@@ -85,8 +116,11 @@ def can(user: User, permission: Permission, org: Organization | None = None) -> 
         return False
     if permission in MAIN_CHAIN_ONLY and not org.is_main_chain:
         return False
+    if any(m.active and permission in ROLE_PERMISSIONS[m.role] and _covers(m, org) for m in user.memberships):
+        return True
     return any(
-        m.active and permission in ROLE_PERMISSIONS[m.role] and _covers(m, org) for m in user.memberships
+        org.main_chain_id == customer_id and any(permission in ROLE_PERMISSIONS[r] for r in roles)
+        for customer_id, (_, roles) in partner_access(user).items()
     )
 
 
@@ -100,13 +134,28 @@ def organization_ids_where(user: User, permission: Permission) -> Select:
     roles = [role for role, perms in ROLE_PERMISSIONS.items() if permission in perms]
     granting = select(Membership.organization_id).where(
         Membership.user_id == user.id, Membership.active.is_(True), Membership.role.in_(roles)
-    )
+    ).union(_granted_customer_ids(user, roles))
     stmt = select(Organization.id).where(
         or_(Organization.id.in_(granting), Organization.parent_id.in_(granting))
     )
     if permission in MAIN_CHAIN_ONLY:
         stmt = stmt.where(Organization.parent_id.is_(None))
     return stmt
+
+
+def _granted_customer_ids(user: User, roles: list[Role]) -> Select:
+    """SELECT of the customer main chains where `user` exercises a grant in force today listing one of `roles`."""
+    today = utcnow().date()
+    role_match = or_(*(PartnerGrant.roles.contains(r.value) for r in roles)) if roles else false()
+    return (
+        select(PartnerGrant.customer_id)
+        .join(PartnerAssignment, PartnerAssignment.grant_id == PartnerGrant.id)
+        .join(Membership, and_(Membership.user_id == PartnerAssignment.user_id,
+                               Membership.organization_id == PartnerGrant.partner_id))
+        .where(PartnerAssignment.user_id == user.id, Membership.active.is_(True),
+               PartnerGrant.state == GrantState.ACTIVE, PartnerGrant.starts_on <= today,
+               PartnerGrant.expires_on > today, PartnerGrant.customer_id.is_not(None), role_match)
+    )
 
 
 def scoped(stmt: Select, org_column: InstrumentedAttribute, user: User, permission: Permission) -> Select:

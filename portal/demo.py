@@ -14,6 +14,7 @@ from portal.db_types import utcnow
 from portal.devices.demo import seed_devices
 from portal.extensions import db
 from portal.licenses.demo import seed_licenses
+from portal.partners.services import seed_partner_grant
 from portal.signin.two_step import start_setup
 
 DEMO_PASSWORD = "portal-demo-2026"  # noqa: S105 - published in the README on purpose
@@ -65,12 +66,24 @@ USERS = (
              summary="viewer of Contoso Retail, a sub-chain of Northwind IT (Scenario 1)"),
     DemoUser("dave@fabrikam.example.com", "Dave Diaz", (("Fabrikam Stores", Role.MANAGER),),
              summary="Chain & User Manager of Fabrikam Stores, an end customer's main chain (Scenario 2)"),
-    DemoUser("erin@northwind.example.com", "Erin Evans",
-             (("Northwind IT", Role.MEMBER), ("Fabrikam Stores", Role.INSTALLER)),
-             summary="Master user of Northwind IT and Installation Partner on Fabrikam Stores"),
+    DemoUser("erin@northwind.example.com", "Erin Evans", (("Northwind IT", Role.MEMBER),),
+             summary="Master user of Northwind IT; exercises Northwind's Installation Partner grant on Fabrikam "
+                     "Stores"),
     DemoUser("frank@litware.example.com", "Frank Fischer", (("Litware Solutions", Role.MANAGER),),
              summary="Chain & User Manager of Litware Solutions (reseller, pays on order)"),
 )
+
+
+# Scenario 2: Fabrikam (the paying customer) gave Northwind (the reseller) Installation Partner access; Northwind's
+# managers chose erin to exercise it.
+PARTNER_GRANTS = (("Fabrikam Stores", "Northwind IT", ("erin@northwind.example.com",)),)
+
+
+def seed_partner_grants(orgs: dict[str, Organization]) -> None:
+    """An active grant for each demo pair that has no open one, with its users assigned."""
+    for customer, partner, emails in PARTNER_GRANTS:
+        users = list(db.session.scalars(select(User).where(User.email.in_(emails))))
+        seed_partner_grant(orgs[customer], orgs[partner], users)
 
 
 def seed_demo(history: bool = False) -> dict[str, Organization]:
@@ -110,6 +123,7 @@ def seed_demo(history: bool = False) -> dict[str, Organization]:
             if orgs[org_name].id not in existing:
                 db.session.add(Membership(user_id=user.id, organization_id=orgs[org_name].id, role=role))
     db.session.flush()
+    seed_partner_grants(orgs)
     seed_catalog()
     seed_licenses(orgs)
     seed_devices(orgs)

@@ -16,6 +16,7 @@ from portal.licenses.models import Activation, License  # noqa: F401
 from portal.notifications.models import EmailOptOut  # noqa: F401
 from portal.orders.models import Order, OrderLine  # noqa: F401
 from portal.outbox.models import OutboxMessage  # noqa: F401
+from portal.partners.models import PartnerAssignment, PartnerGrant  # noqa: F401
 from portal.payments.models import PaymentIntent, PaymentMethod, SandboxCard, SandboxCharge  # noqa: F401
 from portal.receipts.models import Receipt  # noqa: F401
 from portal.seller.models import SellerSettings, TaxRate  # noqa: F401

@@ -12,6 +12,7 @@ from portal.cart.models import CartItem
 from portal.devices.models import Device, Location
 from portal.licenses.models import Activation, License
 from portal.orders.models import Order
+from portal.partners.models import PartnerGrant
 from portal.payments.models import PaymentMethod
 from portal.receipts.models import Receipt
 from portal.signin.models import UserSession
@@ -51,9 +52,22 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "accounts.remove_contact": MANAGERS,
     "accounts.chains": MANAGERS,
     "accounts.chain": MANAGERS,
-    "accounts.partners": MANAGERS,
-    "accounts.revoke_partner": MANAGERS,
+    # --- Installation Partner grants (issue 12): Chain & User Managers of main chains, as customer and as partner.
+    # A grant by id follows its customer and its partner (404 to anyone else); an action for the other side is a 403.
+    "partners.index": MANAGERS,
+    "partners.grant": MANAGERS,
+    "partners.request_access": MANAGERS,
+    "partners.approve": MANAGERS,
+    "partners.decline": MANAGERS,
+    "partners.withdraw": MANAGERS,
+    "partners.revoke": MANAGERS,
+    "partners.assign": MANAGERS,
+    "partners.unassign": MANAGERS,
     "accounts.audit": MANAGERS,
+    # --- notification preferences (issue 12): each signed-in user's own choices; an unsubscribe link is its own
+    # credential (a signed token), so anyone holding it may use it (the matrix's sample token is refused with 400)
+    "notifications.preferences": SIGNED_IN,
+    "notifications.unsubscribe": PUBLIC,
     # --- sign-in security (issue 12): everyone's own sessions and two-step sign-in; a session is its user's alone
     # (another user's session id is a 404); a main chain's managers require two-step sign-in of its users.
     "signin.second_step": PUBLIC,
@@ -65,10 +79,6 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "signin.disable_two_step": SIGNED_IN,
     "signin.recovery_codes": SIGNED_IN,
     "signin.chain_requirement": MANAGERS,
-    # --- notification preferences (issue 12): each signed-in user's own choices; an unsubscribe link is its own
-    # credential (a signed token), so anyone holding it may use it (the matrix's sample token is refused with 400)
-    "notifications.preferences": SIGNED_IN,
-    "notifications.unsubscribe": PUBLIC,
     "shop.index": PUBLIC,
     "shop.product": PUBLIC,
     "cart.show": BUYERS,
@@ -183,6 +193,7 @@ ID_PARAMS: dict[str, tuple[type, str]] = {
     "transfer_id": (TransferRequest, "id"),  # a transfer request belongs to its requester (the reseller)
     "activation": (Activation, "id"),  # an installation's activation, seen through its license's organizations
     "session_id": (UserSession, "id"),  # a sign-in session belongs to its user, not to an organization
+    "grant_id": (PartnerGrant, "id"),  # a partner grant belongs to its customer and to its partner
 }
 # Route parameters that are not tenant ids, with a sample value for the matrix (secrets, file names, catalog ids
 # that only staff can use: the view checks these itself).

@@ -329,3 +329,23 @@ def make_device(location, name: str | None = None, counts: bool = True, added_by
     db.session.add(device)
     db.session.flush()
     return device
+
+
+def make_partner_grant(customer: Organization, partner: Organization, state=None, assign=(), expires_on=None,
+                       starts_on=None):
+    """A partner grant customer -> partner (requested unless `state` says otherwise) with `assign`ed users."""
+    from datetime import date, timedelta
+
+    from portal.partners.models import GrantState, PartnerAssignment, PartnerGrant
+
+    state = state or GrantState.REQUESTED
+    today = date.today()
+    grant = PartnerGrant(customer=customer, partner=partner, requested_email="", roles=Role.INSTALLER.value,
+                         state=state, expires_on=expires_on or today + timedelta(days=365),
+                         starts_on=starts_on or (today if state is not GrantState.REQUESTED else None))
+    db.session.add(grant)
+    db.session.flush()
+    for user in assign:
+        db.session.add(PartnerAssignment(grant_id=grant.id, user_id=user.id))
+    db.session.flush()
+    return grant

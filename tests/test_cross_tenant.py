@@ -5,6 +5,8 @@ Each attempt must answer 404 (never 403, which would confirm the object exists) 
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from flask import url_for
 from sqlalchemy import func, select
@@ -16,6 +18,7 @@ from portal.devices.models import Device, Location
 from portal.extensions import db
 from portal.licenses.models import Activation, License
 from portal.outbox.models import OutboxMessage
+from portal.partners.models import GrantState, PartnerAssignment, PartnerGrant
 from portal.receipts.models import Receipt
 from portal.signin.models import UserSession
 from portal.signin.sessions import start_session
@@ -33,6 +36,7 @@ from tests.factories import (
     make_member,
     make_order,
     make_org,
+    make_partner_grant,
     make_payment_method,
     make_receipt,
     make_transfer,
@@ -58,6 +62,9 @@ def world(app, demo):
             make_receipt(org)  # a paid invoice and its receipt: its page and PDF are tried
             make_device(make_location(org), added_by=viewer)  # a location with a device in every organization
             if org.is_main_chain:
+                # a partner grant it holds (active, with one of its users assigned) and one it was asked for
+                make_partner_grant(make_org(), org, state=GrantState.ACTIVE, assign=[viewer])
+                make_partner_grant(org, make_org())
                 branch = make_org(f"{org.name} Branch", parent=org)
                 make_license(org)  # unassigned, resold to its branch, and personal
                 make_activation(make_license(org, customer=branch))
@@ -78,6 +85,8 @@ def _owner_org_ids(obj) -> set[int]:
         return _owner_org_ids(obj.license)
     if isinstance(obj, TransferRequest):  # the reseller's request: its sub-chain's users do not see it
         return {obj.requester_id}
+    if isinstance(obj, PartnerGrant):  # the customer's and the partner's
+        return {obj.customer_id, obj.partner_id} - {None}
     return {obj.organization_id}
 
 
@@ -91,6 +100,11 @@ def _covered_org_ids(email: str) -> set[int]:
         select(Membership.organization_id).join(Membership.user)
         .where(Membership.active.is_(True)).where(Membership.user.has(email=email))
     ))
+    # Customers reached through a partner grant in force, assigned to the user, of a partner they still belong to.
+    member_of |= set(db.session.scalars(
+        select(PartnerGrant.customer_id).join(PartnerAssignment, PartnerAssignment.grant_id == PartnerGrant.id)
+        .where(PartnerAssignment.user.has(email=email), PartnerGrant.state == GrantState.ACTIVE,
+               PartnerGrant.expires_on > date.today(), PartnerGrant.partner_id.in_(member_of))))
     children = set(db.session.scalars(select(Organization.id).where(Organization.parent_id.in_(member_of))))
     return member_of | children
 
@@ -130,6 +144,8 @@ def _snapshot() -> tuple:
         sorted((d.id, d.name, d.location_id, d.organization_id, d.counts) for d in db.session.scalars(select(Device))),
         sorted((a.id, a.deactivated_at) for a in db.session.scalars(select(Activation))),
         sorted((s.id, s.ended_at) for s in db.session.scalars(select(UserSession))),
+        sorted((g.id, g.state.value) for g in db.session.scalars(select(PartnerGrant))),
+        sorted((a.grant_id, a.user_id) for a in db.session.scalars(select(PartnerAssignment))),
     )
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from portal.accounts.models import Membership, Organization, Role, User
 from portal.extensions import db
 from portal.signin.sessions import start_session
-from tests.access import ACCESS, ID_PARAMS, OTHER_PARAMS, PUBLIC, allowed_users
+from tests.access import ACCESS, ID_PARAMS, OTHER_PARAMS, PUBLIC, SIGNED_IN, allowed_users
 from tests.factories import (
     DEMO_EMAILS,
     make_activation,
@@ -27,6 +27,7 @@ from tests.factories import (
     make_member,
     make_order,
     make_org,
+    make_partner_grant,
     make_payment_method,
     make_receipt,
     make_transfer,
@@ -38,8 +39,12 @@ HOME_ORG = {  # the organization each user's requests aim at
     "carol": "Contoso Retail", "dave": "Fabrikam Stores", "erin": "Northwind IT", "frank": "Litware Solutions",
 }
 DENIED = {403, 404}
-# Endpoints that need a target of their own (an installer to revoke, an item to remove before another is edited).
-DESTRUCTIVE_TARGETS = {"accounts.revoke_partner": "installer_id", "cart.remove": "removable_item_id",
+# Endpoints that need a target of their own (an item to remove before another is edited; a partner grant on the
+# side the action belongs to: the customer approves, declines and revokes; the partner withdraws and assigns).
+DESTRUCTIVE_TARGETS = {"partners.approve": "customer_grant_id", "partners.decline": "customer_grant_id",
+                       "partners.revoke": "customer_grant_id", "partners.withdraw": "partner_grant_id",
+                       "partners.assign": "partner_grant_id", "partners.unassign": "partner_grant_id",
+                       "cart.remove": "removable_item_id",
                        "devices.remove_device": "removable_device_id",
                        "devices.remove_location": "removable_location_id"}
 
@@ -85,6 +90,10 @@ def targets(app, demo):
                              "activation": make_activation(license_).id,  # that license, installed somewhere
                              # a request to transfer that sub-chain, made by its main chain
                              "transfer_id": make_transfer(db.session.get(Organization, sub.parent_id), sub).id}
+        for name, org in orgs.items():  # requests to and from each main chain (a sub-chain aims at its parent's)
+            main = org if org.is_main_chain else db.session.get(Organization, org.parent_id)
+            per_org[name].update(customer_grant_id=make_partner_grant(main, make_org()).id,
+                                 partner_grant_id=make_partner_grant(make_org(), main).id)
         for name, org in orgs.items():  # a location with a device to aim at, and a device and a location to remove
             location = make_location(org)
             per_org[name].update(location_id=location.id, device_id=make_device(location).id,
@@ -152,3 +161,40 @@ def test_route_access_matrix(app, login, targets, user):
         if rule.endpoint == "accounts.logout" and method == "POST" and user != "anonymous":
             client = _client(app, login, user)  # signed out by the request above; sign in again
     assert not problems, f"{user}:\n  " + "\n  ".join(problems)
+
+
+LEFT = "erin, after leaving Northwind"
+
+
+def test_route_access_matrix_for_a_partner_user_who_has_left(app, login, targets, demo):
+    """erin exercised Northwind's grant on Fabrikam; once her Northwind membership ends (her session left as it
+    was, so that authorization alone decides), she reaches only what any signed-in user does: every route aimed
+    at Fabrikam's objects, and at her own Northwind ones, is refused."""
+    client = login("erin")
+    with app.app_context():
+        db.session.get(Membership, demo.memberships[("erin", "Northwind IT")]).active = False
+        db.session.commit()
+    HOME_ORG[LEFT] = "Fabrikam Stores"
+    aimed = {**targets, f"user:{LEFT}": targets["user:erin"]}
+    problems, refused = [], 0
+    try:
+        for rule, method in _routes(app):
+            allowed = allowed_users(rule.endpoint, method) >= SIGNED_IN  # open to anyone signed in
+            url = _url(app, rule, LEFT, aimed)
+            if method == "GET":
+                response = client.get(url)
+            elif method == "DELETE":
+                response = client.delete(url)
+            else:
+                response = client.post(url, data={})
+            status = response.status_code
+            ok = status not in DENIED | {401, 405, 500} if allowed else status in DENIED
+            refused += not allowed
+            if not ok:
+                problems.append(f"{method} {url} ({rule.endpoint}) -> {status}, allowed={allowed}")
+            if rule.endpoint == "accounts.logout" and method == "POST":
+                client = login("erin")
+    finally:
+        del HOME_ORG[LEFT]
+    assert refused > 20
+    assert not problems, f"{LEFT}:\n  " + "\n  ".join(problems)

@@ -10,6 +10,7 @@ from portal.accounts.models import Organization, Role, User
 from portal.audit.models import AuditEntry
 from portal.diagnostics import count_statements
 from portal.extensions import db
+from portal.partners.models import GrantState
 from tests.factories import (
     make_activation,
     make_cart_item,
@@ -18,6 +19,7 @@ from tests.factories import (
     make_member,
     make_order,
     make_org,
+    make_partner_grant,
     make_transfer,
 )
 
@@ -36,6 +38,9 @@ def _grow_northwind(app, demo, n: int) -> None:
             make_member(sub, Role.VIEWER)
             make_transfer(northwind, sub, requested_by=alice)  # a transfer request per sub-chain
             make_member(northwind, Role.INSTALLER)
+            # partner grants Northwind gave and holds, one of its users assigned to each it holds
+            make_partner_grant(northwind, make_org(), state=GrantState.ACTIVE)
+            make_partner_grant(make_org(), northwind, assign=[make_member(northwind, Role.MEMBER).user])
             db.session.add(AuditEntry(action="x", object_type="X", object_id="1", organization_id=northwind.id))
             # licenses: one unassigned, one resold to the new sub-chain (active, with an add-on), one personal
             make_license(northwind)
@@ -53,7 +58,7 @@ def _statements(app, client, url: str) -> int:
 
 # Statements per page for a signed-in manager: the session's user and memberships (2), the cart count in the
 # header (1), then the page's own.
-BUDGET = {"/account": 3, "/account/users": 6, "/account/chains": 4, "/account/partners": 5, "/account/audit": 5,
+BUDGET = {"/account": 3, "/account/users": 6, "/account/chains": 4, "/account/partners": 6, "/account/audit": 5,
           "/shop": 6, "/shop/mailsuite": 6, "/cart": 7, "/checkout": 9, "/orders": 4,
           # four sections (personal licenses with their add-ons: 2) and the activations of those shown
           "/licenses": 9, "/licenses?section=resold&q=mail": 9,

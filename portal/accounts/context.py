@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from portal.accounts.models import Organization
 from portal.audit.services import Actor
-from portal.authz import Permission, navigation_permissions
+from portal.authz import Permission, navigation_permissions, partner_access
 from portal.cart.services import cart_count
 from portal.extensions import login_manager
 from portal.signin.sessions import load_user
@@ -41,7 +41,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("accounts.users", "Users", Permission.MANAGE_USERS),
     NavItem("accounts.chains", "Sub-chains", Permission.MANAGE_SUB_CHAINS),
     NavItem("transfers.index", "Transfers", Permission.MANAGE_SUB_CHAINS),
-    NavItem("accounts.partners", "Installation partners", Permission.MANAGE_PARTNERS),
+    NavItem("partners.index", "Installation partners", Permission.MANAGE_PARTNERS),
     NavItem("accounts.audit", "Activity", Permission.VIEW_AUDIT),
     NavItem("admin.catalog", "Catalog", Permission.STAFF),
     NavItem("admin.organizations", "Organizations", Permission.STAFF),
@@ -60,8 +60,10 @@ def current_actor() -> Actor:
 
 
 def working_organizations(user) -> list[Organization]:
-    """The organizations the user can switch between: those of their active memberships."""
+    """The organizations the user can switch between: those of their active memberships, and the customers they
+    support through a partner grant in force."""
     orgs = {m.organization.id: m.organization for m in user.memberships if m.active}
+    orgs.update({org_id: org for org_id, (org, _) in partner_access(user).items()})
     return sorted(orgs.values(), key=lambda o: (o.parent_id is not None, o.name.lower()))
 
 

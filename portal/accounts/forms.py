@@ -85,11 +85,6 @@ class SubChainUserForm(FlaskForm):
     role = SelectField("Role", choices=SUB_CHAIN_ROLE_CHOICES, default=Role.VIEWER.value)
 
 
-class PartnerForm(FlaskForm):
-    email = EmailField("Partner's email", validators=[DataRequired(), Email(), Length(max=254)],
-                       description="The address your partner signs in to the portal with.")
-
-
 class SwitchOrganizationForm(FlaskForm):
     # Which organizations are the user's is the view's question (another's is a 404, not a form error).
     org_id = IntegerField("Working in", validators=[DataRequired()])

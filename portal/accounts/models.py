@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint, false
@@ -11,6 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db_types import UTCDateTime, str_enum, utcnow
 from portal.extensions import db
+
+if TYPE_CHECKING:
+    from portal.partners.models import PartnerAssignment
 
 
 class Role(enum.StrEnum):
@@ -110,6 +114,8 @@ class User(UserMixin, db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
+    # The partner grants this user exercises (portal/partners), read by authz with the memberships.
+    partner_assignments: Mapped[list[PartnerAssignment]] = relationship(back_populates="user")
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users

@@ -1,4 +1,4 @@
-"""Account rules: signing in, passwords and their emailed tokens, users, contacts, sub-chains, partners.
+"""Account rules: signing in, passwords and their emailed tokens, users, contacts, sub-chains.
 
 Services flush, never commit; the caller (a view or a CLI command) commits once.
 """
@@ -14,7 +14,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.addresses import refuse_po_box
 from portal.accounts.models import (
@@ -34,6 +34,7 @@ from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.outbox.services import enqueue_email, external_url
+from portal.partners.models import PartnerAssignment, PartnerGrant
 from portal.signin.models import UserSession
 
 
@@ -50,9 +51,11 @@ def find_user_by_email(email: str) -> User | None:
 
 
 def user_access_options() -> tuple:
-    """Loader options that bring a user's memberships and those organizations: what every permission check
-    reads."""
-    return (selectinload(User.memberships).joinedload(Membership.organization).joinedload(Organization.parent),)
+    """Loader options that bring a user's memberships, partner grants and those organizations: what every
+    permission check reads (the grants join the user's own statement, so a request still starts with two)."""
+    return (selectinload(User.memberships).joinedload(Membership.organization).joinedload(Organization.parent),
+            joinedload(User.partner_assignments).joinedload(PartnerAssignment.grant)
+            .joinedload(PartnerGrant.customer))
 
 
 def user_with_access(user_id: int) -> User | None:
@@ -338,49 +341,6 @@ def create_sub_chain(parent: Organization, name: str, user_email: str, user_name
     record(actor, "organization.sub_chain_created", sub, parent.id, name=name)
     add_login(sub, user_email, user_name, role, actor, welcome=welcome)
     return sub
-
-
-def grant_installation_partner(org: Organization, email: str, actor: Actor) -> Membership:
-    """Scenario 2: the paying customer lets a user of another organization install and support its chain."""
-    if not org.is_main_chain:
-        raise RuleError("Installation Partner access is granted on a main chain.")
-    email = normalize_email(email)
-    user = find_user_by_email(email)
-    if user is None or not user.active:
-        raise RuleError(
-            f"No active portal user has the address {email}. Ask your partner for the email they sign in with.",
-            field="email",
-        )
-    membership = db.session.scalars(
-        select(Membership).where(Membership.user_id == user.id, Membership.organization_id == org.id)
-    ).first()
-    if membership is not None and membership.active:
-        raise RuleError(f"{email} already has access to {org.name}.", field="email")
-    if membership is None:
-        membership = Membership(user=user, organization=org, role=Role.INSTALLER)
-        db.session.add(membership)
-    else:
-        membership.active, membership.role = True, Role.INSTALLER
-    record(actor, "partner.granted", membership, org.id, email=email)
-    enqueue_email(user.email, "partner_granted", user=user, organization=org, link=external_url("accounts.login"))
-    return membership
-
-
-def revoke_installation_partner(membership: Membership, actor: Actor) -> None:
-    if membership.role is not Role.INSTALLER or not membership.active:
-        raise RuleError("That user is not an active Installation Partner of this chain.")
-    membership.active = False
-    end_all_sessions(membership.user)
-    record(actor, "partner.revoked", membership, membership.organization_id, email=membership.user.email)
-
-
-def installation_partners(org: Organization) -> list[Membership]:
-    """The active Installation Partners of a main chain."""
-    return list(db.session.scalars(
-        select(Membership).join(User)
-        .where(Membership.organization_id == org.id, Membership.role == Role.INSTALLER, Membership.active.is_(True))
-        .options(selectinload(Membership.user)).order_by(User.email)
-    ))
 
 
 @dataclass(frozen=True)

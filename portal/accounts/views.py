@@ -1,4 +1,4 @@
-"""Account pages: sign in and out, passwords, contact information, users, sub-chains, installation partners."""
+"""Account pages: sign in and out, passwords, contact information, users, sub-chains."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from portal.accounts.forms import (
     ContactInformationForm,
     ForgotPasswordForm,
     LoginForm,
-    PartnerForm,
     SetPasswordForm,
     SubChainForm,
     SubChainUserForm,
@@ -317,38 +316,6 @@ def chain(org_id: int):
         return redirect(url_for("accounts.chain", org_id=sub.id))
     return render("accounts/chain.html", sub=sub, people=services.chain_users(sub), form=form,
                   role_form=ChangeRoleForm(), confirm_form=ConfirmForm(), status=422 if form.errors else 200)
-
-
-@bp.route("/account/partners", methods=["GET", "POST"])
-@requires(Permission.MANAGE_PARTNERS)
-def partners():
-    """Installation Partners of your chain (Scenario 2): grant or revoke access by email."""
-    org = active_organization()
-    form = PartnerForm()
-    if submit(form, lambda: services.grant_installation_partner(org, form.email.data, current_actor())):
-        flash(f"{form.email.data} is now an Installation Partner of {org.name}.", "success")
-        return redirect(url_for("accounts.partners"))
-    return render("accounts/partners.html", org=org, partners=services.installation_partners(org), form=form,
-                  confirm_form=ConfirmForm(), status=422 if form.errors else 200)
-
-
-@bp.route("/account/partners/<int:membership_id>/revoke", methods=["POST"])
-@login_required  # the scoped lookup below decides: another tenant's object is a 404
-def revoke_partner(membership_id: int):
-    """End an Installation Partner's access."""
-    membership = get_in_scope_or_404(Membership, membership_id, Membership.organization_id, current_user,
-                                     Permission.MANAGE_PARTNERS, selectinload(Membership.user))
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    try:
-        services.revoke_installation_partner(membership, current_actor())
-    except RuleError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(f"{membership.user.email} no longer has Installation Partner access.", "success")
-    return redirect(url_for("accounts.partners"))
 
 
 @bp.route("/account/audit")

@@ -94,5 +94,17 @@ def register_billing_cli(app: Flask) -> None:
         click.echo(f"{run.emails} renewal email{'s' if run.emails != 1 else ''} queued: {run.licenses} M&S, "
                    f"{run.subscriptions} subscription{'s' if run.subscriptions != 1 else ''}.")
 
+    @notify.command("partner-grants")
+    @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+                  help="Count the windows from this day (default: today).")
+    def partner_grants_command(today):
+        """Mark Installation Partner grants past their end date as expired, and email both sides' Chain & User
+        Managers 30 and 7 days before a grant ends, once per grant and window."""
+        from portal.partners.notices import send_partner_grant_notices
+
+        run = send_partner_grant_notices(today.date() if today else None)
+        click.echo(f"{run.expired} grant{'s' if run.expired != 1 else ''} expired, {run.emails} "
+                   f"expiry email{'s' if run.emails != 1 else ''} queued.")
+
     app.cli.add_command(invoices)
     app.cli.add_command(notify)

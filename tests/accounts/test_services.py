@@ -1,4 +1,4 @@
-"""Account rules, called directly: users, roles, sub-chains, partners, password tokens."""
+"""Account rules, called directly: users, roles, sub-chains, password tokens (partner grants: tests/partners)."""
 
 from __future__ import annotations
 
@@ -128,31 +128,6 @@ def test_sub_chains_are_one_level_deep_and_names_unique(ctx):
     with pytest.raises(RuleError) as refused:
         services.create_sub_chain(parent, "branch", "y@example.com", "Y", Role.VIEWER, actor())
     assert refused.value.field == "name"
-
-
-def test_installation_partner_gets_devices_but_no_users_reports_invoices_or_prices(ctx):
-    customer = make_org()
-    reseller = make_org()
-    partner = make_member(reseller, Role.MEMBER).user
-    manager = make_member(customer, Role.MANAGER).user
-    membership = services.grant_installation_partner(customer, partner.email, actor(manager))
-    db.session.flush()
-    partner = services.user_with_access(partner.id)
-    assert membership.role is Role.INSTALLER
-    assert can(partner, Permission.MANAGE_DEVICES, customer)
-    for denied in (Permission.MANAGE_USERS, Permission.VIEW_REPORTS, Permission.VIEW_INVOICES,
-                   Permission.VIEW_PRICES, Permission.MANAGE_SUBSCRIPTIONS):
-        assert not can(partner, denied, customer), denied
-    services.revoke_installation_partner(membership, actor(manager))
-    partner = services.user_with_access(partner.id)
-    assert not can(partner, Permission.MANAGE_DEVICES, customer)
-
-
-def test_a_partner_must_already_have_a_portal_login(ctx):
-    customer = make_org()
-    with pytest.raises(RuleError) as refused:
-        services.grant_installation_partner(customer, "stranger@example.com", actor())
-    assert refused.value.field == "email"
 
 
 def test_a_password_link_works_once(ctx):

@@ -1,4 +1,5 @@
-"""Account pages without JavaScript: sign-in, sessions, passwords by email, users, sub-chains, partners."""
+"""Account pages without JavaScript: sign-in, sessions, passwords by email, users, sub-chains (partner grants:
+tests/partners)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 
 from sqlalchemy import select
 
-from portal.accounts.models import Membership, Organization, Role, User
+from portal.accounts.models import Organization, User
 from portal.extensions import db
 from tests.conftest import DEMO_PASSWORD
 
@@ -147,23 +148,6 @@ def test_sub_chain_viewer_cannot_manage_users_or_see_the_main_chain(login, demo)
     assert carol.get("/account/chains").status_code == 403
     page = carol.get("/account").get_data(as_text=True)
     assert "Contoso Retail" in page and "billing@northwind.example.com" not in page
-
-
-def test_main_chain_grants_and_revokes_installation_partner_access(app, login, demo, mailbox):
-    dave = login("dave")
-    response = dave.post("/account/partners", data={"email": "frank@litware.example.com"})
-    assert response.status_code == 302
-    assert mailbox.to("frank@litware.example.com")
-    with app.app_context():
-        membership = db.session.scalars(select(Membership).where(
-            Membership.user_id == demo.users["frank"], Membership.organization_id == demo.orgs["Fabrikam Stores"])
-        ).one()
-        assert membership.role is Role.INSTALLER
-    assert "frank@litware.example.com" in dave.get("/account/partners").get_data(as_text=True)
-    assert dave.post(f"/account/partners/{membership.id}/revoke").status_code == 302
-    dave.get("/account/partners")  # shows the confirmation
-    page = dave.get("/account/partners").get_data(as_text=True)
-    assert "frank@litware.example.com" not in page and "erin@northwind.example.com" in page
 
 
 def test_contact_information_refuses_a_po_box_beside_the_field(login, demo):
