@@ -400,5 +400,5 @@ def approve_transfer(transfer: TransferRequest, service_charge_minor: int | None
         enqueue_email(recipients, "transfer_approved", **context,
                       link=external_url("transfers.detail", transfer_id=transfer.id))
     enqueue_email([manager.email, sub_chain.invoice_email], "transfer_completed", **context,
-                  link=external_url("accounts.login"), partners_link=external_url("accounts.partners"))
+                  link=external_url("accounts.login"), partners_link=external_url("partners.index"))
     return transfer

@@ -38,7 +38,19 @@ from portal.transfers.services import approve_transfer
 from tests.billing.conftest import card, org_and_buyer
 from tests.factories import actor, make_license, make_org, make_transfer
 
-EINVOICE = Path(__file__).resolve().parents[2] / ".." / "shared" / "einvoice"
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def _einvoice_folder() -> Path:
+    """The team's shared/einvoice: beside the repository (../shared), or beside a folder holding the checkout
+    (CI clones main into a folder of its own), nearest first."""
+    for folder in REPOSITORY.parents:
+        if (folder / "shared" / "einvoice" / "EN16931-CII-validation.xslt").is_file():
+            return folder / "shared" / "einvoice"
+    return REPOSITORY.parent / "shared" / "einvoice"
+
+
+EINVOICE = _einvoice_folder()
 XSLT = EINVOICE / "EN16931-CII-validation.xslt"
 SVRL = "{http://purl.oclc.org/dsdl/svrl}"
 
