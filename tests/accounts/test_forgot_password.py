@@ -4,12 +4,17 @@ and the reset email is written to the outbox in the request's transaction (deliv
 from __future__ import annotations
 
 import re
+import time
 
 from sqlalchemy import select
 
+from portal import create_app
 from portal.extensions import db
+from portal.outbox import background
 from portal.outbox.models import OutboxMessage
+from tests.conftest import PortalClient, test_config
 from tests.factories import DEMO_EMAILS
+from tests.outbox.test_background import HangingSMTPServer
 
 _CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -51,3 +56,25 @@ def test_the_reset_email_is_written_to_the_outbox_only_for_a_real_account(app, d
     [email] = mailbox.to(DEMO_EMAILS["bob"])
     assert "/password/set/" in email.get_content()
     assert not mailbox.to("nobody-here@northwind.example.com")
+
+
+def test_a_hanging_mail_server_does_not_slow_the_answer_for_a_real_account(database_url, demo):
+    """The reset email is delivered after the response (the outbox's delivery thread), so a mail server that never
+    answers does not make a known address's request take its 10-second timeout where an unknown one's does not."""
+    server = HangingSMTPServer()
+    try:
+        hanging = create_app(test_config(database_url, f"smtp://127.0.0.1:{server.port}"))
+        hanging.test_client_class = PortalClient
+        timings = {}
+        for email in (DEMO_EMAILS["bob"], "nobody-here@northwind.example.com"):
+            started = time.monotonic()
+            response, _ = _ask_for_a_reset(hanging.test_client(), email)
+            timings[email] = time.monotonic() - started
+            assert response.status_code == 302
+        assert max(timings.values()) < 2, f"the requests waited for the mail server: {timings}"
+        with hanging.app_context():
+            queued = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "password_reset")).all()
+            assert [m.to_addrs for m in queued] == [[DEMO_EMAILS["bob"]]]
+    finally:
+        server.close()
+    assert background.wait_for_outbox(timeout=30)
