@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text
 from portal import create_app
 from portal.accounts.models import Organization, User
 from portal.audit.services import Actor
+from portal.cart.models import CartItem
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.licenses import services
@@ -80,6 +81,17 @@ def test_a_huge_page_number_on_an_organizations_sub_chains(login, demo):
 def test_a_customer_id_no_organization_has_is_a_404(login, demo, customer):
     response = login("alice").get("/licenses/assign", query_string={"customer": customer})
     assert response.status_code == 404 and "Page not found" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("product_id", [HUGE, "2147483648", "0", "-1", "x"])
+def test_adding_a_product_no_id_column_holds_sends_back_to_the_shop(app, login, demo, product_id):
+    """Found by the fuzz test on PostgreSQL: a product id beyond INTEGER overflowed the lookup into a 500."""
+    client = login("alice")
+    response = client.post("/cart", data={"product_id": product_id, "quantity": "1"}, follow_redirects=True)
+    assert response.status_code == 200
+    assert "That product is not for sale" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(CartItem)) == 0
 
 
 @pytest.mark.parametrize("method,path", [("POST", "/api/v1/activations"), ("DELETE", "/api/v1/activations/1")])

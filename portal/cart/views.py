@@ -15,6 +15,7 @@ from portal.catalog.services import configure, products_by_id
 from portal.errors import RuleError
 from portal.extensions import db, htmx
 from portal.rendering import render, show_rule_error
+from portal.routing import id_value
 
 bp = Blueprint("cart", __name__, url_prefix="/cart")
 
@@ -49,7 +50,7 @@ def show():
 @requires(Permission.BUY)
 def add():
     """Add a configured product to the cart (from a product page)."""
-    product_id = request.form.get("product_id", type=int) or 0
+    product_id = request.form.get("product_id", type=id_value) or 0
     product = products_by_id({product_id}).get(product_id)
     if product is None or not product.active:
         flash("That product is not for sale. Choose one from the shop.", "error")
