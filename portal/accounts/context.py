@@ -82,6 +82,10 @@ def _load_working_organization() -> None:
     orgs = working_organizations(current_user)
     chosen = session.get(ORG_SESSION_KEY)
     g.organization = next((o for o in orgs if o.id == chosen), orgs[0] if orgs else None)
+    if g.organization is not None and g.organization.id != chosen:
+        # Kept in the session: access to another organization gained meanwhile (a partner grant, say, whose
+        # customer sorts first) must not move the user out of the organization they are working in.
+        session[ORG_SESSION_KEY] = g.organization.id
 
 
 def _template_context() -> dict:

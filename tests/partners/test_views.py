@@ -249,3 +249,21 @@ def test_an_end_date_beyond_two_years_is_refused_beside_the_field_and_nothing_ch
     response = post_form(frank, "/account/partners", "/account/partners/request", **{"request-email": "not an address"})
     assert response.status_code == 422 and 'id="request-email-error"' in response.get_data(as_text=True)
     assert _grants(app) == before
+
+
+def test_a_manager_who_assigns_himself_keeps_working_in_his_own_organization(app, login, demo):
+    """Found by the browser journey: frank (Litware) assigned himself to Fabrikam's grant, and since Fabrikam sorts
+    first he was moved into it, where he is an installer, so his own partners page answered 403."""
+    frank, dave = login("frank"), login("dave")
+    assert frank.get("/account/partners").status_code == 200  # working in Litware Solutions
+    post_form(frank, "/account/partners", "/account/partners/request", email="dave@fabrikam.example.com")
+    grant_id = _grant_id(app, "Fabrikam Stores", "Litware Solutions")
+    post_form(dave, "/account/partners", f"/account/partners/{grant_id}/approve")
+    response = post_form(frank, "/account/partners", f"/account/partners/{grant_id}/assign",
+                         user_id=str(demo.users["frank"]))
+    assert response.status_code == 302
+    page = frank.get("/account/partners")
+    assert page.status_code == 200
+    assert "Installation partners of Litware Solutions" in page.get_data(as_text=True)
+    litware = demo.orgs["Litware Solutions"]
+    assert re.search(rf'<option value="{litware}"\s+selected>Litware Solutions<', page.get_data(as_text=True))
