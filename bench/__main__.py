@@ -45,6 +45,18 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def _enroll_staff(app, email: str) -> str:
+    """Staff must use two-step sign-in: give the bench's staff user an authenticator key, as the demo's ops has."""
+    from portal.demo import DEMO_TOTP_SECRET
+    from portal.signin.two_step import start_setup
+
+    with app.app_context():
+        user = db.session.scalars(select(User).where(User.email == email)).one()
+        start_setup(user, DEMO_TOTP_SECRET).confirmed_at = datetime.now(UTC)
+        db.session.commit()
+    return DEMO_TOTP_SECRET
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -142,7 +154,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     clients = {"anonymous": app.test_client(), "manager": app.test_client(), "staff": app.test_client(),
                "customer": app.test_client()}
     sign_in(clients["manager"], dataset.probe_manager_email, dataset.password)
-    sign_in(clients["staff"], dataset.staff_email, dataset.password)
+    staff_key = _enroll_staff(app, dataset.staff_email)
+    sign_in(clients["staff"], dataset.staff_email, dataset.password, totp_secret=staff_key)
     sign_in(clients["customer"], book.customer_viewer_email, dataset.password)
     ids = catalog_ids(engine)
     for entry in CART:
