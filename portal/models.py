@@ -3,6 +3,7 @@
 from portal.accounts.models import Contact, Membership, Organization, PasswordToken, User  # noqa: F401
 from portal.audit.models import AuditEntry  # noqa: F401
 from portal.billing.models import (  # noqa: F401
+    CreditAllocation,
     Invoice,
     InvoiceLine,
     InvoicePayment,
@@ -19,6 +20,7 @@ from portal.outbox.models import OutboxMessage  # noqa: F401
 from portal.partners.models import PartnerAssignment, PartnerGrant  # noqa: F401
 from portal.payments.models import PaymentIntent, PaymentMethod, SandboxCard, SandboxCharge  # noqa: F401
 from portal.receipts.models import Receipt  # noqa: F401
+from portal.recurring.models import Renewal, RenewalCollection  # noqa: F401
 from portal.seller.models import SellerSettings, TaxRate  # noqa: F401
 from portal.signin.models import RecoveryCode, TwoStepCredential, TwoStepRequirement, UserSession  # noqa: F401
 from portal.subscriptions.models import Subscription  # noqa: F401

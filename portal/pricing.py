@@ -2,15 +2,17 @@
 
 Amounts are integers in minor units (cents). Rates are integers in basis points (1 bp = 0.01 %).
 
-Rounding, stated once: a rate applied to an amount is rounded to the nearest minor unit, halves away from zero
-(`apply_rate`). Discounts and taxes are computed per line and the totals are the sums of the lines, so an order's
+Rounding, stated once: a rate or a share applied to an amount is rounded to the nearest minor unit, halves away
+from zero (`apply_rate`, `prorate`). Discounts and taxes are computed per line and the totals are the sums of the lines, so an order's
 total always equals the sum of its lines to the cent.
 """
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 BP = 10_000  # basis points in one whole
@@ -66,6 +68,47 @@ def maintenance_renewal(license_list_minor: int, ms_rate_bp: int) -> int:
 def maintenance_reinstatement(license_list_minor: int, ms_rate_bp: int, fee_minor: int) -> int:
     """Lapsed M&S: a renewal plus the reinstatement charge."""
     return maintenance_renewal(license_list_minor, ms_rate_bp) + fee_minor
+
+
+# ---------------------------------------------------------------- billing periods and proration
+
+
+def advance_billing_date(day: date, months: int, anchor_day: int) -> date:
+    """The billing date `months` months after (or before, if negative) `day`'s month, on the plan's anchor day,
+    or on the last day of a month too short for it: with anchor 31, a month after 31 January is 28 or 29
+    February, and a month after that 31 March again. Billing dates never drift, since each is computed from the
+    anchor rather than from the previous date."""
+    if not 1 <= anchor_day <= 31:
+        raise ValueError("an anchor day is a day of the month, 1 to 31")
+    month_index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(month_index, 12)
+    return date(year, month + 1, min(anchor_day, calendar.monthrange(year, month + 1)[1]))
+
+
+def billing_period(next_payment_on: date, months: int, anchor_day: int) -> tuple[date, date]:
+    """The paid period that ends the day before `next_payment_on`: (its first day, the next payment date)."""
+    return advance_billing_date(next_payment_on, -months, anchor_day), next_payment_on
+
+
+def prorate(full_minor: int, days_left: int, days_in_period: int) -> int:
+    """The share of a whole period's price for `days_left` of its `days_in_period` days, rounded half away from
+    zero to the minor unit: never negative, never more than the full price, and the full price for the whole
+    period. Used for a quantity added mid-term (to the day, until the next payment date)."""
+    if full_minor < 0:
+        raise ValueError("prices are never negative")
+    if days_in_period < 1 or not 0 <= days_left <= days_in_period:
+        raise ValueError("the days left are part of a period of at least one day")
+    exact = Decimal(full_minor) * Decimal(days_left) / Decimal(days_in_period)
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def prorated_addition(unit_minor: int, quantity: int, today: date, period_start: date, next_payment_on: date) -> int:
+    """List price of `quantity` more units of a plan from `today` to the end of its paid period (the day before
+    `next_payment_on`), prorated to the day."""
+    full = subscription_list_price(unit_minor, quantity)
+    days = (next_payment_on - period_start).days
+    left = min(max((next_payment_on - today).days, 0), days)
+    return prorate(full, left, days)
 
 
 # ---------------------------------------------------------------- quotes

@@ -10,7 +10,7 @@ import enum
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint, event, inspect
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint, event, inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import Organization
@@ -26,10 +26,12 @@ class InvoiceSeries(enum.StrEnum):
     ORDER = "order"
     SUMMARY = "summary"
     RECEIPT = "receipt"  # numbers receipts (portal/receipts), never an invoice
+    CREDIT = "credit"  # credit notes (portal/credits): Factur-X type 381, each referencing the invoice it corrects
 
     @property
     def prefix(self) -> str:
-        return {InvoiceSeries.ORDER: "INV", InvoiceSeries.SUMMARY: "SUM", InvoiceSeries.RECEIPT: "RCP"}[self]
+        return {InvoiceSeries.ORDER: "INV", InvoiceSeries.SUMMARY: "SUM", InvoiceSeries.RECEIPT: "RCP",
+                InvoiceSeries.CREDIT: "CRN"}[self]
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -38,12 +40,15 @@ class InvoiceStatus(enum.StrEnum):
     PAYMENT_PENDING = "payment_pending"  # wire, ACH or check announced; staff record it when it arrives
     TO_BE_SUMMARIZED = "to_be_summarized"  # an invoiced order waiting for its monthly summary
     SUMMARIZED = "summarized"  # gathered into a summary invoice, which is what gets paid
+    CREDIT_AVAILABLE = "credit_available"  # a credit note with credit left for the next invoices to consume
+    CREDIT_USED = "credit_used"  # a credit note wholly consumed
 
     @property
     def label(self) -> str:
         return {InvoiceStatus.PAID: "Paid", InvoiceStatus.UNPAID: "Unpaid",
                 InvoiceStatus.PAYMENT_PENDING: "Payment pending",
-                InvoiceStatus.TO_BE_SUMMARIZED: "To be summarized", InvoiceStatus.SUMMARIZED: "Summarized"}[self]
+                InvoiceStatus.TO_BE_SUMMARIZED: "To be summarized", InvoiceStatus.SUMMARIZED: "Summarized",
+                InvoiceStatus.CREDIT_AVAILABLE: "Credit available", InvoiceStatus.CREDIT_USED: "Credit used"}[self]
 
 
 SUMMARIZED_NOTE = ("This invoice will be summarized in the monthly summarized invoice and does not need to be "
@@ -83,6 +88,15 @@ class Invoice(db.Model):
     due_on: Mapped[date | None] = mapped_column()
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str] = mapped_column(Text, default="")
+    # A credit note's corrected invoice (BT-25).
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"), index=True)
+    # Credit consumed when the invoice was issued: printed as the prepaid amount (BT-113), part of the document.
+    prepaid_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Credit applied to this invoice so far, at issue (prepaid_minor) and by credit notes against it since:
+    # what is owed is the total less this.
+    credit_applied_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # A credit note's credit consumed so far by later invoices (or by the invoice it corrects).
+    credit_used_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     order: Mapped[Order | None] = relationship()
@@ -100,13 +114,22 @@ class Invoice(db.Model):
         return self.series is InvoiceSeries.SUMMARY
 
     @property
+    def is_credit_note(self) -> bool:
+        return self.series is InvoiceSeries.CREDIT
+
+    @property
+    def credit_left_minor(self) -> int:
+        """A credit note's credit not consumed yet."""
+        return self.total_minor - self.credit_used_minor if self.is_credit_note else 0
+
+    @property
     def is_open(self) -> bool:
         """Money is still owed on it (a summarized order invoice is owed through its summary)."""
         return self.status in (InvoiceStatus.UNPAID, InvoiceStatus.PAYMENT_PENDING)
 
     @property
     def amount_due_minor(self) -> int:
-        return self.total_minor if self.is_open else 0
+        return self.total_minor - self.credit_applied_minor if self.is_open else 0
 
     @property
     def pdf_filename(self) -> str:
@@ -118,7 +141,8 @@ class Invoice(db.Model):
 
 # What may still change on an issued invoice: its payment status, the summary it joins, and its stored PDF.
 # Everything else is the document as issued; corrections are credit notes, never edits (DOMAIN §6).
-INVOICE_MUTABLE_FIELDS = frozenset({"status", "paid_at", "summary_id", "pdf_path", "pdf_sha256"})
+INVOICE_MUTABLE_FIELDS = frozenset({"status", "paid_at", "summary_id", "pdf_path", "pdf_sha256",
+                                    "credit_applied_minor", "credit_used_minor"})
 
 
 @event.listens_for(Invoice, "before_update")
@@ -189,6 +213,20 @@ class InvoicePayment(db.Model):
     receipt_id: Mapped[int | None] = mapped_column(ForeignKey("receipt.id"), index=True)
 
     receipt: Mapped[Receipt | None] = relationship()
+
+
+class CreditAllocation(db.Model):
+    """Credit of a credit note consumed by an invoice: the invoice it corrects (while still owed), or the next
+    invoice issued to the organization (portal/credits)."""
+
+    __tablename__ = "credit_allocation"
+    __table_args__ = (CheckConstraint("amount_minor > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    credit_note_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class RenewalNotice(db.Model):

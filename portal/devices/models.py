@@ -42,6 +42,9 @@ class Device(db.Model):
     # A spare kept on the shelf is listed but does not count towards a plan (DOMAIN §5 "counting devices").
     counts: Mapped[bool] = mapped_column(Boolean, default=True)
     added_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # A replacement under RMA: the device it replaces (which stops counting), so it is never counted twice and
+    # sends no new-device email.
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("device.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     location: Mapped[Location] = relationship()

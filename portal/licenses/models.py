@@ -22,6 +22,11 @@ license_addon = Table(
 
 class License(db.Model):
     __tablename__ = "license"
+    __table_args__ = (
+        # The renewal run's question: which auto-renewing M&S is due by a date.
+        Index("ix_license_auto_renew_ms_expires_on", "ms_expires_on",
+              postgresql_where=text("auto_renew"), sqlite_where=text("auto_renew")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(32), unique=True)
@@ -34,6 +39,8 @@ class License(db.Model):
     quantity: Mapped[int] = mapped_column(Integer)
     order_line_id: Mapped[int | None] = mapped_column(ForeignKey("order_line.id"))
     ms_expires_on: Mapped[date] = mapped_column(Date)
+    # Maintenance & Support renews by itself on its expiry date (the renewal run bills it); off by default.
+    auto_renew: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     reactivation_required: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

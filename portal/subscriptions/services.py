@@ -9,18 +9,13 @@ from sqlalchemy import select
 from portal.accounts.models import Organization
 from portal.catalog.models import BillingInterval, Product
 from portal.extensions import db
+from portal.pricing import advance_billing_date
 from portal.subscriptions.models import Subscription
 
 
 def add_months(day: date, months: int) -> date:
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    for candidate in (day.day, 30, 29, 28):
-        try:
-            return date(year, month, min(day.day, candidate))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
+    """`months` months after `day`, on the same day of the month or the month's last (pricing's rule)."""
+    return advance_billing_date(day, months, day.day)
 
 
 def add_subscription_quantity(org: Organization, product_id: int, quantity: int, today: date) -> Subscription:
@@ -35,6 +30,6 @@ def add_subscription_quantity(org: Organization, product_id: int, quantity: int,
     product = db.session.get(Product, product_id)
     interval = product.interval or BillingInterval.MONTHLY
     subscription = Subscription(organization_id=org.id, product_id=product_id, quantity=quantity, started_on=today,
-                                next_payment_on=add_months(today, interval.months))
+                                anchor_day=today.day, next_payment_on=add_months(today, interval.months))
     db.session.add(subscription)
     return subscription
