@@ -198,6 +198,13 @@ def quote_upgrade(license_: License, product: Product, edition_id: int | None, q
                         pricing.upgrade_difference(current.list_minor, target.list_minor), license_.ms_expires_on)
 
 
+def maintenance_renewal_minor(license_: License, product: Product, upgraded: Configuration | None = None) -> int:
+    """The list price of one more year of the license's M&S (on `upgraded`, when an upgrade comes with it): what
+    a renewal from Modify a License and an automatic renewal by the renewal run both bill, before discount."""
+    renewed = upgraded or current_configuration(license_, product)
+    return pricing.maintenance_renewal(renewed.list_minor, product.ms_rate_bp)
+
+
 def quote_maintenance(license_: License, product: Product, purchase: PurchaseKind, today: date,
                       upgraded: Configuration | None = None) -> Modification:
     """Price one more year of M&S: a renewal while it runs, a reinstatement once it has lapsed; on the license as
@@ -210,7 +217,7 @@ def quote_maintenance(license_: License, product: Product, purchase: PurchaseKin
             raise RuleError(f"M&S of this license lapsed on {license_.ms_expires_on.isoformat()}: reinstate it "
                             "instead (a renewal plus the reinstatement charge).")
         return Modification(license_, purchase, current, renewed,
-                            pricing.maintenance_renewal(renewed.list_minor, product.ms_rate_bp),
+                            maintenance_renewal_minor(license_, product, renewed),
                             one_year_after(license_.ms_expires_on))
     if purchase is PurchaseKind.REINSTATEMENT:
         if not lapsed:
