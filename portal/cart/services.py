@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import joinedload
@@ -12,12 +12,13 @@ from portal import pricing
 from portal.accounts.models import Organization, User
 from portal.audit.services import Actor, record
 from portal.cart.models import CartItem
-from portal.catalog.models import Product, PurchaseKind
+from portal.catalog.models import Product, ProductKind, PurchaseKind
 from portal.catalog.services import Configuration, configure, products_by_id
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.licenses.modify import Modification, price_cart_items
+from portal.subscriptions.services import Proration, prorate_addition, running_plans
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,15 @@ class CartLine:
     config: Configuration | None  # None when the product, edition or add-on is no longer offered
     problem: str | None = None
     modification: Modification | None = None  # an upgrade, renewal or reinstatement of a license, priced
+    # More of a plan the buyer's main chain already runs: priced from today to the end of its paid period
+    proration: Proration | None = None
 
     @property
     def unit_list_minor(self) -> int:
         if self.modification is not None:
             return self.modification.list_minor
+        if self.proration is not None and self.config is not None:
+            return self.proration.list_minor
         return self.config.list_minor if self.config else 0
 
     @property
@@ -48,7 +53,11 @@ class CartLine:
     def description(self) -> str:
         if self.modification is not None:
             return self.modification.description
-        return self.config.description if self.config else (self.product.name if self.product else "")
+        if self.config is None:
+            return self.product.name if self.product else ""
+        if self.proration is not None:
+            return f"{self.config.description}, {self.proration.description}"
+        return self.config.description
 
 
 def cart_items(user: User, org: Organization) -> list[CartItem]:
@@ -64,8 +73,20 @@ def cart_count(user: User, org: Organization) -> int:
                              .where(CartItem.user_id == user.id, CartItem.organization_id == org.id))
 
 
+def quoted_price(org_id: int, config: Configuration) -> int:
+    """Today's list price of a configuration for this buyer: more of a plan its main chain runs is prorated to the
+    end of the plan's paid period; anything else is a whole configuration (a new plan: a whole period from today)."""
+    if config.product.kind is not ProductKind.SUBSCRIPTION:
+        return config.list_minor
+    plan = running_plans(org_id, [config.product.id]).get(config.product.id)
+    if plan is None:
+        return config.list_minor
+    return prorate_addition(plan, config.product.unit_price_minor, config.quantity, utcnow().date()).list_minor
+
+
 def cart_lines(items: list[CartItem]) -> list[CartLine]:
-    """Each item with its configuration re-checked and re-priced (three queries for the whole cart)."""
+    """Each item with its configuration re-checked and re-priced (four queries for the whole cart): a quantity
+    of a plan the buyer's main chain runs is prorated to the day until the plan's next payment."""
     products = products_by_id({i.product_id for i in items})
     changes = [i for i in items if i.purchase is not PurchaseKind.NEW]
     modifications = {}
@@ -88,7 +109,21 @@ def cart_lines(items: list[CartItem]) -> list[CartLine]:
             lines.append(CartLine(item, product, configure(product, item.edition_id, item.quantity, item.addon_ids)))
         except RuleError as error:
             lines.append(CartLine(item, product, None, f"{error.message} Edit or remove this item."))
-    return lines
+    return _prorated(lines)
+
+
+def _prorated(lines: list[CartLine]) -> list[CartLine]:
+    """The lines with the proration of each new subscription line whose plan is running (one statement)."""
+    new_plans = [line for line in lines if line.config is not None and line.modification is None
+                 and line.config.product.kind is ProductKind.SUBSCRIPTION]
+    if not new_plans:
+        return lines
+    plans = running_plans(new_plans[0].item.organization_id, {line.config.product.id for line in new_plans})
+    today = utcnow().date()
+    prorations = {line.item.id: prorate_addition(plans[line.config.product.id], line.config.product.unit_price_minor,
+                                                 line.config.quantity, today)
+                  for line in new_plans if line.config.product.id in plans}
+    return [replace(line, proration=prorations.get(line.item.id)) for line in lines]
 
 
 def cart_signature(items: list[CartItem]) -> str:
@@ -111,12 +146,12 @@ def _check_room(user: User, org: Organization) -> None:
 
 
 def add_to_cart(user: User, org: Organization, config: Configuration, copies: int | None, actor: Actor) -> CartItem:
-    """Put a configured product in the cart at today's list price."""
+    """Put a configured product in the cart at today's list price (more of a running plan: prorated)."""
     copies = _check_copies(config, copies)
     _check_room(user, org)
     item = CartItem(user_id=user.id, organization_id=org.id, product_id=config.product.id,
                     edition_id=config.edition.id if config.edition else None, quantity=config.quantity,
-                    copies=copies, addon_ids=config.addon_ids, quoted_list_minor=config.list_minor)
+                    copies=copies, addon_ids=config.addon_ids, quoted_list_minor=quoted_price(org.id, config))
     db.session.add(item)
     record(actor, "cart.item_added", item, org.id, product=config.product.slug, quantity=config.quantity,
            copies=copies)
@@ -159,7 +194,7 @@ def update_item(item: CartItem, config: Configuration, copies: int | None, actor
     item.edition_id = config.edition.id if config.edition else None
     item.quantity = config.quantity
     item.addon_ids = config.addon_ids
-    item.quoted_list_minor = config.list_minor
+    item.quoted_list_minor = quoted_price(item.organization_id, config)
     record(actor, "cart.item_changed", item, item.organization_id, quantity=config.quantity, copies=item.copies)
 
 
