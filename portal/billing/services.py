@@ -7,9 +7,9 @@ dates are written once, here. What may change later is its payment status, the s
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import Select, bindparam, insert, select, update
@@ -119,6 +119,59 @@ def _period_of(delivered: dict[int, Delivered], line_id: int) -> tuple[date | No
     return found.period if found is not None and found.period else (None, None)
 
 
+@dataclass(frozen=True)
+class IssuedLine:
+    """One line of an invoice about to be issued, priced already (pricing.quote): what, how many, at which price,
+    discount and tax, and the service period it pays for (first and last day included), if any."""
+
+    description: str
+    quantity: int
+    unit_price_minor: int
+    list_minor: int
+    discount_minor: int
+    tax_category: str
+    tax_rate_bp: int
+    tax_minor: int
+    total_minor: int
+    service_start: date | None = None
+    service_end: date | None = None
+    position: int | None = None  # its place on the invoice (default: as listed, from 1)
+
+
+def issue_invoice(organization_id: int, buyer: dict, currency: str, lines: Sequence[IssuedLine],
+                  status: InvoiceStatus, due_on: date | None, note: str | Callable[[str], str], today: date,
+                  order_id: int | None = None, paid_at: datetime | None = None,
+                  before_issue: Callable[[Invoice], None] | None = None) -> Invoice:
+    """Issue an invoice of the ORDER series (INV-…) with these lines, its totals the sums of the lines, in the
+    caller's transaction (flushed; a rollback gives its number back). `note` may depend on the number it gets.
+    `before_issue` sees the invoice before it is written (the credit it consumes is part of the document). The
+    lines go in with one multi-row insert: a renewal invoice may have hundreds."""
+    sequence, number = issue_number(InvoiceSeries.ORDER)
+    invoice = Invoice(series=InvoiceSeries.ORDER, sequence=sequence, number=number,
+                      organization_id=organization_id, order_id=order_id, status=status, currency=currency,
+                      subtotal_minor=sum(line.list_minor for line in lines),
+                      discount_minor=sum(line.discount_minor for line in lines),
+                      tax_minor=sum(line.tax_minor for line in lines),
+                      total_minor=sum(line.total_minor for line in lines),
+                      issued_on=today, due_on=due_on, paid_at=paid_at,
+                      note=note(number) if callable(note) else note, buyer=buyer, seller=seller_snapshot())
+    if before_issue is not None:
+        before_issue(invoice)
+    db.session.add(invoice)
+    db.session.flush()
+    if lines:
+        db.session.execute(insert(InvoiceLine.__table__), [
+            {"invoice_id": invoice.id, "position": line.position or position,
+             "description": line.description[:DESCRIPTION_LENGTH],
+             "quantity": line.quantity, "unit_price_minor": line.unit_price_minor, "list_minor": line.list_minor,
+             "discount_minor": line.discount_minor, "tax_category": line.tax_category,
+             "tax_rate_bp": line.tax_rate_bp, "tax_minor": line.tax_minor, "total_minor": line.total_minor,
+             "order_invoice_id": None, "service_start": line.service_start, "service_end": line.service_end}
+            for position, line in enumerate(lines, start=1)])
+    db.session.expire(invoice, ["lines"])  # read back from the rows just inserted, when asked for
+    return invoice
+
+
 def issue_order_invoice(order: Order, today: date | None = None,
                         delivered: dict[int, Delivered] | None = None) -> Invoice:
     """The invoice of an order, line for line with the order's prices and tax categories, billed to the order's
@@ -126,7 +179,7 @@ def issue_order_invoice(order: Order, today: date | None = None,
     names what its order line delivered (`delivered`, by order line id: license keys, service period)."""
     delivered = delivered or {}
     today = today or utcnow().date()
-    sequence, number = issue_number(InvoiceSeries.ORDER)
+    note: str | Callable[[str], str]
     if order.total_minor == 0:  # nothing to pay, whichever way the buyer would have paid (nothing was charged)
         status, due, note, paid_at = InvoiceStatus.PAID, None, NO_PAYMENT_DUE_NOTE, utcnow()
     elif order.payment_kind is PaymentKind.CARD:
@@ -135,27 +188,21 @@ def issue_order_invoice(order: Order, today: date | None = None,
         status, due, note, paid_at = InvoiceStatus.TO_BE_SUMMARIZED, None, SUMMARIZED_NOTE, None
     else:
         status, due, paid_at = InvoiceStatus.UNPAID, today + timedelta(days=PAYMENT_TERMS_DAYS), None
-        note = OTHER_METHODS_NOTE.format(days=PAYMENT_TERMS_DAYS, number=number)
+
+        def note(number: str) -> str:
+            return OTHER_METHODS_NOTE.format(days=PAYMENT_TERMS_DAYS, number=number)
     order_lines = db.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)
                                      .order_by(OrderLine.position)).all()
-    invoice = Invoice(series=InvoiceSeries.ORDER, sequence=sequence, number=number,
-                      organization_id=order.organization_id, order_id=order.id, status=status,
-                      currency=order.currency, subtotal_minor=order.subtotal_minor,
-                      discount_minor=order.discount_minor, tax_minor=order.tax_minor, total_minor=order.total_minor,
-                      issued_on=today, due_on=due, paid_at=paid_at, note=note,
-                      buyer={name: (order.billing or {}).get(name, "") for name in BUYER_FIELDS},
-                      seller=seller_snapshot())
-    invoice.lines = [
-        InvoiceLine(position=line.position, description=describe_order_line(line, delivered.get(line.id, Delivered())),
-                    quantity=line.copies, service_start=_period_of(delivered, line.id)[0],
-                    service_end=_period_of(delivered, line.id)[1],
-                    unit_price_minor=line.unit_list_minor, list_minor=line.list_minor,
-                    discount_minor=line.discount_minor, tax_category=line.tax_category,
-                    tax_rate_bp=line.tax_rate_bp, tax_minor=line.tax_minor, total_minor=line.total_minor)
-        for line in order_lines
-    ]
-    db.session.add(invoice)
-    return invoice
+    lines = [IssuedLine(description=describe_order_line(line, delivered.get(line.id, Delivered())),
+                        quantity=line.copies, service_start=_period_of(delivered, line.id)[0],
+                        service_end=_period_of(delivered, line.id)[1],
+                        unit_price_minor=line.unit_list_minor, list_minor=line.list_minor,
+                        discount_minor=line.discount_minor, tax_category=line.tax_category,
+                        tax_rate_bp=line.tax_rate_bp, tax_minor=line.tax_minor, total_minor=line.total_minor,
+                        position=line.position)
+             for line in order_lines]
+    return issue_invoice(order.organization_id, {name: (order.billing or {}).get(name, "") for name in BUYER_FIELDS},
+                         order.currency, lines, status, due, note, today, order_id=order.id, paid_at=paid_at)
 
 
 INVOICE_PDF = "invoice_pdf"  # the outbox's maker of an invoice's PDF (registered by billing.documents)
