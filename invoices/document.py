@@ -20,7 +20,9 @@ TaxCategory = Literal["S", "Z", "E", "AE", "O"]
 """EN 16931 VAT category codes (UNTDID 5305) the portal uses: standard rate, zero rated, exempt, reverse charge,
 not subject to tax."""
 
-InvoiceKind = Literal["order", "summary"]
+InvoiceKind = Literal["order", "summary", "credit_note"]
+"""An order invoice (renewal and service-charge invoices are order invoices too), a monthly summary invoice, or a
+credit note (type code 381) correcting an issued invoice."""
 TaxIdScheme = Literal["VA", "FC"]
 """VA: a VAT identifier (BT-31/BT-48); FC: a tax registration number such as a US EIN (BT-32)."""
 
@@ -190,6 +192,19 @@ class PaymentMeans:
 
 
 @dataclass(frozen=True)
+class CreditLine:
+    """Credit moved between a credit note and an invoice: on an invoice, a credit note's credit it consumed when
+    issued (part of its prepaid amount, BT-113); on a credit note, an invoice its credit paid when issued."""
+
+    number: str
+    amount_minor: int
+
+    def __post_init__(self) -> None:
+        if not self.number.strip() or self.amount_minor <= 0:
+            raise ValueError("a credit names its document and is above zero")
+
+
+@dataclass(frozen=True)
 class Totals:
     """The document's amounts, each the sum of its lines (BR-CO-10, BR-CO-14, BR-CO-15, BR-CO-16)."""
 
@@ -211,7 +226,13 @@ class InvoiceDocument:
     an optional code (BT-121, e.g. "VATEX-EU-AE"). `order_number` is the portal's order the invoice bills (the
     sales order reference, BT-14) and `buyer_reference` the buyer's own purchase order number (BT-10 and BT-13).
     `details_note` is printed under the lines, saying when their `details` were true (a license's customer
-    changes after the invoice is issued)."""
+    changes after the invoice is issued).
+
+    A credit note (kind "credit_note", type code 381) carries positive amounts, names the invoice it corrects
+    and that invoice's issue date (`corrects_number`, `corrects_date`: BT-25, BT-26) and has nothing due: its
+    whole total is stated as settled (`paid_minor` = total, so BT-115 is 0), its `credits` the invoices its credit
+    paid when it was issued; the rest is credit for the next invoices. On an invoice, `credits` are the credit
+    notes whose credit it consumed when issued: part of `paid_minor` (BT-113), printed one per credit note."""
 
     kind: InvoiceKind
     number: str
@@ -236,12 +257,16 @@ class InvoiceDocument:
     order_number: str = ""
     buyer_reference: str = ""
     details_note: str = ""
+    corrects_number: str = ""
+    corrects_date: date | None = None
+    credits: tuple[CreditLine, ...] = ()
     breakdown: tuple[TaxBreakdown, ...] = field(init=False, repr=False, compare=False)
     totals: Totals = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lines", tuple(self.lines))
         object.__setattr__(self, "included_invoices", tuple(self.included_invoices))
+        object.__setattr__(self, "credits", tuple(self.credits))
         self._check_header()
         self._check_lines()
         breakdown = tax_breakdown(self.lines)
@@ -251,13 +276,21 @@ class InvoiceDocument:
             raise ValueError(f"paid {self.paid_minor} is not between 0 and the total {net + tax}")
         object.__setattr__(self, "breakdown", breakdown)
         object.__setattr__(self, "totals", Totals(net, tax, net + tax, self.paid_minor, net + tax - self.paid_minor))
+        credited = sum(credit.amount_minor for credit in self.credits)
+        if self.is_credit_note:
+            if self.paid_minor != net + tax:
+                raise ValueError("a credit note has nothing due: its total is stated as settled")
+            if credited > net + tax:
+                raise ValueError("a credit note pays invoices with at most its total")
+        elif credited > self.paid_minor:
+            raise ValueError("the credit applied is part of what was paid before issue (BT-113)")
         self._check_taxes()
         if self.totals.due_minor > 0 and not (self.due_date or self.payment_terms.strip()):
             raise ValueError("an amount due comes with a due date or payment terms (BR-CO-25)")
 
     def _check_header(self) -> None:
         if self.kind not in get_args(InvoiceKind):
-            raise ValueError(f"kind {self.kind!r} is neither 'order' nor 'summary'")
+            raise ValueError(f"kind {self.kind!r} is not one of {', '.join(get_args(InvoiceKind))}")
         if not self.number.strip():
             raise ValueError("an invoice has a number (BR-02)")
         if not _CURRENCY.fullmatch(self.currency):
@@ -270,8 +303,13 @@ class InvoiceDocument:
             raise ValueError("a billing period ends after it starts (BR-29)")
         if self.kind == "summary" and not self.included_invoices:
             raise ValueError("a summary invoice lists the order invoices it includes")
-        if self.kind == "order" and self.included_invoices:
+        if self.kind != "summary" and self.included_invoices:
             raise ValueError("only a summary invoice includes other invoices")
+        if self.is_credit_note != bool(self.corrects_number.strip() and self.corrects_date):
+            raise ValueError("a credit note, and only a credit note, names the invoice it corrects and its issue "
+                             "date (BR-55, BT-25, BT-26)")
+        if self.corrects_date and self.corrects_date > self.issue_date:
+            raise ValueError("a credit note corrects an invoice issued before it")
 
     def _check_lines(self) -> None:
         if not self.lines:
@@ -302,6 +340,10 @@ class InvoiceDocument:
                 raise ValueError("a line not subject to tax cannot share an invoice with taxed lines (BR-O-11)")
             if "VA" in {party.tax_id_scheme for party in (self.seller, self.buyer) if party.tax_id}:
                 raise ValueError("an invoice not subject to tax carries no VAT identifier (BR-O-02)")
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.kind == "credit_note"
 
     @property
     def is_exempt(self) -> bool:

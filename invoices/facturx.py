@@ -4,6 +4,10 @@ Every amount is written from the document's integer minor units, so the XML's to
 net amounts add up to the line total, the VAT breakdown (one per category and rate) adds up to the tax total,
 and grand total less prepaid is the amount due.
 
+A credit note is type code 381 with positive amounts (EN 16931 credits by the type code, never by negative
+amounts), names the invoice it corrects (BG-3: BT-25 and its issue date BT-26) and states nothing due: its total
+as settled (BT-113 = total, BT-115 = 0), since its credit is deducted from invoices, never paid out.
+
 Prices: the line net amount is the exact `net_minor`. Where it divides evenly by the quantity the price is per
 unit; otherwise the price is stated for the whole quantity (base quantity BT-149 = the quantity), so no
 rounded unit price ever makes a line disagree with its amount.
@@ -23,6 +27,7 @@ from invoices.document import EXEMPT_CATEGORIES, DocumentLine, InvoiceDocument, 
 GUIDELINE_ID = "urn:cen.eu:en16931:2017"
 FACTURX_LEVEL = "en16931"
 COMMERCIAL_INVOICE = "380"  # UNTDID 1001
+CREDIT_NOTE = "381"
 UNIT = "C62"  # UN/ECE Recommendation 20: one (a unit)
 
 _NS = {
@@ -188,6 +193,12 @@ def _settlement(parent: Element, doc: InvoiceDocument, amount: _Amounts) -> None
     if totals.paid_minor:
         _sub(summation, "ram:TotalPrepaidAmount", amount(totals.paid_minor))
     _sub(summation, "ram:DuePayableAmount", amount(totals.due_minor))
+    if doc.corrects_number:  # BG-3: the invoice a credit note corrects (BT-25) and its issue date (BT-26)
+        referenced = _sub(settlement, "ram:InvoiceReferencedDocument")
+        _sub(referenced, "ram:IssuerAssignedID", doc.corrects_number)
+        if doc.corrects_date:
+            _sub(_sub(referenced, "ram:FormattedIssueDateTime"), "qdt:DateTimeString",
+                 doc.corrects_date.strftime("%Y%m%d"), format="102")
 
 
 def cii_xml(doc: InvoiceDocument) -> bytes:
@@ -199,12 +210,16 @@ def cii_xml(doc: InvoiceDocument) -> bytes:
 
     header = _sub(root, "rsm:ExchangedDocument")
     _sub(header, "ram:ID", doc.number)
-    _sub(header, "ram:TypeCode", COMMERCIAL_INVOICE)
+    _sub(header, "ram:TypeCode", CREDIT_NOTE if doc.is_credit_note else COMMERCIAL_INVOICE)
     _date(header, "ram:IssueDateTime", doc.issue_date)
     if doc.note:
         _note(header, doc.note, "AAI")  # general information
     if doc.included_invoices:
         _note(header, "Summary of order invoices " + ", ".join(doc.included_invoices) + ".", "AAI")
+    if doc.credits:
+        _note(header, ("Credit applied to invoice " if doc.is_credit_note else "Credit applied from credit note ")
+              + ", ".join(f"{credit.number} ({amount(credit.amount_minor)} {doc.currency})" for credit in doc.credits)
+              + ".", "AAI")
 
     transaction = _sub(root, "rsm:SupplyChainTradeTransaction")
     for line in doc.lines:

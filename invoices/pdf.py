@@ -86,6 +86,7 @@ def _templates() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(money=_money, percent=_percent, day=_day)
     env.globals["tax_labels"] = TAX_CATEGORY_LABELS
+    env.globals["headings"] = HEADINGS
     return env
 
 
@@ -157,9 +158,13 @@ class _FacturX:
         metadata.stream = [chunk.replace(b"</rdf:RDF>", _FX_XMP + b"</rdf:RDF>") for chunk in metadata.stream]
 
 
+HEADINGS = {"order": "Invoice", "summary": "Summary Invoice", "credit_note": "Credit note"}
+
+
 def title(doc: InvoiceDocument) -> str:
-    """"Invoice INV-000001" or "Summary Invoice SUM-000001": the PDF's title and its running footer."""
-    return f"{'Summary Invoice' if doc.kind == 'summary' else 'Invoice'} {doc.number}"
+    """"Invoice INV-000001", "Summary Invoice SUM-000001" or "Credit note CRN-000001": the PDF's title and its
+    running footer."""
+    return f"{HEADINGS[doc.kind]} {doc.number}"
 
 
 @dataclass(frozen=True)
@@ -427,7 +432,7 @@ def render_pdf(doc: InvoiceDocument, workers: int | None = None) -> bytes:
     if len(doc.lines) > PAGED_FROM:
         printed = _print_paged(doc, workers or min(os.cpu_count() or 1, MAX_WORKERS))
         if printed is not None:
-            metadata = {"author": doc.seller.name, "keywords": "Invoice, Factur-X", "title": pdf_title,
+            metadata = {"author": doc.seller.name, "keywords": f"{HEADINGS[doc.kind]}, Factur-X", "title": pdf_title,
                         "subject": subject}
             return facturx.generate_from_binary(printed, xml, flavor="factur-x", level=FACTURX_LEVEL,
                                                 check_xsd=False, pdf_metadata=metadata, lang="en-US",
@@ -436,5 +441,5 @@ def render_pdf(doc: InvoiceDocument, workers: int | None = None) -> bytes:
         stylesheets=[_stylesheet()], font_config=_font_config())
     metadata = document.metadata
     metadata.title, metadata.description, metadata.authors = pdf_title, subject, [doc.seller.name]
-    metadata.keywords, metadata.lang = ["Invoice", "Factur-X"], "en-US"
+    metadata.keywords, metadata.lang = [HEADINGS[doc.kind], "Factur-X"], "en-US"
     return document.write_pdf(pdf_variant=PDF_VARIANT, finisher=_FacturX(xml))

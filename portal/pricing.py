@@ -3,8 +3,9 @@
 Amounts are integers in minor units (cents). Rates are integers in basis points (1 bp = 0.01 %).
 
 Rounding, stated once: a rate or a share applied to an amount is rounded to the nearest minor unit, halves away
-from zero (`apply_rate`, `prorate`). Discounts and taxes are computed per line and the totals are the sums of the lines, so an order's
-total always equals the sum of its lines to the cent.
+from zero (`apply_rate`, `prorate`). Discounts and taxes are computed per line and the totals are the sums of the
+lines, so an order's total always equals the sum of its lines to the cent. A tax-inclusive amount (a credit note's)
+is split so that net + tax is exactly that amount (`split_gross`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,23 @@ def apply_rate(amount_minor: int, rate_bp: int) -> int:
         raise ValueError("rates are never negative")
     exact = Decimal(amount_minor) * Decimal(rate_bp) / Decimal(BP)
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def split_gross(gross_minor: int, rate_bp: int) -> tuple[int, int]:
+    """A tax-inclusive amount (a credit note's, entered as the total the customer sees) as (net, tax) at `rate`.
+    Rounding: the net is the one whose tax by `apply_rate` makes exactly the gross where such a net exists (the
+    first of round-down, round-up of gross / (1 + rate)); where none does (a few gross amounts no net reaches)
+    the net is gross / (1 + rate) rounded half up and the tax the rest. So net + tax == gross always, and the tax
+    is within one minor unit of apply_rate(net, rate)."""
+    if gross_minor < 0 or rate_bp < 0:
+        raise ValueError("a gross amount and a rate are never negative")
+    exact = Decimal(gross_minor) * Decimal(BP) / Decimal(BP + rate_bp)
+    low = int(exact)  # rounded down: both are non-negative
+    for net in (low, low + 1):
+        if net <= gross_minor and net + apply_rate(net, rate_bp) == gross_minor:
+            return net, gross_minor - net
+    net = int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return net, gross_minor - net
 
 
 # ---------------------------------------------------------------- list prices
