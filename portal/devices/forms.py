@@ -11,6 +11,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import html_params
 
 from portal.devices.services import ADDRESS_MAX, NAME_MAX, SERIAL_MAX
+from portal.routing import id_value
 
 
 def options_html(choices, chosen) -> Markup:
@@ -82,8 +83,35 @@ class DeviceForm(FlaskForm):
                           description="Untick it for a spare kept on the shelf: it is listed but not counted.")
 
 
+class ReplacedDeviceField(SelectField):
+    """"Replacement of": empty for a device of its own, else the id of a device of the chain. Any id is taken
+    here; the view looks it up in the user's scope and the service says why one cannot be replaced (a spare, one
+    already replaced), beside this field."""
+
+    widget = staticmethod(many_options_select)
+    INVALID = object()
+
+    def __init__(self, label: str, **kwargs):
+        super().__init__(label, coerce=lambda value: value, validate_choice=False, **kwargs)
+
+    def process_formdata(self, valuelist):
+        raw = (valuelist[0] if valuelist else "").strip()
+        try:
+            self.data = id_value(raw) if raw else None
+        except ValueError:
+            self.data = self.INVALID
+
+    def pre_validate(self, form):
+        if self.data is self.INVALID:
+            raise ValidationError("Choose one of the listed devices.")
+
+
 class AddDeviceForm(DeviceForm):
     location_id = ChoiceOfOurs("Location", "Choose one of the listed locations.")
+    replaces_id = ReplacedDeviceField(
+        "Replacement of (RMA)",
+        description="Only for a device that replaces a broken one under RMA: the broken one stops counting, the "
+                    "plans' usage does not change and nobody is emailed.")
 
 
 class MoveDeviceForm(FlaskForm):

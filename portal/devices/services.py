@@ -1,7 +1,10 @@
 """Locations and devices: add, rename, move and remove them; the lists their pages show (DOMAIN §5).
 
 Services flush, never commit; the caller (a view or a CLI command) commits once. Every change writes an audit
-entry in the same transaction; adding a device also writes one email per Chain & User Manager of the main chain.
+entry in the same transaction. Adding a device, and every change to what the plans count (a device marked or
+unmarked as a spare, moved, removed), also writes one email per Chain & User Manager of the main chain who did not
+opt out of device notices (DOMAIN §5), saying what it does to the plans' usage. A replacement under RMA takes the
+place of the device it replaces, which stops counting: the usage does not change and nobody is emailed.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 
 from flask import current_app
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload
 
@@ -18,17 +21,21 @@ from portal.accounts.models import Organization, User
 from portal.accounts.services import managers_emails
 from portal.audit.services import Actor, record
 from portal.authz import Permission, chain_ids, scoped
+from portal.catalog.models import SubscriptionBasis
+from portal.db_types import utcnow
 from portal.devices.models import Device, Location
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.notifications.models import EmailCategory
 from portal.outbox.services import enqueue_optional_email, external_url
-from portal.subscriptions.usage import location_subscriptions_required
+from portal.subscriptions.overview import chain_plans
+from portal.subscriptions.usage import location_subscriptions_required, plan_usage
 
 NAME_MAX = Location.name.type.length
 ADDRESS_MAX = Location.address.type.length
 SERIAL_MAX = Device.serial_number.type.length
 PER_PAGE = 50
+REPLACEABLE_MAX = 200  # devices offered as "replacement of" on the add form; past it, choose a location first
 
 
 # ---------------------------------------------------------------- checks
@@ -139,79 +146,228 @@ def support_address() -> str:
 
 
 @dataclass(frozen=True)
-class AddedDevice:
-    """A new device and the managers emailed about it."""
+class Notified:
+    """The main chain whose Chain & User Managers were told about a device change, and the addresses emailed."""
 
-    device: Device
     main_chain: Organization
     notified: list[str]
 
 
-def add_device(location: Location, name: str, serial_number: str, counts: bool, actor: Actor) -> AddedDevice:
-    """Add a device at a location; every Chain & User Manager of the main chain is emailed about it."""
+@dataclass(frozen=True)
+class AddedDevice(Notified):
+    """A new device and the managers emailed about it (nobody for a replacement under RMA)."""
+
+    device: Device
+    replaces: Device | None = None
+
+
+def _main_chain(org: Organization) -> Organization:
+    return org if org.is_main_chain else db.session.get(Organization, org.main_chain_id)
+
+
+def add_device(location: Location, name: str, serial_number: str, counts: bool, actor: Actor,
+               replaces: Device | None = None) -> AddedDevice:
+    """Add a device at a location; every Chain & User Manager of the main chain is emailed about it. A replacement
+    under RMA (`replaces`) takes the replaced device's place: that one stops counting, and nobody is emailed."""
     org = location.organization
+    main_chain = _main_chain(org)
     name = _clean_name(name, "device")
     serial_number = _clean_text(serial_number, "serial_number", "serial number", SERIAL_MAX)
+    if replaces is not None:
+        _check_replaceable(replaces, main_chain)
     _check_unique(Device, org, name)
     device = Device(organization_id=location.organization_id, location_id=location.id, name=name,
-                    serial_number=serial_number, counts=bool(counts), added_by_id=actor.user_id)
+                    serial_number=serial_number, counts=bool(counts), added_by_id=actor.user_id,
+                    replaces_id=replaces.id if replaces is not None else None)
     device.location = location
     _flush_unique(device, org, name)
+    if replaces is not None:
+        replaces.counts = False  # the replacement counts in its place: never both (DOMAIN §5)
+        db.session.flush()
+        record(actor, "device.replaced", device, org.id, name=name, location=location.name,
+               serial_number=serial_number or None, counts=bool(counts), replaces=replaces.name,
+               replaces_id=replaces.id, replaces_serial_number=replaces.serial_number or None)
+        return AddedDevice(main_chain, [], device, replaces)
     record(actor, "device.added", device, org.id, name=name, location=location.name,
            serial_number=serial_number or None, counts=bool(counts))
-    main_chain = org if org.is_main_chain else db.session.get(Organization, org.main_chain_id)
-    return AddedDevice(device, main_chain, _notify_managers(device, location, org, main_chain, actor))
-
-
-def _notify_managers(device: Device, location: Location, org: Organization, main_chain: Organization,
-                     actor: Actor) -> list[str]:
-    adder = db.session.get(User, actor.user_id) if actor.user_id else None
     link = external_url("devices.device", device_id=device.id)
+    notified = _notify_managers("device_added", main_chain, actor, device=device, location=location,
+                                organization=org, link=link)
+    return AddedDevice(main_chain, notified, device)
+
+
+def replacement_of(device: Device) -> Device | None:
+    """The device that replaced this one under RMA, if any."""
+    return db.session.scalars(select(Device).where(Device.replaces_id == device.id)).first()
+
+
+def _check_replaceable(replaced: Device, main_chain: Organization) -> None:
+    """A device is replaced under RMA once, while it counts, by a device of its own chain."""
+    # Lock the replaced device's row (PostgreSQL): of two replacements of it at once, the later one waits and
+    # then finds the first.
+    db.session.execute(select(Device.id).where(Device.id == replaced.id).with_for_update())
+    if db.session.get(Organization, replaced.organization_id).main_chain_id != main_chain.id:
+        raise RuleError(f"{replaced.name} belongs to another chain: a replacement is added where the device it "
+                        "replaces is.", field="replaces_id")
+    if (replacement := replacement_of(replaced)) is not None:
+        raise RuleError(f"{replaced.name} was already replaced by {replacement.name} under RMA; a device is "
+                        "replaced once.", field="replaces_id")
+    db.session.refresh(replaced, ["counts"])
+    if not replaced.counts:
+        raise RuleError(f"{replaced.name} is a spare and does not count: only a counting device is replaced under "
+                        "RMA. Add the new device as a device of its own.", field="replaces_id")
+
+
+def _notify_managers(template: str, main_chain: Organization, actor: Actor, **context) -> list[str]:
+    """Email each Chain & User Manager of the main chain about a device (the addresses emailed)."""
+    by = db.session.get(User, actor.user_id) if actor.user_id else None
     # One email per manager (each is a notice to that person, with their own unsubscribe link), to those who did
-    # not opt out of new-device notices.
-    messages = enqueue_optional_email(managers_emails(main_chain), "device_added", EmailCategory.DEVICE_NOTICES,
-                                      device=device, location=location, organization=org, main_chain=main_chain,
-                                      adder=adder, support=support_address(), link=link)
+    # not opt out of device notices.
+    messages = enqueue_optional_email(managers_emails(main_chain), template, EmailCategory.DEVICE_NOTICES,
+                                      main_chain=main_chain, by=by, support=support_address(),
+                                      subscriptions_link=external_url("subscriptions.index"), **context)
     return [message.to_addrs[0] for message in messages]
 
 
-def edit_device(device: Device, name: str, serial_number: str, counts: bool, actor: Actor) -> None:
-    """Rename a device, correct its serial number, or say whether it counts towards the plan (a spare does not)."""
+@dataclass(frozen=True)
+class UsageLine:
+    """What one kind of plan counts before and after a change, and what the chain's plans of that kind cover."""
+
+    what: str  # "Devices counted"
+    before: int
+    after: int
+    covered: int | None  # None: the chain has no plan of this kind
+    plans: str  # "your Device Protection plan", "your plans (Device Protection, Device Protection Annual)"
+
+    def __str__(self) -> str:
+        change = f"{self.before} -> {self.after}" if self.before != self.after else f"{self.after} (unchanged)"
+        if self.covered is None:
+            return f"{self.what}: {change}; you have no plan of this kind"
+        verb = "covers" if self.plans.endswith("plan") else "cover"
+        short = f", {self.after - self.covered} more than it covers" if self.after > self.covered else ""
+        return f"{self.what}: {change}; {self.plans} {verb} {self.covered}{short}"
+
+
+USAGE_LABELS = {SubscriptionBasis.DEVICE: "Devices counted",
+                SubscriptionBasis.LOCATION: "Location subscriptions needed"}
+
+
+def _usage_lines(main_chain: Organization, before: dict[SubscriptionBasis, int]) -> list[UsageLine]:
+    """The usage of each kind of plan the chain has, or whose count the change moved, before and after it."""
+    after = plan_usage(main_chain.id)
+    today = utcnow().date()
+    plans = [p for p in chain_plans(main_chain.id) if p.ended_on is None or p.ended_on >= today]
+    lines = []
+    for basis in (SubscriptionBasis.DEVICE, SubscriptionBasis.LOCATION):
+        of_basis = [p for p in plans if p.product.basis is basis]
+        if not of_basis and before[basis] == after[basis]:
+            continue
+        names = [p.product.name for p in of_basis]
+        label = f"your {names[0]} plan" if len(names) == 1 else f"your plans ({', '.join(names)})"
+        lines.append(UsageLine(USAGE_LABELS[basis], before[basis], after[basis],
+                               sum(p.quantity for p in of_basis) if of_basis else None, label))
+    return lines
+
+
+def _notify_change(device: Device, change: str, main_chain: Organization, before: dict[SubscriptionBasis, int],
+                   actor: Actor, link: str, **context) -> Notified:
+    """Email the managers what changed about a device and what it does to the plans' usage."""
+    notified = _notify_managers("device_changed", main_chain, actor, device=device, change=change,
+                                usage=_usage_lines(main_chain, before), link=link, **context)
+    return Notified(main_chain, notified)
+
+
+def edit_device(device: Device, name: str, serial_number: str, counts: bool, actor: Actor) -> Notified | None:
+    """Rename a device, correct its serial number, or say whether it counts towards the plan (a spare does not);
+    marking or unmarking a spare emails the managers (None when nothing the plans count changed)."""
     org = device.location.organization
     name = _clean_name(name, "device")
     serial_number = _clean_text(serial_number, "serial_number", "serial number", SERIAL_MAX)
     wanted = (("name", name), ("serial_number", serial_number), ("counts", bool(counts)))
     changes = {key: [getattr(device, key), value] for key, value in wanted if getattr(device, key) != value}
     if not changes:
-        return
+        return None
+    if "counts" in changes and counts and (replacement := replacement_of(device)) is not None:
+        raise RuleError(f"{device.name} was replaced by {replacement.name} under RMA: it no longer counts, so "
+                        "that the plans never count both.", field="counts")
     if "name" in changes:
         _check_unique(Device, org, name, exclude_id=device.id)
+    main_chain = _main_chain(org)
+    before = plan_usage(main_chain.id) if "counts" in changes else None
     device.name, device.serial_number, device.counts = name, serial_number, bool(counts)
     _flush_unique(device, org, name)
     record(actor, "device.updated", device, device.organization_id, changes=changes)
+    if before is None:
+        return None
+    change = "counted again" if counts else "marked as a spare"
+    return _notify_change(device, change, main_chain, before, actor,
+                          external_url("devices.device", device_id=device.id), location=device.location,
+                          organization=org)
 
 
-def move_device(device: Device, to: Location, actor: Actor) -> None:
-    """Move a device to another location of the same organization."""
+def move_device(device: Device, to: Location, actor: Actor) -> Notified:
+    """Move a device to another location of the same organization; the managers are emailed (a location plan
+    counts devices per location)."""
     if to.id == device.location_id:
         raise RuleError(f"{device.name} is already at {to.name}.", field="location_id")
     if to.organization_id != device.organization_id:
         raise RuleError(f"{to.name} belongs to another organization; choose one of "
                         f"{device.location.organization.name}'s locations.", field="location_id")
+    org = device.location.organization
+    main_chain = _main_chain(org)
+    before_usage = plan_usage(main_chain.id)
     before = device.location
     device.location_id, device.location = to.id, to
     device.organization_id = to.organization_id  # kept equal to its location's (see models.py)
     db.session.flush()
     record(actor, "device.moved", device, device.organization_id, name=device.name, before=before.name,
            after=to.name)
+    return _notify_change(device, f"moved from {before.name} to {to.name}", main_chain, before_usage, actor,
+                          external_url("devices.device", device_id=device.id), location=to, organization=org,
+                          moved_from=before)
 
 
-def remove_device(device: Device, actor: Actor) -> None:
-    """Remove a device; the subscription quantity is not lowered here (billing changes go through the vendor)."""
+def remove_device(device: Device, actor: Actor) -> Notified:
+    """Remove a device; the managers are emailed. The plan quantity is not lowered here: a manager lowers it on
+    Manage Subscriptions."""
+    location, org = device.location, device.location.organization
+    main_chain = _main_chain(org)
+    before = plan_usage(main_chain.id)
     record(actor, "device.removed", device, device.organization_id, name=device.name,
-           location=device.location.name, serial_number=device.serial_number or None)
+           location=location.name, serial_number=device.serial_number or None)
+    # A replacement keeps no link to a device that is gone (the audit entries keep the story).
+    db.session.execute(update(Device).where(Device.replaces_id == device.id).values(replaces_id=None))
     db.session.delete(device)
     db.session.flush()
+    return _notify_change(device, "removed", main_chain, before, actor,
+                          external_url("devices.location", location_id=location.id), location=location,
+                          organization=org)
+
+
+def replaceable_devices(user: User, org: Organization, location_id: int | None) -> list[tuple[int, str]] | None:
+    """(id, label) of the counting devices of the chain (or at one location) the user may replace under RMA,
+    by location and name; None when the chain has more than REPLACEABLE_MAX (choose a location first)."""
+    stmt = scoped(
+        select(Device.id, Device.name, Location.name).join(Location, Location.id == Device.location_id)
+        .where(Device.organization_id.in_(chain_ids(org.id)), Device.counts.is_(True)),
+        Device.organization_id, user, Permission.MANAGE_DEVICES)
+    if location_id is not None:
+        stmt = stmt.where(Device.location_id == location_id)
+    rows = db.session.execute(stmt.order_by(Location.name, Device.name, Device.id).limit(REPLACEABLE_MAX + 1)).all()
+    if len(rows) > REPLACEABLE_MAX:
+        return None
+    return [(device_id, f"{name} ({place})") for device_id, name, place in rows]
+
+
+def device_to_replace(user: User, org: Organization, device_id: int) -> Device:
+    """A device of the working chain the user may manage, named as "replacement of"; anything else is refused
+    beside the field with the same words, whether it exists or not."""
+    device = db.session.scalars(scoped(
+        select(Device).where(Device.id == device_id, Device.organization_id.in_(chain_ids(org.id))),
+        Device.organization_id, user, Permission.MANAGE_DEVICES)).first()
+    if device is None:
+        raise RuleError("Choose one of the listed devices.", field="replaces_id")
+    return device
 
 
 # ---------------------------------------------------------------- what the pages list

@@ -139,7 +139,8 @@ def remove_location(location_id: int):
 @bp.route("/devices", methods=["GET", "POST"])
 @requires(Permission.VIEW_DEVICES)
 def devices():
-    """Every device of your chain with its location; filter by location, search; add one (managers are emailed)."""
+    """Every device of your chain with its location; filter by location, search; add one (managers are emailed),
+    or a replacement under RMA (nobody is emailed: the device it replaces stops counting)."""
     org = active_organization()
     if request.method == "POST":
         require(Permission.MANAGE_DEVICES)
@@ -149,15 +150,20 @@ def devices():
                                     Permission.MANAGE_DEVICES if can_manage else Permission.VIEW_DEVICES)
     chosen = request.args.get("location", type=int)
     chosen = chosen if chosen in {place[0] for place in places} else None
-    form = None
+    form = replaceable = None
     if can_manage:
-        form = AddDeviceForm(location_id=chosen)
+        form = AddDeviceForm(location_id=chosen, replaces_id=request.args.get("replaces", type=int))
         form.location_id.choices = location_choices(places)
+        # The devices a new one may replace: those of the chosen location (a whole chain can have thousands).
+        replaceable = services.replaceable_devices(current_user, org, chosen) if chosen is not None else None
+        form.replaces_id.choices = [("", "Not a replacement"), *(replaceable or ())]
 
         def add() -> services.AddedDevice:
             at = db.session.get(Location, form.location_id.data, options=[joinedload(Location.organization)])
+            replaces = (services.device_to_replace(current_user, org, form.replaces_id.data)
+                        if form.replaces_id.data is not None else None)
             return services.add_device(at, form.name.data, form.serial_number.data, form.counts.data,
-                                       current_actor())
+                                       current_actor(), replaces=replaces)
 
         if saved := submit(form, add):
             flash(_added_notice(saved.value), "success")
@@ -166,22 +172,36 @@ def devices():
     rows = window(services.chain_devices(current_user, org, chosen, search), _page(), services.PER_PAGE)
     return render("devices/devices.html", "devices/_devices.html", status=422 if form and form.errors else 200,
                   org=org, devices=rows, places=places, location_options=options_html(location_choices(places), chosen),
-                  chosen=chosen, search=search, form=form,
+                  chosen=chosen, search=search, form=form, replaceable=replaceable,
                   several_organizations=len({place[2] for place in places}) > 1)
+
+
+def _emailed(notice: services.Notified | None) -> str:
+    """The sentence a flash adds about the managers emailed (nothing when no email was due)."""
+    if notice is None:
+        return ""
+    managers = len(notice.notified)
+    if not managers:
+        return (f" {notice.main_chain.name} has no active Chain & User Manager who receives device notices to "
+                "email about it.")
+    who = "the Chain & User Manager" if managers == 1 else f"the {managers} Chain & User Managers"
+    return f" We emailed {who} of {notice.main_chain.name} about it."
 
 
 def _added_notice(added: services.AddedDevice) -> str:
     done = f"Device {added.device.name} added at {added.device.location.name}."
-    managers = len(added.notified)
-    if not managers:
-        return (f"{done} {added.main_chain.name} has no active Chain & User Manager who receives new-device "
-                "notices to email about it.")
-    who = "the Chain & User Manager" if managers == 1 else f"the {managers} Chain & User Managers"
-    return f"{done} We emailed {who} of {added.main_chain.name} about it."
+    if added.replaces is not None:
+        return (f"{done} It replaces {added.replaces.name} under RMA, which no longer counts towards plans: the "
+                "plans' usage is unchanged, and nobody was emailed.")
+    return done + _emailed(added)
 
 
 def _device_page(device: Device, form: DeviceForm | None, move_form: MoveDeviceForm | None, status: int = 200):
-    return render("devices/device.html", status=status, device=device, form=form, move_form=move_form)
+    # A replaced device does not count; a replacement names what it replaced (a query only for those).
+    replaced_by = services.replacement_of(device) if not device.counts else None
+    replaces = db.session.get(Device, device.replaces_id) if device.replaces_id else None
+    return render("devices/device.html", status=status, device=device, form=form, move_form=move_form,
+                  replaced_by=replaced_by, replaces=replaces)
 
 
 def _move_form(device: Device, formdata: bool) -> MoveDeviceForm:
@@ -203,9 +223,9 @@ def device(device_id: int):
     if not can(current_user, Permission.MANAGE_DEVICES, organization):
         return _device_page(device_, None, None)
     form = DeviceForm(obj=device_)
-    if submit(form, lambda: services.edit_device(device_, form.name.data, form.serial_number.data,
-                                                 form.counts.data, current_actor())):
-        flash(f"Device {device_.name} saved.", "success")
+    if saved := submit(form, lambda: services.edit_device(device_, form.name.data, form.serial_number.data,
+                                                          form.counts.data, current_actor())):
+        flash(f"Device {device_.name} saved.{_emailed(saved.value)}", "success")
         return redirect(url_for("devices.device", device_id=device_.id))
     if form.errors:
         device_ = _device_or_404(device_id)  # reloaded after the rollback
@@ -221,13 +241,13 @@ def move_device(device_id: int):
     require(Permission.MANAGE_DEVICES, device_.location.organization)
     move_form = _move_form(device_, formdata=True)
 
-    def move() -> Location:
+    def move() -> tuple[Location, services.Notified]:
         to = db.session.get(Location, move_form.location_id.data)
-        services.move_device(device_, to, current_actor())
-        return to
+        return to, services.move_device(device_, to, current_actor())
 
     if saved := submit(move_form, move):
-        flash(f"Device {device_.name} moved to {saved.value.name}.", "success")
+        to, notice = saved.value
+        flash(f"Device {device_.name} moved to {to.name}.{_emailed(notice)}", "success")
         return redirect(url_for("devices.device", device_id=device_.id))
     device_ = _device_or_404(device_id)
     return _device_page(device_, DeviceForm(obj=device_, formdata=None), move_form, status=422)
@@ -236,16 +256,17 @@ def move_device(device_id: int):
 @bp.route("/devices/<int:device_id>/remove", methods=["GET", "POST"])
 @login_required  # the scoped lookup decides: another tenant's device is a 404
 def remove_device(device_id: int):
-    """Remove a device, after saying that billing changes go through the vendor and to export its data first."""
+    """Remove a device, after saying that the plan quantity does not change by itself and to export its data
+    first; the managers are emailed."""
     device_ = _device_or_404(device_id)
     require(Permission.MANAGE_DEVICES, device_.location.organization)
     form = ConfirmForm()
     if form.validate_on_submit():
         name, location_id = device_.name, device_.location_id
-        services.remove_device(device_, current_actor())
+        notice = services.remove_device(device_, current_actor())
         db.session.commit()
-        flash(f"Device {name} removed. Your subscription quantity is unchanged: to lower it, contact the vendor.",
-              "success")
+        flash(f"Device {name} removed. Your subscription quantity is unchanged: a Chain & User Manager lowers it "
+              f"on Manage Subscriptions.{_emailed(notice)}", "success")
         return redirect(url_for("devices.location", location_id=location_id))
     return render("devices/remove_device.html", device=device_, form=form,
                   status=400 if request.method == "POST" else 200)
