@@ -103,6 +103,10 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     # (the reseller), whose managers and Master users buy there (erin too, as a Master user of Northwind).
     "licenses.modify_choose": BUYERS,
     "licenses.modify_license": BUYERS_BY_ID,
+    # Automatic M&S renewal (issue 13): set by whoever may modify the license (its owner's buyers), one license
+    # from its page, or the licenses selected in the working organization's list.
+    "licenses.set_auto_renew": BUYERS_BY_ID,
+    "licenses.bulk_auto_renew": BUYERS,
     # The activation API: no session, a license key is the credential (see KEY_AUTHENTICATED below).
     "api.activate": PUBLIC,
     "api.deactivate": PUBLIC,

@@ -139,7 +139,7 @@ def _snapshot() -> tuple:
         sorted((i.number, i.status.value, i.pdf_path) for i in db.session.scalars(select(Invoice))),
         sorted((r.number, r.pdf_path) for r in db.session.scalars(select(Receipt))),
         db.session.scalar(select(func.count()).select_from(OutboxMessage)),
-        sorted((lic.key, lic.customer_id) for lic in db.session.scalars(select(License))),
+        sorted((lic.key, lic.customer_id, lic.auto_renew) for lic in db.session.scalars(select(License))),
         sorted((loc.id, loc.name, loc.address) for loc in db.session.scalars(select(Location))),
         sorted((d.id, d.name, d.location_id, d.organization_id, d.counts) for d in db.session.scalars(select(Device))),
         sorted((a.id, a.deactivated_at) for a in db.session.scalars(select(Activation))),

@@ -20,8 +20,9 @@ from portal.licenses import modify
 from portal.licenses.keys import InvalidKey, normalize_key
 from portal.licenses.models import License
 from portal.licenses.modify_forms import FindLicenseForm, MaintenanceForm, UpgradeForm
-from portal.licenses.views import bp
+from portal.licenses.views import bp, detail_page
 from portal.pagination import window
+from portal.recurring import autorenew
 from portal.rendering import render, show_rule_error, submit
 
 LICENSES_PER_PAGE = 25
@@ -126,3 +127,22 @@ def modify_license(key: str):
                   maintenance=maintenance, lapsed=modify.is_lapsed(license_, today), PurchaseKind=PurchaseKind,
                   contact_the_vendor=modify.CONTACT_THE_VENDOR)
 
+
+
+@bp.route("/licenses/<key>/auto-renew", methods=["POST"])
+@login_required  # the scoped lookup decides: only whoever may modify or renew the license sets it
+def set_auto_renew(key: str):
+    """Turn the license's automatic M&S renewal on or off (from its page)."""
+    license_ = _license_or_404(key)
+    turn = request.form.get("auto_renew")
+    if turn not in ("on", "off"):
+        abort(400)
+    try:
+        changed = autorenew.set_auto_renew([license_], turn == "on", utcnow().date(), current_actor())
+    except RuleError as error:
+        db.session.rollback()
+        return detail_page(_license_or_404(key), status=422, auto_renew_error=error.message)
+    db.session.commit()
+    if changed:
+        flash(f"Automatic M&S renewal of license {license_.key} turned {turn}.", "success")
+    return redirect(url_for("licenses.detail", key=license_.key), 303)

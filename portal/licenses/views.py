@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, abort, flash, make_response, redirect, request, url_for
 from flask_login import current_user, login_required
 
@@ -9,13 +11,15 @@ from portal.accounts.context import current_actor
 from portal.accounts.models import Organization
 from portal.authz import Permission, active_organization, can, requires
 from portal.csv_export import streamed_csv
+from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db, htmx
-from portal.licenses import services
+from portal.licenses import modify, services
 from portal.licenses.forms import AssignForm
 from portal.licenses.keys import InvalidKey, normalize_key
 from portal.licenses.models import License
 from portal.pagination import window
+from portal.recurring import autorenew
 from portal.rendering import render, show_rule_error, submit
 
 bp = Blueprint("licenses", __name__)
@@ -45,7 +49,8 @@ def index():
     return _entitlements_page(org)
 
 
-def _reselling_page(org: Organization):
+def _reselling_page(org: Organization, status: int = 200, selected: frozenset[str] = frozenset(),
+                    auto_renew_error: str | None = None):
     section = request.args.get("section", "")
     section = section if section in SECTIONS else ""
     searches = {name: _search() if name == section else "" for name in SECTIONS}
@@ -69,8 +74,61 @@ def _reselling_page(org: Organization):
         context["personal"] = window(services.personal_licenses(current_user, org, searches["personal"]),
                                      page_of("personal"), PER_PAGE)
     shown = [lic.id for name in ("resold", "personal") if context[name] for lic in context[name].items]
-    return render("licenses/index.html", SECTIONS.get(section), org=org, searches=searches,
-                  activations=services.active_activations(shown), **context)
+    return render("licenses/index.html", SECTIONS.get(section), status=status, org=org, searches=searches,
+                  activations=services.active_activations(shown), **context,
+                  # the licenses whose automatic M&S renewal is set from this list: those it bought
+                  can_set_auto_renew=can(current_user, Permission.BUY, org), selected=selected,
+                  auto_renew_error=auto_renew_error, max_selection=autorenew.MAX_SELECTION)
+
+
+@bp.route("/licenses/auto-renew", methods=["POST"])
+@requires(Permission.BUY)
+def bulk_auto_renew():
+    """Turn automatic M&S renewal on or off for the licenses selected in the list: all of them or, when one may
+    not be changed, none (the list comes back with the selection and the reason)."""
+    org = active_organization()
+    turn = request.form.get("auto_renew")
+    if turn not in ("on", "off"):
+        abort(400)
+    values = [v for v in request.form.getlist("licenses") if v.strip()]
+    selected = frozenset(v.strip() for v in values[:autorenew.MAX_SELECTION])
+    try:
+        autorenew.check_selection(len(values))
+        if not values:
+            raise RuleError("Select the licenses to change, then choose to turn automatic renewal on or off.")
+        keys = set()
+        for value in values:
+            try:
+                keys.add(normalize_key(value))
+            except InvalidKey:
+                raise RuleError(f"License {value[:40]} is not one of {org.name}'s licenses. Nothing was "
+                                "changed.") from None
+        found = list(db.session.scalars(modify.modifiable_licenses(current_user)
+                                        .where(License.key.in_(keys), License.owner_id == org.id)))
+        unknown = sorted(keys - {lic.key for lic in found})
+        if unknown:
+            verb = "is" if len(unknown) == 1 else "are"
+            phrase = autorenew.keys_phrase(unknown)
+            raise RuleError(f"{phrase[0].upper()}{phrase[1:]} {verb} not one of {org.name}'s "
+                            "licenses. Nothing was changed.")
+        changed = autorenew.set_auto_renew(found, turn == "on", utcnow().date(), current_actor())
+    except RuleError as error:
+        db.session.rollback()
+        return _reselling_page(org, status=422, selected=selected, auto_renew_error=error.message)
+    db.session.commit()
+    flash(_auto_renew_message(turn == "on", len(changed), len(found)), "success")
+    return redirect(url_for("licenses.index"), 303)
+
+
+def _auto_renew_message(on: bool, changed: int, selected: int) -> str:
+    state = "on" if on else "off"
+    noun = "license" if changed == 1 else "licenses"
+    message = f"Automatic renewal turned {state} for {changed} {noun}."
+    if changed < selected:
+        already = selected - changed
+        message += f" It was already {state} for {already} {'other' if changed else 'selected'} " \
+                   f"{'license' if already == 1 else 'licenses'}."
+    return message
 
 
 def _entitlements_page(org: Organization):
@@ -94,11 +152,22 @@ def detail(key: str):
         abort(404)
     if key != license_.key:  # typed in lower case, without hyphens, with O for 0
         return redirect(url_for("licenses.detail", key=license_.key), 301)
-    return render("licenses/detail.html", license=license_,
-                  seller_view=can(current_user, Permission.VIEW_LICENSES, license_.owner),
-                  can_assign=license_.customer_id is None and can(current_user, Permission.ASSIGN_LICENSES,
-                                                                   license_.owner),
-                  activation=services.active_activations([license_.id]).get(license_.id))
+    return detail_page(license_)
+
+
+def detail_page(license_: License, status: int = 200, auto_renew_error: str | None = None):
+    """The license page; with a refusal of the automatic-renewal form beside it (`auto_renew_error`)."""
+    # Who may modify or renew the license (its owner's buyers) sets its automatic renewal and sees its price.
+    owner = db.session.get(Organization, license_.owner_id)
+    buyer = can(current_user, Permission.BUY, owner)
+    today = utcnow().date()
+    return render("licenses/detail.html", status=status, license=license_,
+                  seller_view=can(current_user, Permission.VIEW_LICENSES, owner),
+                  can_assign=license_.customer_id is None and can(current_user, Permission.ASSIGN_LICENSES, owner),
+                  activation=services.active_activations([license_.id]).get(license_.id),
+                  can_set_auto_renew=buyer, renewal=autorenew.maintenance_renewal(license_, today) if buyer else None,
+                  lapsed=license_.ms_expires_on < today, renews_on=license_.ms_expires_on + timedelta(days=1),
+                  auto_renew_error=auto_renew_error)
 
 
 def _keys(values: list[str]) -> list[str]:
