@@ -3,30 +3,14 @@ renewals`. Each prints what it did; the long ones show a progress bar (rich)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import date
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from portal.cli import progress_bar as _progress
 from portal.money import Money, format_money
-
-
-@contextmanager
-def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr (so that stdout stays the report), advanced by (done, total)."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task(description, total=None)
-
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        yield advance
 
 
 def _period(value: str | None):
