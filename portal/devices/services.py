@@ -243,7 +243,7 @@ class UsageLine:
         change = f"{self.before} -> {self.after}" if self.before != self.after else f"{self.after} (unchanged)"
         if self.covered is None:
             return f"{self.what}: {change}; you have no plan of this kind"
-        verb = "covers" if self.plans.endswith("plan") else "cover"
+        verb = "cover" if self.plans.startswith("your plans") else "covers"
         short = f", {self.after - self.covered} more than it covers" if self.after > self.covered else ""
         return f"{self.what}: {change}; {self.plans} {verb} {self.covered}{short}"
 
@@ -263,7 +263,10 @@ def _usage_lines(main_chain: Organization, before: dict[SubscriptionBasis, int])
         if not of_basis and before[basis] == after[basis]:
             continue
         names = [p.product.name for p in of_basis]
-        label = f"your {names[0]} plan" if len(names) == 1 else f"your plans ({', '.join(names)})"
+        if len(names) == 1:  # "your Device Protection plan", "your Location Plan"
+            label = f"your {names[0]}" if names[0].lower().endswith("plan") else f"your {names[0]} plan"
+        else:
+            label = f"your plans ({', '.join(names)})"
         lines.append(UsageLine(USAGE_LABELS[basis], before[basis], after[basis],
                                sum(p.quantity for p in of_basis) if of_basis else None, label))
     return lines
