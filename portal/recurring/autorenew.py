@@ -201,6 +201,11 @@ class PlanRenewal:
     def ends(self) -> bool:
         return self.price is None
 
+    @property
+    def last_paid_day(self) -> date:
+        """The last day the plan is paid for: the day before its next payment date."""
+        return self.bills_on - timedelta(days=1)
+
 
 def plan_renewals(subscriptions: Sequence[Subscription], org: Organization) -> dict[int, PlanRenewal]:
     """Per plan of `org` (by id), what its next automatic billing will bill."""

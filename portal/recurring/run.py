@@ -346,8 +346,8 @@ def _renew_batch(org_ids: list[int], today: date, products: dict[int, Product], 
     all_licenses = [lic for found in licenses.values() for lic in found]
     license_products = products_by_id({lic.product_id for lic in all_licenses})
     customer_ids = {lic.customer_id for lic in all_licenses if lic.customer_id}
-    customers = dict(db.session.execute(select(Organization.id, Organization.name)
-                                        .where(Organization.id.in_(customer_ids))).tuples()) if customer_ids else {}
+    customers = {org_id: name for org_id, name in db.session.execute(
+        select(Organization.id, Organization.name).where(Organization.id.in_(customer_ids)))} if customer_ids else {}
     cards = {card.organization_id: card for card in db.session.scalars(
         select(PaymentMethod).where(PaymentMethod.organization_id.in_(org_ids), PaymentMethod.is_default.is_(True))
         .order_by(PaymentMethod.id))}
