@@ -163,6 +163,8 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "admin.invoices": STAFF,
     "admin.summarize": STAFF,
     "admin.record_payment": STAFF,
+    "admin.credit_notes": STAFF,
+    "admin.issue_credit_note": STAFF,
     "admin.tax_rates": STAFF,
     "admin.remove_tax_rate": STAFF,
     "admin.settings": STAFF,

@@ -50,7 +50,7 @@ def _invoices_page(summarize_form: SummarizeForm | None = None, payment_forms: d
     found = _open_invoices(search, request.args.get("page", 1, type=int))
     payment_forms = payment_forms or {}
     forms = {inv.number: payment_forms.get(inv.number) or RecordPaymentForm(
-        formdata=None, prefix=f"pay-{inv.id}", data={"amount": inv.total_minor}) for inv in found.items}
+        formdata=None, prefix=f"pay-{inv.id}", data={"amount": inv.amount_due_minor}) for inv in found.items}
     if summarize_form is None:
         summarize_form = SummarizeForm(formdata=None, data={"period": str(Period.before(utcnow().date()))})
     return render("admin/invoices.html", "admin/_open_invoices.html", found=found, search=search, forms=forms,

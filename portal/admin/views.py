@@ -19,6 +19,7 @@ from portal.admin import (  # noqa: F401 - routes register on bp
 )
 from portal.audit.views import audit_page
 from portal.authz import Permission, requires
+from portal.credits import views as credit_views  # noqa: F401 - staff's credit notes register on bp
 from portal.outbox.transport import FolderTransport, transport_from_url
 from portal.rendering import render
 

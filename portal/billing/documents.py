@@ -17,10 +17,10 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from invoices.document import DocumentLine, InvoiceDocument, Party, PaymentMeans
+from invoices.document import CreditLine, DocumentLine, InvoiceDocument, Party, PaymentMeans
 from portal.audit.services import Actor, record
 from portal.billing.lines import line_licenses, product_text, summary_parts
-from portal.billing.models import Invoice, InvoiceStatus, PaymentMethodKind
+from portal.billing.models import CreditAllocation, Invoice, InvoiceStatus, PaymentMethodKind
 from portal.billing.services import INVOICE_PDF
 from portal.db_types import utcnow
 from portal.errors import RuleError
@@ -88,13 +88,18 @@ def _in_summary(invoice: Invoice) -> bool:
 
 
 NO_PAYMENT_DUE = "No payment due."
+CREDIT_NOTE_TERMS = "No payment due: this credit is deducted from what you owe, never paid out."
 
 
 def _terms(invoice: Invoice) -> tuple[str, PaymentMeans | None]:
     """The payment terms as issued, offering only the ways the portal accepts for this invoice (DOMAIN §6: wire,
     ACH and check from USD 1,000.00 or for a grandfathered account; receipts.methods.payment_options decides)."""
+    if invoice.is_credit_note:
+        return CREDIT_NOTE_TERMS, None
     if invoice.total_minor == 0:
         return NO_PAYMENT_DUE, None
+    if invoice.prepaid_minor >= invoice.total_minor:
+        return "No payment due: paid in full by credit when issued.", None
     if _paid_at_issue(invoice):
         return "Paid in full by card when ordered.", PaymentMeans(code="54", information=invoice.note)
     if _in_summary(invoice):
@@ -136,15 +141,42 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
 
         period = Period.parse(invoice.period)
         period_start, period_end = period.first_day, period.last_day
+    corrected = db.session.get(Invoice, invoice.corrects_id) if invoice.corrects_id else None
     return InvoiceDocument(
-        kind="summary" if invoice.is_summary else "order", number=invoice.number, issue_date=invoice.issued_on,
+        kind="credit_note" if invoice.is_credit_note else "summary" if invoice.is_summary else "order",
+        number=invoice.number, issue_date=invoice.issued_on,
         currency=invoice.currency, seller=seller_party(invoice), buyer=buyer_party(invoice), lines=lines,
-        paid_minor=invoice.total_minor if _paid_at_issue(invoice) else 0, due_date=invoice.due_on,
+        paid_minor=_paid_minor(invoice), due_date=invoice.due_on, credits=_credits_at_issue(invoice),
+        corrects_number=corrected.number if corrected else "", corrects_date=corrected.issued_on if corrected else None,
         payment_terms=terms, payment_means=means, note=invoice.note, payable_separately=not _in_summary(invoice),
         included_invoices=tuple(row.number for row in parts), period_start=period_start, period_end=period_end,
         exemption_reason=reason, order_number=invoice.order.number if invoice.order else "",
         buyer_reference=invoice.order.purchase_order_number if invoice.order else "", details_note=details_note,
     )
+
+
+def _paid_minor(invoice: Invoice) -> int:
+    """What the document states as paid before it was due (BT-113): all of a card order's total, the credit an
+    invoice consumed when issued; a credit note's whole total (nothing is due on it: see invoices.document)."""
+    if invoice.is_credit_note or _paid_at_issue(invoice):
+        return invoice.total_minor
+    return invoice.prepaid_minor
+
+
+def _credits_at_issue(invoice: Invoice) -> tuple[CreditLine, ...]:
+    """The credit moved when the document was issued, as it prints it: on an invoice, the credit notes its
+    prepaid amount consumed; on a credit note, the invoice its credit paid at once (the one it corrects, or that
+    invoice's summary). Those are the allocations between this document and one issued before it (ids grow with
+    issue); credit applied later changes what is due, never the issued document."""
+    if invoice.is_credit_note:
+        other, mine = CreditAllocation.invoice_id, CreditAllocation.credit_note_id
+    elif invoice.prepaid_minor:
+        other, mine = CreditAllocation.credit_note_id, CreditAllocation.invoice_id
+    else:
+        return ()
+    rows = db.session.execute(select(Invoice.number, CreditAllocation.amount_minor).join(Invoice, Invoice.id == other)
+                              .where(mine == invoice.id, other < invoice.id).order_by(CreditAllocation.id))
+    return tuple(CreditLine(number, amount) for number, amount in rows)
 
 
 def _with_details(invoice: Invoice, lines: tuple[DocumentLine, ...]) -> tuple[tuple[DocumentLine, ...], str]:

@@ -29,6 +29,7 @@ from portal.billing.models import (
     SeriesCounter,
 )
 from portal.catalog.models import PurchaseKind
+from portal.credits.services import apply_available_credit
 from portal.csv_export import csv_amount
 from portal.db_types import utcnow
 from portal.errors import RuleError
@@ -191,6 +192,10 @@ def issue_order_invoice(order: Order, today: date | None = None,
 
         def note(number: str) -> str:
             return OTHER_METHODS_NOTE.format(days=PAYMENT_TERMS_DAYS, number=number)
+    # Paid later by wire, ACH or check: the organization's credit pays what it can of it. A card order's invoice is
+    # issued paid (the card was charged the whole total before it exists) and a monthly-invoiced order's credit
+    # goes to its summary.
+    before_issue = apply_available_credit if status is InvoiceStatus.UNPAID else None
     order_lines = db.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)
                                      .order_by(OrderLine.position)).all()
     lines = [IssuedLine(description=describe_order_line(line, delivered.get(line.id, Delivered())),
@@ -202,7 +207,8 @@ def issue_order_invoice(order: Order, today: date | None = None,
                         position=line.position)
              for line in order_lines]
     return issue_invoice(order.organization_id, {name: (order.billing or {}).get(name, "") for name in BUYER_FIELDS},
-                         order.currency, lines, status, due, note, today, order_id=order.id, paid_at=paid_at)
+                         order.currency, lines, status, due, note, today, order_id=order.id, paid_at=paid_at,
+                         before_issue=before_issue)
 
 
 INVOICE_PDF = "invoice_pdf"  # the outbox's maker of an invoice's PDF (registered by billing.documents)
@@ -385,6 +391,7 @@ def summarize_month(org: Organization, period: Period, today: date | None = None
                                  days=PAYMENT_TERMS_DAYS, due=due.isoformat()),
     )
     db.session.add(summary)
+    apply_available_credit(summary)  # the organization's credit notes pay what they can of it (prepaid, BT-113)
     db.session.flush()
     # One executemany for the lines and one UPDATE for the parts, not a unit-of-work flush of every row.
     for row in rows:
@@ -420,6 +427,7 @@ STATUS_FILTERS: dict[str, tuple[str, tuple[InvoiceStatus, ...]]] = {
     "paid": ("Paid", (InvoiceStatus.PAID,)),
     "to_be_summarized": ("To be summarized", (InvoiceStatus.TO_BE_SUMMARIZED,)),
     "summarized": ("Summarized", (InvoiceStatus.SUMMARIZED,)),
+    "credit_notes": ("Credit notes", (InvoiceStatus.CREDIT_AVAILABLE, InvoiceStatus.CREDIT_USED)),
 }
 
 
@@ -438,24 +446,31 @@ INVOICE_CSV_HEADER = ("Invoice", "Type", "Issued", "Due", "Period", "Status", "C
                       "Tax", "Total", "Amount due", "Summary invoice", "Billed to", "Notes")
 
 
+CSV_TYPES = {InvoiceSeries.SUMMARY: "Summary invoice", InvoiceSeries.CREDIT: "Credit note"}
+
+
 def invoice_csv_rows(stmt: Select) -> Iterator[tuple]:
     """The invoices of `stmt` (an invoices_query, scoped by the caller) as CSV rows, read as plain rows while the
     download streams: no ORM objects, so memory stays flat however long the list."""
-    summary = aliased(Invoice)
+    summary, corrected = aliased(Invoice), aliased(Invoice)
     rows = stmt.with_only_columns(
         Invoice.number, Invoice.series, Invoice.issued_on, Invoice.due_on, Invoice.period, Invoice.status,
         Invoice.currency, Invoice.subtotal_minor, Invoice.discount_minor, Invoice.tax_minor, Invoice.total_minor,
-        summary.number.label("summary_number"), Invoice.buyer,
-    ).outerjoin(summary, Invoice.summary_id == summary.id)
+        Invoice.credit_applied_minor, summary.number.label("summary_number"), Invoice.buyer,
+        corrected.number.label("corrected_number"),
+    ).outerjoin(summary, Invoice.summary_id == summary.id).outerjoin(corrected, Invoice.corrects_id == corrected.id)
     for row in db.session.execute(rows):
         is_summary = row.series is InvoiceSeries.SUMMARY
-        owed = row.total_minor if row.status in (InvoiceStatus.UNPAID, InvoiceStatus.PAYMENT_PENDING) else 0
-        yield (row.number, "Summary invoice" if is_summary else "Order invoice", row.issued_on.isoformat(),
+        owed = (row.total_minor - row.credit_applied_minor
+                if row.status in (InvoiceStatus.UNPAID, InvoiceStatus.PAYMENT_PENDING) else 0)
+        notes = ("Summary Invoice" if is_summary else f"Corrects {row.corrected_number}" if row.corrected_number
+                 else "")
+        yield (row.number, CSV_TYPES.get(row.series, "Order invoice"), row.issued_on.isoformat(),
                row.due_on.isoformat() if row.due_on else "", row.period or "", row.status.label, row.currency,
                csv_amount(row.subtotal_minor, row.currency), csv_amount(row.discount_minor, row.currency),
                csv_amount(row.tax_minor, row.currency), csv_amount(row.total_minor, row.currency),
                csv_amount(owed, row.currency), row.summary_number or "", (row.buyer or {}).get("legal_name", ""),
-               "Summary Invoice" if is_summary else "")
+               notes)
 
 
 def unpaid_query(org_id: int) -> Select:

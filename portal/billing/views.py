@@ -208,4 +208,4 @@ def pay(invoice_number: str):
     return render("invoices/pay.html", status=422 if form.errors or form.form_errors else 200, invoice=invoice,
                   form=form, options=options, cards=cards, refusal=refusal, seller=invoice_seller(invoice),
                   Method=PaymentMethodKind, labels=METHOD_LABELS, InvoiceStatus=InvoiceStatus,
-                  total=format_money(Money(invoice.total_minor, invoice.currency)))
+                  total=format_money(Money(invoice.amount_due_minor, invoice.currency)))

@@ -38,16 +38,16 @@ def check_payable(invoice: Invoice) -> None:
         raise RuleError("This invoice is paid through the monthly summary invoice that includes it.")
     if invoice.status is InvoiceStatus.PAID or payment_of(invoice) is not None:
         raise RuleError(f"Invoice {invoice.number} is already paid.")
-    if invoice.total_minor <= 0:
+    if invoice.amount_due_minor <= 0:
         raise RuleError("Nothing is owed on this invoice.")
 
 
 def pay_by_card(invoice: Invoice, saved_card: PaymentMethod | None, new_card: CardInput | None,
                 gateway: PaymentGateway, actor: Actor) -> InvoicePayment:
-    """Charge the invoice's total to the card and mark it paid, committed. RuleError: nothing was charged or
-    kept (declined, already paid, not payable on its own)."""
+    """Charge the invoice's amount due (its total less the credit applied to it) to the card and mark it paid,
+    committed. RuleError: nothing was charged or kept (declined, already paid, not payable on its own)."""
     check_payable(invoice)
-    charge = charge_card(saved_card, new_card, invoice.total_minor, invoice.currency,
+    charge = charge_card(saved_card, new_card, invoice.amount_due_minor, invoice.currency,
                          intents.Purchase(invoice.organization_id, intents.Purpose.INVOICE, invoice.number), gateway)
     try:
         payment = _record(invoice, PaymentMethodKind.CARD, charge.card_label, actor, charge)
@@ -89,8 +89,8 @@ def record_transfer(invoice: Invoice, method: PaymentMethodKind, amount_minor: i
     check_payable(invoice)
     if method not in OTHER_METHODS:
         raise RuleError("Card payments are taken by the portal; record a wire, ACH or check here.", field="method")
-    if amount_minor != invoice.total_minor:
-        raise RuleError("Record the whole amount of the invoice; partial payments are not supported.",
+    if amount_minor != invoice.amount_due_minor:
+        raise RuleError("Record the whole amount due on the invoice; partial payments are not supported.",
                         field="amount")
     if not reference.strip():
         raise RuleError("Enter the bank reference or the check number.", field="reference")
@@ -102,7 +102,7 @@ def record_transfer(invoice: Invoice, method: PaymentMethodKind, amount_minor: i
 
 def _record(invoice: Invoice, method: PaymentMethodKind, reference: str, actor: Actor,
             charge: CardCharge | None = None) -> InvoicePayment:
-    payment = InvoicePayment(invoice_id=invoice.id, amount_minor=invoice.total_minor, method=method,
+    payment = InvoicePayment(invoice_id=invoice.id, amount_minor=invoice.amount_due_minor, method=method,
                              reference=reference[:120], gateway_charge_id=charge.charge_id if charge else None,
                              recorded_by_id=actor.user_id)
     db.session.add(payment)
