@@ -19,6 +19,7 @@ from portal.authz import Permission, active_organization, can, require, requires
 from portal.billing import documents, lines, services
 from portal.billing.forms import EmailInvoiceForm, PayInvoiceForm
 from portal.billing.models import Invoice, InvoicePayment, InvoiceStatus, PaymentMethodKind
+from portal.credits import services as credits
 from portal.csv_export import streamed_csv
 from portal.db_types import utcnow
 from portal.errors import RuleError
@@ -62,7 +63,8 @@ def index():
                       request.args.get("page", 1, type=int), PER_PAGE)
     return render("invoices/index.html", "invoices/_list.html", unpaid=unpaid, invoices=invoices,
                   status_filter=status, period=period_text, statuses=services.STATUS_FILTERS, today=utcnow().date(),
-                  may_pay=can(current_user, Permission.PAY_INVOICES, org))
+                  may_pay=can(current_user, Permission.PAY_INVOICES, org),
+                  corrected=credits.corrected_numbers(invoices.items))
 
 
 @bp.route("/invoices.csv")
@@ -92,7 +94,12 @@ def _detail_page(invoice_number: str, email_form: EmailInvoiceForm | None = None
                               joinedload(Invoice.summary), joinedload(Invoice.order))
     if email_form is None:
         email_form = EmailInvoiceForm(formdata=None, data={"to": invoice.organization.invoice_email})
+    if invoice.is_credit_note:
+        credit_moves = credits.allocations_of(invoice)
+    else:
+        credit_moves = credits.allocations_to(invoice) if invoice.credit_applied_minor else []
     return render("invoices/detail.html", status=status, invoice=invoice, email_form=email_form,
+                  credit_moves=credit_moves, corrected=credits.corrected_numbers([invoice]).get(invoice.id),
                   licenses=lines.line_licenses(invoice),
                   parts=lines.summary_parts(invoice) if invoice.is_summary else {},
                   breakdown=_tax_breakdown(invoice), categories=CATEGORY_LABELS, reasons=EXEMPTION_REASONS,

@@ -7,6 +7,8 @@ portal/credits/issuing.py.
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import select
 
 from portal.billing.models import CreditAllocation, Invoice, InvoiceSeries, InvoiceStatus
@@ -86,3 +88,14 @@ def allocations_of(note: Invoice) -> list[tuple[str, int]]:
         .join(Invoice, Invoice.id == CreditAllocation.invoice_id)
         .where(CreditAllocation.credit_note_id == note.id).order_by(CreditAllocation.id))
     return [(number, amount) for number, amount in rows]
+
+
+def corrected_numbers(invoices: list[Invoice]) -> dict[int, tuple[str, date]]:
+    """For the credit notes among `invoices`, the number and issue date of the invoice each corrects, by credit
+    note id (one query for a page of invoices)."""
+    ids = {invoice.id: invoice.corrects_id for invoice in invoices if invoice.corrects_id}
+    if not ids:
+        return {}
+    found = {row.id: (row.number, row.issued_on) for row in db.session.execute(
+        select(Invoice.id, Invoice.number, Invoice.issued_on).where(Invoice.id.in_(set(ids.values()))))}
+    return {note_id: found[corrected_id] for note_id, corrected_id in ids.items() if corrected_id in found}
