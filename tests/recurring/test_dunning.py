@@ -1,0 +1,188 @@
+"""Collecting renewals (issue 13 item 2): a saved default card is charged by the run and the payment receipted; a
+declined card is retried on days 1, 3 and 7 after the first decline, the managers are told after the first decline
+and when the plan becomes past due; nothing is suspended, and paying the invoice from /invoices clears it."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from portal.billing.models import Invoice, InvoiceStatus
+from portal.extensions import db
+from portal.outbox.models import OutboxMessage
+from portal.payments.models import PaymentMethod
+from portal.receipts.models import Receipt
+from portal.recurring.collection import RETRY_DAYS, next_attempt
+from portal.recurring.models import CollectionMethod, CollectionState, RenewalCollection
+from portal.recurring.run import renew
+from portal.recurring.status import past_due_invoices
+from portal.subscriptions.models import Subscription
+from tests.recurring.conftest import DECLINED, chain, plan, saved_card
+
+DAY = date(2027, 1, 15)
+
+
+def the_invoice(org_id: int) -> Invoice:
+    return db.session.scalars(select(Invoice).where(Invoice.organization_id == org_id)).one()
+
+
+def collection(invoice_id: int) -> RenewalCollection:
+    db.session.expire_all()
+    return db.session.get(RenewalCollection, invoice_id)
+
+
+def emails(kind: str) -> list[OutboxMessage]:
+    return list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == kind)
+                                   .order_by(OutboxMessage.id)))
+
+
+def pay_from_the_invoices_page(app, email: str, number: str) -> int:
+    """What the manager does in a browser (a thread of its own, outside this test's application context): open Pay
+    invoice and submit the form with a new card."""
+    def browse() -> int:
+        client = app.test_client()
+        client.login(email, "a-long-password")
+        page = client.get(f"/invoices/{number}/pay").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        return client.post(f"/invoices/{number}/pay", csrf=False, data={
+            "csrf_token": token, "method": "card", "saved_card": "0", "card_number": "4242 4242 4242 4242",
+            "exp_month": "12", "exp_year": str(date.today().year + 3), "holder_name": "Card Holder"}).status_code
+
+    db.session.commit()
+    with ThreadPoolExecutor(1) as browser:
+        return browser.submit(browse).result()
+
+
+def test_the_schedule_is_days_1_3_and_7_after_the_first_decline():
+    assert RETRY_DAYS == (1, 3, 7)
+    assert [next_attempt(DAY, n) for n in (1, 2, 3, 4)] == [DAY + timedelta(days=1), DAY + timedelta(days=3),
+                                                            DAY + timedelta(days=7), None]
+
+
+def test_a_card_account_is_charged_and_receipted(catalog):
+    org = chain()
+    card = saved_card(org)
+    plan(org, next_payment_on=DAY)
+    db.session.commit()
+
+    result = renew(DAY)
+
+    invoice = the_invoice(org.id)
+    assert invoice.status is InvoiceStatus.PAID and invoice.due_on == DAY
+    assert f"charged to {card.label}" in invoice.note
+    state = collection(invoice.id)
+    assert (state.method, state.state, state.attempts) == (CollectionMethod.CARD, CollectionState.PAID, 1)
+    assert result.collection.charged == 1 and result.amounts[("card", "USD")] == invoice.total_minor
+    receipt = db.session.scalars(select(Receipt).where(Receipt.organization_id == org.id)).one()
+    assert receipt.amount_minor == invoice.total_minor
+    assert [m.kind for m in emails("receipt")] == ["receipt"]
+    assert emails("renewal_invoice") == [] and emails("renewal_payment_failed") == []
+    assert renew(DAY).collection.charged == 0  # nothing charged twice
+
+
+def test_a_declined_card_is_retried_on_days_1_3_and_7_then_the_plan_is_past_due_until_the_invoice_is_paid(
+        catalog, app):
+    org = chain()
+    saved_card(org, DECLINED)
+    subscription = plan(org, next_payment_on=DAY)
+    db.session.commit()
+    manager = f"manager-{org.id}@chain{org.id}.example.com"
+
+    first = renew(DAY)
+    invoice = the_invoice(org.id)
+    assert invoice.status is InvoiceStatus.UNPAID and first.collection.declined == 1
+    state = collection(invoice.id)
+    assert (state.state, state.attempts, state.next_attempt_on) == (CollectionState.CHARGING, 1,
+                                                                    DAY + timedelta(days=1))
+    assert "declined" in state.last_message
+    [failed] = emails("renewal_payment_failed")
+    assert failed.to_addrs == [manager]
+    assert failed.subject == f"Your renewal payment failed: invoice {invoice.number}"
+    assert "declined by its bank" in failed.body_text and (DAY + timedelta(days=1)).isoformat() in failed.body_text
+    assert f"/invoices/{invoice.number}/pay" in failed.body_text
+
+    assert renew(DAY + timedelta(days=1)).collection.declined == 1
+    assert collection(invoice.id).next_attempt_on == DAY + timedelta(days=3)
+    assert renew(DAY + timedelta(days=2)).collection.declined == 0  # not due: nothing tried
+    assert renew(DAY + timedelta(days=4)).collection.declined == 1  # a day late: the schedule does not shift
+    assert collection(invoice.id).next_attempt_on == DAY + timedelta(days=7)
+    assert past_due_invoices([subscription.id]) == {}
+    assert len(emails("renewal_payment_failed")) == 1  # told once, at the first decline
+
+    last = renew(DAY + timedelta(days=7))
+    state = collection(invoice.id)
+    assert (state.state, state.attempts, state.past_due_on, state.next_attempt_on) == (
+        CollectionState.PAST_DUE, 4, DAY + timedelta(days=7), None)
+    assert last.collection.past_due_plans == 1
+    [past_due] = emails("renewal_past_due")
+    assert past_due.to_addrs == [manager] and "Nothing is suspended or deleted" in past_due.body_text
+    assert past_due_invoices([subscription.id])[subscription.id].id == invoice.id
+    db.session.refresh(subscription)
+    assert subscription.quantity == 7  # nothing suspended
+    assert renew(DAY + timedelta(days=30)).collection.declined == 0  # never tried again
+
+    # The manager pays it from /invoices with another card: the plan is no longer past due.
+    assert pay_from_the_invoices_page(app, manager, invoice.number) == 302
+    db.session.expire_all()
+    assert the_invoice(org.id).status is InvoiceStatus.PAID
+    assert past_due_invoices([subscription.id]) == {}
+    renew(DAY + timedelta(days=31))
+    assert collection(invoice.id).state is CollectionState.PAID
+
+
+def test_an_invoice_paid_before_its_retry_is_not_charged_again(catalog):
+    from portal.billing.models import PaymentMethodKind
+    from portal.receipts.paying import record_transfer
+    from tests.factories import actor
+
+    org = chain()
+    saved_card(org, DECLINED)
+    plan(org, next_payment_on=DAY)
+    db.session.commit()
+    renew(DAY)
+    invoice = the_invoice(org.id)
+    record_transfer(invoice, PaymentMethodKind.WIRE, invoice.total_minor, "WIRE-1", actor())
+    db.session.commit()
+
+    result = renew(DAY + timedelta(days=1))
+
+    assert result.collection.declined == 0
+    assert collection(invoice.id).state is CollectionState.PAID
+
+
+def test_an_account_that_removed_its_card_gets_the_invoice_to_pay(catalog):
+    org = chain()
+    card = saved_card(org, DECLINED)
+    plan(org, next_payment_on=DAY)
+    db.session.commit()
+    renew(DAY)
+    invoice = the_invoice(org.id)
+    db.session.delete(db.session.get(PaymentMethod, card.id))
+    db.session.commit()
+
+    result = renew(DAY + timedelta(days=1))
+
+    state = collection(invoice.id)
+    assert (state.state, state.next_attempt_on) == (CollectionState.AWAITING_PAYMENT, None)
+    assert result.collection.without_card == 1
+    [sent] = emails("renewal_invoice")
+    assert "No default card is saved any more" in sent.body_text
+
+
+def test_a_zero_total_renewal_is_paid_at_once(catalog):
+    from tests.factories import demo_product
+
+    demo_product("device-protection").unit_price_minor = 0
+    org = chain()
+    saved_card(org)
+    plan(org, next_payment_on=DAY)
+    db.session.commit()
+
+    renew(DAY)
+
+    invoice = the_invoice(org.id)
+    assert invoice.status is InvoiceStatus.PAID and collection(invoice.id).state is CollectionState.PAID
+    assert db.session.scalars(select(Subscription.next_payment_on)).one() == date(2027, 2, 15)
