@@ -6,6 +6,13 @@ window.
 it is written in the same transaction as the email. A rerun finds the rows and sends nothing new; two runs at once
 collide on the unique row, and the loser's transaction (its email included) rolls back. A new expiry date (M&S
 renewed for another year) is a new window, so next year's notice is sent in its turn.
+
+Each line says what will happen and for how much (issue 13 item 4): M&S that renews automatically, on which day,
+for what amount (the renewal price less the partner discount, plus tax) and how it is collected (the saved card,
+an invoice, the monthly summary); M&S that does not, that it lapses unless renewed, with the link to renew it; the
+customer each license is assigned to; a plan's next payment, at the list price in force times the quantity it will
+have (a scheduled decrease or switch applied), less discount, plus tax, or that it ends. The figures come from
+portal/recurring/autorenew.py, which prices them as the renewal run bills them.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from portal.extensions import db
 from portal.licenses.models import License
 from portal.notifications.models import EmailCategory
 from portal.outbox.services import enqueue_optional_email, external_url
+from portal.recurring.autorenew import maintenance_renewals, plan_renewals
 from portal.subscriptions.models import Subscription
 
 MAINTENANCE_DAYS = 30
@@ -57,7 +65,8 @@ def renewals_due(today: date) -> list[Due]:
         select(License).join(Organization, Organization.id == License.owner_id)
         .where(Organization.parent_id.is_(None), License.ms_expires_on >= today,
                License.ms_expires_on <= today + timedelta(days=MAINTENANCE_DAYS))
-        .options(selectinload(License.product), selectinload(License.edition))
+        .options(selectinload(License.product), selectinload(License.edition), selectinload(License.addons),
+                 selectinload(License.customer))
         .order_by(License.ms_expires_on, License.id)))
     subscriptions = list(db.session.scalars(
         select(Subscription).join(Organization, Organization.id == Subscription.organization_id)
@@ -79,16 +88,23 @@ def renewals_due(today: date) -> list[Due]:
     return [due[org_id] for org_id in sorted(due)]
 
 
-def notify_renewals(due: Due) -> int:
+def notify_renewals(due: Due, today: date | None = None) -> int:
     """Tell each of the chain's managers who receives renewal notices about `due` (one email each, with their own
-    unsubscribe link), and remember each item and window in the same transaction; returns the emails written.
-    0 when the chain has no manager to tell (nothing is remembered, so a later run tells the manager it gets, or
-    one who opts in again). Flushes; the caller commits (IntegrityError: another run told them first)."""
+    unsubscribe link): per item, when and for how much it renews, or that it lapses or ends; and remember each
+    item and window in the same transaction; returns the emails written. 0 when the chain has no manager to tell
+    (nothing is remembered, so a later run tells the manager it gets, or one who opts in again). Flushes; the
+    caller commits (IntegrityError: another run told them first)."""
+    today = today or utcnow().date()
+    org = due.organization
     renew_links = {lic.id: external_url("licenses.modify_license", key=lic.key) for lic in due.licenses}
-    messages = enqueue_optional_email(managers_emails(due.organization), "renewal_notice",
-                                      EmailCategory.RENEWAL_NOTICES, organization=due.organization,
+    messages = enqueue_optional_email(managers_emails(org), "renewal_notice",
+                                      EmailCategory.RENEWAL_NOTICES, organization=org,
                                       licenses=due.licenses, subscriptions=due.subscriptions,
-                                      renew_links=renew_links, link=external_url("licenses.index"))
+                                      maintenance=maintenance_renewals(due.licenses, {org.id: org}, today),
+                                      plans=plan_renewals(due.subscriptions, org),
+                                      renew_links=renew_links, link=external_url("licenses.index"),
+                                      license_links={lic.id: external_url("licenses.detail", key=lic.key)
+                                                     for lic in due.licenses})
     if not messages:
         return 0
     for lic in due.licenses:
@@ -113,7 +129,7 @@ def send_renewal_notices(today: date | None = None) -> RenewalRun:
     emails = licenses = subscriptions = 0
     for due in renewals_due(today):
         try:
-            sent = notify_renewals(due)
+            sent = notify_renewals(due, today)
             db.session.commit()
         except IntegrityError:  # a concurrent run told this chain first
             db.session.rollback()

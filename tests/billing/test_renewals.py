@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.outbox.models import OutboxMessage
 from portal.renewals.notices import renewals_due, send_renewal_notices
 from portal.subscriptions.models import Subscription
-from tests.factories import make_license, make_member, make_org
+from tests.factories import make_license, make_member, make_org, make_payment_method
 
 TODAY = date(2026, 11, 21)
 
@@ -120,3 +120,98 @@ def test_the_cli_reports_what_it_queued(app, demo):
     assert "0 renewal emails queued" in second.output
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(RenewalNotice)) == 1
+
+
+# ---------------------------------------------------------------- what each line says (issue 13 item 4)
+
+
+def _notice_to(email: str) -> str:
+    [message] = [m for m in _renewal_emails() if m.to_addrs == [email]]
+    return " ".join(message.body_text.split())
+
+
+def test_ms_that_renews_automatically_says_when_for_how_much_how_it_is_collected_and_for_whom(billing):
+    northwind = db.session.get(Organization, billing.orgs["Northwind IT"])  # Gold 20 %, monthly, tax exempt
+    contoso = db.session.get(Organization, billing.orgs["Contoso Retail"])
+    auto = make_license(northwind, contoso, edition="Professional", quantity=25,
+                        ms_expires_on=TODAY + timedelta(days=10))
+    auto.auto_renew = True
+    db.session.commit()
+
+    send_renewal_notices(TODAY)
+
+    text = _notice_to("alice@northwind.example.com")
+    assert (f"MailSuite Mail Server Professional, 25 mailboxes, license {auto.key} for Contoso Retail: M&S ends "
+            "2026-12-01. It renews automatically on 2026-12-02: $16.00 ($20.00 at list price less your 20% partner "
+            "discount), added to your monthly summary invoice.") in text
+    assert f"To change this: http://portal.test/licenses/{auto.key}" in text
+
+
+def test_ms_that_does_not_renew_automatically_lapses_unless_renewed_with_the_link(billing):
+    northwind = db.session.get(Organization, billing.orgs["Northwind IT"])
+    manual = make_license(northwind, edition="Professional", quantity=25, ms_expires_on=TODAY + timedelta(days=10))
+    personal = make_license(northwind, northwind, ms_expires_on=TODAY + timedelta(days=11))
+    db.session.commit()
+
+    send_renewal_notices(TODAY)
+
+    text = _notice_to("alice@northwind.example.com")
+    assert (f"license {manual.key} (not assigned yet): M&S ends 2026-12-01. It does not renew automatically and "
+            "lapses unless you renew it; one more year is $16.00 ($20.00 at list price less your 20% partner "
+            f"discount). Renew: http://portal.test/licenses/{manual.key}/modify") in text
+    assert f"license {personal.key} (your own): M&S ends 2026-12-02." in text
+
+
+def test_a_card_account_is_told_the_card_and_a_plan_its_amount_at_list_price_less_discount(billing):
+    litware = db.session.get(Organization, billing.orgs["Litware Solutions"])  # pay on order, Silver 10 %, exempt
+    make_payment_method(litware, last4="1881").is_default = True
+    auto = make_license(litware, edition="Professional", quantity=25, ms_expires_on=TODAY + timedelta(days=5))
+    auto.auto_renew = True
+    _subscription(litware, TODAY + timedelta(days=3), quantity=5)  # Device Protection, $4.00 a device a month
+    db.session.commit()
+
+    send_renewal_notices(TODAY)
+
+    text = _notice_to("frank@litware.example.com")
+    assert ("It renews automatically on 2026-11-27: $18.00 ($20.00 at list price less your 10% partner discount), "
+            "charged to the saved card Visa ending 1881.") in text
+    assert ("Device Protection: 5 devices, next payment on 2026-11-24: $18.00 ($20.00 at list price less your 10% "
+            "partner discount), charged to the saved card Visa ending 1881.") in text
+
+
+def test_an_account_without_a_card_is_told_it_will_be_invoiced(billing):
+    fabrikam = db.session.get(Organization, billing.orgs["Fabrikam Stores"])  # pay on order, no tier, no card
+    license_ = make_license(fabrikam, edition="Professional", quantity=25, ms_expires_on=TODAY + timedelta(days=5))
+    license_.auto_renew = True
+    db.session.commit()
+    send_renewal_notices(TODAY)
+    text = _notice_to("dave@fabrikam.example.com")
+    assert "It renews automatically on 2026-11-27: $20.00" in text and "invoiced, due in 30 days." in text
+
+
+def test_a_plan_with_a_scheduled_decrease_or_cancellation_says_what_its_next_payment_will_be(billing):
+    northwind = db.session.get(Organization, billing.orgs["Northwind IT"])
+    decreased = _subscription(northwind, TODAY + timedelta(days=4), quantity=10)
+    decreased.scheduled_quantity = 6
+    cancelled = _subscription(northwind, TODAY + timedelta(days=5), quantity=2, slug="location-plan")
+    cancelled.scheduled_quantity = 0
+    db.session.commit()
+
+    send_renewal_notices(TODAY)
+
+    text = _notice_to("alice@northwind.example.com")
+    assert ("Device Protection: 10 devices, next payment on 2026-11-25: from then 6 devices of Device Protection "
+            "(monthly) (the scheduled change), $19.20 ($24.00 at list price less your 20% partner discount), added "
+            "to your monthly summary invoice.") in text
+    assert "Location Plan: 2 locations, cancelled: it ends on 2026-11-25 and nothing more is billed." in text
+
+
+def test_the_notice_is_still_sent_once_per_window_whatever_the_setting(billing):
+    northwind = db.session.get(Organization, billing.orgs["Northwind IT"])
+    license_ = make_license(northwind, ms_expires_on=TODAY + timedelta(days=8))
+    db.session.commit()
+    send_renewal_notices(TODAY)
+    license_.auto_renew = True  # turned on after the notice: the window is the same, nothing new is sent
+    db.session.commit()
+    assert send_renewal_notices(TODAY + timedelta(days=1)).emails == 0
+    assert len(_renewal_emails()) == 1
