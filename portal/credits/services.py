@@ -51,7 +51,9 @@ def apply_available_credit(invoice: Invoice) -> int:
         return 0
     owed = invoice.total_minor - (invoice.credit_applied_minor or 0)
     taken: list[tuple[Invoice, int]] = []
-    for note in available_credit_notes(invoice.organization_id, invoice.currency):
+    with db.session.no_autoflush:  # the invoice may be pending: its prepaid amount is written with it, not after
+        notes = available_credit_notes(invoice.organization_id, invoice.currency)
+    for note in notes:
         if owed <= 0:
             break
         amount = min(note.credit_left_minor, owed)
