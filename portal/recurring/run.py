@@ -35,7 +35,7 @@ from sqlalchemy.orm import selectinload
 from portal import pricing
 from portal.accounts.models import BillingMode, Organization
 from portal.audit.services import Actor, record
-from portal.billing.models import SUMMARIZED_NOTE, Invoice, InvoiceStatus
+from portal.billing.models import SUMMARIZED_NOTE, InvoiceStatus
 from portal.billing.services import (
     PAYMENT_TERMS_DAYS,
     IssuedLine,
@@ -44,6 +44,7 @@ from portal.billing.services import (
 )
 from portal.catalog.models import Product, ProductKind, PurchaseKind
 from portal.catalog.services import discount_bp, products_by_id
+from portal.credits.services import apply_available_credit
 from portal.db_types import utcnow
 from portal.extensions import db
 from portal.licenses.models import License
@@ -267,15 +268,6 @@ def _how_collected(org: Organization, card: PaymentMethod | None, today: date) -
     return _Collection(CollectionMethod.INVOICE, InvoiceStatus.UNPAID, due, note, CollectionState.AWAITING_PAYMENT)
 
 
-def _apply_credit(invoice: Invoice) -> None:
-    """The credit notes' credit left is consumed by the renewal invoice (portal/credits), if that exists."""
-    try:
-        from portal.credits.services import apply_available_credit
-    except ImportError:  # pragma: no cover - the credits package not there yet
-        return
-    apply_available_credit(invoice)
-
-
 def _renew_organization(org: Organization, plans: list, licenses: list[License], customers: dict[int, str],
                         card: PaymentMethod | None, today: date, products: dict[int, Product],
                         license_products: dict[int, Product], terms: _Terms, actor: Actor, run: RenewalRun) -> None:
@@ -302,10 +294,12 @@ def _renew_organization(org: Organization, plans: list, licenses: list[License],
               for line, priced in zip(lines, quote.lines, strict=True)]
     how = _how_collected(org, card, today)
     invoice = issue_invoice(org.id, buyer_snapshot(org), org.currency, issued, how.status, how.due_on, how.note,
-                            today, before_issue=_apply_credit if how.method is not CollectionMethod.SUMMARY else None)
+                            today, before_issue=apply_available_credit)  # a summary's part consumes none
     state = how.state
-    if invoice.status is InvoiceStatus.UNPAID and invoice.total_minor - invoice.credit_applied_minor <= 0:
-        invoice.status, invoice.paid_at, state = InvoiceStatus.PAID, utcnow(), CollectionState.PAID
+    if how.method is not CollectionMethod.SUMMARY and invoice.total_minor - invoice.credit_applied_minor <= 0:
+        state = CollectionState.PAID  # nothing to pay: a zero total, or covered by credit notes
+        if invoice.status is not InvoiceStatus.PAID:
+            invoice.status, invoice.paid_at = InvoiceStatus.PAID, utcnow()
     db.session.execute(insert(Renewal.__table__), [
         {"organization_id": org.id, "subscription_id": line.subscription_id, "license_id": line.license_id,
          "product_id": line.product_id, "quantity": line.quantity, "period_start": line.period[0],

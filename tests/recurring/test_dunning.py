@@ -186,3 +186,42 @@ def test_a_zero_total_renewal_is_paid_at_once(catalog):
     invoice = the_invoice(org.id)
     assert invoice.status is InvoiceStatus.PAID and collection(invoice.id).state is CollectionState.PAID
     assert db.session.scalars(select(Subscription.next_payment_on)).one() == date(2027, 2, 15)
+
+
+def test_credit_notes_pay_the_renewal_first_and_the_card_is_charged_what_is_left(catalog):
+    from portal.credits.issuing import issue_credit_note
+    from tests.factories import actor, make_invoice
+
+    org = chain()
+    saved_card(org)
+    plan(org, quantity=7, next_payment_on=DAY)
+    paid = make_invoice(org, status=InvoiceStatus.PAID, total_minor=1_000)
+    note = issue_credit_note(paid, 1_000, "Goodwill", actor())
+    db.session.commit()
+
+    renew(DAY)
+
+    invoice = db.session.scalars(select(Invoice).where(Invoice.organization_id == org.id, Invoice.id != paid.id,
+                                                       Invoice.id != note.id)).one()
+    assert (invoice.prepaid_minor, invoice.credit_applied_minor) == (1_000, 1_000)
+    assert invoice.status is InvoiceStatus.PAID and collection(invoice.id).state is CollectionState.PAID
+    receipt = db.session.scalars(select(Receipt).where(Receipt.organization_id == org.id)).one()
+    assert receipt.amount_minor == invoice.total_minor - 1_000
+
+
+def test_a_renewal_the_credit_covers_is_paid_without_a_charge(catalog):
+    from portal.credits.issuing import issue_credit_note
+    from tests.factories import actor, make_invoice
+
+    org = chain()
+    saved_card(org, DECLINED)
+    plan(org, quantity=1, next_payment_on=DAY)
+    paid = make_invoice(org, status=InvoiceStatus.PAID, total_minor=10_000)
+    issue_credit_note(paid, 10_000, "Goodwill", actor())
+    db.session.commit()
+
+    result = renew(DAY)
+
+    assert result.collection.declined == 0 and result.collection.charged == 0
+    renewal = db.session.get(Invoice, db.session.scalars(select(RenewalCollection.invoice_id)).one())
+    assert renewal.status is InvoiceStatus.PAID and renewal.credit_applied_minor == renewal.total_minor
