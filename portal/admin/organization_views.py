@@ -1,5 +1,6 @@
 """Staff pages of organizations (/admin/organizations): find one, and set a main chain's commercial terms (billing
-mode, partner tier, grandfathered payment methods)."""
+mode, partner tier, grandfathered payment methods); see its plans with their renewals, and correct a plan's next
+payment date with a reason."""
 
 from __future__ import annotations
 
@@ -15,11 +16,18 @@ from portal.accounts import services
 from portal.accounts.context import current_actor
 from portal.accounts.models import BillingMode, Organization, PartnerTier
 from portal.admin import bp
-from portal.admin.forms import CommercialTermsForm
+from portal.admin.forms import CommercialTermsForm, NextPaymentCorrectionForm
 from portal.authz import Permission, can, requires
+from portal.billing.models import Invoice
+from portal.catalog.models import Product
+from portal.db_types import utcnow
 from portal.extensions import db
 from portal.pagination import window
+from portal.recurring import corrections
+from portal.recurring.status import past_due_invoices, renewal_history
 from portal.rendering import render, submit
+from portal.subscriptions.models import Subscription
+from portal.subscriptions.overview import chain_plans
 
 PER_PAGE = 50
 
@@ -70,11 +78,37 @@ def _sub_chains_window(org: Organization, page: int):
     return window(stmt.order_by(Organization.name, Organization.id), page, PER_PAGE)
 
 
+def _plans_context(org: Organization, correction_forms: dict[int, NextPaymentCorrectionForm]) -> dict:
+    """The organization's plans with their past-due invoices and a correction form each, and its renewal history
+    with each renewal's invoice and product (each loaded in one statement, whatever the number of renewals)."""
+    plans = chain_plans(org.id)
+    ids = [plan.id for plan in plans]
+    history = renewal_history(ids)
+    invoice_ids = {renewal.invoice_id for renewal, _ in history}
+    product_ids = {renewal.product_id for renewal, _ in history}
+    invoices = {i.id: i for i in db.session.scalars(select(Invoice).where(Invoice.id.in_(invoice_ids)))} \
+        if invoice_ids else {}
+    products = {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(product_ids)))} \
+        if product_ids else {}
+    forms = {plan.id: correction_forms.get(plan.id) or NextPaymentCorrectionForm(
+        formdata=None, prefix=f"plan-{plan.id}", data={"next_payment_on": plan.next_payment_on}) for plan in plans}
+    return {"plans": plans, "past_due": past_due_invoices(ids), "history": history, "history_invoices": invoices,
+            "history_products": products, "correction_forms": forms, "today": utcnow().date()}
+
+
+def _organization_page(org: Organization, form: CommercialTermsForm,
+                       correction_forms: dict[int, NextPaymentCorrectionForm] | None = None, status: int = 200):
+    sub_chains = _sub_chains_window(org, request.args.get("page", 1, type=int))
+    return render("admin/organization.html", "admin/_sub_chains_table.html", org=org, form=form,
+                  sub_chains=sub_chains, status=status, **_plans_context(org, correction_forms or {}))
+
+
 @bp.route("/organizations/<int:org_id>", methods=["GET", "POST"])
 @not_found_unless_staff
 @requires(Permission.STAFF)
 def organization(org_id: int):
-    """One organization: a main chain's commercial terms, editable; its sub-chains, read-only."""
+    """One organization: a main chain's commercial terms, editable; its plans, renewals and past-due state; its
+    sub-chains, read-only."""
     org = _organization_or_404(org_id)
     form = CommercialTermsForm(obj=org)
     saved = submit(form, lambda: services.update_commercial_terms(
@@ -85,6 +119,26 @@ def organization(org_id: int):
         return redirect(url_for("admin.organization", org_id=org.id))
     if form.errors:
         org = _organization_or_404(org_id)  # read again: a refused change was rolled back
-    sub_chains = _sub_chains_window(org, request.args.get("page", 1, type=int))
-    return render("admin/organization.html", "admin/_sub_chains_table.html", org=org, form=form,
-                  sub_chains=sub_chains, status=422 if form.errors else 200)
+    return _organization_page(org, form, status=422 if form.errors else 200)
+
+
+@bp.route("/organizations/<int:org_id>/plans/<int:plan_id>/next-payment", methods=["POST"])
+@not_found_unless_staff
+@requires(Permission.STAFF)
+def correct_next_payment(org_id: int, plan_id: int):
+    """Correct a plan's next payment date, with the reason (audited); a plan of another organization is a 404."""
+    org = _organization_or_404(org_id)
+    plan = db.session.scalars(select(Subscription).where(Subscription.id == plan_id,
+                                                         Subscription.organization_id == org.id)
+                              .options(joinedload(Subscription.product))).first()
+    if plan is None:
+        abort(404)
+    correction = NextPaymentCorrectionForm(prefix=f"plan-{plan.id}")
+    old = plan.next_payment_on
+    if submit(correction, lambda: corrections.correct_next_payment(
+            plan, correction.next_payment_on.data, correction.reason.data, current_actor(), utcnow().date())):
+        flash(f"Next payment date of {plan.product.name} corrected: {old.isoformat()} → "
+              f"{plan.next_payment_on.isoformat()}.", "success")
+        return redirect(url_for("admin.organization", org_id=org.id) + "#plans-heading")
+    org = _organization_or_404(org_id)  # read again: the refused change was rolled back
+    return _organization_page(org, CommercialTermsForm(obj=org, formdata=None), {plan.id: correction}, status=422)

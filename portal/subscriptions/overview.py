@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import contains_eager, joinedload
 
 from portal.catalog.models import Product, SubscriptionBasis
 from portal.extensions import db
@@ -69,7 +69,8 @@ class PlanGroup:
 def chain_plans(main_chain_id: int) -> list[Subscription]:
     """The chain's plans with their catalog products, in catalog order."""
     return list(db.session.scalars(
-        select(Subscription).join(Subscription.product).options(contains_eager(Subscription.product))
+        select(Subscription).join(Subscription.product)
+        .options(contains_eager(Subscription.product), joinedload(Subscription.scheduled_product))
         .where(Subscription.organization_id == main_chain_id)
         .order_by(Product.position, Product.id)
     ))
@@ -84,6 +85,6 @@ def plan_groups(main_chain_id: int) -> tuple[list[PlanGroup], dict[SubscriptionB
     for basis in BASIS_ORDER:
         of_basis = [p for p in plans if p.product.basis is basis]
         if of_basis:
-            purchased = sum(p.quantity for p in of_basis)
+            purchased = sum(p.quantity for p in of_basis if p.quantity > 0 and p.ended_on is None)  # running
             groups.append(PlanGroup(basis, of_basis, Usage(purchased=purchased, used=needed[basis])))
     return groups, needed
