@@ -273,6 +273,32 @@ def make_subscription(org: Organization, slug: str = "device-protection", quanti
     return subscription
 
 
+
+def make_renewal(subscription, period_start, period_end, invoice=None, method: str = "card",
+                 state: str = "paid", attempts: int = 1, next_attempt_on=None, past_due_on=None,
+                 last_message: str = ""):
+    """A period of `subscription` billed by the renewal run: its Renewal row on a renewal invoice (a new unpaid one
+    of the plan's organization unless given) and, if `state`, that invoice's RenewalCollection."""
+    from portal.billing.models import InvoiceStatus
+    from portal.recurring.models import CollectionMethod, CollectionState, Renewal, RenewalCollection
+
+    org = db.session.get(Organization, subscription.organization_id)
+    if invoice is None:
+        invoice = make_invoice(org, status=InvoiceStatus.PAID if state == "paid" else None,
+                               issued_on=period_start)
+    renewal = Renewal(organization_id=org.id, subscription_id=subscription.id, product_id=subscription.product_id,
+                      quantity=subscription.quantity, period_start=period_start, period_end=period_end,
+                      invoice_id=invoice.id, position=1)
+    db.session.add(renewal)
+    if state and db.session.get(RenewalCollection, invoice.id) is None:
+        db.session.add(RenewalCollection(invoice_id=invoice.id, organization_id=org.id,
+                                         method=CollectionMethod(method), state=CollectionState(state),
+                                         attempts=attempts, next_attempt_on=next_attempt_on,
+                                         past_due_on=past_due_on, last_message=last_message))
+    db.session.flush()
+    return renewal
+
+
 # ---------------------------------------------------------------- account transfers (issue 6)
 
 SAMPLE_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"

@@ -8,7 +8,7 @@ beside its field. The rules (ranges, unique names, what each kind of product nee
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
@@ -235,3 +235,14 @@ class CommercialTermsForm(FlaskForm):
         "Resale exemption: buys for resale, pays no tax",
         description="With a resale certificate on file. Its orders show tax category E (exempt) and no tax.",
     )
+
+
+class NextPaymentCorrectionForm(FlaskForm):
+    """Staff correct a plan's next payment date, with the reason (portal/recurring/corrections.py)."""
+
+    next_payment_on = DateField("New next payment date", validators=[InputRequired("Give the new date.")],
+                                description="After the last day already billed; the plan renews on this day of the "
+                                            "month from then on.")
+    reason = StringField("Reason", validators=[InputRequired("Say why the date is corrected."),
+                                               Length(max=500, message="Keep the reason to 500 characters or fewer.")],
+                         description="Kept in the audit log with the old and the new date.")
