@@ -271,3 +271,45 @@ def test_a_transfers_service_charge_invoice(en16931, shop, billing_mode):
     invoice = db.session.get(Invoice, approved.service_invoice_id)
     assert re.fullmatch(r"INV-\d+", invoice.number) and invoice.order_id is None
     assert_passes(en16931, invoice, f"service-charge invoice ({billing_mode.value})")
+
+
+# ---------------------------------------------------------------- credit notes (issue 13 item 5)
+
+
+def test_a_credit_note_and_the_invoice_whose_credit_it_paid(en16931, shop):
+    from portal.credits.issuing import issue_credit_note
+
+    org, dave = org_and_buyer(shop, "Fabrikam Stores")
+    taxed_in_washington(org)
+    invoice = buy(org, dave, PaymentChoice(PaymentKind.WIRE), slug="livedesk", edition="Enterprise", quantity=10)
+    assert categories(invoice) == {STANDARD}
+
+    note = issue_credit_note(invoice, 12_345, "Two agents billed twice", actor())
+    db.session.commit()
+
+    xml = cii_xml(invoice_document(note)).decode()
+    assert "<ram:TypeCode>381</ram:TypeCode>" in xml and f"<ram:IssuerAssignedID>{invoice.number}<" in xml
+    assert "<ram:DuePayableAmount>0.00</ram:DuePayableAmount>" in xml
+    assert_passes(en16931, note, "credit note (standard rate), applied to the invoice it corrects")
+    assert_passes(en16931, invoice, "order invoice partly paid by a later credit note")
+
+
+def test_a_credit_note_against_an_exempt_card_order_and_the_summary_that_consumes_it(en16931, shop):
+    from portal.credits.issuing import issue_credit_note
+
+    litware, frank = org_and_buyer(shop, "Litware Solutions")  # resale exemption (category E)
+    note = issue_credit_note(buy(litware, frank, card()), 1_000, "Goodwill", actor())
+    db.session.commit()
+    assert_passes(en16931, note, "credit note (exempt), credit available")
+
+    org, alice = org_and_buyer(shop, "Northwind IT")
+    ordered = buy(org, alice, PaymentChoice(PaymentKind.INVOICE))
+    issue_credit_note(ordered, 2_500, "Price error", actor())
+    db.session.commit()
+    today = utcnow().date()
+    summary = summarize_month(org, Period.of(today), today=_next_month(today))
+    db.session.commit()
+
+    assert summary.prepaid_minor == 2_500
+    assert "<ram:TotalPrepaidAmount>25.00</ram:TotalPrepaidAmount>" in cii_xml(invoice_document(summary)).decode()
+    assert_passes(en16931, summary, "summary invoice with a prepaid credit")
