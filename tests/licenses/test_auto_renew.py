@@ -337,3 +337,9 @@ def test_a_sub_chain_user_who_may_not_buy_has_no_bulk_form(app, demo):
     page = client.get("/licenses").get_data(as_text=True)
     assert "auto-renew-form" not in page
     assert client.post("/licenses/auto-renew", data={"auto_renew": "on"}).status_code == 403
+
+
+def test_the_page_and_the_renewal_run_agree_on_when_lapsed_ms_is_no_longer_renewed():
+    from portal.recurring.run import REINSTATEMENT_AFTER_DAYS
+
+    assert autorenew.GRACE_DAYS == REINSTATEMENT_AFTER_DAYS
