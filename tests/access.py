@@ -16,6 +16,7 @@ from portal.partners.models import PartnerGrant
 from portal.payments.models import PaymentMethod
 from portal.receipts.models import Receipt
 from portal.signin.models import UserSession
+from portal.subscriptions.models import Subscription
 from portal.transfers.models import TransferRequest
 
 PUBLIC = frozenset({"anonymous", "ops", "alice", "bob", "carol", "dave", "erin", "frank"})
@@ -181,6 +182,7 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "admin.update_addon": STAFF,
     "admin.organizations": STAFF,
     "admin.organization": STAFF,
+    "admin.correct_next_payment": STAFF,  # a plan of that organization (another's: 404), with a reason
 }
 
 # Route parameters that name a tenant's object: the model, and the attribute the URL carries.
@@ -200,6 +202,7 @@ ID_PARAMS: dict[str, tuple[type, str]] = {
     "activation": (Activation, "id"),  # an installation's activation, seen through its license's organizations
     "session_id": (UserSession, "id"),  # a sign-in session belongs to its user, not to an organization
     "grant_id": (PartnerGrant, "id"),  # a partner grant belongs to its customer and to its partner
+    "plan_id": (Subscription, "id"),  # a plan, on staff's organization page (under its organization's id)
 }
 # Route parameters that are not tenant ids, with a sample value for the matrix (secrets, file names, catalog ids
 # that only staff can use: the view checks these itself).

@@ -5,7 +5,7 @@ Each attempt must answer 404 (never 403, which would confirm the object exists) 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from flask import url_for
@@ -182,3 +182,25 @@ def test_other_tenants_objects_answer_404(app, login, world, user):
         assert _snapshot() == before, "a cross-tenant request changed data"
     assert tried > 0
     assert not problems, f"{user} reached objects of other tenants:\n  " + "\n  ".join(problems)
+
+
+def test_staff_correct_a_plan_only_under_its_own_organizations_id(app, login, demo):
+    """Staff pages span every tenant, but a plan is corrected under its own organization's id only: another
+    organization's plan there is a 404 (as for anyone not staff), and nothing changes."""
+    from tests.factories import make_subscription
+
+    with app.app_context():
+        mine, other = make_org("Plan Owner"), make_org("Plan Stranger")
+        plan = make_subscription(mine)
+        db.session.commit()
+        plan_id, mine_id, other_id, due = plan.id, mine.id, other.id, plan.next_payment_on
+    fields = {f"plan-{plan_id}-next_payment_on": (due + timedelta(days=1)).isoformat(),
+              f"plan-{plan_id}-reason": "Aimed at the wrong organization"}
+    for who, org_id in (("ops", other_id), ("ops", demo.orgs["Fabrikam Stores"]), ("dave", mine_id),
+                        ("alice", other_id)):
+        response = login(who).post(f"/admin/organizations/{org_id}/plans/{plan_id}/next-payment", data=fields)
+        assert response.status_code == 404, (who, org_id)
+    with app.app_context():
+        from portal.subscriptions.models import Subscription
+
+        assert db.session.get(Subscription, plan_id).next_payment_on == due

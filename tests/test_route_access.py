@@ -30,6 +30,7 @@ from tests.factories import (
     make_partner_grant,
     make_payment_method,
     make_receipt,
+    make_subscription,
     make_transfer,
 )
 
@@ -99,6 +100,11 @@ def targets(app, demo):
             per_org[name].update(location_id=location.id, device_id=make_device(location).id,
                                  removable_device_id=make_device(location).id,
                                  removable_location_id=make_location(org).id)
+        plans: dict[int, int] = {}  # a plan of each organization aimed at by org_id (staff's plan corrections)
+        for target in per_org.values():
+            if target["org_id"] not in plans:
+                plans[target["org_id"]] = make_subscription(db.session.get(Organization, target["org_id"])).id
+            target["plan_id"] = plans[target["org_id"]]
         # Each user's own cart item, in the organization they work in.
         users = {u.email: u for u in db.session.scalars(select(User))}
         for name, email in DEMO_EMAILS.items():
