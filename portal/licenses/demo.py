@@ -1,5 +1,6 @@
 """Demo licenses: Northwind IT holds a few unassigned MailSuite and WebStats licenses, has assigned two to its
-customer Contoso Retail (one active on an installation) and uses one itself; Litware Solutions holds one.
+customer Contoso Retail (one active on an installation, its M&S renewing automatically) and uses one itself;
+Litware Solutions holds one.
 Created directly (not through orders) with fresh keys; idempotent: an organization that already has demo
 licenses gets none added."""
 
@@ -28,6 +29,7 @@ class DemoLicense:
     quantity: int
     addons: tuple[str, ...] = ()
     active_on: str | None = None  # an installation it is activated on
+    auto_renew: bool = False  # its M&S renews automatically (issue 13)
 
 
 LICENSES = (
@@ -35,7 +37,7 @@ LICENSES = (
     DemoLicense("Northwind IT", None, "mailsuite", "Professional", 50, ("antispam",)),
     DemoLicense("Northwind IT", None, "webstats", "Standard", 5),
     DemoLicense("Northwind IT", "Contoso Retail", "mailsuite", "Enterprise", 100, ("antispam", "activesync"),
-                active_on="contoso-mail-01"),
+                active_on="contoso-mail-01", auto_renew=True),
     DemoLicense("Northwind IT", "Contoso Retail", "webstats", "Enterprise", 10, ("data-export",)),
     DemoLicense("Northwind IT", "Northwind IT", "webstats", "Standard", 1),
     DemoLicense("Litware Solutions", None, "mailsuite", "Enterprise", 10),
@@ -59,7 +61,7 @@ def seed_licenses(orgs: dict[str, Organization]) -> None:
             key=generate_key(), owner_id=owner.id, product_id=product.id,
             edition_id=next(e.id for e in product.editions if e.name == spec.edition), quantity=spec.quantity,
             ms_expires_on=(now + timedelta(days=300)).date(),
-            addons=[a for a in product.addons if a.slug in spec.addons],
+            addons=[a for a in product.addons if a.slug in spec.addons], auto_renew=spec.auto_renew,
         )
         if spec.customer:
             license_.customer_id = orgs[spec.customer].id
