@@ -129,6 +129,13 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     # Billing of a main chain: its Chain & User Managers only (carol's sub-chain has none; bob and erin are
     # Master users of Northwind, erin an Installation Partner of Fabrikam: no subscriptions).
     "subscriptions.index": MANAGERS,
+    # A plan's changes (issue 13 item 3) follow the plan's main chain: its Chain & User Managers (another
+    # chain's plan, or a plan of a chain one does not manage, is a 404).
+    "subscriptions.change": MANAGERS,
+    "subscriptions.increase": MANAGERS,
+    "subscriptions.decrease": MANAGERS,
+    "subscriptions.switch": MANAGERS,
+    "subscriptions.withdraw": MANAGERS,
     # Activations of the working organization's licenses: managers and Installation Partners (erin works in
     # Fabrikam by default). Ending one follows the activation's organization: the matrix aims erin at a Northwind
     # activation, where she is a Master user (404); tests/subscriptions covers her ending Fabrikam's.
@@ -203,6 +210,7 @@ ID_PARAMS: dict[str, tuple[type, str]] = {
     "session_id": (UserSession, "id"),  # a sign-in session belongs to its user, not to an organization
     "grant_id": (PartnerGrant, "id"),  # a partner grant belongs to its customer and to its partner
     "plan_id": (Subscription, "id"),  # a plan, on staff's organization page (under its organization's id)
+    "subscription_id": (Subscription, "id"),  # a plan belongs to its main chain
 }
 # Route parameters that are not tenant ids, with a sample value for the matrix (secrets, file names, catalog ids
 # that only staff can use: the view checks these itself).

@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 
 from portal.accounts.models import Contact, Membership, Organization, Role, User
 from portal.billing.models import Invoice
+from portal.cart.models import CartItem
 from portal.devices.models import Device, Location
 from portal.extensions import db
 from portal.licenses.models import Activation, License
@@ -22,6 +23,7 @@ from portal.partners.models import GrantState, PartnerAssignment, PartnerGrant
 from portal.receipts.models import Receipt
 from portal.signin.models import UserSession
 from portal.signin.sessions import start_session
+from portal.subscriptions.models import Subscription
 from portal.transfers.models import TransferRequest
 from tests.access import ID_PARAMS, KEY_AUTHENTICATED, OTHER_PARAMS, PUBLIC, staff_only
 from tests.factories import (
@@ -39,6 +41,7 @@ from tests.factories import (
     make_partner_grant,
     make_payment_method,
     make_receipt,
+    make_subscription,
     make_transfer,
 )
 
@@ -70,6 +73,8 @@ def world(app, demo):
                 make_activation(make_license(org, customer=branch))
                 make_activation(make_license(org, customer=org))
                 make_transfer(org, branch)
+                if not db.session.scalar(select(Subscription.id).where(Subscription.organization_id == org.id)):
+                    make_subscription(org, quantity=2)  # a plan to change (issue 13)
         for user in db.session.scalars(select(User)):  # everyone signed in on another device too
             start_session(user, "192.0.2.9", "Chrome/120 (Windows NT 10.0)")
         db.session.commit()
@@ -146,6 +151,9 @@ def _snapshot() -> tuple:
         sorted((s.id, s.ended_at) for s in db.session.scalars(select(UserSession))),
         sorted((g.id, g.state.value) for g in db.session.scalars(select(PartnerGrant))),
         sorted((a.grant_id, a.user_id) for a in db.session.scalars(select(PartnerAssignment))),
+        sorted((s.id, s.quantity, s.scheduled_quantity, s.scheduled_product_id, s.ended_on)
+               for s in db.session.scalars(select(Subscription))),
+        db.session.scalar(select(func.count()).select_from(CartItem)),
     )
 
 

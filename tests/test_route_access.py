@@ -14,6 +14,7 @@ from sqlalchemy import select
 from portal.accounts.models import Membership, Organization, Role, User
 from portal.extensions import db
 from portal.signin.sessions import start_session
+from portal.subscriptions.models import Subscription
 from tests.access import ACCESS, ID_PARAMS, OTHER_PARAMS, PUBLIC, SIGNED_IN, allowed_users
 from tests.factories import (
     DEMO_EMAILS,
@@ -70,6 +71,7 @@ def targets(app, demo):
     """Per organization: another user's membership, a contact, an installer and a sub-chain to aim at."""
     with app.app_context():
         orgs = {o.name: o for o in db.session.scalars(select(Organization))}
+        orgs_by_id = {o.id: o for o in orgs.values()}
         per_org = {}
         for name, org in orgs.items():
             other = make_member(org, Role.MEMBER if org.is_main_chain else Role.VIEWER)
@@ -95,6 +97,13 @@ def targets(app, demo):
             main = org if org.is_main_chain else db.session.get(Organization, org.parent_id)
             per_org[name].update(customer_grant_id=make_partner_grant(main, make_org()).id,
                                  partner_grant_id=make_partner_grant(make_org(), main).id)
+        main_plans: dict[int, int] = {}
+        for name, org in orgs.items():  # a plan of its main chain (one per main chain) to change
+            main = org if org.is_main_chain else orgs_by_id[org.parent_id]
+            if main.id not in main_plans:
+                main_plans[main.id] = db.session.scalar(select(Subscription.id).where(
+                    Subscription.organization_id == main.id).limit(1)) or make_subscription(main, quantity=2).id
+            per_org[name]["subscription_id"] = main_plans[main.id]
         for name, org in orgs.items():  # a location with a device to aim at, and a device and a location to remove
             location = make_location(org)
             per_org[name].update(location_id=location.id, device_id=make_device(location).id,
