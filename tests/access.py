@@ -170,6 +170,7 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     # --- end of account transfers
     "admin.invoices": STAFF,
     "admin.summarize": STAFF,
+    "admin.run_renewals": STAFF,
     "admin.record_payment": STAFF,
     "admin.credit_notes": STAFF,
     "admin.issue_credit_note": STAFF,

@@ -13,6 +13,7 @@ from portal.accounts.forms import ConfirmForm
 from portal.accounts.models import Organization
 from portal.admin import bp
 from portal.admin.organization_views import not_found_unless_staff
+from portal.audit.services import record
 from portal.authz import Permission, requires
 from portal.billing.forms import RecordPaymentForm, SellerSettingsForm, SummarizeForm, TaxRateForm
 from portal.billing.jobs import run_monthly_summary
@@ -25,6 +26,8 @@ from portal.money import format_amount
 from portal.pagination import window
 from portal.receipts import paying
 from portal.receipts.methods import METHOD_LABELS
+from portal.recurring.forms import RenewForm
+from portal.recurring.run import renew, summary_lines
 from portal.rendering import render, show_rule_error, submit
 from portal.seller import details, taxes
 from portal.seller.models import TaxRate
@@ -45,7 +48,8 @@ def _open_invoices(search: str, page: int):
 
 
 def _invoices_page(summarize_form: SummarizeForm | None = None, payment_forms: dict | None = None,
-                   made: list | None = None, status: int = 200):
+                   made: list | None = None, status: int = 200, renew_form: RenewForm | None = None,
+                   renewed: list[str] | None = None):
     search = request.args.get("q", "").strip()[:100]
     found = _open_invoices(search, request.args.get("page", 1, type=int))
     payment_forms = payment_forms or {}
@@ -53,8 +57,11 @@ def _invoices_page(summarize_form: SummarizeForm | None = None, payment_forms: d
         formdata=None, prefix=f"pay-{inv.id}", data={"amount": inv.amount_due_minor}) for inv in found.items}
     if summarize_form is None:
         summarize_form = SummarizeForm(formdata=None, data={"period": str(Period.before(utcnow().date()))})
+    if renew_form is None:
+        renew_form = RenewForm(formdata=None, data={"day": utcnow().date()})
     return render("admin/invoices.html", "admin/_open_invoices.html", found=found, search=search, forms=forms,
-                  summarize_form=summarize_form, made=made, status=status)
+                  summarize_form=summarize_form, made=made, status=status, renew_form=renew_form,
+                  renewed=renewed)
 
 
 @bp.route("/invoices")
@@ -82,6 +89,23 @@ def summarize():
     else:
         flash(f"Nothing to summarize for {period}: every order invoice of that month is in a summary.", "info")
     return _invoices_page(made=made)
+
+
+@bp.route("/invoices/renew", methods=["POST"])
+@requires(Permission.STAFF)
+def run_renewals():
+    """Run the renewals due by a day (what `flask billing renew` does): bill, charge, and show what was done."""
+    form = RenewForm()
+    if not form.validate_on_submit():
+        return _invoices_page(renew_form=form, status=422)
+    run = renew(form.day.data, actor=current_actor())  # commits per batch of organizations, and per charge
+    renewed = summary_lines(run)
+    record(current_actor(), "renewal.run", form.day.data, None, day=form.day.data.isoformat(),
+           invoices=run.invoices, plans=run.plans, licenses=run.licenses, charged=run.collection.charged,
+           declined=run.collection.declined)
+    db.session.commit()
+    flash(renewed[0], "success" if run.invoices else "info")
+    return _invoices_page(renewed=renewed)
 
 
 @bp.route("/invoices/<invoice_number>/payment", methods=["POST"])

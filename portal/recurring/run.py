@@ -49,6 +49,7 @@ from portal.db_types import utcnow
 from portal.extensions import db
 from portal.licenses.models import License
 from portal.licenses.modify import quote_maintenance
+from portal.money import Money, format_money
 from portal.payments.gateway import PaymentGateway
 from portal.payments.models import PaymentMethod
 from portal.recurring.collection import RETRY_DAYS, CollectionTally, collect_due, send_renewal_invoice, settle_paid
@@ -405,3 +406,32 @@ def _merge(run: RenewalRun, batch: RenewalRun) -> None:
     run.cancelled += batch.cancelled
     run.amounts.update(batch.amounts)
     run.invoices_sent += batch.invoices_sent
+
+
+METHOD_WORDS = {"card": "charged to saved cards", "invoice": "invoiced, due in 30 days",
+                "summary": "left to the monthly summary"}
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def summary_lines(run) -> list[str]:
+    """What a renewal run did, line by line (the CLI's closing report; staff's page shows the same)."""
+    lines = [f"{_plural(run.invoices, 'renewal invoice')} issued: {_plural(run.plans, 'plan period')} and "
+             f"{run.licenses} M&S renewed"
+             + (f", {_plural(run.cancelled, 'plan')} ended by a scheduled cancellation" if run.cancelled else "")
+             + "."]
+    for (method, currency), total in sorted(run.amounts.items()):
+        lines.append(f"  {format_money(Money(total, currency))} {METHOD_WORDS.get(method, method)}")
+    tally = run.collection
+    lines.append(f"{_plural(tally.charged, 'card')} charged, {tally.declined} declined"
+                 + (f", {tally.paid_meanwhile} paid meanwhile" if tally.paid_meanwhile else "")
+                 + (f", {tally.without_card} without a saved card any more" if tally.without_card else "")
+                 + f"; {_plural(run.invoices_sent, 'invoice')} sent; {_plural(tally.past_due_plans, 'plan')} "
+                 "past due.")
+    if tally.failed:
+        lines.append(f"{_plural(tally.failed, 'charge')} failed unexpectedly (see the log): tried again next run.")
+    if run.skipped_batches:
+        lines.append(f"{_plural(run.skipped_batches, 'batch')} left to a concurrent run.")
+    return lines

@@ -37,8 +37,8 @@ def renewal_history(subscription_ids: Iterable[int], limit: int = 50) -> list[tu
     ids = list(subscription_ids)
     if not ids:
         return []
-    return list(db.session.execute(
+    return [(renewal, collection) for renewal, collection in db.session.execute(
         select(Renewal, RenewalCollection)
         .outerjoin(RenewalCollection, RenewalCollection.invoice_id == Renewal.invoice_id)
         .where(Renewal.subscription_id.in_(ids))
-        .order_by(Renewal.period_start.desc(), Renewal.id.desc()).limit(limit)).tuples())
+        .order_by(Renewal.period_start.desc(), Renewal.id.desc()).limit(limit))]
