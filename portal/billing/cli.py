@@ -9,8 +9,8 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from portal.cli import progress_bar as _progress
 from portal.money import Money, format_money
+from portal.progress import progress_bar as _progress
 
 
 def _period(value: str | None):

@@ -6,7 +6,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from portal.cli import progress_bar
+from portal.progress import progress_bar
 
 
 def register_recurring_cli(app: Flask) -> None:
