@@ -130,7 +130,7 @@ def increase(subscription_id: int):
                 fresh = None
             form.form_errors.append(error.message)
             form.quoted.data = str(fresh.proration.list_minor) if fresh else ""
-            return _change_page(plan, 409, increase=form, increase_quote=fresh)
+            return _change_page(plan, 422, increase=form, increase_quote=fresh)
         show_rule_error(form, error)
         return _change_page(plan, 422, increase=form)
     form.quoted.data = str(quote.proration.list_minor)

@@ -162,7 +162,7 @@ def test_a_stale_increase_price_is_shown_again_and_nothing_is_added(app, chain):
     fields = page_form(html, _change_url(chain.plan_id, "increase"), "to the cart")
     fields["increase-quoted"] = str(int(fields["increase-quoted"]) + 1)
     response = chain.client.post(_change_url(chain.plan_id, "increase"), data=fields, csrf=False)
-    assert response.status_code == 409
+    assert response.status_code == 422
     assert "The prorated price changed since it was shown" in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(CartItem.id).where(CartItem.organization_id == chain.id)) is None
