@@ -343,3 +343,15 @@ def test_the_page_and_the_renewal_run_agree_on_when_lapsed_ms_is_no_longer_renew
     from portal.recurring.run import REINSTATEMENT_AFTER_DAYS
 
     assert autorenew.GRACE_DAYS == REINSTATEMENT_AFTER_DAYS
+
+
+@pytest.mark.parametrize("value", ["nul\x00", "\x00", "9" * 25, "x" * 300, "🙂", "ABCDE-FGHJK-MNPQR-STVWX-YZ012"])
+def test_whatever_is_posted_as_a_key_is_refused_without_a_server_error(app, login, licenses, value):
+    alice = login("alice")
+    refused = alice.post("/licenses/auto-renew", data={"licenses": [licenses["resold"], value], "auto_renew": "on"})
+    if "\x00" in value:  # the portal refuses a NUL character in any form before the view (400)
+        assert refused.status_code == 400
+    else:
+        assert refused.status_code == 422 and "Nothing was changed." in _text(refused)
+    assert alice.post("/licenses/auto-renew", data={"licenses": [value], "auto_renew": "maybe"}).status_code == 400
+    assert not _license(app, licenses["resold"]).auto_renew
