@@ -441,3 +441,25 @@ def test_a_master_user_cannot_change_a_plan(app, login, demo):
     erin = login("erin")  # an Installation Partner of Fabrikam
     assert erin.get(_change_url(plan_id)).status_code == 404
     assert erin.post(_change_url(plan_id, "decrease"), data={"decrease-quantity": "1"}).status_code == 404
+
+
+def test_a_past_due_renewal_is_shown_with_a_link_to_pay_its_invoice(app, chain):
+    from portal.recurring.models import CollectionMethod, CollectionState, Renewal, RenewalCollection
+    from tests.factories import make_invoice
+
+    with app.app_context():
+        org = db.session.get(Organization, chain.id)
+        plan = db.session.get(Subscription, chain.plan_id)
+        invoice = make_invoice(org, total_minor=4_000)
+        start = plan.next_payment_on - timedelta(days=31)
+        db.session.add(Renewal(organization_id=org.id, subscription_id=plan.id, product_id=plan.product_id,
+                               quantity=10, period_start=start, period_end=plan.next_payment_on - timedelta(days=1),
+                               invoice_id=invoice.id, position=1))
+        db.session.add(RenewalCollection(invoice_id=invoice.id, organization_id=org.id,
+                                         method=CollectionMethod.CARD, state=CollectionState.PAST_DUE, attempts=4,
+                                         past_due_on=utcnow().date()))
+        number = invoice.number
+        db.session.commit()
+    html = chain.client.get("/subscriptions").get_data(as_text=True)
+    assert (f'Past due: invoice <a href="/invoices/{number}">{number}</a> is unpaid — '
+            f'<a href="/invoices/{number}/pay">pay it</a>') in html
