@@ -14,7 +14,7 @@ from portal.csv_export import streamed_csv
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db, htmx
-from portal.licenses import modify, services
+from portal.licenses import services
 from portal.licenses.forms import AssignForm
 from portal.licenses.keys import InvalidKey, normalize_key
 from portal.licenses.models import License
@@ -93,24 +93,7 @@ def bulk_auto_renew():
     values = [v for v in request.form.getlist("licenses") if v.strip()]
     selected = frozenset(v.strip() for v in values[:autorenew.MAX_SELECTION])
     try:
-        autorenew.check_selection(len(values))
-        if not values:
-            raise RuleError("Select the licenses to change, then choose to turn automatic renewal on or off.")
-        keys = set()
-        for value in values:
-            try:
-                keys.add(normalize_key(value))
-            except InvalidKey:
-                raise RuleError(f"License {value[:40]} is not one of {org.name}'s licenses. Nothing was "
-                                "changed.") from None
-        found = list(db.session.scalars(modify.modifiable_licenses(current_user)
-                                        .where(License.key.in_(keys), License.owner_id == org.id)))
-        unknown = sorted(keys - {lic.key for lic in found})
-        if unknown:
-            verb = "is" if len(unknown) == 1 else "are"
-            phrase = autorenew.keys_phrase(unknown)
-            raise RuleError(f"{phrase[0].upper()}{phrase[1:]} {verb} not one of {org.name}'s "
-                            "licenses. Nothing was changed.")
+        found = autorenew.selected_licenses(current_user, org, values)
         changed = autorenew.set_auto_renew(found, turn == "on", utcnow().date(), current_actor())
     except RuleError as error:
         db.session.rollback()

@@ -24,14 +24,15 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from portal import pricing
-from portal.accounts.models import BillingMode, Organization
+from portal.accounts.models import BillingMode, Organization, User
 from portal.audit.services import Actor, record
 from portal.catalog.models import Product
 from portal.catalog.services import discount_bp, products_by_id
 from portal.errors import RuleError
 from portal.extensions import db
+from portal.licenses.keys import InvalidKey, normalize_key
 from portal.licenses.models import License
-from portal.licenses.modify import maintenance_renewal_minor
+from portal.licenses.modify import maintenance_renewal_minor, modifiable_licenses
 from portal.money import Money, format_money, format_percent_bp
 from portal.payments.models import PaymentMethod
 from portal.recurring.models import CollectionMethod
@@ -237,6 +238,30 @@ def check_selection(count: int) -> None:
     if count > MAX_SELECTION:
         raise RuleError(f"Choose at most {MAX_SELECTION} licenses at a time ({count} were selected).",
                         field="licenses")
+
+
+def selected_licenses(user: User, org: Organization, keys: Sequence[str]) -> list[License]:
+    """The licenses `org` bought named by `keys` (as a form posted them), each one `user` may modify; RuleError
+    naming the keys that are not (another tenant's, a typo: whether they exist elsewhere is never told), or for
+    an empty or too large selection."""
+    check_selection(len(keys))
+    if not keys:
+        raise RuleError("Select the licenses to change, then choose to turn automatic renewal on or off.",
+                        field="licenses")
+    wanted, malformed = set(), []
+    for key in keys:
+        try:
+            wanted.add(normalize_key(key))
+        except InvalidKey:
+            malformed.append(key[:40])
+    found = list(db.session.scalars(modifiable_licenses(user).where(License.key.in_(wanted),
+                                                                    License.owner_id == org.id)))
+    unknown = malformed + sorted(wanted - {lic.key for lic in found})
+    if unknown:
+        phrase = keys_phrase(unknown)
+        raise RuleError(f"{phrase[0].upper()}{phrase[1:]} {'is' if len(unknown) == 1 else 'are'} not one of "
+                        f"{org.name}'s licenses. Nothing was changed.", field="licenses")
+    return found
 
 
 def set_auto_renew(licenses: Sequence[License], on: bool, today: date, actor: Actor) -> list[License]:
