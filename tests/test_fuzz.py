@@ -31,6 +31,7 @@ from portal.extensions import db, limiter
 from portal.licenses.models import License
 from portal.orders.models import Order
 from portal.receipts.models import Receipt
+from portal.subscriptions.models import Subscription
 from tests.factories import DEMO_EMAILS
 
 PORTAL = Path(__file__).resolve().parents[1] / "portal"
@@ -94,6 +95,7 @@ def world(app, demo):
             "product_id": first(select(Product.id)),
             "location_id": first(select(Location.id).where(Location.organization_id == fabrikam)),
             "device_id": first(select(Device.id).where(Device.organization_id == fabrikam)),
+            "subscription_id": first(select(Subscription.id).where(Subscription.organization_id == fabrikam)),
         }
         db.session.remove()
     return real
@@ -183,7 +185,8 @@ def test_no_input_gives_a_server_error(app, world, palette, rng):
     for (form_method, action), (user, fields) in sorted(seen_forms.items()):
         if action.split("?")[0] in ("/logout",):
             continue
-        sent = {name: rendered if name == "csrf_token" else value() for name, rendered in fields.items()}
+        # the page's token, also under a form's prefix ("increase-csrf_token")
+        sent = {name: rendered if name.endswith("csrf_token") else value() for name, rendered in fields.items()}
         if form_method == "get":
             response = by_user[user].get(action, query_string=sent)
         else:
