@@ -213,15 +213,18 @@ def plan_renewals(subscriptions: Sequence[Subscription], org: Organization) -> d
     product_ids = {s.product_id for s in subscriptions} | {s.scheduled_product_id for s in subscriptions
                                                            if s.scheduled_product_id is not None}
     products = products_by_id(product_ids)
-    taken = {s.product_id for s in subscriptions}
+    switching = [s for s in subscriptions if s.scheduled_product_id is not None]
+    # The run keeps the product when the chain already has a plan of the one switched to, or it is no longer sold.
+    taken = set(db.session.scalars(select(Subscription.product_id).where(
+        Subscription.organization_id == org.id))) if switching else set()
     collection = renewal_collection(org)
     terms = _Terms()
     found = {}
     for sub in subscriptions:
         quantity = sub.quantity if sub.scheduled_quantity is None else sub.scheduled_quantity
         switch = sub.scheduled_product_id
-        # The run keeps the product when the chain already has a plan on the one switched to.
-        product = products[switch] if switch is not None and switch not in taken else products[sub.product_id]
+        switched = switch is not None and switch not in taken and products[switch].active
+        product = products[switch] if switched else products[sub.product_id]
         expired = sub.expires_on is not None and sub.next_payment_on > sub.expires_on
         price = None if quantity == 0 or expired else terms.price(
             org, str(sub.id), pricing.subscription_list_price(product.unit_price_minor or 0, quantity),

@@ -215,3 +215,15 @@ def test_the_notice_is_still_sent_once_per_window_whatever_the_setting(billing):
     db.session.commit()
     assert send_renewal_notices(TODAY + timedelta(days=1)).emails == 0
     assert len(_renewal_emails()) == 1
+
+
+def test_a_plan_switching_interval_is_priced_on_the_plan_it_moves_to(billing):
+    """(The demo catalog has one product per basis; the switch here only needs a product of the other interval.)"""
+    northwind = db.session.get(Organization, billing.orgs["Northwind IT"])
+    plan = _subscription(northwind, TODAY + timedelta(days=2), quantity=3)  # Device Protection, monthly
+    plan.scheduled_product_id = product_by_slug("location-plan").id  # annual, $240.00 a unit; no such plan yet
+    db.session.commit()
+    send_renewal_notices(TODAY)
+    assert ("Device Protection: 3 devices, next payment on 2026-11-23: from then 3 locations of Location Plan "
+            "(annual) (the scheduled change), $576.00 ($720.00 at list price less your 20% partner discount)"
+            in _notice_to("alice@northwind.example.com"))
