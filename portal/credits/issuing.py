@@ -51,8 +51,8 @@ class Creditable:
 
 def credited_minor(invoice: Invoice) -> int:
     """The total of the credit notes issued against `invoice`."""
-    return db.session.scalar(select(func.coalesce(func.sum(Invoice.total_minor), 0))
-                             .where(Invoice.corrects_id == invoice.id)) or 0
+    return int(db.session.scalar(select(func.coalesce(func.sum(Invoice.total_minor), 0))  # a Decimal on PostgreSQL
+                                 .where(Invoice.corrects_id == invoice.id)) or 0)
 
 
 def creditable(invoice: Invoice) -> Creditable:
@@ -138,7 +138,9 @@ def _pay_what_is_owed(note: Invoice, invoice: Invoice) -> list[tuple[Invoice, in
     target = invoice if invoice.is_open else db.session.get(Invoice, invoice.summary_id) if invoice.summary_id else None
     if target is None:
         return []
-    db.session.refresh(target, with_for_update=True)  # what it owes now, held until the commit
+    # What it owes now, held until the commit (the lock on its row alone: PostgreSQL locks no outer-joined row).
+    db.session.execute(select(Invoice.id).where(Invoice.id == target.id).with_for_update())
+    db.session.refresh(target)
     if not target.is_open:
         return []
     amount = min(note.credit_left_minor, target.amount_due_minor)
