@@ -10,9 +10,7 @@ place of the device it replaces, which stops counting: the usage does not change
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.utils import parseaddr
 
-from flask import current_app
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload
@@ -28,6 +26,7 @@ from portal.errors import RuleError
 from portal.extensions import db
 from portal.notifications.models import EmailCategory
 from portal.outbox.services import enqueue_optional_email, external_url
+from portal.seller.details import support_address
 from portal.subscriptions.overview import chain_plans
 from portal.subscriptions.usage import location_subscriptions_required, plan_usage
 
@@ -138,11 +137,6 @@ def remove_location(location: Location, actor: Actor) -> None:
 
 
 # ---------------------------------------------------------------- devices
-
-
-def support_address() -> str:
-    """Where a manager reports a device nobody authorized: SUPPORT_EMAIL if set, else the portal's sender."""
-    return current_app.config.get("SUPPORT_EMAIL") or parseaddr(current_app.config["MAIL_FROM"])[1]
 
 
 @dataclass(frozen=True)

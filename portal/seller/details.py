@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, fields
+from email.utils import parseaddr
 
 from babel import Locale
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 
 from portal.audit.services import Actor, record
 from portal.billing.models import Invoice
@@ -81,6 +83,12 @@ ORIGINAL_SELLER = SellerDetails(
     account_name="Vendor Software, Inc.", account_number="000123456789", routing_number="121000358",
     swift_bic="FEXBUS33",
 )
+
+
+def support_address() -> str:
+    """Where a user contacts the vendor (a device nobody authorized, a plan change that is not self-service):
+    SUPPORT_EMAIL if set, else the portal's sender address."""
+    return current_app.config.get("SUPPORT_EMAIL") or parseaddr(current_app.config["MAIL_FROM"])[1]
 
 
 def current_seller() -> SellerDetails:

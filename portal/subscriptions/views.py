@@ -19,12 +19,12 @@ from portal.accounts.models import Organization
 from portal.authz import Permission, active_organization, get_in_scope_or_404, requires
 from portal.catalog.models import SubscriptionBasis
 from portal.db_types import utcnow
-from portal.devices.services import support_address
 from portal.errors import RuleError
 from portal.extensions import db, htmx
 from portal.money import format_amount
 from portal.recurring.status import past_due_invoices
 from portal.rendering import render, show_rule_error
+from portal.seller.details import support_address
 from portal.subscriptions import changes
 from portal.subscriptions.forms import DecreaseForm, IncreaseForm, SwitchForm
 from portal.subscriptions.models import Subscription
