@@ -135,3 +135,22 @@ def test_an_invoice_partly_paid_by_credit_shows_and_charges_what_is_left(app, lo
     with app.app_context():
         assert db.session.scalars(select(Invoice).where(Invoice.number == number)).one().status \
             is InvoiceStatus.UNPAID
+
+
+def test_a_credit_note_is_emailed_from_its_page_like_an_invoice(app, login, demo):
+    from portal.outbox.models import OutboxMessage
+
+    with app.app_context():
+        number = credit(paid_wire_order(demo), 5_000).number
+    dave = login("dave")
+    action = f"/invoices/{number}/email"
+    fields = _form(dave.get(f"/invoices/{number}").get_data(as_text=True), action)
+
+    response = dave.post(action, data={**fields, "to": "books@fabrikam.example.com"}, csrf=False)
+
+    assert response.status_code == 302
+    with app.app_context():
+        message = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "invoice")).one()
+    assert message.subject.startswith(f"Credit note {number}") and "Credit left for your next invoices: $50.00" \
+        in message.body_text
+    assert dave.get(f"/invoices/{number}.pdf").status_code == 200
