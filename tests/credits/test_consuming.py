@@ -123,3 +123,15 @@ def test_credit_is_consumed_only_in_the_invoices_currency_and_organization(billi
 
     assert apply_available_credit(other_org) == 0 and apply_available_credit(fabrikam_euros) == 0
     assert note.credit_left_minor == 3_000
+
+
+def test_the_order_confirmation_states_the_credit_and_the_amount_due(billing):
+    from portal.outbox.models import OutboxMessage
+
+    credit(paid_wire_order(billing), 3_000)
+    invoice = wire_order(billing)
+
+    message = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "order_confirmation")
+                                 .order_by(OutboxMessage.id.desc())).first()
+    assert "Credit applied from your credit notes: -$30.00" in message.body_text
+    assert f"Amount due: ${invoice.amount_due_minor / 100:,.2f}" in message.body_text
