@@ -142,11 +142,12 @@ class IssuedLine:
 def issue_invoice(organization_id: int, buyer: dict, currency: str, lines: Sequence[IssuedLine],
                   status: InvoiceStatus, due_on: date | None, note: str | Callable[[str], str], today: date,
                   order_id: int | None = None, paid_at: datetime | None = None,
-                  before_issue: Callable[[Invoice], None] | None = None) -> Invoice:
+                  before_issue: Callable[[Invoice], None] | None = None, seller: dict | None = None) -> Invoice:
     """Issue an invoice of the ORDER series (INV-…) with these lines, its totals the sums of the lines, in the
     caller's transaction (flushed; a rollback gives its number back). `note` may depend on the number it gets.
     `before_issue` sees the invoice before it is written (the credit it consumes is part of the document). The
-    lines go in with one multi-row insert: a renewal invoice may have hundreds."""
+    lines go in with one multi-row insert: a renewal invoice may have hundreds. `seller` is the seller's details
+    as issued (default: the current ones; a run issuing many reads them once)."""
     sequence, number = issue_number(InvoiceSeries.ORDER)
     invoice = Invoice(series=InvoiceSeries.ORDER, sequence=sequence, number=number,
                       organization_id=organization_id, order_id=order_id, status=status, currency=currency,
@@ -155,7 +156,8 @@ def issue_invoice(organization_id: int, buyer: dict, currency: str, lines: Seque
                       tax_minor=sum(line.tax_minor for line in lines),
                       total_minor=sum(line.total_minor for line in lines),
                       issued_on=today, due_on=due_on, paid_at=paid_at,
-                      note=note(number) if callable(note) else note, buyer=buyer, seller=seller_snapshot())
+                      note=note(number) if callable(note) else note, buyer=buyer,
+                      seller=seller if seller is not None else seller_snapshot())
     if before_issue is not None:
         before_issue(invoice)
     db.session.add(invoice)

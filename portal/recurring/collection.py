@@ -65,14 +65,16 @@ def _recipients(org: Organization) -> list[str]:
     return managers_emails(org) or ([org.invoice_email] if org.invoice_email else [])
 
 
-def send_renewal_invoice(org: Organization, invoice: Invoice, reason: str = "") -> int:
+def send_renewal_invoice(org: Organization, invoice: Invoice, reason: str = "",
+                         renewed: list[str] | None = None) -> int:
     """The renewal invoice to the chain's Chain & User Managers (else its invoice contact), its PDF attached and a
-    link to pay it; 1 if an email was queued."""
+    link to pay it; 1 if an email was queued. `renewed`: what it renews in words (default: read from its rows)."""
     recipients = _recipients(org)
     if not recipients:
         return 0
     enqueue_email(recipients, "renewal_invoice", organization=org, invoice=invoice, reason=reason,
-                  renewed=_renewed_plans(invoice.id), link=external_url("invoices.pay", invoice_number=invoice.number),
+                  renewed=renewed if renewed is not None else _renewed_plans(invoice.id),
+                  link=external_url("invoices.pay", invoice_number=invoice.number),
                   attachments=[invoice_attachment(invoice)])
     return 1
 

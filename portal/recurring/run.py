@@ -34,8 +34,8 @@ from sqlalchemy.orm import selectinload
 
 from portal import pricing
 from portal.accounts.models import BillingMode, Organization
-from portal.audit.services import Actor, record
-from portal.billing.models import SUMMARIZED_NOTE, InvoiceStatus
+from portal.audit.services import Actor, audit_entry, record
+from portal.billing.models import SUMMARIZED_NOTE, Invoice, InvoiceSeries, InvoiceStatus
 from portal.billing.services import (
     PAYMENT_TERMS_DAYS,
     IssuedLine,
@@ -54,6 +54,7 @@ from portal.payments.gateway import PaymentGateway
 from portal.payments.models import PaymentMethod
 from portal.recurring.collection import RETRY_DAYS, CollectionTally, collect_due, send_renewal_invoice, settle_paid
 from portal.recurring.models import CollectionMethod, CollectionState, Renewal, RenewalCollection
+from portal.seller.details import seller_snapshot
 from portal.seller.taxes import TaxTerms, tax_terms
 from portal.subscriptions.models import Subscription
 
@@ -109,11 +110,21 @@ def due_organizations(today: date) -> list[int]:
 
 class _Terms:
     """The discount of each partner tier and the tax of each place, asked once per run (the same functions checkout
-    asks, so a renewal is priced as a purchase made that day)."""
+    asks, so a renewal is priced as a purchase made that day); per batch, the seller's details invoices store and
+    the organizations with credit notes to consume."""
 
     def __init__(self) -> None:
         self._discounts: dict = {}
         self._taxes: dict = {}
+        self.seller: dict = {}
+        self.with_credit: set[int] = set()
+
+    def read_batch(self, org_ids: list[int]) -> None:
+        self.seller = seller_snapshot()
+        self.with_credit = set(db.session.scalars(
+            select(Invoice.organization_id).where(Invoice.organization_id.in_(org_ids),
+                                                  Invoice.series == InvoiceSeries.CREDIT,
+                                                  Invoice.status == InvoiceStatus.CREDIT_AVAILABLE).distinct()))
 
     def discount_bp(self, org: Organization) -> int:
         if org.partner_tier not in self._discounts:
@@ -295,7 +306,8 @@ def _renew_organization(org: Organization, plans: list, licenses: list[License],
               for line, priced in zip(lines, quote.lines, strict=True)]
     how = _how_collected(org, card, today)
     invoice = issue_invoice(org.id, buyer_snapshot(org), org.currency, issued, how.status, how.due_on, how.note,
-                            today, before_issue=apply_available_credit)  # a summary's part consumes none
+                            today, seller=terms.seller,  # a summary's part consumes no credit: its summary does
+                            before_issue=apply_available_credit if org.id in terms.with_credit else None)
     state = how.state
     if how.method is not CollectionMethod.SUMMARY and invoice.total_minor - invoice.credit_applied_minor <= 0:
         state = CollectionState.PAID  # nothing to pay: a zero total, or covered by credit notes
@@ -310,10 +322,11 @@ def _renew_organization(org: Organization, plans: list, licenses: list[License],
                                      attempts=0, next_attempt_on=today if state is CollectionState.CHARGING else None,
                                      last_message=""))
     plans_billed = sum(1 for line in lines if line.subscription_id is not None)
-    record(actor, "renewal.invoiced", invoice, org.id, number=invoice.number, lines=len(lines), plans=plans_billed,
-           licenses=len(lines) - plans_billed, total_minor=invoice.total_minor, method=how.method.value)
+    db.session.add(audit_entry(actor, "renewal.invoiced", invoice, org.id, number=invoice.number, lines=len(lines),
+                               plans=plans_billed, licenses=len(lines) - plans_billed,
+                               total_minor=invoice.total_minor, method=how.method.value))
     if state is CollectionState.AWAITING_PAYMENT:
-        run.invoices_sent += send_renewal_invoice(org, invoice)
+        run.invoices_sent += send_renewal_invoice(org, invoice, renewed=[line.description for line in lines])
     run.invoices += 1
     run.plans += plans_billed
     run.licenses += len(lines) - plans_billed
@@ -326,6 +339,7 @@ def _renew_organization(org: Organization, plans: list, licenses: list[License],
 def _renew_batch(org_ids: list[int], today: date, products: dict[int, Product], terms: _Terms, actor: Actor,
                  run: RenewalRun) -> None:
     orgs = {org.id: org for org in db.session.scalars(select(Organization).where(Organization.id.in_(org_ids)))}
+    terms.read_batch(org_ids)
     plans: dict[int, list] = {}
     for row in db.session.execute(
             select(*_PLAN_COLUMNS).where(Subscription.organization_id.in_(org_ids), *_due_plans(today))
