@@ -16,16 +16,20 @@ invoices.document: the plain data, frozen dataclasses checked when built (ValueE
         net_minor is after the discount; S has a rate > 0, the other categories rate 0 and tax 0.
     PaymentMeans(code, information="", account_id=None, account_name=None, bank_id=None)
         UNTDID 4461 code: "54" credit card, "30" wire/ACH (needs account_id), "20" check, ...
-    InvoiceDocument(kind="order" | "summary", number, issue_date, currency, seller, buyer, lines,
-                    paid_minor=0, due_date=None, payment_terms="", payment_means=None, note="",
+    InvoiceDocument(kind="order" | "summary" | "credit_note", number, issue_date, currency, seller, buyer,
+                    lines, paid_minor=0, due_date=None, payment_terms="", payment_means=None, note="",
                     included_invoices=(), period_start=None, period_end=None,
-                    exemption_reason="", exemption_reason_code=None)
+                    exemption_reason="", exemption_reason_code=None, corrects_number="", corrects_date=None,
+                    credits=())
         .totals -> Totals(net_minor, tax_minor, total_minor, paid_minor, due_minor), sums of the lines
         .breakdown -> tuple[TaxBreakdown(category, rate_bp, basis_minor, tax_minor), ...] per (category, rate)
         A summary lists included_invoices (its lines' order_invoice_number must be among them); E, AE and O
         lines need exemption_reason (BT-120); AE needs the buyer's tax_id; an amount due needs due_date or
-        payment_terms. note is printed and carried as BT-22 (e.g. portal.billing.models.SUMMARIZED_NOTE on an
-        order invoice that waits for its summary).
+        payment_terms. A credit note (type code 381, positive amounts) names the invoice it corrects and its
+        date (BT-25, BT-26) and has nothing due (paid_minor = its total); credits: CreditLine(number,
+        amount_minor), on an invoice the credit notes its prepaid amount consumed, on a credit note the invoices
+        its credit paid when issued. note is printed and carried as BT-22 (e.g.
+        portal.billing.models.SUMMARIZED_NOTE on an order invoice that waits for its summary).
     tax_breakdown(lines) -> tuple[TaxBreakdown, ...]   (anything with tax_category, tax_rate_bp, net_minor,
         tax_minor)
 
@@ -48,7 +52,8 @@ invoices.pdf: the PDF
                                                   lines it paginates itself (20 lines on page 1, 30 after),
                                                   prints parts of 8 pages in parallel processes and merges
     render_html(doc, part=None) -> str            the HTML the PDF is printed from (or one part of it)
-    title(doc) -> str                             "Invoice INV-000001" / "Summary Invoice SUM-000001"
+    title(doc) -> str                             "Invoice INV-000001" / "Summary Invoice SUM-000001" /
+                                                  "Credit note CRN-000001"
 
 invoices.receipt: a payment's receipt (not an invoice: no lines, taxes or XML)
     ReceiptDocument(number, received_on, currency, amount_minor, method, seller: Party, payer: Party,

@@ -110,6 +110,8 @@ def test_the_organizations_readers_see_the_credit_note_never_as_owed(app, login,
     assert number not in unpaid
     assert number in everything and f"Corrects <a href=\"/invoices/{corrected}\">{corrected}</a>" in everything
     assert "Credit available" in everything
+    filtered = dave.get("/invoices?status=credit_notes").get_data(as_text=True).split('id="all-heading"')[1]
+    assert number in filtered and f'<a href="/invoices/{corrected}">{corrected}</a></th>' not in filtered
     detail = dave.get(f"/invoices/{number}").get_data(as_text=True)
     assert "Credit note " + number in detail and "Available for your next invoices" in detail
     assert "Pay invoice" not in detail
