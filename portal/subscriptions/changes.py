@@ -19,6 +19,7 @@ from sqlalchemy import inspect, select
 
 from portal import pricing
 from portal.accounts.models import Organization, User
+from portal.accounts.services import managers_emails
 from portal.audit.services import Actor, record
 from portal.cart.models import CartItem
 from portal.cart.services import add_to_cart
@@ -27,6 +28,9 @@ from portal.catalog.services import check_units, configure
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
+from portal.money import Money, format_money
+from portal.outbox.services import enqueue_email, external_url
+from portal.seller.details import support_address
 from portal.subscriptions.models import Subscription
 from portal.subscriptions.services import Proration, interval_of, is_running, prorate_addition
 from portal.subscriptions.usage import plan_usage
@@ -170,6 +174,7 @@ def schedule_decrease(plan: Subscription, quantity: int | None, user: User, acto
     previous = plan.scheduled_quantity
     plan.scheduled_quantity = quote.quantity
     _mark_scheduled(plan, user)
+    _notify_managers(plan, user, "scheduled a change", describe_scheduled(plan))
     record(actor, "subscription.change_scheduled", plan, plan.organization_id, product=plan.product.slug,
            change="cancel" if quote.cancels else "decrease", quantity_from=plan.quantity, quantity_to=quote.quantity,
            takes_effect_on=quote.takes_effect_on.isoformat(), replaced=previous)
@@ -247,6 +252,7 @@ def schedule_switch(plan: Subscription, user: User, actor: Actor) -> SwitchQuote
     plan.scheduled_product_id = quote.target.id
     plan.scheduled_product = quote.target
     _mark_scheduled(plan, user)
+    _notify_managers(plan, user, "scheduled a change", describe_scheduled(plan))
     record(actor, "subscription.change_scheduled", plan, plan.organization_id, product=plan.product.slug,
            change="switch", switch_to=quote.target.slug, takes_effect_on=quote.takes_effect_on.isoformat())
     return quote
@@ -255,15 +261,18 @@ def schedule_switch(plan: Subscription, user: User, actor: Actor) -> SwitchQuote
 # ---------------------------------------------------------------- withdraw
 
 
-def withdraw_change(plan: Subscription, actor: Actor) -> None:
-    """Withdraw the plan's scheduled change (decrease, cancellation and/or switch): it renews as it is; audited."""
+def withdraw_change(plan: Subscription, user: User, actor: Actor) -> None:
+    """Withdraw the plan's scheduled change (decrease, cancellation and/or switch): it renews as it is; audited,
+    and the chain's managers are emailed."""
     _lock(plan)
     if not plan.has_scheduled_change:
         raise RuleError("This plan has no scheduled change to withdraw: it may have taken effect already.")
+    was = describe_scheduled(plan)
     withdrawn = {"quantity_to": plan.scheduled_quantity,
                  "switch_to": plan.scheduled_product.slug if plan.scheduled_product_id is not None else None}
     plan.scheduled_quantity = plan.scheduled_product_id = plan.scheduled_at = plan.scheduled_by_id = None
     plan.scheduled_product = None
+    _notify_managers(plan, user, "withdrew the scheduled change", "scheduled change withdrawn", was=was)
     record(actor, "subscription.change_withdrawn", plan, plan.organization_id, product=plan.product.slug,
            **withdrawn)
 
@@ -276,3 +285,36 @@ def _lock(plan: Subscription) -> None:
 def _mark_scheduled(plan: Subscription, user: User) -> None:
     plan.scheduled_at = utcnow()
     plan.scheduled_by_id = user.id
+
+
+def describe_scheduled(plan: Subscription) -> str:
+    """The plan's scheduled change in words: 'lowers to 5 on 2027-01-15', 'cancels on …', 'switches to annual on …'."""
+    on = plan.next_payment_on.isoformat()
+    if plan.scheduled_quantity == 0:
+        return f"cancels on {on}"
+    parts = []
+    if plan.scheduled_quantity is not None:
+        parts.append(f"lowers to {plan.scheduled_quantity} {plan.product.unit_label} on {on}")
+    if plan.scheduled_product_id is not None:
+        parts.append(f"switches to {INTERVAL_NAMES[interval_of(plan.scheduled_product)]} "
+                     f"({plan.scheduled_product.name}) on {on}")
+    return " and ".join(parts)
+
+
+def _notify_managers(plan: Subscription, by: User, action: str, headline: str, was: str | None = None) -> None:
+    """Email every Chain & User Manager of the plan's chain about a change to what it will be billed, in the
+    change's transaction (the outbox)."""
+    organization = db.session.get(Organization, plan.organization_id)
+    recipients = managers_emails(organization)
+    if not recipients:
+        return
+    product = plan.product
+    renews_on = renewal_product(plan)
+    quantity = plan.quantity if plan.scheduled_quantity is None else plan.scheduled_quantity
+    enqueue_email(recipients, "plan_change", plan=plan, product=product, organization=organization, by=by,
+                  action=action, headline=headline, was=was, period=PERIOD_NAMES[interval_of(product)],
+                  current_amount=format_money(Money(product.unit_price_minor * plan.quantity, product.currency)),
+                  next_amount=format_money(Money(renews_on.unit_price_minor * quantity, renews_on.currency))
+                  if quantity else None,
+                  last_paid_day=plan.next_payment_on - timedelta(days=1),
+                  link=external_url("subscriptions.index"), support=support_address())

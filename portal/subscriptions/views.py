@@ -21,7 +21,7 @@ from portal.catalog.models import SubscriptionBasis
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db, htmx
-from portal.money import format_amount
+from portal.money import Money, format_money
 from portal.recurring.status import past_due_invoices
 from portal.rendering import render, show_rule_error
 from portal.seller.details import support_address
@@ -163,9 +163,10 @@ def _scheduled_message(quote: changes.DecreaseQuote) -> str:
     if quote.cancels:
         return (f"{name} is scheduled to be cancelled: it ends on {quote.last_paid_day.isoformat()}, the last day "
                 "paid for. You can withdraw this until then.")
+    price = format_money(Money(quote.new_price_minor, quote.product.currency))
     return (f"{name} is scheduled to lower to {quote.quantity} {quote.product.unit_label} on "
-            f"{quote.takes_effect_on.isoformat()}, for {format_amount(quote.new_price_minor, quote.product.currency)} "
-            f"per {quote.period} at list price. You can withdraw this until then.")
+            f"{quote.takes_effect_on.isoformat()}, for {price} per {quote.period} at list price. You can withdraw "
+            "this until then.")
 
 
 @bp.route("/subscriptions/<int:subscription_id>/switch", methods=["POST"])
@@ -199,7 +200,7 @@ def withdraw(subscription_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        changes.withdraw_change(plan, current_actor())
+        changes.withdraw_change(plan, current_user, current_actor())
     except RuleError as error:
         db.session.rollback()
         flash(error.message, "error")

@@ -463,3 +463,29 @@ def test_a_past_due_renewal_is_shown_with_a_link_to_pay_its_invoice(app, chain):
     html = chain.client.get("/subscriptions").get_data(as_text=True)
     assert (f'Past due: invoice <a href="/invoices/{number}">{number}</a> is unpaid — '
             f'<a href="/invoices/{number}/pay">pay it</a>') in html
+
+
+def test_the_chains_managers_are_emailed_when_a_change_is_scheduled_and_withdrawn(app, chain):
+    from portal.outbox.models import OutboxMessage
+
+    with app.app_context():
+        other = make_member(db.session.get(Organization, chain.id), Role.MANAGER).user.email
+        db.session.commit()
+    html = _preview(chain.client, chain.plan_id, "decrease", quantity=7).get_data(as_text=True)
+    _confirm(chain.client, html, chain.plan_id, "decrease", "Schedule the decrease")
+    page = chain.client.get("/subscriptions").get_data(as_text=True)
+    chain.client.post(_change_url(chain.plan_id, "withdraw"),
+                      data=page_form(page, _change_url(chain.plan_id, "withdraw")), csrf=False)
+    plan = _plan(app, chain.id, "device-protection")
+    with app.app_context():
+        scheduled, withdrawn = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "plan_change")
+                                                  .order_by(OutboxMessage.id))
+        assert other in scheduled.to_addrs and len(scheduled.to_addrs) == 2
+        on = plan.next_payment_on.isoformat()
+        assert scheduled.subject == f"Device Protection: lowers to 7 devices on {on} (Bluebell Stores)"
+        assert "today: 10 devices at $40.00 per month" in scheduled.body_text
+        assert f"next payment on {on}, $28.00 at list price" in scheduled.body_text
+        assert "contact the vendor's support at" in scheduled.body_text
+        assert withdrawn.subject == "Device Protection: scheduled change withdrawn (Bluebell Stores)"
+        assert f"the plan no longer lowers to 7 devices on {on}" in withdrawn.body_text
+        assert "$40.00 at list price" in withdrawn.body_text and "The plan renews as it is." in withdrawn.body_text
