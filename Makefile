@@ -53,8 +53,10 @@ chromium:
 test: install static chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The pages against a large dataset, then the renewal run (100,000 plans of 1,000 chains, ratio to the summary run).
 bench: install static
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench renewals $(BENCH_RENEWALS_ARGS)
 
 # The invoice benchmarks (PDF rendering against bare WeasyPrint, the stored download, the monthly summary run).
 bench-invoices: install static

@@ -1,4 +1,5 @@
 """`python -m bench` (or `make bench`): time the portal's pages against a large generated dataset.
+`python -m bench renewals` (the second step of `make bench`): the renewal run of 10,000 and 100,000 plans.
 `python -m bench load` (or `make bench-load`): 50 concurrent checkouts against gunicorn on PostgreSQL
 (see bench.load; `python -m bench load --help`).
 
@@ -225,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.invoices import main as invoices_main
 
         return invoices_main(argv[1:])
+    if argv[:1] == ["renewals"]:
+        from bench.renewals import main as renewals_main
+
+        return renewals_main(argv[1:])
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
         try:

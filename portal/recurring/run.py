@@ -42,7 +42,7 @@ from portal.billing.services import (
     buyer_snapshot,
     issue_invoice,
 )
-from portal.catalog.models import Product, ProductKind, PurchaseKind
+from portal.catalog.models import BillingInterval, Product, ProductKind, PurchaseKind
 from portal.catalog.services import discount_bp, products_by_id
 from portal.credits.services import apply_available_credit
 from portal.db_types import utcnow
@@ -156,7 +156,7 @@ def period_words(start: date, end: date) -> str:
     return f" · service period {start.isoformat()} to {end.isoformat()}"
 
 
-def plan_description(product: Product, quantity: int, start: date, end: date) -> str:
+def plan_description(product: PlanProduct, quantity: int, start: date, end: date) -> str:
     """"Renewal: Device Protection, 7 devices (monthly) · service period 2027-01-15 to 2027-02-14"."""
     return (f"Renewal: {product.name}, {quantity} {product.unit_label} ({product.interval.value})"
             + period_words(start, end))
@@ -172,7 +172,7 @@ _MOVE_PLAN = (update(Subscription.__table__).where(Subscription.__table__.c.id =
               .values(next_payment_on=bindparam("next_payment_on")))
 
 
-def _apply_scheduled_change(plan_id: int, products: dict[int, Product], actor: Actor) -> Subscription:
+def _apply_scheduled_change(plan_id: int, products: dict[int, PlanProduct], actor: Actor) -> Subscription:
     """The change scheduled on the plan takes effect at the start of the period being renewed: a cancellation
     ends it (quantity 0, ended the day before), a decrease lowers its quantity, a switch moves it to the product
     of the other interval unless the chain already has a plan of that product. Audited; the change is cleared."""
@@ -207,7 +207,8 @@ def _apply_scheduled_change(plan_id: int, products: dict[int, Product], actor: A
     return plan
 
 
-def _plan_lines(row, today: date, products: dict[int, Product], actor: Actor) -> tuple[list[_Line], list[dict], bool]:
+def _plan_lines(row, today: date, products: dict[int, PlanProduct],
+                actor: Actor) -> tuple[list[_Line], list[dict], bool]:
     """Every period of one plan due by `today`, its new next payment date (as an update row) and whether its
     scheduled cancellation ended it."""
     product_id, quantity, due_on = row.product_id, row.quantity, row.next_payment_on
@@ -281,8 +282,8 @@ def _how_collected(org: Organization, card: PaymentMethod | None, today: date) -
 
 
 def _renew_organization(org: Organization, plans: list, licenses: list[License], customers: dict[int, str],
-                        card: PaymentMethod | None, today: date, products: dict[int, Product],
-                        license_products: dict[int, Product], terms: _Terms, actor: Actor, run: RenewalRun) -> None:
+                        card: PaymentMethod | None, today: date, products: dict[int, PlanProduct],
+                        license_products: dict[int, PlanProduct], terms: _Terms, actor: Actor, run: RenewalRun) -> None:
     lines: list[_Line] = []
     moves: list[dict] = []
     for row in plans:
@@ -336,7 +337,7 @@ def _renew_organization(org: Organization, plans: list, licenses: list[License],
 # ---------------------------------------------------------------- the run
 
 
-def _renew_batch(org_ids: list[int], today: date, products: dict[int, Product], terms: _Terms, actor: Actor,
+def _renew_batch(org_ids: list[int], today: date, products: dict[int, PlanProduct], terms: _Terms, actor: Actor,
                  run: RenewalRun) -> None:
     orgs = {org.id: org for org in db.session.scalars(select(Organization).where(Organization.id.in_(org_ids)))}
     terms.read_batch(org_ids)
@@ -369,9 +370,21 @@ def _renew_batch(org_ids: list[int], today: date, products: dict[int, Product], 
     db.session.flush()
 
 
-def subscription_products() -> dict[int, Product]:
+@dataclass(frozen=True)
+class PlanProduct:
+    """A subscription product as the run prices it: read once, at the start of the run (the price in force)."""
+
+    id: int
+    name: str
+    unit_label: str
+    interval: BillingInterval
+    unit_price_minor: int
+
+
+def subscription_products() -> dict[int, PlanProduct]:
     """Every subscription product by id, at its price in force now."""
-    return {p.id: p for p in db.session.scalars(select(Product).where(Product.kind == ProductKind.SUBSCRIPTION))}
+    return {p.id: PlanProduct(p.id, p.name, p.unit_label, p.interval, p.unit_price_minor)
+            for p in db.session.scalars(select(Product).where(Product.kind == ProductKind.SUBSCRIPTION))}
 
 
 def renew(today: date | None = None, actor: Actor | None = None, gateway: PaymentGateway | None = None,
