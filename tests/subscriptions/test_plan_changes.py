@@ -489,3 +489,18 @@ def test_the_chains_managers_are_emailed_when_a_change_is_scheduled_and_withdraw
         assert withdrawn.subject == "Device Protection: scheduled change withdrawn (Bluebell Stores)"
         assert f"the plan no longer lowers to 7 devices on {on}" in withdrawn.body_text
         assert "$40.00 at list price" in withdrawn.body_text and "The plan renews as it is." in withdrawn.body_text
+
+
+def test_a_plan_no_longer_sold_cannot_be_increased(app, chain):
+    html = chain.client.get(_change_url(chain.plan_id)).get_data(as_text=True)
+    fields = page_form(html, _change_url(chain.plan_id, "increase"), "See the")
+    with app.app_context():
+        demo_product("device-protection").active = False
+        db.session.commit()
+    page = chain.client.get(_change_url(chain.plan_id)).get_data(as_text=True)
+    assert "Device Protection is no longer sold" in page
+    response = chain.client.post(_change_url(chain.plan_id, "increase"), data={**fields, "increase-quantity": "2"},
+                                 csrf=False)
+    assert response.status_code == 422 and "no longer sold" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(CartItem.id).where(CartItem.organization_id == chain.id)) is None
