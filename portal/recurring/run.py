@@ -5,7 +5,7 @@ What is due, stated once:
 - a plan (Subscription) of a main chain with a quantity, whose next payment date is on or before the date and not
   after its expiry date (if it has one). A plan two periods behind bills two periods, each its own line.
 - an auto-renewing license (License.auto_renew) owned by a main chain whose M&S ended before the date, at most
-  `REINSTATEMENT_AFTER_DAYS` days ago: M&S lapsed for longer needs a reinstatement (a renewal plus the
+  `autorenew.GRACE_DAYS` (30) days ago: M&S lapsed for longer needs a reinstatement (a renewal plus the
   reinstatement charge), which a reseller buys from Modify a License; the run never does it.
 
 For each plan and period: its scheduled change first (a decrease, a cancellation, a switch of interval), then one
@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from portal import pricing
-from portal.accounts.models import BillingMode, Organization
+from portal.accounts.models import Organization
 from portal.audit.services import Actor, audit_entry, record
 from portal.billing.models import SUMMARIZED_NOTE, Invoice, InvoiceSeries, InvoiceStatus
 from portal.billing.services import (
@@ -51,7 +51,7 @@ from portal.licenses.models import License
 from portal.licenses.modify import quote_maintenance
 from portal.money import Money, format_money
 from portal.payments.gateway import PaymentGateway
-from portal.payments.models import PaymentMethod
+from portal.recurring.autorenew import GRACE_DAYS, Collection, renewal_collections
 from portal.recurring.collection import RETRY_DAYS, CollectionTally, collect_due, send_renewal_invoice, settle_paid
 from portal.recurring.models import CollectionMethod, CollectionState, Renewal, RenewalCollection
 from portal.seller.details import seller_snapshot
@@ -59,7 +59,6 @@ from portal.seller.taxes import TaxTerms, tax_terms
 from portal.subscriptions.models import Subscription
 
 RENEW_BATCH = 50  # organizations per transaction
-REINSTATEMENT_AFTER_DAYS = 30  # M&S lapsed longer than this is not renewed by the run: it needs a reinstatement
 
 CARD_NOTE = ("Renewal charged to {card} on {day}. Should the charge fail we try again {retries} days later, and "
              "you can pay it from the Invoices page with another card.")
@@ -92,7 +91,7 @@ def _due_plans(today: date):
 
 def _due_licenses(today: date):
     return (License.auto_renew.is_(True), License.ms_expires_on < today,
-            License.ms_expires_on >= today - timedelta(days=REINSTATEMENT_AFTER_DAYS))
+            License.ms_expires_on >= today - timedelta(days=GRACE_DAYS))
 
 
 def due_organizations(today: date) -> list[int]:
@@ -260,15 +259,16 @@ class _Collection:
     state: CollectionState
 
 
-def _how_collected(org: Organization, card: PaymentMethod | None, today: date) -> _Collection:
-    """Monthly-invoiced: the summary gathers it. Paying on order with a saved default card (and not paying by wire,
-    ACH or check as a grandfathered account): the card is charged today. Otherwise: due in 30 days."""
-    if org.billing_mode is BillingMode.MONTHLY_INVOICE:
+def _how_collected(org: Organization, collection: Collection, today: date) -> _Collection:
+    """The invoice's status, due date and note for the way the account pays (autorenew.renewal_collections decides
+    it, the one home of the rule): the monthly summary gathers it, the saved default card is charged today, or it
+    is due in 30 days."""
+    if collection.method is CollectionMethod.SUMMARY:
         return _Collection(CollectionMethod.SUMMARY, InvoiceStatus.TO_BE_SUMMARIZED, None, SUMMARIZED_NOTE,
                            CollectionState.SUMMARIZED)
-    if card is not None and not org.grandfathered_payment_methods:
+    if collection.method is CollectionMethod.CARD and collection.card is not None:
         return _Collection(CollectionMethod.CARD, InvoiceStatus.UNPAID, today,
-                           CARD_NOTE.format(card=card.label, day=today.isoformat(),
+                           CARD_NOTE.format(card=collection.card.label, day=today.isoformat(),
                                             retries=", ".join(str(d) for d in RETRY_DAYS[:-1])
                                             + f" and {RETRY_DAYS[-1]}"),
                            CollectionState.CHARGING)
@@ -282,7 +282,7 @@ def _how_collected(org: Organization, card: PaymentMethod | None, today: date) -
 
 
 def _renew_organization(org: Organization, plans: list, licenses: list[License], customers: dict[int, str],
-                        card: PaymentMethod | None, today: date, products: dict[int, PlanProduct],
+                        collection: Collection, today: date, products: dict[int, PlanProduct],
                         license_products: dict[int, PlanProduct], terms: _Terms, actor: Actor, run: RenewalRun) -> None:
     lines: list[_Line] = []
     moves: list[dict] = []
@@ -305,7 +305,7 @@ def _renew_organization(org: Organization, plans: list, licenses: list[License],
                          priced.discount_minor, tax.category, tax.rate_bp, priced.tax_minor, priced.total_minor,
                          line.period[0], line.period[1])
               for line, priced in zip(lines, quote.lines, strict=True)]
-    how = _how_collected(org, card, today)
+    how = _how_collected(org, collection, today)
     invoice = issue_invoice(org.id, buyer_snapshot(org), org.currency, issued, how.status, how.due_on, how.note,
                             today, seller=terms.seller,  # a summary's part consumes no credit: its summary does
                             before_issue=apply_available_credit if org.id in terms.with_credit else None)
@@ -358,14 +358,12 @@ def _renew_batch(org_ids: list[int], today: date, products: dict[int, PlanProduc
     customer_ids = {lic.customer_id for lic in all_licenses if lic.customer_id}
     customers = {org_id: name for org_id, name in db.session.execute(
         select(Organization.id, Organization.name).where(Organization.id.in_(customer_ids)))} if customer_ids else {}
-    cards = {card.organization_id: card for card in db.session.scalars(
-        select(PaymentMethod).where(PaymentMethod.organization_id.in_(org_ids), PaymentMethod.is_default.is_(True))
-        .order_by(PaymentMethod.id))}
+    collections = renewal_collections(org for org in orgs.values() if org.parent_id is None)
     for org_id in org_ids:
         org = orgs.get(org_id)
         if org is None or org.parent_id is not None:
             continue
-        _renew_organization(org, plans.get(org_id, []), licenses.get(org_id, []), customers, cards.get(org_id),
+        _renew_organization(org, plans.get(org_id, []), licenses.get(org_id, []), customers, collections[org_id],
                             today, products, license_products, terms, actor, run)
     db.session.flush()
 
