@@ -167,8 +167,10 @@ def plan_description(product: PlanProduct, quantity: int, start: date, end: date
 _PLAN_COLUMNS = (Subscription.id, Subscription.organization_id, Subscription.product_id, Subscription.quantity,
                  Subscription.next_payment_on, Subscription.anchor_day, Subscription.expires_on,
                  Subscription.scheduled_quantity, Subscription.scheduled_product_id)
-_MOVE_PLAN = (update(Subscription.__table__).where(Subscription.__table__.c.id == bindparam("plan_id"))
-              .values(next_payment_on=bindparam("next_payment_on")))
+# One UPDATE per new next payment date (an organization's plans mostly move to the same day), not one per plan.
+_MOVE_PLANS = (update(Subscription.__table__)
+               .where(Subscription.__table__.c.id.in_(bindparam("plan_ids", expanding=True)))
+               .values(next_payment_on=bindparam("next_payment_on")))
 
 
 def _apply_scheduled_change(plan_id: int, products: dict[int, PlanProduct], actor: Actor) -> Subscription:
@@ -294,8 +296,11 @@ def _renew_organization(org: Organization, plans: list, licenses: list[License],
     for license_ in licenses:
         customer = customers.get(license_.customer_id) if license_.customer_id != org.id else None
         lines.append(_license_line(license_, license_products[license_.product_id], customer))
-    if moves:
-        db.session.execute(_MOVE_PLAN, moves)
+    by_day: dict[date, list[int]] = {}
+    for move in moves:
+        by_day.setdefault(move["next_payment_on"], []).append(move["plan_id"])
+    for day, plan_ids in by_day.items():
+        db.session.execute(_MOVE_PLANS, {"plan_ids": plan_ids, "next_payment_on": day})
     if not lines:
         return
     tax = terms.tax(org)
