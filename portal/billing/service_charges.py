@@ -1,9 +1,9 @@
 """Invoices for a service the vendor performed rather than an order: an account transfer's service ticket.
 
-Such an invoice is an order-series invoice without an order: its number comes from the same gapless sequence, its
-tax from the buyer's terms (portal/seller/taxes.py), its status from how the buyer pays, as an order invoice's
-does (portal/billing/services.issue_order_invoice). Its PDF is rendered later, on first download or by the
-render-pending job, like every invoice's (portal/billing/documents.py).
+Such an invoice is an order-series invoice without an order, issued like every invoice through
+portal/billing/services.issue_invoice: its number comes from the same gapless sequence, its tax from the buyer's
+terms (portal/seller/taxes.py), its status from how the buyer pays, as an order invoice's does. Its PDF is rendered
+later, on first download or by the render-pending job, like every invoice's (portal/billing/documents.py).
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from portal.accounts.models import BillingMode, Organization
-from portal.billing.models import SUMMARIZED_NOTE, Invoice, InvoiceLine, InvoiceSeries, InvoiceStatus
-from portal.billing.services import PAYMENT_TERMS_DAYS, buyer_snapshot, issue_number
+from portal.billing.models import SUMMARIZED_NOTE, Invoice, InvoiceStatus
+from portal.billing.services import PAYMENT_TERMS_DAYS, IssuedLine, buyer_snapshot, issue_invoice
 from portal.db_types import utcnow
 from portal.errors import RuleError
-from portal.extensions import db
 from portal.pricing import LineInput, quote
 from portal.receipts.methods import other_methods_allowed
-from portal.seller.details import seller_snapshot
 from portal.seller.taxes import tax_terms
 
 # USD 1,000,000.00: far above any service ticket, well inside a 32-bit column once tax is added.
@@ -44,21 +42,14 @@ def issue_service_invoice(org: Organization, description: str, amount_minor: int
     tax = tax_terms(org)
     priced = quote([LineInput("service", amount_minor)], tax_bp=tax.rate_bp)
     line = priced.lines[0]
-    sequence, number = issue_number(InvoiceSeries.ORDER)
     if org.billing_mode is BillingMode.MONTHLY_INVOICE:
         status, due, note = InvoiceStatus.TO_BE_SUMMARIZED, None, SUMMARIZED_NOTE
     else:
         status, due = InvoiceStatus.UNPAID, today + timedelta(days=PAYMENT_TERMS_DAYS)
         note = DUE_NOTE.format(days=PAYMENT_TERMS_DAYS, due=due.isoformat(),
                                other=OTHER_METHODS_WORDS if other_methods_allowed(org, priced.total_minor) else "")
-    invoice = Invoice(series=InvoiceSeries.ORDER, sequence=sequence, number=number, organization_id=org.id,
-                      order_id=None, status=status, currency=org.currency, subtotal_minor=priced.subtotal_minor,
-                      discount_minor=priced.discount_minor, tax_minor=priced.tax_minor,
-                      total_minor=priced.total_minor, issued_on=today, due_on=due, note=note,
-                      buyer=buyer_snapshot(org), seller=seller_snapshot())
-    invoice.lines = [InvoiceLine(position=1, description=description[:255], quantity=1,
-                                 unit_price_minor=amount_minor, list_minor=line.list_minor,
-                                 discount_minor=line.discount_minor, tax_category=tax.category,
-                                 tax_rate_bp=tax.rate_bp, tax_minor=line.tax_minor, total_minor=line.total_minor)]
-    db.session.add(invoice)
-    return invoice
+    return issue_invoice(org.id, buyer_snapshot(org), org.currency, [IssuedLine(
+        description=description, quantity=1, unit_price_minor=amount_minor, list_minor=line.list_minor,
+        discount_minor=line.discount_minor, tax_category=tax.category, tax_rate_bp=tax.rate_bp,
+        tax_minor=line.tax_minor, total_minor=line.total_minor)], status, due, note, today)
+
