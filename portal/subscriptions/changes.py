@@ -38,6 +38,7 @@ from portal.subscriptions.usage import plan_usage
 UNIT_NAMES = {SubscriptionBasis.DEVICE: "device subscription", SubscriptionBasis.LOCATION: "location subscription"}
 PERIOD_NAMES = {BillingInterval.MONTHLY: "month", BillingInterval.ANNUAL: "year"}
 INTERVAL_NAMES = {BillingInterval.MONTHLY: "monthly", BillingInterval.ANNUAL: "annual"}
+BILLED = {BillingInterval.MONTHLY: "monthly", BillingInterval.ANNUAL: "annually"}
 
 
 def units(basis: SubscriptionBasis, count: int) -> str:

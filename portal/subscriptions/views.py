@@ -77,8 +77,8 @@ def _change_page(plan: Subscription, status: int = 200, increase: IncreaseForm |
                   decrease_form=decrease or DecreaseForm(formdata=None),
                   switch_form=switch or SwitchForm(formdata=None), switch_offer=switch_offer,
                   switch_refusal=switch_refusal, least=least, used=used, covered=covered, units=changes.units,
-                  period_names=changes.PERIOD_NAMES, renewal_product=changes.renewal_product(plan),
-                  support=support_address(), **quotes)
+                  period_names=changes.PERIOD_NAMES, billed=changes.BILLED,
+                  renewal_product=changes.renewal_product(plan), support=support_address(), **quotes)
 
 
 def _done(message: str, target: str):

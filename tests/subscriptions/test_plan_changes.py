@@ -326,6 +326,9 @@ def test_daves_location_plan_cannot_go_below_what_his_locations_use(app, login, 
         plan_id = db.session.scalars(select(Subscription.id).join(Organization, Organization.id ==
                                                                     Subscription.organization_id)
                                      .where(Organization.name == "Fabrikam Stores")).one()
+    page = dave.get(_change_url(plan_id)).get_data(as_text=True)
+    assert ("Your chain uses 3 location subscriptions: this plan cannot be lowered until fewer are used "
+            "(remove devices or mark them as spares first).") in page
     html = _preview(dave, plan_id, "decrease", quantity=1).get_data(as_text=True)
     assert "Your chain uses 3 location subscriptions; you can lower this plan to 3 at the least." in html
 
@@ -365,7 +368,7 @@ def test_a_switch_to_annual_is_previewed_scheduled_shown_and_withdrawn(app, chai
     plan = _plan(app, chain.id, "device-protection")
     html = _preview(chain.client, chain.plan_id, "switch").get_data(as_text=True)
     assert (f"From {plan.next_payment_on.isoformat()} you will pay $400.00 per year for 10 devices (Device "
-            "Protection Annual, billed annual) instead of $40.00 per month") in html
+            "Protection Annual, billed annually) instead of $40.00 per month") in html
     assert "nothing is credited or refunded" in html
     assert _plan(app, chain.id, "device-protection").scheduled_product_id is None
 
