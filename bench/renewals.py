@@ -105,7 +105,7 @@ def renewal_run(workdir: Path, plans_per_org: int) -> dict:
         raise RuntimeError(f"the run billed {renewals} renewals on {lines} lines of {run.invoices} invoices; "
                            f"expected {plans} plans on {ORGANIZATIONS} invoices")
     return {"plans": plans, "seconds": seconds, "plans_per_s": plans / seconds, "invoices": invoices,
-            "charged": run.collection.charged, "sent": run.invoices_sent}
+            "charged": run.collection.charged, "sent": run.invoices_sent, "charging_s": run.collection.seconds}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             run = renewal_run(workdir, per_org)
             runs.append(run)
             print(f"  renewal run {run['plans']:>7,} plans  {run['seconds']:6.2f} s  {run['plans_per_s']:8,.0f} "
-                  f"plans/s  ({ORGANIZATIONS:,} invoices, {run['charged']} cards charged, {run['sent']} emailed)")
+                  f"plans/s  ({ORGANIZATIONS:,} invoices, {run['sent']} emailed; {run['charged']} cards charged in "
+                  f"{run['charging_s']:.1f} s)")
         if len(runs) >= 2:
             small, big = min(runs, key=lambda r: r["plans"]), max(runs, key=lambda r: r["plans"])
             slope = (big["seconds"] - small["seconds"]) / (big["plans"] - small["plans"])
