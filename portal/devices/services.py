@@ -20,7 +20,6 @@ from portal.accounts.services import managers_emails
 from portal.audit.services import Actor, record
 from portal.authz import Permission, chain_ids, scoped
 from portal.catalog.models import SubscriptionBasis
-from portal.db_types import utcnow
 from portal.devices.models import Device, Location
 from portal.errors import RuleError
 from portal.extensions import db
@@ -28,6 +27,7 @@ from portal.notifications.models import EmailCategory
 from portal.outbox.services import enqueue_optional_email, external_url
 from portal.seller.details import support_address
 from portal.subscriptions.overview import chain_plans
+from portal.subscriptions.services import is_running
 from portal.subscriptions.usage import location_subscriptions_required, plan_usage
 
 NAME_MAX = Location.name.type.length
@@ -249,8 +249,7 @@ USAGE_LABELS = {SubscriptionBasis.DEVICE: "Devices counted",
 def _usage_lines(main_chain: Organization, before: dict[SubscriptionBasis, int]) -> list[UsageLine]:
     """The usage of each kind of plan the chain has, or whose count the change moved, before and after it."""
     after = plan_usage(main_chain.id)
-    today = utcnow().date()
-    plans = [p for p in chain_plans(main_chain.id) if p.ended_on is None or p.ended_on >= today]
+    plans = [p for p in chain_plans(main_chain.id) if is_running(p)]
     lines = []
     for basis in (SubscriptionBasis.DEVICE, SubscriptionBasis.LOCATION):
         of_basis = [p for p in plans if p.product.basis is basis]
