@@ -26,6 +26,7 @@ from portal.devices.forms import (
 from portal.devices.models import Device, Location
 from portal.errors import RuleError
 from portal.extensions import db
+from portal.notifications.models import EmailCategory
 from portal.pagination import window
 from portal.rendering import render, submit
 from portal.subscriptions.usage import location_subscriptions_needed
@@ -182,8 +183,8 @@ def _emailed(notice: services.Notified | None) -> str:
         return ""
     managers = len(notice.notified)
     if not managers:
-        return (f" {notice.main_chain.name} has no active Chain & User Manager who receives device notices to "
-                "email about it.")
+        return (f" {notice.main_chain.name} has no active Chain & User Manager who receives "
+                f"{EmailCategory.DEVICE_NOTICES.label.lower()} to email about it.")
     who = "the Chain & User Manager" if managers == 1 else f"the {managers} Chain & User Managers"
     return f" We emailed {who} of {notice.main_chain.name} about it."
 
