@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from flask import current_app
 from sqlalchemy import bindparam, insert, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -413,9 +414,11 @@ def renew(today: date | None = None, actor: Actor | None = None, gateway: Paymen
         try:
             _renew_batch(org_ids[start:start + batch], today, products, terms, actor, batch_run)
             db.session.commit()
-        except IntegrityError:  # a concurrent run billed some of these periods first: they are its to finish
+        except IntegrityError as error:  # a concurrent run billed some of these periods first: they are its to finish
             db.session.rollback()
             run.skipped_batches += 1
+            current_app.logger.warning("renewal run: batch of organizations %s left to a concurrent run (%s)",
+                                       org_ids[start:start + batch], error.orig)
         except BaseException:
             db.session.rollback()
             raise
