@@ -25,7 +25,7 @@ class EmailCategory(enum.StrEnum):
     def label(self) -> str:
         return {
             EmailCategory.RENEWAL_NOTICES: "Renewal notices",
-            EmailCategory.DEVICE_NOTICES: "New-device notices",
+            EmailCategory.DEVICE_NOTICES: "Device notices",
             EmailCategory.PARTNER_GRANT_NOTICES: "Installation Partner access notices",
             EmailCategory.PRODUCT_NEWS: "Product news",
         }[self]
@@ -35,7 +35,9 @@ class EmailCategory(enum.StrEnum):
         return {
             EmailCategory.RENEWAL_NOTICES: "Maintenance & Support ending within 30 days and subscriptions renewing "
                                            "within 7 days (sent to Chain & User Managers).",
-            EmailCategory.DEVICE_NOTICES: "A device added to your chain (sent to Chain & User Managers).",
+            EmailCategory.DEVICE_NOTICES: "A device added to your chain, marked as a spare or counting again, moved "
+                                          "or removed, and what it changes in your plans (sent to Chain & User "
+                                          "Managers).",
             EmailCategory.PARTNER_GRANT_NOTICES: "Installation Partner access that is about to expire.",
             EmailCategory.PRODUCT_NEWS: "New products and editions from the vendor.",
         }[self]

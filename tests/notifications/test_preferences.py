@@ -71,7 +71,7 @@ def _link(mail) -> str:
 
 def test_a_user_sees_every_optional_email_chosen_and_what_always_arrives(login, demo):
     page = _text(login("bob").get("/account/notifications"))
-    for text in ("Renewal notices", "New-device notices", "Installation Partner access notices", "Product news",
+    for text in ("Renewal notices", "Device notices", "Installation Partner access notices", "Product news",
                  "Always sent, whatever you choose here: password and sign-in security emails, invoices, receipts"):
         assert text in page
     _, boxes = _preferences_form(login("bob"))
