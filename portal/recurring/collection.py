@@ -36,6 +36,7 @@ from portal.payments.models import PaymentMethod
 from portal.recurring.models import CollectionState, Renewal, RenewalCollection
 
 RETRY_DAYS = (1, 3, 7)  # days after the first declined attempt; after the last one the invoice is past due
+ANNOUNCED_MESSAGE = "A wire transfer, ACH or check payment was announced: the card is not charged."
 NO_CARD_MESSAGE = "No default card is saved any more: the renewal invoice is to be paid from the Invoices page."
 
 
@@ -46,7 +47,7 @@ class CollectionTally:
     charged: int = 0
     declined: int = 0
     past_due_plans: int = 0
-    paid_meanwhile: int = 0
+    paid_meanwhile: int = 0  # paid from /invoices, or a wire, ACH or check announced: not charged
     without_card: int = 0
     failed: int = 0  # an unexpected error (logged): left charging for the next run
     seconds: float = 0.0  # spent charging (the gateway and the payments' own commits), for the benchmark
@@ -114,6 +115,12 @@ def charge_renewal(invoice_id: int, today: date, gateway: PaymentGateway, actor:
         db.session.commit()
         tally.paid_meanwhile += 1
         return CollectionState.PAID
+    if invoice.status is InvoiceStatus.PAYMENT_PENDING:  # the buyer announced a wire, ACH or check: not the card
+        collection.state, collection.next_attempt_on = CollectionState.AWAITING_PAYMENT, None
+        collection.last_message = ANNOUNCED_MESSAGE
+        db.session.commit()
+        tally.paid_meanwhile += 1
+        return collection.state
     card = db.session.scalars(select(PaymentMethod).where(PaymentMethod.organization_id == org.id,
                                                           PaymentMethod.is_default.is_(True))
                               .order_by(PaymentMethod.id)).first()

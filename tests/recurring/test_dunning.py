@@ -225,3 +225,25 @@ def test_a_renewal_the_credit_covers_is_paid_without_a_charge(catalog):
     assert result.collection.declined == 0 and result.collection.charged == 0
     renewal = db.session.get(Invoice, db.session.scalars(select(RenewalCollection.invoice_id)).one())
     assert renewal.status is InvoiceStatus.PAID and renewal.credit_applied_minor == renewal.total_minor
+
+
+def test_an_announced_wire_stops_the_card_retries(catalog):
+    from portal.billing.models import PaymentMethodKind
+    from portal.receipts.paying import announce_transfer
+    from tests.factories import actor
+
+    org = chain(grandfathered_payment_methods=False)
+    saved_card(org, DECLINED)
+    plan(org, next_payment_on=DAY)
+    db.session.commit()
+    renew(DAY)
+    invoice = the_invoice(org.id)
+    org.grandfathered_payment_methods = True  # wire, ACH and check offered whatever the amount
+    announce_transfer(invoice, PaymentMethodKind.WIRE, org, actor())
+    db.session.commit()
+
+    result = renew(DAY + timedelta(days=1))
+
+    assert result.collection.declined == 0
+    state = collection(invoice.id)
+    assert (state.state, state.next_attempt_on) == (CollectionState.AWAITING_PAYMENT, None)
