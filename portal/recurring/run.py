@@ -459,7 +459,8 @@ def summary_lines(run) -> list[str]:
         lines.append(f"  {format_money(Money(total, currency))} {METHOD_WORDS.get(method, method)}")
     tally = run.collection
     lines.append(f"{_plural(tally.charged, 'card')} charged, {tally.declined} declined"
-                 + (f", {tally.paid_meanwhile} paid (or a transfer announced) meanwhile" if tally.paid_meanwhile else "")
+                 + (f", {tally.paid_meanwhile} paid (or a transfer announced) meanwhile" if tally.paid_meanwhile
+                    else "")
                  + (f", {tally.without_card} without a saved card any more" if tally.without_card else "")
                  + f"; {_plural(run.invoices_sent, 'invoice')} sent; {_plural(tally.past_due_plans, 'plan')} "
                  "past due.")
