@@ -165,7 +165,7 @@ def test_a_manager_who_opted_out_of_device_notices_is_not_emailed_about_a_new_de
         airport = db.session.scalars(select(Location.id).where(Location.name == "Airport Kiosk")).one()
     response = dave.post("/devices", data={"location_id": airport, "name": "Airport kiosk 9", "counts": "y"})
     page = _text(dave.get(response.headers["Location"]))
-    assert "has no active Chain &amp; User Manager who receives new-device notices" in page
+    assert "has no active Chain &amp; User Manager who receives device notices" in page
     assert mailbox.messages == []
 
 
@@ -194,13 +194,13 @@ def test_the_link_opened_in_a_browser_asks_before_unsubscribing(app, client, dem
     with app.app_context():
         path = f"/unsubscribe/{unsubscribe_token(demo.users['bob'], EmailCategory.DEVICE_NOTICES)}"
     page = _text(client.get(path))
-    assert "Stop sending new-device notices to <strong>bob@northwind.example.com</strong>?" in page
+    assert "Stop sending device notices to <strong>bob@northwind.example.com</strong>?" in page
     assert _opted_out(app, "bob@northwind.example.com") == set()  # opening the link (a mail scanner) changes nothing
     refused = client.post(path, data={}, csrf=False)  # neither the page's token nor a one-click body
     assert refused.status_code == 400 and _opted_out(app, "bob@northwind.example.com") == set()
     token = _CSRF.search(page).group(1)
     done = client.post(path, data={"csrf_token": token}, csrf=False)
-    assert done.status_code == 200 and "no longer receives new-device notices" in _text(done)
+    assert done.status_code == 200 and "no longer receives device notices" in _text(done)
     assert _opted_out(app, "bob@northwind.example.com") == {"device_notices"}
 
 
