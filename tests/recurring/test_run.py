@@ -317,3 +317,23 @@ def test_one_invoice_per_chain_gathers_its_plans_and_ms(catalog):
     assert db.session.scalar(select(func.count()).select_from(Subscription)
                              .where(Subscription.organization_id == org.id,
                                     Subscription.next_payment_on <= DAY)) == 0
+
+
+def test_the_renewal_invoice_page_shows_each_lines_service_period(catalog, app):
+    from concurrent.futures import ThreadPoolExecutor
+
+    org = chain()
+    plan(org, quantity=7, next_payment_on=DAY)
+    db.session.commit()
+    renew(DAY)
+    number, manager = invoices_of(org.id)[0].number, manager_of(org)
+    db.session.commit()
+
+    def browse() -> str:  # a browser: a thread of its own, outside this test's application context
+        client = app.test_client()
+        client.login(manager, "a-long-password")
+        return client.get(f"/invoices/{number}").get_data(as_text=True)
+
+    with ThreadPoolExecutor(1) as browser:
+        page = browser.submit(browse).result()
+    assert "Renewal: Device Protection, 7 devices (monthly) · service period 2027-01-15 to 2027-02-14" in page
