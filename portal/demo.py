@@ -15,6 +15,7 @@ from portal.devices.demo import seed_devices
 from portal.extensions import db
 from portal.licenses.demo import seed_licenses
 from portal.partners.services import seed_partner_grant
+from portal.recurring.demo import seed_renewals
 from portal.signin.two_step import start_setup
 
 DEMO_PASSWORD = "portal-demo-2026"  # noqa: S105 - published in the README on purpose
@@ -130,4 +131,6 @@ def seed_demo(history: bool = False) -> dict[str, Organization]:
     seed_tax_rates()
     if history:
         seed_invoices()
+        db.session.commit()  # the renewal run below commits as it goes, like any job
+        seed_renewals()
     return orgs

@@ -81,3 +81,29 @@ def test_seeding_the_demo_again_adds_no_locations_devices_or_plans(app, demo):
         seed_demo()
         db.session.commit()
         assert counts() == before
+
+
+def test_seed_demo_shows_every_state_of_a_plan_on_first_run(app, login):
+    """Issue 13's demo: dave's plan renews within the coming weeks, Northwind has a scheduled decrease, and
+    Litware's renewal is past due after its card declined on every retry (made by the renewal run itself)."""
+    from datetime import timedelta
+
+    from portal.db_types import utcnow
+    from portal.recurring.models import CollectionState, RenewalCollection
+    from portal.recurring.status import past_due_invoices
+    from portal.subscriptions.models import Subscription
+
+    assert app.test_cli_runner().invoke(args=["seed-demo"]).exit_code == 0
+    today = utcnow().date()
+    with app.app_context():
+        orgs = {o.name: o.id for o in db.session.scalars(select(Organization))}
+        plans = {p.organization_id: p for p in db.session.scalars(select(Subscription))}
+        assert today < plans[orgs["Fabrikam Stores"]].next_payment_on <= today + timedelta(days=31)
+        assert plans[orgs["Northwind IT"]].scheduled_quantity is not None
+        litware = plans[orgs["Litware Solutions"]]
+        assert litware.id in past_due_invoices([litware.id])
+        collection = db.session.scalars(select(RenewalCollection)).one()
+        assert collection.state is CollectionState.PAST_DUE and collection.attempts == 4
+    assert "Past due" in login("frank").get("/subscriptions").get_data(as_text=True)
+    page = login("alice").get("/subscriptions").get_data(as_text=True)
+    assert "Withdraw" in page

@@ -60,7 +60,8 @@ def seed_devices(orgs: dict[str, Organization]) -> None:
             db.session.add(Device(organization_id=org.id, location_id=location.id, name=name, serial_number=serial,
                                   added_by_id=installers.get(spec.added_by), created_at=now - timedelta(days=60 - age)))
     plan = db.session.scalars(select(Product).where(Product.slug == LOCATION_PLAN)).one()
-    started = (now - timedelta(days=60)).date()
+    # Started nearly a year ago, so the annual plan renews within the coming weeks (issue 13's demo).
+    started = (now - timedelta(days=349)).date()
     for name, quantity in PLAN_QUANTITY.items():
         org = orgs[name]
         exists = db.session.scalars(select(Subscription.id).where(Subscription.organization_id == org.id,
