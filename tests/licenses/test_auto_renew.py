@@ -339,12 +339,6 @@ def test_a_sub_chain_user_who_may_not_buy_has_no_bulk_form(app, demo):
     assert client.post("/licenses/auto-renew", data={"auto_renew": "on"}).status_code == 403
 
 
-def test_the_page_and_the_renewal_run_agree_on_when_lapsed_ms_is_no_longer_renewed():
-    from portal.recurring.run import REINSTATEMENT_AFTER_DAYS
-
-    assert autorenew.GRACE_DAYS == REINSTATEMENT_AFTER_DAYS
-
-
 @pytest.mark.parametrize("value", ["nul\x00", "\x00", "9" * 25, "x" * 300, "🙂", "ABCDE-FGHJK-MNPQR-STVWX-YZ012"])
 def test_whatever_is_posted_as_a_key_is_refused_without_a_server_error(app, login, licenses, value):
     alice = login("alice")
