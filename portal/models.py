@@ -23,5 +23,6 @@ from portal.receipts.models import Receipt  # noqa: F401
 from portal.recurring.models import Renewal, RenewalCollection  # noqa: F401
 from portal.seller.models import SellerSettings, TaxRate  # noqa: F401
 from portal.signin.models import RecoveryCode, TwoStepCredential, TwoStepRequirement, UserSession  # noqa: F401
+from portal.storefronts.models import EmailTemplate, Storefront, StorefrontPrice, StorefrontSeries  # noqa: F401
 from portal.subscriptions.models import Subscription  # noqa: F401
 from portal.transfers.models import TransferRequest  # noqa: F401

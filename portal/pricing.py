@@ -129,6 +129,74 @@ def prorated_addition(unit_minor: int, quantity: int, today: date, period_start:
     return prorate(full, left, days)
 
 
+# ---------------------------------------------------------------- storefront prices (DOMAIN §8)
+
+
+@dataclass(frozen=True)
+class PriceRule:
+    """One storefront rule as pricing reads it: a markup over the vendor's list price (basis points, may be
+    negative down to -100 %), or a special price per unit (device, location, mailbox, site…) per period."""
+
+    markup_bp: int | None = None
+    special_unit_minor: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.markup_bp is None) == (self.special_unit_minor is None):
+            raise ValueError("a rule is a markup or a special price")
+        if self.markup_bp is not None and self.markup_bp < -BP:
+            raise ValueError("a markup is at least -100 %")
+        if self.special_unit_minor is not None and self.special_unit_minor < 0:
+            raise ValueError("prices are never negative")
+
+
+def most_specific(*rules: PriceRule | None) -> PriceRule | None:
+    """The rule that wins, given the candidates from the most specific to the least: a special price for the
+    customer (on the edition, then on the product), then the storefront's rule on the edition, then on the product,
+    then its default markup. None: no rule (the storefront sells at the vendor's list price)."""
+    return next((rule for rule in rules if rule is not None), None)
+
+
+def marked_up(list_minor: int, markup_bp: int) -> int:
+    """`list_minor` raised (or, for a negative markup, lowered) by `markup_bp`, rounded as `apply_rate`."""
+    change = apply_rate(list_minor, abs(markup_bp))
+    return list_minor + change if markup_bp >= 0 else max(list_minor - change, 0)
+
+
+def storefront_price(edition_list_minor: int, addons_list_minor: int, units: int, rule: PriceRule | None,
+                     default_markup_bp: int | None = None) -> int:
+    """A reseller's price for one configuration: a markup applies to its whole list price (edition and add-ons);
+    a special price is per unit and replaces the edition's list price, its add-ons then following the default
+    markup. No rule: the list price."""
+    if units < 1 or edition_list_minor < 0 or addons_list_minor < 0:
+        raise ValueError("a configuration has units and no negative price")
+    if rule is None:
+        return marked_up(edition_list_minor + addons_list_minor, default_markup_bp or 0)
+    if rule.markup_bp is not None:
+        return marked_up(edition_list_minor + addons_list_minor, rule.markup_bp)
+    return rule.special_unit_minor * units + marked_up(addons_list_minor, default_markup_bp or 0)
+
+
+def reseller_cost(list_minor: int, discount_bp: int) -> int:
+    """What a reseller pays the vendor for what lists at `list_minor`: the list price less its partner discount,
+    exactly as `quote` discounts a line."""
+    if not 0 <= discount_bp <= BP or list_minor < 0:
+        raise ValueError("a discount is between 0 and 100 % of a price that is not negative")
+    return list_minor - min(apply_rate(list_minor, discount_bp), list_minor)
+
+
+def margin(price_minor: int, cost_minor: int) -> int:
+    """The reseller's margin on a sale: its price less its cost. Negative when it sells below cost (allowed)."""
+    return price_minor - cost_minor
+
+
+def margin_bp(price_minor: int, cost_minor: int) -> int | None:
+    """The margin as a share of the price, in basis points rounded half away from zero; None for a free sale."""
+    if price_minor <= 0:
+        return None
+    exact = Decimal(margin(price_minor, cost_minor)) * BP / Decimal(price_minor)
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 # ---------------------------------------------------------------- quotes
 
 

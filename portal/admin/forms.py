@@ -141,7 +141,8 @@ class _LicenseTerms:
 
 class _SubscriptionTerms:
     basis = SelectField("Charged", default="", choices=_choices(SubscriptionBasis, {
-        SubscriptionBasis.DEVICE: "Per device", SubscriptionBasis.LOCATION: "Per location"}, blank="Choose…"))
+        SubscriptionBasis.DEVICE: "Per device", SubscriptionBasis.LOCATION: "Per location",
+        SubscriptionBasis.RESELLER: "Per reseller (a reseller plan)"}, blank="Choose…"))
     interval = SelectField("Billed", default="", choices=_choices(BillingInterval, {
         BillingInterval.MONTHLY: "Monthly", BillingInterval.ANNUAL: "Annually"}, blank="Choose…"))
     unit_price_minor = AmountField("List price per unit and interval (USD)")

@@ -15,12 +15,14 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
     event,
     inspect,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -38,11 +40,14 @@ class InvoiceSeries(enum.StrEnum):
     SUMMARY = "summary"
     RECEIPT = "receipt"  # numbers receipts (portal/receipts), never an invoice
     CREDIT = "credit"  # credit notes (portal/credits): Factur-X type 381, each referencing the invoice it corrects
+    # A reseller's invoices to its storefront customers: one gapless series per reseller (Invoice.issuer_id), numbered
+    # by portal/storefronts (its prefix is the reseller's, not this one).
+    STOREFRONT = "storefront"
 
     @property
     def prefix(self) -> str:
         return {InvoiceSeries.ORDER: "INV", InvoiceSeries.SUMMARY: "SUM", InvoiceSeries.RECEIPT: "RCP",
-                InvoiceSeries.CREDIT: "CRN"}[self]
+                InvoiceSeries.CREDIT: "CRN", InvoiceSeries.STOREFRONT: "SF"}[self]
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -75,12 +80,20 @@ class SeriesCounter(db.Model):
 
 class Invoice(db.Model):
     __tablename__ = "invoice"
-    __table_args__ = (UniqueConstraint("series", "sequence", name="uq_invoice_series_sequence"),)
+    __table_args__ = (
+        # The vendor's series are gapless and unique per series; each reseller's storefront series per reseller.
+        Index("uq_invoice_series_sequence", "series", "sequence", unique=True,
+              postgresql_where=text("issuer_id IS NULL"), sqlite_where=text("issuer_id IS NULL")),
+        Index("uq_invoice_issuer_sequence", "issuer_id", "series", "sequence", unique=True,
+              postgresql_where=text("issuer_id IS NOT NULL"), sqlite_where=text("issuer_id IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     series: Mapped[InvoiceSeries] = mapped_column(str_enum(InvoiceSeries, "invoice_series_name"))
     sequence: Mapped[int] = mapped_column(Integer)
-    number: Mapped[str] = mapped_column(String(20), unique=True)
+    number: Mapped[str] = mapped_column(String(48), unique=True)
+    # Who issues it: None for the vendor; a reseller for its storefront sales (the seller on the document).
+    issuer_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("purchase_order.id"), unique=True)
     summary_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"), index=True)  # order invoice -> summary
@@ -111,7 +124,7 @@ class Invoice(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     order: Mapped[Order | None] = relationship()
-    organization: Mapped[Organization] = relationship()
+    organization: Mapped[Organization] = relationship(foreign_keys=[organization_id])
     lines: Mapped[list[InvoiceLine]] = relationship(back_populates="invoice", order_by="InvoiceLine.position",
                                                     foreign_keys="InvoiceLine.invoice_id")
     summary: Mapped[Invoice | None] = relationship(remote_side=[id], foreign_keys=[summary_id],

@@ -19,6 +19,8 @@ class CartItem(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    # A storefront customer's cart line, priced at that storefront's prices (None: the vendor's shop).
+    storefront_id: Mapped[int | None] = mapped_column(ForeignKey("storefront.id"), index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
     edition_id: Mapped[int | None] = mapped_column(ForeignKey("edition.id"))
     purchase: Mapped[PurchaseKind] = mapped_column(str_enum(PurchaseKind, "purchase_kind"), default=PurchaseKind.NEW,

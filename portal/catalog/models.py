@@ -22,6 +22,7 @@ class ProductKind(enum.StrEnum):
 class SubscriptionBasis(enum.StrEnum):
     DEVICE = "device"
     LOCATION = "location"
+    RESELLER = "reseller"  # a reseller plan (Free, Standard): one per reseller main chain, with its storefront
 
 
 class PurchaseKind(enum.StrEnum):

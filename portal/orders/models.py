@@ -47,6 +47,10 @@ class Order(db.Model):
     # The buyer's own reference for the purchase, printed on the invoice (Factur-X BT-10, buyer reference).
     purchase_order_number: Mapped[str] = mapped_column(String(64), default="")
     billing: Mapped[dict] = mapped_column(JSON)  # legal name, address lines, invoice email, phone at the time
+    # A storefront sale: the reseller that sold it (None: the vendor sold it).
+    seller_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
+    # The vendor's wholesale order to the reseller made by a storefront sale: the customer's order it supplies.
+    supplies_order_id: Mapped[int | None] = mapped_column(ForeignKey("purchase_order.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.position")
