@@ -53,6 +53,8 @@ def upgrade():
     sa.Column('contact_email', sa.String(length=254), nullable=False),
     sa.Column('contact_phone', sa.String(length=40), nullable=False),
     sa.Column('contact_address', sa.Text(), nullable=False),
+    sa.Column('tax_id', sa.String(length=64), nullable=False),
+    sa.Column('registration_id', sa.String(length=64), nullable=False),
     sa.Column('default_markup_bp', sa.Integer(), nullable=True),
     sa.Column('notify_emails', sa.JSON(), nullable=False),
     sa.Column('opened_on', sa.Date(), nullable=False),

@@ -36,6 +36,10 @@ class Storefront(db.Model):
     contact_email: Mapped[str] = mapped_column(String(254), default="")
     contact_phone: Mapped[str] = mapped_column(String(40), default="")
     contact_address: Mapped[str] = mapped_column(Text, default="")
+    # The reseller as the seller on its invoices to its customers (BT-31/BT-32 and BT-30): its legal name and
+    # address are the organization's.
+    tax_id: Mapped[str] = mapped_column(String(64), default="")
+    registration_id: Mapped[str] = mapped_column(String(64), default="")
     # Markup over the vendor's list price (basis points; may be negative: below list) when no rule is more specific.
     default_markup_bp: Mapped[int | None] = mapped_column(Integer)
     # Extra recipients of the storefront's notifications (the welcome email…), beside the chain's managers.
