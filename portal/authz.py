@@ -213,3 +213,24 @@ def requires(permission: Permission) -> Callable:
 def navigation_permissions(user: User, org: Organization | None) -> frozenset[Permission]:
     """Every permission the user holds on `org`: what the navigation may offer."""
     return frozenset(p for p in Permission if can(user, p, org))
+
+
+def storefront_customer_chains(user: User, reseller_id: int) -> list[Organization]:
+    """The sub-chains of reseller `reseller_id` through which `user` is a customer of its storefront: the user's
+    active memberships there, any role (a viewer buys too). The reseller's own users, and partner grants, make
+    nobody a customer."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return []
+    return sorted((m.organization for m in user.memberships
+                   if m.active and m.organization.parent_id == reseller_id),
+                  key=lambda org: (org.name.lower(), org.id))
+
+
+def customer_of_another_storefront(user: User, reseller_id: int) -> bool:
+    """Whether `user` is a customer of resellers other than `reseller_id` only: a sub-chain user of another
+    reseller, with no membership in this reseller's chain. Such a user is never shown this storefront (a 404)."""
+    if not getattr(user, "is_authenticated", False) or user.is_staff:
+        return False
+    active = [m.organization for m in user.memberships if m.active]
+    ours = any(org.id == reseller_id or org.parent_id == reseller_id for org in active)
+    return not ours and any(org.parent_id is not None for org in active)
