@@ -1,0 +1,192 @@
+"""A storefront customer's cart: CartItem rows with `storefront_id` set, for the customer's sub-chain and user,
+priced by the storefront's price book (portal/storefronts/prices.py) rather than the vendor's list.
+
+On a storefront line, `CartItem.quoted_list_minor` is the storefront's price of one copy shown when it went into
+the cart (never the vendor's list price), so the cart and the checkout can say when that price changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from portal import pricing
+from portal.accounts.models import Organization, User
+from portal.audit.services import Actor, record
+from portal.cart.models import CartItem
+from portal.cart.services import cart_signature
+from portal.catalog.models import Product, ProductKind
+from portal.catalog.services import Configuration, configure, products_by_id
+from portal.errors import RuleError
+from portal.extensions import db
+from portal.storefront_sales.customers import check_open
+from portal.storefronts.models import Storefront
+from portal.storefronts.prices import PriceBook, price_book
+
+
+@dataclass(frozen=True)
+class StorefrontLine:
+    """A storefront cart item checked against today's catalog and priced by today's storefront prices."""
+
+    item: CartItem
+    product: Product | None
+    config: Configuration | None  # None when the product, edition or add-on is no longer offered
+    unit_price_minor: int = 0  # the storefront's price of one copy today
+    problem: str | None = None
+
+    @property
+    def price_minor(self) -> int:
+        return self.unit_price_minor * self.item.copies
+
+    @property
+    def price_changed(self) -> bool:
+        return self.config is not None and self.unit_price_minor != self.item.quoted_list_minor
+
+    @property
+    def description(self) -> str:
+        if self.config is None:
+            return self.product.name if self.product else ""
+        return self.config.description
+
+
+@dataclass(frozen=True)
+class StorefrontCart:
+    """The priced lines of a customer's storefront cart, its total and its signature (what the customer agrees to
+    at checkout)."""
+
+    lines: list[StorefrontLine]
+    signature: str
+
+    @property
+    def total_minor(self) -> int:
+        return sum(line.price_minor for line in self.lines)
+
+    @property
+    def blocked(self) -> list[StorefrontLine]:
+        return [line for line in self.lines if line.config is None]
+
+    @property
+    def changed(self) -> list[StorefrontLine]:
+        return [line for line in self.lines if line.price_changed]
+
+
+def sellable(product: Product | None) -> bool:
+    """Whether a storefront sells the product: an active license product (storefronts sell licenses only)."""
+    return product is not None and product.active and product.kind is ProductKind.LICENSE
+
+
+def _items_query(storefront: Storefront, user: User, customer: Organization):
+    return select(CartItem).where(CartItem.storefront_id == storefront.id, CartItem.user_id == user.id,
+                                  CartItem.organization_id == customer.id)
+
+
+def cart_items(storefront: Storefront, user: User, customer: Organization) -> list[CartItem]:
+    """The customer's storefront cart (this user, this sub-chain, this storefront), oldest line first."""
+    return list(db.session.scalars(_items_query(storefront, user, customer).order_by(CartItem.id)))
+
+
+def cart_item(storefront: Storefront, user: User, customer: Organization, item_id: int) -> CartItem | None:
+    """One line of the customer's storefront cart; None for anyone else's line (the view answers 404)."""
+    return db.session.scalars(_items_query(storefront, user, customer).where(CartItem.id == item_id)).first()
+
+
+def cart_count(storefront: Storefront, user: User, customer: Organization) -> int:
+    """Licenses in the customer's storefront cart, for the storefront's header."""
+    return db.session.scalar(select(func.coalesce(func.sum(CartItem.copies), 0)).where(
+        CartItem.storefront_id == storefront.id, CartItem.user_id == user.id,
+        CartItem.organization_id == customer.id))
+
+
+def unit_price(book: PriceBook, config: Configuration) -> int:
+    """The storefront's price of one copy of a configuration; RuleError when the storefront does not sell it."""
+    if not sellable(config.product):
+        raise RuleError("This storefront sells licenses only.", field="product_id")
+    return book.price(config)
+
+
+def price_lines(storefront: Storefront, customer: Organization, items: list[CartItem]) -> StorefrontCart:
+    """Each line re-checked against the catalog and re-priced at the customer's prices today (the same few
+    statements whatever the number of lines and price rules)."""
+    products = products_by_id({i.product_id for i in items})
+    book = price_book(storefront, customer.id, products.keys())
+    lines = []
+    for item in items:
+        product = products.get(item.product_id)
+        if not sellable(product):
+            lines.append(StorefrontLine(item, product, None, problem="This product is no longer sold here. Remove "
+                                                                     "it to check out."))
+            continue
+        try:
+            config = configure(product, item.edition_id, item.quantity, item.addon_ids)
+            lines.append(StorefrontLine(item, product, config, unit_price(book, config)))
+        except RuleError as error:
+            lines.append(StorefrontLine(item, product, None, problem=f"{error.message} Edit or remove this item."))
+    return StorefrontCart(lines, cart_signature(items))
+
+
+def _check_copies(copies: int | None) -> int:
+    if copies is None or not 1 <= copies <= pricing.MAX_COPIES:
+        raise RuleError(f"Buy between 1 and {pricing.MAX_COPIES} licenses at once.", field="copies")
+    return copies
+
+
+def add_item(storefront: Storefront, user: User, customer: Organization, config: Configuration,
+             copies: int | None, actor: Actor) -> CartItem:
+    """Put a configured license into the customer's storefront cart at the price shown to it today."""
+    check_open(storefront)
+    copies = _check_copies(copies)
+    price = unit_price(price_book(storefront, customer.id, [config.product.id]), config)
+    held = db.session.scalar(select(func.count()).select_from(CartItem).where(
+        CartItem.storefront_id == storefront.id, CartItem.user_id == user.id,
+        CartItem.organization_id == customer.id))
+    if held >= pricing.MAX_CART_ITEMS:
+        raise RuleError(f"A cart holds at most {pricing.MAX_CART_ITEMS} items. Check out, then continue shopping.")
+    item = CartItem(user_id=user.id, organization_id=customer.id, storefront_id=storefront.id,
+                    product_id=config.product.id, edition_id=config.edition.id, quantity=config.quantity,
+                    copies=copies, addon_ids=config.addon_ids, quoted_list_minor=price)
+    db.session.add(item)
+    record(actor, "storefront.cart_item_added", item, customer.id, storefront=storefront.alias,
+           product=config.product.slug, quantity=config.quantity, copies=copies)
+    return item
+
+
+def update_item(storefront: Storefront, customer: Organization, item: CartItem, config: Configuration,
+                copies: int | None, actor: Actor) -> None:
+    """Change a line's edition, quantity, add-ons or number of licenses; its quoted price becomes today's."""
+    check_open(storefront)
+    item.copies = _check_copies(copies)
+    item.quoted_list_minor = unit_price(price_book(storefront, customer.id, [config.product.id]), config)
+    item.edition_id = config.edition.id
+    item.quantity = config.quantity
+    item.addon_ids = config.addon_ids
+    record(actor, "storefront.cart_item_changed", item, customer.id, storefront=storefront.alias,
+           quantity=config.quantity, copies=item.copies)
+
+
+def remove_item(item: CartItem, actor: Actor) -> None:
+    """Take a line out of the customer's storefront cart."""
+    record(actor, "storefront.cart_item_removed", item, item.organization_id)
+    db.session.delete(item)
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A product on the storefront's catalog page with its lowest price ("from")."""
+
+    product: Product
+    from_minor: int | None  # None when no edition is on offer
+
+
+def catalog(storefront: Storefront, customer_id: int | None, products: list[Product]) -> list[CatalogEntry]:
+    """The license products on sale at the storefront, each from its lowest price for this customer (the first
+    quantity offered, no add-ons): one statement for all the price rules."""
+    products = [p for p in products if sellable(p)]
+    book = price_book(storefront, customer_id, [p.id for p in products])
+    entries = []
+    for product in products:
+        quantity = min(product.quantities) if product.quantities else 1
+        prices = [book.price(Configuration(product, edition, quantity, ()))
+                  for edition in product.editions if edition.active]
+        entries.append(CatalogEntry(product, min(prices) if prices else None))
+    return entries
