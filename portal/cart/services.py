@@ -61,8 +61,10 @@ class CartLine:
 
 
 def cart_items(user: User, org: Organization) -> list[CartItem]:
+    """The user's cart at the vendor's shop for `org` (storefront lines are portal/storefront_sales')."""
     return list(db.session.scalars(
-        select(CartItem).where(CartItem.user_id == user.id, CartItem.organization_id == org.id)
+        select(CartItem).where(CartItem.user_id == user.id, CartItem.organization_id == org.id,
+                               CartItem.storefront_id.is_(None))
         .options(joinedload(CartItem.product)).order_by(CartItem.id)
     ))
 
@@ -70,7 +72,8 @@ def cart_items(user: User, org: Organization) -> list[CartItem]:
 def cart_count(user: User, org: Organization) -> int:
     """Licenses and subscription lines in the cart, for the header."""
     return db.session.scalar(select(func.coalesce(func.sum(CartItem.copies), 0))
-                             .where(CartItem.user_id == user.id, CartItem.organization_id == org.id))
+                             .where(CartItem.user_id == user.id, CartItem.organization_id == org.id,
+                                    CartItem.storefront_id.is_(None)))
 
 
 def quoted_price(org_id: int, config: Configuration) -> int:
