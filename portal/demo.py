@@ -17,6 +17,7 @@ from portal.licenses.demo import seed_licenses
 from portal.partners.services import seed_partner_grant
 from portal.recurring.demo import seed_renewals
 from portal.signin.two_step import start_setup
+from portal.storefronts.demo import seed_storefronts
 
 DEMO_PASSWORD = "portal-demo-2026"  # noqa: S105 - published in the README on purpose
 # Staff must sign in with two-step sign-in: the demo's staff user has this authenticator key (published too).
@@ -129,6 +130,7 @@ def seed_demo(history: bool = False) -> dict[str, Organization]:
     seed_licenses(orgs)
     seed_devices(orgs)
     seed_tax_rates()
+    seed_storefronts(orgs)
     if history:
         seed_invoices()
         db.session.commit()  # the renewal run below commits as it goes, like any job

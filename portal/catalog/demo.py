@@ -1,5 +1,5 @@
 """The demo catalog: three license products (two editions or more, two add-ons or more each), a device plan and a
-location plan, and the partner tiers' discounts. Idempotent: only what is missing is created."""
+location plan, the two reseller plans (Free, Standard), and the partner tiers' discounts. Idempotent: only what is missing is created."""
 
 from __future__ import annotations
 
@@ -42,6 +42,14 @@ SUBSCRIPTIONS = [
      "Monitoring and patching for each point-of-sale device."),
     ("location-plan", "Location Plan", "locations", SubscriptionBasis.LOCATION, BillingInterval.ANNUAL, 24000,
      "One subscription covers up to 4 devices at a location."),
+    # Reseller plans (DOMAIN §8, portal/storefronts/plans.py): not in the shop's list, bought from /account/plan.
+    ("reseller-free", "Reseller plan: Free", "storefront", SubscriptionBasis.RESELLER, BillingInterval.MONTHLY, 0,
+     "A storefront at /s/<alias> selling at the vendor's list prices, with the default look and your contact "
+     "details."),
+    ("reseller-standard", "Reseller plan: Standard", "storefront", SubscriptionBasis.RESELLER,
+     BillingInterval.MONTHLY, 4900,
+     "Your storefront with your own prices (markups, special prices per product and per customer) and your own "
+     "branding (logo, accent colour)."),
 ]
 
 

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from portal import pricing
 from portal.accounts.models import Organization, PartnerTier
-from portal.catalog.models import AddOn, Edition, Product, ProductKind, TierDiscount
+from portal.catalog.models import AddOn, Edition, Product, ProductKind, SubscriptionBasis, TierDiscount
 from portal.errors import RuleError
 from portal.extensions import db
 
 
 def active_products() -> list[Product]:
-    """The public catalog, in display order, with editions and add-ons loaded."""
+    """The public catalog, in display order, with editions and add-ons loaded (reseller plans are sold on
+    /account/plan, not listed)."""
     return list(db.session.scalars(
-        select(Product).where(Product.active.is_(True)).order_by(Product.position, Product.name)
+        select(Product).where(Product.active.is_(True), or_(Product.basis.is_(None),
+                                                            Product.basis != SubscriptionBasis.RESELLER))
+        .order_by(Product.position, Product.name)
         .options(selectinload(Product.editions), selectinload(Product.addons))
     ))
 
