@@ -1,5 +1,6 @@
 """The demo catalog: three license products (two editions or more, two add-ons or more each), a device plan and a
-location plan, the two reseller plans (Free, Standard), and the partner tiers' discounts. Idempotent: only what is missing is created."""
+location plan, the two reseller plans (Free, Standard), and the partner tiers' discounts. Idempotent: only what
+is missing is created."""
 
 from __future__ import annotations
 
