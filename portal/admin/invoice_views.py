@@ -37,7 +37,8 @@ PER_PAGE = 50
 
 def _open_invoices(search: str, page: int):
     stmt = (select(Invoice).join(Organization, Organization.id == Invoice.organization_id)
-            .where(Invoice.status.in_((InvoiceStatus.UNPAID, InvoiceStatus.PAYMENT_PENDING)))
+            .where(Invoice.status.in_((InvoiceStatus.UNPAID, InvoiceStatus.PAYMENT_PENDING)),
+                   Invoice.issuer_id.is_(None))  # the vendor's: a reseller's storefront invoices are its own
             .options(joinedload(Invoice.organization)))
     if search:
         stmt = stmt.where(or_(Invoice.number.icontains(search, autoescape=True),

@@ -70,6 +70,33 @@ def issue_number(series: InvoiceSeries) -> tuple[int, str]:
     return sequence, f"{series.prefix}-{sequence:06d}"
 
 
+def next_storefront_number(issuer_id: int) -> int:
+    """The next number of reseller `issuer_id`'s own invoice series (its storefront sales): its StorefrontSeries
+    row, locked until the caller's transaction ends, exactly as the vendor's counter (gapless per reseller)."""
+    from portal.storefronts.models import StorefrontSeries
+
+    stmt = (update(StorefrontSeries).where(StorefrontSeries.organization_id == issuer_id)
+            .values(last_number=StorefrontSeries.last_number + 1).returning(StorefrontSeries.last_number))
+    number = db.session.execute(stmt).scalar()
+    if number is None:  # the reseller's first invoice: create its counter
+        try:
+            with db.session.begin_nested():
+                db.session.add(StorefrontSeries(organization_id=issuer_id, last_number=0))
+        except IntegrityError:
+            pass  # created concurrently; the update below waits for it
+        number = db.session.execute(stmt).scalar()
+    return number
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """Who issues an invoice other than the vendor: a reseller (organization id) and the prefix of its numbers
+    (its storefront alias in capitals: NORTHWIND-000001)."""
+
+    organization_id: int
+    prefix: str
+
+
 def buyer_snapshot(org: Organization) -> dict:
     """The organization's billing details as an invoice keeps them (later edits do not change issued invoices)."""
     return {name: getattr(org, name) or "" for name in BUYER_FIELDS}
@@ -142,14 +169,23 @@ class IssuedLine:
 def issue_invoice(organization_id: int, buyer: dict, currency: str, lines: Sequence[IssuedLine],
                   status: InvoiceStatus, due_on: date | None, note: str | Callable[[str], str], today: date,
                   order_id: int | None = None, paid_at: datetime | None = None,
-                  before_issue: Callable[[Invoice], None] | None = None, seller: dict | None = None) -> Invoice:
+                  before_issue: Callable[[Invoice], None] | None = None, seller: dict | None = None,
+                  issuer: Issuer | None = None) -> Invoice:
     """Issue an invoice of the ORDER series (INV-…) with these lines, its totals the sums of the lines, in the
     caller's transaction (flushed; a rollback gives its number back). `note` may depend on the number it gets.
     `before_issue` sees the invoice before it is written (the credit it consumes is part of the document). The
     lines go in with one multi-row insert: a renewal invoice may have hundreds. `seller` is the seller's details
-    as issued (default: the current ones; a run issuing many reads them once)."""
-    sequence, number = issue_number(InvoiceSeries.ORDER)
-    invoice = Invoice(series=InvoiceSeries.ORDER, sequence=sequence, number=number,
+    as issued (default: the current ones; a run issuing many reads them once). With `issuer` (a reseller selling
+    on its storefront) the invoice is the reseller's: its STOREFRONT series, numbered by its own counter, and
+    `seller` is the reseller's snapshot."""
+    if issuer is None:
+        series, issuer_id = InvoiceSeries.ORDER, None
+        sequence, number = issue_number(series)
+    else:
+        series, issuer_id = InvoiceSeries.STOREFRONT, issuer.organization_id
+        sequence = next_storefront_number(issuer.organization_id)
+        number = f"{issuer.prefix}-{sequence:06d}"
+    invoice = Invoice(series=series, sequence=sequence, number=number, issuer_id=issuer_id,
                       organization_id=organization_id, order_id=order_id, status=status, currency=currency,
                       subtotal_minor=sum(line.list_minor for line in lines),
                       discount_minor=sum(line.discount_minor for line in lines),
@@ -436,7 +472,8 @@ STATUS_FILTERS: dict[str, tuple[str, tuple[InvoiceStatus, ...]]] = {
 def invoices_query(org_id: int, status: str = "", period: Period | None = None) -> Select:
     """The organization's invoices, newest first, optionally of one status filter and issued in one month.
     (Views add the user's scope: portal/authz.py.)"""
-    stmt = select(Invoice).where(Invoice.organization_id == org_id)
+    # the vendor's invoices only: a reseller's invoices to its storefront customers are its own (issuer_id)
+    stmt = select(Invoice).where(Invoice.organization_id == org_id, Invoice.issuer_id.is_(None))
     if status in STATUS_FILTERS:
         stmt = stmt.where(Invoice.status.in_(STATUS_FILTERS[status][1]))
     if period is not None:
@@ -479,6 +516,6 @@ def unpaid_query(org_id: int) -> Select:
     """What the organization owes: unpaid summary invoices and unpaid pay-on-order invoices (payment pending
     included), the earliest due first. Order invoices waiting for their summary are owed through it."""
     return (select(Invoice)
-            .where(Invoice.organization_id == org_id,
+            .where(Invoice.organization_id == org_id, Invoice.issuer_id.is_(None),
                    Invoice.status.in_((InvoiceStatus.UNPAID, InvoiceStatus.PAYMENT_PENDING)))
             .order_by(Invoice.due_on, Invoice.id))

@@ -49,7 +49,9 @@ def _filters() -> tuple[str, services.Period | None, str]:
 
 
 def _listed(stmt):
-    return scoped(stmt, Invoice.organization_id, current_user, Permission.VIEW_INVOICES)
+    # the vendor's invoices only: a reseller's invoices to its storefront customers are shown on the storefront
+    return scoped(stmt.where(Invoice.issuer_id.is_(None)), Invoice.organization_id, current_user,
+                  Permission.VIEW_INVOICES)
 
 
 @bp.route("/invoices")

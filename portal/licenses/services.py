@@ -350,7 +350,15 @@ def assign_licenses(licenses: list[License], customer_email: str, actor: Actor, 
     new_account = person is None
     if new_account:
         target, person = _new_customer_account(owner, email, customer_name.strip(), actor)
+    return give_licenses(licenses, owner, target, person, actor, new_account=new_account)
 
+
+def give_licenses(licenses: list[License], owner: Organization, target: Organization, person: User, actor: Actor,
+                  *, new_account: bool = False) -> Assignment:
+    """Write the assignment of `owner`'s unassigned licenses to `target` for good, audit it and email `person` the
+    keys. The caller decided who may (assign_licenses checks the acting user; a storefront sale assigns what its
+    customer just bought). Each license is written only while still unassigned: RuleError otherwise."""
+    email = person.email
     now = utcnow()
     for lic in sorted(licenses, key=lambda lic: lic.id):  # one lock order, so concurrent assignments never deadlock
         # The conditional write is the rule: it succeeds only while the license is unassigned.
