@@ -74,6 +74,7 @@ class Settings:
     payment_reconcile_grace_minutes: int
     proxy_count: int
     hsts_max_age: int | None
+    storefront_retention_days: int = 90
 
     @classmethod
     def from_environ(cls) -> Settings:
@@ -99,6 +100,7 @@ class Settings:
                                                           DEFAULTS["PAYMENT_RECONCILE_GRACE_MINUTES"], "minutes"),
             proxy_count=_whole_number("PROXY_COUNT", 0, "proxies"),
             hsts_max_age=_whole_number("HSTS_MAX_AGE", None, "seconds"),
+            storefront_retention_days=_positive_int("STOREFRONT_RETENTION_DAYS", 90, "days"),
         )
 
     def as_flask_config(self) -> dict:
@@ -128,6 +130,7 @@ class Settings:
             "TRANSFER_MAX_UPLOAD_BYTES": self.transfer_max_upload_bytes,
             "PAYMENT_RECONCILE_GRACE_MINUTES": self.payment_reconcile_grace_minutes,
             "PROXY_COUNT": self.proxy_count,
+            "STOREFRONT_RETENTION_DAYS": self.storefront_retention_days,
             # HSTS outside debug (a year unless set); a local debug server over plain HTTP sends it only if asked.
             "HSTS_MAX_AGE": self.hsts_max_age if self.hsts_max_age is not None else (
                 0 if self.debug else DEFAULT_HSTS_MAX_AGE),
@@ -161,5 +164,7 @@ DEFAULTS: dict = {
     "PAYMENT_RECONCILE_GRACE_MINUTES": 15,
     # Proxies in front of the portal that append to X-Forwarded-For (0: none, the header is ignored).
     "PROXY_COUNT": 0,
+    # Days a closed storefront's alias, prices and settings are kept before `storefronts purge` deletes them.
+    "STOREFRONT_RETENTION_DAYS": 90,
     "HSTS_MAX_AGE": 0,  # no Strict-Transport-Security unless configured (Settings turns it on outside debug)
 }

@@ -18,6 +18,7 @@ from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.licenses.modify import Modification, price_cart_items
+from portal.storefronts.plans import is_plan_product, upgrade_proration
 from portal.subscriptions.services import Proration, prorate_addition, running_plans
 
 
@@ -83,7 +84,8 @@ def quoted_price(org_id: int, config: Configuration) -> int:
         return config.list_minor
     plan = running_plans(org_id, [config.product.id]).get(config.product.id)
     if plan is None:
-        return config.list_minor
+        upgrade = upgrade_proration(org_id, config.product, utcnow().date())  # Free -> Standard
+        return config.list_minor if upgrade is None else upgrade.list_minor
     return prorate_addition(plan, config.product.unit_price_minor, config.quantity, utcnow().date()).list_minor
 
 
@@ -126,6 +128,11 @@ def _prorated(lines: list[CartLine]) -> list[CartLine]:
     prorations = {line.item.id: prorate_addition(plans[line.config.product.id], line.config.product.unit_price_minor,
                                                  line.config.quantity, today)
                   for line in new_plans if line.config.product.id in plans}
+    for line in new_plans:  # a reseller plan bought over another (Free -> Standard): the prorated difference
+        if line.item.id not in prorations and is_plan_product(line.config.product):
+            upgrade = upgrade_proration(line.item.organization_id, line.config.product, today)
+            if upgrade is not None:
+                prorations[line.item.id] = upgrade
     return [replace(line, proration=prorations.get(line.item.id)) for line in lines]
 
 

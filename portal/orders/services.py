@@ -29,7 +29,7 @@ from portal.billing.models import Invoice
 from portal.billing.services import Delivered, invoice_attachment, issue_order_invoice
 from portal.cart.models import CartItem
 from portal.cart.services import CartLine, cart_lines, cart_signature, consume
-from portal.catalog.models import ProductKind, PurchaseKind
+from portal.catalog.models import Product, ProductKind, PurchaseKind
 from portal.catalog.services import discount_bp
 from portal.db_types import utcnow
 from portal.errors import RuleError
@@ -47,6 +47,7 @@ from portal.payments.models import PaymentMethod
 from portal.receipts.methods import other_methods_allowed
 from portal.receipts.services import record_checkout_payment
 from portal.seller.taxes import NO_TAX, TaxTerms, tax_terms
+from portal.storefronts.plans import check_plan_purchase, deliver_plan, is_plan_product
 from portal.subscriptions.services import add_subscription_quantity
 
 OTHER_METHODS = (PaymentKind.WIRE, PaymentKind.ACH, PaymentKind.CHECK)
@@ -81,6 +82,7 @@ class BillingDetails:
     invoice_email: str
     phone: str
     purchase_order_number: ClassVar[str] = ""  # none, unless given at checkout (CheckoutDetails)
+    storefront_alias: ClassVar[str] = ""  # asked at checkout when a reseller plan opens a storefront
 
     @classmethod
     def of(cls, org: Organization) -> BillingDetails:
@@ -97,10 +99,12 @@ class CheckoutDetails(BillingDetails):
     on its invoice and carried as the Factur-X buyer reference; not one of the billing details kept)."""
 
     purchase_order_number: str = ""
+    storefront_alias: str = ""  # a reseller plan's new storefront (portal/storefronts/aliases.py)
 
     def as_dict(self) -> dict:
         """The billing details alone, as the order keeps them."""
-        return {name: value for name, value in self.__dict__.items() if name != "purchase_order_number"}
+        return {name: value for name, value in self.__dict__.items()
+                if name not in ("purchase_order_number", "storefront_alias")}
 
 
 PURCHASE_ORDER_NUMBER_LENGTH = 64  # Order.purchase_order_number
@@ -176,6 +180,8 @@ def _check_before_payment(org: Organization, summary: CheckoutSummary, signature
     refuse_po_box(billing.address_line1, "address_line1")
     refuse_po_box(billing.address_line2, "address_line2")
     check_references(billing)
+    check_plan_purchase(org, [(line.config.product, line.config.quantity * line.item.copies)
+                              for line in summary.lines], billing.storefront_alias)
     if payment.kind not in payment_options(org, summary.quote.total_minor):
         raise RuleError("That payment method is not available for this order.", field="payment_kind")
     if payment.kind is PaymentKind.CARD and payment.saved_card is None and payment.new_card is None:
@@ -247,7 +253,7 @@ def record_order(org: Organization, user: User, summary: CheckoutSummary, paymen
     db.session.add_all(order_lines)
     db.session.flush()
     for order_line in application_order(order_lines):  # a license's upgrade before the M&S priced on it
-        delivered[order_line.id] = _deliver(org, order_line, today, actor)
+        delivered[order_line.id] = _deliver(org, order_line, today, actor, billing.storefront_alias)
     if payment.new_card is not None and payment.save_new_card:
         _save_new_card(org, payment.new_card, taken.new_card_token)
     lines = db.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)
@@ -285,7 +291,7 @@ def _order_line(order: Order, position: int, line: CartLine, priced: pricing.Pri
     )
 
 
-def _deliver(org: Organization, line: OrderLine, today: date, actor: Actor) -> Delivered:
+def _deliver(org: Organization, line: OrderLine, today: date, actor: Actor, alias: str = "") -> Delivered:
     """What the line bought: a change to a license, unassigned licenses, or more subscriptions on the main
     chain's plan; returns the keys and service period its invoice line states. An M&S renewal covers the day
     after the old expiry to the new one, a reinstatement the order day to the new expiry (a year on); a
@@ -303,7 +309,11 @@ def _deliver(org: Organization, line: OrderLine, today: date, actor: Actor) -> D
         return Delivered((license_.key,), period)
     if line.kind is ProductKind.LICENSE:
         return Delivered(tuple(license_.key for license_ in create_unassigned_licenses(line, org.id, today)))
-    subscription = add_subscription_quantity(org, line.product_id, line.quantity, today)
+    product = db.session.get(Product, line.product_id)
+    if is_plan_product(product):  # a reseller plan: starts or upgrades the plan, opens the storefront
+        subscription = deliver_plan(org, product, alias, today, actor)
+    else:
+        subscription = add_subscription_quantity(org, line.product_id, line.quantity, today)
     return Delivered(period=(today, max(subscription.next_payment_on, today + timedelta(days=1)) - timedelta(days=1)))
 
 

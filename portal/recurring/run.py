@@ -57,6 +57,7 @@ from portal.recurring.collection import RETRY_DAYS, CollectionTally, collect_due
 from portal.recurring.models import CollectionMethod, CollectionState, Renewal, RenewalCollection
 from portal.seller.details import seller_snapshot
 from portal.seller.taxes import TaxTerms, tax_terms
+from portal.storefronts.plans import plan_ended
 from portal.subscriptions.models import Subscription
 
 RENEW_BATCH = 50  # organizations per transaction
@@ -186,6 +187,7 @@ def _apply_scheduled_change(plan_id: int, products: dict[int, PlanProduct], acto
         plan.ended_on = plan.next_payment_on - timedelta(days=1)
         action, details = "subscription.cancelled", {"ended_on": plan.ended_on.isoformat()}
         new_product = None
+        plan_ended(plan, plan.ended_on)  # a reseller plan closes its storefront (kept for the retention period)
     elif plan.scheduled_quantity is not None and plan.scheduled_quantity != plan.quantity:
         plan.quantity = plan.scheduled_quantity
         action, details = "subscription.decreased", {"quantity": plan.quantity}

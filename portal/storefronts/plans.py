@@ -31,6 +31,7 @@ from portal.errors import RuleError
 from portal.extensions import db
 from portal.storage import stored_file
 from portal.storefronts import aliases
+from portal.storefronts.emails import send_welcome
 from portal.storefronts.models import Storefront, StorefrontPrice
 from portal.subscriptions.models import Subscription
 from portal.subscriptions.services import Proration, add_subscription_quantity, prorate_addition
@@ -197,10 +198,8 @@ def deliver_plan(org: Organization, product: Product, alias: str | None, today: 
     storefront = open_storefront(main, alias, today, actor)
     record(actor, "storefront.plan_started", subscription, main.id, plan=product.slug, alias=storefront.alias,
            upgrade=running is not None or None)
-    from portal.storefronts.emails import send_welcome  # the email module renders templates of this package
-
     if running is None:
-        send_welcome(main, storefront)
+        send_welcome(main, storefront, product.name)
     return subscription
 
 
@@ -294,7 +293,7 @@ def schedule_free(org: Organization, user_id: int, actor: Actor) -> Subscription
 
 def plan_ended(plan: Subscription, last_day: date) -> None:
     """The renewal run's hook: a reseller plan ended after `last_day` (its last paid day): close the storefront."""
-    if plan.quantity == 0 and is_plan_product(plan.product):
+    if plan.quantity == 0 and is_plan_product(db.session.get(Product, plan.product_id)):
         close_storefront(db.session.get(Organization, plan.organization_id), last_day)
 
 
