@@ -50,6 +50,7 @@ class Permission(enum.Enum):
     MANAGE_DEVICES = "manage devices and locations"
     VIEW_DEVICES = "view devices and locations"
     ACTIVATE = "activate installations"
+    MANAGE_STOREFRONT = "manage the storefront"  # a reseller's storefront: its look, contact details and prices
     STAFF = "vendor staff"
 
 
@@ -60,7 +61,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.VIEW_ACCOUNT, P.EDIT_ACCOUNT, P.MANAGE_USERS, P.MANAGE_SUB_CHAINS, P.MANAGE_PARTNERS, P.VIEW_AUDIT,
         P.BUY, P.VIEW_ORDERS, P.VIEW_PRICES, P.ASSIGN_LICENSES, P.VIEW_LICENSES, P.VIEW_CUSTOMERS, P.VIEW_REPORTS,
         P.VIEW_INVOICES, P.PAY_INVOICES, P.MANAGE_SUBSCRIPTIONS, P.MANAGE_PAYMENT_METHODS,
-        P.MANAGE_DEVICES, P.VIEW_DEVICES, P.ACTIVATE,
+        P.MANAGE_DEVICES, P.VIEW_DEVICES, P.ACTIVATE, P.MANAGE_STOREFRONT,
     }),
     Role.MEMBER: frozenset({
         P.VIEW_ACCOUNT, P.BUY, P.VIEW_ORDERS, P.VIEW_PRICES, P.ASSIGN_LICENSES, P.VIEW_LICENSES, P.VIEW_CUSTOMERS,
@@ -74,7 +75,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 # on the chain that pays; sub-chains are one level deep, so only a main chain has them.
 MAIN_CHAIN_ONLY: frozenset[Permission] = frozenset({
     P.BUY, P.VIEW_ORDERS, P.MANAGE_PARTNERS, P.MANAGE_SUB_CHAINS, P.VIEW_INVOICES, P.PAY_INVOICES,
-    P.MANAGE_SUBSCRIPTIONS, P.MANAGE_PAYMENT_METHODS,
+    P.MANAGE_SUBSCRIPTIONS, P.MANAGE_PAYMENT_METHODS, P.MANAGE_STOREFRONT,
 })
 
 
