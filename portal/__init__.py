@@ -54,6 +54,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.receipts.views import bp as receipts_bp
     from portal.security import init_security
     from portal.signin import views as signin
+    from portal.storefront_sales.views import bp as storefront_sales_bp
     from portal.storefronts.views import bp as storefronts_bp
     from portal.subscriptions.views import bp as subscriptions_bp
     from portal.transfers.views import bp as transfers_bp
@@ -72,7 +73,8 @@ def create_app(config: dict | None = None) -> Flask:
         forbid_lazy_loads(Session)
 
     for bp in (core_bp, accounts_bp, shop_bp, cart_bp, orders_bp, payments_bp, receipts_bp, licenses_bp, invoices_bp,
-               subscriptions_bp, devices_bp, transfers_bp, partners_bp, admin_bp, storefronts_bp):
+               subscriptions_bp, devices_bp, transfers_bp, partners_bp, admin_bp, storefronts_bp,
+               storefront_sales_bp):
         app.register_blueprint(bp)
     app.register_blueprint(notifications_bp)
     csrf.exempt(api_bp)  # the API authenticates each request itself and carries no session cookie

@@ -1,0 +1,142 @@
+"""The storefront's pages as a visitor and a customer sees them (no JavaScript): the catalog and product pages at the
+storefront's prices, never the vendor's; an unknown alias or a reseller without a storefront; a closed storefront."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from portal.accounts.models import Organization
+from portal.catalog.models import Edition, Product
+from portal.extensions import db
+from portal.storefronts.models import Storefront
+
+ALIAS = "northwind"
+
+
+@pytest.fixture
+def northwind(app, demo):
+    """The demo with Northwind's storefront (the demo seeds it: Standard, 25 % default markup, a special price on
+    LiveDesk Professional and one for Contoso on MailSuite Professional); its id."""
+    with app.app_context():
+        storefront = db.session.scalars(select(Storefront).where(Storefront.alias == ALIAS)).first()
+        assert storefront is not None, "the demo seeds Northwind's storefront"
+        return storefront.id
+
+
+def edition_of(slug: str, name: str) -> Edition:
+    return db.session.scalars(select(Edition).join(Product).where(Product.slug == slug, Edition.name == name)).one()
+
+
+def close_storefront(app, storefront_id: int) -> None:
+    with app.app_context():
+        db.session.get(Storefront, storefront_id).closed_on = date(2026, 1, 1)
+        db.session.commit()
+
+
+def test_catalog_shows_license_products_from_the_storefronts_prices(client, northwind):
+    page = client.get(f"/s/{ALIAS}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Northwind IT" in html
+    assert "from <strong>" in html
+    assert "MailSuite" in html
+    assert "Device Protection" not in html and "Location Plan" not in html  # subscriptions are not sold here
+    assert "List price" not in html and "list price" not in html
+
+
+def test_catalog_prices_are_marked_up_not_the_vendors(client, northwind):
+    """WebStats from its Standard edition for 1 site: 149.00 at list, 186.25 at Northwind's 25 % markup."""
+    html = client.get(f"/s/{ALIAS}").get_data(as_text=True)
+    assert "from <strong>$186.25</strong>" in html
+    assert "$149.00" not in html
+
+
+def test_product_page_prices_the_configuration_live(app, client, northwind):
+    with app.app_context():
+        edition = edition_of("livedesk", "Professional")
+        product = db.session.get(Product, edition.product_id)
+        quantity = sorted(product.quantities)[0]
+        edition_id = edition.id
+    page = client.get(f"/s/{ALIAS}/products/livedesk?edition={edition_id}&quantity={quantity}&copies=1")
+    assert page.status_code == 200
+    # the special price of LiveDesk Professional: 169.00 per agent
+    assert f"{169 * quantity:,}.00" in page.get_data(as_text=True)
+    fragment = client.get(f"/s/{ALIAS}/products/livedesk?edition={edition_id}&quantity={quantity}",
+                          headers={"HX-Request": "true"})
+    assert fragment.get_data(as_text=True).lstrip().startswith('<div id="price"')
+    assert "HX-Request" in fragment.headers["Vary"]
+
+
+def test_product_page_refuses_a_bad_configuration_beside_the_field(client, northwind):
+    page = client.get(f"/s/{ALIAS}/products/mailsuite?edition=999999&quantity=99999999999999999999")
+    assert page.status_code == 422
+    assert "Choose" in page.get_data(as_text=True)
+
+
+def test_anonymous_visitor_is_asked_to_sign_in_to_buy(client, northwind):
+    html = client.get(f"/s/{ALIAS}/products/mailsuite").get_data(as_text=True)
+    assert "Sign in to buy" in html and "Add to cart" not in html
+
+
+def test_customer_sees_its_own_special_price(app, login, northwind):
+    """carol (Contoso) sees Contoso's special price on MailSuite Professional: 4.50 per mailbox."""
+    with app.app_context():
+        edition = edition_of("mailsuite", "Professional")
+        quantity = sorted(db.session.get(Product, edition.product_id).quantities)[0]
+        edition_id = edition.id
+    carol = login("carol")
+    html = carol.get(f"/s/{ALIAS}/products/mailsuite?edition={edition_id}&quantity={quantity}").get_data(as_text=True)
+    assert f"{450 * quantity / 100:,.2f}" in html
+    assert "Add to cart" in html
+
+
+def test_subscription_products_and_unknown_products_are_not_found(client, northwind):
+    assert client.get(f"/s/{ALIAS}/products/device-protection").status_code == 404
+    assert client.get(f"/s/{ALIAS}/products/no-such-product").status_code == 404
+    assert client.get(f"/s/{ALIAS}/products/" + "x" * 500).status_code == 404
+
+
+@pytest.mark.parametrize("alias", ["litware", "nobody-here", "NORTHWIND-X", "x" * 300, "%00"])
+def test_no_storefront_at_an_unknown_alias(client, northwind, alias):
+    response = client.get(f"/s/{alias}")
+    assert response.status_code in (404, 400)
+    if response.status_code == 404:
+        assert "no storefront at this address" in response.get_data(as_text=True)
+
+
+def test_a_closed_storefront_shows_its_sign_in_page_saying_so(app, client, login, northwind):
+    close_storefront(app, northwind)
+    for path in ("", "/products/mailsuite", "/login", "/signup"):
+        page = client.get(f"/s/{ALIAS}{path}")
+        assert page.status_code == 200
+        assert "This storefront is closed" in page.get_data(as_text=True)
+    refused = client.post(f"/s/{ALIAS}/login", data={"email": "carol@contoso.example.com",
+                                                     "password": "portal-demo-2026"})
+    assert refused.status_code == 403
+    carol = login("carol")
+    assert "This storefront is closed" in carol.get(f"/s/{ALIAS}/cart").get_data(as_text=True)
+
+
+def test_pages_link_the_storefronts_theme_and_no_inline_style(client, northwind):
+    html = client.get(f"/s/{ALIAS}").get_data(as_text=True)
+    assert "style=" not in html and "<style" not in html
+    assert re.search(r"<title>Products · Northwind IT</title>", html)
+
+
+def test_another_resellers_customer_gets_404(app, client, northwind):
+    """A user of a Litware sub-chain is Litware's customer: Northwind's storefront does not exist for them."""
+    from tests.factories import make_member, make_org
+
+    with app.app_context():
+        litware = db.session.scalars(select(Organization).where(Organization.name == "Litware Solutions")).one()
+        member = make_member(make_org("Litware Customer", litware))
+        email = member.user.email
+        db.session.commit()
+    client.login(email, "a-long-password")
+    assert client.get(f"/s/{ALIAS}").status_code == 404
+    assert client.get(f"/s/{ALIAS}/products/mailsuite").status_code == 404
+    assert client.get(f"/s/{ALIAS}/cart").status_code == 404
