@@ -22,6 +22,7 @@ from portal.payments.forms import CheckoutForm
 from portal.payments.gateway import gateway
 from portal.payments.services import saved_cards
 from portal.rendering import render, show_rule_error
+from portal.storefronts.plans import needs_alias
 
 bp = Blueprint("orders", __name__)
 ORDERS_PER_PAGE = 25
@@ -42,7 +43,8 @@ def _payment_choice(form: CheckoutForm, org) -> services.PaymentChoice:
 def _billing(form: CheckoutForm) -> services.CheckoutDetails:
     values = {name: (getattr(form, name).data or "").strip() for name in CheckoutForm.BILLING_FIELDS}
     values["country"] = values["country"].upper()
-    return services.CheckoutDetails(**values, purchase_order_number=(form.purchase_order_number.data or "").strip())
+    return services.CheckoutDetails(**values, purchase_order_number=(form.purchase_order_number.data or "").strip(),
+                                    storefront_alias=(form.storefront_alias.data or "").strip())
 
 
 @bp.route("/checkout", methods=["GET", "POST"])
@@ -84,8 +86,9 @@ def checkout():
     if not form.payment_kind.data:
         form.payment_kind.data = PaymentKind.CARD.value
         form.saved_card.data = next((c.id for c in cards if c.is_default), 0)
+    alias_needed = needs_alias(org, [line.config.product for line in summary.lines if line.config])
     return render("orders/checkout.html", status=422 if form.errors else 200, form=form, summary=summary,
-                  options=options, cards=cards, org=org, PaymentKind=PaymentKind)
+                  options=options, cards=cards, org=org, PaymentKind=PaymentKind, alias_needed=alias_needed)
 
 
 @bp.route("/orders")

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -173,15 +174,23 @@ def check_plan_purchase(org: Organization, products_and_quantities: list[tuple[P
     product, quantity = plans[0]
     if quantity != 1:
         raise RuleError("A reseller plan is bought once (quantity 1): edit it in your cart.")
-    running = running_plan(org.id)
+    check_plan_choice(org, product)
+    if storefront_of(org.id) is not None:
+        return None
+    return aliases.check_alias(alias)
+
+
+def check_plan_choice(org: Organization, product: Product) -> None:
+    """Whether the chain may buy this plan now: a reseller, not the plan it runs, not a lower one (a move down
+    is scheduled at the end of the period instead). RuleError otherwise."""
+    if not is_reseller(org):
+        raise RuleError("Reseller plans are for resellers' main chains (a chain with a partner tier).")
+    running = running_plan(org.main_chain_id)
     if running is not None and running.product_id == product.id:
         raise RuleError(f"Your chain is already on {product.name}. Remove it from your cart.")
     if running is not None and running.product.unit_price_minor >= product.unit_price_minor:
         raise RuleError(f"Your chain is on {running.product.name}: a move to {product.name} takes effect at the end "
                         "of the paid period, from the Reseller plans page. Remove it from your cart.")
-    if storefront_of(org.id) is not None:
-        return None
-    return aliases.check_alias(alias)
 
 
 def deliver_plan(org: Organization, product: Product, alias: str | None, today: date,
@@ -325,3 +334,26 @@ def purge_storefronts(day: date) -> list[Storefront]:
         db.session.delete(storefront)
     db.session.flush()
     return due
+
+
+MAX_NOTIFY_EMAILS = 10
+
+
+def set_notify_emails(storefront: Storefront, text: str, actor: Actor) -> list[str]:
+    """Who else receives the storefront's notifications: one address a line (checked, at most 10), audited."""
+    addresses: list[str] = []
+    for line in (text or "").replace(",", "\n").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            address = validate_email(line, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise RuleError(f"“{line[:80]}” is not an email address. {exc}", field="notify_emails") from exc
+        if address not in addresses:
+            addresses.append(address)
+    if len(addresses) > MAX_NOTIFY_EMAILS:
+        raise RuleError(f"At most {MAX_NOTIFY_EMAILS} addresses; you gave {len(addresses)}.", field="notify_emails")
+    storefront.notify_emails = addresses
+    record(actor, "storefront.notify_emails_changed", storefront, storefront.organization_id, count=len(addresses))
+    return addresses

@@ -8,4 +8,4 @@ from flask import Blueprint
 
 bp = Blueprint("storefronts", __name__)
 
-from portal.storefronts import settings_views  # noqa: E402, F401 - routes register on bp
+from portal.storefronts import plan_views, settings_views  # noqa: E402, F401 - routes register on bp

@@ -1,0 +1,176 @@
+"""Reseller plans without JavaScript: the plans page, buying Free or Standard through the cart with an alias,
+the alias check, upgrading Free to Standard (prorated), cancelling (Pending Cancellation), the renewal run closing
+the storefront, and reopening it within retention."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.accounts.models import Organization
+from portal.catalog.models import Product, SubscriptionBasis
+from portal.extensions import db
+from portal.orders.models import Order
+from portal.outbox.models import OutboxMessage
+from portal.payments.models import SandboxCharge
+from portal.storefronts.models import Storefront
+from portal.storefronts.plans import PlanName, close_storefront, reseller_plan
+from portal.subscriptions.models import Subscription
+
+APPROVED_VISA = "4242 4242 4242 4242"
+CARD = {"payment_kind": "card", "saved_card": 0, "holder_name": "Frank Fischer", "exp_month": 12,
+        "exp_year": 2031, "card_number": APPROVED_VISA}
+
+
+def _token(page: str) -> str:
+    return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
+
+
+def _choose(client, plan: str):
+    page = client.get("/account/plan").get_data(as_text=True)
+    return client.post("/account/plan/choose", data={"csrf_token": _token(page), "plan": plan}, csrf=False)
+
+
+def _count(app, model, *where) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def _state(app, name: str):
+    with app.app_context():
+        org = db.session.scalars(select(Organization).where(Organization.name == name)).one()
+        state = reseller_plan(org)
+        result = (state.name, state.storefront.alias if state.storefront else None,
+                  state.subscription.product.slug if state.subscription else None)
+        db.session.remove()
+    return result
+
+
+def test_the_plans_page_compares_the_plans_and_shows_northwinds_standard(login, demo):
+    page = login("alice").get("/account/plan")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Standard" in text and "/s/northwind" in text and "markup" in text and "branding" in text
+    assert "Cancel plan" in text
+
+
+def test_frank_buys_standard_with_an_alias_checked_before_any_charge(app, login, demo, mailbox):
+    frank = login("frank")
+    assert _state(app, "Litware Solutions") == (PlanName.BASIC, None, None)
+    assert _choose(frank, "reseller-standard").status_code == 302
+    checkout = frank.get("/checkout").get_data(as_text=True)
+    assert 'name="storefront_alias"' in checkout
+
+    taken = frank.get("/account/plan/alias?alias=northwind").get_data(as_text=True)
+    assert "is taken" in taken and "northwind-store" in taken
+    assert "is free" in frank.get("/account/plan/alias?storefront_alias=litware").get_data(as_text=True)
+    assert "reserved" in frank.get("/account/plan/alias?alias=admin").get_data(as_text=True)
+
+    for bad in ("admin", "No Spaces", "ab", "-litware", "northwind", "x" * 31):
+        refused = frank.post("/checkout", data={**frank.checkout_form(), **CARD, "storefront_alias": bad})
+        assert refused.status_code == 422, bad
+        assert 'id="storefront_alias-error"' in refused.get_data(as_text=True)
+    assert (_count(app, Order), _count(app, SandboxCharge)) == (0, 0)
+
+    placed = frank.post("/checkout", data={**frank.checkout_form(), **CARD, "storefront_alias": "Litware"})
+    assert placed.status_code == 302, placed.get_data(as_text=True)
+    assert _state(app, "Litware Solutions") == (PlanName.STANDARD, "litware", "reseller-standard")
+    with app.app_context():
+        welcome = db.session.scalars(select(OutboxMessage).where(
+            OutboxMessage.subject == "Welcome to your reseller storefront")).one()
+        assert "frank@litware.example.com" in welcome.to_addrs
+        assert "/s/litware" in welcome.body_text and "/account/storefront" in welcome.body_text
+
+
+def test_free_then_upgrade_to_standard_is_prorated_and_switches_the_plan(app, login, demo):
+    frank = login("frank")
+    _choose(frank, "reseller-free")
+    assert frank.post("/checkout", data={**frank.checkout_form(), **CARD,
+                                         "storefront_alias": "litware"}).status_code == 302
+    assert _state(app, "Litware Solutions") == (PlanName.FREE, "litware", "reseller-free")
+    assert _choose(frank, "reseller-free").status_code == 422  # already on Free
+    assert _choose(frank, "reseller-standard").status_code == 302
+    checkout = frank.get("/checkout").get_data(as_text=True)
+    assert 'name="storefront_alias"' not in checkout  # the storefront exists
+    assert "prorated" in checkout.lower() or "no charge now" in checkout
+    assert frank.post("/checkout", data={**frank.checkout_form(), **CARD}).status_code == 302
+    assert _state(app, "Litware Solutions") == (PlanName.STANDARD, "litware", "reseller-standard")
+    with app.app_context():
+        litware = db.session.scalars(select(Organization).where(Organization.name == "Litware Solutions")).one()
+        running = db.session.scalars(select(Product.slug).join(Subscription, Subscription.product_id == Product.id)
+                                     .where(Subscription.organization_id == litware.id, Subscription.quantity > 0,
+                                            Product.basis == SubscriptionBasis.RESELLER)).all()
+        assert running == ["reseller-standard"]
+
+
+def test_an_end_customer_chain_cannot_buy_a_plan(app, login, demo):
+    dave = login("dave")
+    page = dave.get("/account/plan").get_data(as_text=True)
+    assert "for resellers" in page
+    assert _choose(dave, "reseller-free").status_code == 422
+    assert _choose(dave, "nonsense").status_code == 422
+
+
+def test_cancel_is_pending_until_the_period_ends_then_the_run_closes_the_storefront(app, login, demo):
+    alice = login("alice")
+    confirm = alice.get("/account/plan/cancel")
+    assert confirm.status_code == 200 and "keeps working until" in confirm.get_data(as_text=True)
+    done = alice.post("/account/plan/cancel", data={"csrf_token": _token(confirm.get_data(as_text=True))},
+                      csrf=False)
+    assert done.status_code == 302
+    assert _state(app, "Northwind IT")[0] is PlanName.PENDING_CANCELLATION
+    page = alice.get("/account/plan").get_data(as_text=True)
+    assert "Pending Cancellation" in page
+    alice.post("/account/plan/withdraw", data={"csrf_token": _token(page)}, csrf=False)
+    assert _state(app, "Northwind IT")[0] is PlanName.STANDARD
+    page = alice.get("/account/plan").get_data(as_text=True)
+    alice.post("/account/plan/cancel", data={"csrf_token": _token(page)}, csrf=False)
+
+    from portal.recurring.run import renew
+
+    with app.app_context():
+        northwind = db.session.scalars(select(Organization).where(Organization.name == "Northwind IT")).one()
+        due = reseller_plan(northwind).subscription.next_payment_on
+        db.session.remove()
+        renew(due)
+        db.session.remove()
+        storefront = db.session.scalars(select(Storefront).where(Storefront.alias == "northwind")).one()
+        assert storefront.closed_on == due and storefront.purge_on == due + timedelta(days=90)
+        assert reseller_plan(northwind).name is PlanName.BASIC
+    page = alice.get("/account/plan").get_data(as_text=True)
+    assert "closed on" in page and "kept until" in page
+
+
+def test_a_kept_storefront_reopens_with_its_alias_when_a_plan_is_bought_again(app, login, demo):
+    with app.app_context():
+        northwind = db.session.scalars(select(Organization).where(Organization.name == "Northwind IT")).one()
+        plan = reseller_plan(northwind).subscription
+        plan.quantity, plan.ended_on = 0, date.today() - timedelta(days=3)
+        close_storefront(northwind, plan.ended_on)
+        db.session.commit()
+    alice = login("alice")
+    assert _choose(alice, "reseller-free").status_code == 302
+    checkout = alice.get("/checkout").get_data(as_text=True)
+    assert 'name="storefront_alias"' not in checkout
+    assert alice.post("/checkout", data={**alice.checkout_form(), "payment_kind": "invoice"}).status_code == 302
+    name, alias, slug = _state(app, "Northwind IT")
+    assert (name, alias, slug) == (PlanName.FREE, "northwind", "reseller-free")
+    with app.app_context():
+        storefront = db.session.scalars(select(Storefront)).one()
+        assert storefront.is_open and storefront.purge_on is None and storefront.default_markup_bp == 2500
+
+
+@pytest.mark.parametrize("emails,ok", [("a@example.com\nb@example.com", True), ("not an email", False),
+                                       ("\n".join(f"x{i}@example.com" for i in range(11)), False)])
+def test_notification_recipients_are_checked(app, login, demo, emails, ok):
+    alice = login("alice")
+    page = alice.get("/account/plan").get_data(as_text=True)
+    response = alice.post("/account/plan/notifications", data={"csrf_token": _token(page),
+                                                               "notify_emails": emails}, csrf=False)
+    assert response.status_code == (302 if ok else 422)
+    with app.app_context():
+        kept = db.session.scalars(select(Storefront)).one().notify_emails
+    assert kept == (["a@example.com", "b@example.com"] if ok else ["store@northwind.example.com"])
