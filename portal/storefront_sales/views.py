@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.accounts.context import current_actor
 from portal.accounts.forms import ConfirmForm, LoginForm
-from portal.accounts.services import authenticate
+from portal.accounts.services import authenticate, user_with_access
 from portal.authz import customer_of_another_storefront
 from portal.billing.models import Invoice
 from portal.catalog.forms import ConfigureForm, chosen
@@ -318,14 +318,14 @@ def checkout():
     if not items and request.method == "GET":
         flash("Your cart is empty.", "info")
         return redirect(url_for("storefront_sales.cart"))
-    priced = carts.price_lines(g.storefront, customer, items)
-    form.cart_signature.data = priced.signature  # placing the order agrees to exactly these prices
-    form.expected_total.data = priced.total_minor
+    summary = selling.sale_summary(g.storefront, customer, items)
+    form.cart_signature.data = summary.signature  # placing the order agrees to exactly these prices
+    form.expected_total.data = summary.quote.total_minor
     cards = saved_cards(customer)
     if request.method == "GET":
         form.saved_card.data = next((c.id for c in cards if c.is_default), 0)
-    return render("storefront_sales/checkout.html", status=422 if form.errors else 200, form=form, cart=priced,
-                  cards=cards)
+    return render("storefront_sales/checkout.html", status=422 if form.errors else 200, form=form, summary=summary,
+                  cart=summary.cart, cards=cards)
 
 
 def _orders_query():
@@ -383,6 +383,8 @@ def login():
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         user = authenticate(form.email.data, form.password.data, current_actor())
+        if user is not None:
+            user = user_with_access(user.id)  # its memberships, which say whose customer it is
         try:
             customers.check_customer(user, g.storefront)
         except RuleError as error:

@@ -17,8 +17,8 @@ from portal.storefronts.models import Storefront
 ALIAS = "northwind"
 
 
-@pytest.fixture
-def northwind(app, demo):
+@pytest.fixture(name="northwind")
+def northwind_storefront(app, demo):
     """The demo with Northwind's storefront (the demo seeds it: Standard, 25 % default markup, a special price on
     LiveDesk Professional and one for Contoso on MailSuite Professional); its id."""
     with app.app_context():
