@@ -42,15 +42,8 @@ def store_once(row: StoredDocument, folder: str, stem: str, render: Callable[[],
         return stored_file(row.pdf_path)
     data = render()
     digest = hashlib.sha256(data).hexdigest()
-    relative = f"{folder}/{stem}-{digest[:12]}.pdf"
+    relative = store_bytes(folder, stem, data, "pdf")
     path = stored_file(relative)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)  # atomic: a reader never sees half a document
     model = type(row)
     claimed = db.session.execute(
         update(model).where(model.id == row.id, model.pdf_path.is_(None))
@@ -60,6 +53,21 @@ def store_once(row: StoredDocument, folder: str, stem: str, render: Callable[[],
     if not claimed and row.pdf_path != relative:
         path.unlink(missing_ok=True)  # another request stored its rendering first; that one is the row's
     return stored_file(row.pdf_path)
+
+
+def store_bytes(folder: str, stem: str, data: bytes, suffix: str) -> str:
+    """Write `data` to <folder>/<stem>-<first 12 hex digits of its SHA-256>.<suffix> under the instance folder
+    (atomically: a reader never sees half a file); its path relative to the instance folder."""
+    relative = f"{folder}/{stem}-{hashlib.sha256(data).hexdigest()[:12]}.{suffix}"
+    path = stored_file(relative)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return relative
 
 
 def send_stored(row: StoredDocument, path: Path, filename: str) -> Response:

@@ -22,7 +22,7 @@ from portal.accounts.models import Organization
 from portal.audit.services import Actor, record
 from portal.catalog.admin import MAX_PRICE_MINOR
 from portal.catalog.models import Edition, Product, ProductKind
-from portal.catalog.services import Configuration
+from portal.catalog.services import Configuration, active_products, discount_bp
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.money import format_amount
@@ -296,3 +296,99 @@ def remove_rule(rule: StorefrontPrice, actor: Actor) -> None:
            special_minor=rule.special_minor)
     db.session.delete(rule)
     db.session.flush()
+
+
+# ---------------------------------------------------------------- what the reseller's prices page shows
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    """One license edition as the reseller sees it, at its smallest configuration: the vendor's list price, the
+    reseller's cost after its partner discount, the storefront's price, the margin and the rule in force."""
+
+    product: Product
+    edition: Edition
+    quantity: int
+    list_minor: int
+    cost_minor: int
+    price_minor: int
+    resolved: Resolved
+
+    @property
+    def margin_minor(self) -> int:
+        return pricing.margin(self.price_minor, self.cost_minor)
+
+    @property
+    def margin_bp(self) -> int | None:
+        return pricing.margin_bp(self.price_minor, self.cost_minor)
+
+
+@dataclass(frozen=True)
+class CustomerRuleRow:
+    """A customer's special price, with what it makes of the edition's (or the product's first edition's)
+    smallest configuration."""
+
+    rule_id: int
+    customer: str
+    row: PriceRow
+
+
+def license_products() -> list[Product]:
+    """The license products the vendor sells, with their editions and add-ons (what a storefront sells)."""
+    return [p for p in active_products() if p.kind is ProductKind.LICENSE]
+
+
+def _smallest(product: Product) -> int:
+    return min(product.quantities) if product.quantities else 1
+
+
+def _row(product: Product, edition: Edition, book: PriceBook, discount_bp: int,
+         resolved: Resolved | None = None) -> PriceRow:
+    quantity = _smallest(product)
+    config = Configuration(product, edition, quantity, ())
+    list_minor = config.list_minor
+    resolved = resolved or book.resolve(product.id, edition.id)
+    price = pricing.storefront_price(list_minor, 0, quantity, resolved.rule, book.markup_bp)
+    return PriceRow(product, edition, quantity, list_minor, pricing.reseller_cost(list_minor, discount_bp), price,
+                    resolved)
+
+
+def price_rows(storefront: Storefront, products: list[Product]) -> list[PriceRow]:
+    """Every edition on offer of `products`, priced by the storefront for everyone (no customer's prices)."""
+    book = price_book(storefront, None, [p.id for p in products])
+    discount = discount_bp(storefront.organization)
+    return [_row(product, edition, book, discount)
+            for product in products for edition in product.editions if edition.active]
+
+
+def customer_rule_rows(storefront: Storefront, products: list[Product]) -> list[CustomerRuleRow]:
+    """The storefront's special prices for single customers, by customer, read in one statement."""
+    by_id = {p.id: p for p in products}
+    rows = db.session.execute(
+        select(StorefrontPrice.id, StorefrontPrice.product_id, StorefrontPrice.edition_id,
+               StorefrontPrice.special_minor, Organization.name)
+        .join(Organization, Organization.id == StorefrontPrice.customer_id)
+        .where(StorefrontPrice.storefront_id == storefront.id, StorefrontPrice.customer_id.is_not(None))
+        .order_by(Organization.name, Organization.id, StorefrontPrice.product_id, StorefrontPrice.edition_id))
+    own = sells_own_prices(storefront)
+    book = PriceBook(own, storefront.default_markup_bp)
+    discount = discount_bp(storefront.organization)
+    found = []
+    for rule_id, product_id, edition_id, special, customer in rows:
+        product = by_id.get(product_id)
+        editions = [e for e in product.editions if e.active] if product is not None else []
+        edition = next((e for e in editions if e.id == edition_id), None) if edition_id else next(iter(editions),
+                                                                                                    None)
+        if edition is None:  # a product or edition no longer on offer: nothing to sell, nothing to show
+            continue
+        rule = pricing.PriceRule(special_unit_minor=special)
+        source = RuleSource.CUSTOMER_EDITION if edition_id else RuleSource.CUSTOMER_PRODUCT
+        resolved = Resolved(rule, source, rule_id) if own else Resolved(None, RuleSource.LIST)
+        found.append(CustomerRuleRow(rule_id, customer, _row(product, edition, book, discount, resolved)))
+    return found
+
+
+def customers(storefront: Storefront) -> list[Organization]:
+    """The reseller's customers (its sub-chains), by name: whom a special price may be for."""
+    return list(db.session.scalars(select(Organization).where(
+        Organization.parent_id == storefront.organization_id).order_by(Organization.name, Organization.id)))

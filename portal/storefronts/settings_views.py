@@ -1,6 +1,234 @@
 """The reseller's storefront settings (/account/storefront), its prices (/account/storefront/prices) and the
-storefront's public logo and theme stylesheet (/s/<alias>/logo.png, /s/<alias>/theme.css)."""
+storefront's public logo and theme stylesheet (/s/<alias>/logo.png, /s/<alias>/theme.css).
+
+The settings and prices pages are the reseller main chain's Chain & User Managers' (MANAGE_STOREFRONT); a chain
+without a storefront (Basic, never subscribed or purged) has none of them: a 404 that points to the plans page.
+Every form posts to its own URL and works without JavaScript; a refusal re-renders the page with the message
+beside the field and changes nothing.
+"""
 
 from __future__ import annotations
 
-from portal.storefronts.views import bp  # noqa: F401 - routes register on bp
+from flask import abort, flash, make_response, redirect, request, send_file, url_for
+from sqlalchemy import select
+
+from portal.accounts.context import current_actor
+from portal.authz import Permission, active_organization, requires
+from portal.catalog.models import Edition, Product
+from portal.extensions import db
+from portal.rendering import render, submit
+from portal.storage import stored_file
+from portal.storefronts import branding, plans, prices
+from portal.storefronts.models import Storefront
+from portal.storefronts.settings_forms import (
+    CustomerPriceForm,
+    DefaultMarkupForm,
+    RemoveRuleForm,
+    RuleForm,
+    StorefrontForm,
+)
+from portal.storefronts.views import bp
+
+LOGO_MAX_AGE = 3600  # seconds: a changed logo shows within the hour (its URL stays the same)
+THEME_MAX_AGE = 300
+
+
+def _own_storefront() -> Storefront:
+    """The working main chain's storefront (open, or kept after its plan ended); 404 without one."""
+    org = active_organization()
+    storefront = plans.storefront_of(org.id) if org is not None and org.is_main_chain else None
+    if storefront is None:
+        abort(404, description="Your chain has no storefront. Choose the Free or Standard plan on the Reseller "
+                               "plans page to open one.")
+    return storefront
+
+
+# ---------------------------------------------------------------- settings
+
+
+@bp.route("/account/storefront", methods=["GET", "POST"])
+@requires(Permission.MANAGE_STOREFRONT)
+def settings():
+    """The storefront's name, accent colour, logo and contact details, and the reseller's tax and registration
+    numbers printed on its invoices."""
+    storefront = _own_storefront()
+    form = StorefrontForm(obj=storefront)
+    saved = submit(form, lambda: _save_settings(storefront, form))
+    if saved:
+        branding.discard_file(saved.value)
+        flash("Storefront settings saved.", "success")
+        return redirect(url_for("storefronts.settings"))
+    return render("storefronts/settings.html", form=form, storefront=storefront,
+                  standard=branding.has_branding(storefront),
+                  status=422 if form.errors or form.form_errors else 200)
+
+
+def _save_settings(storefront: Storefront, form: StorefrontForm) -> str | None:
+    """The details, then the logo: one change, refused as a whole. Returns a replaced logo file to discard."""
+    actor = current_actor()
+    branding.update_details(storefront, branding.StorefrontDetails(
+        display_name=form.display_name.data or "", accent_colour=form.accent_colour.data or "",
+        contact_email=form.contact_email.data or "", contact_phone=form.contact_phone.data or "",
+        contact_address=form.contact_address.data or "", tax_id=form.tax_id.data or "",
+        registration_id=form.registration_id.data or ""), actor)
+    upload = form.logo.data
+    if upload is not None and getattr(upload, "filename", ""):
+        return branding.set_logo(storefront, upload.stream.read(branding.MAX_LOGO_BYTES + 1), actor)
+    if form.remove_logo.data:
+        return branding.remove_logo(storefront, actor)
+    return None
+
+
+# ---------------------------------------------------------------- prices
+
+
+def _targets(products: list[Product]) -> tuple[list[tuple[str, str]], dict[str, tuple[Product, Edition | None]]]:
+    """The choices of the product-or-edition select ("p<id>": a product, "e<id>": one of its editions)."""
+    choices, by_value = [], {}
+    for product in products:
+        choices.append((f"p{product.id}", f"{product.name} (every edition)"))
+        by_value[f"p{product.id}"] = (product, None)
+        for edition in product.editions:
+            if edition.active:
+                choices.append((f"e{edition.id}", f"{product.name} {edition.name}"))
+                by_value[f"e{edition.id}"] = (product, edition)
+    return choices, by_value
+
+
+def _prices_page(storefront: Storefront, default: DefaultMarkupForm | None = None, rule: RuleForm | None = None,
+                 customer: CustomerPriceForm | None = None, status: int = 200):
+    products = prices.license_products()
+    choices, _ = _targets(products)
+    default = default or DefaultMarkupForm(formdata=None, markup=storefront.default_markup_bp)
+    rule = rule or RuleForm(formdata=None)
+    customer = customer or CustomerPriceForm(formdata=None)
+    rule.target.choices = choices
+    customer.target.choices = choices
+    if not customer.customer.choices:
+        customer.customer.choices = _customer_choices(storefront)
+    return render("storefronts/prices.html", storefront=storefront, rows=prices.price_rows(storefront, products),
+                  customer_rows=prices.customer_rule_rows(storefront, products),
+                  standard=prices.sells_own_prices(storefront),
+                  discount_bp=prices.discount_bp(storefront.organization),
+                  default_form=default, rule_form=rule, customer_form=customer, remove_form=RemoveRuleForm(),
+                  percent=prices.format_markup_bp, status=status)
+
+
+def _customer_choices(storefront: Storefront) -> list[tuple[str, str]]:
+    return [(str(org.id), org.name) for org in prices.customers(storefront)]
+
+
+def _refused(form) -> int:
+    return 422 if form.errors or form.form_errors else 200
+
+
+@bp.route("/account/storefront/prices")
+@requires(Permission.MANAGE_STOREFRONT)
+def prices_page():
+    """Every license edition with the vendor's list price, the reseller's cost, the storefront's price, the margin
+    and the rule in force; forms to set the default markup, a product's rule and customers' special prices."""
+    return _prices_page(_own_storefront())
+
+
+@bp.route("/account/storefront/prices/default", methods=["POST"])
+@requires(Permission.MANAGE_STOREFRONT)
+def set_default_markup():
+    """Set or clear the default markup."""
+    storefront = _own_storefront()
+    form = DefaultMarkupForm()
+    if submit(form, lambda: prices.set_default_markup(storefront, form.markup.data, current_actor())):
+        flash("Default markup saved.", "success")
+        return redirect(url_for("storefronts.prices_page"))
+    return _prices_page(storefront, default=form, status=_refused(form))
+
+
+@bp.route("/account/storefront/prices/rules", methods=["POST"])
+@requires(Permission.MANAGE_STOREFRONT)
+def set_rule():
+    """Set a product's or an edition's markup or special price for everyone."""
+    storefront = _own_storefront()
+    choices, by_value = _targets(prices.license_products())
+    form = RuleForm()
+    form.target.choices = choices
+
+    def change():
+        product, edition = by_value[form.target.data]
+        return prices.set_rule(storefront, product, edition, current_actor(), markup_bp=form.markup.data,
+                               special_minor=form.special.data)
+
+    if submit(form, change):
+        flash("Price rule saved.", "success")
+        return redirect(url_for("storefronts.prices_page"))
+    return _prices_page(storefront, rule=form, status=_refused(form))
+
+
+@bp.route("/account/storefront/prices/customers", methods=["POST"])
+@requires(Permission.MANAGE_STOREFRONT)
+def set_customer_price():
+    """Set a special price per unit of a product or edition for one of the reseller's customers."""
+    storefront = _own_storefront()
+    choices, by_value = _targets(prices.license_products())
+    form = CustomerPriceForm()
+    form.target.choices = choices
+    form.customer.choices = _customer_choices(storefront)
+
+    def change():
+        product, edition = by_value[form.target.data]
+        customer = prices.customer_of(storefront, int(form.customer.data))
+        return prices.set_customer_price(storefront, customer, product, edition, form.special.data,
+                                         current_actor())
+
+    if submit(form, change):
+        flash("Customer's special price saved.", "success")
+        return redirect(url_for("storefronts.prices_page"))
+    return _prices_page(storefront, customer=form, status=_refused(form))
+
+
+@bp.route("/account/storefront/prices/rules/<int:rule_id>/remove", methods=["POST"])
+@requires(Permission.MANAGE_STOREFRONT)
+def remove_rule(rule_id: int):
+    """Remove a price rule of the storefront (another storefront's is a 404)."""
+    storefront = _own_storefront()
+    rule = prices.rule_of(storefront, rule_id)
+    if rule is None:
+        abort(404)
+    if submit(RemoveRuleForm(), lambda: prices.remove_rule(rule, current_actor())):
+        flash("Price rule removed.", "success")
+    return redirect(url_for("storefronts.prices_page"))
+
+
+# ---------------------------------------------------------------- public: the logo and the theme
+
+
+def _by_alias(alias: str) -> Storefront:
+    """A storefront by its alias (open or kept after its plan ended); 404 for any other."""
+    if len(alias) > 30:
+        abort(404)
+    storefront = db.session.scalars(select(Storefront).where(Storefront.alias == alias)).first()
+    if storefront is None:
+        abort(404)
+    return storefront
+
+
+@bp.route("/s/<alias>/logo.png")
+def logo(alias: str):
+    """The storefront's logo (PNG, cacheable); 404 without one (or on a plan without branding)."""
+    storefront = _by_alias(alias)
+    path = stored_file(storefront.logo_path)
+    if path is None or not path.is_file() or not branding.has_branding(storefront):
+        abort(404)
+    response = send_file(path, mimetype="image/png", max_age=LOGO_MAX_AGE, conditional=True, etag=True)
+    response.cache_control.public = True
+    return response
+
+
+@bp.route("/s/<alias>/theme.css")
+def theme(alias: str):
+    """The storefront's stylesheet: its accent colour as a CSS custom property (no inline styles: CSP)."""
+    storefront = _by_alias(alias)
+    response = make_response(branding.theme_css(storefront))
+    response.mimetype = "text/css"
+    response.cache_control.public = True
+    response.cache_control.max_age = THEME_MAX_AGE
+    response.add_etag()
+    return response.make_conditional(request)
