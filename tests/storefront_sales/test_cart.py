@@ -1,0 +1,206 @@
+"""The storefront cart and checkout (no JavaScript): carol adds, changes and removes lines at Northwind's prices
+(Contoso's special price), a changed price is flagged, another customer's line is a 404, and the checkout places
+the order through the sale and shows it with the reseller's invoice."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from portal.cart.models import CartItem
+from portal.extensions import db
+from portal.storefronts.models import StorefrontPrice
+from tests.factories import make_cart_item, make_member
+from tests.storefront_sales.test_pages import ALIAS, close_storefront, edition_of, northwind_storefront  # noqa: F401
+
+CART = f"/s/{ALIAS}/cart"
+
+
+def _add_form(app, slug="mailsuite", edition="Professional", quantity=None, copies=1) -> dict:
+    from portal.catalog.models import Product
+
+    with app.app_context():
+        found = edition_of(slug, edition)
+        product = db.session.get(Product, found.product_id)
+        return {"product_id": product.id, "edition": found.id,
+                "quantity": quantity or sorted(product.quantities)[0], "copies": copies}
+
+
+def _items(app) -> list[tuple]:
+    with app.app_context():
+        return [(i.id, i.storefront_id, i.quantity, i.copies, i.quoted_list_minor)
+                for i in db.session.scalars(select(CartItem).where(CartItem.storefront_id.is_not(None)))]
+
+
+def test_carol_adds_to_her_cart_at_contosos_price(app, login, northwind):
+    carol = login("carol")
+    form = _add_form(app)
+    response = carol.post(CART, data=form)
+    assert response.status_code == 302 and response.headers["Location"] == CART
+    [(_, storefront_id, quantity, copies, quoted)] = _items(app)
+    assert storefront_id == northwind and quoted == 450 * form["quantity"]  # Contoso's special price per mailbox
+    page = carol.get(CART).get_data(as_text=True)
+    assert f"{450 * form['quantity'] / 100:,.2f}" in page
+    assert "list price" not in page.lower()
+    # the vendor's cart of Contoso does not hold the storefront's line
+    with app.app_context():
+        from portal.accounts.models import Organization, User
+        from portal.cart.services import cart_count, cart_items
+
+        contoso = db.session.scalars(select(Organization).where(Organization.name == "Contoso Retail")).one()
+        user = db.session.scalars(select(User).where(User.email == "carol@contoso.example.com")).one()
+        assert cart_items(user, contoso) == [] and cart_count(user, contoso) == 0
+
+
+def test_adding_with_htmx_answers_with_the_result_and_the_count(app, login, northwind):
+    carol = login("carol")
+    response = carol.post(CART, data=_add_form(app, copies=2), headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert html.lstrip().startswith('<div id="add-result"') and "(2)" in html
+
+
+def test_bad_input_is_refused_and_adds_nothing(app, login, northwind):
+    carol = login("carol")
+    good = _add_form(app)
+    for changes in ({"quantity": 7}, {"quantity": "99999999999999999999999"}, {"edition": 999_999},
+                    {"copies": 0}, {"copies": 101}, {"quantity": "ten"}):
+        response = carol.post(CART, data={**good, **changes})
+        assert response.status_code == 422, changes
+    assert carol.post(CART, data={**good, "product_id": "99999999999999999999"}).status_code == 302
+    assert carol.post(CART, data={**good, "copies": "1\x00"}).status_code == 400
+    assert _items(app) == []
+
+
+def test_subscriptions_cannot_be_added(app, login, northwind):
+    from portal.catalog.models import Product
+
+    with app.app_context():
+        plan = db.session.scalars(select(Product).where(Product.slug == "device-protection")).one().id
+    carol = login("carol")
+    response = carol.post(CART, data={"product_id": plan, "quantity": 3})
+    assert response.status_code == 302 and _items(app) == []
+
+
+def test_update_and_remove_a_line(app, login, northwind):
+    carol = login("carol")
+    form = _add_form(app)
+    carol.post(CART, data=form)
+    [(item_id, *_)] = _items(app)
+    changed = carol.post(f"{CART}/items/{item_id}", data={f"item-{item_id}-edition": form["edition"],
+                                                         f"item-{item_id}-quantity": 25,
+                                                         f"item-{item_id}-copies": 3})
+    assert changed.status_code == 302
+    [(_, _, quantity, copies, quoted)] = _items(app)
+    assert (quantity, copies, quoted) == (25, 3, 450 * 25)
+    refused = carol.post(f"{CART}/items/{item_id}", data={f"item-{item_id}-edition": form["edition"],
+                                                         f"item-{item_id}-quantity": 26,
+                                                         f"item-{item_id}-copies": 3})
+    assert refused.status_code == 422 and _items(app)[0][2] == 25
+    page = carol.get(CART).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
+        r'name="csrf_token" value="([^"]+)"', page)
+    removed = carol.post(f"{CART}/items/{item_id}/remove", data={"csrf_token": token.group(1)}, csrf=False)
+    assert removed.status_code == 302 and _items(app) == []
+
+
+def test_a_changed_price_is_flagged(app, login, northwind):
+    carol = login("carol")
+    carol.post(CART, data=_add_form(app))
+    with app.app_context():
+        rule = db.session.scalars(select(StorefrontPrice).where(StorefrontPrice.customer_id.is_not(None))).one()
+        rule.special_minor = 500
+        db.session.commit()
+    page = carol.get(CART).get_data(as_text=True)
+    assert "The price changed from" in page
+
+
+def test_another_customers_lines_and_vendor_lines_are_404(app, login, northwind):
+    """Another Contoso user's storefront line, and carol's own line of the vendor's cart, are not carol's to
+    change here; nothing changes."""
+    from portal.accounts.models import Organization, Role, User
+
+    with app.app_context():
+        contoso = db.session.scalars(select(Organization).where(Organization.name == "Contoso Retail")).one()
+        carol = db.session.scalars(select(User).where(User.email == "carol@contoso.example.com")).one()
+        colleague = make_member(contoso, Role.VIEWER).user
+        theirs = make_cart_item(contoso, colleague)
+        theirs.storefront_id = northwind
+        vendor_line = make_cart_item(contoso, carol)
+        db.session.commit()
+        ids = [theirs.id, vendor_line.id, 999_999]
+    client = login("carol")
+    for item_id in ids:
+        assert client.post(f"{CART}/items/{item_id}", data={}).status_code == 404
+        assert client.post(f"{CART}/items/{item_id}/remove").status_code == 404
+    with app.app_context():
+        assert db.session.query(CartItem).count() == 2
+
+
+def test_anonymous_visitors_sign_in_first(client, northwind):
+    for path in ("/cart", "/checkout", "/orders", "/orders/ORD-X"):
+        response = client.get(f"/s/{ALIAS}{path}")
+        assert response.status_code == 302 and f"/s/{ALIAS}/login" in response.headers["Location"]
+
+
+def test_nothing_is_added_at_a_closed_storefront(app, login, northwind):
+    carol = login("carol")
+    close_storefront(app, northwind)
+    assert carol.post(CART, data=_add_form(app)).status_code == 403
+    assert _items(app) == []
+
+
+def _checkout_form(page: str) -> dict:
+    fields = dict(re.findall(r'name="(cart_signature|expected_total|csrf_token)"[^>]*? value="([^"]*)"', page))
+    billing = dict(re.findall(r'name="(legal_name|address_line1|city|region|postal_code|country|invoice_email'
+                              r'|phone)"[^>]*? value="([^"]*)"', page))
+    return {**fields, **billing}
+
+
+def test_checkout_places_the_order_and_shows_it(app, login, northwind):
+    carol = login("carol")
+    carol.post(CART, data=_add_form(app))
+    page = carol.get(f"/s/{ALIAS}/checkout")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Place order" in html and "list price" not in html.lower()
+    form = {**_checkout_form(html), "legal_name": "Contoso Retail LLC", "address_line1": "1 Pine Street",
+            "city": "Seattle", "postal_code": "98101", "country": "US", "invoice_email": "ap@contoso.example.com",
+            "phone": "+1 206 555 0199", "saved_card": "0", "holder_name": "Carol Chen",
+            "card_number": "4242424242424242", "exp_month": "12", "exp_year": "2035"}
+    placed = carol.post(f"/s/{ALIAS}/checkout", data=form, csrf=False)
+    assert placed.status_code == 302, placed.get_data(as_text=True)[-2000:]
+    order_page = carol.get(placed.headers["Location"])
+    assert order_page.status_code == 200
+    html = order_page.get_data(as_text=True)
+    assert "Sold by" in html and "Northwind IT" in html
+    assert "list price" not in html.lower() and "discount" not in html.lower()
+    orders = carol.get(f"/s/{ALIAS}/orders").get_data(as_text=True)
+    assert placed.headers["Location"].rsplit("/", 1)[1] in orders
+    assert _items(app) == []
+
+
+def test_checkout_refuses_bad_input_beside_the_field(app, login, northwind):
+    carol = login("carol")
+    carol.post(CART, data=_add_form(app))
+    html = carol.get(f"/s/{ALIAS}/checkout").get_data(as_text=True)
+    base = {**_checkout_form(html), "saved_card": "0", "holder_name": "Carol", "exp_month": "12",
+            "exp_year": "2035", "card_number": "4242424242424242", "address_line1": "1 Pine Street",
+            "city": "Seattle", "postal_code": "98101", "country": "US", "legal_name": "Contoso",
+            "invoice_email": "ap@contoso.example.com", "phone": "+1 206 555 0199"}
+    for changes, field in (({"card_number": "4242"}, "card_number"), ({"saved_card": "999999"}, "saved_card"),
+                           ({"country": ""}, "country"), ({"expected_total": "1"}, None),
+                           ({"expected_total": "9" * 40}, None)):
+        response = carol.post(f"/s/{ALIAS}/checkout", data={**base, **changes}, csrf=False)
+        assert response.status_code == 422, changes
+        if field:
+            assert f'id="{field}-error"' in response.get_data(as_text=True), changes
+    assert len(_items(app)) == 1
+
+
+def test_the_storefront_orders_are_the_customers_own(app, login, northwind):
+    carol = login("carol")
+    assert carol.get(f"/s/{ALIAS}/orders/ORD-NONE").status_code == 404
+    assert carol.get(f"/s/{ALIAS}/orders/" + "X" * 300).status_code == 404
+    assert carol.get(f"/s/{ALIAS}/orders?page=99999999999999999999").status_code == 200
