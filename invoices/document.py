@@ -10,6 +10,7 @@ tax identifier where a category needs it. A document that passes them gives XML 
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -191,6 +192,33 @@ class PaymentMeans:
             raise ValueError("a credit transfer names the account to pay into (BR-61)")
 
 
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+LOGO_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
+
+
+@dataclass(frozen=True)
+class Brand:
+    """A seller's own look on its invoices (a reseller selling on its storefront): an accent colour (#rrggbb)
+    and a logo (PNG, JPEG or WebP bytes), printed in the masthead. Not part of the XML."""
+
+    accent_colour: str = ""
+    logo: bytes | None = None
+    logo_type: str = ""
+
+    def __post_init__(self) -> None:
+        if self.accent_colour and not _COLOUR.fullmatch(self.accent_colour):
+            raise ValueError(f"accent colour {self.accent_colour!r} is not #rrggbb")
+        if self.logo is not None and self.logo_type not in LOGO_TYPES:
+            raise ValueError(f"logo type {self.logo_type!r} is not one of {', '.join(sorted(LOGO_TYPES))}")
+
+    @property
+    def logo_data_url(self) -> str:
+        """The logo written into the page itself (the renderer fetches nothing else)."""
+        if self.logo is None:
+            return ""
+        return f"data:{self.logo_type};base64,{base64.b64encode(self.logo).decode('ascii')}"
+
+
 @dataclass(frozen=True)
 class CreditLine:
     """Credit moved between a credit note and an invoice: on an invoice, a credit note's credit it consumed when
@@ -226,7 +254,8 @@ class InvoiceDocument:
     an optional code (BT-121, e.g. "VATEX-EU-AE"). `order_number` is the portal's order the invoice bills (the
     sales order reference, BT-14) and `buyer_reference` the buyer's own purchase order number (BT-10 and BT-13).
     `details_note` is printed under the lines, saying when their `details` were true (a license's customer
-    changes after the invoice is issued).
+    changes after the invoice is issued). `brand` is a reseller's accent colour and logo on its invoices to its
+    storefront customers.
 
     A credit note (kind "credit_note", type code 381) carries positive amounts, names the invoice it corrects
     and that invoice's issue date (`corrects_number`, `corrects_date`: BT-25, BT-26) and has nothing due: its
@@ -260,6 +289,7 @@ class InvoiceDocument:
     corrects_number: str = ""
     corrects_date: date | None = None
     credits: tuple[CreditLine, ...] = ()
+    brand: Brand | None = None  # the seller's accent colour and logo (a reseller's invoice), printed only
     breakdown: tuple[TaxBreakdown, ...] = field(init=False, repr=False, compare=False)
     totals: Totals = field(init=False, repr=False, compare=False)
 

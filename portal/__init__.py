@@ -54,6 +54,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.receipts.views import bp as receipts_bp
     from portal.security import init_security
     from portal.signin import views as signin
+    from portal.storefront_sales import sales_views  # noqa: F401 - its routes register on both storefront blueprints
     from portal.storefront_sales.views import bp as storefront_sales_bp
     from portal.storefronts.views import bp as storefronts_bp
     from portal.subscriptions.views import bp as subscriptions_bp

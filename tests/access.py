@@ -33,6 +33,7 @@ STAFF = frozenset({"ops"})
 INVOICE_READERS = BUYERS
 INVOICE_READERS_BY_ID = INVOICE_READERS | {"erin"}
 NOBODY = frozenset()
+STOREFRONT_CUSTOMERS = frozenset({"carol"})  # users of Northwind's sub-chains, customers of its storefront
 
 # An entry is who may use the endpoint, or per HTTP method when GET and POST differ.
 ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
@@ -191,6 +192,21 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "admin.organizations": STAFF,
     "admin.organization": STAFF,
     "admin.correct_next_payment": STAFF,  # a plan of that organization (another's: 404), with a reason
+    # --- the storefront customers see (issue 14): /s/<alias>, aimed at the demo's `northwind`. Its catalog, product
+    # pages, sign-in, sign-up and sign-out are anyone's (a customer of another reseller only gets a 404); the cart,
+    # checkout and orders are its customers' (users of Northwind's sub-chains: carol), a 404 to anyone else signed in.
+    "storefront_sales.catalog": PUBLIC,
+    "storefront_sales.product": PUBLIC,
+    "storefront_sales.login": PUBLIC,
+    "storefront_sales.signup": PUBLIC,
+    "storefront_sales.logout": PUBLIC,
+    "storefront_sales.cart": STOREFRONT_CUSTOMERS,
+    "storefront_sales.add": STOREFRONT_CUSTOMERS,
+    "storefront_sales.update": STOREFRONT_CUSTOMERS,
+    "storefront_sales.remove": STOREFRONT_CUSTOMERS,
+    "storefront_sales.checkout": STOREFRONT_CUSTOMERS,
+    "storefront_sales.orders": STOREFRONT_CUSTOMERS,
+    "storefront_sales.order": STOREFRONT_CUSTOMERS,
 }
 
 # Route parameters that name a tenant's object: the model, and the attribute the URL carries.
@@ -224,6 +240,7 @@ OTHER_PARAMS: dict[str, object] = {
     "edition_id": 1,
     "addon_id": 1,
     "rate_id": 1,  # a demo tax rate (portal/billing/demo.py)
+    "alias": "northwind",  # the demo's storefront (Northwind IT's)
     # An activation is addressed by the API together with its license's key, never through a session (see
     # KEY_AUTHENTICATED): without the key the API answers 400, with another license's key 404.
     "activation_id": 1,

@@ -10,6 +10,7 @@ later gives the document as issued (what was paid *at issue* is printed as paid,
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from invoices.document import CreditLine, DocumentLine, InvoiceDocument, Party, PaymentMeans
+from invoices.document import LOGO_TYPES, Brand, CreditLine, DocumentLine, InvoiceDocument, Party, PaymentMeans
 from portal.audit.services import Actor, record
 from portal.billing.lines import line_licenses, product_text, summary_parts
 from portal.billing.models import CreditAllocation, Invoice, InvoiceStatus, PaymentMethodKind
@@ -44,6 +45,22 @@ def seller_party(invoice: Invoice) -> Party:
                  postal_code=seller.postal_code, region=seller.region, country_code=seller.country,
                  email=seller.email, tax_id=seller.tax_id or None, tax_id_scheme="FC",
                  legal_id=seller.registration_id or None)
+
+
+def invoice_brand(invoice: Invoice) -> Brand | None:
+    """A reseller's invoice prints the reseller's accent colour and logo as its snapshot kept them when it was
+    issued (Invoice.seller; the logo file is content-addressed, so a later upload does not change it). None for the
+    vendor's invoices, and no logo when its file is gone (purged with the storefront) or unreadable."""
+    if invoice.issuer_id is None:
+        return None
+    seller = invoice.seller or {}
+    colour = seller.get("accent_colour") or ""
+    colour = colour if re.fullmatch(r"#[0-9a-fA-F]{6}", colour) else ""
+    logo, logo_type = None, seller.get("logo_type") or ""
+    path = stored_file(seller.get("logo_path") or None)
+    if path is not None and logo_type in LOGO_TYPES and path.is_file():
+        logo = path.read_bytes()
+    return Brand(accent_colour=colour, logo=logo, logo_type=logo_type if logo is not None else "")
 
 
 def buyer_party(invoice: Invoice) -> Party:
@@ -152,6 +169,7 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         included_invoices=tuple(row.number for row in parts), period_start=period_start, period_end=period_end,
         exemption_reason=reason, order_number=invoice.order.number if invoice.order else "",
         buyer_reference=invoice.order.purchase_order_number if invoice.order else "", details_note=details_note,
+        brand=invoice_brand(invoice),
     )
 
 

@@ -58,11 +58,16 @@ def invoice_prefix(storefront: Storefront) -> str:
     return storefront.alias.upper()
 
 
+def reseller_of(storefront: Storefront) -> Organization:
+    """The reseller whose storefront it is (from the session's identity map when already loaded)."""
+    return db.session.get(Organization, storefront.organization_id)
+
+
 def check_invoicing_details(storefront: Storefront) -> None:
     """The reseller's invoice must be a valid EN 16931 invoice: its seller states a tax identifier (BR-S-02 and
     the like) and a registration number (BR-CO-26), and a legal name and address. RuleError (nothing charged) when
     the reseller has not set them on its storefront settings."""
-    org = storefront.organization
+    org = reseller_of(storefront)
     if not (storefront.tax_id.strip() and storefront.registration_id.strip() and org.legal_name.strip()
             and org.address_line1.strip() and org.city.strip()):
         raise RuleError(f"{storefront.display_name or org.name} cannot take orders at the moment: its invoicing "
@@ -73,7 +78,7 @@ def reseller_seller(storefront: Storefront) -> dict[str, str]:
     """The reseller as the seller on its invoice, as the invoice keeps it (Invoice.seller): its legal name and
     address from its organization, its tax and registration numbers and contact email from its storefront, no
     bank details (the customer pays by card), and its branding as issued."""
-    org = storefront.organization
+    org = reseller_of(storefront)
     snapshot = {
         "legal_name": org.legal_name, "address_line1": org.address_line1, "address_line2": org.address_line2,
         "city": org.city, "region": org.region, "postal_code": org.postal_code, "country": org.country,
@@ -208,15 +213,16 @@ class SaleRow:
 
 
 def sales_query(reseller_id: int) -> Select:
-    """The reseller's storefront sales, newest first (keyset-paginated by the caller on created_at, id): each
-    customer order with its customer's name, its wholesale order's net (the cost) and the reseller's invoice."""
+    """The reseller's storefront sales, newest first (ids grow with time: the caller pages by keyset, id below
+    the last one shown, on the seller_id index): each customer order with its customer's name, its wholesale
+    order's net (the cost) and the reseller's invoice."""
     return (select(Order, Organization.name, (_Wholesale.subtotal_minor - _Wholesale.discount_minor).label("cost"),
                    Invoice.number)
             .join(Organization, Organization.id == Order.organization_id)
             .outerjoin(_Wholesale, _Wholesale.supplies_order_id == Order.id)
             .outerjoin(Invoice, and_(Invoice.order_id == Order.id, Invoice.issuer_id == reseller_id))
             .where(Order.seller_id == reseller_id)
-            .order_by(Order.created_at.desc(), Order.id.desc()))
+            .order_by(Order.id.desc()))
 
 
 def sale_rows(rows) -> list[SaleRow]:

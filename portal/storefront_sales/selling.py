@@ -178,7 +178,7 @@ def record_sale(storefront: Storefront, customer: Organization, user: User, summ
                 today: date) -> Order:
     """Write the whole sale in the caller's transaction (see the module's docstring); returns the customer's
     order. On any exception the caller rolls back, then gives the charge back."""
-    reseller = storefront.organization
+    reseller = invoicing.reseller_of(storefront)
     order = _order(customer, user, summary.signature, PaymentKind.CARD, summary.quote, billing.as_dict(),
                    seller_id=reseller.id, card_label=taken.card_label, gateway_charge_id=taken.charge_id,
                    purchase_order_number=billing.purchase_order_number.strip())
@@ -226,33 +226,34 @@ def record_sale(storefront: Storefront, customer: Organization, user: User, summ
     record(actor, "order.placed", wholesale, reseller.id, number=wholesale.number, total_minor=wholesale.total_minor,
            payment=wholesale.payment_kind.value, invoice=vendor_invoice.number, supplies=order.number,
            storefront=storefront.alias, collection=terms.method.value)
-    _confirm_to_customer(storefront, customer, user, order, sold, invoice, keys)
-    _invoice_to_reseller(reseller, wholesale, order, customer, vendor_invoice, terms)
+    _confirm_to_customer(storefront, reseller, customer, user, order, sold, invoice, keys)
+    _invoice_to_reseller(reseller, wholesale, bought, order, customer, vendor_invoice, terms)
     return order
 
 
-def _confirm_to_customer(storefront: Storefront, customer: Organization, user: User, order: Order,
+def _confirm_to_customer(storefront: Storefront, reseller: Organization, customer: Organization, user: User,
+                         order: Order,
                          lines: list[OrderLine], invoice: Invoice, keys: dict[int, Delivered]) -> None:
     """The order confirmation from the reseller to the buyer and the customer's invoice contact, with the reseller's
     invoice attached (made when the email is delivered). Replies go to the storefront's contact address."""
     recipients = {user.email} | ({customer.invoice_email} if customer.invoice_email else set())
-    reply_to = storefront.contact_email or storefront.organization.invoice_email
+    reply_to = storefront.contact_email or reseller.invoice_email
     enqueue_email(sorted(recipients), "storefront_order_confirmation", order=order, lines=lines, invoice=invoice,
                   keys={line_id: found.keys for line_id, found in keys.items()}, organization=customer, user=user,
-                  seller=storefront.display_name or storefront.organization.name, storefront=storefront,
+                  seller=storefront.display_name or reseller.name, storefront=storefront,
                   link=external_url("storefront_sales.customer_invoice_pdf", alias=storefront.alias,
                                     number=invoice.number),
                   attachments=[invoice_attachment(invoice)],
                   headers={"Reply-To": reply_to} if reply_to else None)
 
 
-def _invoice_to_reseller(reseller: Organization, wholesale: Order, order: Order, customer: Organization,
-                         invoice: Invoice, terms: invoicing.WholesaleTerms) -> None:
+def _invoice_to_reseller(reseller: Organization, wholesale: Order, lines: list[OrderLine], order: Order,
+                         customer: Organization, invoice: Invoice, terms: invoicing.WholesaleTerms) -> None:
     """The vendor's invoice for the wholesale order to the reseller's invoice contact (else its managers)."""
     recipients = [reseller.invoice_email] if reseller.invoice_email else managers_emails(reseller)
     if recipients:
         enqueue_email(recipients, "storefront_wholesale_invoice", organization=reseller, order=wholesale,
-                      supplied=order, customer=customer, invoice=invoice, method=terms.method.value,
+                      lines=lines, supplied=order, customer=customer, invoice=invoice, method=terms.method.value,
                       link=external_url("invoices.detail", invoice_number=invoice.number),
                       sales_link=external_url("storefronts.sales"), attachments=[invoice_attachment(invoice)])
 
