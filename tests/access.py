@@ -16,6 +16,7 @@ from portal.partners.models import PartnerGrant
 from portal.payments.models import PaymentMethod
 from portal.receipts.models import Receipt
 from portal.signin.models import UserSession
+from portal.storefronts.models import StorefrontPrice
 from portal.subscriptions.models import Subscription
 from portal.transfers.models import TransferRequest
 
@@ -34,6 +35,9 @@ INVOICE_READERS = BUYERS
 INVOICE_READERS_BY_ID = INVOICE_READERS | {"erin"}
 NOBODY = frozenset()
 STOREFRONT_CUSTOMERS = frozenset({"carol"})  # users of Northwind's sub-chains, customers of its storefront
+STOREFRONT_MANAGERS = frozenset({"alice"})  # managers of a reseller with a storefront (the demo's Northwind)
+# Managers and Master users of a reseller with a storefront, working in it: its sales, margins and its invoices.
+STOREFRONT_SELLERS = frozenset({"alice", "bob"})
 
 # An entry is who may use the endpoint, or per HTTP method when GET and POST differ.
 ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
@@ -207,6 +211,33 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "storefront_sales.checkout": STOREFRONT_CUSTOMERS,
     "storefront_sales.orders": STOREFRONT_CUSTOMERS,
     "storefront_sales.order": STOREFRONT_CUSTOMERS,
+    # the reseller's invoice to its customer, by number: the users of the customer's sub-chains (another's: 404)
+    "storefront_sales.customer_invoice_pdf": STOREFRONT_CUSTOMERS,
+    # --- Reseller plans (issue 14): the main chain's Chain & User Managers (a chain that is not a reseller sees
+    # the page and is told plans are for resellers); the alias check serves checkout, so every buyer.
+    "storefronts.plan": MANAGERS,
+    "storefronts.plan_choose": MANAGERS,
+    "storefronts.plan_cancel": MANAGERS,
+    "storefronts.plan_withdraw": MANAGERS,
+    "storefronts.plan_switch_free": MANAGERS,
+    "storefronts.plan_notifications": MANAGERS,
+    "storefronts.alias_check": BUYERS,
+    # --- Storefront settings and prices (issue 14): the Chain & User Managers of a reseller with a storefront
+    # (alice: Northwind; Fabrikam and Litware have none, a 404). A price rule by id follows its storefront
+    # (another's: 404). The logo and theme stylesheet of a storefront are public, as its pages are.
+    "storefronts.settings": STOREFRONT_MANAGERS,
+    "storefronts.prices_page": STOREFRONT_MANAGERS,
+    "storefronts.set_default_markup": STOREFRONT_MANAGERS,
+    "storefronts.set_rule": STOREFRONT_MANAGERS,
+    "storefronts.set_customer_price": STOREFRONT_MANAGERS,
+    "storefronts.remove_rule": STOREFRONT_MANAGERS,
+    "storefronts.logo": PUBLIC,
+    # The reseller's storefront sales with its cost and margin, and its invoices to its customers (issue 14 item 5):
+    # its managers and Master users (VIEW_ORDERS on a main chain with a storefront; others 404). An invoice by
+    # number is the reseller's own (another reseller's, or a vendor invoice: 404).
+    "storefronts.sales": STOREFRONT_SELLERS,
+    "storefronts.invoice_pdf": STOREFRONT_SELLERS,
+    "storefronts.theme": PUBLIC,
 }
 
 # Route parameters that name a tenant's object: the model, and the attribute the URL carries.
@@ -228,6 +259,7 @@ ID_PARAMS: dict[str, tuple[type, str]] = {
     "grant_id": (PartnerGrant, "id"),  # a partner grant belongs to its customer and to its partner
     "plan_id": (Subscription, "id"),  # a plan, on staff's organization page (under its organization's id)
     "subscription_id": (Subscription, "id"),  # a plan belongs to its main chain
+    "rule_id": (StorefrontPrice, "id"),  # a storefront's price rule belongs to its reseller
 }
 # Route parameters that are not tenant ids, with a sample value for the matrix (secrets, file names, catalog ids
 # that only staff can use: the view checks these itself).
@@ -240,10 +272,10 @@ OTHER_PARAMS: dict[str, object] = {
     "edition_id": 1,
     "addon_id": 1,
     "rate_id": 1,  # a demo tax rate (portal/billing/demo.py)
-    "alias": "northwind",  # the demo's storefront (Northwind IT's)
     # An activation is addressed by the API together with its license's key, never through a session (see
     # KEY_AUTHENTICATED): without the key the API answers 400, with another license's key 404.
     "activation_id": 1,
+    "alias": "northwind",  # the demo's storefront (Northwind IT, Standard)
 }
 
 
