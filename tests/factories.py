@@ -159,14 +159,16 @@ def make_payment_method(org: Organization, last4: str = "4242"):
     return method
 
 
-def make_order(org: Organization, user: User):
-    """A placed order record (no licenses or invoice): enough to look it up by number."""
+def make_order(org: Organization, user: User, seller: Organization | None = None):
+    """A placed order record (no licenses or invoice): enough to look it up by number. `seller`: a reseller's
+    storefront sale."""
     from portal.orders.models import Order, PaymentKind
 
     n = next(_seq)
     order = Order(number=f"ORD-T{n:07d}", organization_id=org.id, placed_by_id=user.id, idempotency_key=f"key-{n}",
                   payment_kind=PaymentKind.INVOICE, currency="USD", discount_bp=0, subtotal_minor=1000,
-                  discount_minor=0, tax_minor=0, total_minor=1000, billing={"legal_name": org.legal_name})
+                  discount_minor=0, tax_minor=0, total_minor=1000, billing={"legal_name": org.legal_name},
+                  seller_id=seller.id if seller else None)
     db.session.add(order)
     db.session.flush()
     return order

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from portal.accounts.models import Membership, Organization, Role, User
 from portal.extensions import db
 from portal.signin.sessions import start_session
+from portal.storefronts.models import Storefront
 from portal.subscriptions.models import Subscription
 from tests.access import ACCESS, ID_PARAMS, OTHER_PARAMS, PUBLIC, SIGNED_IN, allowed_users
 from tests.factories import (
@@ -41,12 +42,17 @@ HOME_ORG = {  # the organization each user's requests aim at
     "carol": "Contoso Retail", "dave": "Fabrikam Stores", "erin": "Northwind IT", "frank": "Litware Solutions",
 }
 DENIED = {403, 404}
+SIGN_OUTS = {"accounts.logout", "storefront_sales.logout"}  # a client signed out by these signs in again
 # Endpoints that need a target of their own (an item to remove before another is edited; a partner grant on the
 # side the action belongs to: the customer approves, declines and revokes; the partner withdraws and assigns).
 DESTRUCTIVE_TARGETS = {"partners.approve": "customer_grant_id", "partners.decline": "customer_grant_id",
                        "partners.revoke": "customer_grant_id", "partners.withdraw": "partner_grant_id",
                        "partners.assign": "partner_grant_id", "partners.unassign": "partner_grant_id",
                        "cart.remove": "removable_item_id",
+                       # the storefront's cart lines and orders are the customer's own at that storefront
+                       "storefront_sales.update": "storefront_item_id",
+                       "storefront_sales.remove": "removable_storefront_item_id",
+                       "storefront_sales.order": "storefront_order_number",
                        "devices.remove_device": "removable_device_id",
                        "devices.remove_location": "removable_location_id"}
 
@@ -121,9 +127,21 @@ def targets(app, demo):
             per_org[f"user:{name}"] = {"item_id": make_cart_item(org, users[email]).id,
                                        "removable_item_id": make_cart_item(org, users[email]).id,
                                        # another browser of theirs, to sign out from the security page
-                                       "session_id": start_session(users[email], "192.0.2.7", "Firefox/130").id}
+                                       "session_id": start_session(users[email], "192.0.2.7", "Firefox/130").id,
+                                       **_storefront_targets(org, users[email])}
         db.session.commit()
         return per_org
+
+
+def _storefront_targets(org: Organization, user: User) -> dict:
+    """A user's lines in Northwind's storefront cart and a storefront order, in the organization they work in."""
+    storefront = db.session.scalars(select(Storefront).where(Storefront.alias == OTHER_PARAMS["alias"])).one()
+    lines = [make_cart_item(org, user), make_cart_item(org, user)]
+    for line in lines:
+        line.storefront_id = storefront.id
+    order = make_order(org, user, seller=db.session.get(Organization, storefront.organization_id))
+    return {"storefront_item_id": lines[0].id, "removable_storefront_item_id": lines[1].id,
+            "storefront_order_number": order.number}
 
 
 def _url(app, rule, user: str, targets) -> str:
@@ -173,7 +191,7 @@ def test_route_access_matrix(app, login, targets, user):
             ok = status in DENIED
         if not ok:
             problems.append(f"{method} {url} ({rule.endpoint}) -> {status}, allowed={allowed}")
-        if rule.endpoint == "accounts.logout" and method == "POST" and user != "anonymous":
+        if rule.endpoint in SIGN_OUTS and method == "POST" and user != "anonymous":
             client = _client(app, login, user)  # signed out by the request above; sign in again
     assert not problems, f"{user}:\n  " + "\n  ".join(problems)
 
@@ -207,7 +225,7 @@ def test_route_access_matrix_for_a_partner_user_who_has_left(app, login, targets
             refused += not allowed
             if not ok:
                 problems.append(f"{method} {url} ({rule.endpoint}) -> {status}, allowed={allowed}")
-            if rule.endpoint == "accounts.logout" and method == "POST":
+            if rule.endpoint in SIGN_OUTS and method == "POST":
                 client = login("erin")
     finally:
         del HOME_ORG[LEFT]
