@@ -377,3 +377,19 @@ def make_partner_grant(customer: Organization, partner: Organization, state=None
         db.session.add(PartnerAssignment(grant_id=grant.id, user_id=user.id))
     db.session.flush()
     return grant
+
+
+def make_storefront_invoice(storefront, customer: Organization, total_minor: int = 12_000):
+    """A reseller's invoice to its storefront customer (its own series, its name as seller), paid by card, with one
+    line, issued as a storefront sale issues it."""
+    from portal.billing.models import InvoiceStatus
+    from portal.billing.services import IssuedLine, Issuer, buyer_snapshot, issue_invoice
+    from portal.db_types import utcnow
+    from portal.storefront_sales.invoicing import invoice_prefix, reseller_seller
+
+    line = IssuedLine("MailSuite Mail Server Professional, 25 mailboxes", 1, total_minor, total_minor, 0, "Z", 0, 0,
+                      total_minor)
+    return issue_invoice(customer.id, buyer_snapshot(customer), "USD", [line], InvoiceStatus.PAID, None,
+                         "Paid by Visa ending 4242.", utcnow().date(), paid_at=utcnow(),
+                         seller=reseller_seller(storefront),
+                         issuer=Issuer(storefront.organization_id, invoice_prefix(storefront)))

@@ -2,9 +2,10 @@
 
 - `/account/storefront/sales` (storefronts.sales): the reseller's storefront orders, newest first (keyset pages:
   ?before=<id>), each with its customer, the storefront price, its cost (the vendor's wholesale order) and the
-  margin, the totals, and the reseller's invoice of each with its PDF (`/account/storefront/invoices/<number>.pdf`).
-  The reseller's Chain & User Managers and Master users (VIEW_ORDERS on its main chain).
-- `/s/<alias>/invoices/<number>.pdf` (storefront_sales.customer_invoice_pdf): the reseller's invoice to the
+  margin, the totals, and the reseller's invoice of each with its PDF
+  (`/account/storefront/invoices/<invoice_number>.pdf`). The reseller's Chain & User Managers and Master users
+  (VIEW_ORDERS on its main chain).
+- `/s/<alias>/invoices/<invoice_number>.pdf` (storefront_sales.customer_invoice_pdf): the reseller's invoice to the
   customer, for the users of the customer's sub-chains only. The customer never sees the wholesale side.
 
 The routes register on the two blueprints (storefronts' for the reseller's pages, storefront_sales' for the
@@ -79,20 +80,22 @@ def _pdf(invoice: Invoice | None):
     return send_stored(invoice, path, invoice.pdf_filename)
 
 
-@reseller_bp.route("/account/storefront/invoices/<number>.pdf")
+@reseller_bp.route("/account/storefront/invoices/<invoice_number>.pdf")
 @requires(Permission.VIEW_ORDERS)
-def invoice_pdf(number: str):
+def invoice_pdf(invoice_number: str):
     """Download one of your invoices to your storefront customers (PDF with its Factur-X XML)."""
     storefront = _reseller_storefront()
-    found = invoicing.reseller_invoice(storefront.organization_id, number) if len(number) <= NUMBER_LENGTH else None
+    found = (invoicing.reseller_invoice(storefront.organization_id, invoice_number)
+             if len(invoice_number) <= NUMBER_LENGTH else None)
     return _pdf(found)
 
 
-@storefront_bp.route("/invoices/<number>.pdf")
+@storefront_bp.route("/invoices/<invoice_number>.pdf")
 @customer_required
-def customer_invoice_pdf(number: str):
+def customer_invoice_pdf(invoice_number: str):
     """Download the seller's invoice for one of your storefront orders (PDF with its Factur-X XML)."""
     reseller_id = g.storefront.organization_id
     chains = [org.id for org in storefront_customer_chains(current_user, reseller_id)]
-    found = invoicing.customer_invoice(reseller_id, chains, number) if len(number) <= NUMBER_LENGTH else None
+    found = (invoicing.customer_invoice(reseller_id, chains, invoice_number)
+             if len(invoice_number) <= NUMBER_LENGTH else None)
     return _pdf(found)

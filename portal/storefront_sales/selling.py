@@ -242,7 +242,7 @@ def _confirm_to_customer(storefront: Storefront, reseller: Organization, custome
                   keys={line_id: found.keys for line_id, found in keys.items()}, organization=customer, user=user,
                   seller=storefront.display_name or reseller.name, storefront=storefront,
                   link=external_url("storefront_sales.customer_invoice_pdf", alias=storefront.alias,
-                                    number=invoice.number),
+                                    invoice_number=invoice.number),
                   attachments=[invoice_attachment(invoice)],
                   headers={"Reply-To": reply_to} if reply_to else None)
 
