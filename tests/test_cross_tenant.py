@@ -23,7 +23,6 @@ from portal.partners.models import GrantState, PartnerAssignment, PartnerGrant
 from portal.receipts.models import Receipt
 from portal.signin.models import UserSession
 from portal.signin.sessions import start_session
-from portal.storefronts.models import Storefront
 from portal.subscriptions.models import Subscription
 from portal.transfers.models import TransferRequest
 from tests.access import ID_PARAMS, KEY_AUTHENTICATED, OTHER_PARAMS, PUBLIC, staff_only
@@ -42,7 +41,6 @@ from tests.factories import (
     make_partner_grant,
     make_payment_method,
     make_receipt,
-    make_storefront_invoice,
     make_subscription,
     make_transfer,
 )
@@ -77,11 +75,6 @@ def world(app, demo):
                 make_transfer(org, branch)
                 if not db.session.scalar(select(Subscription.id).where(Subscription.organization_id == org.id)):
                     make_subscription(org, quantity=2)  # a plan to change (issue 13)
-        # Northwind's invoice to its storefront customer Contoso (issue 14): only theirs to open
-        northwind_shop = db.session.scalars(select(Storefront).where(Storefront.alias == "northwind")).first()
-        if northwind_shop is not None:
-            contoso = next(org for org in orgs if org.name == "Contoso Retail")
-            make_storefront_invoice(northwind_shop, contoso)
         for user in db.session.scalars(select(User)):  # everyone signed in on another device too
             start_session(user, "192.0.2.9", "Chrome/120 (Windows NT 10.0)")
         db.session.commit()
@@ -185,7 +178,8 @@ def test_other_tenants_objects_answer_404(app, login, world, user):
         for arg in id_args:
             missing = "ORD-NONE" if ID_PARAMS[arg][1] == "number" else 999_999
             for object_id in [*foreign[arg], missing]:
-                values = {a: object_id for a in id_args}
+                values = {**{a: OTHER_PARAMS[a] for a in rule.arguments if a in OTHER_PARAMS},
+                          **{a: object_id for a in id_args}}
                 with app.test_request_context():
                     url = url_for(rule.endpoint, **values)
                 data = {"role": Role.MANAGER.value, "full_name": "Mallory", "email": "mallory@example.com"}
@@ -219,3 +213,35 @@ def test_staff_correct_a_plan_only_under_its_own_organizations_id(app, login, de
         from portal.subscriptions.models import Subscription
 
         assert db.session.get(Subscription, plan_id).next_payment_on == due
+
+
+def test_no_storefront_customer_pages_for_another_resellers_customer_or_a_fabrikam_user(app, client, login, demo):
+    """Northwind's storefront, as a customer: a customer of Litware (a user of one of its sub-chains) gets a 404 on
+    every storefront route, and dave (Fabrikam, nobody's customer) on every customer route; nothing changes."""
+    from portal.orders.models import Order
+
+    with app.app_context():
+        litware = db.session.scalars(select(Organization).where(Organization.name == "Litware Solutions")).one()
+        customer = make_member(make_org("Litware Customer", litware), Role.MANAGER).user.email
+        db.session.commit()
+        carts, orders = (db.session.scalar(select(func.count()).select_from(model)) for model in (CartItem, Order))
+    client.login(customer, "a-long-password")
+    dave = login("dave")
+    tried = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("storefront_sales.") and rule.endpoint != "storefront_sales.logout":
+            values = {a: OTHER_PARAMS.get(a, 1) for a in rule.arguments}
+            values.update({a: "ORD-NONE" for a in rule.arguments if a == "number"})
+            with app.test_request_context():
+                url = url_for(rule.endpoint, **values)
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                for who, user_client in (("litware customer", client), ("dave", dave)):
+                    if who == "dave" and rule.endpoint.split(".")[1] in {"catalog", "product", "login", "signup"}:
+                        continue  # pages anyone may see
+                    response = user_client.get(url) if method == "GET" else user_client.post(url, data={})
+                    tried += 1
+                    assert response.status_code == 404, (who, method, url, response.status_code)
+    assert tried > 10
+    with app.app_context():
+        assert (db.session.scalar(select(func.count()).select_from(CartItem)),
+                db.session.scalar(select(func.count()).select_from(Order))) == (carts, orders)
