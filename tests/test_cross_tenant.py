@@ -23,6 +23,7 @@ from portal.partners.models import GrantState, PartnerAssignment, PartnerGrant
 from portal.receipts.models import Receipt
 from portal.signin.models import UserSession
 from portal.signin.sessions import start_session
+from portal.storefronts.models import Storefront
 from portal.subscriptions.models import Subscription
 from portal.transfers.models import TransferRequest
 from tests.access import ID_PARAMS, KEY_AUTHENTICATED, OTHER_PARAMS, PUBLIC, staff_only
@@ -41,6 +42,7 @@ from tests.factories import (
     make_partner_grant,
     make_payment_method,
     make_receipt,
+    make_storefront_invoice,
     make_subscription,
     make_transfer,
 )
@@ -75,6 +77,11 @@ def world(app, demo):
                 make_transfer(org, branch)
                 if not db.session.scalar(select(Subscription.id).where(Subscription.organization_id == org.id)):
                     make_subscription(org, quantity=2)  # a plan to change (issue 13)
+        # Northwind's invoice to its storefront customer Contoso (issue 14): only theirs to open
+        northwind_shop = db.session.scalars(select(Storefront).where(Storefront.alias == "northwind")).first()
+        if northwind_shop is not None:
+            contoso = next(org for org in orgs if org.name == "Contoso Retail")
+            make_storefront_invoice(northwind_shop, contoso)
         for user in db.session.scalars(select(User)):  # everyone signed in on another device too
             start_session(user, "192.0.2.9", "Chrome/120 (Windows NT 10.0)")
         db.session.commit()
@@ -213,7 +220,6 @@ def test_staff_correct_a_plan_only_under_its_own_organizations_id(app, login, de
         from portal.subscriptions.models import Subscription
 
         assert db.session.get(Subscription, plan_id).next_payment_on == due
-
 
 def test_no_storefront_customer_pages_for_another_resellers_customer_or_a_fabrikam_user(app, client, login, demo):
     """Northwind's storefront, as a customer: a customer of Litware (a user of one of its sub-chains) gets a 404 on
