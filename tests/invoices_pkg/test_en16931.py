@@ -28,7 +28,7 @@ from portal.demo import seed_demo
 from portal.extensions import db
 from portal.licenses import modify
 from portal.orders.checkout import place_order
-from portal.orders.models import PaymentKind
+from portal.orders.models import Order, PaymentKind
 from portal.orders.services import BillingDetails, CheckoutDetails, PaymentChoice, checkout_summary
 from portal.payments.gateway import SandboxGateway
 from portal.receipts.paying import record_transfer
@@ -313,3 +313,37 @@ def test_a_credit_note_against_an_exempt_card_order_and_the_summary_that_consume
     assert summary.prepaid_minor == 2_500
     assert "<ram:TotalPrepaidAmount>25.00</ram:TotalPrepaidAmount>" in cii_xml(invoice_document(summary)).decode()
     assert_passes(en16931, summary, "summary invoice with a prepaid credit")
+
+
+# ---------------------------------------------------------------- a reseller's storefront sale (issue 14)
+
+
+@pytest.mark.parametrize("taxed", [False, True])
+def test_a_resellers_invoice_to_its_storefront_customer_and_the_vendors_wholesale_invoice(en16931, shop, taxed):
+    """carol (Contoso Retail, a sub-chain of Northwind) buys on /s/northwind: Northwind's invoice to Contoso (its own
+    name, tax and registration numbers, its own series, paid by card; zero rated or with Oregon's tax) and the
+    vendor's wholesale invoice to Northwind (exempt, to be summarized) both pass."""
+    from portal.accounts.models import User
+    from portal.storefront_sales import carts
+    from portal.storefront_sales.selling import place_storefront_order, sale_summary
+    from portal.storefronts.models import Storefront
+
+    storefront = db.session.scalars(select(Storefront).where(Storefront.alias == "northwind")).one()
+    contoso = db.session.get(Organization, shop.orgs["Contoso Retail"])
+    carol = db.session.get(User, shop.users["carol"])
+    if taxed:
+        db.session.add(TaxRate(country="US", region="OR", label="Oregon test tax", rate_bp=500, category=STANDARD))
+    product = product_by_slug("livedesk")
+    edition_id = next(e.id for e in product.editions if e.name == "Enterprise")
+    carts.add_item(storefront, carol, contoso, configure(product, edition_id, 3, []), 2, actor(carol))
+    db.session.commit()
+    items = carts.cart_items(storefront, carol, contoso)
+    summary = sale_summary(storefront, contoso, items)
+    order = place_storefront_order(storefront, contoso, carol, items, summary.signature, summary.quote.total_minor,
+                                   card(), BillingDetails.of(contoso), actor(carol), SandboxGateway())
+    reseller_invoice = invoice_for_order(order)
+    assert reseller_invoice.number == "NORTHWIND-000001" and reseller_invoice.issuer_id == storefront.organization_id
+    assert categories(reseller_invoice) == ({STANDARD} if taxed else {ZERO_RATED})
+    assert_passes(en16931, reseller_invoice, "reseller's storefront invoice")
+    wholesale = db.session.scalars(select(Order).where(Order.supplies_order_id == order.id)).one()
+    assert_passes(en16931, invoice_for_order(wholesale), "vendor's wholesale invoice to the reseller")
