@@ -32,6 +32,7 @@ from tests.factories import (
     make_partner_grant,
     make_payment_method,
     make_receipt,
+    make_storefront_invoice,
     make_subscription,
     make_transfer,
 )
@@ -49,6 +50,9 @@ DESTRUCTIVE_TARGETS = {"partners.approve": "customer_grant_id", "partners.declin
                        "partners.revoke": "customer_grant_id", "partners.withdraw": "partner_grant_id",
                        "partners.assign": "partner_grant_id", "partners.unassign": "partner_grant_id",
                        "cart.remove": "removable_item_id",
+                       # Northwind's invoice to its customer Contoso (a vendor invoice is not the reseller's)
+                       "storefronts.invoice_pdf": "storefront_invoice_number",
+                       "storefront_sales.customer_invoice_pdf": "storefront_invoice_number",
                        # the storefront's cart lines and orders are the customer's own at that storefront
                        "storefront_sales.update": "storefront_item_id",
                        "storefront_sales.remove": "removable_storefront_item_id",
@@ -120,6 +124,11 @@ def targets(app, demo):
             if target["org_id"] not in plans:
                 plans[target["org_id"]] = make_subscription(db.session.get(Organization, target["org_id"])).id
             target["plan_id"] = plans[target["org_id"]]
+        # Northwind's invoice to its storefront customer Contoso, which its sellers and that customer may open
+        northwind_shop = db.session.scalars(select(Storefront).where(Storefront.alias == "northwind")).one()
+        storefront_invoice = make_storefront_invoice(northwind_shop, orgs["Contoso Retail"]).number
+        for target in per_org.values():
+            target["storefront_invoice_number"] = storefront_invoice
         # Each user's own cart item, in the organization they work in.
         users = {u.email: u for u in db.session.scalars(select(User))}
         for name, email in DEMO_EMAILS.items():
