@@ -15,6 +15,7 @@ from sqlalchemy.orm import joinedload
 from portal.accounts.models import Contact, Membership, Organization, Role, User
 from portal.billing.models import Invoice
 from portal.cart.models import CartItem
+from portal.catalog.models import Product, SubscriptionBasis
 from portal.devices.models import Device, Location
 from portal.extensions import db
 from portal.licenses.models import Activation, License
@@ -75,7 +76,8 @@ def world(app, demo):
                 make_activation(make_license(org, customer=branch))
                 make_activation(make_license(org, customer=org))
                 make_transfer(org, branch)
-                if not db.session.scalar(select(Subscription.id).where(Subscription.organization_id == org.id)):
+                if not db.session.scalar(select(Subscription.id).join(Subscription.product).where(
+                        Subscription.organization_id == org.id, Product.basis != SubscriptionBasis.RESELLER)):
                     make_subscription(org, quantity=2)  # a plan to change (issue 13)
         # Northwind's invoice to its storefront customer Contoso (issue 14): only theirs to open
         northwind_shop = db.session.scalars(select(Storefront).where(Storefront.alias == "northwind")).first()

@@ -12,6 +12,7 @@ from flask import url_for
 from sqlalchemy import select
 
 from portal.accounts.models import Membership, Organization, Role, User
+from portal.catalog.models import Product, SubscriptionBasis
 from portal.extensions import db
 from portal.signin.sessions import start_session
 from portal.storefronts.models import Storefront
@@ -111,8 +112,9 @@ def targets(app, demo):
         for name, org in orgs.items():  # a plan of its main chain (one per main chain) to change
             main = org if org.is_main_chain else orgs_by_id[org.parent_id]
             if main.id not in main_plans:
-                main_plans[main.id] = db.session.scalar(select(Subscription.id).where(
-                    Subscription.organization_id == main.id).limit(1)) or make_subscription(main, quantity=2).id
+                main_plans[main.id] = db.session.scalar(select(Subscription.id).join(Subscription.product).where(
+                    Subscription.organization_id == main.id, Product.basis != SubscriptionBasis.RESELLER).limit(1)
+                ) or make_subscription(main, quantity=2).id  # a device or location plan (not a reseller plan)
             per_org[name]["subscription_id"] = main_plans[main.id]
         for name, org in orgs.items():  # a location with a device to aim at, and a device and a location to remove
             location = make_location(org)
