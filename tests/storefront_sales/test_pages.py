@@ -140,3 +140,47 @@ def test_another_resellers_customer_gets_404(app, client, northwind):
     assert client.get(f"/s/{ALIAS}").status_code == 404
     assert client.get(f"/s/{ALIAS}/products/mailsuite").status_code == 404
     assert client.get(f"/s/{ALIAS}/cart").status_code == 404
+
+
+def _statements(app, client, url: str) -> int:
+    from portal.diagnostics import count_statements
+
+    with app.app_context(), count_statements(db.engine) as counted:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return counted.count
+
+
+def test_pages_read_the_same_statements_whatever_the_number_of_rules_and_customers(app, login, northwind):
+    """The catalog, a product page and the cart read a constant number of statements: 200 more customers with a
+    special price each, and rules on every product and edition, add none."""
+    from portal.storefronts.models import StorefrontPrice
+    from tests.factories import make_org
+
+    carol = login("carol")
+    with app.app_context():
+        edition = edition_of("webstats", "Standard")
+        line = {"product_id": edition.product_id, "edition": edition.id, "quantity": 5, "copies": 2}
+    assert carol.post(f"/s/{ALIAS}/cart", data=line).status_code == 302  # a line for the cart to price
+    urls = [f"/s/{ALIAS}", f"/s/{ALIAS}/products/webstats", f"/s/{ALIAS}/cart"]
+    before = [_statements(app, carol, url) for url in urls]
+    with app.app_context():
+        northwind_org = db.session.scalars(select(Organization).where(Organization.name == "Northwind IT")).one()
+        editions = db.session.scalars(select(Edition)).all()
+        product_ids = {e.product_id for e in editions}
+        taken = {tuple(row) for row in db.session.execute(
+            select(StorefrontPrice.product_id, StorefrontPrice.edition_id)
+            .where(StorefrontPrice.customer_id.is_(None)))}
+        for product_id in product_ids - {p for p, e in taken if e is None}:
+            db.session.add(StorefrontPrice(storefront_id=northwind, product_id=product_id, markup_bp=1000))
+        for edition in editions:
+            if (edition.product_id, edition.id) in taken:
+                continue
+            db.session.add(StorefrontPrice(storefront_id=northwind, product_id=edition.product_id,
+                                           edition_id=edition.id, markup_bp=1500))
+        for i in range(200):
+            customer = make_org(f"Customer {i}", northwind_org)
+            db.session.add(StorefrontPrice(storefront_id=northwind, product_id=editions[0].product_id,
+                                           edition_id=editions[0].id, customer_id=customer.id, special_minor=100))
+        db.session.commit()
+    assert [_statements(app, carol, url) for url in urls] == before
