@@ -58,3 +58,7 @@ def register_cli(app: Flask) -> None:
     from portal.recurring.cli import register_recurring_cli
 
     register_recurring_cli(app)
+
+    from portal.storefronts.cli import register_storefronts_cli
+
+    register_storefronts_cli(app)

@@ -20,12 +20,13 @@ from datetime import date, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from portal.accounts.models import Organization, PartnerTier
 from portal.audit.services import Actor, record
+from portal.cart.models import CartItem
 from portal.catalog.models import Product, SubscriptionBasis
 from portal.db_types import utcnow
 from portal.errors import RuleError
@@ -327,7 +328,8 @@ def purge_storefronts(day: date) -> list[Storefront]:
                                                            Storefront.closed_on.is_not(None))
                                   .order_by(Storefront.id).with_for_update()))
     for storefront in due:
-        db.session.execute(StorefrontPrice.__table__.delete().where(StorefrontPrice.storefront_id == storefront.id))
+        db.session.execute(delete(StorefrontPrice).where(StorefrontPrice.storefront_id == storefront.id))
+        db.session.execute(delete(CartItem).where(CartItem.storefront_id == storefront.id))  # customers' carts
         if storefront.logo_path:
             stored_file(storefront.logo_path).unlink(missing_ok=True)
         record(Actor.system(), "storefront.purged", storefront, storefront.organization_id, alias=storefront.alias)
