@@ -247,3 +247,17 @@ class NextPaymentCorrectionForm(FlaskForm):
     reason = StringField("Reason", validators=[InputRequired("Say why the date is corrected."),
                                                Length(max=500, message="Keep the reason to 500 characters or fewer.")],
                          description="Kept in the audit log with the old and the new date.")
+
+
+class PutOnPlanForm(FlaskForm):
+    """Staff put a reseller on Free or Standard (an order on its behalf, billed by its terms)."""
+
+    plan = SelectField("Plan", choices=[SelectChoice("reseller-free", "Free"),
+                                        SelectChoice("reseller-standard", "Standard")], validators=[InputRequired()])
+    storefront_alias = StringField("Storefront alias", validators=[Optional()],
+                                   description="The storefront's address, /s/<alias>: lowercase letters, digits and "
+                                               "hyphens, 3 to 30 characters. Not needed when the reseller has a "
+                                               "kept storefront (it reopens with its alias).")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="plan", **kwargs)

@@ -16,16 +16,19 @@ from portal.accounts import services
 from portal.accounts.context import current_actor
 from portal.accounts.models import BillingMode, Organization, PartnerTier
 from portal.admin import bp
-from portal.admin.forms import CommercialTermsForm, NextPaymentCorrectionForm
+from portal.admin.forms import CommercialTermsForm, NextPaymentCorrectionForm, PutOnPlanForm
 from portal.authz import Permission, can, requires
 from portal.billing.models import Invoice
 from portal.catalog.models import Product
 from portal.db_types import utcnow
+from portal.errors import RuleError
 from portal.extensions import db
+from portal.orders.services import place_plan_order_for
 from portal.pagination import window
 from portal.recurring import corrections
 from portal.recurring.status import past_due_invoices, renewal_history
 from portal.rendering import render, submit
+from portal.storefronts import plans
 from portal.subscriptions.models import Subscription
 from portal.subscriptions.overview import chain_plans
 
@@ -97,10 +100,35 @@ def _plans_context(org: Organization, correction_forms: dict[int, NextPaymentCor
 
 
 def _organization_page(org: Organization, form: CommercialTermsForm,
-                       correction_forms: dict[int, NextPaymentCorrectionForm] | None = None, status: int = 200):
+                       correction_forms: dict[int, NextPaymentCorrectionForm] | None = None, status: int = 200,
+                       plan_form: PutOnPlanForm | None = None):
     sub_chains = _sub_chains_window(org, request.args.get("page", 1, type=int))
     return render("admin/organization.html", "admin/_sub_chains_table.html", org=org, form=form,
-                  sub_chains=sub_chains, status=status, **_plans_context(org, correction_forms or {}))
+                  sub_chains=sub_chains, status=status, **_plans_context(org, correction_forms or {}),
+                  reseller_state=plans.reseller_plan(org) if org.is_main_chain else None,
+                  is_reseller=plans.is_reseller(org), plan_form=plan_form or PutOnPlanForm(formdata=None))
+
+
+@bp.route("/organizations/<int:org_id>/plan", methods=["POST"])
+@not_found_unless_staff
+@requires(Permission.STAFF)
+def put_on_plan(org_id: int):
+    """Put a reseller on Free or Standard: the order placed on its behalf, billed by its terms (audited)."""
+    org = _organization_or_404(org_id)
+    form = PutOnPlanForm()
+    product = plans.plan_products().get(form.plan.data or "")
+    saved = submit(form, lambda: place_plan_order_for(
+        org, product, (form.storefront_alias.data or "").strip(), current_user, current_actor()) if product
+        else _no_plan())
+    if saved:
+        flash(f"{org.name} is on {product.name} (order {saved.value.number}).", "success")
+        return redirect(url_for("admin.organization", org_id=org.id))
+    org = _organization_or_404(org_id)  # read again: the refused change was rolled back
+    return _organization_page(org, CommercialTermsForm(obj=org, formdata=None), status=422, plan_form=form)
+
+
+def _no_plan():
+    raise RuleError("Choose Free or Standard.", field="plan")
 
 
 @bp.route("/organizations/<int:org_id>", methods=["GET", "POST"])

@@ -47,7 +47,7 @@ from portal.payments.models import PaymentMethod
 from portal.receipts.methods import other_methods_allowed
 from portal.receipts.services import record_checkout_payment
 from portal.seller.taxes import NO_TAX, TaxTerms, tax_terms
-from portal.storefronts.plans import check_plan_purchase, deliver_plan, is_plan_product
+from portal.storefronts.plans import check_plan_choice, check_plan_purchase, deliver_plan, is_plan_product
 from portal.subscriptions.services import add_subscription_quantity
 
 OTHER_METHODS = (PaymentKind.WIRE, PaymentKind.ACH, PaymentKind.CHECK)
@@ -268,6 +268,25 @@ def record_order(org: Organization, user: User, summary: CheckoutSummary, paymen
     if taken.charge_id:  # the card was charged (a zero total charges nothing and needs no receipt)
         record_checkout_payment(invoice, taken.card_label or "Card", taken.charge_id, actor)
     return order
+
+
+def place_plan_order_for(org: Organization, product: Product, alias: str, staff: User, actor: Actor) -> Order:
+    """Staff put a reseller on a plan on its behalf (the "BSS" path): the same order, invoice, delivery (the
+    storefront opens, the welcome email goes out) and audit entry as a checkout, billed by the reseller's terms:
+    to be summarized when invoiced monthly, else an invoice due in 30 days. Nothing is charged."""
+    if not is_plan_product(product):
+        raise RuleError("Choose Free or Standard.", field="plan")
+    check_plan_choice(org, product)
+    item = CartItem(user_id=staff.id, organization_id=org.id, product_id=product.id, quantity=1, copies=1,
+                    addon_ids=[], quoted_list_minor=0)
+    db.session.add(item)
+    db.session.flush()
+    summary = checkout_summary(org, [item])
+    item.quoted_list_minor = summary.lines[0].unit_list_minor
+    billing = CheckoutDetails(**BillingDetails.of(org).as_dict(), storefront_alias=alias)
+    check_plan_purchase(org, [(product, 1)], alias)
+    kind = PaymentKind.INVOICE if org.billing_mode is BillingMode.MONTHLY_INVOICE else PaymentKind.WIRE
+    return record_order(org, staff, summary, PaymentChoice(kind), billing, TakenPayment(), actor)
 
 
 def new_order_number() -> str:
