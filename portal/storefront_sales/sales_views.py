@@ -15,10 +15,10 @@ storefront) when portal/__init__.py imports this module.
 from __future__ import annotations
 
 from flask import abort, g, request
-from flask_login import current_user
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from portal.authz import Permission, active_organization, requires, storefront_customer_chains
+from portal.authz import Permission, active_organization, can, requires, storefront_customer_chains
 from portal.billing import documents
 from portal.billing.models import Invoice
 from portal.extensions import db
@@ -81,9 +81,11 @@ def _pdf(invoice: Invoice | None):
 
 
 @reseller_bp.route("/account/storefront/invoices/<invoice_number>.pdf")
-@requires(Permission.VIEW_ORDERS)
+@login_required  # by number: anyone else's invoice, or a user without the right, is a 404 (never a 403)
 def invoice_pdf(invoice_number: str):
     """Download one of your invoices to your storefront customers (PDF with its Factur-X XML)."""
+    if not can(current_user, Permission.VIEW_ORDERS, active_organization()):
+        abort(404)
     storefront = _reseller_storefront()
     found = (invoicing.reseller_invoice(storefront.organization_id, invoice_number)
              if len(invoice_number) <= NUMBER_LENGTH else None)
