@@ -379,6 +379,34 @@ def make_partner_grant(customer: Organization, partner: Organization, state=None
     return grant
 
 
+# ---------------------------------------------------------------- storefronts (issue 14)
+
+
+def make_png(width: int = 40, height: int = 20, colour: str = "#0b7a75", fmt: str = "PNG") -> bytes:
+    """An image file of that size (PNG by default; JPEG, WEBP), as a reseller uploads its logo."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, format=fmt)
+    return out.getvalue()
+
+
+def make_price_rule(storefront, slug: str = "mailsuite", markup_bp: int | None = 1000, special_minor=None,
+                    customer: Organization | None = None, edition=None):
+    """A price rule of `storefront` on a demo product (a markup of 10 % by default)."""
+    from portal.storefronts.models import StorefrontPrice
+
+    rule = StorefrontPrice(storefront_id=storefront.id, product_id=demo_product(slug).id,
+                           edition_id=edition.id if edition is not None else None,
+                           customer_id=customer.id if customer is not None else None,
+                           markup_bp=None if special_minor is not None else markup_bp, special_minor=special_minor)
+    db.session.add(rule)
+    db.session.flush()
+    return rule
+
+
 def make_storefront_invoice(storefront, customer: Organization, total_minor: int = 12_000):
     """A reseller's invoice to its storefront customer (its own series, its name as seller), paid by card, with one
     line, issued as a storefront sale issues it."""

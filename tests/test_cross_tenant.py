@@ -24,7 +24,7 @@ from portal.partners.models import GrantState, PartnerAssignment, PartnerGrant
 from portal.receipts.models import Receipt
 from portal.signin.models import UserSession
 from portal.signin.sessions import start_session
-from portal.storefronts.models import Storefront
+from portal.storefronts.models import Storefront, StorefrontPrice
 from portal.subscriptions.models import Subscription
 from portal.transfers.models import TransferRequest
 from tests.access import ID_PARAMS, KEY_AUTHENTICATED, OTHER_PARAMS, PUBLIC, staff_only
@@ -101,6 +101,8 @@ def _owner_org_ids(obj) -> set[int]:
         return {obj.requester_id}
     if isinstance(obj, PartnerGrant):  # the customer's and the partner's
         return {obj.customer_id, obj.partner_id} - {None}
+    if isinstance(obj, StorefrontPrice):  # a storefront's price rule is its reseller's, never its customer's
+        return {db.session.get(Storefront, obj.storefront_id).organization_id}
     return {obj.organization_id}
 
 
@@ -163,6 +165,9 @@ def _snapshot() -> tuple:
         sorted((s.id, s.quantity, s.scheduled_quantity, s.scheduled_product_id, s.ended_on)
                for s in db.session.scalars(select(Subscription))),
         db.session.scalar(select(func.count()).select_from(CartItem)),
+        sorted((r.id, r.markup_bp, r.special_minor) for r in db.session.scalars(select(StorefrontPrice))),
+        sorted((f.id, f.default_markup_bp, f.display_name, f.logo_path)
+               for f in db.session.scalars(select(Storefront))),
     )
 
 
@@ -253,3 +258,30 @@ def test_no_storefront_customer_pages_for_another_resellers_customer_or_a_fabrik
     with app.app_context():
         assert (db.session.scalar(select(func.count()).select_from(CartItem)),
                 db.session.scalar(select(func.count()).select_from(Order))) == (carts, orders)
+
+
+def test_a_reseller_cannot_price_for_another_resellers_customer(app, login, demo):
+    """Northwind's prices page offers its own customers only: a special price posted for a customer of another
+    reseller, Fabrikam or Northwind itself is refused beside the field and no rule is made; and another reseller's
+    manager removing one of Northwind's rules gets a 404."""
+    from tests.factories import make_price_rule
+
+    with app.app_context():
+        litware = db.session.scalars(select(Organization).where(Organization.name == "Litware Solutions")).one()
+        stranger = make_org("Litware Client", litware).id
+        shop = db.session.scalars(select(Storefront).where(Storefront.alias == "northwind")).one()
+        rule_id = make_price_rule(shop).id
+        product_id = db.session.scalars(select(Product.id).where(Product.slug == "mailsuite")).one()
+        db.session.commit()
+    alice, others = login("alice"), {who: login(who) for who in ("frank", "dave", "carol", "bob")}
+    with app.app_context():
+        before = _snapshot()
+    for customer in (stranger, demo.orgs["Fabrikam Stores"], demo.orgs["Northwind IT"]):
+        response = alice.post("/account/storefront/prices/customers",
+                              data={"customer": customer, "target": f"p{product_id}", "special": "1.00"})
+        assert response.status_code == 422 and 'id="customer-error"' in response.get_data(as_text=True)
+    for who, client in others.items():
+        response = client.post(f"/account/storefront/prices/rules/{rule_id}/remove", data={})
+        assert response.status_code == 404, who
+    with app.app_context():
+        assert _snapshot() == before

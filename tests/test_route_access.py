@@ -12,9 +12,11 @@ from flask import url_for
 from sqlalchemy import select
 
 from portal.accounts.models import Membership, Organization, Role, User
+from portal.audit.services import Actor
 from portal.catalog.models import Product, SubscriptionBasis
 from portal.extensions import db
 from portal.signin.sessions import start_session
+from portal.storefronts import branding
 from portal.storefronts.models import Storefront
 from portal.subscriptions.models import Subscription
 from tests.access import ACCESS, ID_PARAMS, OTHER_PARAMS, PUBLIC, SIGNED_IN, allowed_users
@@ -32,6 +34,8 @@ from tests.factories import (
     make_org,
     make_partner_grant,
     make_payment_method,
+    make_png,
+    make_price_rule,
     make_receipt,
     make_storefront_invoice,
     make_subscription,
@@ -131,6 +135,13 @@ def targets(app, demo):
         storefront_invoice = make_storefront_invoice(northwind_shop, orgs["Contoso Retail"]).number
         for target in per_org.values():
             target["storefront_invoice_number"] = storefront_invoice
+        # Northwind's storefront (the demo's): its logo to serve, and a price rule every user aims at (only
+        # Northwind's managers have a storefront whose rules they may remove)
+        shop = db.session.scalars(select(Storefront).where(Storefront.alias == "northwind")).one()
+        branding.set_logo(shop, make_png(), Actor.system())
+        rule_id = make_price_rule(shop, slug="webstats").id
+        for target in per_org.values():
+            target["rule_id"] = rule_id
         # Each user's own cart item, in the organization they work in.
         users = {u.email: u for u in db.session.scalars(select(User))}
         for name, email in DEMO_EMAILS.items():

@@ -282,12 +282,6 @@ def set_customer_price(storefront: Storefront, customer: Organization | None, pr
     return rule
 
 
-def rule_of(storefront: Storefront, rule_id: int) -> StorefrontPrice | None:
-    """One of this storefront's rules; None for another storefront's (a 404 for the view)."""
-    return db.session.scalars(select(StorefrontPrice).where(
-        StorefrontPrice.id == rule_id, StorefrontPrice.storefront_id == storefront.id)).first()
-
-
 def remove_rule(rule: StorefrontPrice, actor: Actor) -> None:
     """Remove a rule: its product (or the customer) is priced by the next most specific rule again."""
     storefront = db.session.get(Storefront, rule.storefront_id)

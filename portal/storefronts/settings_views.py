@@ -10,16 +10,17 @@ beside the field and changes nothing.
 from __future__ import annotations
 
 from flask import abort, flash, make_response, redirect, request, send_file, url_for
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from portal.accounts.context import current_actor
-from portal.authz import Permission, active_organization, requires
+from portal.authz import Permission, active_organization, requires, scoped
 from portal.catalog.models import Edition, Product
 from portal.extensions import db
 from portal.rendering import render, submit
 from portal.storage import stored_file
 from portal.storefronts import branding, plans, prices
-from portal.storefronts.models import Storefront
+from portal.storefronts.models import Storefront, StorefrontPrice
 from portal.storefronts.settings_forms import (
     CustomerPriceForm,
     DefaultMarkupForm,
@@ -185,11 +186,13 @@ def set_customer_price():
 
 
 @bp.route("/account/storefront/prices/rules/<int:rule_id>/remove", methods=["POST"])
-@requires(Permission.MANAGE_STOREFRONT)
+@login_required  # the scoped lookup decides: a rule of a storefront the user does not manage is a 404
 def remove_rule(rule_id: int):
-    """Remove a price rule of the storefront (another storefront's is a 404)."""
-    storefront = _own_storefront()
-    rule = prices.rule_of(storefront, rule_id)
+    """Remove a price rule of the storefront (the next most specific rule applies again)."""
+    rule = db.session.scalars(scoped(
+        select(StorefrontPrice).join(Storefront, Storefront.id == StorefrontPrice.storefront_id)
+        .where(StorefrontPrice.id == rule_id), Storefront.organization_id, current_user,
+        Permission.MANAGE_STOREFRONT)).first()
     if rule is None:
         abort(404)
     if submit(RemoveRuleForm(), lambda: prices.remove_rule(rule, current_actor())):

@@ -140,13 +140,6 @@ def test_a_customer_of_another_reseller_is_refused(shop):
     assert rule_count(shop) == 0
 
 
-def test_another_storefronts_rule_is_not_found(shop):
-    elsewhere = make_storefront()
-    rule = prices.set_rule(elsewhere, demo_product("mailsuite"), None, actor(), markup_bp=100)
-    assert prices.rule_of(shop, rule.id) is None
-    assert prices.rule_of(elsewhere, rule.id) is rule
-
-
 @pytest.mark.parametrize(("markup", "special", "field"), [
     (-10_001, None, "markup"), (100_001, None, "markup"), (None, -1, "special"),
     (None, prices.MAX_SPECIAL_MINOR + 1, "special"), (None, None, "markup"), (100, 100, "markup"),
