@@ -197,6 +197,8 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "admin.organization": STAFF,
     "admin.correct_next_payment": STAFF,  # a plan of that organization (another's: 404), with a reason
     "admin.put_on_plan": STAFF,  # staff put a reseller on a plan (issue 14); another's id: 404 (no tenant's own)
+    "admin.notifications": STAFF,
+    "admin.notification": STAFF,  # one editable email by name (unknown: 404)
     # --- the storefront customers see (issue 14): /s/<alias>, aimed at the demo's `northwind`. Its catalog, product
     # pages, sign-in, sign-up and sign-out are anyone's (a customer of another reseller only gets a 404); the cart,
     # checkout and orders are its customers' (users of Northwind's sub-chains: carol), a 404 to anyone else signed in.
@@ -277,6 +279,7 @@ OTHER_PARAMS: dict[str, object] = {
     # KEY_AUTHENTICATED): without the key the API answers 400, with another license's key 404.
     "activation_id": 1,
     "alias": "northwind",  # the demo's storefront (Northwind IT, Standard)
+    "template_name": "storefront_welcome",  # an email staff may edit (/admin/notifications)
 }
 
 

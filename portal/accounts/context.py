@@ -37,6 +37,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("invoices.index", "Invoices", Permission.VIEW_INVOICES),
     NavItem("receipts.index", "Payments", Permission.VIEW_INVOICES),
     NavItem("subscriptions.index", "Manage Subscriptions", Permission.MANAGE_SUBSCRIPTIONS),
+    NavItem("storefronts.plan", "Reseller plan", Permission.MANAGE_SUBSCRIPTIONS),
     NavItem("payments.index", "Payment methods", Permission.MANAGE_PAYMENT_METHODS),
     NavItem("accounts.users", "Users", Permission.MANAGE_USERS),
     NavItem("accounts.chains", "Sub-chains", Permission.MANAGE_SUB_CHAINS),
@@ -50,6 +51,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("admin.transfers", "Transfers", Permission.STAFF),
     NavItem("admin.audit", "Audit log", Permission.STAFF),
     NavItem("admin.mail", "Sent mail", Permission.STAFF),
+    NavItem("admin.notifications", "Notifications", Permission.STAFF),
 )
 
 

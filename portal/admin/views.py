@@ -14,6 +14,7 @@ from portal.admin import (  # noqa: F401 - routes register on bp
     bp,
     catalog_views,
     invoice_views,
+    notification_views,
     organization_views,
     transfer_views,
 )
