@@ -6,6 +6,7 @@ Services flush, never commit; the view commits once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -24,6 +25,7 @@ from portal.outbox.services import enqueue_email, external_url
 from portal.storefronts.models import ALIAS_LENGTH, Storefront
 from portal.storefronts.plans import storefront_is_open
 
+_ALIAS_SHAPE = re.compile(rf"[a-z0-9-]{{1,{ALIAS_LENGTH}}}", re.ASCII)
 CLOSED = "This storefront is closed. Nothing can be bought here, and nobody can sign in."
 NOT_A_CUSTOMER = "That email and password do not match a customer account of this storefront."
 EXISTING_EMAIL = ("An account with this email address already exists. Sign in with it instead; if you forgot its "
@@ -33,9 +35,10 @@ EXISTING_EMAIL = ("An account with this email address already exists. Sign in wi
 def storefront_by_alias(alias: str) -> Storefront | None:
     """The storefront at /s/<alias> (open or closed), with its reseller; None when there is none (an unknown alias,
     or a reseller without a storefront)."""
-    if not alias or len(alias) > ALIAS_LENGTH:
+    alias = (alias or "").lower()
+    if not _ALIAS_SHAPE.fullmatch(alias):  # nothing else can be an alias (nor reach the database: NUL bytes…)
         return None
-    return db.session.scalars(select(Storefront).where(Storefront.alias == alias.lower())
+    return db.session.scalars(select(Storefront).where(Storefront.alias == alias)
                               .options(joinedload(Storefront.organization))).first()
 
 

@@ -9,6 +9,7 @@ its sign-in page saying so, and nobody signs in or buys.
 
 from __future__ import annotations
 
+import re
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -43,6 +44,7 @@ from portal.storefronts.prices import price_book
 
 bp = Blueprint("storefront_sales", __name__, url_prefix="/s/<alias>")
 ORDERS_PER_PAGE = 25
+_PLAIN = re.compile(r"[A-Za-z0-9-]{1,120}", re.ASCII)  # what a product slug or an order number can be
 SIGN_IN_LIMITED = "Too many sign-in attempts were made. Wait a minute before trying again."
 SIGN_UP_LIMITED = "Too many sign-ups were made from here. Wait a minute before trying again."
 
@@ -135,7 +137,7 @@ def catalog():
 
 
 def _product_or_404(slug: str):
-    product = product_by_slug(slug) if len(slug) <= 120 else None
+    product = product_by_slug(slug) if _PLAIN.fullmatch(slug) else None
     if not carts.sellable(product):
         abort(404)
     return product
@@ -348,7 +350,7 @@ def order(number: str):
     """One of your storefront orders: what was bought, at which price, how it was paid, and the seller's
     invoice."""
     found = db.session.scalars(_orders_query().where(Order.number == number).options(selectinload(Order.lines))
-                               ).first() if len(number) <= 20 else None
+                               ).first() if _PLAIN.fullmatch(number) else None
     if found is None:
         abort(404)
     invoice = db.session.scalars(select(Invoice).where(Invoice.order_id == found.id,

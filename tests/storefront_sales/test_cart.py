@@ -203,4 +203,5 @@ def test_the_storefront_orders_are_the_customers_own(app, login, northwind):
     carol = login("carol")
     assert carol.get(f"/s/{ALIAS}/orders/ORD-NONE").status_code == 404
     assert carol.get(f"/s/{ALIAS}/orders/" + "X" * 300).status_code == 404
+    assert carol.get(f"/s/{ALIAS}/orders/ORD%00X").status_code == 404
     assert carol.get(f"/s/{ALIAS}/orders?page=99999999999999999999").status_code == 200

@@ -98,6 +98,7 @@ def test_subscription_products_and_unknown_products_are_not_found(client, northw
     assert client.get(f"/s/{ALIAS}/products/device-protection").status_code == 404
     assert client.get(f"/s/{ALIAS}/products/no-such-product").status_code == 404
     assert client.get(f"/s/{ALIAS}/products/" + "x" * 500).status_code == 404
+    assert client.get(f"/s/{ALIAS}/products/mail%00suite").status_code == 404
 
 
 @pytest.mark.parametrize("alias", ["litware", "nobody-here", "NORTHWIND-X", "x" * 300, "%00"])
