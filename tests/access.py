@@ -229,7 +229,7 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     # (alice: Northwind; Fabrikam and Litware have none, a 404). A price rule by id follows its storefront
     # (another's: 404). The logo and theme stylesheet of a storefront are public, as its pages are.
     "storefronts.settings": STOREFRONT_MANAGERS,
-    "storefronts.prices_page": STOREFRONT_MANAGERS,
+    "storefronts.prices": STOREFRONT_MANAGERS,
     "storefronts.set_default_markup": STOREFRONT_MANAGERS,
     "storefronts.set_rule": STOREFRONT_MANAGERS,
     "storefronts.set_customer_price": STOREFRONT_MANAGERS,

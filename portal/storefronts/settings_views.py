@@ -123,7 +123,7 @@ def _refused(form) -> int:
     return 422 if form.errors or form.form_errors else 200
 
 
-@bp.route("/account/storefront/prices")
+@bp.route("/account/storefront/prices", endpoint="prices")
 @requires(Permission.MANAGE_STOREFRONT)
 def prices_page():
     """Every license edition with the vendor's list price, the reseller's cost, the storefront's price, the margin
@@ -139,7 +139,7 @@ def set_default_markup():
     form = DefaultMarkupForm()
     if submit(form, lambda: prices.set_default_markup(storefront, form.markup.data, current_actor())):
         flash("Default markup saved.", "success")
-        return redirect(url_for("storefronts.prices_page"))
+        return redirect(url_for("storefronts.prices"))
     return _prices_page(storefront, default=form, status=_refused(form))
 
 
@@ -159,7 +159,7 @@ def set_rule():
 
     if submit(form, change):
         flash("Price rule saved.", "success")
-        return redirect(url_for("storefronts.prices_page"))
+        return redirect(url_for("storefronts.prices"))
     return _prices_page(storefront, rule=form, status=_refused(form))
 
 
@@ -181,7 +181,7 @@ def set_customer_price():
 
     if submit(form, change):
         flash("Customer's special price saved.", "success")
-        return redirect(url_for("storefronts.prices_page"))
+        return redirect(url_for("storefronts.prices"))
     return _prices_page(storefront, customer=form, status=_refused(form))
 
 
@@ -197,7 +197,7 @@ def remove_rule(rule_id: int):
         abort(404)
     if submit(RemoveRuleForm(), lambda: prices.remove_rule(rule, current_actor())):
         flash("Price rule removed.", "success")
-    return redirect(url_for("storefronts.prices_page"))
+    return redirect(url_for("storefronts.prices"))
 
 
 # ---------------------------------------------------------------- public: the logo and the theme
