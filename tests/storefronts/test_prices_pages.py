@@ -231,3 +231,39 @@ def test_the_page_reads_a_constant_number_of_statements(app, demo, login):
         db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(StorefrontPrice)) > 60
     assert _statements(app, alice) == small
+
+
+def test_on_free_the_page_shows_list_prices_and_refuses_rules(app, demo, client):
+    from portal.accounts.models import PartnerTier, Role
+    from tests.factories import make_member
+    from tests.storefronts.test_prices import make_storefront
+
+    with app.app_context():
+        reseller = make_org("Free Reseller", partner_tier=PartnerTier.SILVER)
+        email = make_member(reseller, Role.MANAGER).user.email
+        make_storefront(reseller, plan="reseller-free", alias="free-shop", default_markup_bp=2500)
+        db.session.commit()
+    client.login(email, "a-long-password")
+    page = client.get(PAGE).get_data(as_text=True)
+    assert "sells at the vendor&#39;s list prices" in page or "sells at the vendor's list prices" in page
+    assert "$40.00" in page and "$50.00" not in page  # MailSuite Professional at list price, not marked up
+    assert 'action="/account/storefront/prices/default"' not in page
+    response = client.post("/account/storefront/prices/default", data={"markup": "10"})
+    assert response.status_code == 422 and "Standard plan" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("rule_id", ["99999999999999999999", "0"])
+def test_an_absurd_rule_id_is_a_404(app, demo, login, rule_id):
+    alice = login("alice")
+    response = alice.post(f"/account/storefront/prices/rules/{rule_id}/remove", csrf=False,
+                          data={"csrf_token": token(alice)})
+    assert response.status_code == 404
+
+
+def test_a_nul_character_changes_nothing(app, demo, login):
+    alice = login("alice")
+    response = alice.post("/account/storefront/prices/default", csrf=False,
+                          data={"csrf_token": token(alice), "markup": "1\x000"})
+    assert response.status_code in (400, 422)
+    with app.app_context():
+        assert northwind_shop().default_markup_bp == 2500
