@@ -1,0 +1,89 @@
+"""Storefront aliases: their shape, reserved words, suggestions, and the database deciding between two checkouts
+racing for the same alias (PostgreSQL): one storefront, the other buyer told beside the field, nothing charged."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.accounts.models import PartnerTier, Role
+from portal.errors import RuleError
+from portal.extensions import db
+from portal.orders.models import Order
+from portal.payments.models import SandboxCharge
+from portal.storefronts.aliases import RESERVED, check_alias, shape_problem, suggestions, verdict
+from portal.storefronts.models import Storefront
+
+CARD = {"payment_kind": "card", "saved_card": 0, "holder_name": "Buyer", "exp_month": 12, "exp_year": 2031,
+        "card_number": "4242 4242 4242 4242"}
+
+
+@pytest.mark.parametrize("alias", ["abc", "my-shop", "a1-b2-c3", "x" * 30, "123"])
+def test_well_formed_aliases(alias):
+    assert shape_problem(alias) is None
+
+
+@pytest.mark.parametrize("alias", ["", "ab", "x" * 31, "-shop", "shop-", "My-Shop", "my_shop", "my shop", "café",
+                                   "shop\x00", "admin", "api", "static", "login", "s", "www", "storefront"])
+def test_malformed_or_reserved_aliases(alias):
+    assert shape_problem(alias) is not None
+
+
+def test_the_reserved_words_include_the_portals_paths():
+    assert {"admin", "api", "static", "login", "logout", "signup", "shop", "cart", "checkout", "account"} <= RESERVED
+
+
+def test_a_taken_alias_gets_free_suggestions(app, demo):
+    with app.app_context():
+        found = verdict("Northwind")
+        assert not found.ok and "taken" in found.problem
+        assert found.suggestions and all(verdict(s).ok for s in found.suggestions)
+        assert verdict("northwind", own_storefront_id=db.session.scalar(select(Storefront.id))).ok
+        assert check_alias("  Litware ") == "litware"
+        with pytest.raises(RuleError) as refused:
+            check_alias("admin")
+        assert refused.value.field == "storefront_alias"
+        assert all(len(s) <= 30 and shape_problem(s) is None for s in suggestions("y" * 30))
+
+
+@pytest.mark.postgres_only
+def test_two_checkouts_racing_for_one_alias_open_one_storefront_and_charge_once(app, login, demo, client,
+                                                                                monkeypatch):
+    from tests.factories import make_member, make_org
+
+    with app.app_context():
+        rival = make_member(make_org("Rival Resellers", partner_tier=PartnerTier.SILVER), Role.MANAGER).user
+        db.session.commit()
+        rival_email = rival.email
+    client.login(rival_email, "a-long-password")
+    buyers = [login("frank"), client]
+    for buyer in buyers:
+        page = buyer.get("/account/plan").get_data(as_text=True)
+        token = buyer.csrf_token()
+        assert buyer.post("/account/plan/choose", data={"csrf_token": token, "plan": "reseller-standard"},
+                          csrf=False).status_code == 302, page
+    forms = [{**b.checkout_form(), **CARD, "storefront_alias": "contested", "csrf_token": b.csrf_token()}
+             for b in buyers]
+    barrier, answers = threading.Barrier(2), []
+
+    def place(buyer, form):
+        barrier.wait()
+        response = buyer.post("/checkout", data=form, csrf=False)
+        answers.append((response.status_code, response.get_data(as_text=True)))
+
+    threads = [threading.Thread(target=place, args=pair) for pair in zip(buyers, forms, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(status for status, _ in answers) == [302, 422]
+    refused = next(text for status, text in answers if status == 422)
+    assert 'id="storefront_alias-error"' in refused and "contested" in refused
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Storefront).where(
+            Storefront.alias == "contested")) == 1
+        assert db.session.scalar(select(func.count()).select_from(Order)) == 1
+        kept = db.session.scalars(select(SandboxCharge.status)).all()
+        assert kept.count("approved") == 1 and set(kept) <= {"approved", "voided"}
