@@ -14,6 +14,8 @@ storefront) when portal/__init__.py imports this module.
 
 from __future__ import annotations
 
+import re
+
 from flask import abort, g, request
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -32,7 +34,12 @@ from portal.storefronts.models import Storefront
 from portal.storefronts.views import bp as reseller_bp
 
 SALES_PER_PAGE = 25
-NUMBER_LENGTH = 48  # Invoice.number
+INVOICE_NUMBER = re.compile(r"[A-Za-z0-9-]{1,48}")  # <ALIAS>-000001 within Invoice.number's 48 characters
+
+
+def _number(text: str) -> str | None:
+    """An invoice number as a URL may carry it; anything else (a NUL byte, a long string) finds nothing."""
+    return text.upper() if INVOICE_NUMBER.fullmatch(text) else None
 
 
 def _reseller_storefront() -> Storefront:
@@ -87,8 +94,8 @@ def invoice_pdf(invoice_number: str):
     if not can(current_user, Permission.VIEW_ORDERS, active_organization()):
         abort(404)
     storefront = _reseller_storefront()
-    found = (invoicing.reseller_invoice(storefront.organization_id, invoice_number)
-             if len(invoice_number) <= NUMBER_LENGTH else None)
+    number = _number(invoice_number)
+    found = invoicing.reseller_invoice(storefront.organization_id, number) if number else None
     return _pdf(found)
 
 
@@ -98,6 +105,6 @@ def customer_invoice_pdf(invoice_number: str):
     """Download the seller's invoice for one of your storefront orders (PDF with its Factur-X XML)."""
     reseller_id = g.storefront.organization_id
     chains = [org.id for org in storefront_customer_chains(current_user, reseller_id)]
-    found = (invoicing.customer_invoice(reseller_id, chains, invoice_number)
-             if len(invoice_number) <= NUMBER_LENGTH else None)
+    number = _number(invoice_number)
+    found = invoicing.customer_invoice(reseller_id, chains, number) if number else None
     return _pdf(found)

@@ -139,6 +139,8 @@ def test_the_customer_downloads_the_resellers_invoice_and_nobody_else_does(app, 
     response = carol.get(url)
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     assert carol.get(f"/s/northwind/invoices/{vendor}.pdf").status_code == 404  # the wholesale side: never
+    for bad in ("%00", "x" * 60, "NORTHWIND-999999"):
+        assert carol.get(f"/s/northwind/invoices/{bad}.pdf").status_code == 404
     # anonymous visitors sign in first; the reseller's own users and other customers get a 404
     assert client.get(url).status_code == 302 and "/s/northwind/login" in client.get(url).headers["Location"]
     assert login("alice").get(url).status_code == 404
