@@ -22,7 +22,14 @@ from sqlalchemy.orm import aliased
 
 from portal import pricing
 from portal.accounts.models import Organization
-from portal.billing.models import SUMMARIZED_NOTE, Invoice, InvoicePayment, InvoiceStatus, PaymentMethodKind
+from portal.billing.models import (
+    SUMMARIZED_NOTE,
+    Invoice,
+    InvoicePayment,
+    InvoiceSeries,
+    InvoiceStatus,
+    PaymentMethodKind,
+)
 from portal.billing.services import (
     BUYER_FIELDS,
     PAYMENT_TERMS_DAYS,
@@ -54,8 +61,15 @@ PAID_BY_CREDIT_NOTE = "Storefront order {order} for {customer}, at your cost: no
 
 
 def invoice_prefix(storefront: Storefront) -> str:
-    """The prefix of the reseller's invoice numbers: its alias in capitals (NORTHWIND-000001)."""
-    return storefront.alias.upper()
+    """The prefix of the reseller's invoice numbers: its alias in capitals (NORTHWIND-000001). An alias is free
+    again once a closed storefront is purged, but that reseller's invoices stay: should another reseller's
+    invoices already carry the alias, this reseller's carry its organization id too (NORTHWIND-R7-000001), so an
+    invoice number never names two sellers."""
+    prefix = storefront.alias.upper()
+    taken = db.session.scalar(select(Invoice.id).where(
+        Invoice.series == InvoiceSeries.STOREFRONT, Invoice.issuer_id != storefront.organization_id,
+        Invoice.number.startswith(f"{prefix}-", autoescape=True)).limit(1))
+    return prefix if taken is None else f"{prefix}-R{storefront.organization_id}"
 
 
 def reseller_of(storefront: Storefront) -> Organization:

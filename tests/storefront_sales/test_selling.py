@@ -412,3 +412,24 @@ def test_a_pay_on_order_reseller_without_a_card_is_invoiced_due_in_30_days(sale,
     [email] = _emails("storefront_wholesale_invoice")
     assert "Pay it by card" in email.body_text
     assert [i.number for i in db.session.scalars(unpaid_query(northwind.id))] == [vendor_invoice.number]
+
+
+def test_an_alias_taken_again_after_a_purge_never_gives_an_invoice_number_twice(sale):
+    from tests.factories import make_storefront_invoice
+
+    first = make_org("Adatum Resellers")
+    shop = Storefront(organization_id=first.id, alias="adatum", tax_id="T-1", registration_id="R-1",
+                      opened_on=utcnow().date())
+    db.session.add(shop)
+    db.session.flush()
+    assert make_storefront_invoice(shop, make_org("Adatum Customer", parent=first)).number == "ADATUM-000001"
+    db.session.delete(shop)  # purged after its retention period: the alias is free, its invoices stay
+    db.session.flush()
+    second = make_org("Adatum Again")
+    again = Storefront(organization_id=second.id, alias="adatum", tax_id="T-2", registration_id="R-2",
+                       opened_on=utcnow().date())
+    db.session.add(again)
+    db.session.flush()
+    customer = make_org("Its Customer", parent=second)
+    numbers = [make_storefront_invoice(again, customer).number for _ in range(2)]
+    assert numbers == [f"ADATUM-R{second.id}-000001", f"ADATUM-R{second.id}-000002"]
