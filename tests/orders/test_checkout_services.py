@@ -260,7 +260,9 @@ def test_subscriptions_add_quantity_to_the_main_chains_plan(shop):
     org, user = _buyer(shop, "Northwind IT")
     _add(org, user, "device-protection", quantity=5)
     _buy(org, user, PaymentChoice(PaymentKind.INVOICE))
-    plan = db.session.scalars(select(Subscription).where(Subscription.organization_id == org.id)).one()
+    device_plans = select(Subscription).where(Subscription.organization_id == org.id,  # not its reseller plan
+                                              Subscription.product_id == product_by_slug("device-protection").id)
+    plan = db.session.scalars(device_plans).one()
     assert (plan.quantity, plan.started_on, plan.next_payment_on, plan.expires_on) == (
         5, _today(), add_months(_today(), 1), None)  # monthly
 
@@ -268,7 +270,7 @@ def test_subscriptions_add_quantity_to_the_main_chains_plan(shop):
     _buy(org, user, PaymentChoice(PaymentKind.INVOICE))
 
     db.session.expire_all()
-    [grown] = db.session.scalars(select(Subscription).where(Subscription.organization_id == org.id)).all()
+    [grown] = db.session.scalars(device_plans).all()
     assert (grown.id, grown.quantity, grown.started_on) == (plan.id, 8, _today())
     assert _count(License, BOUGHT) == 0
 
@@ -455,9 +457,14 @@ def test_wire_transfer_is_refused_below_usd_1000_unless_grandfathered(shop):
 # ---------------------------------------------------------------- refusals: nothing created, no money taken
 
 
+def _standard_plan_id() -> int | None:
+    return db.session.scalar(select(Product.id).where(Product.slug == "reseller-standard"))
+
+
 def _assert_nothing_was_bought(org: Organization, user: User, cart_size: int) -> None:
     assert _count(Order) == _count(OrderLine) == _count(License, BOUGHT) == _count(Invoice) == 0
-    assert _count(Subscription, Subscription.organization_id == org.id) == 0  # the demo gives Fabrikam a plan
+    assert _count(Subscription, Subscription.organization_id == org.id,  # the demo gives Fabrikam a plan,
+                  Subscription.product_id != _standard_plan_id()) == 0  # and Northwind its Standard reseller plan
     assert _count(OutboxMessage) == 0
     assert _count(AuditEntry, AuditEntry.action == "order.placed") == 0
     assert len(cart_items(user, org)) == cart_size
