@@ -165,3 +165,22 @@ def test_the_vendors_invoice_pages_never_show_a_resellers_invoice(app, login, de
         rules = db.session.scalar(select(db.func.count()).select_from(StorefrontPrice))
     page = login("carol").get(f"/s/northwind/orders/{number}").get_data(as_text=True)
     assert invoice in page and vendor not in page and "margin" not in page.lower() and rules
+
+
+def test_the_brand_printed_on_an_invoice_is_checked_before_it_reaches_the_page(app, demo):
+    from invoices.document import Brand
+    from invoices.pdf import render_html
+    from portal.billing.documents import invoice_document
+
+    for colour in ("red", "#12345", "#1234567", "#12345g;}", "</style>"):
+        with pytest.raises(ValueError, match="accent colour"):
+            Brand(accent_colour=colour)
+    with pytest.raises(ValueError, match="logo type"):
+        Brand(logo=b"<svg/>", logo_type="image/svg+xml")
+    _, number, vendor = _sell(app, demo, logo=True)
+    with app.app_context():
+        ours = invoice_document(db.session.scalars(select(Invoice).where(Invoice.number == number)).one())
+        theirs = invoice_document(db.session.scalars(select(Invoice).where(Invoice.number == vendor)).one())
+        html = render_html(ours)
+        assert "color: #0b7a75" in html and 'src="data:image/png;base64,' in html
+        assert theirs.brand is None and "data:image" not in render_html(theirs)  # the vendor's look is its own
