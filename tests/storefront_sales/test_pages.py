@@ -125,6 +125,7 @@ def test_a_closed_storefront_shows_its_sign_in_page_saying_so(app, client, login
 def test_pages_link_the_storefronts_theme_and_no_inline_style(client, northwind):
     html = client.get(f"/s/{ALIAS}").get_data(as_text=True)
     assert "style=" not in html and "<style" not in html
+    assert f'<link rel="stylesheet" href="/s/{ALIAS}/theme.css">' in html
     assert re.search(r"<title>Products · Northwind IT</title>", html)
 
 
