@@ -192,3 +192,37 @@ def test_the_price_book_reads_every_rule_in_one_statement(shop):
         book = prices.price_book(shop, customers[0].id, [p.id for p in products])
     assert counted.count <= 2  # the plan, the rules
     assert len(book.rules) == sum(1 + 2 * len(p.editions) for p in products)
+
+
+@pytest.mark.postgres_only
+def test_rules_set_at_once_for_one_product_make_one_rule(app, demo):
+    """Six requests price one product at once: the unique index lets one insert win, the others change that rule
+    (never a duplicate, never an error)."""
+    import threading
+
+    with app.app_context():
+        shop_id = make_storefront().id
+        db.session.commit()
+    barrier, errors = threading.Barrier(6), []
+
+    def run(i: int) -> None:
+        barrier.wait(timeout=30)
+        with app.app_context():
+            try:
+                prices.set_rule(db.session.get(Storefront, shop_id), demo_product("mailsuite"), None, actor(),
+                                markup_bp=100 * (i + 1))
+                db.session.commit()
+            except Exception as error:  # noqa: BLE001 - any failure is the test's
+                errors.append(error)
+                db.session.rollback()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with app.app_context():
+        assert rule_count(db.session.get(Storefront, shop_id)) == 1
