@@ -39,8 +39,7 @@ def _own_storefront() -> Storefront:
     org = active_organization()
     storefront = plans.storefront_of(org.id) if org is not None and org.is_main_chain else None
     if storefront is None:
-        abort(404, description="Your chain has no storefront. Choose the Free or Standard plan on the Reseller "
-                               "plans page to open one.")
+        abort(render("storefronts/settings_none.html", status=404))
     return storefront
 
 
