@@ -174,3 +174,21 @@ def test_notification_recipients_are_checked(app, login, demo, emails, ok):
     with app.app_context():
         kept = db.session.scalars(select(Storefront)).one().notify_emails
     assert kept == (["a@example.com", "b@example.com"] if ok else ["store@northwind.example.com"])
+
+
+def test_standard_moves_to_free_at_the_next_payment_and_is_renewed_as_free(app, login, demo):
+    alice = login("alice")
+    page = alice.get("/account/plan").get_data(as_text=True)
+    assert alice.post("/account/plan/switch-to-free", data={"csrf_token": _token(page)},
+                      csrf=False).status_code == 302
+    assert "moves to Reseller plan: Free" in alice.get("/account/plan").get_data(as_text=True)
+    from portal.recurring.run import renew
+
+    with app.app_context():
+        northwind = db.session.scalars(select(Organization).where(Organization.name == "Northwind IT")).one()
+        due = reseller_plan(northwind).subscription.next_payment_on
+        db.session.remove()
+        renew(due)
+        db.session.remove()
+    name, alias, slug = _state(app, "Northwind IT")
+    assert (name, alias, slug) == (PlanName.FREE, "northwind", "reseller-free")
