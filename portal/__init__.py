@@ -52,6 +52,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.partners.views import bp as partners_bp
     from portal.payments.views import bp as payments_bp
     from portal.receipts.views import bp as receipts_bp
+    from portal.reseller_plans.plan_views import bp as reseller_plans_bp
     from portal.security import init_security
     from portal.signin import views as signin
     from portal.storefront_sales import sales_views  # noqa: F401 - its routes register on both storefront blueprints
@@ -74,7 +75,7 @@ def create_app(config: dict | None = None) -> Flask:
         forbid_lazy_loads(Session)
 
     for bp in (core_bp, accounts_bp, shop_bp, cart_bp, orders_bp, payments_bp, receipts_bp, licenses_bp, invoices_bp,
-               subscriptions_bp, devices_bp, transfers_bp, partners_bp, admin_bp, storefronts_bp,
+               subscriptions_bp, devices_bp, transfers_bp, partners_bp, admin_bp, reseller_plans_bp, storefronts_bp,
                storefront_sales_bp):
         app.register_blueprint(bp)
     app.register_blueprint(notifications_bp)

@@ -59,6 +59,6 @@ def register_cli(app: Flask) -> None:
 
     register_recurring_cli(app)
 
-    from portal.storefronts.cli import register_storefronts_cli
+    from portal.reseller_plans.cli import register_storefronts_cli
 
     register_storefronts_cli(app)

@@ -16,8 +16,8 @@ from portal.extensions import db
 from portal.licenses.demo import seed_licenses
 from portal.partners.services import seed_partner_grant
 from portal.recurring.demo import seed_renewals
+from portal.reseller_plans.demo import seed_storefronts
 from portal.signin.two_step import start_setup
-from portal.storefronts.demo import seed_storefronts
 
 DEMO_PASSWORD = "portal-demo-2026"  # noqa: S105 - published in the README on purpose
 # Staff must sign in with two-step sign-in: the demo's staff user has this authenticator key (published too).

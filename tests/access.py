@@ -218,13 +218,13 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "storefront_sales.customer_invoice_pdf": STOREFRONT_CUSTOMERS,
     # --- Reseller plans (issue 14): the main chain's Chain & User Managers (a chain that is not a reseller sees
     # the page and is told plans are for resellers); the alias check serves checkout, so every buyer.
-    "storefronts.plan": MANAGERS,
-    "storefronts.plan_choose": MANAGERS,
-    "storefronts.plan_cancel": MANAGERS,
-    "storefronts.plan_withdraw": MANAGERS,
-    "storefronts.plan_switch_free": MANAGERS,
-    "storefronts.plan_notifications": MANAGERS,
-    "storefronts.alias_check": BUYERS,
+    "reseller_plans.plan": MANAGERS,
+    "reseller_plans.plan_choose": MANAGERS,
+    "reseller_plans.plan_cancel": MANAGERS,
+    "reseller_plans.plan_withdraw": MANAGERS,
+    "reseller_plans.plan_switch_free": MANAGERS,
+    "reseller_plans.plan_notifications": MANAGERS,
+    "reseller_plans.alias_check": BUYERS,
     # --- Storefront settings and prices (issue 14): the Chain & User Managers of a reseller with a storefront
     # (alice: Northwind; Fabrikam and Litware have none, a 404). A price rule by id follows its storefront
     # (another's: 404). The logo and theme stylesheet of a storefront are public, as its pages are.

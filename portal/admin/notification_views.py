@@ -1,5 +1,5 @@
 """Staff edit the text of the emails that allow it (/admin/notifications): subject and body with named
-placeholders, previewed with sample values before saving (portal/storefronts/emails.py renders them safely)."""
+placeholders, previewed with sample values before saving (portal/reseller_plans/emails.py renders them safely)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from portal.admin import bp
 from portal.authz import Permission, requires
 from portal.errors import RuleError
 from portal.rendering import render, show_rule_error, submit
-from portal.storefronts import emails
+from portal.reseller_plans import emails
 
 
 class EmailTemplateForm(FlaskForm):

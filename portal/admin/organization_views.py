@@ -28,7 +28,7 @@ from portal.pagination import window
 from portal.recurring import corrections
 from portal.recurring.status import past_due_invoices, renewal_history
 from portal.rendering import render, submit
-from portal.storefronts import plans
+from portal.reseller_plans import plans
 from portal.subscriptions.models import Subscription
 from portal.subscriptions.overview import chain_plans
 

@@ -18,7 +18,7 @@ from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.licenses.modify import Modification, price_cart_items
-from portal.storefronts.plans import is_plan_product, upgrade_proration
+from portal.reseller_plans.plans import is_plan_product, upgrade_proration
 from portal.subscriptions.services import Proration, prorate_addition, running_plans
 
 

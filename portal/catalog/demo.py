@@ -43,7 +43,7 @@ SUBSCRIPTIONS = [
      "Monitoring and patching for each point-of-sale device."),
     ("location-plan", "Location Plan", "locations", SubscriptionBasis.LOCATION, BillingInterval.ANNUAL, 24000,
      "One subscription covers up to 4 devices at a location."),
-    # Reseller plans (DOMAIN §8, portal/storefronts/plans.py): not in the shop's list, bought from /account/plan.
+    # Reseller plans (DOMAIN §8, portal/reseller_plans/plans.py): not in the shop's list, bought from /account/plan.
     ("reseller-free", "Reseller plan: Free", "storefront", SubscriptionBasis.RESELLER, BillingInterval.MONTHLY, 0,
      "A storefront at /s/<alias> selling at the vendor's list prices, with the default look and your contact "
      "details."),

@@ -46,8 +46,8 @@ from portal.payments.gateway import PaymentGateway
 from portal.payments.models import PaymentMethod
 from portal.receipts.methods import other_methods_allowed
 from portal.receipts.services import record_checkout_payment
+from portal.reseller_plans.plans import check_plan_choice, check_plan_purchase, deliver_plan, is_plan_product
 from portal.seller.taxes import NO_TAX, TaxTerms, tax_terms
-from portal.storefronts.plans import check_plan_choice, check_plan_purchase, deliver_plan, is_plan_product
 from portal.subscriptions.services import add_subscription_quantity
 
 OTHER_METHODS = (PaymentKind.WIRE, PaymentKind.ACH, PaymentKind.CHECK)
@@ -99,7 +99,7 @@ class CheckoutDetails(BillingDetails):
     on its invoice and carried as the Factur-X buyer reference; not one of the billing details kept)."""
 
     purchase_order_number: str = ""
-    storefront_alias: str = ""  # a reseller plan's new storefront (portal/storefronts/aliases.py)
+    storefront_alias: str = ""  # a reseller plan's new storefront (portal/reseller_plans/aliases.py)
 
     def as_dict(self) -> dict:
         """The billing details alone, as the order keeps them."""

@@ -22,7 +22,7 @@ from portal.payments.forms import CheckoutForm
 from portal.payments.gateway import gateway
 from portal.payments.services import saved_cards
 from portal.rendering import render, show_rule_error
-from portal.storefronts.plans import needs_alias
+from portal.reseller_plans.plans import needs_alias
 
 bp = Blueprint("orders", __name__)
 ORDERS_PER_PAGE = 25

@@ -73,7 +73,7 @@ class CheckoutForm(CardChoiceFields):
     purchase_order_number = StringField("Purchase order number (optional)", validators=[Optional()],
                                         description="Your own reference for this order, up to 64 characters. "
                                                     "It is printed on the invoice.")
-    # Asked when the cart holds a reseller plan and the chain has no storefront (portal/storefronts/aliases.py).
+    # Asked when the cart holds a reseller plan and the chain has no storefront (portal/reseller_plans/aliases.py).
     storefront_alias = StringField("Storefront alias", validators=[Optional()],
                                    description="Your storefront's address: /s/<alias>. Lowercase letters, digits "
                                                "and hyphens, 3 to 30 characters.")

@@ -55,9 +55,9 @@ from portal.payments.gateway import PaymentGateway
 from portal.recurring.autorenew import GRACE_DAYS, Collection, renewal_collections
 from portal.recurring.collection import RETRY_DAYS, CollectionTally, collect_due, send_renewal_invoice, settle_paid
 from portal.recurring.models import CollectionMethod, CollectionState, Renewal, RenewalCollection
+from portal.reseller_plans.plans import plan_ended
 from portal.seller.details import seller_snapshot
 from portal.seller.taxes import TaxTerms, tax_terms
-from portal.storefronts.plans import plan_ended
 from portal.subscriptions.models import Subscription
 
 RENEW_BATCH = 50  # organizations per transaction

@@ -22,8 +22,8 @@ from portal.authz import storefront_customer_chains
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.outbox.services import enqueue_email, external_url
+from portal.reseller_plans.plans import storefront_is_open
 from portal.storefronts.models import ALIAS_LENGTH, Storefront
-from portal.storefronts.plans import storefront_is_open
 
 _ALIAS_SHAPE = re.compile(rf"[a-z0-9-]{{1,{ALIAS_LENGTH}}}", re.ASCII)
 CLOSED = "This storefront is closed. Nothing can be bought here, and nobody can sign in."

@@ -20,8 +20,8 @@ from PIL import Image, UnidentifiedImageError
 
 from portal.audit.services import Actor, record
 from portal.errors import RuleError
+from portal.reseller_plans import plans
 from portal.storage import store_bytes, stored_file
-from portal.storefronts import plans
 from portal.storefronts.models import Storefront
 
 MAX_LOGO_BYTES = 1024 * 1024

@@ -26,7 +26,7 @@ from portal.catalog.services import Configuration, active_products, discount_bp
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.money import format_amount
-from portal.storefronts import plans
+from portal.reseller_plans import plans
 from portal.storefronts.models import Storefront, StorefrontPrice
 
 MIN_MARKUP_BP = -pricing.BP  # -100 %: free

@@ -18,8 +18,9 @@ from portal.authz import Permission, active_organization, requires, scoped
 from portal.catalog.models import Edition, Product
 from portal.extensions import db
 from portal.rendering import render, submit
+from portal.reseller_plans import plans
 from portal.storage import stored_file
-from portal.storefronts import branding, plans, prices
+from portal.storefronts import branding, prices
 from portal.storefronts.models import Storefront, StorefrontPrice
 from portal.storefronts.settings_forms import (
     CustomerPriceForm,

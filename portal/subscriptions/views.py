@@ -55,7 +55,7 @@ def index():
 
 def _plan_or_404(subscription_id: int) -> Subscription:
     """A device or location plan of a main chain the user manages subscriptions of; anyone else's is a 404, and
-    so is a reseller plan (changed on /account/plan, portal/storefronts/plans.py)."""
+    so is a reseller plan (changed on /account/plan, portal/reseller_plans/plans.py)."""
     plan = get_in_scope_or_404(Subscription, subscription_id, Subscription.organization_id, current_user,
                                Permission.MANAGE_SUBSCRIPTIONS, joinedload(Subscription.product),
                                joinedload(Subscription.scheduled_product))

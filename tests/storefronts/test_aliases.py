@@ -13,7 +13,7 @@ from portal.errors import RuleError
 from portal.extensions import db
 from portal.orders.models import Order
 from portal.payments.models import SandboxCharge
-from portal.storefronts.aliases import RESERVED, check_alias, shape_problem, suggestions, verdict
+from portal.reseller_plans.aliases import RESERVED, check_alias, shape_problem, suggestions, verdict
 from portal.storefronts.models import Storefront
 
 CARD = {"payment_kind": "card", "saved_card": 0, "holder_name": "Buyer", "exp_month": 12, "exp_year": 2031,

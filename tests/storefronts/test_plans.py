@@ -16,8 +16,8 @@ from portal.extensions import db
 from portal.orders.models import Order
 from portal.outbox.models import OutboxMessage
 from portal.payments.models import SandboxCharge
+from portal.reseller_plans.plans import PlanName, close_storefront, reseller_plan
 from portal.storefronts.models import Storefront
-from portal.storefronts.plans import PlanName, close_storefront, reseller_plan
 from portal.subscriptions.models import Subscription
 
 APPROVED_VISA = "4242 4242 4242 4242"

@@ -8,8 +8,8 @@ from portal.accounts.models import Organization
 from portal.catalog.services import active_products
 from portal.demo import seed_demo
 from portal.extensions import db
+from portal.reseller_plans.plans import PlanName, reseller_plan, storefront_is_open
 from portal.storefronts.models import Storefront, StorefrontPrice
-from portal.storefronts.plans import PlanName, reseller_plan, storefront_is_open
 
 
 def test_northwind_is_on_standard_with_its_storefront_and_litware_on_basic(app, demo):

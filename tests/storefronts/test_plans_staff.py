@@ -12,7 +12,7 @@ from portal.billing.models import Invoice, InvoiceStatus
 from portal.extensions import db
 from portal.orders.models import Order, PaymentKind
 from portal.outbox.models import OutboxMessage
-from portal.storefronts.plans import PlanName, reseller_plan
+from portal.reseller_plans.plans import PlanName, reseller_plan
 
 
 def _org_id(app, name: str) -> int:

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from portal.accounts.models import Organization
 from portal.extensions import db
-from portal.storefronts.aliases import verdict
+from portal.reseller_plans.aliases import verdict
+from portal.reseller_plans.plans import close_storefront
 from portal.storefronts.models import Storefront, StorefrontPrice
-from portal.storefronts.plans import close_storefront
 
 
 def _close_northwind(app, ended_on: date) -> date:

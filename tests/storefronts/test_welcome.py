@@ -13,7 +13,7 @@ from portal.audit.models import AuditEntry
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.outbox.models import OutboxMessage
-from portal.storefronts import emails
+from portal.reseller_plans import emails
 from portal.storefronts.models import EmailTemplate, Storefront
 
 URL = "/admin/notifications/storefront_welcome"

@@ -148,7 +148,7 @@ def welcome_values(org: Organization, storefront: Storefront, plan_name: str) ->
         "storefront_url": current_app.config["PUBLIC_URL"] + f"/s/{storefront.alias}",
         "settings_url": _link("storefronts.settings", "/account/storefront"),
         "prices_url": _link("storefronts.prices", "/account/storefront/prices"),
-        "plan_url": _link("storefronts.plan", "/account/plan"),
+        "plan_url": _link("reseller_plans.plan", "/account/plan"),
     }
 
 

@@ -31,9 +31,9 @@ from portal.catalog.models import Product, SubscriptionBasis
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
+from portal.reseller_plans import aliases
+from portal.reseller_plans.emails import send_welcome
 from portal.storage import stored_file
-from portal.storefronts import aliases
-from portal.storefronts.emails import send_welcome
 from portal.storefronts.models import Storefront, StorefrontPrice
 from portal.subscriptions.models import Subscription
 from portal.subscriptions.services import Proration, add_subscription_quantity, prorate_addition

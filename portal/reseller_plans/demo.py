@@ -16,8 +16,8 @@ from portal.accounts.models import Organization
 from portal.catalog.models import Edition, Product
 from portal.db_types import utcnow
 from portal.extensions import db
+from portal.reseller_plans.plans import STANDARD, storefront_of
 from portal.storefronts.models import Storefront, StorefrontPrice
-from portal.storefronts.plans import STANDARD, storefront_of
 from portal.subscriptions.models import Subscription
 from portal.subscriptions.services import add_months
 

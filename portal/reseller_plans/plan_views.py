@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, TextAreaField
@@ -19,8 +19,9 @@ from portal.catalog.services import configure
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.rendering import render, show_rule_error, submit
-from portal.storefronts import aliases, plans
-from portal.storefronts.views import bp
+from portal.reseller_plans import aliases, plans
+
+bp = Blueprint("reseller_plans", __name__)
 
 
 class ChoosePlanForm(FlaskForm):
@@ -47,7 +48,7 @@ def _page(status: int = 200, notify: NotifyForm | None = None, choose: ChoosePla
     if notify is None:
         notify = NotifyForm(notify_emails="\n".join(state.storefront.notify_emails or []) if state.storefront
                             else "")
-    return render("storefronts/plan.html", status=status, org=org, state=state, products=plans.plan_products(),
+    return render("reseller_plans/plan.html", status=status, org=org, state=state, products=plans.plan_products(),
                   reseller=plans.is_reseller(org), choose=choose or ChoosePlanForm(), confirm=ConfirmForm(),
                   notify=notify, PlanName=plans.PlanName, FREE=plans.FREE, STANDARD=plans.STANDARD)
 
@@ -98,10 +99,10 @@ def plan_cancel():
             last = saved.value.next_payment_on - timedelta(days=1)
             flash(f"Your plan is cancelled at the end of its paid period: the storefront works until {last} "
                   "included. You can withdraw the cancellation until then.", "success")
-            return redirect(url_for("storefronts.plan"))
+            return redirect(url_for("reseller_plans.plan"))
     if not state.has_plan:
-        return redirect(url_for("storefronts.plan"))
-    return render("storefronts/plan_cancel.html", status=422 if form.errors else 200, state=state, form=form,
+        return redirect(url_for("reseller_plans.plan"))
+    return render("reseller_plans/plan_cancel.html", status=422 if form.errors else 200, state=state, form=form,
                   last_day=state.subscription.next_payment_on - timedelta(days=1))
 
 
@@ -115,7 +116,7 @@ def plan_withdraw():
         flash("The scheduled change is withdrawn: your plan renews as it is.", "success")
     else:
         flash(" ".join(form.form_errors) or "The page expired: try again.", "error")
-    return redirect(url_for("storefronts.plan"))
+    return redirect(url_for("reseller_plans.plan"))
 
 
 @bp.route("/account/plan/switch-to-free", methods=["POST"])
@@ -129,7 +130,7 @@ def plan_switch_free():
               "success")
     else:
         flash(" ".join(form.form_errors) or "The page expired: try again.", "error")
-    return redirect(url_for("storefronts.plan"))
+    return redirect(url_for("reseller_plans.plan"))
 
 
 @bp.route("/account/plan/notifications", methods=["POST"])
@@ -141,12 +142,12 @@ def plan_notifications():
     storefront = plans.storefront_of(org.main_chain_id)
     if storefront is None:
         flash("Your chain has no storefront yet.", "error")
-        return redirect(url_for("storefronts.plan"))
+        return redirect(url_for("reseller_plans.plan"))
     if submit(form, lambda: plans.set_notify_emails(storefront, form.notify_emails.data or "",
                                                     current_actor())) is None:
         return _page(422, notify=form)
     flash("Saved: who receives the storefront's notifications.", "success")
-    return redirect(url_for("storefronts.plan"))
+    return redirect(url_for("reseller_plans.plan"))
 
 
 @bp.route("/account/plan/alias")
@@ -156,4 +157,4 @@ def alias_check():
     typed = request.args.get("alias", request.args.get("storefront_alias", ""))
     storefront = plans.storefront_of(active_organization().main_chain_id)
     verdict = aliases.verdict(typed[:200], storefront.id if storefront else None)
-    return render("storefronts/_alias_field.html", alias_value=typed[:200], alias_errors=[], verdict=verdict)
+    return render("reseller_plans/_alias_field.html", alias_value=typed[:200], alias_errors=[], verdict=verdict)

@@ -18,7 +18,7 @@ def register_storefronts_cli(app: Flask) -> None:
         aliases. Idempotent: a second run finds nothing."""
         from portal.db_types import utcnow
         from portal.extensions import db
-        from portal.storefronts.plans import purge_storefronts
+        from portal.reseller_plans.plans import purge_storefronts
 
         if day is not None and not 1900 <= day.year <= 9000:
             raise click.BadParameter("give a day of this era, as YYYY-MM-DD", param_hint="--date")
