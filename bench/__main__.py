@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 
 from bench.app import DatabaseNotEmpty, migrated_app, prepare_database
 from bench.generate import generate
-from bench.measure import PAGES, CheckoutForm, add_to_cart, measure, sign_in
+from bench.measure import PAGES, CheckoutForm, add_to_cart, measure, select_pages, sign_in
 from bench.report import Thresholds, as_json, check, table, write_json
 from bench.shop import CART, CartRefill, catalog_ids
 from portal.accounts.models import User
@@ -81,12 +81,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="the probe reseller's locations, for /subscriptions and /devices [BENCH_PROBE_LOCATIONS]")
     data.add_argument("--probe-devices", type=int, default=_env_int("BENCH_PROBE_DEVICES", 10_000),
                       help="the probe reseller's devices, spread over its locations [BENCH_PROBE_DEVICES]")
+    data.add_argument("--storefront-products", type=int, default=_env_int("BENCH_STOREFRONT_PRODUCTS", 500),
+                      help="license products of the probe's storefront (the vendor's /shop lists them too) "
+                           "[BENCH_STOREFRONT_PRODUCTS]")
+    data.add_argument("--storefront-special-prices", type=int,
+                      default=_env_int("BENCH_STOREFRONT_SPECIAL_PRICES", 1_000),
+                      help="the storefront customer's special prices [BENCH_STOREFRONT_SPECIAL_PRICES]")
+    data.add_argument("--storefront-rules", type=int, default=_env_int("BENCH_STOREFRONT_RULES", 150),
+                      help="the storefront's rules for everyone (markups, special prices) [BENCH_STOREFRONT_RULES]")
     data.add_argument("--seed", type=int, default=_env_int("BENCH_SEED", 2026), help="random seed [BENCH_SEED]")
     run = parser.add_argument_group("measurement")
     run.add_argument("--requests", type=int, default=_env_int("BENCH_REQUESTS", 50),
                      help="timed requests per page [BENCH_REQUESTS]")
     run.add_argument("--warmup", type=int, default=_env_int("BENCH_WARMUP", 5),
                      help="untimed requests per page first [BENCH_WARMUP]")
+    run.add_argument("--pages", default=os.environ.get("BENCH_PAGES", ""),
+                     help="time only the pages whose name contains one of these comma-separated fragments "
+                          "(e.g. /s/ for the storefront's), beside /help; all pages when empty [BENCH_PAGES]")
     run.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", ""),
                      help="database to fill instead of a temporary SQLite file [BENCH_DATABASE_URL]")
     run.add_argument("--reset", action="store_true",
@@ -102,7 +113,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if min(args.resellers, args.users, args.requests) < 1 or min(args.customers, args.audit, args.orders,
                                                                   args.warmup, args.probe_locations,
-                                                                  args.probe_devices) < 0:
+                                                                  args.probe_devices, args.storefront_products,
+                                                                  args.storefront_special_prices,
+                                                                  args.storefront_rules) < 0:
         parser.error("--resellers, --users and --requests must be at least 1; --customers, --audit, --orders, "
                      "--warmup, --probe-locations and --probe-devices must not be negative")
     return args
@@ -134,7 +147,10 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
                            users_per_org=args.users, audit_entries_per_org=args.audit,
                            orders_per_reseller=args.orders, seed=args.seed,
                            probe_licenses=args.probe_licenses, probe_customers=args.probe_customers,
-                           probe_locations=args.probe_locations, probe_devices=args.probe_devices)
+                           probe_locations=args.probe_locations, probe_devices=args.probe_devices,
+                           storefront_products=args.storefront_products,
+                           storefront_special_prices=args.storefront_special_prices,
+                           storefront_rules=args.storefront_rules)
         engine = db.engine
         dialect = engine.dialect.name
         manager_id = db.session.scalar(select(User.id).where(User.email == dataset.probe_manager_email))
@@ -163,10 +179,16 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         add_to_cart(clients["manager"], ids.add_to_cart_form(entry))
     forms = {"checkout": CheckoutForm(CartRefill(engine, manager_id, dataset.probe_reseller_id))}
 
-    _say(f"Timing {len(PAGES)} pages: {args.warmup} warm-up + {args.requests} timed requests each, interleaved…")
+    pages = select_pages(PAGES, args.pages)
+    shop = dataset.probe_storefront
+    _say(f"  probe's storefront /s/{shop.alias}: {shop.products:,} license products, {shop.rules:,} rules for "
+         f"everyone, {shop.special_prices:,} special prices for the end customer")
+    _say(f"Timing {len(pages)} pages: {args.warmup} warm-up + {args.requests} timed requests each, interleaved…")
     started = time.perf_counter()
-    results = measure(engine, clients, PAGES, params={"price_query": ids.price_query(), "license_key": book.license_key,
-                                                "customer_search": book.customer_search}, forms=forms,
+    params = {"price_query": ids.price_query(), "license_key": book.license_key,
+              "customer_search": book.customer_search, "storefront_alias": shop.alias,
+              "storefront_product": shop.product_slug}
+    results = measure(engine, clients, pages, params=params, forms=forms,
                       requests=args.requests, warmup=args.warmup, progress=_say)
     _say(f"  done in {time.perf_counter() - started:.1f} s")
 
@@ -199,6 +221,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             "probe_licenses": book.licenses, "probe_customers": book.customers,
             "probe_end_customer": book.customer_viewer_email,
             "probe_locations": fleet.locations, "probe_devices": fleet.devices,
+            "probe_storefront": {"alias": shop.alias, "products": shop.products, "rules": shop.rules,
+                                 "special_prices": shop.special_prices},
             "probe_plans": {str(basis): {"purchased": bought, "needed": needed}
                             for basis, (bought, needed) in fleet.plans.items()},
         },

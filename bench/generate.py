@@ -4,7 +4,9 @@
 (sub-chains), users, memberships, contacts, installation partners, audit entries, and for every reseller a few
 orders with their order lines, licenses (some assigned to its customers), subscriptions and order invoices; then
 the probe reseller's large license book (insert_probe_licenses: 10,000 licenses and 1,000 customers by default) and
-its fleet (insert_probe_devices: 2,000 locations, 10,000 devices, a device and a location plan). It
+its fleet (insert_probe_devices: 2,000 locations, 10,000 devices, a device and a location plan), then its
+storefront (insert_probe_storefront: Standard, 500 more license products, a default markup, rules and 1,000
+special prices for one customer). It
 must run inside an application context (it uses `db.engine` and the app's ARGON2_PROFILE). The catalog goes
 first, through the app's own `seed_catalog()` in a short transaction of its own (so the benchmark sells what
 the portal's demo sells); everything else is written in one transaction.
@@ -73,6 +75,8 @@ from portal.licenses.services import one_year_after
 from portal.orders.models import Order, OrderLine, PaymentKind
 from portal.orders.services import OTHER_METHODS
 from portal.receipts.methods import OTHER_METHODS_THRESHOLD_MINOR
+from portal.reseller_plans.plans import STANDARD
+from portal.storefronts.models import Storefront, StorefrontPrice
 from portal.subscriptions.models import Subscription
 from portal.subscriptions.services import add_months
 from portal.subscriptions.usage import location_subscriptions_needed
@@ -100,12 +104,16 @@ class Spec:
     probe_customers: int = 1_000  # and its customers (sub-chains)
     probe_locations: int = 2_000  # the probe's locations and devices (insert_probe_devices)
     probe_devices: int = 10_000
+    storefront_products: int = 500  # license products the probe's storefront sells (insert_probe_storefront)
+    storefront_special_prices: int = 1_000  # special prices for the storefront's probe customer
+    storefront_rules: int = 150  # the storefront's rules for everyone (markups and special prices)
 
     def __post_init__(self) -> None:
         if self.resellers < 1 or self.users_per_org < 1:
             raise ValueError("need at least one reseller and one user per organization (the probe's manager)")
         for name in ("customers_per_reseller", "audit_entries_per_org", "contacts_per_org",
-                     "installers_per_reseller", "orders_per_reseller", "probe_locations", "probe_devices"):
+                     "installers_per_reseller", "orders_per_reseller", "probe_locations", "probe_devices",
+                     "storefront_products", "storefront_special_prices", "storefront_rules"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.lines_per_order < 1 or self.copies_per_line < 1:
@@ -189,6 +197,7 @@ class Dataset:
     seconds: float
     probe_book: ProbeBook | None = None  # the probe's licenses and customers (insert_probe_licenses)
     probe_fleet: ProbeFleet | None = None  # the probe's locations, devices and plans (insert_probe_devices)
+    probe_storefront: ProbeStorefront | None = None  # the probe's storefront (insert_probe_storefront)
 
 
 # ---------------------------------------------------------------- helpers
@@ -794,6 +803,110 @@ def insert_probe_devices(conn: Connection, spec: Spec, ids: Ids, rng: random.Ran
     return ProbeFleet(locations=len(location_ids), devices=len(devices), counting_devices=counting, plans=plans)
 
 
+# ---------------------------------------------------------------- the probe's storefront
+
+
+@dataclass(frozen=True)
+class ProbeStorefront:
+    """What insert_probe_storefront made for the /s/<alias> pages: the alias, a product's slug (one with rules
+    for everyone and special prices for the probe customer), and how many products, rules and special prices."""
+
+    alias: str
+    product_slug: str
+    products: int
+    rules: int
+    special_prices: int
+    customer_id: int | None
+
+
+STOREFRONT_ALIAS = "bench-probe"
+STOREFRONT_EDITIONS = (("Standard", 4_900, 1_900), ("Professional", 9_900, 2_900))  # name, base, per unit
+
+
+def insert_probe_storefront(conn: Connection, spec: Spec, ids: Ids, rng: random.Random,
+                            customer_email: str) -> ProbeStorefront:
+    """Put the probe reseller on Standard with a storefront selling `storefront_products` more license products
+    (each with two editions and an add-on, after the demo's in the catalog), a 20 % default markup,
+    `storefront_rules` rules for everyone (markups on products, special prices on editions) and
+    `storefront_special_prices` special prices for the customer of `customer_email` (the benchmark's signed-in
+    customer: its edition first, then product-wide ones). The products go in after insert_catalog read the
+    catalog, so the orders and licenses generated before never use them; the vendor's /shop lists them too."""
+    probe = ids.resellers[spec.probe_index]
+    now = utcnow()
+    today = now.date()
+    product_table, edition_table, addon_table = Product.__table__, Edition.__table__, AddOn.__table__
+    first_position = (conn.scalar(select(func.max(product_table.c.position))) or 0) + 1
+    product_ids = _insert(conn, product_table, [
+        {"slug": f"bench-license-{k:04d}", "name": f"Bench License {k:04d}",
+         "summary": f"Generated license product {k} of the benchmark's storefront.", "kind": ProductKind.LICENSE,
+         "unit_label": "seats", "active": True, "position": first_position + k, "currency": "USD",
+         "quantities": [1, 5, 10, 25], "ms_rate_bp": 2000, "reinstatement_fee_minor": 5000, "basis": None,
+         "interval": None, "unit_price_minor": None, "updated_at": now}
+        for k in range(spec.storefront_products)], returning=True)
+    edition_rows = [{"product_id": pid, "name": name, "position": i, "base_price_minor": base + 100 * (k % 50),
+                     "unit_price_minor": unit, "active": True}
+                    for k, pid in enumerate(product_ids) for i, (name, base, unit) in enumerate(STOREFRONT_EDITIONS)]
+    edition_ids = _insert(conn, edition_table, edition_rows, returning=True)
+    _insert(conn, addon_table, [{"product_id": pid, "slug": "priority", "name": "Priority support",
+                                 "price_minor": 1_500, "position": 0, "active": True} for pid in product_ids])
+    ids.count(product_table, len(product_ids))
+    ids.count(edition_table, len(edition_ids))
+    ids.count(addon_table, len(product_ids))
+
+    # Standard (markups and special prices are its features), unless the probe runs a reseller plan already.
+    standard = conn.scalar(select(product_table.c.id).where(product_table.c.slug == STANDARD))
+    sub_table = Subscription.__table__
+    running = conn.scalar(select(sub_table.c.id).join(product_table, product_table.c.id == sub_table.c.product_id)
+                          .where(sub_table.c.organization_id == probe,
+                                 product_table.c.basis == SubscriptionBasis.RESELLER))
+    if standard is not None and running is None:
+        next_payment_on = today + timedelta(days=10)
+        conn.execute(insert(sub_table).values(
+            organization_id=probe, product_id=standard, quantity=1, started_on=add_months(next_payment_on, -1),
+            anchor_day=next_payment_on.day, next_payment_on=next_payment_on, created_at=now))
+        ids.count(sub_table, 1)
+    storefront_table = Storefront.__table__
+    storefront_id = conn.execute(insert(storefront_table).values(
+        organization_id=probe, alias=STOREFRONT_ALIAS, display_name=f"Reseller {spec.probe_index:04d} Store",
+        accent_colour="#0b7a75", contact_email="store@bench.example.com", contact_phone="", contact_address="",
+        tax_id="", registration_id="", default_markup_bp=2_000, notify_emails=[], opened_on=today,
+        created_at=now, updated_at=now).returning(storefront_table.c.id)).scalar_one()
+    ids.count(storefront_table, 1)
+
+    # Rules for everyone: a markup on a product, or a special price on one of its editions, taking turns.
+    editions_of = {pid: edition_ids[2 * k:2 * k + 2] for k, pid in enumerate(product_ids)}
+    rules = []
+    for k in range(min(spec.storefront_rules, len(product_ids) * 2)):
+        pid = product_ids[k % len(product_ids)]
+        first, second = editions_of[pid]
+        if k >= len(product_ids):  # a second round: markups on the first editions
+            rules.append({"product_id": pid, "edition_id": first, "markup_bp": rng.randrange(500, 4_000),
+                          "special_minor": None})
+        elif k % 2 == 0:
+            rules.append({"product_id": pid, "edition_id": None, "markup_bp": rng.randrange(500, 4_000),
+                          "special_minor": None})
+        else:
+            rules.append({"product_id": pid, "edition_id": second, "markup_bp": None,
+                          "special_minor": rng.randrange(1_000, 3_000)})
+    # The customer's special prices: every edition first, then whole products.
+    customer = conn.scalar(select(Membership.__table__.c.organization_id)
+                           .join(User.__table__, User.__table__.c.id == Membership.__table__.c.user_id)
+                           .where(User.__table__.c.email == customer_email)) if customer_email else None
+    specials = []
+    if customer is not None:
+        targets = [(pid, e) for pid in product_ids for e in editions_of[pid]] + [(pid, None) for pid in product_ids]
+        specials = [{"product_id": pid, "edition_id": e, "markup_bp": None,
+                     "special_minor": rng.randrange(800, 2_500), "customer_id": customer}
+                    for pid, e in targets[:spec.storefront_special_prices]]
+    price_table = StorefrontPrice.__table__
+    _insert(conn, price_table, [{"storefront_id": storefront_id, "customer_id": None, "updated_at": now, **r}
+                                for r in rules])
+    _insert(conn, price_table, [{"storefront_id": storefront_id, "updated_at": now, **r} for r in specials])
+    ids.count(price_table, len(rules) + len(specials))
+    slug = f"bench-license-{0:04d}" if product_ids else ""
+    return ProbeStorefront(STOREFRONT_ALIAS, slug, len(product_ids), len(rules), len(specials), customer)
+
+
 # ---------------------------------------------------------------- the whole dataset
 
 
@@ -801,6 +914,7 @@ def generate(resellers: int = 200, customers_per_reseller: int = 25, users_per_o
              audit_entries_per_org: int = 10, *, orders_per_reseller: int = 3, contacts_per_org: int = 1,
              installers_per_reseller: int = 2, seed: int = 2026, probe_licenses: int = 10_000,
              probe_customers: int = 1_000, probe_locations: int = 2_000, probe_devices: int = 10_000,
+             storefront_products: int = 500, storefront_special_prices: int = 1_000, storefront_rules: int = 150,
              password: str = BENCH_PASSWORD,
              analyze: bool = True) -> Dataset:
     """Fill the (migrated) database of the current app; return the probe reseller and its manager.
@@ -813,7 +927,9 @@ def generate(resellers: int = 200, customers_per_reseller: int = 25, users_per_o
                 audit_entries_per_org=audit_entries_per_org, contacts_per_org=contacts_per_org,
                 installers_per_reseller=installers_per_reseller, orders_per_reseller=orders_per_reseller,
                 seed=seed, probe_licenses=probe_licenses, probe_customers=probe_customers,
-                probe_locations=probe_locations, probe_devices=probe_devices)
+                probe_locations=probe_locations, probe_devices=probe_devices,
+                storefront_products=storefront_products, storefront_special_prices=storefront_special_prices,
+                storefront_rules=storefront_rules)
     rng = random.Random(spec.seed)
     started = time.perf_counter()
     password_hash = hash_password(password)  # one hash (under the app's ARGON2_PROFILE) for every login
@@ -831,6 +947,7 @@ def generate(resellers: int = 200, customers_per_reseller: int = 25, users_per_o
         insert_invoices(conn, spec, ids, rng)
         book = insert_probe_licenses(conn, spec, ids, random.Random(spec.seed + 2))  # its own stream
         fleet = insert_probe_devices(conn, spec, ids, random.Random(spec.seed + 3))  # and its own
+        shop = insert_probe_storefront(conn, spec, ids, random.Random(spec.seed + 4), book.customer_viewer_email)
     if analyze:
         with db.engine.begin() as conn:
             conn.execute(text("ANALYZE"))
@@ -847,4 +964,5 @@ def generate(resellers: int = 200, customers_per_reseller: int = 25, users_per_o
         seconds=time.perf_counter() - started,
         probe_book=book,
         probe_fleet=fleet,
+        probe_storefront=shop,
     )

@@ -80,6 +80,20 @@ FLEET_PAGES: tuple[Page, ...] = (
     Page("/devices", "manager", sql_budget=5),
 )
 
+# The probe reseller's storefront (issue 14: 500 license products, a default markup, rules for everyone and 1,000
+# special prices for the signed-in customer; bench.generate.insert_probe_storefront), anonymous and as that
+# customer. The catalog shows one keyset page of products, so neither page grows with products or rules: the
+# storefront with whether its own prices apply (1), the products with their editions (1), the rules (1); the
+# customer's session (2) and cart count (1).
+STOREFRONT_PAGES: tuple[Page, ...] = (
+    Page("/s/{storefront_alias}", "anonymous", sql_budget=3, label="/s/<alias> (catalog)"),
+    Page("/s/{storefront_alias}", "customer", sql_budget=6, label="/s/<alias> (catalog, customer)"),
+    Page("/s/{storefront_alias}/products/{storefront_product}", "anonymous", sql_budget=3,
+         label="/s/<alias>/products/<slug>"),
+    Page("/s/{storefront_alias}/products/{storefront_product}", "customer", sql_budget=6,
+         label="/s/<alias>/products/<slug> (customer)"),
+)
+
 # The pages of the benchmark. The budgets are today's counts: every one is independent of the data size,
 # so a page that starts issuing a query per row (N+1) fails --check on a large dataset. The manager's pages
 # count one statement more than a visitor's for the cart badge in the header.
@@ -108,7 +122,17 @@ PAGES: tuple[Page, ...] = (
          label="POST /checkout (invoice)"),
     *LICENSE_PAGES,
     *FLEET_PAGES,
+    *STOREFRONT_PAGES,
 )
+
+
+def select_pages(pages: tuple[Page, ...], patterns: str) -> tuple[Page, ...]:
+    """The pages whose name (label or path) contains one of the comma-separated `patterns` (case-insensitive),
+    always with the baseline; every page for an empty `patterns`."""
+    wanted = [p.strip().lower() for p in patterns.split(",") if p.strip()]
+    if not wanted:
+        return pages
+    return tuple(page for page in pages if page.baseline or any(w in page.name.lower() for w in wanted))
 
 
 class CheckoutForm:

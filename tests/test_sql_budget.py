@@ -359,3 +359,55 @@ def test_staff_transfer_review_list_takes_the_same_statements_however_many_reque
     small = _statements(app, ops, "/admin/transfers")
     _grow_northwind(app, demo, 25)
     assert _statements(app, ops, "/admin/transfers") == small == 3  # the session (2) and the page (1)
+
+
+# ---------------------------------------------------------------- the storefront (issue 14)
+
+
+def _grow_storefront(app, products: int, start: int) -> None:
+    """Northwind's storefront (the demo's) gets `products` more license products, each with two editions and an
+    add-on, a markup rule on the product, a special price on an edition for everyone and one for Contoso."""
+    from portal.catalog.models import AddOn, Edition, Product, ProductKind
+    from portal.storefronts.models import Storefront, StorefrontPrice
+
+    with app.app_context():
+        storefront = db.session.scalars(select(Storefront).where(Storefront.alias == "northwind")).one()
+        contoso = db.session.scalars(select(Organization).where(Organization.name == "Contoso Retail")).one()
+        for k in range(start, start + products):
+            product = Product(slug=f"budget-license-{k:04d}", name=f"Budget License {k:04d}", kind=ProductKind.LICENSE,
+                              unit_label="seats", quantities=[1, 5], position=100 + k,
+                              editions=[Edition(name="Standard", base_price_minor=4_900, unit_price_minor=900),
+                                        Edition(name="Professional", base_price_minor=9_900, unit_price_minor=1_900,
+                                                position=1)],
+                              addons=[AddOn(slug="priority", name="Priority support", price_minor=1_500)])
+            db.session.add(product)
+            db.session.flush()
+            standard, professional = product.editions
+            db.session.add_all([
+                StorefrontPrice(storefront_id=storefront.id, product_id=product.id, markup_bp=1_500),
+                StorefrontPrice(storefront_id=storefront.id, product_id=product.id, edition_id=professional.id,
+                                special_minor=1_700),
+                StorefrontPrice(storefront_id=storefront.id, product_id=product.id, edition_id=standard.id,
+                                customer_id=contoso.id, special_minor=800),
+            ])
+        db.session.commit()
+
+
+# Statements of the storefront's catalog and product page: the storefront with whether its own prices apply (1),
+# the products with their editions (and add-ons) (1), the price rules (1); a signed-in customer adds the session's
+# user and memberships (2) and the cart count (1).
+STOREFRONT_BUDGET = {("/s/northwind", False): 3, ("/s/northwind", True): 6,
+                     ("/s/northwind/products/budget-license-0000", False): 3,
+                     ("/s/northwind/products/budget-license-0000", True): 6}
+
+
+@pytest.mark.parametrize(("url", "signed_in"), STOREFRONT_BUDGET)
+def test_storefront_statements_do_not_grow_with_products_or_rules(app, client, login, demo, url, signed_in):
+    """5 products with 15 rules, then 500 with 1,500: the catalog shows a page of products, whatever their number."""
+    visitor = login("carol") if signed_in else client
+    _grow_storefront(app, 5, 0)
+    small = _statements(app, visitor, url)
+    _grow_storefront(app, 495, 5)
+    large = _statements(app, visitor, url)
+    assert large == small, f"{url}: {small} statements with 5 products, {large} with 500"
+    assert small == STOREFRONT_BUDGET[(url, signed_in)], f"{url} takes {small} statements"

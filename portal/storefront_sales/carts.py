@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased, joinedload
 
 from portal import pricing
 from portal.accounts.models import Organization, User
@@ -178,15 +179,49 @@ class CatalogEntry:
     from_minor: int | None  # None when no edition is on offer
 
 
-def catalog(storefront: Storefront, customer_id: int | None, products: list[Product]) -> list[CatalogEntry]:
-    """The license products on sale at the storefront, each from its lowest price for this customer (the first
-    quantity offered, no add-ons): one statement for all the price rules."""
-    products = [p for p in products if sellable(p)]
-    book = price_book(storefront, customer_id, [p.id for p in products])
+@dataclass(frozen=True)
+class CatalogPage:
+    """One page of the storefront's catalog; `next_after` is the cursor of the next page (None on the last)."""
+
+    entries: list[CatalogEntry]
+    next_after: int | None
+    first_page: bool
+
+
+def _sellable_products():
+    return (select(Product).where(Product.active.is_(True), Product.kind == ProductKind.LICENSE)
+            .options(joinedload(Product.editions)))
+
+
+def catalog_page(storefront: Storefront, customer_id: int | None, after: int | None, per_page: int, *,
+                 own_prices: bool | None = None) -> CatalogPage:
+    """A page of the license products on sale at the storefront in catalog order (position, name), after the
+    product `after` (keyset: the cursor's own position and name are read in the same statement; an unknown cursor
+    gives an empty page), each from its lowest price for this customer (the first quantity offered, no add-ons).
+    Two statements whatever the number of products and price rules: the products with their editions, the
+    rules."""
+    stmt = _sellable_products().order_by(Product.position, Product.name, Product.id).limit(per_page + 1)
+    if after is not None:
+        cursor = aliased(Product)
+        stmt = stmt.join(cursor, cursor.id == after).where(or_(
+            Product.position > cursor.position,
+            and_(Product.position == cursor.position, or_(Product.name > cursor.name,
+                                                          and_(Product.name == cursor.name,
+                                                               Product.id > cursor.id)))))
+    products = list(db.session.scalars(stmt).unique())
+    more = len(products) > per_page
+    products = products[:per_page]
+    book = price_book(storefront, customer_id, [p.id for p in products], own_prices=own_prices)
     entries = []
     for product in products:
         quantity = min(product.quantities) if product.quantities else 1
         prices = [book.price(Configuration(product, edition, quantity, ()))
                   for edition in product.editions if edition.active]
         entries.append(CatalogEntry(product, min(prices) if prices else None))
-    return entries
+    return CatalogPage(entries, products[-1].id if more else None, after is None)
+
+
+def sellable_product(slug: str) -> Product | None:
+    """The license product on sale with this slug, its editions and add-ons read in the same statement."""
+    stmt = _sellable_products().where(Product.slug == slug).options(joinedload(Product.addons))
+    return db.session.scalars(stmt).unique().first()

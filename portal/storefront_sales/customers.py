@@ -24,6 +24,7 @@ from portal.extensions import db
 from portal.outbox.services import enqueue_email, external_url
 from portal.reseller_plans.plans import storefront_is_open
 from portal.storefronts.models import ALIAS_LENGTH, Storefront
+from portal.storefronts.prices import sells_own_prices_clause
 
 _ALIAS_SHAPE = re.compile(rf"[a-z0-9-]{{1,{ALIAS_LENGTH}}}", re.ASCII)
 CLOSED = "This storefront is closed. Nothing can be bought here, and nobody can sign in."
@@ -40,6 +41,17 @@ def storefront_by_alias(alias: str) -> Storefront | None:
         return None
     return db.session.scalars(select(Storefront).where(Storefront.alias == alias)
                               .options(joinedload(Storefront.organization))).first()
+
+
+def storefront_for_page(alias: str) -> tuple[Storefront, bool] | None:
+    """storefront_by_alias and, in the same statement, whether its own prices apply (prices.sells_own_prices):
+    what every storefront page needs first."""
+    alias = (alias or "").lower()
+    if not _ALIAS_SHAPE.fullmatch(alias):
+        return None
+    row = db.session.execute(select(Storefront, sells_own_prices_clause()).where(Storefront.alias == alias)
+                             .options(joinedload(Storefront.organization))).first()
+    return (row[0], bool(row[1])) if row is not None else None
 
 
 def is_open(storefront: Storefront) -> bool:

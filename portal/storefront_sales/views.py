@@ -24,7 +24,7 @@ from portal.accounts.services import authenticate, user_with_access
 from portal.authz import customer_of_another_storefront
 from portal.billing.models import Invoice
 from portal.catalog.forms import ConfigureForm, chosen
-from portal.catalog.services import active_products, configure, default_configuration, product_by_slug, products_by_id
+from portal.catalog.services import configure, default_configuration, products_by_id
 from portal.errors import RuleError
 from portal.extensions import db, htmx, limiter
 from portal.orders.models import Order, PaymentKind
@@ -44,6 +44,7 @@ from portal.storefronts.prices import price_book
 
 bp = Blueprint("storefront_sales", __name__, url_prefix="/s/<alias>")
 ORDERS_PER_PAGE = 25
+PRODUCTS_PER_PAGE = 12  # the catalog's page (keyset: ?after=<the last product's id>)
 _PLAIN = re.compile(r"[A-Za-z0-9-]{1,120}", re.ASCII)  # what a product slug or an order number can be
 SIGN_IN_LIMITED = "Too many sign-in attempts were made. Wait a minute before trying again."
 SIGN_UP_LIMITED = "Too many sign-ups were made from here. Wait a minute before trying again."
@@ -66,9 +67,10 @@ def _add_alias(endpoint, values):
 @bp.before_request
 def _load_storefront():
     """The storefront of the alias, and the customer's sub-chain when the signed-in user is its customer."""
-    storefront = customers.storefront_by_alias(g.pop("storefront_alias", ""))
-    if storefront is None:
+    found = customers.storefront_for_page(g.pop("storefront_alias", ""))
+    if found is None:
         return render_template("storefront_sales/missing.html"), 404
+    storefront, g.storefront_own_prices = found
     if current_user.is_authenticated and customer_of_another_storefront(current_user, storefront.organization_id):
         return render_template("storefront_sales/missing.html"), 404
     g.storefront = storefront
@@ -129,15 +131,24 @@ def _safe_next(target: str | None) -> str:
 # ---------------------------------------------------------------- catalog and product pages
 
 
+def _after() -> int | None:
+    """The catalog's keyset cursor: the id of the last product of the previous page (a bad value: the first)."""
+    value = request.args.get("after", "")
+    return int(value) if value.isdigit() and len(value) <= 18 else None
+
+
 @bp.route("")
 def catalog():
-    """The storefront's catalog: its license products, each from its lowest price at the storefront."""
-    entries = carts.catalog(g.storefront, g.customer.id if g.customer else None, active_products())
-    return render("storefront_sales/catalog.html", entries=entries)
+    """The storefront's catalog: its license products, a page at a time, each from its lowest price at the
+    storefront."""
+    page = carts.catalog_page(g.storefront, g.customer.id if g.customer else None, _after(), PRODUCTS_PER_PAGE,
+                              own_prices=g.storefront_own_prices)
+    return render("storefront_sales/catalog.html", entries=page.entries, next_after=page.next_after,
+                  first_page=page.first_page)
 
 
 def _product_or_404(slug: str):
-    product = product_by_slug(slug) if _PLAIN.fullmatch(slug) else None
+    product = carts.sellable_product(slug) if _PLAIN.fullmatch(slug) else None
     if not carts.sellable(product):
         abort(404)
     return product
@@ -147,7 +158,9 @@ def _price_of(product, config) -> int | None:
     """The storefront's price of the configuration for whoever is looking (a customer's own special prices)."""
     if config is None:
         return None
-    return carts.unit_price(price_book(g.storefront, g.customer.id if g.customer else None, [product.id]), config)
+    book = price_book(g.storefront, g.customer.id if g.customer else None, [product.id],
+                      own_prices=g.storefront_own_prices)
+    return carts.unit_price(book, config)
 
 
 @bp.route("/products/<slug>")

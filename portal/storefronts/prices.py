@@ -14,20 +14,21 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import pricing
 from portal.accounts.models import Organization
 from portal.audit.services import Actor, record
 from portal.catalog.admin import MAX_PRICE_MINOR
-from portal.catalog.models import Edition, Product, ProductKind
+from portal.catalog.models import Edition, Product, ProductKind, SubscriptionBasis
 from portal.catalog.services import Configuration, active_products, discount_bp
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.money import format_amount
 from portal.reseller_plans import plans
 from portal.storefronts.models import Storefront, StorefrontPrice
+from portal.subscriptions.models import Subscription
 
 MIN_MARKUP_BP = -pricing.BP  # -100 %: free
 MAX_MARKUP_BP = 10 * pricing.BP  # +1,000 %
@@ -103,6 +104,14 @@ def sells_own_prices(storefront: Storefront) -> bool:
     return plans.has_standard_features(storefront)
 
 
+def sells_own_prices_clause() -> ColumnElement[bool]:
+    """sells_own_prices as a SQL expression on Storefront (the storefront's chain runs Standard, also while pending
+    cancellation), so a page can read it with the storefront in one statement (plans.has_standard_features' rule)."""
+    return exists(select(Subscription.id).join(Product, Product.id == Subscription.product_id).where(
+        Subscription.organization_id == Storefront.organization_id, Product.basis == SubscriptionBasis.RESELLER,
+        Product.slug == plans.STANDARD, Subscription.quantity > 0, Subscription.ended_on.is_(None)))
+
+
 def _require_standard(storefront: Storefront, field: str | None) -> None:
     if not sells_own_prices(storefront):
         raise RuleError("Markups and special prices come with the Standard plan: upgrade on the Reseller plans "
@@ -171,10 +180,12 @@ class PriceBook:
                                         self.markup_bp)
 
 
-def price_book(storefront: Storefront, customer_id: int | None, product_ids: Iterable[int]) -> PriceBook:
+def price_book(storefront: Storefront, customer_id: int | None, product_ids: Iterable[int], *,
+               own_prices: bool | None = None) -> PriceBook:
     """The storefront's rules for these products, for this customer (a sub-chain of the reseller, or None for an
-    anonymous visitor or a reseller's own view), read in ONE statement whatever their number (none on Free)."""
-    own = sells_own_prices(storefront)
+    anonymous visitor or a reseller's own view), read in ONE statement whatever their number (none on Free).
+    `own_prices`: sells_own_prices(storefront) when the caller read it already (sells_own_prices_clause)."""
+    own = sells_own_prices(storefront) if own_prices is None else own_prices
     ids = sorted(set(product_ids))
     if not own or not ids:
         return PriceBook(own, storefront.default_markup_bp, customer_id)

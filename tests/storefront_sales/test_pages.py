@@ -186,3 +186,59 @@ def test_pages_read_the_same_statements_whatever_the_number_of_rules_and_custome
                                            edition_id=editions[0].id, customer_id=customer.id, special_minor=100))
         db.session.commit()
     assert [_statements(app, carol, url) for url in urls] == before
+
+
+def test_catalog_pages_through_every_product_once_by_keyset(app, client, northwind):
+    """30 more license products (some sharing a position and a name): the catalog shows a page at a time, in
+    catalog order, each product exactly once, and "More products" stops on the last page."""
+    from portal.catalog.models import ProductKind
+    from portal.storefront_sales.views import PRODUCTS_PER_PAGE
+
+    with app.app_context():
+        for k in range(30):
+            db.session.add(Product(slug=f"paged-{k:02d}", name=f"Paged {k // 3:02d}", kind=ProductKind.LICENSE,
+                                   unit_label="seats", quantities=[1], position=50 + k // 4,
+                                   editions=[Edition(name="Standard", base_price_minor=1_000, unit_price_minor=100)]))
+        db.session.commit()
+        expected = [p.slug for p in db.session.scalars(
+            select(Product).where(Product.active.is_(True), Product.kind == ProductKind.LICENSE)
+            .order_by(Product.position, Product.name, Product.id))]
+    seen, path, pages = [], f"/s/{ALIAS}", 0
+    while path:
+        html = client.get(path).get_data(as_text=True)
+        pages += 1
+        shown = re.findall(rf'href="/s/{ALIAS}/products/([a-z0-9-]+)"', html)
+        assert 0 < len(shown) <= PRODUCTS_PER_PAGE
+        seen += shown
+        following = re.search(r'href="([^"]+)" rel="next"', html)
+        path = following.group(1).replace("&amp;", "&") if following else None
+        assert pages == 1 or "First page" in html
+    assert seen == expected
+    assert pages == -(-len(expected) // PRODUCTS_PER_PAGE)
+    assert "No more products" in client.get(f"/s/{ALIAS}?after=999999").get_data(as_text=True)
+    first = client.get(f"/s/{ALIAS}?after=-1").get_data(as_text=True)  # a bad cursor is the first page
+    assert re.findall(rf'href="/s/{ALIAS}/products/([a-z0-9-]+)"', first) == expected[:PRODUCTS_PER_PAGE]
+
+
+def test_the_storefront_query_knows_whether_its_own_prices_apply(app, northwind):
+    """storefront_for_page reads sells_own_prices in its statement: Standard yes, Free or no plan no."""
+    from portal.catalog.models import SubscriptionBasis
+    from portal.reseller_plans.plans import FREE, running_plan
+    from portal.storefront_sales.customers import storefront_for_page
+    from portal.storefronts.prices import sells_own_prices
+
+    with app.app_context():
+        storefront, own = storefront_for_page(ALIAS)
+        assert own is True and sells_own_prices(storefront) is True
+        plan = running_plan(storefront.organization_id)
+        plan.product_id = db.session.scalars(select(Product.id).where(
+            Product.slug == FREE, Product.basis == SubscriptionBasis.RESELLER)).one()
+        db.session.flush()
+        db.session.expire_all()
+        storefront, own = storefront_for_page(ALIAS)
+        assert own is False and sells_own_prices(storefront) is False
+        running_plan(storefront.organization_id).ended_on = date(2026, 1, 1)
+        db.session.flush()
+        storefront, own = storefront_for_page(ALIAS)
+        assert own is False and sells_own_prices(storefront) is False
+        db.session.rollback()
