@@ -23,7 +23,7 @@ from sqlalchemy import Select, and_, false, inspect, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from portal.accounts.models import Membership, Organization, Role, User
+from portal.accounts.models import Membership, Organization, PartnerTier, Role, User
 from portal.db_types import utcnow
 from portal.extensions import db, login_manager
 from portal.partners.models import GrantState, PartnerAssignment, PartnerGrant
@@ -79,6 +79,10 @@ MAIN_CHAIN_ONLY: frozenset[Permission] = frozenset({
 })
 
 
+# A storefront and a reseller plan are a reseller's (Organization.is_reseller), never an end customer's main chain.
+RESELLER_ONLY: frozenset[Permission] = frozenset({P.MANAGE_STOREFRONT})
+
+
 def _covers(membership: Membership, org: Organization) -> bool:
     return org.id == membership.organization_id or org.parent_id == membership.organization_id
 
@@ -117,6 +121,8 @@ def can(user: User, permission: Permission, org: Organization | None = None) -> 
         return False
     if permission in MAIN_CHAIN_ONLY and not org.is_main_chain:
         return False
+    if permission in RESELLER_ONLY and not org.is_reseller:
+        return False
     if any(m.active and permission in ROLE_PERMISSIONS[m.role] and _covers(m, org) for m in user.memberships):
         return True
     return any(
@@ -141,6 +147,8 @@ def organization_ids_where(user: User, permission: Permission) -> Select:
     )
     if permission in MAIN_CHAIN_ONLY:
         stmt = stmt.where(Organization.parent_id.is_(None))
+    if permission in RESELLER_ONLY:
+        stmt = stmt.where(Organization.partner_tier != PartnerTier.NONE)
     return stmt
 
 

@@ -37,7 +37,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("invoices.index", "Invoices", Permission.VIEW_INVOICES),
     NavItem("receipts.index", "Payments", Permission.VIEW_INVOICES),
     NavItem("subscriptions.index", "Manage Subscriptions", Permission.MANAGE_SUBSCRIPTIONS),
-    NavItem("reseller_plans.plan", "Reseller plan", Permission.MANAGE_SUBSCRIPTIONS),
+    NavItem("reseller_plans.plan", "Reseller plan", Permission.MANAGE_STOREFRONT),
     NavItem("payments.index", "Payment methods", Permission.MANAGE_PAYMENT_METHODS),
     NavItem("accounts.users", "Users", Permission.MANAGE_USERS),
     NavItem("accounts.chains", "Sub-chains", Permission.MANAGE_SUB_CHAINS),

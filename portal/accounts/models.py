@@ -88,6 +88,12 @@ class Organization(db.Model):
         return self.parent_id is None
 
     @property
+    def is_reseller(self) -> bool:
+        """A reseller: a main chain with a partner tier. Only a reseller may hold a reseller plan and a storefront
+        (DOMAIN §8)."""
+        return self.is_main_chain and self.partner_tier is not PartnerTier.NONE
+
+    @property
     def main_chain_id(self) -> int:
         return self.parent_id if self.parent_id is not None else self.id
 

@@ -24,7 +24,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from portal.accounts.models import Organization, PartnerTier
+from portal.accounts.models import Organization
 from portal.audit.services import Actor, record
 from portal.cart.models import CartItem
 from portal.catalog.models import Product, SubscriptionBasis
@@ -74,8 +74,8 @@ class PlanState:
 
 
 def is_reseller(org: Organization) -> bool:
-    """A reseller: a main chain with a partner tier. Only a reseller may hold a reseller plan and a storefront."""
-    return org.is_main_chain and org.partner_tier is not PartnerTier.NONE
+    """A reseller (Organization.is_reseller, the rule's one home)."""
+    return org.is_reseller
 
 
 def is_plan_product(product: Product | None) -> bool:

@@ -179,12 +179,13 @@ def test_navigation_shows_each_role_only_what_it_may_use(login, demo):
         return re.findall(r">([^<]+)</a>", block)
 
     assert nav("alice") == ["Account", "Licenses", "Activations", "Customers", "Locations", "Devices", "Shop",
-                            "Orders", "Invoices", "Payments", "Manage Subscriptions", "Payment methods", "Users",
-                            "Sub-chains",
+                            "Orders", "Invoices", "Payments", "Manage Subscriptions", "Reseller plan",
+                            "Payment methods", "Users", "Sub-chains",
                             "Transfers", "Installation partners", "Activity"]
     assert nav("bob") == ["Account", "Licenses", "Customers", "Locations", "Devices", "Shop", "Orders", "Invoices",
                           "Payments"]
     assert nav("carol") == ["Account", "Licenses", "Locations", "Devices"]
+    assert "Reseller plan" not in nav("dave")  # an end customer's main chain is no reseller
     assert nav("erin") == ["Account", "Activations", "Locations", "Devices"]  # Installation Partner of Fabrikam
 
 

@@ -16,10 +16,12 @@ from tests.factories import DEMO_EMAILS
 
 pytestmark = pytest.mark.browser
 
-# What a Chain & User Manager of a main chain administers (portal/authz.py ROLE_PERMISSIONS x NAVIGATION).
+# What a Chain & User Manager of a main chain administers (portal/authz.py ROLE_PERMISSIONS x NAVIGATION); a
+# reseller's also has its reseller plan.
 MANAGER = ("Account", "Licenses", "Activations", "Customers", "Locations", "Devices", "Shop", "Orders", "Invoices",
            "Payments", "Manage Subscriptions", "Payment methods", "Users", "Sub-chains", "Transfers",
            "Installation partners", "Activity")
+RESELLER_MANAGER = MANAGER[:11] + ("Reseller plan",) + MANAGER[11:]
 BUYER = ("Account", "Licenses", "Customers", "Locations", "Devices", "Shop", "Orders", "Invoices", "Payments")
 # End-customer users (viewers) see their account, their licenses and their devices; installers install and
 # support: activations, locations and devices.
@@ -30,13 +32,13 @@ INSTALLER = ("Account", "Activations", "Locations", "Devices")
 JOURNEYS = {
     # vendor staff, no organization
     "ops": ("/admin/audit", ("Catalog", "Organizations", "Invoices", "Seller settings", "Transfers", "Audit log",
-                              "Sent mail")),
-    "alice": ("/account", MANAGER),  # manager of Northwind IT
+                              "Sent mail", "Notifications")),
+    "alice": ("/account", RESELLER_MANAGER),  # manager of Northwind IT, a reseller
     "bob": ("/account", BUYER),  # member of Northwind IT
     "carol": ("/account", VIEWER),  # viewer of the sub-chain Contoso Retail
     "dave": ("/account", MANAGER),  # manager of Fabrikam Stores
     "erin": ("/account", INSTALLER),  # installer on Fabrikam Stores (her first organization), member of Northwind
-    "frank": ("/account", MANAGER),  # manager of Litware Solutions
+    "frank": ("/account", RESELLER_MANAGER),  # manager of Litware Solutions, a reseller
 }
 
 def main_nav(page: Page) -> Locator:
