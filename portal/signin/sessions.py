@@ -11,9 +11,10 @@ import hashlib
 import re
 import secrets
 from datetime import timedelta
+from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy import exists, func, literal, or_, select, update
+from sqlalchemy import Select, bindparam, exists, func, literal, or_, select, update
 
 from portal.accounts.models import Membership, Organization, User
 from portal.accounts.services import user_access_options
@@ -75,20 +76,25 @@ def _two_step_required():
     return or_(User.is_staff.is_(True), by_chain.exists())
 
 
+@lru_cache(maxsize=1)
+def _live_user() -> Select:
+    """load_user's statement, built once (building it cost more than running it): parameters key_hash and
+    idle_since."""
+    return (select(User, UserSession, _two_step_enabled().label("enabled"), _two_step_required().label("required"))
+            .join(UserSession, UserSession.user_id == User.id)
+            .where(UserSession.key_hash == bindparam("key_hash"), UserSession.ended_at.is_(None),
+                   UserSession.last_seen_at > bindparam("idle_since", type_=UserSession.last_seen_at.type))
+            .options(*user_access_options())
+            .execution_options(populate_existing=True))
+
+
 def load_user(key: str) -> User | None:
     """Flask-Login's loader: the user whose live session the cookie names, with what permission checks read and
     whether two-step sign-in is on and required (one statement, with the memberships' own)."""
     if not key or len(key) > 100:
         return None
     idle_since = utcnow() - current_app.permanent_session_lifetime
-    row = db.session.execute(
-        select(User, UserSession, _two_step_enabled().label("enabled"), _two_step_required().label("required"))
-        .join(UserSession, UserSession.user_id == User.id)
-        .where(UserSession.key_hash == _key_hash(key), UserSession.ended_at.is_(None),
-               UserSession.last_seen_at > idle_since)
-        .options(*user_access_options())
-        .execution_options(populate_existing=True)
-    ).unique().first()
+    row = db.session.execute(_live_user(), {"key_hash": _key_hash(key), "idle_since": idle_since}).unique().first()
     if row is None or not row.User.active:
         return None
     user, login = row.User, row.UserSession

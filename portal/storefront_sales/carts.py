@@ -8,8 +8,9 @@ the cart (never the vendor's list price), so the cart and the checkout can say w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import aliased, joinedload
 
 from portal import pricing
@@ -17,7 +18,7 @@ from portal.accounts.models import Organization, User
 from portal.audit.services import Actor, record
 from portal.cart.models import CartItem
 from portal.cart.services import cart_signature
-from portal.catalog.models import Product, ProductKind
+from portal.catalog.models import Edition, Product, ProductKind
 from portal.catalog.services import Configuration, configure, products_by_id
 from portal.errors import RuleError
 from portal.extensions import db
@@ -92,11 +93,18 @@ def cart_item(storefront: Storefront, user: User, customer: Organization, item_i
     return db.session.scalars(_items_query(storefront, user, customer).where(CartItem.id == item_id)).first()
 
 
+@lru_cache(maxsize=1)
+def _cart_count() -> Select:
+    return select(func.coalesce(func.sum(CartItem.copies), 0)).where(
+        CartItem.storefront_id == bindparam("storefront_id"), CartItem.user_id == bindparam("user_id"),
+        CartItem.organization_id == bindparam("customer_id"))
+
+
 def cart_count(storefront: Storefront, user: User, customer: Organization) -> int:
-    """Licenses in the customer's storefront cart, for the storefront's header."""
-    return db.session.scalar(select(func.coalesce(func.sum(CartItem.copies), 0)).where(
-        CartItem.storefront_id == storefront.id, CartItem.user_id == user.id,
-        CartItem.organization_id == customer.id))
+    """Licenses in the customer's storefront cart, for the storefront's header (on every page a customer sees:
+    its statement is built once)."""
+    return db.session.scalar(_cart_count(), {"storefront_id": storefront.id, "user_id": user.id,
+                                             "customer_id": customer.id})
 
 
 def unit_price(book: PriceBook, config: Configuration) -> int:
@@ -172,10 +180,22 @@ def remove_item(item: CartItem, actor: Actor) -> None:
 
 
 @dataclass(frozen=True)
+class CatalogProduct:
+    """What the catalog page shows of a product (read as plain rows, not Product objects)."""
+
+    id: int
+    slug: str
+    name: str
+    summary: str
+    unit_label: str
+    edition_names: tuple[str, ...]  # its editions on offer, in catalog order
+
+
+@dataclass(frozen=True)
 class CatalogEntry:
     """A product on the storefront's catalog page with its lowest price ("from")."""
 
-    product: Product
+    product: CatalogProduct
     from_minor: int | None  # None when no edition is on offer
 
 
@@ -193,6 +213,29 @@ def _sellable_products():
             .options(joinedload(Product.editions)))
 
 
+@lru_cache(maxsize=8)
+def _catalog_statement(per_page: int, keyset: bool) -> Select:
+    """catalog_page's statement, built once per page size (parameter `after` with `keyset`): a page of products
+    (one more, to know whether another page follows) with their active editions, as plain rows."""
+    page = (select(Product.id, Product.slug, Product.name, Product.summary, Product.unit_label, Product.quantities,
+                   Product.position)
+            .where(Product.active.is_(True), Product.kind == ProductKind.LICENSE)
+            .order_by(Product.position, Product.name, Product.id).limit(per_page + 1))
+    if keyset:
+        cursor = aliased(Product)
+        page = page.join(cursor, cursor.id == bindparam("after")).where(or_(
+            Product.position > cursor.position,
+            and_(Product.position == cursor.position, or_(Product.name > cursor.name,
+                                                          and_(Product.name == cursor.name,
+                                                               Product.id > cursor.id)))))
+    page = page.subquery()
+    return (select(page.c.id, page.c.slug, page.c.name, page.c.summary, page.c.unit_label, page.c.quantities,
+                   Edition.id.label("edition_id"), Edition.name.label("edition_name"), Edition.base_price_minor,
+                   Edition.unit_price_minor)
+            .outerjoin(Edition, and_(Edition.product_id == page.c.id, Edition.active.is_(True)))
+            .order_by(page.c.position, page.c.name, page.c.id, Edition.position, Edition.id))
+
+
 def catalog_page(storefront: Storefront, customer_id: int | None, after: int | None, per_page: int, *,
                  own_prices: bool | None = None) -> CatalogPage:
     """A page of the license products on sale at the storefront in catalog order (position, name), after the
@@ -200,28 +243,32 @@ def catalog_page(storefront: Storefront, customer_id: int | None, after: int | N
     gives an empty page), each from its lowest price for this customer (the first quantity offered, no add-ons).
     Two statements whatever the number of products and price rules: the products with their editions, the
     rules."""
-    stmt = _sellable_products().order_by(Product.position, Product.name, Product.id).limit(per_page + 1)
-    if after is not None:
-        cursor = aliased(Product)
-        stmt = stmt.join(cursor, cursor.id == after).where(or_(
-            Product.position > cursor.position,
-            and_(Product.position == cursor.position, or_(Product.name > cursor.name,
-                                                          and_(Product.name == cursor.name,
-                                                               Product.id > cursor.id)))))
-    products = list(db.session.scalars(stmt).unique())
-    more = len(products) > per_page
-    products = products[:per_page]
-    book = price_book(storefront, customer_id, [p.id for p in products], own_prices=own_prices)
+    rows = db.session.execute(_catalog_statement(per_page, after is not None),
+                              {"after": after} if after is not None else {}).all()
+    by_product: dict[int, list] = {}
+    for row in rows:
+        by_product.setdefault(row.id, []).append(row)
+    more = len(by_product) > per_page
+    products = list(by_product.values())[:per_page]
+    book = price_book(storefront, customer_id, [editions[0].id for editions in products], own_prices=own_prices)
     entries = []
-    for product in products:
-        quantity = min(product.quantities) if product.quantities else 1
-        prices = [book.price(Configuration(product, edition, quantity, ()))
-                  for edition in product.editions if edition.active]
+    for editions in products:
+        first = editions[0]
+        offered = [e for e in editions if e.edition_id is not None]
+        quantity = min(first.quantities) if first.quantities else 1
+        prices = [book.edition_price(first.id, e.edition_id, e.base_price_minor, e.unit_price_minor, quantity)
+                  for e in offered]
+        product = CatalogProduct(first.id, first.slug, first.name, first.summary, first.unit_label,
+                                 tuple(e.edition_name for e in offered))
         entries.append(CatalogEntry(product, min(prices) if prices else None))
-    return CatalogPage(entries, products[-1].id if more else None, after is None)
+    return CatalogPage(entries, products[-1][0].id if more else None, after is None)
+
+
+@lru_cache(maxsize=1)
+def _sellable_product() -> Select:
+    return _sellable_products().where(Product.slug == bindparam("slug")).options(joinedload(Product.addons))
 
 
 def sellable_product(slug: str) -> Product | None:
     """The license product on sale with this slug, its editions and add-ons read in the same statement."""
-    stmt = _sellable_products().where(Product.slug == slug).options(joinedload(Product.addons))
-    return db.session.scalars(stmt).unique().first()
+    return db.session.scalars(_sellable_product(), {"slug": slug}).unique().first()

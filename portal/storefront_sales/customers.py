@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -43,14 +44,20 @@ def storefront_by_alias(alias: str) -> Storefront | None:
                               .options(joinedload(Storefront.organization))).first()
 
 
+@lru_cache(maxsize=1)
+def _storefront_for_page() -> Select:
+    """storefront_for_page's statement, built once (building it cost more than running it)."""
+    return (select(Storefront, sells_own_prices_clause()).where(Storefront.alias == bindparam("alias"))
+            .options(joinedload(Storefront.organization)))
+
+
 def storefront_for_page(alias: str) -> tuple[Storefront, bool] | None:
     """storefront_by_alias and, in the same statement, whether its own prices apply (prices.sells_own_prices):
     what every storefront page needs first."""
     alias = (alias or "").lower()
     if not _ALIAS_SHAPE.fullmatch(alias):
         return None
-    row = db.session.execute(select(Storefront, sells_own_prices_clause()).where(Storefront.alias == alias)
-                             .options(joinedload(Storefront.organization))).first()
+    row = db.session.execute(_storefront_for_page(), {"alias": alias}).first()
     return (row[0], bool(row[1])) if row is not None else None
 
 

@@ -13,8 +13,9 @@ import enum
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, Select, bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import pricing
@@ -172,12 +173,29 @@ class PriceBook:
         product, edition = configuration.product, configuration.edition
         if product.kind is not ProductKind.LICENSE or edition is None:
             raise RuleError("Storefronts sell licenses only.", "product")
-        edition_list = pricing.edition_price(edition.base_price_minor, edition.unit_price_minor,
-                                             configuration.quantity)
-        addons_list = sum(addon.price_minor for addon in configuration.addons)
-        resolved = self.resolve(product.id, edition.id)
-        return pricing.storefront_price(edition_list, addons_list, configuration.quantity, resolved.rule,
-                                        self.markup_bp)
+        return self.edition_price(product.id, edition.id, edition.base_price_minor, edition.unit_price_minor,
+                                  configuration.quantity, sum(addon.price_minor for addon in configuration.addons))
+
+    def edition_price(self, product_id: int, edition_id: int, base_minor: int, unit_minor: int, quantity: int,
+                      addons_minor: int = 0) -> int:
+        """price() from a license edition's list prices and the add-ons' list price, for a caller reading plain
+        rows rather than Configuration's objects (the catalog page)."""
+        resolved = self.resolve(product_id, edition_id)
+        return pricing.storefront_price(pricing.edition_price(base_minor, unit_minor, quantity), addons_minor,
+                                        quantity, resolved.rule, self.markup_bp)
+
+
+@lru_cache(maxsize=2)
+def _rules_statement(for_customer: bool) -> Select:
+    """price_book's statement (the rules for everyone, and the customer's own with `for_customer`), built once:
+    parameters storefront_id, ids (expanding) and customer_id."""
+    customer = StorefrontPrice.customer_id.is_(None)
+    if for_customer:
+        customer = customer | (StorefrontPrice.customer_id == bindparam("customer_id"))
+    return (select(StorefrontPrice.id, StorefrontPrice.product_id, StorefrontPrice.edition_id,
+                   StorefrontPrice.customer_id, StorefrontPrice.markup_bp, StorefrontPrice.special_minor)
+            .where(StorefrontPrice.storefront_id == bindparam("storefront_id"),
+                   StorefrontPrice.product_id.in_(bindparam("ids", expanding=True)), customer))
 
 
 def price_book(storefront: Storefront, customer_id: int | None, product_ids: Iterable[int], *,
@@ -189,13 +207,10 @@ def price_book(storefront: Storefront, customer_id: int | None, product_ids: Ite
     ids = sorted(set(product_ids))
     if not own or not ids:
         return PriceBook(own, storefront.default_markup_bp, customer_id)
-    customer = StorefrontPrice.customer_id.is_(None)
+    values = {"storefront_id": storefront.id, "ids": ids}
     if customer_id is not None:
-        customer = customer | (StorefrontPrice.customer_id == customer_id)
-    rows = db.session.execute(
-        select(StorefrontPrice.id, StorefrontPrice.product_id, StorefrontPrice.edition_id,
-               StorefrontPrice.customer_id, StorefrontPrice.markup_bp, StorefrontPrice.special_minor)
-        .where(StorefrontPrice.storefront_id == storefront.id, StorefrontPrice.product_id.in_(ids), customer))
+        values["customer_id"] = customer_id
+    rows = db.session.execute(_rules_statement(customer_id is not None), values)
     rules = {(row.product_id, row.edition_id, row.customer_id):
              (pricing.PriceRule(markup_bp=row.markup_bp, special_unit_minor=row.special_minor), row.id)
              for row in rows}
