@@ -15,6 +15,9 @@ from portal.extensions import login_manager
 from portal.signin.sessions import load_user
 
 ORG_SESSION_KEY = "org_id"
+# False on g when the page rendered wears a header of its own (a storefront's), not the portal's: its template
+# context then skips the navigation, the organization switch and the cart count, which nothing there shows.
+PORTAL_CHROME = "portal_chrome"
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,9 @@ def _template_context() -> dict:
     if not has_request_context() or not current_user.is_authenticated:  # emails render outside requests
         return {"navigation": (), "organization": None, "organizations": ()}
     org = g.get("organization")
+    if not g.get(PORTAL_CHROME, True):
+        return {"navigation": (), "organization": org, "organizations": (), "granted": frozenset(),
+                "cart_count": None, "Permission": Permission}
     granted = navigation_permissions(current_user, org)
     return {
         "navigation": [item for item in NAVIGATION if item.permission in granted],

@@ -18,7 +18,8 @@ from flask_login import current_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from portal.accounts.context import current_actor
+from portal import rendering
+from portal.accounts.context import PORTAL_CHROME, current_actor
 from portal.accounts.forms import ConfirmForm, LoginForm
 from portal.accounts.services import authenticate, user_with_access
 from portal.authz import customer_of_another_storefront
@@ -34,7 +35,7 @@ from portal.payments.cards import check_card
 from portal.payments.gateway import gateway
 from portal.payments.models import PaymentMethod
 from portal.payments.services import saved_cards
-from portal.rendering import render, show_rule_error
+from portal.rendering import show_rule_error
 from portal.routing import id_value
 from portal.signin.sessions import end_current_session
 from portal.signin.views import sign_in
@@ -91,6 +92,14 @@ def _storefront_context() -> dict:
     return {"storefront": storefront, "customer": customer, "storefront_cart_count": count,
             "storefront_open": customers.is_open(storefront), "seller_name": _seller_name(),
             "has_endpoint": lambda endpoint: endpoint in current_app.view_functions}
+
+
+def render(page: str, fragment: str | None = None, status: int = 200, **context):
+    """rendering.render for the storefront's own pages, which wear the storefront's header (_layout.html), not the
+    portal's: the portal's navigation, organization switch and cart count are not worked out for them
+    (accounts.context.PORTAL_CHROME)."""
+    g.setdefault(PORTAL_CHROME, False)
+    return rendering.render(page, fragment, status, **context)
 
 
 def _seller_name() -> str:
