@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
+from babel import Locale
 from babel.numbers import format_currency, get_currency_precision, get_currency_symbol
 
 from portal.errors import RuleError
@@ -47,8 +49,14 @@ class Money:
         return Decimal(self.minor).scaleb(-get_currency_precision(self.currency))
 
 
+@lru_cache(maxsize=16)
+def _locale(name: str) -> Locale:
+    """Babel's locale, parsed once (format_currency given a name parses it at every call)."""
+    return Locale.parse(name)
+
+
 def format_money(value: Money, locale: str = DEFAULT_LOCALE) -> str:
-    return format_currency(value.as_decimal(), value.currency, locale=locale)
+    return format_currency(value.as_decimal(), value.currency, locale=_locale(locale))
 
 
 # What a person types for an amount: digits with optional thousands commas in their places, and a decimal point.

@@ -152,8 +152,10 @@ def catalog():
     storefront."""
     page = carts.catalog_page(g.storefront, g.customer.id if g.customer else None, _after(), PRODUCTS_PER_PAGE,
                               own_prices=g.storefront_own_prices)
+    # Each product's link is this path and its slug: one url_for for the page rather than one a product.
+    product_path = url_for("storefront_sales.product", slug="slug").removesuffix("slug")
     return render("storefront_sales/catalog.html", entries=page.entries, next_after=page.next_after,
-                  first_page=page.first_page)
+                  first_page=page.first_page, product_path=product_path)
 
 
 def _product_or_404(slug: str):
