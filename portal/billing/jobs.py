@@ -25,6 +25,7 @@ from portal.audit.services import Actor
 from portal.billing import documents
 from portal.billing.models import Invoice
 from portal.billing.services import Period, organizations_to_summarize, summarize_month
+from portal.credits.services import organizations_with_credit
 from portal.db_types import utcnow
 from portal.extensions import db
 
@@ -52,10 +53,11 @@ def run_monthly_summary(period: Period, today: date | None = None, actor: Actor 
         batch = org_ids[start:start + SUMMARY_BATCH]
         try:
             orgs = {org.id: org for org in db.session.scalars(select(Organization).where(Organization.id.in_(batch)))}
+            with_credit = organizations_with_credit(batch)
             batch_made = []
             for done, org_id in enumerate(batch, start=start + 1):
                 org = orgs[org_id]
-                summary = summarize_month(org, period, today, actor)
+                summary = summarize_month(org, period, today, actor, with_credit=org_id in with_credit)
                 if summary is not None:
                     parts = db.session.scalar(select(func.count()).select_from(Invoice)
                                               .where(Invoice.summary_id == summary.id))

@@ -399,10 +399,11 @@ def summary_line_rows(parts: Sequence, lines: Sequence) -> list[dict]:
 
 
 def summarize_month(org: Organization, period: Period, today: date | None = None,
-                    actor: Actor | None = None) -> Invoice | None:
+                    actor: Actor | None = None, with_credit: bool = True) -> Invoice | None:
     """The summary invoice of `org` for `period`: every order invoice of that month still to summarize, one line
     each, due net 30. None when there is nothing to summarize (so running twice makes nothing new). Locks the
-    order invoices it takes, so a concurrent run finds nothing left to take."""
+    order invoices it takes, so a concurrent run finds nothing left to take. `with_credit` False: the caller knows
+    the organization has no credit note to apply (credits.services.organizations_with_credit)."""
     today = today or utcnow().date()
     actor = actor or Actor.system()
     parts = sorted(db.session.execute(_waiting_parts(period), {"organization_id": org.id}),
@@ -429,7 +430,8 @@ def summarize_month(org: Organization, period: Period, today: date | None = None
                                  days=PAYMENT_TERMS_DAYS, due=due.isoformat()),
     )
     db.session.add(summary)
-    apply_available_credit(summary)  # the organization's credit notes pay what they can of it (prepaid, BT-113)
+    if with_credit:
+        apply_available_credit(summary)  # the organization's credit notes pay what they can of it (prepaid, BT-113)
     db.session.flush()
     # One executemany for the lines and one UPDATE for the parts, not a unit-of-work flush of every row.
     for row in rows:

@@ -40,6 +40,15 @@ def consume_credit(note: Invoice, invoice: Invoice, amount_minor: int) -> Credit
     return allocation
 
 
+def organizations_with_credit(org_ids: list[int]) -> set[int]:
+    """Which of these organizations have a credit note with credit left: the batch jobs (the monthly summary, the
+    renewal run) ask once per batch, and look for credit to apply only where there is some."""
+    return set(db.session.scalars(
+        select(Invoice.organization_id).where(Invoice.organization_id.in_(org_ids),
+                                              Invoice.series == InvoiceSeries.CREDIT,
+                                              Invoice.status == InvoiceStatus.CREDIT_AVAILABLE).distinct()))
+
+
 def apply_available_credit(invoice: Invoice) -> int:
     """The organization's available credit pays what the invoice being issued owes: call it on the pending
     invoice (added, not yet flushed: its prepaid amount is part of the document) once its totals are set.

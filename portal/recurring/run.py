@@ -36,7 +36,7 @@ from sqlalchemy.orm import selectinload
 from portal import pricing
 from portal.accounts.models import Organization
 from portal.audit.services import Actor, audit_entry, record
-from portal.billing.models import SUMMARIZED_NOTE, Invoice, InvoiceSeries, InvoiceStatus
+from portal.billing.models import SUMMARIZED_NOTE, InvoiceStatus
 from portal.billing.services import (
     PAYMENT_TERMS_DAYS,
     IssuedLine,
@@ -45,7 +45,7 @@ from portal.billing.services import (
 )
 from portal.catalog.models import BillingInterval, Product, ProductKind, PurchaseKind
 from portal.catalog.services import discount_bp, products_by_id
-from portal.credits.services import apply_available_credit
+from portal.credits.services import apply_available_credit, organizations_with_credit
 from portal.db_types import utcnow
 from portal.extensions import db
 from portal.licenses.models import License
@@ -122,10 +122,7 @@ class _Terms:
 
     def read_batch(self, org_ids: list[int]) -> None:
         self.seller = seller_snapshot()
-        self.with_credit = set(db.session.scalars(
-            select(Invoice.organization_id).where(Invoice.organization_id.in_(org_ids),
-                                                  Invoice.series == InvoiceSeries.CREDIT,
-                                                  Invoice.status == InvoiceStatus.CREDIT_AVAILABLE).distinct()))
+        self.with_credit = organizations_with_credit(org_ids)
 
     def discount_bp(self, org: Organization) -> int:
         if org.partner_tier not in self._discounts:
