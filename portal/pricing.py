@@ -197,6 +197,22 @@ def margin_bp(price_minor: int, cost_minor: int) -> int | None:
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+class Margined:
+    """What a row with a price and a cost (minor units) shows of its margin: mixed into the dataclasses of the
+    storefront's pricing page and the reseller's sales page."""
+
+    price_minor: int
+    cost_minor: int
+
+    @property
+    def margin_minor(self) -> int:
+        return margin(self.price_minor, self.cost_minor)
+
+    @property
+    def margin_bp(self) -> int | None:
+        return margin_bp(self.price_minor, self.cost_minor)
+
+
 # ---------------------------------------------------------------- quotes
 
 

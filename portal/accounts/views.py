@@ -40,8 +40,7 @@ from portal.errors import RuleError
 from portal.extensions import db, limiter
 from portal.pagination import window
 from portal.rendering import render, show_rule_error, submit
-from portal.signin.sessions import end_current_session
-from portal.signin.views import new_session_here, sign_in
+from portal.signin.views import new_session_here, sign_in, sign_out
 
 bp = Blueprint("accounts", __name__)
 
@@ -91,12 +90,7 @@ def logout():
     """Sign out (POST); GET shows the button, since GET must not change state."""
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
-        if current_user.is_authenticated:  # the session ends on the server: a copy of the cookie stops working
-            end_current_session(current_user, current_actor())
-            db.session.commit()
-        logout_user()
-        session.clear()
-        flash("You are signed out.", "success")
+        sign_out()
         return redirect(url_for("accounts.login"))
     if not current_user.is_authenticated:
         return redirect(url_for("accounts.login"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, request, session, url_for
-from flask_login import current_user, login_required, login_user
+from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.accounts.context import current_actor
 from portal.accounts.forms import ConfirmForm
@@ -50,6 +50,17 @@ def sign_in(user: User, target: str):
     session.clear()
     session[PENDING_KEY] = {"user_id": user.id, "until": time.time() + PENDING_SECONDS, "next": target}
     return redirect(url_for("signin.second_step"))
+
+
+def sign_out() -> None:
+    """Sign the current user out: the session ends on the server (a copy of the cookie stops working, committed)
+    and in this browser. The portal's and the storefronts' sign-out pages both end here."""
+    if current_user.is_authenticated:
+        sessions.end_current_session(current_user, current_actor())
+        db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "success")
 
 
 def _pending_user_id() -> int | None:

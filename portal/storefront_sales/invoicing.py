@@ -207,7 +207,7 @@ _Wholesale = aliased(Order)
 
 
 @dataclass(frozen=True)
-class SaleRow:
+class SaleRow(pricing.Margined):
     """One storefront sale as the reseller sees it: its customer's order, the customer, the storefront price
     (before tax), its cost (the wholesale order, before tax), the margin, and the reseller's invoice."""
 
@@ -216,14 +216,6 @@ class SaleRow:
     price_minor: int
     cost_minor: int
     invoice_number: str | None
-
-    @property
-    def margin_minor(self) -> int:
-        return pricing.margin(self.price_minor, self.cost_minor)
-
-    @property
-    def margin_bp(self) -> int | None:
-        return pricing.margin_bp(self.price_minor, self.cost_minor)
 
 
 def sales_query(reseller_id: int) -> Select:
@@ -245,19 +237,11 @@ def sale_rows(rows) -> list[SaleRow]:
 
 
 @dataclass(frozen=True)
-class SalesTotal:
+class SalesTotal(pricing.Margined):
     currency: str
     count: int
     price_minor: int
     cost_minor: int
-
-    @property
-    def margin_minor(self) -> int:
-        return pricing.margin(self.price_minor, self.cost_minor)
-
-    @property
-    def margin_bp(self) -> int | None:
-        return pricing.margin_bp(self.price_minor, self.cost_minor)
 
 
 def sales_totals(reseller_id: int) -> list[SalesTotal]:

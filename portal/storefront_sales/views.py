@@ -13,8 +13,8 @@ import re
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
-from flask_login import current_user, logout_user
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -37,8 +37,7 @@ from portal.payments.models import PaymentMethod
 from portal.payments.services import saved_cards
 from portal.rendering import show_rule_error
 from portal.routing import id_value
-from portal.signin.sessions import end_current_session
-from portal.signin.views import sign_in
+from portal.signin.views import sign_in, sign_out
 from portal.storefront_sales import carts, customers, selling
 from portal.storefront_sales.forms import SignUpForm, StorefrontCheckoutForm
 from portal.storefronts.prices import price_book
@@ -452,12 +451,7 @@ def logout():
     """Sign out (POST); GET shows the button, since GET must not change state."""
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
-        if current_user.is_authenticated:  # the session ends on the server: a copy of the cookie stops working
-            end_current_session(current_user, current_actor())
-            db.session.commit()
-        logout_user()
-        session.clear()
-        flash("You are signed out.", "success")
+        sign_out()
         return redirect(url_for("storefront_sales.catalog"))
     if not current_user.is_authenticated:
         return redirect(url_for("storefront_sales.catalog"))

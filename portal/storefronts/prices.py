@@ -322,7 +322,7 @@ def remove_rule(rule: StorefrontPrice, actor: Actor) -> None:
 
 
 @dataclass(frozen=True)
-class PriceRow:
+class PriceRow(pricing.Margined):
     """One license edition as the reseller sees it, at its smallest configuration: the vendor's list price, the
     reseller's cost after its partner discount, the storefront's price, the margin and the rule in force."""
 
@@ -333,14 +333,6 @@ class PriceRow:
     cost_minor: int
     price_minor: int
     resolved: Resolved
-
-    @property
-    def margin_minor(self) -> int:
-        return pricing.margin(self.price_minor, self.cost_minor)
-
-    @property
-    def margin_bp(self) -> int | None:
-        return pricing.margin_bp(self.price_minor, self.cost_minor)
 
 
 @dataclass(frozen=True)
