@@ -23,6 +23,13 @@ from portal.receipts.models import Receipt  # noqa: F401
 from portal.recurring.models import Renewal, RenewalCollection  # noqa: F401
 from portal.seller.models import SellerSettings, TaxRate  # noqa: F401
 from portal.signin.models import RecoveryCode, TwoStepCredential, TwoStepRequirement, UserSession  # noqa: F401
-from portal.storefronts.models import EmailTemplate, Storefront, StorefrontPrice, StorefrontSeries  # noqa: F401
+from portal.reseller_fees.models import ResellerFeeCharge, ResellerFeeOverride  # noqa: F401
+from portal.storefronts.models import (  # noqa: F401
+    EmailTemplate,
+    Storefront,
+    StorefrontPrice,
+    StorefrontProduct,
+    StorefrontSeries,
+)
 from portal.subscriptions.models import Subscription  # noqa: F401
 from portal.transfers.models import TransferRequest  # noqa: F401

@@ -163,17 +163,31 @@ def marked_up(list_minor: int, markup_bp: int) -> int:
 
 
 def storefront_price(edition_list_minor: int, addons_list_minor: int, units: int, rule: PriceRule | None,
-                     default_markup_bp: int | None = None) -> int:
+                     default_markup_bp: int | None = None, rrp_unit_minor: int | None = None) -> int:
     """A reseller's price for one configuration: a markup applies to its whole list price (edition and add-ons);
     a special price is per unit and replaces the edition's list price, its add-ons then following the default
-    markup. No rule: the list price."""
+    markup. No rule: the default markup over the list price; with no default markup either, the vendor's
+    recommended retail price per unit (`rrp_unit_minor`, add-ons at list price) where it has one, else the list
+    price."""
     if units < 1 or edition_list_minor < 0 or addons_list_minor < 0:
         raise ValueError("a configuration has units and no negative price")
+    if rrp_unit_minor is not None and rrp_unit_minor < 0:
+        raise ValueError("prices are never negative")
     if rule is None:
+        if default_markup_bp is None and rrp_unit_minor is not None:
+            return rrp_unit_minor * units + addons_list_minor
         return marked_up(edition_list_minor + addons_list_minor, default_markup_bp or 0)
     if rule.markup_bp is not None:
         return marked_up(edition_list_minor + addons_list_minor, rule.markup_bp)
     return rule.special_unit_minor * units + marked_up(addons_list_minor, default_markup_bp or 0)
+
+
+def reseller_fee(accounts: int, fee_minor: int) -> int:
+    """A month's fee on one product: the fee per customer account times the accounts holding it (no discount:
+    a reseller's partner discount applies to list prices, not to the vendor's fees)."""
+    if accounts < 0 or fee_minor < 0:
+        raise ValueError("a fee is charged for a count of accounts at a price that is not negative")
+    return accounts * fee_minor
 
 
 def reseller_cost(list_minor: int, discount_bp: int) -> int:

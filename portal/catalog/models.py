@@ -53,6 +53,7 @@ class Product(db.Model):
     __table_args__ = (
         CheckConstraint("ms_rate_bp >= 0 AND ms_rate_bp <= 10000", name="ms_rate_range"),
         CheckConstraint("unit_price_minor IS NULL OR unit_price_minor >= 0", name="unit_price_not_negative"),
+        CheckConstraint("reseller_fee_minor IS NULL OR reseller_fee_minor >= 0", name="reseller_fee_not_negative"),
         CheckConstraint(
             "(kind = 'license' AND basis IS NULL AND interval IS NULL AND unit_price_minor IS NULL) OR "
             "(kind = 'subscription' AND basis IS NOT NULL AND interval IS NOT NULL AND unit_price_minor IS NOT NULL)",
@@ -77,6 +78,10 @@ class Product(db.Model):
     basis: Mapped[SubscriptionBasis | None] = mapped_column(str_enum(SubscriptionBasis, "subscription_basis"))
     interval: Mapped[BillingInterval | None] = mapped_column(str_enum(BillingInterval, "billing_interval"))
     unit_price_minor: Mapped[int | None] = mapped_column(BigInteger)
+    # What the vendor charges a reseller per month for every customer account holding a license of this product
+    # (DOMAIN §8; portal/reseller_fees): None for no fee. Staff may set another fee for one reseller
+    # (reseller_fees.models.ResellerFeeOverride). License products only.
+    reseller_fee_minor: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     editions: Mapped[list[Edition]] = relationship(back_populates="product", order_by="Edition.position, Edition.id")
@@ -94,6 +99,7 @@ class Edition(db.Model):
     __table_args__ = (
         UniqueConstraint("product_id", "name", name="uq_edition_product_name"),
         CheckConstraint("base_price_minor >= 0 AND unit_price_minor >= 0", name="prices_not_negative"),
+        CheckConstraint("rrp_unit_minor IS NULL OR rrp_unit_minor >= 0", name="rrp_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -102,6 +108,9 @@ class Edition(db.Model):
     position: Mapped[int] = mapped_column(Integer, default=0)
     base_price_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     unit_price_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The vendor's recommended retail price per unit (DOMAIN §8), which a reseller may follow, exceed or undercut:
+    # a storefront sells at it when the reseller set no price of its own (pricing.storefront_price). None: none.
+    rrp_unit_minor: Mapped[int | None] = mapped_column(BigInteger)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     product: Mapped[Product] = relationship(back_populates="editions")

@@ -10,7 +10,20 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import Organization
@@ -83,6 +96,23 @@ class StorefrontPrice(db.Model):
 # One rule per product, edition and customer (none counts as 0, since NULLs never collide in a plain unique).
 Index("uq_storefront_price_rule", StorefrontPrice.storefront_id, StorefrontPrice.product_id,
       func.coalesce(StorefrontPrice.edition_id, 0), func.coalesce(StorefrontPrice.customer_id, 0), unique=True)
+
+
+class StorefrontProduct(db.Model):
+    """How a reseller shows one of the vendor's license products on its own storefront: its own name and
+    description (blank: the vendor's), or not at all. Its prices are StorefrontPrice rules; the vendor's fee on
+    the product is the vendor's (portal/reseller_fees), never the reseller's to change."""
+
+    __tablename__ = "storefront_product"
+    __table_args__ = (UniqueConstraint("storefront_id", "product_id", name="uq_storefront_product"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    storefront_id: Mapped[int] = mapped_column(ForeignKey("storefront.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    name: Mapped[str] = mapped_column(String(120), default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class StorefrontSeries(db.Model):

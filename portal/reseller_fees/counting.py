@@ -1,0 +1,178 @@
+"""Which customer accounts a reseller pays the vendor's fee for, and how much (DOMAIN §8). The rule, stated once:
+
+- The **reseller** is the license's owner (License.owner_id): a main chain with a partner tier.
+- A **customer account** of the reseller holds product P on a day when the reseller assigned it at least one license
+  of P (License.customer_id, assigned by the end of that day, UTC) and the account is not the reseller itself.
+  Use does not matter: an unactivated license, a lapsed M&S or a product no longer sold all count.
+- The **fee** for P is the one staff set for this reseller (ResellerFeeOverride; None there means no fee), else P's
+  fee for all resellers (Product.reseller_fee_minor). No fee, or a fee of 0, charges nothing.
+- **Counted on the month's last day**: each account holding P at the end of that day is charged P's fee once for
+  the whole month, whatever day it was assigned its first license of P (no proration). An account that no longer
+  holds P by then (its licenses moved away with an account transfer, which makes them the account's own) is not
+  charged for that month. Licenses are never un-assigned otherwise, so an account once charged stays charged
+  every month until then.
+- An account holding several fee-bearing products is charged each product's fee.
+
+`charged_accounts` is the rule as ONE SQL statement whatever the number of accounts; `accounts_charged` states
+it again in plain Python over plain rows, so property tests can hold the SQL to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import Select, and_, case, distinct, func, select
+
+from portal.accounts.models import Organization, PartnerTier
+from portal.catalog.models import Product
+from portal.extensions import db
+from portal.licenses.models import License
+from portal.reseller_fees.models import ResellerFeeOverride
+
+
+def end_of(day: date) -> datetime:
+    """The first instant after `day` (UTC): a license assigned before it is held on `day`."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+def _fee_in_force():
+    """The fee of License.product_id for License.owner_id: the reseller's own (outer-joined override) if staff
+    set one, else the product's fee for all resellers."""
+    return case((ResellerFeeOverride.id.is_not(None), ResellerFeeOverride.fee_minor),
+                else_=Product.reseller_fee_minor)
+
+
+def _held(reseller_id: int | None, day: date):
+    """License rows joined to their product and the owner's override, restricted to what the rule counts on
+    `day` (all resellers when `reseller_id` is None)."""
+    fee = _fee_in_force()
+    stmt = (select(License.owner_id, License.product_id, License.customer_id, fee.label("fee_minor"))
+            .join(Product, Product.id == License.product_id)
+            .outerjoin(ResellerFeeOverride, and_(ResellerFeeOverride.product_id == License.product_id,
+                                                 ResellerFeeOverride.reseller_id == License.owner_id))
+            .where(License.customer_id.is_not(None), License.customer_id != License.owner_id,
+                   License.assigned_at < end_of(day), fee > 0))
+    return stmt.where(License.owner_id == reseller_id) if reseller_id is not None else stmt
+
+
+def charged_accounts(reseller_id: int, day: date) -> Select:
+    """(product_id, customer_id, fee_minor): every customer account charged each product's fee for the month
+    ending on `day`, one row each (one statement)."""
+    return _held(reseller_id, day).with_only_columns(
+        License.product_id, License.customer_id, _fee_in_force().label("fee_minor")).distinct()
+
+
+def resellers_with_fees(day: date) -> list[int]:
+    """Ids of the resellers (main chains with a partner tier) owing fees for the month ending on `day`."""
+    held = _held(None, day).subquery()
+    return sorted(db.session.scalars(
+        select(distinct(held.c.owner_id)).join(Organization, Organization.id == held.c.owner_id)
+        .where(Organization.parent_id.is_(None), Organization.partner_tier != PartnerTier.NONE)))
+
+
+@dataclass(frozen=True)
+class FeeLine:
+    """One product's fee for a month: the fee per account and the accounts charged (id, name), by name."""
+
+    product_id: int
+    product_name: str
+    fee_minor: int
+    accounts: tuple[tuple[int, str], ...]
+
+    @property
+    def total_minor(self) -> int:
+        from portal.pricing import reseller_fee
+
+        return reseller_fee(len(self.accounts), self.fee_minor)
+
+
+def fee_lines(reseller_id: int, day: date) -> list[FeeLine]:
+    """The reseller's fee lines for the month ending on `day`, one per product by product name, each with its
+    accounts by name (one statement)."""
+    charged = charged_accounts(reseller_id, day).subquery()
+    rows = db.session.execute(
+        select(charged.c.product_id, Product.name, charged.c.fee_minor, charged.c.customer_id, Organization.name)
+        .join(Product, Product.id == charged.c.product_id)
+        .join(Organization, Organization.id == charged.c.customer_id)
+        .order_by(Product.name, Product.id, Organization.name, Organization.id))
+    lines: dict[int, tuple[str, int, list]] = {}
+    for product_id, product_name, fee_minor, customer_id, customer_name in rows:
+        lines.setdefault(product_id, (product_name, fee_minor, []))[2].append((customer_id, customer_name))
+    return [FeeLine(product_id, name, fee, tuple(accounts)) for product_id, (name, fee, accounts) in lines.items()]
+
+
+@dataclass(frozen=True)
+class AccountFees:
+    """What one customer account costs its reseller per month in fees: its fee-bearing products and their sum."""
+
+    products: int = 0
+    monthly_minor: int = 0
+
+
+def fees_by_account(reseller_id: int, customer_ids: Iterable[int], day: date) -> dict[int, AccountFees]:
+    """The fees each of these customer accounts costs the reseller for a month ending on `day` (one statement;
+    accounts without fees are left out)."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    charged = charged_accounts(reseller_id, day).where(License.customer_id.in_(ids)).subquery()
+    rows = db.session.execute(select(charged.c.customer_id, func.count(), func.sum(charged.c.fee_minor))
+                              .group_by(charged.c.customer_id))
+    return {customer_id: AccountFees(count, int(total)) for customer_id, count, total in rows}
+
+
+@dataclass(frozen=True)
+class FeeTotal:
+    """A reseller's fees for a month: the accounts charged at least one fee, and the sum of every fee."""
+
+    accounts: int = 0
+    monthly_minor: int = 0
+
+
+def fee_total(reseller_id: int, day: date) -> FeeTotal:
+    """The reseller's fees for a month ending on `day`, in total (one statement)."""
+    charged = charged_accounts(reseller_id, day).subquery()
+    accounts, total = db.session.execute(
+        select(func.count(distinct(charged.c.customer_id)), func.coalesce(func.sum(charged.c.fee_minor), 0))).one()
+    return FeeTotal(accounts, int(total))
+
+
+# ---------------------------------------------------------------- the rule again, in plain Python
+
+
+@dataclass(frozen=True)
+class HeldLicense:
+    """What the rule reads of a license."""
+
+    owner_id: int
+    product_id: int
+    customer_id: int | None
+    assigned_at: datetime | None
+
+
+def fee_for(product_id: int, reseller_id: int, product_fees: Mapping[int, int | None],
+            overrides: Mapping[tuple[int, int], int | None]) -> int | None:
+    """The fee of a product for a reseller: the reseller's own if staff set one (None there: no fee), else the
+    product's fee for all resellers."""
+    if (product_id, reseller_id) in overrides:
+        return overrides[(product_id, reseller_id)]
+    return product_fees.get(product_id)
+
+
+def accounts_charged(licenses: Iterable[HeldLicense], product_fees: Mapping[int, int | None],
+                     overrides: Mapping[tuple[int, int], int | None], reseller_id: int,
+                     day: date) -> set[tuple[int, int, int]]:
+    """charged_accounts' rule in plain Python: the set of (product_id, customer_id, fee_minor) charged to
+    `reseller_id` for the month ending on `day`."""
+    charged = set()
+    for lic in licenses:
+        if lic.owner_id != reseller_id or lic.customer_id is None or lic.customer_id == reseller_id:
+            continue
+        if lic.assigned_at is None or lic.assigned_at >= end_of(day):
+            continue
+        fee = fee_for(lic.product_id, reseller_id, product_fees, overrides)
+        if fee:
+            charged.add((lic.product_id, lic.customer_id, fee))
+    return charged
