@@ -220,6 +220,19 @@ class Brand:
 
 
 @dataclass(frozen=True)
+class Annex:
+    """A page after the totals listing what one line stands for, entry by entry: the customer accounts a
+    reseller fee line charged. Printed only, never part of the Factur-X XML (the line's quantity is their count)."""
+
+    title: str
+    entries: tuple[str, ...]
+    intro: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "entries", tuple(self.entries))
+
+
+@dataclass(frozen=True)
 class CreditLine:
     """Credit moved between a credit note and an invoice: on an invoice, a credit note's credit it consumed when
     issued (part of its prepaid amount, BT-113); on a credit note, an invoice its credit paid when issued."""
@@ -290,6 +303,7 @@ class InvoiceDocument:
     corrects_date: date | None = None
     credits: tuple[CreditLine, ...] = ()
     brand: Brand | None = None  # the seller's accent colour and logo (a reseller's invoice), printed only
+    annexes: tuple[Annex, ...] = ()  # pages after the totals (the accounts of a reseller fee line), printed only
     breakdown: tuple[TaxBreakdown, ...] = field(init=False, repr=False, compare=False)
     totals: Totals = field(init=False, repr=False, compare=False)
 
@@ -297,6 +311,7 @@ class InvoiceDocument:
         object.__setattr__(self, "lines", tuple(self.lines))
         object.__setattr__(self, "included_invoices", tuple(self.included_invoices))
         object.__setattr__(self, "credits", tuple(self.credits))
+        object.__setattr__(self, "annexes", tuple(self.annexes))
         self._check_header()
         self._check_lines()
         breakdown = tax_breakdown(self.lines)

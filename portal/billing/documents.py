@@ -18,7 +18,16 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from invoices.document import LOGO_TYPES, Brand, CreditLine, DocumentLine, InvoiceDocument, Party, PaymentMeans
+from invoices.document import (
+    LOGO_TYPES,
+    Annex,
+    Brand,
+    CreditLine,
+    DocumentLine,
+    InvoiceDocument,
+    Party,
+    PaymentMeans,
+)
 from portal.audit.services import Actor, record
 from portal.billing.lines import line_licenses, product_text, summary_parts
 from portal.billing.models import CreditAllocation, Invoice, InvoiceStatus, PaymentMethodKind
@@ -29,6 +38,7 @@ from portal.extensions import db
 from portal.outbox.models import OutboxMessage
 from portal.outbox.services import Attachment, attachment_maker, enqueue_email, external_url
 from portal.receipts.methods import payment_options
+from portal.reseller_fees.invoicing import charged_on
 from portal.seller.details import invoice_seller
 from portal.seller.taxes import EXEMPT, EXEMPTION_REASONS, STANDARD, ZERO_RATED, issued_category
 from portal.storage import store_once, stored_file
@@ -169,8 +179,20 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         included_invoices=tuple(row.number for row in parts), period_start=period_start, period_end=period_end,
         exemption_reason=reason, order_number=invoice.order.number if invoice.order else "",
         buyer_reference=invoice.order.purchase_order_number if invoice.order else "", details_note=details_note,
-        brand=invoice_brand(invoice),
+        brand=invoice_brand(invoice), annexes=_fee_annexes(invoice),
     )
+
+
+def _fee_annexes(invoice: Invoice) -> tuple[Annex, ...]:
+    """An annex page per reseller fee line: the customer accounts it charged, by name (one statement)."""
+    charged = charged_on(invoice.id) if not invoice.is_credit_note and invoice.issuer_id is None else {}
+    if not charged:
+        return ()
+    descriptions = {line.position: line.description for line in invoice.lines}
+    return tuple(Annex(title=f"Annex: line {position}, {descriptions.get(position, '')}",
+                       intro="The customer accounts charged, each holding the product on the last day of the month.",
+                       entries=names)
+                 for position, names in sorted(charged.items()))
 
 
 def _paid_minor(invoice: Invoice) -> int:

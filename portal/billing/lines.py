@@ -24,6 +24,7 @@ from portal.extensions import db
 from portal.licenses.models import License
 from portal.money import Money, format_money
 from portal.orders.models import Order, OrderLine
+from portal.reseller_fees.invoicing import charged_on
 
 UNASSIGNED = "unassigned"
 
@@ -99,30 +100,39 @@ def product_text(line: InvoiceLine, currency: str) -> str:
 
 CSV_HEADINGS = ("Invoice", "Order invoice", "Order", "Purchase order", "Issued", "Line", "Description", "Quantity",
                 "Unit price", "List price", "Discount", "Net", "Tax category", "Tax rate (%)", "Tax", "Total",
-                "Currency")
+                "Currency", "Customer account")
 
 
 def csv_rows(invoice: Invoice) -> Iterator[tuple]:
     """Every line the invoice stands for, one row each: an order invoice's own lines, or for a summary the lines of
-    each order invoice it includes (the products, with their list price, discount and net), in number order.
+    each order invoice it includes (the products, with their list price, discount and net), in number order, then
+    its own lines (reseller fees). Under a reseller fee line, one row per customer account it charged: the fee per
+    account and the account, no amounts of their own (the line carries them, so a column's sum is the invoice's).
     Amounts are decimals of the invoice's currency."""
     if invoice.is_summary:
         parts = [(part.invoice, part.lines) for part in summary_parts(invoice).values()]
+        parts.append((invoice, [line for line in invoice.lines if line.order_invoice_id is None]))
     else:
         parts = [(invoice, list(invoice.lines))]
     orders = {row.id: row for row in db.session.execute(
         select(Order.id, Order.number, Order.purchase_order_number)
         .where(Order.id.in_({part.order_id for part, _ in parts if part.order_id})))}
+    charged = charged_on(invoice.id) if invoice.issuer_id is None else {}
     for part, lines in parts:
         order = orders.get(part.order_id)
+        own = part.id == invoice.id
 
         def amount(minor: int, currency: str = part.currency) -> str:
             return csv_amount(minor, currency)
 
         for line in lines:
-            yield (invoice.number, part.number if invoice.is_summary else "", order.number if order else "",
-                   order.purchase_order_number if order else "", part.issued_on.isoformat(), line.position,
-                   line.description, line.quantity, amount(line.unit_price_minor), amount(line.list_minor),
-                   amount(line.discount_minor), amount(line.list_minor - line.discount_minor), line.tax_category,
+            yield (invoice.number, part.number if invoice.is_summary and not own else "",
+                   order.number if order else "", order.purchase_order_number if order else "",
+                   part.issued_on.isoformat(), line.position, line.description, line.quantity,
+                   amount(line.unit_price_minor), amount(line.list_minor), amount(line.discount_minor),
+                   amount(line.list_minor - line.discount_minor), line.tax_category,
                    f"{Decimal(line.tax_rate_bp).scaleb(-2).normalize():f}", amount(line.tax_minor),
-                   amount(line.total_minor), part.currency)
+                   amount(line.total_minor), part.currency, "")
+            for name in charged.get(line.position, ()) if own else ():
+                yield (invoice.number, "", "", "", part.issued_on.isoformat(), line.position, line.description, 1,
+                       amount(line.unit_price_minor), "", "", "", "", "", "", "", part.currency, name)

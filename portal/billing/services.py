@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from invoices.summary import SummaryPart, TaxedAmount, summarize
-from portal.accounts.models import Organization
+from portal.accounts.models import BillingMode, Organization
 from portal.accounts.services import managers_emails
 from portal.audit.services import Actor, record
 from portal.billing.models import (
@@ -45,6 +45,9 @@ OTHER_METHODS_NOTE = ("Pay by wire transfer, ACH or check within {days} days, qu
 NO_PAYMENT_DUE_NOTE = "No payment due: the order's total is zero."
 SUMMARY_NOTE = ("Summary of {count} order invoice{s} issued in {period}. Payment is due within {days} days, by "
                 "{due}.")
+FEES_NOTE = ("Reseller fees for {period}: each customer account holding a product with a fee on {last_day}, as "
+             "listed in the annex. ")
+FEES_ONLY_NOTE = "Payment is due within {days} days, by {due}."
 BUYER_FIELDS = ("legal_name", "address_line1", "address_line2", "city", "region", "postal_code", "country",
                 "invoice_email", "phone")
 
@@ -330,11 +333,19 @@ def summarizable(period: Period) -> Select:
 
 
 def organizations_to_summarize(period: Period) -> list[int]:
-    """Ids of the organizations with order invoices of `period` still to summarize, in id order. Chosen by their
-    invoices rather than their current billing mode, so an account switched to paying on order mid-month still
-    gets the summary of what it was invoiced for."""
+    """Ids of the organizations with order invoices of `period` still to summarize, in id order, and of the
+    monthly-invoiced resellers owing reseller fees for it (portal/reseller_fees). Chosen by their invoices rather
+    than their current billing mode, so an account switched to paying on order mid-month still gets the summary of
+    what it was invoiced for."""
+    from portal.reseller_fees.counting import resellers_with_fees
+
     pending = summarizable(period).with_only_columns(Invoice.organization_id).distinct().order_by(None)
-    return sorted(db.session.scalars(pending))
+    found = set(db.session.scalars(pending))
+    owing = resellers_with_fees(period.last_day)
+    if owing:
+        found.update(db.session.scalars(select(Organization.id).where(
+            Organization.id.in_(owing), Organization.billing_mode == BillingMode.MONTHLY_INVOICE)))
+    return sorted(found)
 
 
 # What the summary reads of its parts and their lines: plain rows, not ORM objects (a run reads 100,000 of them).
@@ -401,33 +412,46 @@ def summary_line_rows(parts: Sequence, lines: Sequence) -> list[dict]:
 def summarize_month(org: Organization, period: Period, today: date | None = None,
                     actor: Actor | None = None, with_credit: bool = True) -> Invoice | None:
     """The summary invoice of `org` for `period`: every order invoice of that month still to summarize, one line
-    each, due net 30. None when there is nothing to summarize (so running twice makes nothing new). Locks the
-    order invoices it takes, so a concurrent run finds nothing left to take. `with_credit` False: the caller knows
-    the organization has no credit note to apply (credits.services.organizations_with_credit)."""
+    each, then a monthly-invoiced reseller's fees of the month, one line per product (portal/reseller_fees); due
+    net 30. None when there is nothing to summarize (so running twice makes nothing new). Locks the order invoices
+    it takes, so a concurrent run finds nothing left to take. `with_credit` False: the caller knows the
+    organization has no credit note to apply (credits.services.organizations_with_credit)."""
+    from portal.reseller_fees.invoicing import MonthFees, month_fees
+    from portal.seller.taxes import tax_terms
+
     today = today or utcnow().date()
     actor = actor or Actor.system()
     parts = sorted(db.session.execute(_waiting_parts(period), {"organization_id": org.id}),
                    key=lambda part: part.sequence)
-    if not parts:
+    fees = (month_fees(org, period) if org.billing_mode is BillingMode.MONTHLY_INVOICE
+            else MonthFees(org.id, str(period), period.first_day, period.last_day, ()))
+    if not parts and not fees:
         return None
-    currencies = {part.currency for part in parts}
+    currencies = {part.currency for part in parts} or {org.currency}
     if len(currencies) != 1:
         raise RuleError(f"{org.name} has order invoices in several currencies for {period}.")
+    currency = currencies.pop()
     part_ids = [part.id for part in parts]
-    rows = summary_line_rows(parts, db.session.execute(_PART_LINES, {"part_ids": part_ids}).all())
+    rows = summary_line_rows(parts, db.session.execute(_PART_LINES, {"part_ids": part_ids}).all()) if parts else []
+    first_fee = len(rows) + 1
+    if fees:
+        rows += fees.line_rows(currency, tax_terms(org), first_fee)
     due = today + timedelta(days=PAYMENT_TERMS_DAYS)
+    note = (SUMMARY_NOTE.format(count=len(parts), s="" if len(parts) == 1 else "s", period=period.label,
+                                days=PAYMENT_TERMS_DAYS, due=due.isoformat()) if parts
+            else FEES_ONLY_NOTE.format(days=PAYMENT_TERMS_DAYS, due=due.isoformat()))
+    if fees:
+        note = FEES_NOTE.format(period=period.label, last_day=period.last_day.isoformat()) + note
     sequence, number = issue_number(InvoiceSeries.SUMMARY)
     summary = Invoice(
         series=InvoiceSeries.SUMMARY, sequence=sequence, number=number, organization_id=org.id,
         period=str(period), buyer=buyer_snapshot(org), seller=seller_snapshot(), status=InvoiceStatus.UNPAID,
-        currency=currencies.pop(),
+        currency=currency,
         subtotal_minor=sum(row["list_minor"] for row in rows),
         discount_minor=sum(row["discount_minor"] for row in rows),
         tax_minor=sum(row["tax_minor"] for row in rows),
         total_minor=sum(row["total_minor"] for row in rows),
-        issued_on=today, due_on=due,
-        note=SUMMARY_NOTE.format(count=len(parts), s="" if len(parts) == 1 else "s", period=period.label,
-                                 days=PAYMENT_TERMS_DAYS, due=due.isoformat()),
+        issued_on=today, due_on=due, note=note,
     )
     db.session.add(summary)
     if with_credit:
@@ -437,16 +461,19 @@ def summarize_month(org: Organization, period: Period, today: date | None = None
     for row in rows:
         row["invoice_id"] = summary.id
     db.session.execute(insert(InvoiceLine.__table__), rows)
-    taken = db.session.execute(_TAKE_PARTS, {"part_ids": part_ids, "summary_id": summary.id}).all()
+    if fees:
+        fees.record(summary.id, first_fee)
+    taken = db.session.execute(_TAKE_PARTS, {"part_ids": part_ids, "summary_id": summary.id}).all() if parts else []
     if len(taken) != len(parts):  # locked above; on SQLite a concurrent run may have taken them since
         raise RuleError(f"{org.name}: some order invoices of {period} were summarized meanwhile; run it again.")
     record(actor, "invoice.summarized", summary, org.id, number=number, period=str(period), count=len(parts),
-           invoices=[part.number for part in parts], total_minor=summary.total_minor)
-    _announce_summary(org, summary, len(parts))
+           invoices=[part.number for part in parts], total_minor=summary.total_minor,
+           fee_lines=len(fees.lines), fee_accounts=sum(len(line.accounts) for line in fees.lines))
+    _announce_summary(org, summary, len(parts), len(fees.lines))
     return summary
 
 
-def _announce_summary(org: Organization, summary: Invoice, count: int) -> None:
+def _announce_summary(org: Organization, summary: Invoice, count: int, fee_lines: int = 0) -> None:
     """The summary to the invoice contact (else the managers), its PDF attached: made when the email is
     delivered, after the summary run commits (see invoice_attachment)."""
     from portal.outbox.services import enqueue_email, external_url
@@ -454,6 +481,7 @@ def _announce_summary(org: Organization, summary: Invoice, count: int) -> None:
     recipients = [org.invoice_email] if org.invoice_email else managers_emails(org)
     if recipients:
         enqueue_email(recipients, "summary_invoice", organization=org, invoice=summary, count=count,
+                      fee_lines=fee_lines,
                       link=external_url("invoices.detail", invoice_number=summary.number),
                       attachments=[invoice_attachment(summary)])
 

@@ -31,6 +31,7 @@ from portal.payments.services import saved_cards
 from portal.receipts import paying
 from portal.receipts.methods import METHOD_LABELS, payment_options
 from portal.rendering import render, show_rule_error, submit
+from portal.reseller_fees.invoicing import charged_preview
 from portal.seller.details import invoice_seller
 from portal.seller.taxes import CATEGORY_LABELS, EXEMPTION_REASONS
 from portal.storage import send_stored
@@ -102,7 +103,7 @@ def _detail_page(invoice_number: str, email_form: EmailInvoiceForm | None = None
         credit_moves = credits.allocations_to(invoice) if invoice.credit_applied_minor else []
     return render("invoices/detail.html", status=status, invoice=invoice, email_form=email_form,
                   credit_moves=credit_moves, corrected=credits.corrected_numbers([invoice]).get(invoice.id),
-                  licenses=lines.line_licenses(invoice),
+                  licenses=lines.line_licenses(invoice), fee_accounts=charged_preview(invoice.id),
                   parts=lines.summary_parts(invoice) if invoice.is_summary else {},
                   breakdown=_tax_breakdown(invoice), categories=CATEGORY_LABELS, reasons=EXEMPTION_REASONS,
                   today=utcnow().date(), may_pay=can(current_user, Permission.PAY_INVOICES, invoice.organization),

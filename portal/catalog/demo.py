@@ -38,6 +38,11 @@ LICENSES = [
       ("video-chat", "Video Chat", 19900)]),
 ]
 
+# Reseller fees and recommended retail prices (DOMAIN §8, portal/reseller_fees): MailSuite costs a reseller $2.00 a
+# month for every customer account holding it, and the vendor recommends a retail price per mailbox.
+RESELLER_FEES = {"mailsuite": 200}
+RECOMMENDED_RETAIL = {("mailsuite", "Professional"): 490, ("mailsuite", "Enterprise"): 850}
+
 SUBSCRIPTIONS = [
     ("device-protection", "Device Protection", "devices", SubscriptionBasis.DEVICE, BillingInterval.MONTHLY, 400,
      "Monitoring and patching for each point-of-sale device."),
@@ -60,8 +65,10 @@ def seed_catalog() -> None:
         if slug in existing:
             continue
         product = Product(slug=slug, name=name, unit_label=unit, kind=ProductKind.LICENSE, quantities=quantities,
-                          summary=summary, position=position, ms_rate_bp=2000, reinstatement_fee_minor=5000)
-        product.editions = [Edition(name=n, base_price_minor=b, unit_price_minor=u, position=i)
+                          summary=summary, position=position, ms_rate_bp=2000, reinstatement_fee_minor=5000,
+                          reseller_fee_minor=RESELLER_FEES.get(slug))
+        product.editions = [Edition(name=n, base_price_minor=b, unit_price_minor=u, position=i,
+                                    rrp_unit_minor=RECOMMENDED_RETAIL.get((slug, n)))
                             for i, (n, b, u) in enumerate(editions)]
         product.addons = [AddOn(slug=s, name=n, price_minor=p, position=i) for i, (s, n, p) in enumerate(addons)]
         db.session.add(product)

@@ -1,6 +1,6 @@
 """Demo licenses: Northwind IT holds a few unassigned MailSuite and WebStats licenses, has assigned two to its
-customer Contoso Retail (one active on an installation, its M&S renewing automatically) and uses one itself;
-Litware Solutions holds one.
+customer Contoso Retail (one active on an installation, its M&S renewing automatically; MailSuite bears a reseller
+fee) and uses one itself; Litware Solutions holds one.
 Created directly (not through orders) with fresh keys; idempotent: an organization that already has demo
 licenses gets none added."""
 
@@ -65,10 +65,11 @@ def seed_licenses(orgs: dict[str, Organization]) -> None:
         )
         if spec.customer:
             license_.customer_id = orgs[spec.customer].id
-            license_.assigned_at = now - timedelta(days=30)
+            # Before the end of the month before last, so both summaries of the demo carry LiveDesk's reseller fee.
+            license_.assigned_at = now - timedelta(days=75)
             license_.assigned_by_id = users.get(ASSIGNED_BY.get(spec.owner, ""))
         db.session.add(license_)
         if spec.active_on:
             db.session.add(Activation(license=license_, installation_id=spec.active_on,
-                                      activated_at=now - timedelta(days=29)))
+                                      activated_at=now - timedelta(days=74)))
     db.session.flush()

@@ -55,6 +55,7 @@ from portal.payments.gateway import PaymentGateway
 from portal.recurring.autorenew import GRACE_DAYS, Collection, renewal_collections
 from portal.recurring.collection import RETRY_DAYS, CollectionTally, collect_due, send_renewal_invoice, settle_paid
 from portal.recurring.models import CollectionMethod, CollectionState, Renewal, RenewalCollection
+from portal.reseller_fees.collection import FeeRun, bill_month_fees
 from portal.reseller_plans.plans import plan_ended
 from portal.seller.details import seller_snapshot
 from portal.seller.taxes import TaxTerms, tax_terms
@@ -81,6 +82,7 @@ class RenewalRun:
     invoices_sent: int = 0  # emailed to the managers, due in 30 days
     skipped_batches: int = 0  # met a concurrent run: left to it
     collection: CollectionTally = field(default_factory=CollectionTally)
+    fees: FeeRun = field(default_factory=FeeRun)  # pay-on-order resellers' fee invoices of the month before
 
 
 # ---------------------------------------------------------------- what is due
@@ -407,6 +409,7 @@ def renew(today: date | None = None, actor: Actor | None = None, gateway: Paymen
     terms = _Terms()
     db.session.rollback()  # each batch reads and writes in its own transaction
     settle_paid()
+    bill_month_fees(today, actor, run.fees)  # charged by the collections below, with the renewals
     tried: set[int] = set()
     for start in range(0, len(org_ids), batch):
         batch_run = RenewalRun()
@@ -456,6 +459,11 @@ def summary_lines(run) -> list[str]:
              + "."]
     for (method, currency), total in sorted(run.amounts.items()):
         lines.append(f"  {format_money(Money(total, currency))} {METHOD_WORDS.get(method, method)}")
+    if run.fees.invoices:
+        lines.append(f"{_plural(run.fees.invoices, 'reseller fee invoice')} issued for "
+                     f"{_plural(run.fees.accounts, 'customer account')}: "
+                     + ", ".join(format_money(Money(total, currency))
+                                 for currency, total in sorted(run.fees.amounts.items())) + ".")
     tally = run.collection
     lines.append(f"{_plural(tally.charged, 'card')} charged, {tally.declined} declined"
                  + (f", {tally.paid_meanwhile} paid (or a transfer announced) meanwhile" if tally.paid_meanwhile

@@ -68,8 +68,8 @@ def resellers_with_fees(day: date) -> list[int]:
     """Ids of the resellers (main chains with a partner tier) owing fees for the month ending on `day`."""
     held = _held(None, day).subquery()
     return sorted(db.session.scalars(
-        select(distinct(held.c.owner_id)).join(Organization, Organization.id == held.c.owner_id)
-        .where(Organization.parent_id.is_(None), Organization.partner_tier != PartnerTier.NONE)))
+        select(held.c.owner_id).join(Organization, Organization.id == held.c.owner_id)
+        .where(Organization.parent_id.is_(None), Organization.partner_tier != PartnerTier.NONE).distinct()))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,133 @@
+"""Billing a month's reseller fees (DOMAIN §8): one invoice line per product, "Reseller fee – <product> – N customer
+accounts × $X", its service period the month, taxed by the reseller's terms as any line (no partner discount:
+that applies to list prices), and one `ResellerFeeCharge` row per account charged, which makes a month billed
+exactly once and lists the accounts for the invoice's annex and CSV.
+
+Where the lines go is the reseller's billing mode at the time of billing: a monthly-invoiced reseller's summary of
+the month carries them (billing.services.summarize_month); a pay-on-order reseller gets a fee invoice of its own
+from the renewal run, charged to its saved card (portal/reseller_fees/collection.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import exists, func, insert, select
+
+from portal import pricing
+from portal.accounts.models import Organization
+from portal.db_types import utcnow
+from portal.extensions import db
+from portal.money import Money, format_money
+from portal.reseller_fees.counting import FeeLine, fee_lines
+from portal.reseller_fees.models import ResellerFeeCharge
+from portal.seller.taxes import TaxTerms
+
+
+def describe(line: FeeLine, currency: str) -> str:
+    """The invoice line's text: "Reseller fee – WebStats Analytics – 3 customer accounts × $2.00"."""
+    count = len(line.accounts)
+    accounts = f"{count} customer account{'' if count == 1 else 's'}"
+    return f"Reseller fee – {line.product_name} – {accounts} × {format_money(Money(line.fee_minor, currency))}"
+
+
+def already_billed(reseller_id: int, period: str) -> bool:
+    """Whether the reseller's fees of `period` (YYYY-MM) are on an invoice already."""
+    return db.session.scalar(select(exists().where(ResellerFeeCharge.reseller_id == reseller_id,
+                                                   ResellerFeeCharge.period == period)))
+
+
+@dataclass(frozen=True)
+class MonthFees:
+    """A reseller's fee lines for one month, ready to be written on an invoice."""
+
+    reseller_id: int
+    period: str  # YYYY-MM
+    first_day: date
+    last_day: date
+    lines: tuple[FeeLine, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.lines)
+
+    def line_rows(self, currency: str, tax: TaxTerms, first_position: int) -> list[dict]:
+        """The invoice lines (dicts for one bulk insert, without invoice_id), from position `first_position`,
+        each priced by pricing.quote as any line is (its tax rounded per line)."""
+        quote = pricing.quote([pricing.LineInput(str(i), line.total_minor) for i, line in enumerate(self.lines)],
+                              tax_bp=tax.rate_bp)
+        return [{"position": position, "description": describe(line, currency), "quantity": len(line.accounts),
+                 "unit_price_minor": line.fee_minor, "list_minor": priced.list_minor,
+                 "discount_minor": priced.discount_minor, "tax_category": tax.category, "tax_rate_bp": tax.rate_bp,
+                 "tax_minor": priced.tax_minor, "total_minor": priced.total_minor, "order_invoice_id": None,
+                 "service_start": self.first_day, "service_end": self.last_day}
+                for position, (line, priced) in enumerate(zip(self.lines, quote.lines, strict=True),
+                                                          start=first_position)]
+
+    def record(self, invoice_id: int, first_position: int) -> None:
+        """Write who was charged on invoice `invoice_id` (lines from `first_position`): one row per account and
+        product, in one bulk insert. The unique (reseller, month, product, account) refuses a second billing."""
+        now = utcnow()
+        db.session.execute(insert(ResellerFeeCharge.__table__), [
+            {"reseller_id": self.reseller_id, "period": self.period, "product_id": line.product_id,
+             "customer_id": customer_id, "fee_minor": line.fee_minor, "invoice_id": invoice_id,
+             "position": position, "created_at": now}
+            for position, line in enumerate(self.lines, start=first_position) for customer_id, _ in line.accounts])
+
+
+def month_fees(org: Organization, period) -> MonthFees:
+    """`org`'s fees for `period` (a billing.services.Period), counted on its last day; empty when it owes none or
+    they are billed already."""
+    label = str(period)
+    lines = () if already_billed(org.id, label) else tuple(fee_lines(org.id, period.last_day))
+    return MonthFees(org.id, label, period.first_day, period.last_day, lines)
+
+
+# ---------------------------------------------------------------- what an invoice's fee lines charged
+
+
+def charged_on(invoice_id: int) -> dict[int, tuple[str, ...]]:
+    """The accounts each fee line of an invoice charged, by line position, by name (one statement): the PDF's
+    annex and the CSV's rows."""
+    rows = db.session.execute(
+        select(ResellerFeeCharge.position, Organization.name)
+        .join(Organization, Organization.id == ResellerFeeCharge.customer_id)
+        .where(ResellerFeeCharge.invoice_id == invoice_id)
+        .order_by(ResellerFeeCharge.position, Organization.name, Organization.id))
+    found: dict[int, list[str]] = {}
+    for position, name in rows:
+        found.setdefault(position, []).append(name)
+    return {position: tuple(names) for position, names in found.items()}
+
+
+@dataclass(frozen=True)
+class ChargedPreview:
+    """The first accounts a fee line charged (for the invoice page) and how many it charged in all."""
+
+    count: int
+    names: tuple[str, ...]
+
+    @property
+    def more(self) -> int:
+        return self.count - len(self.names)
+
+
+def charged_preview(invoice_id: int, limit: int = 10) -> dict[int, ChargedPreview]:
+    """Per fee line of an invoice (by position), its first `limit` accounts by name and their number: two
+    statements, however many accounts it charged."""
+    counts = dict(db.session.execute(
+        select(ResellerFeeCharge.position, func.count()).where(ResellerFeeCharge.invoice_id == invoice_id)
+        .group_by(ResellerFeeCharge.position)).all())
+    if not counts:
+        return {}
+    rank = func.row_number().over(partition_by=ResellerFeeCharge.position,
+                                  order_by=(Organization.name, Organization.id)).label("rank")
+    ranked = (select(ResellerFeeCharge.position, Organization.name, rank)
+              .join(Organization, Organization.id == ResellerFeeCharge.customer_id)
+              .where(ResellerFeeCharge.invoice_id == invoice_id).subquery())
+    names: dict[int, list[str]] = {}
+    for position, name in db.session.execute(select(ranked.c.position, ranked.c.name)
+                                             .where(ranked.c.rank <= limit)
+                                             .order_by(ranked.c.position, ranked.c.rank)):
+        names.setdefault(position, []).append(name)
+    return {position: ChargedPreview(count, tuple(names.get(position, ()))) for position, count in counts.items()}
