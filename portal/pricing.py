@@ -175,11 +175,27 @@ def storefront_price(edition_list_minor: int, addons_list_minor: int, units: int
         raise ValueError("prices are never negative")
     if rule is None:
         if default_markup_bp is None and rrp_unit_minor is not None:
-            return rrp_unit_minor * units + addons_list_minor
+            return recommended_retail(rrp_unit_minor, units) + addons_list_minor
         return marked_up(edition_list_minor + addons_list_minor, default_markup_bp or 0)
     if rule.markup_bp is not None:
         return marked_up(edition_list_minor + addons_list_minor, rule.markup_bp)
     return rule.special_unit_minor * units + marked_up(addons_list_minor, default_markup_bp or 0)
+
+
+def recommended_retail(rrp_unit_minor: int, units: int) -> int:
+    """The vendor's recommended retail price of `units` units of a license edition (per unit, no base price)."""
+    if units < 1 or rrp_unit_minor < 0:
+        raise ValueError("a configuration has units and no negative price")
+    return rrp_unit_minor * units
+
+
+def versus_bp(price_minor: int, reference_minor: int) -> int | None:
+    """How far a price is above (positive) or below (negative) a reference price such as the RRP, as a share of
+    the reference in basis points rounded half away from zero; None against a reference of 0."""
+    if reference_minor <= 0:
+        return None
+    exact = Decimal(price_minor - reference_minor) * BP / Decimal(reference_minor)
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def reseller_fee(accounts: int, fee_minor: int) -> int:

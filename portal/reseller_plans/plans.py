@@ -34,7 +34,7 @@ from portal.extensions import db
 from portal.reseller_plans import aliases
 from portal.reseller_plans.emails import send_welcome
 from portal.storage import stored_file
-from portal.storefronts.models import Storefront, StorefrontPrice
+from portal.storefronts.models import Storefront, StorefrontPrice, StorefrontProduct
 from portal.subscriptions.models import Subscription
 from portal.subscriptions.services import Proration, add_subscription_quantity, prorate_addition
 
@@ -321,14 +321,16 @@ def close_storefront(org: Organization, day: date) -> Storefront | None:
 
 
 def purge_storefronts(day: date) -> list[Storefront]:
-    """Delete the storefronts kept past their purge date, with their price rules and logo files: their aliases
-    are free again. Returns what was purged (idempotent: a second run finds nothing)."""
+    """Delete the storefronts kept past their purge date, with their price rules, how they showed products (names,
+    descriptions, hidden) and logo files: their aliases are free again. Returns what was purged (idempotent: a
+    second run finds nothing)."""
     due = list(db.session.scalars(select(Storefront).where(Storefront.purge_on.is_not(None),
                                                            Storefront.purge_on <= day,
                                                            Storefront.closed_on.is_not(None))
                                   .order_by(Storefront.id).with_for_update()))
     for storefront in due:
         db.session.execute(delete(StorefrontPrice).where(StorefrontPrice.storefront_id == storefront.id))
+        db.session.execute(delete(StorefrontProduct).where(StorefrontProduct.storefront_id == storefront.id))
         db.session.execute(delete(CartItem).where(CartItem.storefront_id == storefront.id))  # customers' carts
         if storefront.logo_path:
             stored_file(storefront.logo_path).unlink(missing_ok=True)

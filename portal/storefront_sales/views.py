@@ -157,11 +157,13 @@ def catalog():
                   first_page=page.first_page, product_path=product_path)
 
 
-def _product_or_404(slug: str):
-    product = carts.sellable_product(slug) if _PLAIN.fullmatch(slug) else None
-    if not carts.sellable(product):
+def _product_or_404(slug: str) -> carts.ShownProduct:
+    """The product on sale here with this slug, as the storefront shows it; 404 for any other, or one the reseller
+    hid."""
+    shown = carts.storefront_product(g.storefront, slug) if _PLAIN.fullmatch(slug) else None
+    if shown is None or not carts.sellable(shown.product):
         abort(404)
-    return product
+    return shown
 
 
 def _price_of(product, config) -> int | None:
@@ -177,7 +179,8 @@ def _price_of(product, config) -> int | None:
 def product(slug: str):
     """One product: choose edition, quantity and add-ons and see the storefront's price (htmx updates only the
     price); customers add it to their cart."""
-    item = _product_or_404(slug)
+    shown = _product_or_404(slug)
+    item = shown.product
     config, status = default_configuration(item), 200
     form = ConfigureForm(formdata=request.args or None, meta={"csrf": False})
     form.offer(item, None if request.args else config)
@@ -190,7 +193,7 @@ def product(slug: str):
             show_rule_error(form, error)
             config, status = None, 422
     return render("storefront_sales/product.html", "storefront_sales/_price.html", status=status, product=item,
-                  form=form, config=config, price_minor=_price_of(item, config))
+                  shown=shown, form=form, config=config, price_minor=_price_of(item, config))
 
 
 # ---------------------------------------------------------------- the customer's cart
@@ -202,7 +205,7 @@ def add():
     """Add a configured license to your storefront cart (from a product page)."""
     product_id = request.form.get("product_id", type=id_value) or 0
     item = products_by_id({product_id}).get(product_id)
-    if not carts.sellable(item):
+    if not carts.sellable(item) or carts.hidden_on(g.storefront, item.id):
         flash("That product is not sold here. Choose one from the catalog.", "error")
         return redirect(url_for("storefront_sales.catalog"))
     form = ConfigureForm()
@@ -217,7 +220,8 @@ def add():
         db.session.rollback()
         show_rule_error(form, error)
         return render("storefront_sales/product.html", "storefront_sales/_add_result.html", status=422,
-                      product=item, form=form, config=None, price_minor=None)
+                      product=item, shown=carts.storefront_product(g.storefront, item.slug), form=form, config=None,
+                      price_minor=None)
     db.session.commit()
     message = f"Added to your cart: {config.description}."
     if htmx:

@@ -4,14 +4,16 @@ product or edition, a special price per product for one customer) and the price 
 The arithmetic (markups, special prices per unit, the most specific rule, cost and margin) is portal/pricing.py's;
 this module only reads and writes the rules. Storefronts sell LICENSE products only: device and location plans are
 billed to main chains, so a subscription product is never priced here. Markups and special prices are Standard's:
-a storefront on Free sells at the vendor's list price, its rules kept but not applied.
+a storefront on Free sells at the vendor's recommended retail price (RRP) where an edition has one, else at its list
+price, its rules kept but not applied. On Standard, an edition without a rule and without a default markup sells at
+its RRP too.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -24,9 +26,12 @@ from portal.audit.services import Actor, record
 from portal.catalog.admin import MAX_PRICE_MINOR
 from portal.catalog.models import Edition, Product, ProductKind, SubscriptionBasis
 from portal.catalog.services import Configuration, active_products, discount_bp
+from portal.csv_export import csv_amount
 from portal.errors import RuleError
 from portal.extensions import db
-from portal.money import format_amount
+from portal.money import Money, format_amount, format_money
+from portal.reseller_fees.counting import fee_for
+from portal.reseller_fees.models import ResellerFeeOverride
 from portal.reseller_plans import plans
 from portal.storefronts.models import Storefront, StorefrontPrice
 from portal.subscriptions.models import Subscription
@@ -46,6 +51,7 @@ class RuleSource(enum.Enum):
     EDITION = "the edition's rule"
     PRODUCT = "the product's rule"
     DEFAULT = "the default markup"
+    RRP = "the vendor's recommended retail price"
     LIST = "the vendor's list price"
 
 
@@ -141,11 +147,13 @@ class PriceBook:
     # (product_id, edition_id or None, customer_id or None) -> (rule, its id)
     rules: dict[tuple[int, int | None, int | None], tuple[pricing.PriceRule, int]] = field(default_factory=dict)
 
-    def resolve(self, product_id: int, edition_id: int | None) -> Resolved:
+    def resolve(self, product_id: int, edition_id: int | None, rrp_unit_minor: int | None = None) -> Resolved:
         """The most specific rule for this product and edition: the customer's special price for the edition, then
-        for the product, then the storefront's rule on the edition, on the product, then its default markup."""
+        for the product, then the storefront's rule on the edition, on the product, then its default markup, then
+        the edition's recommended retail price (`rrp_unit_minor`, None: none), then its list price."""
+        unruled = RuleSource.RRP if rrp_unit_minor is not None else RuleSource.LIST
         if not self.own_prices:
-            return Resolved(None, RuleSource.LIST)
+            return Resolved(None, unruled)
         customer, levels = self.customer_id, []
         if customer is not None:
             if edition_id is not None:
@@ -158,7 +166,7 @@ class PriceBook:
         found = [self.rules.get(key) for _, key in levels]
         rule = pricing.most_specific(*(f[0] if f else None for f in found))
         if rule is None:
-            return Resolved(None, RuleSource.DEFAULT if self.default_markup_bp is not None else RuleSource.LIST)
+            return Resolved(None, RuleSource.DEFAULT if self.default_markup_bp is not None else unruled)
         index = next(i for i, f in enumerate(found) if f is not None)
         return Resolved(rule, sources[index], found[index][1])
 
@@ -174,15 +182,16 @@ class PriceBook:
         if product.kind is not ProductKind.LICENSE or edition is None:
             raise RuleError("Storefronts sell licenses only.", "product")
         return self.edition_price(product.id, edition.id, edition.base_price_minor, edition.unit_price_minor,
-                                  configuration.quantity, sum(addon.price_minor for addon in configuration.addons))
+                                  configuration.quantity, sum(addon.price_minor for addon in configuration.addons),
+                                  rrp_unit_minor=edition.rrp_unit_minor)
 
     def edition_price(self, product_id: int, edition_id: int, base_minor: int, unit_minor: int, quantity: int,
-                      addons_minor: int = 0) -> int:
-        """price() from a license edition's list prices and the add-ons' list price, for a caller reading plain
-        rows rather than Configuration's objects (the catalog page)."""
-        resolved = self.resolve(product_id, edition_id)
+                      addons_minor: int = 0, *, rrp_unit_minor: int | None = None) -> int:
+        """price() from a license edition's list prices, its recommended retail price per unit and the add-ons'
+        list price, for a caller reading plain rows rather than Configuration's objects (the catalog page)."""
+        resolved = self.resolve(product_id, edition_id, rrp_unit_minor)
         return pricing.storefront_price(pricing.edition_price(base_minor, unit_minor, quantity), addons_minor,
-                                        quantity, resolved.rule, self.markup_bp)
+                                        quantity, resolved.rule, self.markup_bp, rrp_unit_minor)
 
 
 @lru_cache(maxsize=2)
@@ -324,7 +333,9 @@ def remove_rule(rule: StorefrontPrice, actor: Actor) -> None:
 @dataclass(frozen=True)
 class PriceRow(pricing.Margined):
     """One license edition as the reseller sees it, at its smallest configuration: the vendor's list price, the
-    reseller's cost after its partner discount, the storefront's price, the margin and the rule in force."""
+    reseller's cost after its partner discount, the vendor's recommended retail price (None: none), the
+    storefront's price, the margin, how far the price is from the RRP, the rule in force, and the vendor's fee per
+    customer account per month on the product (None: none; never the reseller's to change)."""
 
     product: Product
     edition: Edition
@@ -333,6 +344,17 @@ class PriceRow(pricing.Margined):
     cost_minor: int
     price_minor: int
     resolved: Resolved
+    rrp_minor: int | None = None
+    fee_minor: int | None = None
+
+    @property
+    def versus_rrp_minor(self) -> int | None:
+        """The price above (positive) or below (negative) the RRP; None without an RRP."""
+        return None if self.rrp_minor is None else self.price_minor - self.rrp_minor
+
+    @property
+    def versus_rrp_bp(self) -> int | None:
+        return None if self.rrp_minor is None else pricing.versus_bp(self.price_minor, self.rrp_minor)
 
 
 @dataclass(frozen=True)
@@ -355,22 +377,78 @@ def _smallest(product: Product) -> int:
 
 
 def _row(product: Product, edition: Edition, book: PriceBook, discount_bp: int,
-         resolved: Resolved | None = None) -> PriceRow:
+         resolved: Resolved | None = None, fee_minor: int | None = None) -> PriceRow:
     quantity = _smallest(product)
     config = Configuration(product, edition, quantity, ())
     list_minor = config.list_minor
-    resolved = resolved or book.resolve(product.id, edition.id)
-    price = pricing.storefront_price(list_minor, 0, quantity, resolved.rule, book.markup_bp)
+    rrp = edition.rrp_unit_minor
+    resolved = resolved or book.resolve(product.id, edition.id, rrp)
+    price = pricing.storefront_price(list_minor, 0, quantity, resolved.rule, book.markup_bp, rrp)
     return PriceRow(product, edition, quantity, list_minor, pricing.reseller_cost(list_minor, discount_bp), price,
-                    resolved)
+                    resolved, pricing.recommended_retail(rrp, quantity) if rrp is not None else None, fee_minor)
+
+
+def vendor_fees(reseller_id: int, products: list[Product]) -> dict[int, int | None]:
+    """The vendor's fee per customer account per month on each of these products for this reseller: staff's fee
+    for the reseller where set, else the product's fee for all resellers (reseller_fees.counting.fee_for); None or
+    0: no fee. One statement."""
+    ids = sorted({p.id for p in products})
+    overrides = {(product_id, reseller_id): fee for product_id, fee in db.session.execute(
+        select(ResellerFeeOverride.product_id, ResellerFeeOverride.fee_minor)
+        .where(ResellerFeeOverride.reseller_id == reseller_id, ResellerFeeOverride.product_id.in_(ids)))} \
+        if ids else {}
+    product_fees = {p.id: p.reseller_fee_minor for p in products}
+    return {p.id: fee_for(p.id, reseller_id, product_fees, overrides) for p in products}
 
 
 def price_rows(storefront: Storefront, products: list[Product]) -> list[PriceRow]:
-    """Every edition on offer of `products`, priced by the storefront for everyone (no customer's prices)."""
+    """Every edition on offer of `products`, priced by the storefront for everyone (no customer's prices), with
+    the vendor's fee on each product for this reseller."""
     book = price_book(storefront, None, [p.id for p in products])
     discount = discount_bp(storefront.organization)
-    return [_row(product, edition, book, discount)
+    fees = vendor_fees(storefront.organization_id, products)
+    return [_row(product, edition, book, discount, fee_minor=fees[product.id])
             for product in products for edition in product.editions if edition.active]
+
+
+def describe_rule(resolved: Resolved, unit_label: str, default_markup_bp: int | None, currency: str = "USD") -> str:
+    """The rule in force in words, as the prices page and its CSV say it."""
+    rule = resolved.rule
+    if rule is None and resolved.source is RuleSource.DEFAULT:
+        return f"Markup {format_markup_bp(default_markup_bp or 0)} % ({resolved.source.value})"
+    if rule is None:
+        return resolved.source.value[0].upper() + resolved.source.value[1:]
+    if rule.markup_bp is not None:
+        return f"Markup {format_markup_bp(rule.markup_bp)} % ({resolved.source.value})"
+    unit = unit_label.removesuffix("s")
+    price = format_money(Money(rule.special_unit_minor, currency))
+    return f"Special price {price} per {unit} ({resolved.source.value})"
+
+
+PRICE_LIST_HEADER = ("Product", "Edition", "Unit", "Smallest quantity", "List price", "Your cost", "RRP",
+                     "Your price", "Margin", "Margin %", "vs RRP", "vs RRP %", "Vendor fee per account per month",
+                     "Rule in force")
+
+
+def price_list(storefront: Storefront) -> Iterator[tuple]:
+    """The prices page's rows as the downloadable price list (PRICE_LIST_HEADER): amounts as plain decimals of the
+    product's currency, percentages as numbers, blank where there is none (no RRP, no fee). Read when the first
+    row is asked for."""
+
+    def percent(bp: int | None) -> str:
+        return format_markup_bp(bp) if bp is not None else ""
+
+    for row in price_rows(storefront, license_products()):
+        currency = row.product.currency
+
+        def money(minor: int | None, currency: str = currency) -> str:
+            return csv_amount(minor, currency) if minor is not None else ""
+
+        yield (row.product.name, row.edition.name, row.product.unit_label, row.quantity, money(row.list_minor),
+               money(row.cost_minor), money(row.rrp_minor), money(row.price_minor), money(row.margin_minor),
+               percent(row.margin_bp), money(row.versus_rrp_minor), percent(row.versus_rrp_bp),
+               money(row.fee_minor or None),
+               describe_rule(row.resolved, row.product.unit_label, storefront.default_markup_bp, currency))
 
 
 def customer_rule_rows(storefront: Storefront, products: list[Product]) -> list[CustomerRuleRow]:
@@ -395,7 +473,8 @@ def customer_rule_rows(storefront: Storefront, products: list[Product]) -> list[
             continue
         rule = pricing.PriceRule(special_unit_minor=special)
         source = RuleSource.CUSTOMER_EDITION if edition_id else RuleSource.CUSTOMER_PRODUCT
-        resolved = Resolved(rule, source, rule_id) if own else Resolved(None, RuleSource.LIST)
+        resolved = Resolved(rule, source, rule_id) if own else book.resolve(product.id, edition.id,
+                                                                            edition.rrp_unit_minor)
         found.append(CustomerRuleRow(rule_id, customer, _row(product, edition, book, discount, resolved)))
     return found
 

@@ -77,3 +77,14 @@ class CustomerPriceForm(FlaskForm):
 
 class RemoveRuleForm(FlaskForm):
     """Remove one price rule (the next most specific one applies again)."""
+
+
+class StorefrontProductForm(FlaskForm):
+    """How the storefront shows one of the vendor's license products: its own name and description, or hidden."""
+
+    name = StringField("Name on your storefront", validators=[Optional(), Length(max=120)],
+                       description="Leave empty to show the vendor's name.")
+    summary = TextAreaField("Description on your storefront", validators=[Optional(), Length(max=2000)],
+                            description="Leave empty to show the vendor's description.")
+    hidden = BooleanField("Hide this product from your storefront",
+                          description="Your customers neither see it nor buy it there; its prices are kept.")

@@ -1,8 +1,9 @@
-"""The reseller's storefront settings (/account/storefront), its prices (/account/storefront/prices) and the
-storefront's public logo and theme stylesheet (/s/<alias>/logo.png, /s/<alias>/theme.css).
+"""The reseller's storefront settings (/account/storefront), its prices (/account/storefront/prices and the price
+list /account/storefront/prices.csv), how it shows each vendor product (/account/storefront/products/<slug>) and
+the storefront's public logo and theme stylesheet (/s/<alias>/logo.png, /s/<alias>/theme.css).
 
-The settings and prices pages are the reseller main chain's Chain & User Managers' (MANAGE_STOREFRONT); a chain
-without a storefront (Basic, never subscribed or purged) has none of them: a 404 that points to the plans page.
+The settings, prices and product pages are the reseller main chain's Chain & User Managers' (MANAGE_STOREFRONT); a
+chain without a storefront (Basic, never subscribed or purged) has none of them: a 404 that points to the plans page.
 Every form posts to its own URL and works without JavaScript; a refusal re-renders the page with the message
 beside the field and changes nothing.
 """
@@ -16,11 +17,12 @@ from sqlalchemy import select
 from portal.accounts.context import current_actor
 from portal.authz import Permission, active_organization, requires, scoped
 from portal.catalog.models import Edition, Product
+from portal.csv_export import streamed_csv
 from portal.extensions import db
 from portal.rendering import render, submit
 from portal.reseller_plans import plans
 from portal.storage import stored_file
-from portal.storefronts import branding, prices
+from portal.storefronts import branding, prices, storefront_products
 from portal.storefronts.models import Storefront, StorefrontPrice
 from portal.storefronts.settings_forms import (
     CustomerPriceForm,
@@ -28,6 +30,7 @@ from portal.storefronts.settings_forms import (
     RemoveRuleForm,
     RuleForm,
     StorefrontForm,
+    StorefrontProductForm,
 )
 from portal.storefronts.views import bp
 
@@ -109,6 +112,7 @@ def _prices_page(storefront: Storefront, default: DefaultMarkupForm | None = Non
         customer.customer.choices = _customer_choices(storefront)
     return render("storefronts/prices.html", storefront=storefront, rows=prices.price_rows(storefront, products),
                   customer_rows=prices.customer_rule_rows(storefront, products),
+                  shown=storefront_products.shown_products(storefront.id),
                   standard=prices.sells_own_prices(storefront),
                   discount_bp=prices.discount_bp(storefront.organization),
                   default_form=default, rule_form=rule, customer_form=customer, remove_form=RemoveRuleForm(),
@@ -129,6 +133,15 @@ def prices_page():
     """Every license edition with the vendor's list price, the reseller's cost, the storefront's price, the margin
     and the rule in force; forms to set the default markup, a product's rule and customers' special prices."""
     return _prices_page(_own_storefront())
+
+
+@bp.route("/account/storefront/prices.csv", endpoint="prices_csv")
+@requires(Permission.MANAGE_STOREFRONT)
+def prices_csv():
+    """Download the price list (CSV): every license edition with its list price, your cost, the RRP, your price,
+    your margin, how far it is from the RRP, the vendor's fee and the rule in force."""
+    storefront = _own_storefront()
+    return streamed_csv(f"price-list-{storefront.alias}.csv", prices.PRICE_LIST_HEADER, prices.price_list(storefront))
 
 
 @bp.route("/account/storefront/prices/default", methods=["POST"])
@@ -198,6 +211,31 @@ def remove_rule(rule_id: int):
     if submit(RemoveRuleForm(), lambda: prices.remove_rule(rule, current_actor())):
         flash("Price rule removed.", "success")
     return redirect(url_for("storefronts.prices"))
+
+
+# ---------------------------------------------------------------- a product on the storefront
+
+
+@bp.route("/account/storefront/products/<slug>", methods=["GET", "POST"], endpoint="product")
+@requires(Permission.MANAGE_STOREFRONT)
+def storefront_product(slug: str):
+    """How your storefront shows one of the vendor's license products: your name and description for it, or
+    hidden; with its prices on your storefront and the vendor's RRP and fee (read-only)."""
+    storefront = _own_storefront()
+    product = storefront_products.license_product(slug)
+    if product is None:
+        abort(404)
+    shown = storefront_products.shown_product(storefront, product)
+    form = StorefrontProductForm(obj=shown)
+    saved = submit(form, lambda: storefront_products.show_product(storefront, product, storefront_products.ShownAs(
+        form.name.data or "", form.summary.data or "", bool(form.hidden.data)), current_actor()))
+    if saved:
+        flash(f"{product.name}: saved how your storefront shows it.", "success")
+        return redirect(url_for("storefronts.product", slug=product.slug))
+    return render("storefronts/product.html", storefront=storefront, product=product, shown=shown, form=form,
+                  rows=prices.price_rows(storefront, [product]), standard=prices.sells_own_prices(storefront),
+                  fee_minor=prices.vendor_fees(storefront.organization_id, [product])[product.id],
+                  remove_form=RemoveRuleForm(), percent=prices.format_markup_bp, status=_refused(form))
 
 
 # ---------------------------------------------------------------- public: the logo and the theme
