@@ -51,6 +51,9 @@ class Permission(enum.Enum):
     VIEW_DEVICES = "view devices and locations"
     ACTIVATE = "activate installations"
     MANAGE_STOREFRONT = "manage the storefront"  # a reseller's storefront: its look, contact details and prices
+    # What the vendor's fees (DOMAIN §8) cost a reseller per customer account: its billing roles', never a viewer's
+    # or an installer's.
+    VIEW_RESELLER_FEES = "view reseller fees"
     STAFF = "vendor staff"
 
 
@@ -61,11 +64,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.VIEW_ACCOUNT, P.EDIT_ACCOUNT, P.MANAGE_USERS, P.MANAGE_SUB_CHAINS, P.MANAGE_PARTNERS, P.VIEW_AUDIT,
         P.BUY, P.VIEW_ORDERS, P.VIEW_PRICES, P.ASSIGN_LICENSES, P.VIEW_LICENSES, P.VIEW_CUSTOMERS, P.VIEW_REPORTS,
         P.VIEW_INVOICES, P.PAY_INVOICES, P.MANAGE_SUBSCRIPTIONS, P.MANAGE_PAYMENT_METHODS,
-        P.MANAGE_DEVICES, P.VIEW_DEVICES, P.ACTIVATE, P.MANAGE_STOREFRONT,
+        P.MANAGE_DEVICES, P.VIEW_DEVICES, P.ACTIVATE, P.MANAGE_STOREFRONT, P.VIEW_RESELLER_FEES,
     }),
     Role.MEMBER: frozenset({
         P.VIEW_ACCOUNT, P.BUY, P.VIEW_ORDERS, P.VIEW_PRICES, P.ASSIGN_LICENSES, P.VIEW_LICENSES, P.VIEW_CUSTOMERS,
-        P.VIEW_REPORTS, P.VIEW_INVOICES, P.VIEW_DEVICES,
+        P.VIEW_REPORTS, P.VIEW_INVOICES, P.VIEW_DEVICES, P.VIEW_RESELLER_FEES,
     }),
     Role.INSTALLER: frozenset({P.VIEW_ACCOUNT, P.MANAGE_DEVICES, P.VIEW_DEVICES, P.ACTIVATE}),
     Role.VIEWER: frozenset({P.VIEW_ACCOUNT, P.VIEW_LICENSES, P.VIEW_DEVICES}),
@@ -75,12 +78,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 # on the chain that pays; sub-chains are one level deep, so only a main chain has them.
 MAIN_CHAIN_ONLY: frozenset[Permission] = frozenset({
     P.BUY, P.VIEW_ORDERS, P.MANAGE_PARTNERS, P.MANAGE_SUB_CHAINS, P.VIEW_INVOICES, P.PAY_INVOICES,
-    P.MANAGE_SUBSCRIPTIONS, P.MANAGE_PAYMENT_METHODS, P.MANAGE_STOREFRONT,
+    P.MANAGE_SUBSCRIPTIONS, P.MANAGE_PAYMENT_METHODS, P.MANAGE_STOREFRONT, P.VIEW_RESELLER_FEES,
 })
 
 
-# A storefront and a reseller plan are a reseller's (Organization.is_reseller), never an end customer's main chain.
-RESELLER_ONLY: frozenset[Permission] = frozenset({P.MANAGE_STOREFRONT})
+# A storefront, a reseller plan and the vendor's fees are a reseller's (Organization.is_reseller), never an end
+# customer's main chain.
+RESELLER_ONLY: frozenset[Permission] = frozenset({P.MANAGE_STOREFRONT, P.VIEW_RESELLER_FEES})
 
 
 def _covers(membership: Membership, org: Organization) -> bool:

@@ -63,7 +63,7 @@ BUDGET = {"/account": 3, "/account/users": 6, "/account/chains": 4, "/account/pa
           "/shop": 6, "/shop/mailsuite": 6, "/cart": 8, "/checkout": 10, "/orders": 4,
           # four sections (personal licenses with their add-ons: 2) and the activations of those shown
           "/licenses": 9, "/licenses?section=resold&q=mail": 9,
-          "/customers": 5,
+          "/customers": 8,  # and for a reseller's billing roles its fees: whether any apply, total, per account (3)
           # the requests with their sub-chains, and the sub-chains that can still be asked for
           "/transfers": 5}
 
@@ -210,12 +210,13 @@ def _download_statements(app, client, url: str) -> tuple[int, str]:
 # those shown; its htmx search: one section and its activations; a license: itself with owner, customer, product
 # and edition, its add-ons and its activation, and for its buyers what its next M&S year bills (the product with
 # its editions and add-ons: 3, the tier's discount: 1; tax and saved card when the account has them);
-# /customers: a window of customers with counts and their users;
+# /customers: a window of customers with counts and their users, and the vendor's fees (whether any apply, the
+# total, the page's accounts: 3);
 # /customers.csv: every customer with its licenses (one streamed query) and all their add-ons (one query).
 # (Without htmx, a section's search or page is the whole page again: the same 9.)
 LICENSE_BUDGET = {("alice", "/licenses"): 9, ("alice", "/licenses?section=resold&q=mail"): 9,
                   ("alice", "/licenses?section=customers&q=Org&page=2"): 9,
-                  ("alice", "/licenses/{key}"): 10, ("alice", "/customers"): 5, ("alice", "/customers?page=2"): 5,
+                  ("alice", "/licenses/{key}"): 10, ("alice", "/customers"): 8, ("alice", "/customers?page=2"): 8,
                   ("carol", "/licenses"): 5, ("carol", "/licenses?q=mail"): 5}
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask import current_app
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, exists, func, or_, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import aliased, contains_eager, joinedload, selectinload
 
@@ -23,7 +23,7 @@ from portal.accounts.services import (
 )
 from portal.audit.services import Actor, record
 from portal.authz import Permission, can, chain_ids, organization_ids_where, scoped
-from portal.catalog.models import AddOn, Edition, Product
+from portal.catalog.models import AddOn, Edition, Product, ProductKind
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
@@ -31,6 +31,8 @@ from portal.licenses.keys import InvalidKey, generate_key, normalize_key
 from portal.licenses.models import Activation, License, license_addon
 from portal.orders.models import OrderLine
 from portal.outbox.services import enqueue_email, external_url
+from portal.reseller_fees.counting import AccountFees, FeeTotal, fee_total, fees_by_account
+from portal.reseller_fees.models import ResellerFeeOverride
 
 
 def one_year_after(day: date) -> date:
@@ -181,6 +183,41 @@ def customers(user: User, org: Organization, search: str = "") -> Select:
 def customer_of(user: User, org: Organization, customer_id: int) -> Organization | None:
     """One of `org`'s customers by id (None for anyone else's organization)."""
     return db.session.scalars(customers(user, org).where(Organization.id == customer_id)).first()
+
+
+@dataclass(frozen=True)
+class CustomerFees:
+    """What the vendor's fees cost a reseller for its customers this month (DOMAIN §8): in total, and for each of
+    a page of customer accounts (those without fees left out)."""
+
+    total: FeeTotal
+    by_account: dict[int, AccountFees]
+
+
+def _fees_apply(reseller_id: int):
+    """Whether any license product has a fee for this reseller (its own fee from staff, else the product's)."""
+    own = select(ResellerFeeOverride.id).where(ResellerFeeOverride.product_id == Product.id,
+                                               ResellerFeeOverride.reseller_id == reseller_id)
+    products = exists(select(Product.id).where(Product.kind == ProductKind.LICENSE, Product.reseller_fee_minor > 0,
+                                               ~own.exists()))
+    overrides = exists(select(ResellerFeeOverride.id).join(Product, Product.id == ResellerFeeOverride.product_id)
+                       .where(ResellerFeeOverride.reseller_id == reseller_id, ResellerFeeOverride.fee_minor > 0,
+                              Product.kind == ProductKind.LICENSE))
+    return select(or_(products, overrides))
+
+
+def customer_fees(org: Organization, customer_ids: list[int], day: date) -> CustomerFees | None:
+    """The fees `org` (a reseller) owes the vendor for its customer accounts holding fee-bearing products on `day`:
+    in total and for each of these customers (reseller_fees.counting). None when it owes none and no product has a
+    fee for it. Three statements whatever the number of customers."""
+    applies = db.session.scalar(_fees_apply(org.id))
+    total = fee_total(org.id, day)
+    # An empty page asks about the reseller itself, never its own customer (so never charged): the page takes the
+    # same statements whatever its customers.
+    by_account = fees_by_account(org.id, customer_ids or [org.id], day)
+    if not applies and not total.accounts:
+        return None
+    return CustomerFees(total, by_account)
 
 
 def customer_users(org_ids: list[int]) -> dict[int, list[str]]:

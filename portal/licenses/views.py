@@ -257,12 +257,17 @@ def _assigned(assignment: services.Assignment):
 @bp.route("/customers")
 @requires(Permission.VIEW_CUSTOMERS)
 def customers():
-    """The customers you resold to (and your sub-chains), with how many of your licenses each holds."""
+    """The customers you resold to (and your sub-chains), with how many of your licenses each holds and, for a
+    reseller's billing roles, what each costs it per month in the vendor's fees."""
     org = active_organization()
     search = _search()
     rows = window(services.customers(current_user, org, search), _page(), PER_PAGE, rows=True)
+    # What each account costs the reseller in the vendor's fees: for its billing roles only (never a viewer's).
+    fees = (services.customer_fees(org, [c.id for c, _ in rows.items], utcnow().date())
+            if can(current_user, Permission.VIEW_RESELLER_FEES, org) else None)
     return render("licenses/customers.html", "licenses/_customers_table.html", org=org, customers=rows,
-                  search=search, users=services.customer_users([c.id for c, _ in rows.items if c.parent_id == org.id]))
+                  search=search, users=services.customer_users([c.id for c, _ in rows.items if c.parent_id == org.id]),
+                  fees=fees)
 
 
 CSV_HEADER = ("Customer", "License key", "Product", "Edition", "Quantity", "Unit", "Add-ons", "M&S until",
