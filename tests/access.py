@@ -193,6 +193,10 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "admin.update_edition": STAFF,
     "admin.add_addon": STAFF,
     "admin.update_addon": STAFF,
+    # Reseller fees (issue 15): staff's fee for one reseller on a product, and its removal (a confirmation page,
+    # then a POST); the vendor's fees and RRPs are staff's to set, never a reseller's.
+    "admin.set_reseller_fee": STAFF,
+    "admin.remove_reseller_fee": STAFF,
     "admin.organizations": STAFF,
     "admin.organization": STAFF,
     "admin.correct_next_payment": STAFF,  # a plan of that organization (another's: 404), with a reason
@@ -277,6 +281,7 @@ OTHER_PARAMS: dict[str, object] = {
     "product_id": 1,
     "edition_id": 1,
     "addon_id": 1,
+    "fee_override_id": 1,  # staff's fee for one reseller (the view answers 404 when there is none)
     "rate_id": 1,  # a demo tax rate (portal/billing/demo.py)
     # An activation is addressed by the API together with its license's key, never through a session (see
     # KEY_AUTHENTICATED): without the key the API answers 400, with another license's key 404.

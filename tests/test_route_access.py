@@ -15,6 +15,7 @@ from portal.accounts.models import Membership, Organization, Role, User
 from portal.audit.services import Actor
 from portal.catalog.models import Product, SubscriptionBasis
 from portal.extensions import db
+from portal.reseller_fees.models import ResellerFeeOverride
 from portal.signin.sessions import start_session
 from portal.storefronts import branding
 from portal.storefronts.models import Storefront
@@ -142,6 +143,13 @@ def targets(app, demo):
         rule_id = make_price_rule(shop, slug="webstats").id
         for target in per_org.values():
             target["rule_id"] = rule_id
+        # Staff's fee for one reseller (Northwind) on the demo's product 1: the override the remove route aims at
+        if db.session.get(ResellerFeeOverride, OTHER_PARAMS["fee_override_id"]) is None:
+            override = ResellerFeeOverride(product_id=OTHER_PARAMS["product_id"], reseller_id=orgs["Northwind IT"].id,
+                                           fee_minor=150)
+            db.session.add(override)
+            db.session.flush()
+            assert override.id == OTHER_PARAMS["fee_override_id"]
         # Each user's own cart item, in the organization they work in.
         users = {u.email: u for u in db.session.scalars(select(User))}
         for name, email in DEMO_EMAILS.items():

@@ -3,10 +3,12 @@ discounts. Every form is a plain POST; a mistake comes back (422) beside its fie
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_wtf import FlaskForm
 
 from portal.accounts.context import current_actor
+from portal.accounts.forms import ConfirmForm
+from portal.accounts.models import Organization
 from portal.admin import bp
 from portal.admin.forms import (
     PRODUCT_FORMS,
@@ -15,13 +17,16 @@ from portal.admin.forms import (
     AddOnForm,
     EditionForm,
     NewProductForm,
+    ResellerFeeForm,
     TierDiscountsForm,
 )
 from portal.authz import Permission, requires
 from portal.catalog import admin as catalog_admin
 from portal.catalog.models import AddOn, Edition, Product, ProductKind
 from portal.extensions import db
+from portal.money import Money, format_money
 from portal.rendering import render, submit
+from portal.reseller_fees import config as fees
 
 
 def _catalog_page(tiers_form: TierDiscountsForm | None = None, status: int = 200):
@@ -90,6 +95,8 @@ def _product_page(product_id: int, sent: dict[str, FlaskForm] | None = None, sta
         addon_forms={a.id: form(AddOnForm, f"addon-{a.id}", a) for a in product.addons},
         new_edition=form(AddEditionForm, "new-edition"),
         new_addon=form(AddAddOnForm, "new-addon"),
+        overrides=fees.overrides_of(product) if product.is_license else [],
+        reseller_fee_form=form(ResellerFeeForm, "reseller-fee"),
     )
 
 
@@ -101,10 +108,16 @@ def _back_to(product_id: int, message: str):
 @bp.route("/catalog/<int:product_id>", methods=["GET", "POST"])
 @requires(Permission.STAFF)
 def product(product_id: int):
-    """One product: its details, editions and add-ons, each editable in place."""
+    """One product: its details (a license's reseller fee too), editions and add-ons, each editable in place."""
     product = _product_or_404(product_id)
     form = PRODUCT_FORMS[product.kind](obj=product, prefix="product")
-    if submit(form, lambda: catalog_admin.update_product(product, form.details(), current_actor())):
+
+    def save():
+        catalog_admin.update_product(product, form.details(), current_actor())
+        if "reseller_fee_minor" in form:  # only a license's form has it
+            fees.set_product_fee(product, form.reseller_fee_minor.data, current_actor())
+
+    if submit(form, save):
         return _back_to(product.id, f"{product.name} saved.")
     return _product_page(product.id, {"product": form}, status=422 if form.errors else 200)
 
@@ -123,20 +136,26 @@ def add_edition(product_id: int):
     """Offer the product in one more edition."""
     product = _product_or_404(product_id)
     form = AddEditionForm(prefix="new-edition")
-    return _save_part(product.id, "new-edition", form,
-                      lambda: catalog_admin.add_edition(product, form.details(), current_actor()),
-                      "Edition {name} added.")
+
+    def add():
+        edition = catalog_admin.add_edition(product, form.details(), current_actor())
+        fees.set_edition_rrp(edition, form.rrp_unit_minor.data, current_actor())
+
+    return _save_part(product.id, "new-edition", form, add, "Edition {name} added.")
 
 
 @bp.route("/catalog/editions/<int:edition_id>", methods=["POST"])
 @requires(Permission.STAFF)
 def update_edition(edition_id: int):
-    """Rename, reprice, reorder or retire an edition."""
+    """Rename, reprice, reorder or retire an edition, or change its recommended retail price."""
     edition = db.session.get(Edition, edition_id) or abort(404)
     form = EditionForm(prefix=f"edition-{edition.id}")
-    return _save_part(edition.product_id, f"edition-{edition.id}", form,
-                      lambda: catalog_admin.update_edition(edition, form.details(), current_actor()),
-                      "Edition {name} saved.")
+
+    def save():
+        catalog_admin.update_edition(edition, form.details(), current_actor())
+        fees.set_edition_rrp(edition, form.rrp_unit_minor.data, current_actor())
+
+    return _save_part(edition.product_id, f"edition-{edition.id}", form, save, "Edition {name} saved.")
 
 
 @bp.route("/catalog/<int:product_id>/addons", methods=["POST"])
@@ -159,3 +178,41 @@ def update_addon(addon_id: int):
     return _save_part(addon.product_id, f"addon-{addon.id}", form,
                       lambda: catalog_admin.update_addon(addon, form.details(), current_actor()),
                       "Add-on {name} saved.")
+
+
+# ---------------------------------------------------------------- one reseller's fee
+
+
+@bp.route("/catalog/<int:product_id>/reseller-fees", methods=["POST"])
+@requires(Permission.STAFF)
+def set_reseller_fee(product_id: int):
+    """Set the fee one reseller pays on a license product (or no fee), in place of the product's fee."""
+    product = _product_or_404(product_id)
+    form = ResellerFeeForm(prefix="reseller-fee")
+
+    def save():
+        reseller = fees.reseller_named(form.reseller.data)
+        fees.set_reseller_fee(product, reseller, form.fee(), current_actor())
+        return reseller
+
+    saved = submit(form, save)
+    if saved:
+        fee = "no fee" if form.fee() is None else f"a fee of {format_money(Money(form.fee(), product.currency))}"
+        return _back_to(product.id, f"{saved.value.name} now pays {fee} per customer account on {product.name}.")
+    return _product_page(product.id, {"reseller-fee": form}, status=422)
+
+
+@bp.route("/catalog/reseller-fees/<int:fee_override_id>/remove", methods=["GET", "POST"])
+@requires(Permission.STAFF)
+def remove_reseller_fee(fee_override_id: int):
+    """Remove one reseller's own fee on a product, after confirming: it pays the product's fee again."""
+    override = fees.override_for_staff(fee_override_id) or abort(404)
+    product = _product_or_404(override.product_id)
+    reseller = db.session.get(Organization, override.reseller_id)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        fees.remove_reseller_fee(override, current_actor())
+        db.session.commit()
+        return _back_to(product.id, f"{reseller.name} pays the fee of {product.name} for all resellers again.")
+    return render("admin/remove_reseller_fee.html", override=override, product=product, reseller=reseller,
+                  form=form, status=400 if request.method == "POST" else 200)

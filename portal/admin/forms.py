@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 from portal.accounts.models import BillingMode, PartnerTier
 from portal.catalog.admin import (
@@ -154,7 +154,11 @@ class _SubscriptionTerms:
 
 
 class LicenseProductForm(_LicenseTerms, _ProductForm):
-    pass
+    reseller_fee_minor = AmountField(
+        "Reseller fee per customer account per month (USD)",
+        description="What every reseller pays the vendor each month for each of its customer accounts holding a "
+                    "license of this product, counted on the month's last day. Leave empty for no fee. A fee set "
+                    "for one reseller below takes its place for that reseller.")
 
 
 class SubscriptionProductForm(_SubscriptionTerms, _ProductForm):
@@ -182,6 +186,9 @@ class AddEditionForm(FlaskForm):
     name = StringField("Name", validators=[InputRequired("Enter the edition's name."), Length(max=80)])
     base_price_minor = AmountField("Base price (USD)", validators=[InputRequired("Enter a price.")], default=0)
     unit_price_minor = AmountField("Price per unit (USD)", validators=[InputRequired("Enter a price.")])
+    rrp_unit_minor = AmountField("Recommended retail price per unit (USD)",
+                                 description="What resellers are advised to charge their customers per unit; they "
+                                             "may follow, exceed or undercut it. Leave empty for none.")
 
     def details(self) -> EditionDetails:
         return EditionDetails(name=self.name.data, base_price_minor=self.base_price_minor.data,
@@ -210,6 +217,26 @@ class AddAddOnForm(FlaskForm):
 
 class AddOnForm(_Placement, AddAddOnForm):
     pass
+
+
+class ResellerFeeForm(FlaskForm):
+    """Staff's fee for one reseller on one product, in place of the product's fee for all resellers."""
+
+    reseller = StringField("Reseller (name or id)", validators=[InputRequired("Enter the reseller's name or its id."),
+                                                                Length(max=200)],
+                           description="A main chain with a partner tier. Setting a reseller's fee again changes it.")
+    fee_minor = AmountField("Fee per customer account per month (USD)")
+    no_fee = BooleanField("No fee for this reseller")
+
+    def validate_fee_minor(self, field) -> None:
+        if self.no_fee.data and field.data is not None:
+            raise ValidationError("Leave the fee empty when this reseller pays no fee, or untick No fee.")
+        if not self.no_fee.data and field.data is None and not field.errors:
+            raise ValidationError("Enter the fee, or tick No fee for this reseller.")
+
+    def fee(self) -> int | None:
+        """The fee chosen: None for no fee."""
+        return None if self.no_fee.data else self.fee_minor.data
 
 
 class TierDiscountsForm(FlaskForm):
