@@ -421,3 +421,15 @@ def make_storefront_invoice(storefront, customer: Organization, total_minor: int
                          "Paid by Visa ending 4242.", utcnow().date(), paid_at=utcnow(),
                          seller=reseller_seller(storefront),
                          issuer=Issuer(storefront.organization_id, invoice_prefix(storefront)))
+
+
+def without_reseller_fees() -> None:
+    """The catalog with no reseller fee (the demo's MailSuite bears one): for tests of the summary's mechanics,
+    whose counts of summaries and lines a fee-only summary of a demo reseller would change."""
+    from sqlalchemy import update
+
+    from portal.catalog.models import Product
+    from portal.extensions import db
+
+    db.session.execute(update(Product).values(reseller_fee_minor=None))
+    db.session.commit()

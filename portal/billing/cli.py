@@ -43,8 +43,7 @@ def register_billing_cli(app: Flask) -> None:
         with _progress(f"Summarizing {month}") as advance:
             made = run_monthly_summary(month, issue_day, progress=advance)
         for m in made:
-            click.echo(f"{m.number}  {m.organization}: {m.invoices} order invoice{'s' if m.invoices != 1 else ''}, "
-                       f"{format_money(Money(m.total_minor, m.currency))}")
+            click.echo(f"{m.number}  {m.organization}: {m.contents}, {format_money(Money(m.total_minor, m.currency))}")
         click.echo(f"{len(made)} summary invoice{'s' if len(made) != 1 else ''} made for {month}."
                    if made else f"Nothing to summarize for {month}.")
 

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from portal.accounts.models import Organization
 from portal.audit.services import Actor
 from portal.billing import documents
-from portal.billing.models import Invoice
+from portal.billing.models import Invoice, InvoiceLine
 from portal.billing.services import Period, organizations_to_summarize, summarize_month
 from portal.credits.services import organizations_with_credit
 from portal.db_types import utcnow
@@ -39,6 +39,14 @@ class MadeSummary:
     invoices: int
     total_minor: int
     currency: str
+    fee_lines: int = 0  # reseller fee lines (portal/reseller_fees)
+
+    @property
+    def contents(self) -> str:
+        """"3 order invoices", "1 order invoice and reseller fees" or "reseller fees"."""
+        words = f"{self.invoices} order invoice{'s' if self.invoices != 1 else ''}" if self.invoices else ""
+        fees = "reseller fees" if self.fee_lines else ""
+        return " and ".join(part for part in (words, fees) if part) or "nothing"
 
 
 def run_monthly_summary(period: Period, today: date | None = None, actor: Actor | None = None,
@@ -61,8 +69,10 @@ def run_monthly_summary(period: Period, today: date | None = None, actor: Actor 
                 if summary is not None:
                     parts = db.session.scalar(select(func.count()).select_from(Invoice)
                                               .where(Invoice.summary_id == summary.id))
+                    fees = db.session.scalar(select(func.count()).select_from(InvoiceLine).where(
+                        InvoiceLine.invoice_id == summary.id, InvoiceLine.order_invoice_id.is_(None)))
                     batch_made.append(MadeSummary(org.name, summary.number, parts, summary.total_minor,
-                                                  summary.currency))
+                                                  summary.currency, fees))
                 if progress:
                     progress(done, len(org_ids))
             db.session.commit()

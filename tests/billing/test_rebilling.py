@@ -250,7 +250,12 @@ def test_a_summary_gives_every_product_line_as_csv(app, login, demo):
     response = login("alice").get(f"/invoices/{number}.csv")
     assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
-    assert [row["Order invoice"] for row in rows] == parts
+    assert [row["Order invoice"] for row in rows if row["Order invoice"]] == parts
+    # then the summary's own line, Northwind's reseller fee on MailSuite, and the account it charged
+    fee, account = rows[-2:]
+    assert fee["Description"] == "Reseller fee – MailSuite Mail Server – 1 customer account × $2.00"
+    assert (fee["Quantity"], fee["Unit price"], fee["Net"], fee["Customer account"]) == ("1", "2.00", "2.00", "")
+    assert (account["Line"], account["Customer account"], account["Net"]) == (fee["Line"], "Contoso Retail", "")
     first = rows[0]
     assert (first["Invoice"], first["List price"], first["Discount"], first["Net"], first["Currency"]) == (
         number, "100.00", "20.00", "80.00", "USD")

@@ -20,7 +20,7 @@ from portal.extensions import db
 from portal.outbox.models import OutboxMessage
 from tests.billing.conftest import buy
 from tests.conftest import empty_database
-from tests.factories import make_invoice, make_org
+from tests.factories import make_invoice, make_org, without_reseller_fees
 
 OCTOBER = Period(2026, 10)
 NOVEMBER_1 = date(2026, 11, 1)
@@ -74,12 +74,15 @@ def test_a_summary_of_real_orders_keeps_their_tax_categories(billing):
                 for slug, edition, qty in (("mailsuite", "Professional", 25), ("webstats", "Standard", 5))]
     northwind = db.session.get(Organization, billing.orgs["Northwind IT"])
     summary = summarize_month(northwind, Period.of(invoices[0].issued_on), invoices[0].issued_on)
-    assert [(line.tax_category, line.tax_rate_bp) for line in summary.lines] == [("E", 0), ("E", 0)]
-    assert summary.total_minor == sum(i.total_minor for i in invoices)
+    # the two orders, then Northwind's reseller fee on MailSuite (its customer Contoso holds it): exempt as they are
+    assert [(line.tax_category, line.tax_rate_bp) for line in summary.lines] == [("E", 0), ("E", 0), ("E", 0)]
+    assert summary.lines[-1].description.startswith("Reseller fee – MailSuite Mail Server – 1 customer account")
+    assert summary.total_minor == sum(i.total_minor for i in invoices) + 200
     assert summary.subtotal_minor - summary.discount_minor + summary.tax_minor == summary.total_minor
 
 
 def test_running_it_twice_makes_nothing_new(billing):
+    without_reseller_fees()
     for name in ("A Corp", "B Corp"):
         _waiting(_invoiced_org(name), date(2026, 10, 9))
     db.session.commit()
@@ -112,6 +115,7 @@ def _state() -> list[tuple]:
 
 
 def test_a_run_stopped_halfway_and_run_again_ends_as_one_clean_run(billing, demo, monkeypatch):
+    without_reseller_fees()
     _world()
     jobs.run_monthly_summary(OCTOBER, NOVEMBER_1)
     clean = _state()
@@ -122,6 +126,7 @@ def test_a_run_stopped_halfway_and_run_again_ends_as_one_clean_run(billing, demo
 
     seed_demo()
     db.session.commit()
+    without_reseller_fees()
     _world()
     real = jobs.summarize_month
     calls = []
@@ -192,8 +197,10 @@ def test_the_cli_defaults_to_the_previous_month_and_prints_what_it_made(app, dem
     runner = app.test_cli_runner()
     made = runner.invoke(args=["invoices", "summarize"])
     assert made.exit_code == 0, made.output
-    assert "SUM-000001  Contoso Pharmacy: 1 order invoice, $123.45" in made.output
-    assert f"1 summary invoice made for {last_month}." in made.output
+    # Northwind (id 1) owes its MailSuite reseller fee for the month; Contoso Pharmacy has an order invoice
+    assert "SUM-000001  Northwind IT: reseller fees, $2.00" in made.output
+    assert "SUM-000002  Contoso Pharmacy: 1 order invoice, $123.45" in made.output
+    assert f"2 summary invoices made for {last_month}." in made.output
     again = runner.invoke(args=["invoices", "summarize", "--period", str(last_month)])
     assert again.exit_code == 0 and f"Nothing to summarize for {last_month}." in again.output
     bad = runner.invoke(args=["invoices", "summarize", "--period", "October"])
@@ -201,6 +208,7 @@ def test_the_cli_defaults_to_the_previous_month_and_prints_what_it_made(app, dem
 
 
 def test_an_order_invoice_issued_today_is_left_for_next_months_run(billing):
+    without_reseller_fees()
     org = db.session.get(Organization, billing.orgs["Northwind IT"])
     invoice = issue_order_invoice(_order_for(org))
     assert invoice.status is InvoiceStatus.TO_BE_SUMMARIZED

@@ -48,7 +48,8 @@ def test_the_invoices_page_lists_what_is_owed_first_then_everything(app, login, 
     numbers = _northwind_month(app, demo)
     page = login("alice").get("/invoices").get_data(as_text=True)
     unpaid, everything = _section(page, "Unpaid invoices"), _section(page, "All invoices")
-    assert numbers["summary"] in unpaid and "Summary Invoice" in unpaid and "$1,800.00" in unpaid
+    # $1,800.00 of order invoices and Northwind's $2.00 reseller fee on MailSuite
+    assert numbers["summary"] in unpaid and "Summary Invoice" in unpaid and "$1,802.00" in unpaid
     for number in [*numbers["parts"], numbers["waiting"], numbers["paid"]]:
         assert number not in unpaid  # owed through the summary, or paid
         assert number in everything
@@ -113,7 +114,7 @@ def test_the_csv_export_follows_the_filters_and_is_safe_in_a_spreadsheet(app, lo
     assert any(r["Billed to"].startswith("'=HYPERLINK") for r in rows)
     everything = list(csv.DictReader(io.StringIO(login("alice").get("/invoices.csv").get_data(as_text=True))))
     assert {"Summary Invoice"} == {r["Notes"] for r in everything if r["Invoice"] == numbers["summary"]}
-    assert [r["Total"] for r in everything if r["Invoice"] == numbers["summary"]] == ["1800.00"]
+    assert [r["Total"] for r in everything if r["Invoice"] == numbers["summary"]] == ["1802.00"]  # with the fee
 
 
 def test_the_pdf_download_serves_the_stored_file_as_an_attachment(app, login, demo):
