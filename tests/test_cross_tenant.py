@@ -285,3 +285,44 @@ def test_a_reseller_cannot_price_for_another_resellers_customer(app, login, demo
         assert response.status_code == 404, who
     with app.app_context():
         assert _snapshot() == before
+
+
+def test_a_reseller_shows_prices_and_products_of_its_own_storefront_only(app, login, demo):
+    """Issue 15: a storefront product page and the price list are the working chain's own storefront's; another
+    reseller (Litware, with a storefront of its own) naming or hiding MailSuite changes only its own, users of
+    Northwind who do not manage it or of Fabrikam change nothing, and neither sees another reseller's fees."""
+    from portal.db_types import utcnow
+    from portal.storefronts.models import StorefrontProduct
+    from tests.storefronts.test_prices import make_storefront
+
+    with app.app_context():
+        litware = db.session.scalars(select(Organization).where(Organization.name == "Litware Solutions")).one()
+        litware_shop = make_storefront(litware, alias="litware").id
+        # a Northwind customer account holding MailSuite (its $2.00 fee is Northwind's alone)
+        northwind = db.session.get(Organization, demo.orgs["Northwind IT"])
+        customer = make_org("Northwind Only Customer", parent=northwind)
+        make_license(northwind, customer=customer).assigned_at = utcnow()
+        db.session.commit()
+
+    def rows() -> list[tuple]:
+        with app.app_context():
+            return sorted(db.session.execute(select(StorefrontProduct.storefront_id, StorefrontProduct.name,
+                                                    StorefrontProduct.hidden)).all())
+
+    frank = login("frank")
+    assert frank.post("/account/storefront/products/mailsuite",
+                      data={"name": "Litware Mail", "summary": "", "hidden": "y"}).status_code == 302
+    assert rows() == [(litware_shop, "Litware Mail", True)]
+    assert "MailSuite Mail Server</a>" in login("alice").get("/s/northwind").get_data(as_text=True)
+    price_list = frank.get("/account/storefront/prices.csv")
+    assert 'filename="price-list-litware.csv"' in price_list.headers["Content-Disposition"]
+    assert "edition's rule" not in price_list.get_data(as_text=True)  # Northwind's LiveDesk special price
+    for who in ("bob", "carol", "dave", "erin"):
+        response = login(who).post("/account/storefront/products/mailsuite",
+                                   data={"name": "Mallory Mail", "hidden": "y"})
+        assert response.status_code in (403, 404), who
+    assert rows() == [(litware_shop, "Litware Mail", True)]
+    customers = frank.get("/customers").get_data(as_text=True)
+    assert "Northwind Only Customer" not in customers
+    assert "0 customer accounts, $0.00 per month" in customers  # Litware owes nothing for Northwind's customers
+    assert "Northwind Only Customer" in login("alice").get("/customers").get_data(as_text=True)

@@ -62,9 +62,7 @@ class StorefrontLine:
     def description(self) -> str:
         if self.config is None:
             return self.name
-        if not self.shown_name:
-            return self.config.description
-        return self.shown_name + self.config.description.removeprefix(self.config.product.name)
+        return described(self.config, self.shown_name)
 
 
 @dataclass(frozen=True)
@@ -93,9 +91,21 @@ def sellable(product: Product | None) -> bool:
     return product is not None and product.active and product.kind is ProductKind.LICENSE
 
 
+def described(config: Configuration, shown_name: str = "") -> str:
+    """A configuration in words under the storefront's name for its product ("": the vendor's)."""
+    if not shown_name:
+        return config.description
+    return shown_name + config.description.removeprefix(config.product.name)
+
+
+def shown_on(storefront: Storefront, product_id: int) -> StorefrontProduct | None:
+    """How the storefront shows this product (None: as the vendor's)."""
+    return shown_products(storefront.id, [product_id]).get(product_id)
+
+
 def hidden_on(storefront: Storefront, product_id: int) -> bool:
     """Whether the reseller hid this product from its storefront."""
-    shown = shown_products(storefront.id, [product_id]).get(product_id)
+    shown = shown_on(storefront, product_id)
     return shown is not None and shown.hidden
 
 

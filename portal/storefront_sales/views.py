@@ -205,7 +205,8 @@ def add():
     """Add a configured license to your storefront cart (from a product page)."""
     product_id = request.form.get("product_id", type=id_value) or 0
     item = products_by_id({product_id}).get(product_id)
-    if not carts.sellable(item) or carts.hidden_on(g.storefront, item.id):
+    shown = carts.shown_on(g.storefront, item.id) if carts.sellable(item) else None
+    if not carts.sellable(item) or (shown is not None and shown.hidden):
         flash("That product is not sold here. Choose one from the catalog.", "error")
         return redirect(url_for("storefront_sales.catalog"))
     form = ConfigureForm()
@@ -223,7 +224,7 @@ def add():
                       product=item, shown=carts.storefront_product(g.storefront, item.slug), form=form, config=None,
                       price_minor=None)
     db.session.commit()
-    message = f"Added to your cart: {config.description}."
+    message = f"Added to your cart: {carts.described(config, shown.name if shown else '')}."
     if htmx:
         return render("storefront_sales/_add_result.html", message=message, product=item, form=form,
                       storefront_cart_count=carts.cart_count(g.storefront, current_user, g.customer))

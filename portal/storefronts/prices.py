@@ -19,6 +19,7 @@ from functools import lru_cache
 
 from sqlalchemy import ColumnElement, Select, bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from portal import pricing
 from portal.accounts.models import Organization
@@ -430,14 +431,17 @@ PRICE_LIST_HEADER = ("Product", "Edition", "Unit", "Smallest quantity", "List pr
                      "Rule in force")
 
 
-def price_list(storefront: Storefront) -> Iterator[tuple]:
+def price_list(storefront_id: int) -> Iterator[tuple]:
     """The prices page's rows as the downloadable price list (PRICE_LIST_HEADER): amounts as plain decimals of the
     product's currency, percentages as numbers, blank where there is none (no RRP, no fee). Read when the first
-    row is asked for."""
+    row is asked for, in the streaming response's own session (hence the storefront's id, not the view's
+    object)."""
 
     def percent(bp: int | None) -> str:
         return format_markup_bp(bp) if bp is not None else ""
 
+    storefront = db.session.scalars(select(Storefront).where(Storefront.id == storefront_id)
+                                    .options(joinedload(Storefront.organization))).one()
     for row in price_rows(storefront, license_products()):
         currency = row.product.currency
 

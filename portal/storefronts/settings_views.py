@@ -141,7 +141,8 @@ def prices_csv():
     """Download the price list (CSV): every license edition with its list price, your cost, the RRP, your price,
     your margin, how far it is from the RRP, the vendor's fee and the rule in force."""
     storefront = _own_storefront()
-    return streamed_csv(f"price-list-{storefront.alias}.csv", prices.PRICE_LIST_HEADER, prices.price_list(storefront))
+    return streamed_csv(f"price-list-{storefront.alias}.csv", prices.PRICE_LIST_HEADER,
+                        prices.price_list(storefront.id))
 
 
 @bp.route("/account/storefront/prices/default", methods=["POST"])

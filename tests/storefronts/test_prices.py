@@ -55,10 +55,13 @@ def shop(app, demo, ctx):
     return make_storefront()
 
 
-def test_without_rules_the_storefront_sells_at_list_price(shop):
+def test_without_rules_the_storefront_sells_at_the_rrp_else_at_list_price(shop):
+    """The demo recommends $4.90 a mailbox for MailSuite Professional and nothing for its Free edition."""
     book = prices.price_book(shop, None, [demo_product("mailsuite").id])
-    assert book.price(mailsuite()) == mailsuite().list_minor == 4000
-    assert book.resolve(demo_product("mailsuite").id, mailsuite().edition.id).source is RuleSource.LIST
+    assert mailsuite().list_minor == 4000 and book.price(mailsuite()) == 4900
+    assert book.resolve(demo_product("mailsuite").id, mailsuite().edition.id, 490).source is RuleSource.RRP
+    assert book.price(mailsuite("Free")) == mailsuite("Free").list_minor == 0
+    assert book.resolve(demo_product("mailsuite").id, mailsuite("Free").edition.id).source is RuleSource.LIST
 
 
 def test_default_markup_applies_to_the_whole_configuration(shop):
@@ -116,13 +119,14 @@ def test_removing_a_rule_falls_back_to_the_next(shop):
     assert book.resolve(product.id, mailsuite().edition.id).source is RuleSource.DEFAULT
 
 
-def test_free_sells_at_list_price_and_refuses_rules(app, demo, ctx):
+def test_free_sells_at_the_rrp_or_list_price_and_refuses_rules(app, demo, ctx):
     shop = make_storefront(plan="reseller-free")
     shop.default_markup_bp = 2500  # kept from an earlier Standard
     product = demo_product("mailsuite")
     db.session.add(StorefrontPrice(storefront_id=shop.id, product_id=product.id, markup_bp=5000))
     book = prices.price_book(shop, None, [product.id])
-    assert book.price(mailsuite()) == 4000
+    assert book.price(mailsuite()) == 4900  # the RRP, $4.90 a mailbox: neither the markups nor the list price
+    assert book.price(mailsuite("Free")) == 0  # no RRP: the list price
     with pytest.raises(RuleError) as refused:
         prices.set_default_markup(shop, 1000, actor())
     assert refused.value.field == "markup"
