@@ -346,8 +346,7 @@ class InvoiceDocument:
             raise ValueError("a billing period has both a start and an end")
         if self.period_start and self.period_end and self.period_end < self.period_start:
             raise ValueError("a billing period ends after it starts (BR-29)")
-        if self.kind == "summary" and not self.included_invoices:
-            raise ValueError("a summary invoice lists the order invoices it includes")
+        # A summary may include no order invoice: a month of a reseller's fees alone (lines of its own).
         if self.kind != "summary" and self.included_invoices:
             raise ValueError("only a summary invoice includes other invoices")
         if self.is_credit_note != bool(self.corrects_number.strip() and self.corrects_date):

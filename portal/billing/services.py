@@ -405,7 +405,7 @@ def summary_line_rows(parts: Sequence, lines: Sequence) -> list[dict]:
                      "quantity": 1, "unit_price_minor": sub.net_minor, "list_minor": sub.net_minor,
                      "discount_minor": 0, "tax_category": sub.tax_category, "tax_rate_bp": sub.tax_rate_bp,
                      "tax_minor": sub.tax_minor, "total_minor": sub.net_minor + sub.tax_minor,
-                     "order_invoice_id": part.id})
+                     "order_invoice_id": part.id, "service_start": None, "service_end": None})
     return rows
 
 

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from invoices.facturx import cii_xml
-from portal.accounts.models import BillingMode, Organization
+from portal.accounts.models import BillingMode, Organization, PartnerTier
 from portal.billing.documents import invoice_document
 from portal.billing.models import Invoice, InvoiceLine, InvoiceStatus, PaymentMethodKind
 from portal.billing.services import Period, invoice_for_order, summarize_month
@@ -347,3 +347,48 @@ def test_a_resellers_invoice_to_its_storefront_customer_and_the_vendors_wholesal
     assert_passes(en16931, reseller_invoice, "reseller's storefront invoice")
     wholesale = db.session.scalars(select(Order).where(Order.supplies_order_id == order.id)).one()
     assert_passes(en16931, invoice_for_order(wholesale), "vendor's wholesale invoice to the reseller")
+
+
+# ---------------------------------------------------------------- reseller fees (issue 15)
+
+
+def _fee_accounts(owner: Organization, count: int) -> None:
+    from datetime import UTC, datetime
+
+    for n in range(count):
+        license_ = make_license(owner, make_org(f"Fee customer {owner.id}-{n}", parent=owner))
+        license_.assigned_at = datetime(2026, 11, 10, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("taxed", [False, True])
+def test_a_summary_with_order_invoices_and_reseller_fee_lines(en16931, shop, taxed):
+    org, alice = org_and_buyer(shop, "Northwind IT")
+    if taxed:
+        taxed_in_washington(org)
+    _fee_accounts(org, 3)
+    buy(org, alice, PaymentChoice(PaymentKind.INVOICE))
+    db.session.commit()
+    today = utcnow().date()
+
+    summary = summarize_month(org, Period.of(today), today=_next_month(today))
+    db.session.commit()
+
+    assert any(line.description.startswith("Reseller fee – ") for line in summary.lines)
+    assert_passes(en16931, summary, "summary invoice with reseller fees")
+
+
+def test_a_fee_only_summary_and_a_pay_on_order_fee_invoice(en16931, shop):
+    from portal.recurring.run import renew
+
+    monthly = make_org("Fees Monthly", billing_mode=BillingMode.MONTHLY_INVOICE, partner_tier=PartnerTier.GOLD)
+    on_order = taxed_in_washington(make_org("Fees On Order", partner_tier=PartnerTier.SILVER))
+    _fee_accounts(monthly, 2)
+    _fee_accounts(on_order, 2)
+    db.session.commit()
+
+    summary = summarize_month(monthly, Period(2026, 11), date(2026, 12, 1))
+    renew(date(2026, 12, 1), gateway=SandboxGateway())
+    fee_invoice = db.session.scalars(select(Invoice).where(Invoice.organization_id == on_order.id)).one()
+
+    assert_passes(en16931, summary, "summary invoice of reseller fees alone")
+    assert_passes(en16931, fee_invoice, "pay-on-order reseller fee invoice")
