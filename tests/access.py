@@ -234,13 +234,13 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     # (another's: 404). The logo and theme stylesheet of a storefront are public, as its pages are.
     "storefronts.settings": STOREFRONT_MANAGERS,
     "storefronts.prices": STOREFRONT_MANAGERS,
+    "storefronts.prices_csv": STOREFRONT_MANAGERS,  # the price list with cost, RRP, margin and the vendor's fee
+    # How the storefront shows one vendor product (its name, description, hidden), with its prices, RRP and fee
+    "storefronts.product": STOREFRONT_MANAGERS,
     "storefronts.set_default_markup": STOREFRONT_MANAGERS,
     "storefronts.set_rule": STOREFRONT_MANAGERS,
     "storefronts.set_customer_price": STOREFRONT_MANAGERS,
     "storefronts.remove_rule": STOREFRONT_MANAGERS,
-    "storefronts.prices_csv": STOREFRONT_MANAGERS,  # the price list with cost, RRP, margin and the vendor's fee
-    # How the storefront shows one vendor product (its name, description, hidden), with its prices, RRP and fee
-    "storefronts.product": STOREFRONT_MANAGERS,
     "storefronts.logo": PUBLIC,
     # The reseller's storefront sales with its cost and margin, and its invoices to its customers (issue 14 item 5):
     # its managers and Master users (VIEW_ORDERS on a main chain with a storefront; others 404). An invoice by
