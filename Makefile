@@ -57,6 +57,7 @@ test: install static chromium
 bench: install static
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench renewals $(BENCH_RENEWALS_ARGS)
+	$(BIN)/python -m bench fees
 
 # The invoice benchmarks (PDF rendering against bare WeasyPrint, the stored download, the monthly summary run).
 bench-invoices: install static

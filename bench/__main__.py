@@ -1,5 +1,6 @@
 """`python -m bench` (or `make bench`): time the portal's pages against a large generated dataset.
 `python -m bench renewals` (the second step of `make bench`): the renewal run of 10,000 and 100,000 plans.
+`python -m bench fees` (the third step): a reseller's summary with 10,000 customer accounts' fees, and without.
 `python -m bench load` (or `make bench-load`): 50 concurrent checkouts against gunicorn on PostgreSQL
 (see bench.load; `python -m bench load --help`).
 
@@ -254,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.renewals import main as renewals_main
 
         return renewals_main(argv[1:])
+    if argv[:1] == ["fees"]:
+        from bench.fees import main as fees_main
+
+        return fees_main(argv[1:])
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
         try:

@@ -28,6 +28,9 @@ def upgrade():
     with op.batch_alter_table('edition', schema=None) as batch_op:
         batch_op.add_column(sa.Column('rrp_unit_minor', sa.BigInteger(), nullable=True))
         batch_op.create_check_constraint(op.f('ck_edition_rrp_not_negative'), 'rrp_unit_minor IS NULL OR rrp_unit_minor >= 0')
+    with op.batch_alter_table('license', schema=None) as batch_op:
+        batch_op.create_index('ix_license_owner_product_customer',
+                              ['owner_id', 'product_id', 'customer_id', 'assigned_at'], unique=False)
     op.create_table(
         'reseller_fee_override',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -89,6 +92,8 @@ def upgrade():
 
 def downgrade():
     op.drop_table('storefront_product')
+    with op.batch_alter_table('license', schema=None) as batch_op:
+        batch_op.drop_index('ix_license_owner_product_customer')
     with op.batch_alter_table('reseller_fee_charge', schema=None) as batch_op:
         batch_op.drop_index('ix_reseller_fee_charge_invoice')
     op.drop_table('reseller_fee_charge')

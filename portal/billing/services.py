@@ -468,7 +468,7 @@ def summarize_month(org: Organization, period: Period, today: date | None = None
         raise RuleError(f"{org.name}: some order invoices of {period} were summarized meanwhile; run it again.")
     record(actor, "invoice.summarized", summary, org.id, number=number, period=str(period), count=len(parts),
            invoices=[part.number for part in parts], total_minor=summary.total_minor,
-           fee_lines=len(fees.lines), fee_accounts=sum(len(line.accounts) for line in fees.lines))
+           fee_lines=len(fees.lines), fee_accounts=fees.accounts)
     _announce_summary(org, summary, len(parts), len(fees.lines))
     return summary
 

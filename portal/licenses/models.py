@@ -26,6 +26,9 @@ class License(db.Model):
         # The renewal run's question: which auto-renewing M&S is due by a date.
         Index("ix_license_auto_renew_ms_expires_on", "ms_expires_on",
               postgresql_where=text("auto_renew"), sqlite_where=text("auto_renew")),
+        # The reseller fee count (portal/reseller_fees/counting.py): a reseller's assigned licenses by product and
+        # customer, read from the index alone.
+        Index("ix_license_owner_product_customer", "owner_id", "product_id", "customer_id", "assigned_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -86,7 +86,7 @@ def _issue(org: Organization, fees: MonthFees, period: Period, card_label: str |
         method=CollectionMethod.CARD if card_label is not None else CollectionMethod.INVOICE, state=state,
         attempts=0, next_attempt_on=today if state is CollectionState.CHARGING else None, last_message=""))
     record(actor, "reseller_fee.invoiced", invoice, org.id, number=invoice.number, period=fees.period,
-           lines=len(fees.lines), accounts=sum(len(line.accounts) for line in fees.lines),
+           lines=len(fees.lines), accounts=fees.accounts,
            total_minor=invoice.total_minor)
     if state is CollectionState.AWAITING_PAYMENT:
         recipients = managers_emails(org) or ([org.invoice_email] if org.invoice_email else [])
@@ -125,6 +125,6 @@ def bill_month_fees(today: date, actor: Actor, run: FeeRun | None = None) -> Fee
             run.skipped += 1
             continue
         run.invoices += 1
-        run.accounts += sum(len(line.accounts) for line in fees.lines)
+        run.accounts += fees.accounts
         run.amounts[invoice.currency] = run.amounts.get(invoice.currency, 0) + invoice.total_minor
     return run

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Select, and_, case, distinct, func, select
+from sqlalchemy import Select, and_, case, distinct, exists, func, or_, select
 
 from portal.accounts.models import Organization, PartnerTier
 from portal.catalog.models import Product
@@ -44,29 +44,48 @@ def _fee_in_force():
                 else_=Product.reseller_fee_minor)
 
 
-def _held(reseller_id: int | None, day: date):
-    """License rows joined to their product and the owner's override, restricted to what the rule counts on
-    `day` (all resellers when `reseller_id` is None)."""
+def _fee_bearing(reseller_id: int | None):
+    """The products with a fee for a reseller (for every reseller with an own fee when `reseller_id` is None):
+    (product_id, reseller_id or None, fee_minor), a few rows read before the licenses are."""
     fee = _fee_in_force()
-    stmt = (select(License.owner_id, License.product_id, License.customer_id, fee.label("fee_minor"))
-            .join(Product, Product.id == License.product_id)
-            .outerjoin(ResellerFeeOverride, and_(ResellerFeeOverride.product_id == License.product_id,
-                                                 ResellerFeeOverride.reseller_id == License.owner_id))
+    join = ResellerFeeOverride.product_id == Product.id
+    if reseller_id is not None:
+        join = and_(join, ResellerFeeOverride.reseller_id == reseller_id)
+    return (select(Product.id.label("product_id"), ResellerFeeOverride.reseller_id, fee.label("fee_minor"))
+            .outerjoin(ResellerFeeOverride, join).where(fee > 0))
+
+
+def _held(reseller_id: int | None, day: date):
+    """License rows with the fee of their product for their owner, restricted to what the rule counts on `day`
+    (all resellers when `reseller_id` is None). The licenses are read through ix_license_owner_product_customer
+    for the few products with a fee only."""
+    if reseller_id is not None:
+        fees = _fee_bearing(reseller_id).subquery()
+        on = fees.c.product_id == License.product_id
+    else:  # a product's own-fee rows for their reseller, its fee for all for the others
+        fees = _fee_bearing(None).subquery()
+        on = and_(fees.c.product_id == License.product_id,
+                  or_(fees.c.reseller_id == License.owner_id,
+                      and_(fees.c.reseller_id.is_(None),
+                           ~exists().where(ResellerFeeOverride.product_id == License.product_id,
+                                           ResellerFeeOverride.reseller_id == License.owner_id))))
+    stmt = (select(License.owner_id, License.product_id, License.customer_id, fees.c.fee_minor)
+            .join(fees, on)
             .where(License.customer_id.is_not(None), License.customer_id != License.owner_id,
-                   License.assigned_at < end_of(day), fee > 0))
-    return stmt.where(License.owner_id == reseller_id) if reseller_id is not None else stmt
+                   License.assigned_at < end_of(day)))
+    return stmt.where(License.owner_id == reseller_id) if reseller_id is not None else stmt, fees
 
 
 def charged_accounts(reseller_id: int, day: date) -> Select:
     """(product_id, customer_id, fee_minor): every customer account charged each product's fee for the month
     ending on `day`, one row each (one statement)."""
-    return _held(reseller_id, day).with_only_columns(
-        License.product_id, License.customer_id, _fee_in_force().label("fee_minor")).distinct()
+    held, fees = _held(reseller_id, day)
+    return held.with_only_columns(License.product_id, License.customer_id, fees.c.fee_minor).distinct()
 
 
 def resellers_with_fees(day: date) -> list[int]:
     """Ids of the resellers (main chains with a partner tier) owing fees for the month ending on `day`."""
-    held = _held(None, day).subquery()
+    held = _held(None, day)[0].subquery()
     return sorted(db.session.scalars(
         select(held.c.owner_id).join(Organization, Organization.id == held.c.owner_id)
         .where(Organization.parent_id.is_(None), Organization.partner_tier != PartnerTier.NONE).distinct()))
@@ -74,33 +93,30 @@ def resellers_with_fees(day: date) -> list[int]:
 
 @dataclass(frozen=True)
 class FeeLine:
-    """One product's fee for a month: the fee per account and the accounts charged (id, name), by name."""
+    """One product's fee for a month: the fee per account and how many accounts are charged it."""
 
     product_id: int
     product_name: str
     fee_minor: int
-    accounts: tuple[tuple[int, str], ...]
+    accounts: int
 
     @property
     def total_minor(self) -> int:
         from portal.pricing import reseller_fee
 
-        return reseller_fee(len(self.accounts), self.fee_minor)
+        return reseller_fee(self.accounts, self.fee_minor)
 
 
 def fee_lines(reseller_id: int, day: date) -> list[FeeLine]:
-    """The reseller's fee lines for the month ending on `day`, one per product by product name, each with its
-    accounts by name (one statement)."""
+    """The reseller's fee lines for the month ending on `day`, one per product by product name (one statement;
+    who the accounts are is read when they are recorded, see reseller_fees.invoicing)."""
     charged = charged_accounts(reseller_id, day).subquery()
     rows = db.session.execute(
-        select(charged.c.product_id, Product.name, charged.c.fee_minor, charged.c.customer_id, Organization.name)
+        select(charged.c.product_id, Product.name, charged.c.fee_minor, func.count())
         .join(Product, Product.id == charged.c.product_id)
-        .join(Organization, Organization.id == charged.c.customer_id)
-        .order_by(Product.name, Product.id, Organization.name, Organization.id))
-    lines: dict[int, tuple[str, int, list]] = {}
-    for product_id, product_name, fee_minor, customer_id, customer_name in rows:
-        lines.setdefault(product_id, (product_name, fee_minor, []))[2].append((customer_id, customer_name))
-    return [FeeLine(product_id, name, fee, tuple(accounts)) for product_id, (name, fee, accounts) in lines.items()]
+        .group_by(charged.c.product_id, Product.name, charged.c.fee_minor)
+        .order_by(Product.name, charged.c.product_id))
+    return [FeeLine(product_id, name, fee, count) for product_id, name, fee, count in rows]
 
 
 @dataclass(frozen=True)

@@ -13,21 +13,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import exists, func, insert, select
+from sqlalchemy import String, case, exists, func, insert, literal, select
 
 from portal import pricing
 from portal.accounts.models import Organization
-from portal.db_types import utcnow
+from portal.db_types import UTCDateTime, utcnow
+from portal.errors import RuleError
 from portal.extensions import db
 from portal.money import Money, format_money
-from portal.reseller_fees.counting import FeeLine, fee_lines
+from portal.reseller_fees.counting import FeeLine, charged_accounts, fee_lines
 from portal.reseller_fees.models import ResellerFeeCharge
 from portal.seller.taxes import TaxTerms
 
 
 def describe(line: FeeLine, currency: str) -> str:
     """The invoice line's text: "Reseller fee – WebStats Analytics – 3 customer accounts × $2.00"."""
-    count = len(line.accounts)
+    count = line.accounts
     accounts = f"{count} customer account{'' if count == 1 else 's'}"
     return f"Reseller fee – {line.product_name} – {accounts} × {format_money(Money(line.fee_minor, currency))}"
 
@@ -56,7 +57,7 @@ class MonthFees:
         each priced by pricing.quote as any line is (its tax rounded per line)."""
         quote = pricing.quote([pricing.LineInput(str(i), line.total_minor) for i, line in enumerate(self.lines)],
                               tax_bp=tax.rate_bp)
-        return [{"position": position, "description": describe(line, currency), "quantity": len(line.accounts),
+        return [{"position": position, "description": describe(line, currency), "quantity": line.accounts,
                  "unit_price_minor": line.fee_minor, "list_minor": priced.list_minor,
                  "discount_minor": priced.discount_minor, "tax_category": tax.category, "tax_rate_bp": tax.rate_bp,
                  "tax_minor": priced.tax_minor, "total_minor": priced.total_minor, "order_invoice_id": None,
@@ -64,15 +65,28 @@ class MonthFees:
                 for position, (line, priced) in enumerate(zip(self.lines, quote.lines, strict=True),
                                                           start=first_position)]
 
+    @property
+    def accounts(self) -> int:
+        """Accounts charged, counting an account once per product."""
+        return sum(line.accounts for line in self.lines)
+
     def record(self, invoice_id: int, first_position: int) -> None:
         """Write who was charged on invoice `invoice_id` (lines from `first_position`): one row per account and
-        product, in one bulk insert. The unique (reseller, month, product, account) refuses a second billing."""
-        now = utcnow()
-        db.session.execute(insert(ResellerFeeCharge.__table__), [
-            {"reseller_id": self.reseller_id, "period": self.period, "product_id": line.product_id,
-             "customer_id": customer_id, "fee_minor": line.fee_minor, "invoice_id": invoice_id,
-             "position": position, "created_at": now}
-            for position, line in enumerate(self.lines, start=first_position) for customer_id, _ in line.accounts])
+        product, by ONE INSERT … SELECT of the counting rule (10,000 accounts never travel through Python). The
+        unique (reseller, month, product, account) refuses a second billing; a count that changed since the lines
+        were priced (a license assigned meanwhile) refuses this one (RuleError: the caller rolls back)."""
+        charged = charged_accounts(self.reseller_id, self.last_day).subquery()
+        positions = {line.product_id: position for position, line in enumerate(self.lines, start=first_position)}
+        rows = select(literal(self.reseller_id), literal(self.period, String()), charged.c.product_id,
+                      charged.c.customer_id, charged.c.fee_minor, literal(invoice_id),
+                      case(positions, value=charged.c.product_id), literal(utcnow(), UTCDateTime())
+                      ).where(charged.c.product_id.in_(positions))
+        table = ResellerFeeCharge.__table__
+        written = db.session.execute(insert(table).from_select(
+            [table.c.reseller_id, table.c.period, table.c.product_id, table.c.customer_id, table.c.fee_minor,
+             table.c.invoice_id, table.c.position, table.c.created_at], rows)).rowcount
+        if written != self.accounts:
+            raise RuleError(f"The reseller fees of {self.period} changed while they were billed; run it again.")
 
 
 def month_fees(org: Organization, period) -> MonthFees:
