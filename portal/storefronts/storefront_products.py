@@ -9,6 +9,7 @@ Services flush, never commit; the view commits once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from portal.extensions import db
 from portal.storefronts.models import Storefront, StorefrontProduct
 
 NAME_LENGTH = 120  # StorefrontProduct.name
+_SLUG = re.compile(r"[A-Za-z0-9-]{1,120}", re.ASCII)  # what a product slug can be (Product.slug)
 SUMMARY_LENGTH = 2000
 
 
@@ -37,7 +39,7 @@ class ShownAs:
 
 def license_product(slug: str) -> Product | None:
     """The vendor's license product on sale with this slug, with its editions (what a storefront may show)."""
-    if not slug or len(slug) > 120:
+    if not _SLUG.fullmatch(slug or ""):  # nothing else is a slug (nor reaches the database: NUL bytes…)
         return None
     return db.session.scalars(select(Product).where(Product.slug == slug, Product.active.is_(True),
                                                     Product.kind == ProductKind.LICENSE)

@@ -143,6 +143,12 @@ def test_bad_input_is_refused_beside_the_field_and_changes_nothing(app, demo, lo
     assert shown_rows(app) == []
 
 
+def test_a_nul_byte_is_refused_and_changes_nothing(app, demo, login):
+    response = save(login("alice"), summary="Null\x00Mail")
+    assert response.status_code == 400
+    assert shown_rows(app) == []
+
+
 @pytest.mark.parametrize("slug", ["device-protection", "no-such-product", "x" * 200, "mail%00suite"])
 def test_only_a_license_product_the_vendor_sells_has_a_page(app, demo, login, slug):
     alice = login("alice")
