@@ -50,7 +50,8 @@ SUBSCRIPTIONS = [
      "One subscription covers up to 4 devices at a location."),
     # Reseller plans (DOMAIN §8, portal/reseller_plans/plans.py): not in the shop's list, bought from /account/plan.
     ("reseller-free", "Reseller plan: Free", "storefront", SubscriptionBasis.RESELLER, BillingInterval.MONTHLY, 0,
-     "A storefront at /s/<alias> selling at the vendor's list prices, with the default look and your contact "
+     "A storefront at /s/<alias> selling at the vendor's recommended retail prices, with the default look and "
+     "your contact "
      "details."),
     ("reseller-standard", "Reseller plan: Standard", "storefront", SubscriptionBasis.RESELLER,
      BillingInterval.MONTHLY, 4900,
