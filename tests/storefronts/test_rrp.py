@@ -12,10 +12,15 @@ import io
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
+from portal import pricing
 from portal.accounts.models import Organization, PartnerTier, Role
+from portal.catalog.admin import MAX_PRICE_MINOR
 from portal.extensions import db
+from portal.pricing import MAX_UNITS
 from portal.reseller_fees.models import ResellerFeeOverride
 from portal.storefronts import prices
 from portal.storefronts.models import Storefront
@@ -45,6 +50,35 @@ def post_form(client, page_url: str, action: str, fields: dict):
     page = client.get(page_url).get_data(as_text=True)
     form = page[page.index(f'action="{action}"'):]
     return client.post(action, csrf=False, data={"csrf_token": _CSRF.search(form).group(1), **fields})
+
+
+# ---------------------------------------------------------------- the arithmetic (portal/pricing.py)
+
+
+@given(st.integers(min_value=0, max_value=MAX_PRICE_MINOR), st.integers(min_value=1, max_value=MAX_UNITS),
+       st.integers(min_value=0, max_value=10**9))
+def test_without_a_rule_the_rrp_is_per_unit_and_add_ons_stay_at_list(rrp, units, addons):
+    price = pricing.storefront_price(123, addons, units, None, None, rrp)
+    assert price == pricing.recommended_retail(rrp, units) + addons == rrp * units + addons
+    assert pricing.storefront_price(123, addons, units, None, 0, rrp) == 123 + addons  # a default markup wins
+
+
+@given(st.integers(min_value=0, max_value=10**12), st.integers(min_value=1, max_value=10**12))
+def test_the_price_against_the_rrp_has_the_sign_of_the_difference(price, rrp):
+    bp = pricing.versus_bp(price, rrp)
+    assert (bp >= 0) if price >= rrp else (bp <= 0)  # above the RRP: positive; below: negative
+    assert 2 * abs(bp * rrp - (price - rrp) * pricing.BP) <= rrp  # the nearest basis point of the RRP
+    assert pricing.versus_bp(rrp, rrp) == 0 and pricing.versus_bp(price, 0) is None
+
+
+def test_the_price_against_the_rrp_in_examples():
+    assert pricing.versus_bp(5000, 4900) == 204  # 2.04 % above
+    assert pricing.versus_bp(3600, 4900) == -2653  # 26.53 % below, rounded half away from zero
+    assert pricing.versus_bp(0, 4900) == -10_000
+    with pytest.raises(ValueError):
+        pricing.recommended_retail(-1, 1)
+    with pytest.raises(ValueError):
+        pricing.recommended_retail(100, 0)
 
 
 # ---------------------------------------------------------------- the price a storefront sells at
