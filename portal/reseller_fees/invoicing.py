@@ -127,21 +127,19 @@ class ChargedPreview:
 
 
 def charged_preview(invoice_id: int, limit: int = 10) -> dict[int, ChargedPreview]:
-    """Per fee line of an invoice (by position), its first `limit` accounts by name and their number: two
-    statements, however many accounts it charged."""
-    counts = dict(db.session.execute(
-        select(ResellerFeeCharge.position, func.count()).where(ResellerFeeCharge.invoice_id == invoice_id)
-        .group_by(ResellerFeeCharge.position)).all())
-    if not counts:
-        return {}
-    rank = func.row_number().over(partition_by=ResellerFeeCharge.position,
-                                  order_by=(Organization.name, Organization.id)).label("rank")
-    ranked = (select(ResellerFeeCharge.position, Organization.name, rank)
+    """Per fee line of an invoice (by position), its first `limit` accounts by name and their number: ONE
+    statement whatever the accounts (and for an invoice without fee lines)."""
+    window = {"partition_by": ResellerFeeCharge.position}
+    ranked = (select(ResellerFeeCharge.position, Organization.name,
+                     func.row_number().over(order_by=(Organization.name, Organization.id), **window).label("rank"),
+                     func.count().over(**window).label("count"))
               .join(Organization, Organization.id == ResellerFeeCharge.customer_id)
               .where(ResellerFeeCharge.invoice_id == invoice_id).subquery())
+    counts: dict[int, int] = {}
     names: dict[int, list[str]] = {}
-    for position, name in db.session.execute(select(ranked.c.position, ranked.c.name)
-                                             .where(ranked.c.rank <= limit)
-                                             .order_by(ranked.c.position, ranked.c.rank)):
+    for position, name, count in db.session.execute(
+            select(ranked.c.position, ranked.c.name, ranked.c.count).where(ranked.c.rank <= limit)
+            .order_by(ranked.c.position, ranked.c.rank)):
+        counts[position] = count
         names.setdefault(position, []).append(name)
-    return {position: ChargedPreview(count, tuple(names.get(position, ()))) for position, count in counts.items()}
+    return {position: ChargedPreview(count, tuple(names[position])) for position, count in counts.items()}
