@@ -21,7 +21,7 @@ from portal.partners.models import PartnerAssignment, PartnerGrant  # noqa: F401
 from portal.payments.models import PaymentIntent, PaymentMethod, SandboxCard, SandboxCharge  # noqa: F401
 from portal.receipts.models import Receipt  # noqa: F401
 from portal.recurring.models import Renewal, RenewalCollection  # noqa: F401
-from portal.reseller_fees.models import ResellerFeeCharge, ResellerFeeOverride  # noqa: F401
+from portal.reseller_fees.models import ResellerFeeCharge, ResellerFeeMonth, ResellerFeeOverride  # noqa: F401
 from portal.seller.models import SellerSettings, TaxRate  # noqa: F401
 from portal.signin.models import RecoveryCode, TwoStepCredential, TwoStepRequirement, UserSession  # noqa: F401
 from portal.storefronts.models import (  # noqa: F401

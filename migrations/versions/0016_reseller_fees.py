@@ -51,28 +51,26 @@ def upgrade():
     with op.batch_alter_table('reseller_fee_override', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_reseller_fee_override_reseller_id'), ['reseller_id'], unique=False)
     op.create_table(
-        'reseller_fee_charge',
-        sa.Column('id', sa.Integer(), nullable=False),
+        'reseller_fee_month',
         sa.Column('reseller_id', sa.Integer(), nullable=False),
         sa.Column('period', sa.String(length=7), nullable=False),
-        sa.Column('product_id', sa.Integer(), nullable=False),
-        sa.Column('customer_id', sa.Integer(), nullable=False),
-        sa.Column('fee_minor', sa.BigInteger(), nullable=False),
+        sa.Column('invoice_id', sa.Integer(), nullable=False),
+        sa.Column('accounts', sa.Integer(), nullable=False),
+        sa.Column('created_at', portal.db_types.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['reseller_id'], ['organization.id'],
+                                name=op.f('fk_reseller_fee_month_reseller_id_organization')),
+        sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], name=op.f('fk_reseller_fee_month_invoice_id_invoice')),
+        sa.PrimaryKeyConstraint('reseller_id', 'period', name=op.f('pk_reseller_fee_month')),
+        sa.UniqueConstraint('invoice_id', name=op.f('uq_reseller_fee_month_invoice_id')),
+    )
+    op.create_table(
+        'reseller_fee_charge',
         sa.Column('invoice_id', sa.Integer(), nullable=False),
         sa.Column('position', sa.Integer(), nullable=False),
-        sa.Column('created_at', portal.db_types.UTCDateTime(), nullable=False),
-        sa.CheckConstraint('fee_minor >= 0', name=op.f('ck_reseller_fee_charge_fee_not_negative')),
-        sa.ForeignKeyConstraint(['reseller_id'], ['organization.id'],
-                                name=op.f('fk_reseller_fee_charge_reseller_id_organization')),
-        sa.ForeignKeyConstraint(['product_id'], ['product.id'], name=op.f('fk_reseller_fee_charge_product_id_product')),
-        sa.ForeignKeyConstraint(['customer_id'], ['organization.id'],
-                                name=op.f('fk_reseller_fee_charge_customer_id_organization')),
-        sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], name=op.f('fk_reseller_fee_charge_invoice_id_invoice')),
-        sa.PrimaryKeyConstraint('id', name=op.f('pk_reseller_fee_charge')),
-        sa.UniqueConstraint('reseller_id', 'period', 'product_id', 'customer_id', name='uq_reseller_fee_charge_once'),
+        sa.Column('customer_id', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('invoice_id', 'position', 'customer_id', name=op.f('pk_reseller_fee_charge')),
+        sqlite_with_rowid=False,
     )
-    with op.batch_alter_table('reseller_fee_charge', schema=None) as batch_op:
-        batch_op.create_index('ix_reseller_fee_charge_invoice', ['invoice_id', 'position'], unique=False)
     op.create_table(
         'storefront_product',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -94,9 +92,8 @@ def downgrade():
     op.drop_table('storefront_product')
     with op.batch_alter_table('license', schema=None) as batch_op:
         batch_op.drop_index('ix_license_owner_product_customer')
-    with op.batch_alter_table('reseller_fee_charge', schema=None) as batch_op:
-        batch_op.drop_index('ix_reseller_fee_charge_invoice')
     op.drop_table('reseller_fee_charge')
+    op.drop_table('reseller_fee_month')
     with op.batch_alter_table('reseller_fee_override', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_reseller_fee_override_reseller_id'))
     op.drop_table('reseller_fee_override')

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Select, and_, case, distinct, exists, func, or_, select
+from sqlalchemy import Select, and_, case, distinct, exists, func, null, or_, select, union_all
 
 from portal.accounts.models import Organization, PartnerTier
 from portal.catalog.models import Product
@@ -44,48 +44,63 @@ def _fee_in_force():
                 else_=Product.reseller_fee_minor)
 
 
-def _fee_bearing(reseller_id: int | None):
-    """The products with a fee for a reseller (for every reseller with an own fee when `reseller_id` is None):
-    (product_id, reseller_id or None, fee_minor), a few rows read before the licenses are."""
+def _fee_bearing(reseller_id: int):
+    """The products with a fee for a reseller, with that fee: (product_id, fee_minor), a few rows."""
     fee = _fee_in_force()
-    join = ResellerFeeOverride.product_id == Product.id
-    if reseller_id is not None:
-        join = and_(join, ResellerFeeOverride.reseller_id == reseller_id)
-    return (select(Product.id.label("product_id"), ResellerFeeOverride.reseller_id, fee.label("fee_minor"))
-            .outerjoin(ResellerFeeOverride, join).where(fee > 0))
+    return (select(Product.id.label("product_id"), fee.label("fee_minor"))
+            .outerjoin(ResellerFeeOverride, and_(ResellerFeeOverride.product_id == Product.id,
+                                                 ResellerFeeOverride.reseller_id == reseller_id))
+            .where(fee > 0))
 
 
-def _held(reseller_id: int | None, day: date):
-    """License rows with the fee of their product for their owner, restricted to what the rule counts on `day`
-    (all resellers when `reseller_id` is None). The licenses are read through ix_license_owner_product_customer
-    for the few products with a fee only."""
-    if reseller_id is not None:
-        fees = _fee_bearing(reseller_id).subquery()
-        on = fees.c.product_id == License.product_id
-    else:  # a product's own-fee rows for their reseller, its fee for all for the others
-        fees = _fee_bearing(None).subquery()
-        on = and_(fees.c.product_id == License.product_id,
-                  or_(fees.c.reseller_id == License.owner_id,
-                      and_(fees.c.reseller_id.is_(None),
-                           ~exists().where(ResellerFeeOverride.product_id == License.product_id,
-                                           ResellerFeeOverride.reseller_id == License.owner_id))))
-    stmt = (select(License.owner_id, License.product_id, License.customer_id, fees.c.fee_minor)
-            .join(fees, on)
-            .where(License.customer_id.is_not(None), License.customer_id != License.owner_id,
-                   License.assigned_at < end_of(day)))
-    return stmt.where(License.owner_id == reseller_id) if reseller_id is not None else stmt, fees
+def _counted(day: date):
+    """What the rule asks of a license on `day`: assigned by its end, to an account other than its owner."""
+    return (License.customer_id.is_not(None), License.customer_id != License.owner_id,
+            License.assigned_at < end_of(day))
 
 
-def charged_accounts(reseller_id: int, day: date) -> Select:
-    """(product_id, customer_id, fee_minor): every customer account charged each product's fee for the month
-    ending on `day`, one row each (one statement)."""
-    held, fees = _held(reseller_id, day)
-    return held.with_only_columns(License.product_id, License.customer_id, fees.c.fee_minor).distinct()
+def accounts_holding(reseller_id: int, day: date, customer_ids: list[int] | None = None) -> Select:
+    """(product_id, customer_id) of the reseller's licenses of products with a fee for it, distinct: the accounts
+    charged, without their fee. An index range per product of ix_license_owner_product_customer, read from the
+    index alone (the few products with a fee are chosen first, in the same statement, so the licenses are never
+    joined to their product row by row)."""
+    fee_bearing = select(_fee_bearing(reseller_id).subquery().c.product_id)
+    stmt = (select(License.product_id, License.customer_id)
+            .where(License.owner_id == reseller_id, License.product_id.in_(fee_bearing), *_counted(day)))
+    if customer_ids is not None:
+        stmt = stmt.where(License.customer_id.in_(customer_ids))
+    return stmt.distinct()
+
+
+def _held_by_all(day: date):
+    """License rows of every owner with the fee of their product for that owner (the monthly run's question of
+    who owes fees at all): a product's own-fee row for its reseller, its fee for all resellers for the others."""
+    fees = union_all(
+        select(Product.id.label("product_id"), null().label("reseller_id"),
+               Product.reseller_fee_minor.label("fee_minor")).where(Product.reseller_fee_minor > 0),
+        select(ResellerFeeOverride.product_id, ResellerFeeOverride.reseller_id, ResellerFeeOverride.fee_minor)
+        .where(ResellerFeeOverride.fee_minor > 0)).subquery()
+    on = and_(fees.c.product_id == License.product_id,
+              or_(fees.c.reseller_id == License.owner_id,
+                  and_(fees.c.reseller_id.is_(None),
+                       ~exists().where(ResellerFeeOverride.product_id == License.product_id,
+                                       ResellerFeeOverride.reseller_id == License.owner_id))))
+    return select(License.owner_id, License.product_id, License.customer_id, fees.c.fee_minor).join(fees, on).where(
+        *_counted(day))
+
+
+def charged_accounts(reseller_id: int, day: date, customer_ids: list[int] | None = None) -> Select:
+    """(product_id, customer_id, fee_minor): every customer account (of `customer_ids` only, if given) charged each
+    product's fee for the month ending on `day`, one row each (one statement)."""
+    held = accounts_holding(reseller_id, day, customer_ids).subquery()
+    fees = _fee_bearing(reseller_id).subquery()
+    return (select(held.c.product_id, held.c.customer_id, fees.c.fee_minor)
+            .join(fees, fees.c.product_id == held.c.product_id))
 
 
 def resellers_with_fees(day: date) -> list[int]:
     """Ids of the resellers (main chains with a partner tier) owing fees for the month ending on `day`."""
-    held = _held(None, day)[0].subquery()
+    held = _held_by_all(day).subquery()
     return sorted(db.session.scalars(
         select(held.c.owner_id).join(Organization, Organization.id == held.c.owner_id)
         .where(Organization.parent_id.is_(None), Organization.partner_tier != PartnerTier.NONE).distinct()))
@@ -108,14 +123,19 @@ class FeeLine:
 
 
 def fee_lines(reseller_id: int, day: date) -> list[FeeLine]:
-    """The reseller's fee lines for the month ending on `day`, one per product by product name (one statement;
-    who the accounts are is read when they are recorded, see reseller_fees.invoicing)."""
-    charged = charged_accounts(reseller_id, day).subquery()
+    """The reseller's fee lines for the month ending on `day`, one per product by product name (one statement:
+    a distinct count per product over ix_license_owner_product_customer; who the accounts are is read when they
+    are recorded, see reseller_fees.invoicing)."""
+    fees = _fee_bearing(reseller_id).subquery()
+    counts = (select(License.product_id, func.count(distinct(License.customer_id)).label("accounts"))
+              .where(License.owner_id == reseller_id, License.product_id.in_(select(fees.c.product_id)),
+                     *_counted(day))
+              .group_by(License.product_id).subquery())
     rows = db.session.execute(
-        select(charged.c.product_id, Product.name, charged.c.fee_minor, func.count())
-        .join(Product, Product.id == charged.c.product_id)
-        .group_by(charged.c.product_id, Product.name, charged.c.fee_minor)
-        .order_by(Product.name, charged.c.product_id))
+        select(counts.c.product_id, Product.name, fees.c.fee_minor, counts.c.accounts)
+        .join(fees, fees.c.product_id == counts.c.product_id)
+        .join(Product, Product.id == counts.c.product_id)
+        .order_by(Product.name, counts.c.product_id))
     return [FeeLine(product_id, name, fee, count) for product_id, name, fee, count in rows]
 
 
@@ -133,7 +153,7 @@ def fees_by_account(reseller_id: int, customer_ids: Iterable[int], day: date) ->
     ids = sorted(set(customer_ids))
     if not ids:
         return {}
-    charged = charged_accounts(reseller_id, day).where(License.customer_id.in_(ids)).subquery()
+    charged = charged_accounts(reseller_id, day, ids).subquery()
     rows = db.session.execute(select(charged.c.customer_id, func.count(), func.sum(charged.c.fee_minor))
                               .group_by(charged.c.customer_id))
     return {customer_id: AccountFees(count, int(total)) for customer_id, count, total in rows}

@@ -13,16 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import String, case, exists, func, insert, literal, select
+from sqlalchemy import case, func, insert, literal, select
 
 from portal import pricing
 from portal.accounts.models import Organization
-from portal.db_types import UTCDateTime, utcnow
+from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.money import Money, format_money
-from portal.reseller_fees.counting import FeeLine, charged_accounts, fee_lines
-from portal.reseller_fees.models import ResellerFeeCharge
+from portal.reseller_fees.counting import FeeLine, accounts_holding, fee_lines
+from portal.reseller_fees.models import ResellerFeeCharge, ResellerFeeMonth
 from portal.seller.taxes import TaxTerms
 
 
@@ -35,8 +35,7 @@ def describe(line: FeeLine, currency: str) -> str:
 
 def already_billed(reseller_id: int, period: str) -> bool:
     """Whether the reseller's fees of `period` (YYYY-MM) are on an invoice already."""
-    return db.session.scalar(select(exists().where(ResellerFeeCharge.reseller_id == reseller_id,
-                                                   ResellerFeeCharge.period == period)))
+    return db.session.get(ResellerFeeMonth, (reseller_id, period)) is not None
 
 
 @dataclass(frozen=True)
@@ -71,28 +70,31 @@ class MonthFees:
         return sum(line.accounts for line in self.lines)
 
     def record(self, invoice_id: int, first_position: int) -> None:
-        """Write who was charged on invoice `invoice_id` (lines from `first_position`): one row per account and
-        product, by ONE INSERT … SELECT of the counting rule (10,000 accounts never travel through Python). The
-        unique (reseller, month, product, account) refuses a second billing; a count that changed since the lines
-        were priced (a license assigned meanwhile) refuses this one (RuleError: the caller rolls back)."""
-        charged = charged_accounts(self.reseller_id, self.last_day).subquery()
+        """Record the month as billed on invoice `invoice_id` (its key refuses a second billing: IntegrityError,
+        the caller rolls back) and who each of its lines (from `first_position`) charged, by ONE INSERT … SELECT
+        of the counting rule: 10,000 accounts never travel through Python. A count that changed since the lines
+        were priced (a license assigned meanwhile) refuses this billing (RuleError: the caller rolls back)."""
+        db.session.execute(insert(ResellerFeeMonth.__table__).values(
+            reseller_id=self.reseller_id, period=self.period, invoice_id=invoice_id, accounts=self.accounts,
+            created_at=utcnow()))
+        held = accounts_holding(self.reseller_id, self.last_day).subquery()
         positions = {line.product_id: position for position, line in enumerate(self.lines, start=first_position)}
-        rows = select(literal(self.reseller_id), literal(self.period, String()), charged.c.product_id,
-                      charged.c.customer_id, charged.c.fee_minor, literal(invoice_id),
-                      case(positions, value=charged.c.product_id), literal(utcnow(), UTCDateTime())
-                      ).where(charged.c.product_id.in_(positions))
         table = ResellerFeeCharge.__table__
         written = db.session.execute(insert(table).from_select(
-            [table.c.reseller_id, table.c.period, table.c.product_id, table.c.customer_id, table.c.fee_minor,
-             table.c.invoice_id, table.c.position, table.c.created_at], rows)).rowcount
+            [table.c.invoice_id, table.c.position, table.c.customer_id],
+            select(literal(invoice_id), case(positions, value=held.c.product_id), held.c.customer_id)
+            .where(held.c.product_id.in_(positions))).execution_options(preserve_rowcount=True)).rowcount
         if written != self.accounts:
             raise RuleError(f"The reseller fees of {self.period} changed while they were billed; run it again.")
 
 
 def month_fees(org: Organization, period) -> MonthFees:
     """`org`'s fees for `period` (a billing.services.Period), counted on its last day; empty when it owes none or
-    they are billed already."""
+    they are billed already. Locks the reseller's row until the caller's transaction ends."""
     label = str(period)
+    # Two runs at once (the cron job and staff's button) queue here on PostgreSQL: the second finds the month
+    # billed by the first once it commits (on SQLite the database's one writer serializes them).
+    db.session.execute(select(Organization.id).where(Organization.id == org.id).with_for_update())
     lines = () if already_billed(org.id, label) else tuple(fee_lines(org.id, period.last_day))
     return MonthFees(org.id, label, period.first_day, period.last_day, lines)
 

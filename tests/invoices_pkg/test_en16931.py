@@ -387,6 +387,7 @@ def test_a_fee_only_summary_and_a_pay_on_order_fee_invoice(en16931, shop):
     db.session.commit()
 
     summary = summarize_month(monthly, Period(2026, 11), date(2026, 12, 1))
+    db.session.commit()
     renew(date(2026, 12, 1), gateway=SandboxGateway())
     fee_invoice = db.session.scalars(select(Invoice).where(Invoice.organization_id == on_order.id)).one()
 
