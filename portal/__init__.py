@@ -40,6 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.api.views import bp as api_bp
     from portal.billing.views import bp as invoices_bp
     from portal.cart.views import bp as cart_bp
+    from portal.catalog.models import singular_unit
     from portal.catalog.views import bp as shop_bp
     from portal.cli import register_cli
     from portal.core.views import bp as core_bp
@@ -85,5 +86,6 @@ def create_app(config: dict | None = None) -> Flask:
     from portal import money
 
     money.init_app(app)
+    app.jinja_env.filters["singular"] = singular_unit  # "per mailbox", not "per mailboxe"
     register_cli(app)
     return app

@@ -236,3 +236,11 @@ def test_the_worst_case_of_the_bounds_fits_the_money_columns():
     line = license_list_price(MAX_PRICE_MINOR, MAX_PRICE_MINOR, MAX_UNITS, [MAX_PRICE_MINOR] * 100) * MAX_COPIES
     q = quote([LineInput(str(i), line) for i in range(MAX_CART_ITEMS)], discount_bp=0, tax_bp=MAX_RATE_BP)
     assert q.total_minor <= BIGINT_MAX
+
+
+def test_a_unit_is_named_in_the_singular_as_a_person_writes_it():
+    from portal.catalog.models import singular_unit
+
+    assert [singular_unit(u) for u in ("mailboxes", "devices", "sites", "agents", "locations", "storefront",
+                                       "boxes", "addresses")] == [
+        "mailbox", "device", "site", "agent", "location", "storefront", "box", "address"]

@@ -48,6 +48,13 @@ class BillingInterval(enum.StrEnum):
         return 1 if self is BillingInterval.MONTHLY else 12
 
 
+def singular_unit(label: str) -> str:
+    """One of a product's units: "mailboxes" -> "mailbox", "devices" -> "device", "sites" -> "site"."""
+    if label.endswith(("xes", "ches", "shes", "sses")):
+        return label[:-2]
+    return label[:-1] if label.endswith("s") and not label.endswith("ss") else label
+
+
 class Product(db.Model):
     __tablename__ = "product"
     __table_args__ = (
