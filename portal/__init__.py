@@ -46,6 +46,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.core.views import bp as core_bp
     from portal.devices.views import bp as devices_bp
     from portal.diagnostics import forbid_lazy_loads
+    from portal.licenses import activation_views, modify_views  # noqa: F401 - their routes register on licenses.bp
     from portal.licenses.views import bp as licenses_bp
     from portal.notifications.views import bp as notifications_bp
     from portal.orders.views import bp as orders_bp

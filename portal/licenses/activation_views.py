@@ -18,8 +18,9 @@ from portal.accounts.models import Organization, User
 from portal.authz import Permission, active_organization, chain_ids, organization_ids_where, requires
 from portal.extensions import db
 from portal.licenses import activation as activation_service
+from portal.licenses import bp
 from portal.licenses.models import Activation, License
-from portal.licenses.views import PER_PAGE, bp
+from portal.licenses.services import PER_PAGE
 from portal.pagination import window
 from portal.rendering import render
 

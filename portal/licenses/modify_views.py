@@ -16,11 +16,11 @@ from portal.catalog.services import products_by_id
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
-from portal.licenses import modify
+from portal.licenses import bp, modify
 from portal.licenses.keys import InvalidKey, normalize_key
 from portal.licenses.models import License
 from portal.licenses.modify_forms import FindLicenseForm, MaintenanceForm, UpgradeForm
-from portal.licenses.views import bp, detail_page
+from portal.licenses.views import detail_page
 from portal.pagination import window
 from portal.recurring import autorenew
 from portal.rendering import render, show_rule_error, submit

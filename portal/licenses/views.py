@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, flash, make_response, redirect, request, url_for
+from flask import abort, flash, make_response, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from portal.accounts.context import current_actor
@@ -14,15 +14,13 @@ from portal.csv_export import streamed_csv
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db, htmx
-from portal.licenses import services
+from portal.licenses import bp, services
 from portal.licenses.forms import AssignForm
 from portal.licenses.keys import InvalidKey, normalize_key
 from portal.licenses.models import License
 from portal.pagination import window
 from portal.recurring import autorenew
 from portal.rendering import render, show_rule_error, submit
-
-bp = Blueprint("licenses", __name__)
 
 PER_PAGE = services.PER_PAGE
 MORE_TO_CHOOSE = 25  # unassigned licenses offered besides the chosen ones in the assignment form
@@ -290,7 +288,3 @@ def customers_csv():
                 row.assigned_at.date().isoformat() if row.assigned_at else "")
 
     return streamed_csv("customers.csv", CSV_HEADER, rows())
-
-
-# Modify a License and Activations: routes of their own modules on this blueprint
-from portal.licenses import activation_views, modify_views  # noqa: E402,F401
