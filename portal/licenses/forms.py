@@ -7,6 +7,8 @@ from wtforms import EmailField, HiddenField, StringField
 from wtforms.validators import Length, Optional
 
 from portal.catalog.forms import CheckboxesField
+from portal.licenses.models import License
+from portal.licenses.services import NEVER_REASSIGNED
 from portal.routing import MAX_ID
 
 
@@ -26,3 +28,13 @@ class AssignForm(FlaskForm):
         if not value:
             return None
         return int(value) if value.isascii() and value.isdigit() and int(value) <= MAX_ID else 0
+
+    def offer(self, chosen: list[License], first_visit: bool) -> None:
+        """The chosen licenses as the boxes to tick; on the first visit every unassigned one ticked, and each one
+        already assigned explained beside them."""
+        if first_visit:
+            self.licenses.data = [lic.key for lic in chosen if lic.customer_id is None]
+            self.licenses.errors = [f"License {lic.key} is already assigned. {NEVER_REASSIGNED}"
+                                    for lic in chosen if lic.customer_id is not None]
+        self.licenses.choices = [(lic.key, f"{lic.product.name} {lic.edition.name}, {lic.quantity} "
+                                           f"{lic.product.unit_label} · {lic.key}") for lic in chosen]

@@ -371,6 +371,44 @@ def check_assignment(licenses: list[License], customer_email: str, actor: Actor,
     return _check(licenses, customer_email, actor, customer).email
 
 
+def licenses_to_assign(org: Organization, keys: list[str], found: list[License]) -> list[License]:
+    """`found` (licenses_by_keys) when it holds every key asked for; otherwise RuleError naming the first key that
+    is not one of `org`'s licenses."""
+    unknown = sorted(set(keys) - {lic.key for lic in found})
+    if unknown:
+        raise RuleError(f"License {unknown[0]} is not one of {org.name}'s licenses.", field="licenses")
+    return found
+
+
+@dataclass(frozen=True)
+class Review:
+    """What the confirmation step says before the last click: the address in its normal form, and who receives
+    the licenses: a known organization, or (`organization` None) a new customer account named
+    `new_customer_name`."""
+
+    email: str
+    organization: Organization | None
+    new_customer_name: str = ""
+
+
+def review_assignment(licenses: list[License], customer_email: str, actor: Actor, *,
+                      customer: Organization | None = None, customer_name: str = "") -> Review:
+    """Check an assignment without writing anything and say who would receive the licenses: the organization of
+    a person the portal knows, else the new customer account (its name checked now, so the last click does not
+    fail on it)."""
+    checked = _check(licenses, customer_email, actor, customer)
+    if checked.person is not None:
+        return Review(checked.email, checked.target)
+    name = customer_name.strip() or checked.email
+    taken = db.session.scalar(select(Organization.id).where(Organization.parent_id == checked.owner.id,
+                                                            func.lower(Organization.name) == name.lower()).limit(1))
+    if taken is not None:
+        raise RuleError(f"{checked.owner.name} already has a customer called {name}. To give it these licenses, "
+                        "use the address of one of its users; for another company, type its own name.",
+                        field="customer_name")
+    return Review(checked.email, None, name)
+
+
 def assign_licenses(licenses: list[License], customer_email: str, actor: Actor, *,
                     customer: Organization | None = None, customer_name: str = "") -> Assignment:
     """Give unassigned licenses to a customer for good and email them the keys.

@@ -11,6 +11,7 @@ from portal.accounts.context import current_actor
 from portal.accounts.models import Organization
 from portal.authz import Permission, active_organization, can, requires
 from portal.csv_export import streamed_csv
+from portal.customers import picker
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db, htmx
@@ -23,7 +24,6 @@ from portal.recurring import autorenew
 from portal.rendering import render, show_rule_error, submit
 
 PER_PAGE = services.PER_PAGE
-MORE_TO_CHOOSE = 25  # unassigned licenses offered besides the chosen ones in the assignment form
 # The reselling page's sections, each searched and paged on its own, and the partial htmx swaps for each.
 SECTIONS = {"unassigned": "licenses/_unassigned.html", "customers": "licenses/_reseller_customers.html",
             "resold": "licenses/_resold.html", "personal": "licenses/_personal.html"}
@@ -158,80 +158,77 @@ def _keys(values: list[str]) -> list[str]:
         abort(404)
 
 
+def _assign_customer(org: Organization, customer_id: int | None) -> Organization | None:
+    """Whom the assignment is for: nobody yet, the reseller itself ("Use myself") or one of its customers; anyone
+    else's organization is a 404."""
+    if customer_id is None or customer_id == org.id:
+        return org if customer_id is not None else None
+    customer = services.customer_of(current_user, org, customer_id)
+    if customer is None:
+        abort(404)
+    return customer
+
+
 @bp.route("/licenses/assign", methods=["GET", "POST"])
 @requires(Permission.ASSIGN_LICENSES)
 def assign():
-    """Assign licenses to a customer's email: choose them and the person, then confirm (never re-assigned).
+    """Assign licenses to a customer's email: pick them (searched and paged), name the person, then confirm who
+    receives them (never re-assigned).
 
     Reached from an unassigned license (?license=KEY), a customer (?customer=ID, the reseller's own id to use
     them itself) or the page itself; htmx loads the same view's fragment into a dialog."""
     org = active_organization()
     posted = request.method == "POST"
-    if posted:
-        form = AssignForm()
-        keys = _keys(request.form.getlist("licenses"))
-        form.licenses.data = keys
-    else:
-        form = AssignForm(formdata=None, customer=request.args.get("customer", ""))
-        keys = _keys(request.args.getlist("license"))
-    customer_id = form.customer_id()
-    myself = customer_id == org.id
-    customer = org if myself else None
-    if customer_id is not None and not myself:
-        customer = services.customer_of(current_user, org, customer_id)
-        if customer is None:
-            abort(404)
+    form = AssignForm() if posted else AssignForm(formdata=None, customer=request.args.get("customer", ""))
+    keys = _keys(request.form.getlist("licenses") if posted else request.args.getlist("license"))
+    customer = _assign_customer(org, form.customer_id())
     chosen = services.licenses_by_keys(current_user, org, keys)
-    if not posted:
-        if len(chosen) != len(keys):
-            abort(404)  # a key that is not one of this reseller's licenses
-        form.licenses.data = [lic.key for lic in chosen if lic.customer_id is None]
-        for lic in chosen:
-            if lic.customer_id is not None:
-                form.licenses.errors = [*form.licenses.errors, f"License {lic.key} is already assigned. "
-                                        f"{services.NEVER_REASSIGNED}"]
-    others = [lic for lic in services.assignable_licenses(current_user, org, MORE_TO_CHOOSE + len(keys))
-              if lic.key not in keys][:MORE_TO_CHOOSE]
-    form.licenses.choices = [(lic.key, _choice_label(lic)) for lic in chosen + others
-                             if lic.customer_id is None or lic.key in keys]
-    email = current_user.email if myself else (form.email.data or "")
-    step, status, confirmed_email = request.form.get("step", "") if posted else "", 200, None
-
-    def checked_licenses() -> list[License]:
-        unknown = sorted(set(keys) - {lic.key for lic in chosen})
-        if unknown:
-            raise RuleError(f"License {unknown[0]} is not one of {org.name}'s licenses.", field="licenses")
-        return chosen
-
-    if posted and step == "assign":
-        saved = submit(form, lambda: services.assign_licenses(checked_licenses(), email, current_actor(),
-                                                              customer=customer,
-                                                              customer_name=form.customer_name.data or ""))
+    if not posted and len(chosen) != len(keys):
+        abort(404)  # a key that is not one of this reseller's licenses
+    form.offer(chosen, first_visit=not posted)
+    email = current_user.email if customer is org else (form.email.data or "")
+    step = (request.form.get("step") or "review") if posted else ""
+    if step == "assign":
+        saved = submit(form, lambda: services.assign_licenses(
+            services.licenses_to_assign(org, keys, chosen), email, current_actor(), customer=customer,
+            customer_name=form.customer_name.data or ""))
         if saved is not None:
             return _assigned(saved.value)
-        status = 422
-    elif posted and step != "edit":
-        if form.validate_on_submit():
-            try:
-                confirmed_email = services.check_assignment(checked_licenses(), email, current_actor(),
-                                                            customer=customer)
-            except RuleError as error:
-                show_rule_error(form, error)
-        if confirmed_email is None:
-            status = 422
+    review = _review(form, org, keys, chosen, email, customer) if step == "review" else None
+    failed = step == "assign" or (step == "review" and review is None)
+    return _assign_page(org, form, customer, chosen, review, status=422 if failed else 200)
+
+
+def _review(form: AssignForm, org: Organization, keys: list[str], chosen: list[License], email: str,
+            customer: Organization | None) -> services.Review | None:
+    """The confirmation step's review of the posted choice; None when refused (the form then says why)."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        return services.review_assignment(services.licenses_to_assign(org, keys, chosen), email, current_actor(),
+                                          customer=customer, customer_name=form.customer_name.data or "")
+    except RuleError as error:
+        show_rule_error(form, error)
+        return None
+
+
+def _assign_page(org: Organization, form: AssignForm, customer: Organization | None, chosen: list[License],
+                 review: services.Review | None, status: int):
     selected = [lic for lic in chosen if lic.key in (form.licenses.data or [])]
     # A sub-chain's users are the reseller's to know; another partner's customer's are not.
     ours = customer is not None and customer.parent_id == org.id
     suggestions = services.customer_users([customer.id]).get(customer.id, []) if ours else []
-    if not posted and suggestions:
+    if request.method == "GET" and suggestions:
         form.email.data = suggestions[0]
+    search = found = products = None
+    if review is None:  # choosing: the picker's search of the unassigned licenses, and its lists
+        search = picker.parse_search(request.args)
+        found = picker.unassigned_page(current_user, org, search, leave_out=[lic.key for lic in selected])
+        products = picker.license_products()
     return render("licenses/assign.html", "licenses/_assign.html", status=status, form=form, org=org,
-                  customer=customer, myself=myself, selected=selected, confirmed_email=confirmed_email,
-                  suggestions=suggestions, as_dialog=bool(htmx) and not htmx.boosted)
-
-
-def _choice_label(lic: License) -> str:
-    return f"{lic.product.name} {lic.edition.name}, {lic.quantity} {lic.product.unit_label} · {lic.key}"
+                  customer=customer, myself=customer is org, selected=selected, review=review,
+                  suggestions=suggestions, search=search, found=found, products=products,
+                  as_dialog=bool(htmx) and not htmx.boosted)
 
 
 def _assigned(assignment: services.Assignment):
