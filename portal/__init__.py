@@ -44,6 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.catalog.views import bp as shop_bp
     from portal.cli import register_cli
     from portal.core.views import bp as core_bp
+    from portal.customers.views import bp as customers_bp
     from portal.devices.views import bp as devices_bp
     from portal.diagnostics import forbid_lazy_loads
     from portal.licenses import activation_views, modify_views  # noqa: F401 - their routes register on licenses.bp
@@ -80,6 +81,7 @@ def create_app(config: dict | None = None) -> Flask:
                subscriptions_bp, devices_bp, transfers_bp, partners_bp, admin_bp, reseller_plans_bp, storefronts_bp,
                storefront_sales_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(customers_bp)  # /customers/<id>; the list at /customers is licenses.customers
     app.register_blueprint(notifications_bp)
     csrf.exempt(api_bp)  # the API authenticates each request itself and carries no session cookie
     app.register_blueprint(api_bp)

@@ -105,6 +105,9 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "licenses.assign": BUYERS,  # managers and Master users assign (dave: the licenses Fabrikam bought)
     "licenses.customers": BUYERS,
     "licenses.customers_csv": BUYERS,
+    # One customer's page (issue 17): a reseller's own customers only (its sub-chains and those it assigned
+    # licenses to); anyone else's organization is a 404.
+    "customers.detail": BUYERS,
     # Modify a License: the chooser acts on the working organization; a license's Modify page follows its owner
     # (the reseller), whose managers and Master users buy there (erin too, as a Master user of Northwind).
     "licenses.modify_choose": BUYERS,
@@ -259,6 +262,7 @@ ID_PARAMS: dict[str, tuple[type, str]] = {
     "method_id": (PaymentMethod, "id"),
     "number": (Order, "number"),
     "key": (License, "key"),  # a license belongs to its owner (the buyer) and to its customer
+    "customer_id": (Organization, "id"),  # a reseller's customer: one of its sub-chains or an account it resold to
     "invoice_number": (Invoice, "number"),
     "receipt_number": (Receipt, "number"),
     "location_id": (Location, "id"),

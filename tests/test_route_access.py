@@ -100,6 +100,7 @@ def targets(app, demo):
                         make_license(db.session.get(Organization, org.parent_id), customer=org))
             per_org[name] = {"membership_id": other.id, "contact_id": make_contact(org).id,
                              "installer_id": installer.id, "org_id": sub.id,
+                             "customer_id": sub.id,  # its sub-chain, a customer of the main chain (issue 17)
                              "method_id": make_payment_method(org).id,
                              "number": make_order(org, other.user).number,
                              "invoice_number": make_invoice(org).number,

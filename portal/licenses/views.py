@@ -144,6 +144,9 @@ def detail_page(license_: License, status: int = 200, auto_renew_error: str | No
     today = utcnow().date()
     return render("licenses/detail.html", status=status, license=license_,
                   seller_view=can(current_user, Permission.VIEW_LICENSES, owner),
+                  # its customer's page is the owner's, opened while working there
+                  customer_page=owner.id == getattr(active_organization(), "id", None)
+                  and can(current_user, Permission.VIEW_CUSTOMERS, owner),
                   can_assign=license_.customer_id is None and can(current_user, Permission.ASSIGN_LICENSES, owner),
                   activation=services.active_activations([license_.id]).get(license_.id),
                   can_set_auto_renew=buyer, renewal=autorenew.maintenance_renewal(license_, today) if buyer else None,

@@ -87,9 +87,11 @@ def test_a_resold_license_is_found_by_its_key_however_it_is_typed(app, login, de
 def test_the_detail_of_a_license_for_its_reseller_and_for_its_customer(app, login, demo):
     key = _keys(app, "Northwind IT", "Contoso Retail")[0]
     seller = login("alice").get(f"/licenses/{key}").get_data(as_text=True)
-    assert "To Contoso Retail" in seller and NEVER in seller
+    contoso = _org_id(app, "Contoso Retail")
+    assert f'To <a href="/customers/{contoso}">Contoso Retail</a>' in seller and NEVER in seller
     customer = login("carol").get(f"/licenses/{key}").get_data(as_text=True)
     assert key in customer and "Maintenance &amp; Support" in customer and "To Contoso Retail" not in customer
+    assert f"/customers/{contoso}" not in customer  # the reseller's page of its customer is not the customer's
     assert "Assign license" not in customer
 
 

@@ -1,0 +1,43 @@
+"""The customer page: one of a reseller's customers, its people, licenses, renewals, invoices and activity."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, request
+from flask_login import current_user
+
+from portal.authz import Permission, active_organization, can, requires
+from portal.customers import services
+from portal.db_types import utcnow
+from portal.extensions import htmx
+from portal.licenses.services import active_activations, customer_of
+from portal.rendering import render
+
+bp = Blueprint("customers", __name__)
+
+MAX_KEY = 32  # License.key's length: a longer cursor is no key
+
+
+@bp.route("/customers/<int:customer_id>")
+@requires(Permission.VIEW_CUSTOMERS)
+def detail(customer_id: int):
+    """One of your customers: its users and contacts, the licenses it holds from you (paged), what renews in the
+    next 90 days, what it was invoiced and its recent activity."""
+    org = active_organization()
+    customer = customer_of(current_user, org, customer_id)
+    if customer is None:
+        abort(404)  # not one of this reseller's customers
+    after = request.args.get("after", "").strip()[:MAX_KEY]
+    licenses = services.held_licenses(current_user, org, customer, after)
+    context = {"org": org, "customer": customer, "licenses": licenses, "after": after,
+               "activations": active_activations([lic.id for lic in licenses.licenses]),
+               "sub_chain": services.is_sub_chain(org, customer),
+               "can_assign": can(current_user, Permission.ASSIGN_LICENSES, org)}
+    # The pager's htmx request swaps the licenses alone: the other sections are not computed for it.
+    if not (htmx and not htmx.boosted and not htmx.history_restore_request):
+        today = utcnow().date()
+        context.update(people=services.contacts_of(org, customer),
+                       renewals=services.renewals(current_user, org, customer, today),
+                       invoices=services.storefront_invoices(org, customer),
+                       activity=services.activity(org, customer), today=today,
+                       can_open_invoices=can(current_user, Permission.VIEW_ORDERS, org))
+    return render("customers/detail.html", "customers/_licenses.html", **context)
