@@ -56,6 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.payments.views import bp as payments_bp
     from portal.receipts.views import bp as receipts_bp
     from portal.reseller_plans.plan_views import bp as reseller_plans_bp
+    from portal.renewals.views import bp as renewals_bp
     from portal.security import init_security
     from portal.signin import views as signin
     from portal.storefront_sales import sales_views  # noqa: F401 - its routes register on both storefront blueprints
@@ -83,6 +84,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.register_blueprint(bp)
     app.register_blueprint(customers_bp)  # /customers/<id>; the list at /customers is licenses.customers
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(renewals_bp)
     csrf.exempt(api_bp)  # the API authenticates each request itself and carries no session cookie
     app.register_blueprint(api_bp)
 

@@ -17,7 +17,8 @@ T = TypeVar("T")
 
 def render(page: str, fragment: str | None = None, status: int = 200, **context):
     """Render `page`, or only `fragment` (which the page includes) when htmx asks for part of the page."""
-    wants_fragment = fragment is not None and bool(htmx) and not htmx.boosted
+    # A history restore (HX-History-Restore-Request) replaces the whole body: it always gets the full page.
+    wants_fragment = fragment is not None and bool(htmx) and not htmx.boosted and not htmx.history_restore_request
     response = make_response(render_template(fragment if wants_fragment else page, **context), status)
     if fragment is not None:
         response.vary.add("HX-Request")

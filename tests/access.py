@@ -116,6 +116,10 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     # from its page, or the licenses selected in the working organization's list.
     "licenses.set_auto_renew": BUYERS_BY_ID,
     "licenses.bulk_auto_renew": BUYERS,
+    # Renewals (issue 17 item 3): the working organization's M&S expiries and plan renewals, at its cost, for
+    # whoever may buy there (the M&S of the selected licenses goes into the cart), and its CSV download.
+    "renewals.index": BUYERS,
+    "renewals.download": BUYERS,
     # The activation API: no session, a license key is the credential (see KEY_AUTHENTICATED below).
     "api.activate": PUBLIC,
     "api.deactivate": PUBLIC,

@@ -31,6 +31,7 @@ class NavItem:
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("accounts.account", "Account", Permission.VIEW_ACCOUNT),
     NavItem("licenses.index", "Licenses", Permission.VIEW_LICENSES),
+    NavItem("renewals.index", "Renewals", Permission.BUY),
     NavItem("licenses.activations", "Activations", Permission.ACTIVATE),
     NavItem("licenses.customers", "Customers", Permission.VIEW_CUSTOMERS),
     NavItem("devices.locations", "Locations", Permission.VIEW_DEVICES),

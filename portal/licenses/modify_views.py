@@ -65,6 +65,12 @@ def _license_or_404(key: str) -> License:
     return license_
 
 
+@bp.app_template_global("ms_lapsed")
+def ms_lapsed(license_: License) -> bool:
+    """Whether the license's M&S has lapsed today: every list of licenses marks it "Lapsed"."""
+    return modify.is_lapsed(license_, utcnow().date())
+
+
 _MAINTENANCE = (PurchaseKind.RENEWAL.value, PurchaseKind.REINSTATEMENT.value)
 _UPGRADE_CHOICES = ("edition", "quantity", "addons")
 

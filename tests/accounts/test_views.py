@@ -178,12 +178,13 @@ def test_navigation_shows_each_role_only_what_it_may_use(login, demo):
         block = html.split('aria-label="Main"')[1].split("</nav>")[0]
         return re.findall(r">([^<]+)</a>", block)
 
-    assert nav("alice") == ["Account", "Licenses", "Activations", "Customers", "Locations", "Devices", "Shop",
+    assert nav("alice") == ["Account", "Licenses", "Renewals", "Activations", "Customers", "Locations", "Devices",
+                            "Shop",
                             "Orders", "Invoices", "Payments", "Manage Subscriptions", "Reseller plan",
                             "Payment methods", "Users", "Sub-chains",
                             "Transfers", "Installation partners", "Activity"]
-    assert nav("bob") == ["Account", "Licenses", "Customers", "Locations", "Devices", "Shop", "Orders", "Invoices",
-                          "Payments"]
+    assert nav("bob") == ["Account", "Licenses", "Renewals", "Customers", "Locations", "Devices", "Shop", "Orders",
+                          "Invoices", "Payments"]
     assert nav("carol") == ["Account", "Licenses", "Locations", "Devices"]
     assert "Reseller plan" not in nav("dave")  # an end customer's main chain is no reseller
     assert nav("erin") == ["Account", "Activations", "Locations", "Devices"]  # Installation Partner of Fabrikam
