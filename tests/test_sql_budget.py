@@ -248,6 +248,74 @@ def test_the_customers_csv_takes_the_same_statements_however_many_licenses(app, 
     assert views.CSV_HEADER[6] == "Add-ons"
 
 
+# ---------------------------------------------------------------- renewals (issue 17 item 3)
+
+
+def _grow_renewals(app, demo, n: int) -> None:
+    """Per step, Northwind licenses whose M&S ends within the window or lapsed lately: resold to a new sub-chain
+    (with add-ons), not assigned, its own, and one lapsed; and a Litware license in the window that is never
+    Northwind's."""
+    from datetime import timedelta
+
+    from portal.db_types import utcnow
+
+    today = utcnow().date()
+    with app.app_context():
+        northwind = db.session.get(Organization, demo.orgs["Northwind IT"])
+        litware = db.session.get(Organization, demo.orgs["Litware Solutions"])
+        for i in range(n):
+            sub = make_org(parent=northwind)
+            make_license(northwind, customer=sub, addons=("antispam",) if i % 2 else (),
+                         ms_expires_on=today + timedelta(days=i % 90))
+            make_license(northwind, slug="webstats", edition="Enterprise", addons=("data-export",),
+                         ms_expires_on=today + timedelta(days=(3 * i) % 90))
+            make_license(northwind, customer=northwind, ms_expires_on=today + timedelta(days=(7 * i) % 30))
+            make_license(northwind, customer=sub, ms_expires_on=today - timedelta(days=1 + i % 30))
+            make_license(litware, ms_expires_on=today + timedelta(days=i % 90))
+        db.session.commit()
+
+
+# The session's user and memberships (2), the header's cart count (1), the filter's products (1), then the list:
+# the page's keys (one statement over licenses and plans), the window's licenses priced for the totals and their
+# add-ons (2), their products with editions and add-ons (3), the tier's discount (1), the window's plans (1)
+# priced as the renewal run bills them (their products: 3, the discount: 1; the demo's Northwind has a plan
+# renewing within weeks, which a customer's name or a license product filters out), the page's licenses with
+# their add-ons (2). The next page is the same list after a cursor; the CSV all of it in batches of 500 rows.
+RENEWALS_BUDGET = {"/renewals": 18, "/renewals?window=30&customer=org": 14, "/renewals?product=1": 14,
+                   "next page": 18}
+
+
+@pytest.mark.parametrize("url", RENEWALS_BUDGET)
+def test_the_renewals_page_takes_the_same_statements_however_many_renewals(app, login, demo, url):
+    import re
+
+    alice = login("alice")
+
+    def count() -> int:
+        target = url
+        if url == "next page":
+            page = alice.get("/renewals").get_data(as_text=True)
+            target = re.search(r'href="(/renewals\?after=[^"]+)"', page).group(1).replace("&amp;", "&")
+        return _statements(app, alice, target)
+
+    _grow_renewals(app, demo, 15)
+    small = count()
+    _grow_renewals(app, demo, 60)
+    large = count()
+    assert large == small, f"{url}: {small} statements with little data, {large} with more (an N+1 query?)"
+    assert small == RENEWALS_BUDGET[url], f"{url} takes {small} statements; its budget is {RENEWALS_BUDGET[url]}"
+
+
+def test_the_renewals_csv_takes_the_same_statements_however_many_renewals(app, login, demo):
+    alice = login("alice")
+    _grow_renewals(app, demo, 5)
+    small, _ = _download_statements(app, alice, "/renewals.csv")
+    _grow_renewals(app, demo, 60)
+    large, body = _download_statements(app, alice, "/renewals.csv")
+    assert large == small, f"/renewals.csv: {small} statements with little data, {large} with more"
+    assert len(body.splitlines()) > 4 * 65
+
+
 # ---------------------------------------------------------------- Manage Subscriptions and activations (issue 6)
 
 
