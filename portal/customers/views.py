@@ -32,12 +32,16 @@ def detail(customer_id: int):
                "activations": active_activations([lic.id for lic in licenses.licenses]),
                "sub_chain": services.is_sub_chain(org, customer),
                "can_assign": can(current_user, Permission.ASSIGN_LICENSES, org)}
-    # The pager's htmx request swaps the licenses alone: the other sections are not computed for it.
-    if not (htmx and not htmx.boosted and not htmx.history_restore_request):
+    # The pager's htmx request swaps the licenses alone: the other sections are not computed for it. A history
+    # restore (HX-History-Restore-Request) replaces the whole body: it gets the whole page.
+    whole_page = not htmx or htmx.boosted or htmx.history_restore_request
+    if whole_page:
         today = utcnow().date()
         context.update(people=services.contacts_of(org, customer),
                        renewals=services.renewals(current_user, org, customer, today),
                        invoices=services.storefront_invoices(org, customer),
                        activity=services.activity(org, customer), today=today,
                        can_open_invoices=can(current_user, Permission.VIEW_ORDERS, org))
-    return render("customers/detail.html", "customers/_licenses.html", **context)
+    response = render("customers/detail.html" if whole_page else "customers/_licenses.html", **context)
+    response.vary.add("HX-Request")
+    return response
