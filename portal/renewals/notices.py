@@ -9,10 +9,11 @@ renewed for another year) is a new window, so next year's notice is sent in its 
 
 Each line says what will happen and for how much (issue 13 item 4): M&S that renews automatically, on which day,
 for what amount (the renewal price less the partner discount, plus tax) and how it is collected (the saved card,
-an invoice, the monthly summary); M&S that does not, that it lapses unless renewed, with the link to renew it; the
-customer each license is assigned to; a plan's next payment, at the list price in force times the quantity it will
-have (a scheduled decrease or switch applied), less discount, plus tax, or that it ends. The figures come from
-portal/recurring/autorenew.py, which prices them as the renewal run bills them.
+an invoice, the monthly summary); M&S that does not, that it lapses unless renewed, with the link to renew it;
+the licenses grouped by the customer each is assigned to; a plan's next payment, at the list price in force times
+the quantity it will have (a scheduled decrease or switch applied), less discount, plus tax, or that it ends.
+The figures come from portal/recurring/autorenew.py, which prices them as the renewal run bills them. The email
+links to /renewals, where every renewal of the coming weeks is reviewed and put into the cart at once.
 """
 
 from __future__ import annotations
@@ -88,6 +89,21 @@ def renewals_due(today: date) -> list[Due]:
     return [due[org_id] for org_id in sorted(due)]
 
 
+def by_customer(licenses: list[License], org: Organization) -> list[tuple[str, list[License]]]:
+    """The licenses under a heading per customer: customers by name, then the chain's own, then those not assigned
+    yet; each group in the order given (by expiry)."""
+    groups: dict[tuple[int, str, int], list[License]] = {}
+    for lic in licenses:
+        if lic.customer_id is None:
+            key = (2, "Not assigned yet", 0)
+        elif lic.customer_id == lic.owner_id:
+            key = (1, f"{org.name}'s own licenses", 0)
+        else:
+            key = (0, lic.customer.name, lic.customer_id)
+        groups.setdefault(key, []).append(lic)
+    return [(key[1], groups[key]) for key in sorted(groups, key=lambda k: (k[0], k[1].casefold(), k[2]))]
+
+
 def notify_renewals(due: Due, today: date | None = None) -> int:
     """Tell each of the chain's managers who receives renewal notices about `due` (one email each, with their own
     unsubscribe link): per item, when and for how much it renews, or that it lapses or ends; and remember each
@@ -102,7 +118,8 @@ def notify_renewals(due: Due, today: date | None = None) -> int:
                                       licenses=due.licenses, subscriptions=due.subscriptions,
                                       maintenance=maintenance_renewals(due.licenses, {org.id: org}, today),
                                       plans=plan_renewals(due.subscriptions, org),
-                                      renew_links=renew_links, link=external_url("licenses.index"),
+                                      customers=by_customer(due.licenses, org),
+                                      renew_links=renew_links, link=external_url("renewals.index"),
                                       license_links={lic.id: external_url("licenses.detail", key=lic.key)
                                                      for lic in due.licenses})
     if not messages:

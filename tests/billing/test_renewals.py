@@ -57,6 +57,7 @@ def test_managers_hear_about_ms_within_30_days_and_subscriptions_within_7(billin
     email = emails[0]
     assert soon.key in email.body_text and "M&S ends 2026-12-21" in email.body_text
     assert f"Renew: http://portal.test/licenses/{soon.key}/modify" in email.body_text
+    assert "add the ones you choose to your cart at once: http://portal.test/renewals" in email.body_text
     assert "Device Protection: 4 devices, next payment on 2026-11-28" in email.body_text
     assert {(n.kind, n.item_id, n.window) for n in db.session.scalars(select(RenewalNotice))} == {
         ("maintenance", soon.id, "2026-12-21"), ("subscription", plan.id, "2026-11-28")}
@@ -141,7 +142,7 @@ def test_ms_that_renews_automatically_says_when_for_how_much_how_it_is_collected
     send_renewal_notices(TODAY)
 
     text = _notice_to("alice@northwind.example.com")
-    assert (f"MailSuite Mail Server Professional, 25 mailboxes, license {auto.key} for Contoso Retail: M&S ends "
+    assert (f"Contoso Retail: - MailSuite Mail Server Professional, 25 mailboxes, license {auto.key}: M&S ends "
             "2026-12-01. It renews automatically on 2026-12-02: $16.00 ($20.00 at list price less your 20% partner "
             "discount), added to your monthly summary invoice.") in text
     assert f"To change this: http://portal.test/licenses/{auto.key}" in text
@@ -156,10 +157,34 @@ def test_ms_that_does_not_renew_automatically_lapses_unless_renewed_with_the_lin
     send_renewal_notices(TODAY)
 
     text = _notice_to("alice@northwind.example.com")
-    assert (f"license {manual.key} (not assigned yet): M&S ends 2026-12-01. It does not renew automatically and "
+    assert (f"license {manual.key}: M&S ends 2026-12-01. It does not renew automatically and "
             "lapses unless you renew it; one more year is $16.00 ($20.00 at list price less your 20% partner "
             f"discount). Renew: http://portal.test/licenses/{manual.key}/modify") in text
-    assert f"license {personal.key} (your own): M&S ends 2026-12-02." in text
+    assert f"Northwind IT's own licenses: - MailSuite Mail Server Professional, 25 mailboxes, license " \
+           f"{personal.key}: M&S ends 2026-12-02." in text
+    assert text.index("Northwind IT's own licenses:") < text.index("Not assigned yet:") < text.index(manual.key)
+
+
+def test_the_notice_groups_the_licenses_by_customer_and_links_to_the_renewals_page(billing):
+    northwind = db.session.get(Organization, billing.orgs["Northwind IT"])
+    contoso = db.session.get(Organization, billing.orgs["Contoso Retail"])
+    acme = make_org("Acme Dental")
+    first = make_license(northwind, contoso, ms_expires_on=TODAY + timedelta(days=3))
+    unassigned = make_license(northwind, ms_expires_on=TODAY + timedelta(days=4))
+    dental = make_license(northwind, acme, ms_expires_on=TODAY + timedelta(days=5))
+    second = make_license(northwind, contoso, ms_expires_on=TODAY + timedelta(days=6))
+    db.session.commit()
+
+    send_renewal_notices(TODAY)
+
+    text = _notice_to("alice@northwind.example.com")
+    assert "Maintenance & Support ending within 30 days, by customer:" in text
+    # customers by name, each with its licenses by expiry, then those not assigned yet
+    order = [text.index(s) for s in ("Acme Dental:", dental.key, "Contoso Retail:", first.key, second.key,
+                                     "Not assigned yet:", unassigned.key)]
+    assert order == sorted(order)
+    assert text.count("Contoso Retail:") == 1
+    assert "your cart at once: http://portal.test/renewals " in text
 
 
 def test_a_card_account_is_told_the_card_and_a_plan_its_amount_at_list_price_less_discount(billing):
