@@ -233,6 +233,78 @@ def test_license_pages_take_the_same_statements_however_many_licenses_and_custom
     assert small == budget, f"{url} takes {small} statements; its budget is {budget}"
 
 
+# ---------------------------------------------------------------- a customer's page and the picker (issue 17)
+
+
+def _grow_customer(app, demo, n: int) -> None:
+    """More of everything Contoso's page shows, and more stock for the picker: per step two licenses of
+    Northwind for Contoso (one active with add-ons, one whose M&S ends within 90 days), their assignment in the
+    audit log, a user and a contact of Contoso, Northwind's storefront invoice to it, and two unassigned licenses
+    of Northwind (one with an add-on)."""
+    from datetime import timedelta
+
+    from portal.audit.services import Actor, record
+    from portal.db_types import utcnow
+    from portal.storefronts.models import Storefront
+    from tests.factories import make_storefront_invoice
+
+    today = utcnow().date()
+    with app.app_context():
+        northwind = db.session.get(Organization, demo.orgs["Northwind IT"])
+        contoso = db.session.get(Organization, demo.orgs["Contoso Retail"])
+        shop = db.session.scalars(select(Storefront).where(Storefront.alias == "northwind")).one()
+        for i in range(n):
+            held = make_license(northwind, customer=contoso, addons=("antispam", "activesync"))
+            make_activation(held)
+            renewing = make_license(northwind, customer=contoso, slug="webstats", edition="Enterprise",
+                                    ms_expires_on=today + timedelta(days=i % 90))
+            for lic in (held, renewing):
+                record(Actor.system(), "license.assigned", lic, northwind.id, key=lic.key, customer_id=contoso.id)
+            make_member(contoso, Role.VIEWER)
+            make_contact(contoso)
+            make_storefront_invoice(shop, contoso)
+            make_license(northwind)
+            make_license(northwind, addons=("antispam",))
+        db.session.commit()
+
+
+# The session's user and memberships (2) and the cart count in the header (1), then the page's own. A customer's
+# page: the customer among the reseller's customers (1), a page of its licenses with their add-ons (2) and
+# activations (1), its users with their accounts and its contacts (3), renewals, invoices and activity (3); the
+# pager's htmx request: the customer and the licenses alone. The picker: the chosen licenses (1), a page of the
+# unassigned ones found with their add-ons (2), the catalog's license products with editions and add-ons (3); from
+# a customer's row, that customer (1) and its users to suggest (1).
+CUSTOMER_BUDGET = {"/customers/{contoso}": 14, "/customers/{contoso}?after=0": 14,
+                   "/licenses/assign": 9, "/licenses/assign?product=1&quantity=25&addon=1&after=1": 9,
+                   "/licenses/assign?customer={contoso}&key=0": 11}
+
+
+@pytest.mark.parametrize("url", CUSTOMER_BUDGET)
+def test_a_customers_page_and_the_picker_take_the_same_statements_however_much_data(app, login, demo, url):
+    alice = login("alice")
+    page = url.format(contoso=demo.orgs["Contoso Retail"])
+    _grow_customer(app, demo, 2)
+    small = _statements(app, alice, page)
+    _grow_customer(app, demo, 30)  # past a page of 25 licenses, of renewals, invoices and activity shown
+    large = _statements(app, alice, page)
+    assert large == small, f"{page}: {small} statements with little data, {large} with more (an N+1 query?)"
+    assert small == CUSTOMER_BUDGET[url], f"{page} takes {small} statements; its budget is {CUSTOMER_BUDGET[url]}"
+
+
+def test_the_customer_pages_htmx_pager_takes_the_licenses_alone(app, login, demo):
+    alice = login("alice")
+    url = f"/customers/{demo.orgs['Contoso Retail']}?after=0"
+    counts = []
+    for n in (2, 30):
+        _grow_customer(app, demo, n)
+        with app.app_context(), count_statements(db.engine) as counted:
+            response = alice.get(url, headers={"HX-Request": "true"})
+        assert response.status_code == 200
+        assert response.get_data(as_text=True).strip().startswith('<div id="customer-licenses">')
+        counts.append(counted.count)
+    assert counts == [7, 7], counts  # no cart count in a fragment: user, memberships, customer, licenses (2), activations
+
+
 def test_the_customers_csv_takes_the_same_statements_however_many_licenses(app, login, demo):
     """Streamed in batches, the export still loads add-ons once, not once per batch of rows."""
     from portal.licenses import views
@@ -481,3 +553,61 @@ def test_storefront_statements_do_not_grow_with_products_or_rules(app, client, l
     large = _statements(app, visitor, url)
     assert large == small, f"{url}: {small} statements with 5 products, {large} with 500"
     assert small == STOREFRONT_BUDGET[(url, signed_in)], f"{url} takes {small} statements"
+
+
+# ---------------------------------------------------------------- the home page (issue 17 item 1)
+
+
+def _grow_dashboard(app, demo, n: int) -> None:
+    """More of everything each role's home page counts: Northwind's invoices (unpaid, overdue, paid), unassigned
+    and expiring licenses, transfers; Contoso's licenses and devices; Fabrikam's devices and invoices; customers
+    whose Installation Partner erin is; emails staff must look at."""
+    from datetime import timedelta
+
+    from portal.billing.models import InvoiceStatus
+    from portal.db_types import utcnow
+    from portal.outbox.models import OutboxMessage, OutboxStatus
+    from tests.factories import make_device, make_invoice, make_location
+
+    today = utcnow().date()
+    with app.app_context():
+        northwind = db.session.get(Organization, demo.orgs["Northwind IT"])
+        contoso = db.session.get(Organization, demo.orgs["Contoso Retail"])
+        fabrikam = db.session.get(Organization, demo.orgs["Fabrikam Stores"])
+        erin = db.session.get(User, demo.users["erin"])
+        for i in range(n):
+            make_invoice(northwind)
+            make_invoice(northwind, issued_on=today - timedelta(days=40), due_on=today - timedelta(days=10))
+            make_invoice(northwind, status=InvoiceStatus.PAID)
+            make_invoice(fabrikam, status=InvoiceStatus.PAYMENT_PENDING)
+            make_license(northwind, slug=["mailsuite", "livedesk"][i % 2])
+            make_license(northwind, customer=contoso, ms_expires_on=today + timedelta(days=i % 100))
+            make_transfer(northwind, make_org(parent=northwind))
+            location = make_location(contoso)
+            make_device(location)
+            make_device(make_location(fabrikam), counts=bool(i % 2))
+            customer = make_org()
+            make_device(make_location(customer))
+            make_partner_grant(customer, northwind, state=GrantState.ACTIVE, assign=[erin])
+            db.session.add(OutboxMessage(to_addrs=["x@example.com"], subject="s", body_text="b", kind="test",
+                                         status=OutboxStatus.FAILED, attempts=8))
+        db.session.commit()
+
+
+# The session's user and memberships (2), the header's cart count for those who buy (1), then one statement per
+# panel: a reseller manager's unpaid invoices, unassigned licenses, renewals, plan overrun and transfers (5); a
+# Master user's first three (3); a viewer's licenses, renewals and devices (3); an end customer's manager's
+# invoices, stock, licenses, renewals, plan overrun, devices and transfers (7); an installation partner's
+# customers (1: its grants come with the session's user); staff's queue (1).
+DASHBOARD_BUDGET = {"alice": 8, "bob": 6, "carol": 5, "dave": 10, "erin": 3, "ops": 3}
+
+
+@pytest.mark.parametrize("name", DASHBOARD_BUDGET)
+def test_the_home_page_takes_the_same_statements_whatever_the_data(app, login, demo, name):
+    user = login(name)
+    _grow_dashboard(app, demo, 2)
+    small = _statements(app, user, "/")
+    _grow_dashboard(app, demo, 25)
+    large = _statements(app, user, "/")
+    assert large == small, f"{name}'s home page: {small} statements with little data, {large} with more"
+    assert small == DASHBOARD_BUDGET[name], f"{name}'s home page takes {small} statements"

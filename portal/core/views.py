@@ -1,10 +1,12 @@
-"""Pages that belong to no feature: home, help (the benchmark's no-database baseline) and the health check."""
+"""Pages that belong to no feature: home (the dashboard), help (the benchmark's no-database baseline) and the
+health check."""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, redirect, url_for
 from flask_login import current_user
 
+from portal.dashboard.views import dashboard
 from portal.rendering import render
 
 bp = Blueprint("core", __name__)
@@ -12,12 +14,10 @@ bp = Blueprint("core", __name__)
 
 @bp.route("/")
 def home():
-    """Where each user starts: their account page, or the admin pages for vendor staff."""
+    """Where each user starts: what needs their attention (portal/dashboard); the sign-in page for anyone else."""
     if not current_user.is_authenticated:
         return redirect(url_for("accounts.login"))
-    if current_user.is_staff and not current_user.memberships:
-        return redirect(url_for("admin.audit"))
-    return redirect(url_for("accounts.account"))
+    return dashboard()
 
 
 @bp.route("/help")

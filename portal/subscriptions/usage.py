@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, case, func, select
 
 from portal.authz import chain_ids
 from portal.catalog.models import SubscriptionBasis
@@ -72,6 +72,12 @@ def _usage_of(chain) -> dict[SubscriptionBasis, int]:
 def location_subscriptions_required(org_ids) -> int:
     """Σ max(1, ⌈counting devices / 4⌉) over the locations of `org_ids` (ids or a SELECT of them), summed by the
     database in one statement."""
+    return int(db.session.scalar(location_subscriptions_required_select(org_ids)) or 0)
+
+
+def location_subscriptions_required_select(org_ids) -> Select:
+    """The SELECT of location_subscriptions_required, for a statement that asks it beside other counts (the home
+    page's plan overrun)."""
     per_location = (
         select(func.count(Device.id).label("n"))
         .select_from(Location)
@@ -84,4 +90,4 @@ def location_subscriptions_required(org_ids) -> int:
     needed = case((per_location.c.n == 0, 1),
                   else_=(per_location.c.n + DEVICES_PER_LOCATION_SUBSCRIPTION - 1)
                   // DEVICES_PER_LOCATION_SUBSCRIPTION)
-    return int(db.session.scalar(select(func.coalesce(func.sum(needed), 0))) or 0)
+    return select(func.coalesce(func.sum(needed), 0))
