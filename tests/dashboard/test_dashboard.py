@@ -303,3 +303,29 @@ def test_another_tenants_data_never_appears(app, login, demo):
         for days in (_renewal_rows(_panel(page, "panel-renewals")).get("Maintenance & Support") or [0]):
             assert days == 0, name
     assert "$1,234.56" in login("alice").get("/").get_data(as_text=True)
+
+
+def test_a_partner_user_who_left_the_partner_no_longer_sees_its_customers(app, login, demo):
+    erin = login("erin")
+    assert "Fabrikam Stores" in _panel(erin.get("/").get_data(as_text=True), "panel-installations")
+    with app.app_context():
+        from portal.accounts.models import Membership
+
+        db.session.get(Membership, demo.memberships[("erin", "Northwind IT")]).active = False
+        db.session.commit()
+    page = erin.get("/")
+    assert page.status_code == 200
+    assert _panel(page.get_data(as_text=True), "panel-installations") == ""
+    assert "You belong to no organization yet" in page.get_data(as_text=True)
+
+
+def test_a_user_of_no_organization_is_told_so(app, client, demo):
+    from tests.factories import make_user
+
+    with app.app_context():
+        make_user("nobody@example.com")
+        db.session.commit()
+    client.login("nobody@example.com", "a-long-password")
+    page = client.get("/").get_data(as_text=True)
+    assert "You belong to no organization yet" in page and 'class="panel"' not in page
+    assert "<h1>Home</h1>" in page
