@@ -120,15 +120,20 @@ def _licenses(user: User, org: Organization, filters: RenewalFilters, today: dat
         stmt = stmt.where(License.product_id == filters.product_id)
     if filters.customer:
         matches = Organization.name.icontains(filters.customer, autoescape=True)
-        if filters.customer.isdigit() and int(filters.customer) <= MAX_ID:
-            matches = or_(matches, Organization.id == int(filters.customer))
+        if _account_id(filters.customer) is not None:
+            matches = or_(matches, Organization.id == _account_id(filters.customer))
         stmt = stmt.join(Organization, Organization.id == License.customer_id).where(matches)
     return stmt
 
 
+def _account_id(text: str) -> int | None:
+    """The customer filter read as an account id (ASCII digits an id column holds), else None."""
+    return int(text) if text.isascii() and text.isdigit() and int(text) <= MAX_ID else None
+
+
 def _customer_matches(org: Organization, text: str) -> bool:
     """The customer filter applied to the organization itself (a plan's customer)."""
-    return not text or text.casefold() in org.name.casefold() or (text.isdigit() and int(text) == org.id)
+    return not text or text.casefold() in org.name.casefold() or _account_id(text) == org.id
 
 
 def _plans(user: User, org: Organization, filters: RenewalFilters, today: date) -> Select:

@@ -287,3 +287,48 @@ def test_lapsed_maintenance_is_marked_on_the_licenses_list_and_the_license_page(
     assert "Lapsed" not in running
     detail = alice.get(f"/licenses/{renewals['lapsed']}").get_data(as_text=True)
     assert "<strong class=\"attention\">Lapsed</strong> on" in detail
+
+
+def test_maintenance_of_a_license_whose_upgrade_waits_in_the_cart_is_priced_on_the_upgrade(app, login, demo,
+                                                                                          renewals):
+    from portal.accounts.models import User
+    from portal.audit.services import Actor
+    from portal.cart.services import add_modification
+    from portal.catalog.services import product_by_slug
+    from portal.licenses import modify
+    from portal.licenses.models import License
+
+    alice = login("alice")
+    before = _modify_price(alice, renewals["contoso"])
+    with app.app_context():
+        user = db.session.get(User, demo.users["alice"])
+        northwind = db.session.get(Organization, demo.orgs["Northwind IT"])
+        license_ = db.session.scalars(select(License).where(License.key == renewals["contoso"])
+                                      .options(*modify.license_options())).one()
+        product = product_by_slug("mailsuite")
+        enterprise = next(e.id for e in product.editions if e.name == "Enterprise")
+        upgrade = modify.quote_upgrade(license_, product, enterprise, 50, [])
+        add_modification(user, northwind, upgrade, upgrade.list_minor, Actor(user_id=user.id))
+        db.session.commit()
+    expected = _modify_price(alice, renewals["contoso"])  # what the Modify page offers now
+    assert expected[1] > before[1]
+
+    assert alice.post("/renewals", data={"licenses": [renewals["contoso"]]}).status_code == 303
+
+    with app.app_context():
+        [item] = db.session.scalars(select(CartItem).where(CartItem.purchase == PurchaseKind.RENEWAL))
+        assert item.quoted_list_minor == expected[1] and item.quantity == 50
+    cart = alice.get("/cart").get_data(as_text=True)
+    assert "(Enterprise, 50 mailboxes after the upgrade)" in cart
+
+
+@pytest.mark.parametrize("customer", ["²", "99999999999999999999", "%", "_", "2147483648", "-1"])
+def test_a_customer_filter_no_account_id_holds_is_read_as_a_name(login, renewals, customer):
+    response = login("alice").get("/renewals", query_string={"customer": customer})
+    assert response.status_code == 200 and renewals["contoso"] not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("after", ["9999-12-31.0.1", "0001-01-01.1.1", "2026-01-01.2.1", "2026-01-01.0.99999999999",
+                                   "2026-01-01.².1", "x.y.z", ""])
+def test_a_cursor_from_elsewhere_shows_a_page_not_an_error(login, renewals, after):
+    assert login("alice").get("/renewals", query_string={"after": after}).status_code == 200
