@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, request
-from flask_login import current_user
+from flask_login import current_user, login_required
 
-from portal.authz import Permission, active_organization, can, requires
+from portal.authz import Permission, active_organization, can
 from portal.customers import services
 from portal.db_types import utcnow
 from portal.extensions import htmx
@@ -18,11 +18,13 @@ MAX_KEY = 32  # License.key's length: a longer cursor is no key
 
 
 @bp.route("/customers/<int:customer_id>")
-@requires(Permission.VIEW_CUSTOMERS)
+@login_required  # by id: anyone else's organization, or a user without the right, is a 404 (never a 403)
 def detail(customer_id: int):
     """One of your customers: its users and contacts, the licenses it holds from you (paged), what renews in the
     next 90 days, what it was invoiced and its recent activity."""
     org = active_organization()
+    if org is None or not can(current_user, Permission.VIEW_CUSTOMERS, org):
+        abort(404)
     customer = customer_of(current_user, org, customer_id)
     if customer is None:
         abort(404)  # not one of this reseller's customers

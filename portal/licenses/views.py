@@ -164,8 +164,10 @@ def _keys(values: list[str]) -> list[str]:
 def _assign_customer(org: Organization, customer_id: int | None) -> Organization | None:
     """Whom the assignment is for: nobody yet, the reseller itself ("Use myself") or one of its customers; anyone
     else's organization is a 404."""
-    if customer_id is None or customer_id == org.id:
-        return org if customer_id is not None else None
+    if customer_id is None:
+        return None
+    if customer_id == org.id:
+        return org
     customer = services.customer_of(current_user, org, customer_id)
     if customer is None:
         abort(404)
@@ -217,6 +219,7 @@ def _review(form: AssignForm, org: Organization, keys: list[str], chosen: list[L
 
 def _assign_page(org: Organization, form: AssignForm, customer: Organization | None, chosen: list[License],
                  review: services.Review | None, status: int):
+    """Step 1 (the picker, the person) or, with a review, step 2 (the confirmation)."""
     selected = [lic for lic in chosen if lic.key in (form.licenses.data or [])]
     # A sub-chain's users are the reseller's to know; another partner's customer's are not.
     ours = customer is not None and customer.parent_id == org.id
