@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import abort, flash, make_response, redirect, request, url_for
 from flask_login import current_user, login_required
@@ -233,8 +234,15 @@ def _assign_page(org: Organization, form: AssignForm, customer: Organization | N
         products = picker.license_products()
     return render("licenses/assign.html", "licenses/_assign.html", status=status, form=form, org=org,
                   customer=customer, myself=customer is org, selected=selected, review=review,
-                  suggestions=suggestions, search=search, found=found, products=products,
-                  as_dialog=bool(htmx) and not htmx.boosted)
+                  suggestions=suggestions, search=search, found=found, products=products, as_dialog=_in_dialog())
+
+
+def _in_dialog() -> bool:
+    """Whether htmx asks from another page, into the dialog it opens there, rather than from the assign page (whose
+    picker swaps itself and replaces the page's URL)."""
+    if not htmx or htmx.boosted or htmx.history_restore_request:
+        return False
+    return urlsplit(htmx.current_url or "").path != url_for("licenses.assign")
 
 
 def _assigned(assignment: services.Assignment):

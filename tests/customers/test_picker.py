@@ -203,3 +203,9 @@ def test_with_htmx_the_picker_swaps_itself_and_replaces_the_url_on_the_page_only
     assert dialog.strip().startswith("<dialog open") and 'hx-replace-url' not in dialog
     search = alice.get("/licenses/assign", headers=HX, query_string={"key": stock["key"]})
     assert KEY.findall(search.get_data(as_text=True)) == [stock["key"]] and "HX-Request" in search.headers["Vary"]
+    # from the assign page itself, the picker it swaps in keeps replacing the page's URL (no dialog)
+    on_page = alice.get("/licenses/assign", query_string={"key": stock["key"][:5]},
+                        headers={**HX, "HX-Current-URL": "http://localhost/licenses/assign?key=X"})
+    html = on_page.get_data(as_text=True)
+    assert "<dialog" not in html and 'hx-replace-url="true"' in html and "<html" not in html
+    assert stock["key"] in KEY.findall(html)
