@@ -55,8 +55,8 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.partners.views import bp as partners_bp
     from portal.payments.views import bp as payments_bp
     from portal.receipts.views import bp as receipts_bp
-    from portal.reseller_plans.plan_views import bp as reseller_plans_bp
     from portal.renewals.views import bp as renewals_bp
+    from portal.reseller_plans.plan_views import bp as reseller_plans_bp
     from portal.security import init_security
     from portal.signin import views as signin
     from portal.storefront_sales import sales_views  # noqa: F401 - its routes register on both storefront blueprints
