@@ -262,11 +262,11 @@ ID_PARAMS: dict[str, tuple[type, str]] = {
     "membership_id": (Membership, "id"),
     "contact_id": (Contact, "id"),
     "org_id": (Organization, "id"),
+    "customer_id": (Organization, "id"),  # a reseller's customer: one of its sub-chains or an account it resold to
     "item_id": (CartItem, "id"),
     "method_id": (PaymentMethod, "id"),
     "number": (Order, "number"),
     "key": (License, "key"),  # a license belongs to its owner (the buyer) and to its customer
-    "customer_id": (Organization, "id"),  # a reseller's customer: one of its sub-chains or an account it resold to
     "invoice_number": (Invoice, "number"),
     "receipt_number": (Receipt, "number"),
     "location_id": (Location, "id"),

@@ -302,7 +302,7 @@ def test_the_customer_pages_htmx_pager_takes_the_licenses_alone(app, login, demo
         assert response.status_code == 200
         assert response.get_data(as_text=True).strip().startswith('<div id="customer-licenses">')
         counts.append(counted.count)
-    assert counts == [7, 7], counts  # no cart count in a fragment: user, memberships, customer, licenses (2), activations
+    assert counts == [7, 7], counts  # session (2), cart count (1), the customer, its licenses (2), activations
 
 
 def test_the_customers_csv_takes_the_same_statements_however_many_licenses(app, login, demo):
