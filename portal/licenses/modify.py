@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal import pricing
@@ -42,7 +42,7 @@ from portal.catalog.services import Configuration, check_units, products_by_id
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.licenses.keys import InvalidKey, normalize_key
-from portal.licenses.models import License
+from portal.licenses.models import Activation, License
 from portal.licenses.services import one_year_after
 from portal.orders.models import OrderLine
 from portal.outbox.services import enqueue_email, external_url
@@ -333,7 +333,9 @@ def apply_modification(org: Organization, line: OrderLine, today: date, actor: A
         license_.edition_id = target.edition.id
         license_.quantity = target.quantity
         license_.addons = list(target.addons)
-        license_.reactivation_required = True
+        # Only an installation that runs the license has something to reactivate: a license never activated picks
+        # up its new configuration on its first activation.
+        license_.reactivation_required = was_ever_activated(license_)
         after = {"edition": target.edition.name, "quantity": target.quantity,
                  "addons": [a.slug for a in target.addons]}
     else:
@@ -344,6 +346,11 @@ def apply_modification(org: Organization, line: OrderLine, today: date, actor: A
            order_line=line.id, before=before, after=after)
     _tell_the_customer(license_, modification)
     return license_
+
+
+def was_ever_activated(license_: License) -> bool:
+    """Whether the license has been activated on an installation at least once (active now or not)."""
+    return db.session.scalar(select(exists().where(Activation.license_id == license_.id))) or False
 
 
 def customer_recipients(license_: License) -> list[str]:

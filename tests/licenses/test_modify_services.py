@@ -36,7 +36,7 @@ from portal.orders.models import OrderLine, PaymentKind
 from portal.orders.services import BillingDetails, PaymentChoice, checkout_summary, record_order, take_payment
 from portal.outbox.models import OutboxMessage
 from portal.payments.gateway import SandboxGateway
-from tests.factories import actor, make_license, make_member
+from tests.factories import actor, make_activation, make_license, make_member
 
 INVOICE_ME = PaymentChoice(PaymentKind.INVOICE)
 
@@ -429,6 +429,7 @@ def test_an_upgrade_bought_changes_the_license_marks_it_for_reactivation_and_ema
     org, alice = northwind
     carol_like = make_member(contoso).user  # a user of the customer's organization
     license_ = make_license(org, contoso, edition="Professional", quantity=25)
+    make_activation(license_)  # it runs on the customer's installation
     _into_cart(org, alice, _upgrade(license_, "Enterprise", 50, addons=("antispam",)))
 
     order = _check_out(org, alice)
@@ -449,6 +450,33 @@ def test_an_upgrade_bought_changes_the_license_marks_it_for_reactivation_and_ema
     assert db.session.scalar(select(AuditEntry.details).where(AuditEntry.action == "license.upgrade"))["after"] == {
         "edition": "Enterprise", "quantity": 50, "addons": ["antispam"]}
     assert cart_items(alice, org) == []
+
+
+def test_an_upgrade_of_a_license_never_activated_asks_for_no_reactivation(northwind, contoso):
+    org, alice = northwind
+    carol_like = make_member(contoso).user
+    license_ = make_license(org, contoso, edition="Professional", quantity=25)
+    _into_cart(org, alice, _upgrade(license_, "Enterprise", 50))
+
+    _check_out(org, alice)
+
+    upgraded = _fresh(license_)
+    assert upgraded.quantity == 50 and not upgraded.reactivation_required
+    mail = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "license_modified")).one()
+    assert carol_like.email in mail.to_addrs
+    assert mail.subject == f"License {license_.key} upgraded" and "reactivat" not in mail.body_text.lower()
+    assert "first activation uses the new configuration" in mail.body_text
+
+
+def test_an_upgrade_of_a_license_activated_once_then_deactivated_still_asks_for_reactivation(northwind, contoso):
+    org, alice = northwind
+    license_ = make_license(org, contoso, edition="Professional", quantity=25)
+    make_activation(license_).deactivated_at = utcnow()
+    _into_cart(org, alice, _upgrade(license_, "Enterprise", 50))
+
+    _check_out(org, alice)
+
+    assert _fresh(license_).reactivation_required
 
 
 def test_a_renewal_bought_extends_the_expiry_by_a_year_without_reactivation(northwind, contoso):
@@ -492,6 +520,7 @@ def test_an_upgrade_and_a_renewal_of_one_license_in_one_order_renew_the_upgraded
     org, alice = northwind
     expiry = _today() + timedelta(days=10)
     license_ = make_license(org, contoso, edition="Professional", quantity=25, ms_expires_on=expiry)
+    make_activation(license_)
     if upgrade_first:
         _into_cart(org, alice, _upgrade(license_, "Enterprise", 50))
         renewal = _offer_in_cart(org, alice, license_)

@@ -20,17 +20,19 @@ from portal.db_types import utcnow
 from portal.extensions import db
 from portal.licenses.models import License
 from portal.licenses.services import one_year_after
-from tests.factories import make_license, make_member
+from tests.factories import make_activation, make_license, make_member
 
 
 @pytest.fixture
 def resold(app, demo):
     """A MailSuite Professional license for 25 mailboxes, with a year of M&S left, that Northwind resold to
-    Contoso Retail, whose user contoso-it@… hears about changes. Returns (key, Contoso user's email)."""
+    Contoso Retail, whose user contoso-it@… hears about changes; it runs on one of Contoso's installations.
+    Returns (key, Contoso user's email)."""
     with app.app_context():
         northwind = db.session.get(Organization, demo.orgs["Northwind IT"])
         contoso = db.session.get(Organization, demo.orgs["Contoso Retail"])
         license_ = make_license(northwind, contoso, edition="Professional", quantity=25)
+        make_activation(license_)
         user = make_member(contoso, Role.VIEWER).user
         db.session.commit()
         return license_.key, user.email
