@@ -41,8 +41,9 @@ migrate: install
 seed: migrate
 	$(RUN_ENV) $(FLASK) seed-demo
 
+# PORT reaches the app too: without PUBLIC_URL, the links in its emails point at http://127.0.0.1:$(PORT).
 run: install static seed
-	$(RUN_ENV) $(FLASK) run --host 127.0.0.1 --port $(PORT)
+	$(RUN_ENV) PORT=$(PORT) $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 # Browser tests drive Debian's Chromium; as root we install it, elsewhere the tests skip and say why.
 chromium:

@@ -53,6 +53,18 @@ def normalize_database_url(raw: str) -> str:
     return raw
 
 
+def public_url() -> str:
+    """The base of the links in emails: PUBLIC_URL, else the local server on PORT (what `make run PORT=8000`
+    serves on; 5000 by default), so that a local run's emails link to the port it is served on."""
+    raw = os.environ.get("PUBLIC_URL", "").strip()
+    if raw:
+        return raw.rstrip("/")
+    port = os.environ.get("PORT", "").strip() or "5000"
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise ConfigError(f"PORT must be a port number (1 to 65535), not {port!r}.")
+    return f"http://127.0.0.1:{int(port)}"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed view of the environment, turned into Flask config by `as_flask_config`."""
@@ -87,7 +99,7 @@ class Settings:
             mail_url=os.environ.get("MAIL_URL", str(INSTANCE / "mail")),
             mail_from=os.environ.get("MAIL_FROM", "Partner Portal <portal@vendor.example.com>"),
             support_email=os.environ.get("SUPPORT_EMAIL", ""),
-            public_url=os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
+            public_url=public_url(),
             ratelimit_storage_uri=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
             ratelimit_key_prefix=os.environ.get("RATELIMIT_KEY_PREFIX", ""),
             login_limit_per_ip=os.environ.get("LOGIN_LIMIT_PER_IP", DEFAULTS["LOGIN_LIMIT_PER_IP"]),
