@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.context import current_actor
-from portal.authz import Permission, active_organization, organization_ids_where, requires, scoped
+from portal.authz import Permission, active_organization, can, organization_ids_where, requires, scoped
 from portal.billing.lines import order_licenses
 from portal.billing.models import Invoice
 from portal.cart.services import cart_items
@@ -36,8 +36,10 @@ def _payment_choice(form: CheckoutForm, org) -> services.PaymentChoice:
     if kind is not PaymentKind.CARD:
         return services.PaymentChoice(kind)
     saved_card, new_card = form.chosen_card(org, current_user, Permission.BUY)
+    # Only a user who may manage the chain's payment methods is offered to keep the card (and may keep it).
+    may_save = can(current_user, Permission.MANAGE_PAYMENT_METHODS, org)
     return services.PaymentChoice(kind, saved_card=saved_card, new_card=new_card,
-                                  save_new_card=new_card is not None and form.save_card.data)
+                                  save_new_card=new_card is not None and form.save_card.data and may_save)
 
 
 def _billing(form: CheckoutForm) -> services.CheckoutDetails:
@@ -83,12 +85,13 @@ def checkout():
     form.expected_total.data = summary.quote.total_minor
     cards = saved_cards(org)
     options = services.payment_options(org, summary.quote.total_minor)
-    if not form.payment_kind.data:
-        form.payment_kind.data = PaymentKind.CARD.value
+    if not form.payment_kind.data:  # an invoiced account is invoiced unless it chooses the card
+        form.payment_kind.data = (PaymentKind.INVOICE if PaymentKind.INVOICE in options else PaymentKind.CARD).value
         form.saved_card.data = next((c.id for c in cards if c.is_default), 0)
     alias_needed = needs_alias(org, [line.config.product for line in summary.lines if line.config])
     return render("orders/checkout.html", status=422 if form.errors else 200, form=form, summary=summary,
-                  options=options, cards=cards, org=org, PaymentKind=PaymentKind, alias_needed=alias_needed)
+                  options=options, cards=cards, org=org, PaymentKind=PaymentKind, alias_needed=alias_needed,
+                  may_save_card=can(current_user, Permission.MANAGE_PAYMENT_METHODS, org))
 
 
 @bp.route("/orders")
