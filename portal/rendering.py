@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from flask import make_response, render_template
+from flask import make_response, render_template, request
 from flask_wtf import FlaskForm
 
 from portal.errors import RuleError
@@ -23,6 +23,13 @@ def render(page: str, fragment: str | None = None, status: int = 200, **context)
     if fragment is not None:
         response.vary.add("HX-Request")
     return response
+
+
+def confirmation(form: FlaskForm, *, title: str, message: str, button: str, back: str, note: str = ""):
+    """Ask before a destructive action: a page with its POST form (no JavaScript), a modal dialog for htmx; a POST
+    that did not confirm (no token, or an expired one) gets the question again with 400 and changes nothing."""
+    return render("core/confirm.html", "core/_confirm.html", status=400 if request.method == "POST" else 200,
+                  form=form, title=title, message=message, note=note, button=button, back=back, action=request.path)
 
 
 def show_rule_error(form: FlaskForm, error: RuleError) -> None:

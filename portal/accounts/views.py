@@ -39,7 +39,7 @@ from portal.authz import (
 from portal.errors import RuleError
 from portal.extensions import db, limiter
 from portal.pagination import window
-from portal.rendering import render, show_rule_error, submit
+from portal.rendering import confirmation, render, show_rule_error, submit
 from portal.signin.views import new_session_here, sign_in, sign_out
 
 bp = Blueprint("accounts", __name__)
@@ -236,13 +236,17 @@ def change_role(membership_id: int):
     return redirect(_back_to(membership.organization))
 
 
-@bp.route("/account/users/<int:membership_id>/deactivate", methods=["POST"])
+@bp.route("/account/users/<int:membership_id>/deactivate", methods=["GET", "POST"])
 @login_required  # the scoped lookup below decides: another tenant's object is a 404
 def deactivate(membership_id: int):
-    """Remove a user's access to the organization."""
+    """Remove a user's access to the organization, once asked."""
     membership = _membership_in_scope(membership_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        email, name = membership.user.email, membership.organization.name
+        return confirmation(form, title=f"Remove {email} from {name}?",
+                            message=f"{email} can no longer sign in to {name}; add them again to give access back.",
+                            button="Deactivate", back=_back_to(membership.organization))
     try:
         services.deactivate_membership(membership, current_actor())
     except RuleError as error:
@@ -254,14 +258,17 @@ def deactivate(membership_id: int):
     return redirect(_back_to(membership.organization))
 
 
-@bp.route("/account/contacts/<int:contact_id>/remove", methods=["POST"])
+@bp.route("/account/contacts/<int:contact_id>/remove", methods=["GET", "POST"])
 @login_required  # the scoped lookup below decides: another tenant's object is a 404
 def remove_contact(contact_id: int):
-    """Remove an additional contact."""
+    """Remove an additional contact, once asked."""
     contact = get_in_scope_or_404(Contact, contact_id, Contact.organization_id, current_user,
                                   Permission.MANAGE_USERS)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return confirmation(form, title=f"Remove {contact.email} from the contacts?",
+                            message=f"{contact.email} no longer receives the emails sent to the contacts.",
+                            button="Remove the contact", back=url_for("accounts.users"))
     services.remove_contact(contact, current_actor())
     db.session.commit()
     flash(f"{contact.email} removed from the contacts.", "success")

@@ -28,7 +28,7 @@ from portal.receipts import paying
 from portal.receipts.methods import METHOD_LABELS
 from portal.recurring.forms import RenewForm
 from portal.recurring.run import renew, summary_lines
-from portal.rendering import render, show_rule_error, submit
+from portal.rendering import confirmation, render, show_rule_error, submit
 from portal.seller import details, taxes
 from portal.seller.models import TaxRate
 
@@ -153,13 +153,16 @@ def tax_rates():
     return _taxes_page(form, status=422 if form.errors else 200)
 
 
-@bp.route("/taxes/<int:rate_id>/remove", methods=["POST"])
+@bp.route("/taxes/<int:rate_id>/remove", methods=["GET", "POST"])
 @requires(Permission.STAFF)
 def remove_tax_rate(rate_id: int):
-    """Stop charging a rate (orders already placed keep their tax)."""
+    """Stop charging a rate, once asked (orders already placed keep their tax)."""
     rate = db.session.get(TaxRate, rate_id) or abort(404)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return confirmation(form, title=f"Stop charging {rate.label}?",
+                            message="New orders and invoices no longer charge it; those already placed keep their "
+                                    "tax.", button=f"Remove {rate.label}", back=url_for("admin.tax_rates"))
     label = rate.label
     taxes.remove_tax_rate(rate, current_actor())
     db.session.commit()

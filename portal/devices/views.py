@@ -28,7 +28,7 @@ from portal.errors import RuleError
 from portal.extensions import db
 from portal.notifications.models import EmailCategory
 from portal.pagination import window
-from portal.rendering import render, submit
+from portal.rendering import confirmation, render, submit
 from portal.subscriptions.usage import location_subscriptions_needed
 
 bp = Blueprint("devices", __name__)
@@ -113,15 +113,18 @@ def location(location_id: int):
     return _location_page(location_, form)
 
 
-@bp.route("/locations/<int:location_id>/remove", methods=["POST"])
+@bp.route("/locations/<int:location_id>/remove", methods=["GET", "POST"])
 @login_required  # the scoped lookup decides: another tenant's location is a 404
 def remove_location(location_id: int):
-    """Remove a location that has no devices left."""
+    """Remove a location that has no devices left, once asked."""
     location_ = _location_or_404(location_id)
     require(Permission.MANAGE_DEVICES, location_.organization)
-    if not ConfirmForm().validate_on_submit():
-        flash("The form expired; try again.", "error")
-        return redirect(url_for("devices.location", location_id=location_.id))
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return confirmation(form, title=f"Remove the location {location_.name}?",
+                            message=f"{location_.name} is no longer listed; a location with devices cannot be "
+                                    "removed (move or remove them first).", button=f"Remove {location_.name}",
+                            back=url_for("devices.location", location_id=location_.id))
     name = location_.name
     try:
         services.remove_location(location_, current_actor())

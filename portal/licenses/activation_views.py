@@ -22,7 +22,7 @@ from portal.licenses import bp
 from portal.licenses.models import Activation, License
 from portal.licenses.services import PER_PAGE
 from portal.pagination import window
-from portal.rendering import render
+from portal.rendering import confirmation, render
 
 
 def _installable(user: User, org: Organization | None = None) -> Select:
@@ -49,16 +49,20 @@ def activations():
                   confirm_form=ConfirmForm())
 
 
-@bp.route("/activations/<int:activation>/deactivate", methods=["POST"])
+@bp.route("/activations/<int:activation>/deactivate", methods=["GET", "POST"])
 @login_required  # the scoped lookup decides: an activation outside one's organizations is a 404
 def deactivate(activation: int):
-    """Deactivate a license on its installation, so that it can be activated on another one."""
+    """Deactivate a license on its installation, once asked, so that it can be activated on another one."""
     found = db.session.scalars(_installable(current_user).where(Activation.id == activation)).first()
     if found is None:
         abort(404)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
     license_ = found.license
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return confirmation(form, title=f"Deactivate {license_.product.name} on {found.installation_id}?",
+                            message=f"{license_.product.name} {license_.edition.name} stops working on "
+                                    f"{found.installation_id}; it can then be activated on another installation.",
+                            button="Deactivate", back=url_for("licenses.activations"))
     if found.deactivated_at is not None:
         flash(f"That activation of {license_.product.name} on {found.installation_id} had already ended.", "info")
         return redirect(url_for("licenses.activations"))

@@ -17,7 +17,7 @@ from portal.partners import services
 from portal.partners.forms import AssignForm, GrantForm, RequestForm
 from portal.partners.models import GrantState, PartnerAssignment, PartnerGrant
 from portal.partners.services import Side
-from portal.rendering import render, submit
+from portal.rendering import confirmation, render, submit
 
 bp = Blueprint("partners", __name__)
 
@@ -94,10 +94,16 @@ def _side(grant: PartnerGrant, *sides: Side) -> Side:
     abort(403)
 
 
-def _move(grant_id: int, to: GrantState, sides: tuple[Side, ...], done: str):
+def _move(grant_id: int, to: GrantState, sides: tuple[Side, ...], done: str, ask=None):
+    """Move a grant to `to` for the side the user acts for; `ask(grant, side)` gives the (title, message, button)
+    of the question a destructive move asks first (its GET is that page)."""
     grant = _grant_in_scope(grant_id)
     side = _side(grant, *sides)
-    if not ConfirmForm().validate_on_submit():
+    form = ConfirmForm()
+    if ask is not None and not form.validate_on_submit():
+        title, message, button = ask(grant, side)
+        return confirmation(form, title=title, message=message, button=button, back=url_for("partners.index"))
+    if not form.validate_on_submit():
         abort(400)
     try:
         services.move(grant, to, side, current_actor())
@@ -117,25 +123,40 @@ def approve(grant_id: int):
     return _move(grant_id, GrantState.ACTIVE, (Side.CUSTOMER,), "Request approved: the partner has access now.")
 
 
-@bp.route("/account/partners/<int:grant_id>/decline", methods=["POST"])
+@bp.route("/account/partners/<int:grant_id>/decline", methods=["GET", "POST"])
 @login_required  # the scoped lookup below decides: another tenant's grant is a 404
 def decline(grant_id: int):
-    """Decline a partner's request."""
-    return _move(grant_id, GrantState.DECLINED, (Side.CUSTOMER,), "Request declined.")
+    """Decline a partner's request, once asked."""
+    return _move(grant_id, GrantState.DECLINED, (Side.CUSTOMER,), "Request declined.", ask=lambda grant, side: (
+        f"Decline the request of {grant.partner.name}?",
+        f"{grant.partner.name} gets no access to your chain; it may ask again.", "Decline the request"))
 
 
-@bp.route("/account/partners/<int:grant_id>/withdraw", methods=["POST"])
+@bp.route("/account/partners/<int:grant_id>/withdraw", methods=["GET", "POST"])
 @login_required  # the scoped lookup below decides: another tenant's grant is a 404
 def withdraw(grant_id: int):
-    """Withdraw a request your chain made."""
-    return _move(grant_id, GrantState.WITHDRAWN, (Side.PARTNER,), "Request withdrawn.")
+    """Withdraw a request your chain made, once asked."""
+    return _move(grant_id, GrantState.WITHDRAWN, (Side.PARTNER,), "Request withdrawn.", ask=lambda grant, side: (
+        "Withdraw your request for access?", "The customer can no longer approve it; you may ask again.",
+        "Withdraw the request"))
 
 
-@bp.route("/account/partners/<int:grant_id>/revoke", methods=["POST"])
+@bp.route("/account/partners/<int:grant_id>/revoke", methods=["GET", "POST"])
 @login_required  # the scoped lookup below decides: another tenant's grant is a 404
 def revoke(grant_id: int):
-    """End a grant, as its customer or as the partner giving it up; access ends for every user at once."""
-    return _move(grant_id, GrantState.REVOKED, (Side.CUSTOMER, Side.PARTNER), "Access revoked.")
+    """End a grant, once asked, as its customer or as the partner giving it up; access ends for every user at
+    once."""
+    return _move(grant_id, GrantState.REVOKED, (Side.CUSTOMER, Side.PARTNER), "Access revoked.", ask=_ask_revoke)
+
+
+def _ask_revoke(grant: PartnerGrant, side: Side) -> tuple[str, str, str]:
+    """The question before a grant ends: the customer revokes the partner's access, the partner gives it up."""
+    if side is Side.CUSTOMER:
+        return (f"End the access of {grant.partner.name} now?",
+                f"Every user of {grant.partner.name} loses access to your chain at once. To give it again, "
+                "grant access anew.", f"Revoke the access of {grant.partner.name}")
+    return ("Give up this access now?", "Every user you assigned loses access to the customer's chain at once.",
+            "Give up the access")
 
 
 def _assignment(grant_id: int, change) -> object:

@@ -14,7 +14,7 @@ from portal.payments.cards import check_card
 from portal.payments.forms import AddCardForm
 from portal.payments.gateway import gateway
 from portal.payments.models import PaymentMethod
-from portal.rendering import render, submit
+from portal.rendering import confirmation, render, submit
 
 bp = Blueprint("payments", __name__, url_prefix="/payment-methods")
 
@@ -39,11 +39,8 @@ def index():
 
 
 def _card(method_id: int) -> PaymentMethod:
-    card = get_in_scope_or_404(PaymentMethod, method_id, PaymentMethod.organization_id, current_user,
+    return get_in_scope_or_404(PaymentMethod, method_id, PaymentMethod.organization_id, current_user,
                                Permission.MANAGE_PAYMENT_METHODS)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    return card
 
 
 @bp.route("/<int:method_id>/default", methods=["POST"])
@@ -51,17 +48,24 @@ def _card(method_id: int) -> PaymentMethod:
 def make_default(method_id: int):
     """Use this card by default at checkout."""
     card = _card(method_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
     services.set_default(card, current_actor())
     db.session.commit()
     flash(f"{card.label} is now the default card.", "success")
     return redirect(url_for("payments.index"))
 
 
-@bp.route("/<int:method_id>/remove", methods=["POST"])
+@bp.route("/<int:method_id>/remove", methods=["GET", "POST"])
 @login_required  # the scoped lookup decides: another tenant's object is a 404
 def remove(method_id: int):
-    """Forget a saved card."""
+    """Forget a saved card, once asked."""
     card = _card(method_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return confirmation(form, title=f"Remove {card.label}?", button=f"Remove {card.label}",
+                            message="The card is no longer offered at checkout; enter it again to use it.",
+                            back=url_for("payments.index"))
     label = card.label
     services.remove_card(card, current_actor())
     db.session.commit()

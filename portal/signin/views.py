@@ -15,7 +15,7 @@ from portal.accounts.services import user_with_access
 from portal.authz import Permission, active_organization, can
 from portal.errors import RuleError
 from portal.extensions import db, limiter
-from portal.rendering import render, show_rule_error, submit
+from portal.rendering import confirmation, render, show_rule_error, submit
 from portal.signin import sessions, two_step
 from portal.signin.forms import ChainRequirementForm, CodeForm, ConfirmSetupForm, DisableForm
 
@@ -127,15 +127,20 @@ def security():
     return _security_page()
 
 
-@bp.route("/account/security/sessions/<int:session_id>/end", methods=["POST"])
+@bp.route("/account/security/sessions/<int:session_id>/end", methods=["GET", "POST"])
 @login_required  # the lookup below finds only your own sessions: another user's is a 404
 def end_session(session_id: int):
-    """Sign out one of your sessions (another browser or device)."""
+    """Sign out one of your sessions (another browser or device), once asked."""
     login = sessions.live_session_of(current_user, session_id)
     if login is None:
         abort(404)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        here = login.id == current_user.login_session_id
+        return confirmation(form, title="Sign out here?" if here else f"Sign out {login.device}?",
+                            message="You will sign in again on this browser." if here else
+                            f"{login.device} ({login.ip_address}) must sign in again.",
+                            button="Sign out", back=url_for("signin.security"))
     sessions.end_session(current_user, login, current_actor())
     db.session.commit()
     if login.id == current_user.login_session_id:
@@ -146,12 +151,15 @@ def end_session(session_id: int):
     return redirect(url_for("signin.security"))
 
 
-@bp.route("/account/security/sessions/end-others", methods=["POST"])
+@bp.route("/account/security/sessions/end-others", methods=["GET", "POST"])
 @login_required
 def sign_out_everywhere_else():
-    """Sign out everywhere but here."""
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    """Sign out everywhere but here, once asked."""
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return confirmation(form, title="Sign out every other session?",
+                            message="Every other browser and device signed in as you must sign in again.",
+                            button="Sign out everywhere else", back=url_for("signin.security"))
     ended = sessions.end_other_sessions(current_user, current_actor())
     db.session.commit()
     flash(f"Signed out everywhere else ({ended} session{'s' if ended != 1 else ''}).", "success")
@@ -207,13 +215,15 @@ def disable_two_step():
     return _security_page(disable_form=form, status=422)
 
 
-@bp.route("/account/security/recovery-codes", methods=["POST"])
+@bp.route("/account/security/recovery-codes", methods=["GET", "POST"])
 @login_required
 def recovery_codes():
-    """Ten new recovery codes, shown once; the old ones stop working."""
+    """Ten new recovery codes, shown once, once asked; the old ones stop working."""
     form = ConfirmForm()
     if not form.validate_on_submit():
-        abort(400)
+        return confirmation(form, title="Make new recovery codes?",
+                            message="The recovery codes you have now stop working; keep the new ones safe.",
+                            button="Make new recovery codes", back=url_for("signin.security"))
     try:
         codes = two_step.regenerate_recovery_codes(current_user, current_actor())
     except RuleError as error:

@@ -19,7 +19,7 @@ from portal.authz import Permission, active_organization, requires, scoped
 from portal.catalog.models import Edition, Product
 from portal.csv_export import streamed_csv
 from portal.extensions import db
-from portal.rendering import render, submit
+from portal.rendering import confirmation, render, submit
 from portal.reseller_plans import plans
 from portal.storage import stored_file
 from portal.storefronts import branding, prices, storefront_products
@@ -199,17 +199,24 @@ def set_customer_price():
     return _prices_page(storefront, customer=form, status=_refused(form))
 
 
-@bp.route("/account/storefront/prices/rules/<int:rule_id>/remove", methods=["POST"])
+@bp.route("/account/storefront/prices/rules/<int:rule_id>/remove", methods=["GET", "POST"])
 @login_required  # the scoped lookup decides: a rule of a storefront the user does not manage is a 404
 def remove_rule(rule_id: int):
-    """Remove a price rule of the storefront (the next most specific rule applies again)."""
+    """Remove a price rule of the storefront, once asked (the next most specific rule applies again)."""
     rule = db.session.scalars(scoped(
         select(StorefrontPrice).join(Storefront, Storefront.id == StorefrontPrice.storefront_id)
         .where(StorefrontPrice.id == rule_id), Storefront.organization_id, current_user,
         Permission.MANAGE_STOREFRONT)).first()
     if rule is None:
         abort(404)
-    if submit(RemoveRuleForm(), lambda: prices.remove_rule(rule, current_actor())):
+    form = RemoveRuleForm()
+    if not form.validate_on_submit():
+        special = rule.customer_id is not None
+        return confirmation(form, title="Remove this special price?" if special else "Remove this price rule?",
+                            message="The next most specific rule applies again to your storefront's prices.",
+                            button="Remove the special price" if special else "Remove the rule",
+                            back=url_for("storefronts.prices"))
+    if submit(form, lambda: prices.remove_rule(rule, current_actor())):
         flash("Price rule removed.", "success")
     return redirect(url_for("storefronts.prices"))
 

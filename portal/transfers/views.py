@@ -14,7 +14,7 @@ from portal.billing.models import Invoice
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.pagination import window
-from portal.rendering import render, submit
+from portal.rendering import confirmation, render, submit
 from portal.transfers import services
 from portal.transfers.forms import TransferRequestForm
 from portal.transfers.models import TransferRequest, TransferStatus
@@ -72,14 +72,18 @@ def detail(transfer_id: int):
                   confirm_form=ConfirmForm(), Status=TransferStatus)
 
 
-@bp.route("/transfers/<int:transfer_id>/withdraw", methods=["POST"])
+@bp.route("/transfers/<int:transfer_id>/withdraw", methods=["GET", "POST"])
 @login_required  # the scoped lookup decides: another tenant's request is a 404
 def withdraw(transfer_id: int):
-    """Take your request back before the vendor decides."""
+    """Take your request back before the vendor decides, once asked."""
     transfer = _transfer_in_scope(transfer_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
     name = transfer.sub_chain.name
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return confirmation(form, title=f"Withdraw the request to transfer {name}?",
+                            message=f"The vendor no longer reviews it and {name} stays your sub-chain; "
+                                    "to transfer it later, make a new request.",
+                            button="Withdraw the request", back=url_for("transfers.detail", transfer_id=transfer_id))
     try:
         services.withdraw_transfer(transfer, current_actor())
     except RuleError as error:

@@ -56,6 +56,12 @@ def post_form(client, page_url: str, action: str, **values):
     return client.post(action, data=form(page, action, **values), csrf=False)
 
 
+def confirm(client, page_url: str, action: str):
+    """Press a destructive action's button on the page (a link to its question), then confirm on that page."""
+    assert f'href="{action}"' in client.get(page_url).get_data(as_text=True)
+    return post_form(client, action, action)
+
+
 def _flash(client) -> str:
     page = client.get("/account/partners").get_data(as_text=True)
     return " ".join(re.findall(r'class="flash[^"]*"[^>]*>\s*(.*?)\s*<', page, flags=re.S))
@@ -114,7 +120,7 @@ def test_erin_removed_from_northwind_loses_fabrikam_on_her_next_request(app, log
 def test_alice_removing_erin_ends_her_fabrikam_access(app, login, demo):
     erin, alice = login("erin"), login("alice")
     membership = demo.memberships[("erin", "Northwind IT")]
-    response = post_form(alice, "/account/users", f"/account/users/{membership}/deactivate")
+    response = confirm(alice, "/account/users", f"/account/users/{membership}/deactivate")
     assert response.status_code == 302
     assert erin.get(f"/locations/{_fabrikam_location(app)}").status_code in (302, 404)
     assert erin.post("/login", data={"email": "erin@northwind.example.com",
@@ -176,7 +182,7 @@ def test_request_approve_assign_and_revoke_without_javascript(app, login, demo, 
     assert gina_client.get(f"/locations/{_fabrikam_location(app)}").status_code == 200
     assert mailbox.to(gina_email)
 
-    assert post_form(dave, "/account/partners", f"/account/partners/{grant_id}/revoke").status_code == 302
+    assert confirm(dave, "/account/partners", f"/account/partners/{grant_id}/revoke").status_code == 302
     assert gina_client.get(f"/locations/{_fabrikam_location(app)}").status_code == 404
     assert "revoked" in mailbox.to("frank@litware.example.com")[-1]["Subject"]
     page = dave.get("/account/partners").get_data(as_text=True)
@@ -187,12 +193,12 @@ def test_request_approve_assign_and_revoke_without_javascript(app, login, demo, 
 def test_the_partner_withdraws_a_request_and_gives_up_a_grant(app, login, demo, mailbox):
     alice = login("alice")
     fabrikam_grant = _grant_id(app, "Fabrikam Stores", "Northwind IT")
-    assert post_form(alice, "/account/partners", f"/account/partners/{fabrikam_grant}/revoke").status_code == 302
+    assert confirm(alice, "/account/partners", f"/account/partners/{fabrikam_grant}/revoke").status_code == 302
     assert "revoked" in mailbox.to("dave@fabrikam.example.com")[-1]["Subject"]
     assert login("erin").get(f"/locations/{_fabrikam_location(app)}").status_code == 404
     post_form(alice, "/account/partners", "/account/partners/request", email="frank@litware.example.com")
     request_id = _grant_id(app, "Litware Solutions", "Northwind IT")
-    assert post_form(alice, "/account/partners", f"/account/partners/{request_id}/withdraw").status_code == 302
+    assert confirm(alice, "/account/partners", f"/account/partners/{request_id}/withdraw").status_code == 302
     assert ("withdrawn" in s for s in _grants(app))
     assert [g[2] for g in _grants(app)] == ["revoked", "withdrawn"]
 

@@ -56,7 +56,7 @@ def test_a_cookie_copied_before_sign_out_is_refused_after_it(app, demo):
 
 
 def _session_ids(page: str) -> list[int]:
-    return [int(i) for i in re.findall(r'action="/account/security/sessions/(\d+)/end"', page)]
+    return [int(i) for i in re.findall(r'href="/account/security/sessions/(\d+)/end"', page)]
 
 
 def test_the_security_page_lists_sessions_and_signs_out_another_one(app, demo):
@@ -68,7 +68,9 @@ def test_the_security_page_lists_sessions_and_signs_out_another_one(app, demo):
     assert "127.0.0.1" in page
     (other,) = _session_ids(page)  # every session but this one has a Sign out button
 
-    form = form_on(page, f'action="/account/security/sessions/{other}/end"')
+    question = laptop.get(f"/account/security/sessions/{other}/end").get_data(as_text=True)  # Sign out asks first
+    assert "Sign out Safari on iPhone?" in question
+    form = form_on(question, f'action="/account/security/sessions/{other}/end"')
     response = laptop.post(f"/account/security/sessions/{other}/end", data=form, csrf=False)
     assert response.status_code == 302
     assert "Safari on iPhone (127.0.0.1) is signed out." in laptop.get("/account/security").get_data(as_text=True)
@@ -84,7 +86,8 @@ def test_sign_out_everywhere_else_keeps_only_this_browser(app, demo):
     others = [signed_in(app, "bob", SAFARI), signed_in(app, "bob")]
     page = here.get("/account/security").get_data(as_text=True)
     assert len(_session_ids(page)) == 2
-    form = form_on(page, 'action="/account/security/sessions/end-others"')
+    form = form_on(here.get("/account/security/sessions/end-others").get_data(as_text=True),
+                   'action="/account/security/sessions/end-others"')
     response = here.post("/account/security/sessions/end-others", data=form, csrf=False)
     assert response.status_code == 302
     assert "Signed out everywhere else (2 sessions)." in here.get("/account/security").get_data(as_text=True)
