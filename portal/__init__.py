@@ -39,6 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.admin.views import bp as admin_bp
     from portal.api.views import bp as api_bp
     from portal.billing.views import bp as invoices_bp
+    from portal.branding import bp as branding_bp
     from portal.cart.views import bp as cart_bp
     from portal.catalog.models import singular_unit
     from portal.catalog.views import bp as shop_bp
@@ -85,6 +86,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(customers_bp)  # /customers/<id>; the list at /customers is licenses.customers
     app.register_blueprint(notifications_bp)
     app.register_blueprint(renewals_bp)
+    app.register_blueprint(branding_bp)  # the favicon and logo (/branding/…) and staff's /admin/branding
     csrf.exempt(api_bp)  # the API authenticates each request itself and carries no session cookie
     app.register_blueprint(api_bp)
 

@@ -189,6 +189,12 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "admin.tax_rates": STAFF,
     "admin.remove_tax_rate": STAFF,
     "admin.settings": STAFF,
+    # the portal's favicon and logo (issue 17 item 9): served to anyone, replaced by staff
+    "branding.favicon": PUBLIC,
+    "branding.logo": PUBLIC,
+    "branding.settings": STAFF,
+    "branding.upload": STAFF,
+    "branding.restore": STAFF,
     "admin.audit": STAFF,
     "admin.mail": STAFF,
     "admin.mail_message": STAFF,
@@ -296,6 +302,7 @@ OTHER_PARAMS: dict[str, object] = {
     "activation_id": 1,
     "alias": "northwind",  # the demo's storefront (Northwind IT, Standard)
     "template_name": "storefront_welcome",  # an email staff may edit (/admin/notifications)
+    "kind": "favicon",  # the portal's favicon or logo (/admin/branding/<kind>)
 }
 
 
