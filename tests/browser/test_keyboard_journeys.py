@@ -56,8 +56,9 @@ def modal_is_open(page: Page, selector: str) -> bool:
 
 
 def test_alice_assigns_a_license_and_checks_out_with_the_keyboard_only(demo, page: Page, audit):
-    """Sign in, Licenses, Assign license on an unassigned license: a modal dialog opens with the focus inside; the
-    email and the customer's name are typed and Enter continues; Tab never leaves the dialog; Enter on Assign
+    """Sign in, Licenses, Assign license on an unassigned license: a modal dialog opens with the focus inside (Escape
+    closes it and the focus returns to Assign license; Enter opens it again); the email and the customer's name are
+    typed and Enter continues; Tab never leaves the dialog; Enter on Assign
     license assigns it. Then Shop, WebStats, Add to cart, the cart, Checkout, Invoice me and Place order."""
     page.goto("/login")
     tab_to(page, labelled("Email"))
@@ -76,6 +77,11 @@ def test_alice_assigns_a_license_and_checks_out_with_the_keyboard_only(demo, pag
     dialog = page.get_by_role("dialog", name="Assign licenses")
     expect(dialog.get_by_text("Step 1 of 2: choose")).to_be_visible()
     assert modal_is_open(page, "dialog.assign-dialog") and focused(page)["in_dialog"]
+    page.keyboard.press("Escape")  # closes it; the focus is back on Assign license
+    expect(dialog).to_have_count(0)
+    assert focused(page)["text"] == opener["text"]
+    page.keyboard.press("Enter")
+    expect(dialog.get_by_text("Step 1 of 2: choose")).to_be_visible()
     expect(dialog.get_by_role("checkbox", name=re.compile(key))).to_be_checked()
 
     tab_to(page, labelled("Customer's email"))
