@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.accounts.models import Contact, Membership, Role
-from portal.devices.models import Location
+from portal.devices.models import Device, Location
 from portal.extensions import db
 from portal.licenses.models import Activation
 from portal.partners.models import GrantState, PartnerGrant
@@ -27,6 +27,7 @@ from tests.factories import (
     demo_org,
     make_activation,
     make_contact,
+    make_device,
     make_license,
     make_location,
     make_member,
@@ -84,6 +85,11 @@ def _location():
     return f"/locations/{location.id}", f"/locations/{location.id}/remove", location.id
 
 
+def _device():
+    device = make_device(make_location(demo_org("Fabrikam Stores"), name="Pop-up Store"), name="Till 3")
+    return f"/devices/{device.id}", f"/devices/{device.id}/remove", device.id
+
+
 def _tax_rate():
     rate = TaxRate(country="CA", region="Nunavut", label="Nunavut GST", rate_bp=500)
     db.session.add(rate)
@@ -118,6 +124,7 @@ CASES = {
     "deactivate a user": Case("alice", _user, lambda id_: not db.session.get(Membership, id_).active),
     "remove a contact": Case("alice", _contact, _gone(Contact)),
     "remove a location": Case("dave", _location, _gone(Location)),
+    "remove a device": Case("dave", _device, _gone(Device)),
     "remove a tax rate": Case("ops", _tax_rate, _gone(TaxRate)),
     "deactivate a license's installation": Case(
         "alice", _activation, lambda id_: db.session.get(Activation, id_).deactivated_at is not None),
@@ -170,7 +177,7 @@ def test_a_destructive_action_asks_on_its_own_page_and_acts_only_once_confirmed(
     assert _done(app, case, id_)
 
 
-@pytest.mark.parametrize("name", ["remove a card", "remove a location"])
+@pytest.mark.parametrize("name", ["remove a card", "remove a location", "remove a device"])
 def test_with_htmx_the_question_is_a_modal_dialog_and_a_history_restore_the_page(app, demo, login, name):
     case = CASES[name]
     _, action, id_ = _arrange(app, case)
@@ -181,7 +188,7 @@ def test_with_htmx_the_question_is_a_modal_dialog_and_a_history_restore_the_page
     assert fragment.status_code == 200 and "<!doctype html>" not in html
     assert html.lstrip().startswith('<dialog class="modal confirm-dialog"')
     assert action in _post_forms(html) and 'name="csrf_token"' in _post_forms(html)[action]
-    assert '<form method="dialog"' in html, "Keep it closes the dialog and does nothing"
+    assert re.search(r'<(form|button)[^>]* (form)?method="dialog"', html), "Keep it closes the dialog, does nothing"
     assert not _done(app, case, id_)
 
     restored = client.get(action, headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
@@ -214,11 +221,10 @@ NOT_DESTRUCTIVE = {
     "subscriptions.withdraw": "withdraws a scheduled change: the plan stays as it is now",
     "reseller_plans.plan_withdraw": "withdraws a pending plan change or cancellation: the plan stays as it is",
     "reseller_plans.plan_cancel": "its own confirmation page (reseller_plans/plan_cancel.html)",
-    "devices.remove_device": "its own confirmation page (devices/remove_device.html)",
     "admin.remove_reseller_fee": "its own confirmation page (admin/remove_reseller_fee.html)",
     "api.deactivate": "the API's (JSON for a reseller's own systems): no page, no button",
 }
-OWN_CONFIRMATION_PAGES = {"reseller_plans/plan_cancel.html", "devices/remove_device.html",
+OWN_CONFIRMATION_PAGES = {"reseller_plans/plan_cancel.html", "devices/_remove_device.html",
                           "admin/remove_reseller_fee.html"}
 _FORM_TAG = re.compile(r"<form\b[^>]*>", re.S)
 _URL_FOR = re.compile(r"url_for\('([\w.]+)'")

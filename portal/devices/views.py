@@ -272,5 +272,5 @@ def remove_device(device_id: int):
         flash(f"Device {name} removed. Your subscription quantity is unchanged: a Chain & User Manager lowers it "
               f"on Manage Subscriptions.{_emailed(notice)}", "success")
         return redirect(url_for("devices.location", location_id=location_id))
-    return render("devices/remove_device.html", device=device_, form=form,
+    return render("devices/remove_device.html", "devices/_remove_device.html", device=device_, form=form,
                   status=400 if request.method == "POST" else 200)
