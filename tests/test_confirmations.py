@@ -221,11 +221,10 @@ NOT_DESTRUCTIVE = {
     "subscriptions.withdraw": "withdraws a scheduled change: the plan stays as it is now",
     "reseller_plans.plan_withdraw": "withdraws a pending plan change or cancellation: the plan stays as it is",
     "reseller_plans.plan_cancel": "its own confirmation page (reseller_plans/plan_cancel.html)",
-    "admin.remove_reseller_fee": "its own confirmation page (admin/remove_reseller_fee.html)",
     "api.deactivate": "the API's (JSON for a reseller's own systems): no page, no button",
 }
 OWN_CONFIRMATION_PAGES = {"reseller_plans/plan_cancel.html", "devices/_remove_device.html",
-                          "admin/remove_reseller_fee.html"}
+                          "admin/_remove_reseller_fee.html"}
 _FORM_TAG = re.compile(r"<form\b[^>]*>", re.S)
 _URL_FOR = re.compile(r"url_for\('([\w.]+)'")
 

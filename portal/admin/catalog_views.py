@@ -214,5 +214,5 @@ def remove_reseller_fee(fee_override_id: int):
         fees.remove_reseller_fee(override, current_actor())
         db.session.commit()
         return _back_to(product.id, f"{reseller.name} pays the fee of {product.name} for all resellers again.")
-    return render("admin/remove_reseller_fee.html", override=override, product=product, reseller=reseller,
-                  form=form, status=400 if request.method == "POST" else 200)
+    return render("admin/remove_reseller_fee.html", "admin/_remove_reseller_fee.html", override=override,
+                  product=product, reseller=reseller, form=form, status=400 if request.method == "POST" else 200)
