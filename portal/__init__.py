@@ -94,5 +94,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     money.init_app(app)
     app.jinja_env.filters["singular"] = singular_unit  # "per mailbox", not "per mailboxe"
+    from portal import words
+
+    words.init_app(app)  # plural() and units(): "1 site", "2 sites", "1 mailbox"
     register_cli(app)
     return app

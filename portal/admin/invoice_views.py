@@ -31,6 +31,7 @@ from portal.recurring.run import renew, summary_lines
 from portal.rendering import confirmation, render, show_rule_error, submit
 from portal.seller import details, taxes
 from portal.seller.models import TaxRate
+from portal.words import plural
 
 PER_PAGE = 50
 
@@ -86,7 +87,8 @@ def summarize():
         return _invoices_page(summarize_form=form, status=422)
     made = run_monthly_summary(period, actor=current_actor())  # commits per organization
     if made:
-        flash(f"{len(made)} summary invoice{'s' if len(made) != 1 else ''} made for {period}.", "success")
+        flash(plural(len(made), "%(num)d summary invoice made for %(period)s.",
+                     "%(num)d summary invoices made for %(period)s.", period=period), "success")
     else:
         flash(f"Nothing to summarize for {period}: every order invoice of that month is in a summary.", "info")
     return _invoices_page(made=made)

@@ -23,6 +23,7 @@ from portal.licenses.models import License
 from portal.pagination import window
 from portal.recurring import autorenew
 from portal.rendering import render, show_rule_error, submit
+from portal.words import plural
 
 PER_PAGE = services.PER_PAGE
 # The reselling page's sections, each searched and paged on its own, and the partial htmx swaps for each.
@@ -104,12 +105,12 @@ def bulk_auto_renew():
 
 def _auto_renew_message(on: bool, changed: int, selected: int) -> str:
     state = "on" if on else "off"
-    noun = "license" if changed == 1 else "licenses"
-    message = f"Automatic renewal turned {state} for {changed} {noun}."
+    message = plural(changed, "Automatic renewal turned %(state)s for %(num)d license.",
+                     "Automatic renewal turned %(state)s for %(num)d licenses.", state=state)
     if changed < selected:
-        already = selected - changed
-        message += f" It was already {state} for {already} {'other' if changed else 'selected'} " \
-                   f"{'license' if already == 1 else 'licenses'}."
+        message += " " + plural(selected - changed, "It was already %(state)s for %(num)d %(which)s license.",
+                                "It was already %(state)s for %(num)d %(which)s licenses.", state=state,
+                                which="other" if changed else "selected")
     return message
 
 
@@ -247,7 +248,7 @@ def _in_dialog() -> bool:
 
 def _assigned(assignment: services.Assignment):
     keys = ", ".join(lic.key for lic in assignment.licenses)
-    noun = "License" if len(assignment.licenses) == 1 else "Licenses"
+    noun = plural(len(assignment.licenses), "License", "Licenses")
     if assignment.new_account:
         flash(f"{noun} {keys} assigned to {assignment.recipient.email}. We created the customer account "
               f"{assignment.customer.name} and emailed them the keys and how to sign in.", "success")

@@ -18,6 +18,7 @@ from portal.rendering import render
 from portal.renewals import listing
 from portal.renewals.forms import RenewalFilterForm
 from portal.renewals.to_cart import MAX_SELECTION, add_renewals_to_cart
+from portal.words import plural
 
 bp = Blueprint("renewals", __name__)
 
@@ -66,8 +67,8 @@ def index():
             status, cart_error = 422, error.message
         else:
             db.session.commit()
-            noun = "license" if len(items) == 1 else "licenses"
-            flash(f"Added to your cart: one more year of M&S of {len(items)} {noun}.", "success")
+            flash(plural(len(items), "Added to your cart: one more year of M&S of %(num)d license.",
+                         "Added to your cart: one more year of M&S of %(num)d licenses."), "success")
             return redirect(url_for("cart.show"), 303)
     page = listing.renewals_page(current_user, org, form.filters(), utcnow().date(),
                                  listing.parse_cursor(request.args.get("after")))

@@ -19,6 +19,7 @@ def register_storefronts_cli(app: Flask) -> None:
         from portal.db_types import utcnow
         from portal.extensions import db
         from portal.reseller_plans.plans import purge_storefronts
+        from portal.words import plural
 
         if day is not None and not 1900 <= day.year <= 9000:
             raise click.BadParameter("give a day of this era, as YYYY-MM-DD", param_hint="--date")
@@ -27,6 +28,6 @@ def register_storefronts_cli(app: Flask) -> None:
         db.session.commit()
         for alias, org_id, purge_on in purged:
             click.echo(f"purged /s/{alias} (organization {org_id}, due {purge_on.isoformat()})")
-        click.echo(f"{len(purged)} storefront{'' if len(purged) == 1 else 's'} purged.")
+        click.echo(plural(len(purged), "%(num)d storefront purged.", "%(num)d storefronts purged."))
 
     app.cli.add_command(storefronts)

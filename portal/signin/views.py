@@ -18,6 +18,7 @@ from portal.extensions import db, limiter
 from portal.rendering import confirmation, render, show_rule_error, submit
 from portal.signin import sessions, two_step
 from portal.signin.forms import ChainRequirementForm, CodeForm, ConfirmSetupForm, DisableForm
+from portal.words import plural
 
 bp = Blueprint("signin", __name__)
 
@@ -162,7 +163,8 @@ def sign_out_everywhere_else():
                             button="Sign out everywhere else", back=url_for("signin.security"))
     ended = sessions.end_other_sessions(current_user, current_actor())
     db.session.commit()
-    flash(f"Signed out everywhere else ({ended} session{'s' if ended != 1 else ''}).", "success")
+    flash(plural(ended, "Signed out everywhere else (%(num)d session).",
+                 "Signed out everywhere else (%(num)d sessions)."), "success")
     return redirect(url_for("signin.security"))
 
 
