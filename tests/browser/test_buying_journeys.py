@@ -155,7 +155,15 @@ def test_alice_buys_two_products_with_add_ons_and_is_invoiced_monthly(demo, page
         "−$329.80")
     expect(order.get_by_role("row", name=re.compile(r"^Total"))).to_contain_text("$1,319.20")
     expect(page.get_by_label("Legal name", exact=True)).to_have_value("Northwind IT LLC")  # prefilled
+    # Northwind is invoiced monthly: Invoice me is chosen already and the card's fields stay hidden until she
+    # chooses the card (a stylesheet rule, no script), then hide again when she goes back to Invoice me.
+    expect(page.get_by_role("radio", name="Invoice me")).to_be_checked()
+    expect(page.get_by_label("Card number", exact=True)).to_be_hidden()
+    page.get_by_role("radio", name="Pay now by card").check()
+    expect(page.get_by_label("Card number", exact=True)).to_be_visible()
+    expect(page.get_by_label("Save this card", exact=False)).to_be_visible()  # she manages Northwind's cards
     page.get_by_role("radio", name="Invoice me").check()
+    expect(page.get_by_label("Card number", exact=True)).to_be_hidden()
     page.get_by_label("Purchase order number (optional)", exact=True).fill("NW-PO-2291")
     audit()
     place_order_button(page).click()
