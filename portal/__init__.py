@@ -97,5 +97,8 @@ def create_app(config: dict | None = None) -> Flask:
     from portal import words
 
     words.init_app(app)  # plural() and units(): "1 site", "2 sites", "1 mailbox"
+    from portal import templating
+
+    templating.init_app(app)  # column_labels: tables whose cells name their column on phones
     register_cli(app)
     return app

@@ -141,7 +141,7 @@ def _login_addresses(app, email: str) -> list[str]:
     ops = app.test_client()
     ops.login(DEMO_EMAILS["ops"])
     page = ops.get("/admin/audit", query_string={"action": "user.login", "actor": email}).get_data(as_text=True)
-    return re.findall(r"<td>(\d+\.\d+\.\d+\.\d+)</td>", page)
+    return re.findall(r"<td[^>]*>(\d+\.\d+\.\d+\.\d+)</td>", page)
 
 
 def test_behind_a_proxy_one_clients_failures_do_not_lock_out_another(portal_behind, demo):

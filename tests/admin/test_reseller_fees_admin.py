@@ -361,7 +361,7 @@ def test_staff_give_one_reseller_its_own_fee_change_it_and_remove_it(app, login,
     assert response.status_code == 302
     page = ops.get(response.headers["Location"]).get_data(as_text=True)
     assert "Litware Solutions now pays a fee of $2.50 per customer account on MailSuite Mail Server." in page
-    row = re.search(r"<tr>\s*<th scope=\"row\"><a [^>]*>Litware Solutions</a></th>(.*?)</tr>", page, re.S).group(1)
+    row = re.search(r"<tr>\s*<th[^>]* scope=\"row\"><a [^>]*>Litware Solutions</a></th>(.*?)</tr>", page, re.S).group(1)
     with app.app_context():
         ops_name = db.session.get(User, demo.users["ops"]).full_name
     assert "$2.50" in row and ops_name in row and re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", row)
@@ -370,7 +370,7 @@ def test_staff_give_one_reseller_its_own_fee_change_it_and_remove_it(app, login,
         "reseller-fee-reseller": str(ids["Litware Solutions"]), "reseller-fee-no_fee": "y"}))
     assert response.status_code == 302
     page = ops.get(url).get_data(as_text=True)
-    row = re.search(r"<tr>\s*<th scope=\"row\"><a [^>]*>Litware Solutions</a></th>(.*?)</tr>", page, re.S).group(1)
+    row = re.search(r"<tr>\s*<th[^>]* scope=\"row\"><a [^>]*>Litware Solutions</a></th>(.*?)</tr>", page, re.S).group(1)
     assert "No fee" in row and page.count(">Litware Solutions</a></th>") == 1
     with app.app_context():
         override = db.session.scalars(select(ResellerFeeOverride)).one()

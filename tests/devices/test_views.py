@@ -46,9 +46,10 @@ def _text(response) -> str:
 def test_locations_show_devices_and_the_subscriptions_each_needs(app, login, demo):
     page = _text(login("dave").get("/locations"))
     assert "Location subscriptions needed: 3" in page
-    assert re.search(r"Airport Kiosk</a></td> <td>Denver International Airport, Concourse B</td> "
-                     r"<td><a [^>]*>6</a></td> <td>6</td> <td>2</td>", page)
-    assert re.search(r"Downtown Denver</a></td> <td>[^<]*</td> <td><a [^>]*>3</a></td> <td>3</td> <td>1</td>", page)
+    assert re.search(r"Airport Kiosk</a></td> <td[^>]*>Denver International Airport, Concourse B</td> "
+                     r"<td[^>]*><a [^>]*>6</a></td> <td[^>]*>6</td> <td[^>]*>2</td>", page)
+    assert re.search(r"Downtown Denver</a></td> <td[^>]*>[^<]*</td> <td[^>]*><a [^>]*>3</a></td> <td[^>]*>3</td> "
+                     r"<td[^>]*>1</td>", page)
     assert "$" not in page and "price" not in page.lower()  # quantities, never prices
 
 
@@ -83,7 +84,7 @@ def test_the_device_list_is_paged_with_plain_links_and_htmx_gets_the_fragment(ap
     assert second.status_code == 200 and "HX-Request" in second.headers["Vary"]
     html = second.get_data(as_text=True)
     assert html.lstrip().startswith('<div id="device-list">') and "<html" not in html
-    assert "<td>No</td>" in html
+    assert re.search(r"<td[^>]*>No</td>", html)
 
 
 @pytest.mark.parametrize("url", ["/devices?location=abc&page=abc", "/devices?page=999999999999999999999999",
