@@ -18,11 +18,12 @@ pytestmark = pytest.mark.browser
 
 # What a Chain & User Manager of a main chain administers (portal/authz.py ROLE_PERMISSIONS x NAVIGATION); a
 # reseller's also has its reseller plan.
-MANAGER = ("Account", "Licenses", "Renewals", "Activations", "Customers", "Locations", "Devices", "Shop", "Orders", "Invoices",
-           "Payments", "Manage Subscriptions", "Payment methods", "Users", "Sub-chains", "Transfers",
+MANAGER = ("Account", "Licenses", "Renewals", "Activations", "Customers", "Locations", "Devices", "Shop", "Orders",
+           "Invoices", "Payments", "Manage Subscriptions", "Payment methods", "Users", "Sub-chains", "Transfers",
            "Installation partners", "Activity")
 RESELLER_MANAGER = MANAGER[:12] + ("Reseller plan",) + MANAGER[12:]
-BUYER = ("Account", "Licenses", "Renewals", "Customers", "Locations", "Devices", "Shop", "Orders", "Invoices", "Payments")
+BUYER = ("Account", "Licenses", "Renewals", "Customers", "Locations", "Devices", "Shop", "Orders", "Invoices",
+         "Payments")
 # End-customer users (viewers) see their account, their licenses and their devices; installers install and
 # support: activations, locations and devices.
 VIEWER = ("Account", "Licenses", "Locations", "Devices")
