@@ -65,7 +65,8 @@ LICENSE_PAGES: tuple[Page, ...] = (
     Page("/licenses?section=resold&q={customer_search}", "manager", sql_budget=5,
          headers=(("HX-Request", "true"),), label="/licenses?section=resold&q=… (htmx)"),
     Page("/licenses/{license_key}", "manager", sql_budget=6, label="/licenses/<key>"),
-    Page("/customers", "manager", sql_budget=5),
+    # with each customer's reseller fees and the month's total (issue 15: 3 statements, whatever the customers)
+    Page("/customers", "manager", sql_budget=8),
     # The whole download (about 8,000 rows, ~1 MB) is read in the timing: streamed, so far above /help.
     Page("/customers.csv", "manager", sql_budget=4, max_ratio=300, label="/customers.csv (streamed)"),
     Page("/licenses", "customer", sql_budget=5, label="/licenses (end customer)"),
@@ -92,6 +93,10 @@ STOREFRONT_PAGES: tuple[Page, ...] = (
          label="/s/<alias>/products/<slug>"),
     Page("/s/{storefront_alias}/products/{storefront_product}", "customer", sql_budget=6,
          label="/s/<alias>/products/<slug> (customer)"),
+    # the reseller's side (issue 15): every edition with its cost, RRP, price, margins and the vendor's fee
+    Page("/account/storefront/prices", "manager", sql_budget=20, max_ratio=1000),
+    Page("/account/storefront/prices.csv", "manager", sql_budget=13, max_ratio=300,
+         label="/account/storefront/prices.csv (streamed)"),
 )
 
 # The pages of the benchmark. The budgets are today's counts: every one is independent of the data size,
