@@ -28,6 +28,7 @@ from portal.billing.services import Period, organizations_to_summarize, summariz
 from portal.credits.services import organizations_with_credit
 from portal.db_types import utcnow
 from portal.extensions import db
+from portal.words import plural
 
 SUMMARY_BATCH = 100  # organizations per transaction of the summary run
 
@@ -44,7 +45,7 @@ class MadeSummary:
     @property
     def contents(self) -> str:
         """"3 order invoices", "1 order invoice and reseller fees" or "reseller fees"."""
-        words = f"{self.invoices} order invoice{'s' if self.invoices != 1 else ''}" if self.invoices else ""
+        words = plural(self.invoices, "%(num)d order invoice", "%(num)d order invoices") if self.invoices else ""
         fees = "reseller fees" if self.fee_lines else ""
         return " and ".join(part for part in (words, fees) if part) or "nothing"
 

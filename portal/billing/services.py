@@ -36,8 +36,10 @@ from portal.errors import RuleError
 from portal.extensions import db
 from portal.orders.models import Order, OrderLine, PaymentKind
 from portal.outbox.services import Attachment
+from portal.reseller_fees.counting import resellers_with_fees
+from portal.reseller_fees.invoicing import MonthFees, month_fees
 from portal.seller.details import seller_snapshot
-from portal.seller.taxes import issued_category
+from portal.seller.taxes import issued_category, tax_terms
 
 PAYMENT_TERMS_DAYS = 30
 OTHER_METHODS_NOTE = ("Pay by wire transfer, ACH or check within {days} days, quoting invoice {number}. "
@@ -337,8 +339,6 @@ def organizations_to_summarize(period: Period) -> list[int]:
     monthly-invoiced resellers owing reseller fees for it (portal/reseller_fees). Chosen by their invoices rather
     than their current billing mode, so an account switched to paying on order mid-month still gets the summary of
     what it was invoiced for."""
-    from portal.reseller_fees.counting import resellers_with_fees
-
     pending = summarizable(period).with_only_columns(Invoice.organization_id).distinct().order_by(None)
     found = set(db.session.scalars(pending))
     owing = resellers_with_fees(period.last_day)
@@ -416,9 +416,6 @@ def summarize_month(org: Organization, period: Period, today: date | None = None
     net 30. None when there is nothing to summarize (so running twice makes nothing new). Locks the order invoices
     it takes, so a concurrent run finds nothing left to take. `with_credit` False: the caller knows the
     organization has no credit note to apply (credits.services.organizations_with_credit)."""
-    from portal.reseller_fees.invoicing import MonthFees, month_fees
-    from portal.seller.taxes import tax_terms
-
     today = today or utcnow().date()
     actor = actor or Actor.system()
     parts = sorted(db.session.execute(_waiting_parts(period), {"organization_id": org.id}),

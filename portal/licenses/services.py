@@ -23,7 +23,7 @@ from portal.accounts.services import (
 )
 from portal.audit.services import Actor, record
 from portal.authz import Permission, can, chain_ids, organization_ids_where, scoped
-from portal.catalog.models import AddOn, Edition, Product, ProductKind
+from portal.catalog.models import AddOn, Edition, Product
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
@@ -31,8 +31,7 @@ from portal.licenses.keys import InvalidKey, generate_key, normalize_key
 from portal.licenses.models import Activation, License, license_addon
 from portal.orders.models import OrderLine
 from portal.outbox.services import enqueue_email, external_url
-from portal.reseller_fees.counting import AccountFees, FeeTotal, fee_total, fees_by_account
-from portal.reseller_fees.models import ResellerFeeOverride
+from portal.reseller_fees.counting import AccountFees, FeeTotal, fee_bearing_products, fee_total, fees_by_account
 
 
 def one_year_after(day: date) -> date:
@@ -195,15 +194,8 @@ class CustomerFees:
 
 
 def _fees_apply(reseller_id: int):
-    """Whether any license product has a fee for this reseller (its own fee from staff, else the product's)."""
-    own = select(ResellerFeeOverride.id).where(ResellerFeeOverride.product_id == Product.id,
-                                               ResellerFeeOverride.reseller_id == reseller_id)
-    products = exists(select(Product.id).where(Product.kind == ProductKind.LICENSE, Product.reseller_fee_minor > 0,
-                                               ~own.exists()))
-    overrides = exists(select(ResellerFeeOverride.id).join(Product, Product.id == ResellerFeeOverride.product_id)
-                       .where(ResellerFeeOverride.reseller_id == reseller_id, ResellerFeeOverride.fee_minor > 0,
-                              Product.kind == ProductKind.LICENSE))
-    return select(or_(products, overrides))
+    """Whether any product has a fee for this reseller (counting.fee_bearing_products)."""
+    return select(exists(fee_bearing_products(reseller_id)))
 
 
 def customer_fees(org: Organization, customer_ids: list[int], day: date) -> CustomerFees | None:

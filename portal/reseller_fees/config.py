@@ -20,6 +20,7 @@ from portal.catalog.admin import MAX_PRICE_MINOR
 from portal.catalog.models import Edition, Product
 from portal.errors import RuleError
 from portal.extensions import db
+from portal.reseller_fees.counting import fees_for
 from portal.reseller_fees.models import ResellerFeeOverride
 
 MAX_MATCHES_SHOWN = 5
@@ -29,17 +30,9 @@ MAX_MATCHES_SHOWN = 5
 
 
 def fee_in_force(product: Product, reseller_id: int) -> int | None:
-    """The fee `reseller_id` pays per customer account per month on `product`: staff's fee for that reseller if
-    one is set, else the product's fee for all resellers. None when it pays none (a fee of 0 is none, as in
-    counting.py). One query."""
-    if not product.is_license:
-        return None
-    override = db.session.execute(
-        select(ResellerFeeOverride.fee_minor)
-        .where(ResellerFeeOverride.product_id == product.id, ResellerFeeOverride.reseller_id == reseller_id)
-    ).first()
-    fee = override.fee_minor if override is not None else product.reseller_fee_minor
-    return fee or None
+    """The fee `reseller_id` pays per customer account per month on `product` (counting.fees_for: staff's fee for
+    that reseller if one is set, else the product's fee for all resellers). None when it pays none. One query."""
+    return fees_for(reseller_id, [product.id]).get(product.id) if product.is_license else None
 
 
 @dataclass(frozen=True)

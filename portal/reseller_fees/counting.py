@@ -29,6 +29,7 @@ from portal.accounts.models import Organization, PartnerTier
 from portal.catalog.models import Product
 from portal.extensions import db
 from portal.licenses.models import License
+from portal.pricing import reseller_fee
 from portal.reseller_fees.models import ResellerFeeOverride
 
 
@@ -44,13 +45,25 @@ def _fee_in_force():
                 else_=Product.reseller_fee_minor)
 
 
-def _fee_bearing(reseller_id: int):
-    """The products with a fee for a reseller, with that fee: (product_id, fee_minor), a few rows."""
+def fee_bearing_products(reseller_id: int) -> Select:
+    """The products with a fee for a reseller, with that fee: (product_id, fee_minor), a few rows. The one SQL home
+    of "the reseller's own fee if staff set one, else the product's"."""
     fee = _fee_in_force()
     return (select(Product.id.label("product_id"), fee.label("fee_minor"))
             .outerjoin(ResellerFeeOverride, and_(ResellerFeeOverride.product_id == Product.id,
                                                  ResellerFeeOverride.reseller_id == reseller_id))
             .where(fee > 0))
+
+
+def fees_for(reseller_id: int, product_ids: Iterable[int]) -> dict[int, int]:
+    """The fee per customer account per month the reseller pays on each of these products that has one (products
+    without a fee for it are left out). One statement."""
+    ids = sorted(set(product_ids))
+    if not ids:
+        return {}
+    fees = fee_bearing_products(reseller_id).subquery()
+    return {product_id: fee for product_id, fee in db.session.execute(
+        select(fees.c.product_id, fees.c.fee_minor).where(fees.c.product_id.in_(ids)))}
 
 
 def _counted(day: date):
@@ -64,7 +77,7 @@ def accounts_holding(reseller_id: int, day: date, customer_ids: list[int] | None
     charged, without their fee. An index range per product of ix_license_owner_product_customer, read from the
     index alone (the few products with a fee are chosen first, in the same statement, so the licenses are never
     joined to their product row by row)."""
-    fee_bearing = select(_fee_bearing(reseller_id).subquery().c.product_id)
+    fee_bearing = select(fee_bearing_products(reseller_id).subquery().c.product_id)
     stmt = (select(License.product_id, License.customer_id)
             .where(License.owner_id == reseller_id, License.product_id.in_(fee_bearing), *_counted(day)))
     if customer_ids is not None:
@@ -93,7 +106,7 @@ def charged_accounts(reseller_id: int, day: date, customer_ids: list[int] | None
     """(product_id, customer_id, fee_minor): every customer account (of `customer_ids` only, if given) charged each
     product's fee for the month ending on `day`, one row each (one statement)."""
     held = accounts_holding(reseller_id, day, customer_ids).subquery()
-    fees = _fee_bearing(reseller_id).subquery()
+    fees = fee_bearing_products(reseller_id).subquery()
     return (select(held.c.product_id, held.c.customer_id, fees.c.fee_minor)
             .join(fees, fees.c.product_id == held.c.product_id))
 
@@ -117,8 +130,6 @@ class FeeLine:
 
     @property
     def total_minor(self) -> int:
-        from portal.pricing import reseller_fee
-
         return reseller_fee(self.accounts, self.fee_minor)
 
 
@@ -126,7 +137,7 @@ def fee_lines(reseller_id: int, day: date) -> list[FeeLine]:
     """The reseller's fee lines for the month ending on `day`, one per product by product name (one statement:
     a distinct count per product over ix_license_owner_product_customer; who the accounts are is read when they
     are recorded, see reseller_fees.invoicing)."""
-    fees = _fee_bearing(reseller_id).subquery()
+    fees = fee_bearing_products(reseller_id).subquery()
     counts = (select(License.product_id, func.count(distinct(License.customer_id)).label("accounts"))
               .where(License.owner_id == reseller_id, License.product_id.in_(select(fees.c.product_id)),
                      *_counted(day))

@@ -1,7 +1,7 @@
 """Billing a month's reseller fees (DOMAIN §8): one invoice line per product, "Reseller fee – <product> – N customer
 accounts × $X", its service period the month, taxed by the reseller's terms as any line (no partner discount:
-that applies to list prices), and one `ResellerFeeCharge` row per account charged, which makes a month billed
-exactly once and lists the accounts for the invoice's annex and CSV.
+that applies to list prices). A `ResellerFeeMonth` row per reseller and month makes a month billed exactly once;
+`ResellerFeeCharge` rows list the accounts each line charged, for the invoice's annex, CSV and page.
 
 Where the lines go is the reseller's billing mode at the time of billing: a monthly-invoiced reseller's summary of
 the month carries them (billing.services.summarize_month); a pay-on-order reseller gets a fee invoice of its own
@@ -24,12 +24,12 @@ from portal.money import Money, format_money
 from portal.reseller_fees.counting import FeeLine, accounts_holding, fee_lines
 from portal.reseller_fees.models import ResellerFeeCharge, ResellerFeeMonth
 from portal.seller.taxes import TaxTerms
+from portal.words import plural
 
 
 def describe(line: FeeLine, currency: str) -> str:
     """The invoice line's text: "Reseller fee – WebStats Analytics – 3 customer accounts × $2.00"."""
-    count = line.accounts
-    accounts = f"{count} customer account{'' if count == 1 else 's'}"
+    accounts = plural(line.accounts, "%(num)d customer account", "%(num)d customer accounts")
     return f"Reseller fee – {line.product_name} – {accounts} × {format_money(Money(line.fee_minor, currency))}"
 
 
@@ -89,9 +89,11 @@ class MonthFees:
 
 
 def month_fees(org: Organization, period) -> MonthFees:
-    """`org`'s fees for `period` (a billing.services.Period), counted on its last day; empty when it owes none or
-    they are billed already. Locks the reseller's row until the caller's transaction ends."""
+    """`org`'s fees for `period` (a billing.services.Period), counted on its last day; empty when it is not a
+    reseller, owes none or they are billed already. Locks the reseller's row until the caller's transaction ends."""
     label = str(period)
+    if not org.is_reseller:  # the vendor charges resellers only (as counting.resellers_with_fees chooses them)
+        return MonthFees(org.id, label, period.first_day, period.last_day, ())
     # Two runs at once (the cron job and staff's button) queue here on PostgreSQL: the second finds the month
     # billed by the first once it commits (on SQLite the database's one writer serializes them).
     db.session.execute(select(Organization.id).where(Organization.id == org.id).with_for_update())

@@ -31,8 +31,7 @@ from portal.csv_export import csv_amount
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.money import Money, format_amount, format_money
-from portal.reseller_fees.counting import fee_for
-from portal.reseller_fees.models import ResellerFeeOverride
+from portal.reseller_fees.counting import fees_for
 from portal.reseller_plans import plans
 from portal.storefronts.models import Storefront, StorefrontPrice
 from portal.subscriptions.models import Subscription
@@ -390,16 +389,11 @@ def _row(product: Product, edition: Edition, book: PriceBook, discount_bp: int,
 
 
 def vendor_fees(reseller_id: int, products: list[Product]) -> dict[int, int | None]:
-    """The vendor's fee per customer account per month on each of these products for this reseller: staff's fee
-    for the reseller where set, else the product's fee for all resellers (reseller_fees.counting.fee_for); None or
-    0: no fee. One statement."""
-    ids = sorted({p.id for p in products})
-    overrides = {(product_id, reseller_id): fee for product_id, fee in db.session.execute(
-        select(ResellerFeeOverride.product_id, ResellerFeeOverride.fee_minor)
-        .where(ResellerFeeOverride.reseller_id == reseller_id, ResellerFeeOverride.product_id.in_(ids)))} \
-        if ids else {}
-    product_fees = {p.id: p.reseller_fee_minor for p in products}
-    return {p.id: fee_for(p.id, reseller_id, product_fees, overrides) for p in products}
+    """The vendor's fee per customer account per month on each of these products for this reseller
+    (reseller_fees.counting.fees_for: staff's fee for the reseller where set, else the product's); None: no fee.
+    One statement."""
+    fees = fees_for(reseller_id, [p.id for p in products])
+    return {p.id: fees.get(p.id) for p in products}
 
 
 def price_rows(storefront: Storefront, products: list[Product]) -> list[PriceRow]:

@@ -157,3 +157,17 @@ def test_a_declined_fee_charge_is_retried_like_a_renewal(catalog):
     collection = db.session.get(RenewalCollection, invoice.id)
     assert invoice.status is InvoiceStatus.UNPAID
     assert (collection.state, collection.next_attempt_on) == (CollectionState.CHARGING, date(2026, 12, 2))
+
+
+def test_an_end_customers_summary_never_carries_a_fee(catalog):
+    """A main chain without a partner tier that assigns licenses to its own sub-chains is no reseller: the vendor
+    charges it no fee, on its summary or anywhere."""
+    fabrikam = make_org("Fabrikam Chain", billing_mode=BillingMode.MONTHLY_INVOICE)
+    _customers(fabrikam, 2)
+    make_invoice(fabrikam, status=InvoiceStatus.TO_BE_SUMMARIZED, issued_on=date(2026, 11, 20), total_minor=5_000)
+    db.session.commit()
+
+    summary = summarize_month(fabrikam, NOVEMBER, DECEMBER_1)
+
+    assert [line.order_invoice_id is not None for line in summary.lines] == [True]
+    assert summary.total_minor == 5_000
