@@ -1,5 +1,5 @@
 """Test harness: one migrated database per run (SQLite, or PostgreSQL with TEST_DATABASE_URL), emptied after
-every test; a real SMTP server on loopback; clients that sign in and send the CSRF token like a browser does."""
+every test; a real SMTP server on loopback; clients that sign in and submit forms as a browser does (tests/forms.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -17,10 +18,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import text
+from werkzeug.datastructures import MultiDict
 
 from portal import create_app
 from portal.extensions import db, limiter
 from portal.outbox.background import wait_for_outbox
+from tests.forms import Page, fill
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 CI = os.environ.get("PORTAL_CI") == "1"
@@ -199,19 +202,44 @@ def demo(app):
 
 
 class PortalClient(FlaskClient):
-    """A test client that sends the CSRF token with every POST, as the portal's forms and htmx do."""
+    """A test client that submits forms as a browser does: `submit` opens the page, finds the form and posts the
+    fields it contains (its CSRF token among them) with the values a user would type. `post` sends exactly what it
+    is given and nothing else, for requests no page's form makes (tampering, API calls)."""
 
     def csrf_token(self) -> str:
+        """The session's token, as the page's meta tag carries it: for tests that forge a request on purpose."""
         page = self.get("/help").get_data(as_text=True)
         return _CSRF_META.search(page).group(1)
 
-    def post(self, *args, **kwargs):
-        data = kwargs.get("data")
-        if kwargs.pop("csrf", True) and (data is None or isinstance(data, dict)) and "json" not in kwargs:
-            data = dict(data or {})
-            data.setdefault("csrf_token", self.csrf_token())
-            kwargs["data"] = data
-        return super().post(*args, **kwargs)
+    def page(self, url: str, **kwargs) -> Page:
+        response = self.get(url, **kwargs)
+        assert response.status_code == 200, f"{url} answered {response.status_code}"
+        return Page.parse(url, response.get_data(as_text=True))
+
+    def submit(self, page: str | Page, data: dict | None = None, *, action: str | None = None,
+               button: str | None = None, fields=(), htmx: bool = False, headers: dict | None = None,
+               follow_redirects: bool = False):
+        """Open `page` (a URL, or a Page already opened), find its one form that matches (`action` path, the
+        `button` clicked, fields it must have: those of `data` by default), fill in `data` and send it as the
+        browser would, to the form's action with its method. With `htmx`, as htmx sends it: to the form's hx-post
+        (or hx-get), with the HX-Request header and the page's hx-headers."""
+        if not isinstance(page, Page):
+            page = self.page(page)
+        form, clicked = page.find(action, button, tuple(fields) or tuple(data or ()))
+        pairs = fill(form, clicked, data)
+        target, method = page.action_of(form, clicked), page.method_of(form, clicked)
+        sent = dict(headers or {})
+        if htmx:
+            for verb in ("post", "get"):
+                if form.attrs.get(f"hx-{verb}") is not None:
+                    target, method = urljoin(page.url, form.attrs[f"hx-{verb}"] or page.url), verb
+            sent = {"HX-Request": "true", "HX-Current-URL": page.url, **page.htmx_headers(), **sent}
+        path = urlsplit(target)
+        if method == "get":
+            return self.get(path.path, query_string=MultiDict(pairs), headers=sent,
+                            follow_redirects=follow_redirects)
+        url = path.path + (f"?{path.query}" if path.query else "")
+        return super().post(url, data=MultiDict(pairs), headers=sent, follow_redirects=follow_redirects)
 
     def checkout_form(self) -> dict:
         """What the checkout page would post: its cart signature and total, and the prefilled billing details."""
@@ -222,14 +250,14 @@ class PortalClient(FlaskClient):
         return {**hidden, **billing}
 
     def login(self, email: str, password: str = DEMO_PASSWORD):
-        response = self.post("/login", data={"email": email, "password": password})
+        response = self.submit("/login", {"email": email, "password": password})
         assert response.status_code == 302, f"{email} could not sign in ({response.status_code})"
         if response.headers["Location"].endswith("/login/two-step"):  # staff (ops) use two-step sign-in
             from tests.factories import two_step_code
 
             with self.application.app_context():
                 code = two_step_code(email)
-            response = self.post("/login/two-step", data={"code": code})
+            response = self.submit("/login/two-step", {"code": code})
             assert response.status_code == 302 and "/login" not in response.headers["Location"], (
                 f"{email} could not complete two-step sign-in ({response.status_code})")
         return response
