@@ -90,6 +90,7 @@ def modify_license(key: str):
     if request.method == "POST" and posted not in (PurchaseKind.UPGRADE.value, *_MAINTENANCE):
         abort(400)
     posted_upgrade = posted == PurchaseKind.UPGRADE.value
+    showing = posted_upgrade and "show_price" in request.form  # "Show price" without JavaScript: nothing added
     asked = posted_upgrade or any(name in request.args for name in _UPGRADE_CHOICES)
     upgrade_form = UpgradeForm(request.form if posted_upgrade else request.args if asked else None,
                                meta={"csrf": posted_upgrade})
@@ -102,7 +103,7 @@ def modify_license(key: str):
                                     list(upgrade_form.addons.data or []))
 
     status = 200
-    if posted:
+    if posted and not showing:
         form = upgrade_form if posted_upgrade else maintenance_form
 
         def add_to_cart() -> modify.Modification:
@@ -124,7 +125,8 @@ def modify_license(key: str):
         try:
             upgrade = upgrade_quote()
         except RuleError as error:
-            refusal = None if posted_upgrade else error.message  # a refused POST shows it beside its field
+            # a refused "Add upgrade to cart" shows it beside its field
+            refusal = None if posted_upgrade and not showing else error.message
             status = 422
     maintenance = modify.maintenance_offer(license_, product, today, upgraded)
     return render("licenses/modify.html", "licenses/_upgrade_price.html", status=status, license=license_,

@@ -21,6 +21,7 @@ from portal.extensions import db
 from portal.licenses.models import License
 from portal.licenses.services import one_year_after
 from tests.factories import make_activation, make_license, make_member
+from tests.forms import Page
 
 
 @pytest.fixture
@@ -150,35 +151,71 @@ def test_a_downgrade_is_refused_with_a_message_to_contact_the_vendor(app, login,
 def test_a_change_whose_price_was_not_shown_is_not_added_to_the_cart(app, login, resold):
     key, _ = resold
     alice = login("alice")
-    form = {**_ids(app, "Enterprise"), "quantity": 25, "purchase": "upgrade"}
+    url = f"/licenses/{key}/modify"
+    choices = {**_ids(app, "Enterprise"), "quantity": 25}
 
-    unseen = alice.post(f"/licenses/{key}/modify", data=form)  # changed the choices, did not press Show price
+    # changed the choices, did not press Show price (nor had htmx show it)
+    unseen = alice.submit(url, choices, button="Add upgrade to cart")
 
     assert unseen.status_code == 422
     text = unseen.get_data(as_text=True)
     assert "Check the price" in text and "$75.00" in text
     assert _cart(app) == []
-    shown = re.search(r'name="quoted" value="(\d+)"', text).group(1)  # the page now shows the price
-    assert alice.post(f"/licenses/{key}/modify", data={**form, "quoted": shown}).status_code == 302
+    assert re.search(r'name="quoted" value="(\d+)"', text)  # the page now shows the price
+    assert alice.submit(Page.parse(url, text), button="Add upgrade to cart").status_code == 302
     [item] = _cart(app)
     assert (item.purchase, item.quoted_list_minor) == (PurchaseKind.UPGRADE, 7_500)
+
+
+def test_show_price_without_javascript_shows_the_price_adds_nothing_and_keeps_the_token_out_of_the_address(
+        app, login, resold):
+    key, _ = resold
+    alice = login("alice")
+    url = f"/licenses/{key}/modify"
+    page = alice.page(url)
+
+    shown = alice.submit(page, {**_ids(app, "Enterprise", ("antispam",)), "quantity": 50}, button="Show price")
+
+    assert shown.status_code == 200
+    assert "csrf_token" not in shown.request.url and shown.request.method == "POST"
+    text = shown.get_data(as_text=True)
+    assert "$400.00" in text and '<input type="hidden" name="quoted" value="40000">' in text
+    assert _cart(app) == []
+    # htmx asks for the price by a GET of the same choices, leaving the token out of that address too
+    [upgrade] = [form for form in page.forms if form.id == "upgrade"]
+    assert upgrade.attrs["hx-get"] == url and upgrade.attrs["hx-params"] == "not csrf_token"
+    # the page shown carries the choices and their price: "Add upgrade to cart" puts exactly that in the cart
+    assert alice.submit(Page.parse(url, text), button="Add upgrade to cart").status_code == 302
+    [item] = _cart(app)
+    assert (item.purchase, item.quoted_list_minor) == (PurchaseKind.UPGRADE, 40_000)
+
+
+def test_show_price_of_a_downgrade_says_to_contact_the_vendor_and_adds_nothing(app, login, resold):
+    key, _ = resold
+    shown = login("alice").submit(f"/licenses/{key}/modify", {**_ids(app, "Free"), "quantity": 25},
+                                  button="Show price")
+    assert shown.status_code == 422
+    assert "Downgrades are not self-service: contact the vendor" in shown.get_data(as_text=True)
+    assert _cart(app) == []
 
 
 def test_alice_upgrades_a_resold_license_and_contoso_is_told_to_reactivate(app, login, resold, mailbox):
     key, contoso_user = resold
     alice = login("alice")
-    upgrade = {**_ids(app, "Enterprise", ("antispam",)), "quantity": 50, "purchase": "upgrade", "quoted": 40_000}
+    # the choices, with the price htmx showed for them in the form's hidden "quoted"
+    upgrade = {**_ids(app, "Enterprise", ("antispam",)), "quantity": 50, "quoted": 40_000}
 
-    added = alice.post(f"/licenses/{key}/modify", data=upgrade)
+    added = alice.submit(f"/licenses/{key}/modify", upgrade, button="Add upgrade to cart")
     assert added.status_code == 302 and added.headers["Location"].endswith("/cart")
     # the renewal is priced on the license as the upgrade leaves it: 20 % of $500.00 (50 x $7 + $150), not of $100
     page = alice.get(f"/licenses/{key}/modify").get_data(as_text=True)
     maintenance = page[page.index('id="maintenance"'):]
     assert "$100.00" in maintenance and "after the upgrade in your cart" in maintenance
-    assert alice.post(f"/licenses/{key}/modify", data={"purchase": "renewal", "quoted": 2_000}).status_code == 422
+    stale = {"purchase": "renewal", "quoted": 2_000, "csrf_token": alice.csrf_token()}  # the price before the upgrade
+    assert alice.post(f"/licenses/{key}/modify", data=stale).status_code == 422
     form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', maintenance.split("</form>")[0]))
     assert form["quoted"] == "10000"
-    renewal = alice.post(f"/licenses/{key}/modify", data=form, csrf=False)
+    renewal = alice.submit(f"/licenses/{key}/modify", button="Add renewal to cart")
     assert renewal.status_code == 302
 
     cart = alice.get("/cart").get_data(as_text=True)
@@ -188,7 +225,7 @@ def test_alice_upgrades_a_resold_license_and_contoso_is_told_to_reactivate(app, 
     checkout = alice.get("/checkout").get_data(as_text=True)
     assert "Gold partner discount (20%)" in checkout and "−$100.00" in checkout and "$400.00" in checkout
 
-    placed = alice.post("/checkout", data={**alice.checkout_form(), "payment_kind": "invoice"})
+    placed = alice.submit("/checkout", {"payment_kind": "invoice"})
     assert placed.status_code == 302
     order_page = alice.get(placed.headers["Location"]).get_data(as_text=True)
     assert "Upgrade: MailSuite Mail Server Enterprise, 50 mailboxes" in order_page
@@ -215,19 +252,22 @@ def test_lapsed_maintenance_is_reinstated_with_its_charge(app, login, demo):
     page = alice.get(f"/licenses/{key}/modify").get_data(as_text=True)
     assert "M&amp;S lapsed on" in page and "reinstatement charge $50.00" in page and "$70.00" in page
 
-    assert alice.post(f"/licenses/{key}/modify", data={"purchase": "renewal", "quoted": 2_000}).status_code == 422
-    assert alice.post(f"/licenses/{key}/modify", data={"purchase": "reinstatement", "quoted": 7_000}
-                      ).status_code == 302
+    # a renewal's price is not what the page offers (a forged form): refused
+    forged = {"purchase": "renewal", "quoted": 2_000, "csrf_token": alice.csrf_token()}
+    assert alice.post(f"/licenses/{key}/modify", data=forged).status_code == 422
+    assert 'name="quoted" value="7000"' in page
+    assert alice.submit(f"/licenses/{key}/modify", button="Add reinstatement to cart").status_code == 302
     [item] = _cart(app)
     assert item.purchase is PurchaseKind.REINSTATEMENT
 
 
 def test_other_resellers_and_customers_never_reach_a_license_to_modify_it(app, login, resold):
     key, _ = resold
-    form = {"purchase": "renewal", "quoted": 2_000}
     for name in ("frank", "dave", "carol"):  # another reseller, an end customer, Contoso's own viewer
         client = login(name)
         assert client.get(f"/licenses/{key}/modify").status_code == 404, name
+        # no page of theirs has this form: the request is forged, with their own session's token
+        form = {"purchase": "renewal", "quoted": 2_000, "csrf_token": client.csrf_token()}
         assert client.post(f"/licenses/{key}/modify", data=form).status_code == 404, name
     assert _cart(app) == []
 
@@ -243,7 +283,7 @@ def test_erin_working_in_fabrikam_modifies_a_northwind_license_in_northwinds_car
     erin = login("erin")  # Master user of Northwind, installer of Fabrikam (her first working organization)
     assert erin.get("/licenses/modify").status_code == 403  # the chooser acts on the working organization
 
-    assert erin.post(f"/licenses/{key}/modify", data={"purchase": "renewal", "quoted": 2_000}).status_code == 302
+    assert erin.submit(f"/licenses/{key}/modify", button="Add renewal to cart").status_code == 302
 
     [item] = _cart(app)
     assert item.organization_id == demo.orgs["Northwind IT"]
@@ -253,14 +293,16 @@ def test_erin_working_in_fabrikam_modifies_a_northwind_license_in_northwinds_car
 def test_a_modification_in_the_cart_is_removed_not_edited(app, login, resold):
     key, _ = resold
     alice = login("alice")
-    alice.post(f"/licenses/{key}/modify", data={"purchase": "renewal", "quoted": 2_000})
+    assert alice.submit(f"/licenses/{key}/modify", button="Add renewal to cart").status_code == 302
     [item] = _cart(app)
     page = alice.get("/cart").get_data(as_text=True)
     assert f'action="/cart/items/{item.id}"' not in page  # no inline edit form
+    # so an edit can only be forged
     edited = alice.post(f"/cart/items/{item.id}", data={f"item-{item.id}-edition": item.edition_id,
-                                                        f"item-{item.id}-quantity": 10})
+                                                        f"item-{item.id}-quantity": 10,
+                                                        "csrf_token": alice.csrf_token()})
     assert edited.status_code == 422
-    assert alice.post(f"/cart/items/{item.id}/remove").status_code == 302
+    assert alice.submit("/cart", action=f"/cart/items/{item.id}/remove").status_code == 302
     assert _cart(app) == []
 
 
