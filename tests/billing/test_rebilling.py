@@ -33,7 +33,6 @@ from portal.outbox.worker import deliver
 from portal.subscriptions.services import add_months
 from tests.billing.conftest import buy
 from tests.factories import DEMO_EMAILS, actor, make_invoice, make_license
-from tests.orders.test_quantity_bounds import form_on
 from tests.orders.test_views import _add
 
 NS = {"ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
@@ -156,10 +155,9 @@ def test_a_subscription_line_states_the_plan_period_it_pays_for(app, login, demo
 # ---------------------------------------------------------------- checkout: purchase order number, invoice contact
 
 
-def _checkout_form(client) -> dict:
-    form = form_on(client.get("/checkout").get_data(as_text=True), 'class="checkout-form"')
-    assert form.get("csrf_token") and "purchase_order_number" in form
-    return {**form, "payment_kind": "invoice"}
+def _place_order(client, **typed):
+    """Place the order from the checkout page, paid by invoice, with what the buyer typed."""
+    return client.submit("/checkout", {"payment_kind": "invoice", **typed})
 
 
 def _orders(app) -> int:
@@ -170,8 +168,7 @@ def _orders(app) -> int:
 def test_the_buyers_purchase_order_number_is_on_the_invoice_and_its_factur_x_buyer_reference(app, login, demo):
     alice = login("alice")
     _add(alice, app)
-    placed = alice.post("/checkout", data={**_checkout_form(alice), "purchase_order_number": "  PO-4711/B  "},
-                        csrf=False)
+    placed = _place_order(alice, purchase_order_number="  PO-4711/B  ")
     assert placed.status_code == 302
     with app.app_context():
         invoice = db.session.scalars(select(Invoice)).one()
@@ -190,8 +187,7 @@ def test_the_buyers_purchase_order_number_is_on_the_invoice_and_its_factur_x_buy
 def test_an_invoice_contact_that_is_not_an_email_address_is_refused_beside_the_field(app, login, demo):
     alice = login("alice")
     _add(alice, app)
-    refused = alice.post("/checkout", data={**_checkout_form(alice), "invoice_email": "not an email at all"},
-                         csrf=False)
+    refused = _place_order(alice, invoice_email="not an email at all")
     assert refused.status_code == 422
     page = refused.get_data(as_text=True)
     error = page.split('id="invoice_email-error"')[1].split("</p>")[0]
@@ -202,8 +198,7 @@ def test_an_invoice_contact_that_is_not_an_email_address_is_refused_beside_the_f
 def test_a_purchase_order_number_longer_than_64_characters_is_refused_beside_the_field(app, login, demo):
     alice = login("alice")
     _add(alice, app)
-    refused = alice.post("/checkout", data={**_checkout_form(alice), "purchase_order_number": "P" * 65},
-                         csrf=False)
+    refused = _place_order(alice, purchase_order_number="P" * 65)
     assert refused.status_code == 422
     error = refused.get_data(as_text=True).split('id="purchase_order_number-error"')[1].split("</p>")[0]
     assert "at most 64 characters" in error

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-from html.parser import HTMLParser
 
 from pypdf import PdfReader
 from sqlalchemy import select
@@ -24,29 +23,10 @@ NEW_DETAILS = {"legal_name": "Vendor Software Holdings, LLC", "address_line1": "
                "tax_id": "CA-SR-999-000111", "registration_id": "88-7654321"}
 
 
-class _FormReader(HTMLParser):
-    """The named inputs of the form posting to `action`, with the values the page filled in."""
-
-    def __init__(self, action: str):
-        super().__init__()
-        self.action, self.inside, self.fields = action, False, {}
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self.inside = attrs.get("action") == self.action
-        elif tag == "input" and self.inside and attrs.get("name"):
-            self.fields[attrs["name"]] = attrs.get("value") or ""
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self.inside = False
-
-
 def settings_form(client) -> dict[str, str]:
-    reader = _FormReader("/admin/settings")
-    reader.feed(client.get("/admin/settings").get_data(as_text=True))
-    return reader.fields
+    """The fields of the settings form, with the values the page filled in."""
+    form, _ = client.page("/admin/settings").find(action="/admin/settings")
+    return dict(form.successful())
 
 
 def text_of(html: str) -> str:
@@ -77,24 +57,23 @@ def test_staff_see_the_details_invoices_print_correctly_labelled(app, login, dem
 
 def test_wrong_details_are_refused_beside_each_field_and_change_nothing(app, login, demo):
     ops = login("ops")
-    form = settings_form(ops)
-    bad = {**form, "legal_name": " ", "email": "billing at vendor", "swift_bic": "FEX1",
+    bad = {"legal_name": " ", "email": "billing at vendor", "swift_bic": "FEX1",
            "routing_number": "121000359", "account_number": "12"}
     expected = {"legal_name": "Enter the seller's legal name", "email": "", "swift_bic": "8 or 11 letters and digits",
                 "routing_number": "check digit", "account_number": "4 to 34 letters and digits"}
     _refused(ops, bad, expected)
-    _refused(ops, {**form, "country": "USA"}, {"country": "ISO 3166 2-letter code"})
-    _refused(ops, {**form, "routing_number": ""}, {"routing_number": "ABA routing number (9 digits)"})
+    _refused(ops, {"country": "USA"}, {"country": "ISO 3166 2-letter code"})
+    _refused(ops, {"routing_number": ""}, {"routing_number": "ABA routing number (9 digits)"})
     with app.app_context():
         assert current_seller().legal_name == "Vendor Software, Inc."
     assert _audit_entries(app) == []
     # outside the US a bank code is optional
-    abroad = {**form, "country": "CA", "region": "ON", "routing_number": ""}
-    assert ops.post("/admin/settings", data=abroad, csrf=False).status_code == 302
+    abroad = {"country": "CA", "region": "ON", "routing_number": ""}
+    assert ops.submit("/admin/settings", abroad).status_code == 302
 
 
-def _refused(client, data: dict, expected: dict[str, str]) -> None:
-    response = client.post("/admin/settings", data=data, csrf=False)
+def _refused(client, typed: dict, expected: dict[str, str]) -> None:
+    response = client.submit("/admin/settings", typed)
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     for name, message in expected.items():
@@ -106,7 +85,7 @@ def _refused(client, data: dict, expected: dict[str, str]) -> None:
 def test_the_form_without_its_csrf_token_is_refused(app, login, demo):
     ops = login("ops")
     form = {k: v for k, v in settings_form(ops).items() if k != "csrf_token"}
-    assert ops.post("/admin/settings", data={**form, "legal_name": "Mallory Inc."}, csrf=False).status_code == 400
+    assert ops.post("/admin/settings", data={**form, "legal_name": "Mallory Inc."}).status_code == 400
     with app.app_context():
         assert current_seller().legal_name == "Vendor Software, Inc."
 
@@ -116,7 +95,7 @@ def test_a_change_is_audited_and_only_invoices_issued_after_it_carry_it(app, log
         before = buy(demo, "Fabrikam Stores", PaymentKind.WIRE, slug="livedesk", edition="Enterprise",
                      quantity=5).number
     ops = login("ops")
-    saved = ops.post("/admin/settings", data={**settings_form(ops), **NEW_DETAILS}, csrf=False)
+    saved = ops.submit("/admin/settings", NEW_DETAILS)
     assert saved.status_code == 302
     assert "invoices already issued keep the details" in ops.get(saved.headers["Location"]).get_data(as_text=True)
     [entry] = _audit_entries(app)
@@ -154,5 +133,5 @@ def test_a_change_is_audited_and_only_invoices_issued_after_it_carry_it(app, log
 
 def test_saving_unchanged_details_records_nothing(app, login, demo):
     ops = login("ops")
-    assert ops.post("/admin/settings", data=settings_form(ops), csrf=False).status_code == 302
+    assert ops.submit("/admin/settings", {}).status_code == 302
     assert _audit_entries(app) == []

@@ -134,14 +134,14 @@ def test_email_invoice_sends_the_pdf_to_the_typed_address(app, login, demo, mail
     alice = login("alice")
     page = alice.get(f"/invoices/{numbers['summary']}").get_data(as_text=True)
     assert 'value="billing@northwind.example.com"' in page  # the invoice contact, prefilled
-    response = alice.post(f"/invoices/{numbers['summary']}/email", data={"to": "controller@northwind.example.com"})
+    response = alice.submit(f"/invoices/{numbers['summary']}", {"to": "controller@northwind.example.com"})
     assert response.status_code == 302
     assert "on its way to controller@northwind.example.com" in alice.get(response.headers["Location"]).get_data(
         as_text=True)
     [mail] = mailbox.to("controller@northwind.example.com")
     [attachment] = list(mail.iter_attachments())
     assert attachment.get_filename() == f"{numbers['summary']}.pdf"
-    bad = alice.post(f"/invoices/{numbers['summary']}/email", data={"to": "controller at northwind"})
+    bad = alice.submit(f"/invoices/{numbers['summary']}", {"to": "controller at northwind"})
     assert bad.status_code == 422 and 'id="to-error"' in bad.get_data(as_text=True)
 
 
@@ -150,18 +150,19 @@ def test_frank_pays_an_invoice_with_a_new_card(app, login, demo):
         number = make_invoice(db.session.get(Organization, demo.orgs["Litware Solutions"]), total_minor=45_000).number
         db.session.commit()
     frank = login("frank")
-    form = frank.get(f"/invoices/{number}/pay").get_data(as_text=True)
+    form_page = frank.page(f"/invoices/{number}/pay")
+    form = form_page.html
     assert "Pay invoice · $450.00" in form and "Wire transfer" not in form  # under USD 1,000.00
     card = {"method": "card", "saved_card": 0, "holder_name": "Frank Fischer", "exp_month": 12, "exp_year": 2031}
-    declined = frank.post(f"/invoices/{number}/pay", data={**card, "card_number": "4000 0000 0000 0002"})
+    declined = frank.submit(f"/invoices/{number}/pay", {**card, "card_number": "4000 0000 0000 0002"})
     assert declined.status_code == 422 and "declined" in declined.get_data(as_text=True)
     assert "4000 0000 0000 0002" not in declined.get_data(as_text=True)
-    paid = frank.post(f"/invoices/{number}/pay", data={**card, "card_number": APPROVED_VISA})
+    paid = frank.submit(f"/invoices/{number}/pay", {**card, "card_number": APPROVED_VISA})
     assert paid.status_code == 302
     detail = frank.get(paid.headers["Location"]).get_data(as_text=True)
     assert "is paid: Visa ending 4242" in detail
     assert '>Visa ending 4242<br><a href="/payments/RCP-000001">Receipt RCP-000001</a></td>' in detail
-    again = frank.post(f"/invoices/{number}/pay", data={**card, "card_number": APPROVED_VISA})
+    again = frank.submit(form_page, {**card, "card_number": APPROVED_VISA})  # the page still open from before
     assert again.status_code == 422 and "already paid" in again.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(InvoicePayment)) == 1
@@ -174,7 +175,7 @@ def test_dave_announces_a_wire_for_a_large_invoice(app, login, demo):
     dave = login("dave")
     form = dave.get(f"/invoices/{number}/pay").get_data(as_text=True)
     assert "Wire transfer" in form and "ACH" in form and "Check" in form and "Routing number (ABA)" in form
-    response = dave.post(f"/invoices/{number}/pay", data={"method": "wire"})
+    response = dave.submit(f"/invoices/{number}/pay", {"method": "wire"})
     assert response.status_code == 302
     page = dave.get(f"/invoices/{number}").get_data(as_text=True)
     assert "Payment pending" in page and number in _section(dave.get("/invoices").get_data(as_text=True),
@@ -187,9 +188,10 @@ def test_an_order_invoice_in_a_summary_is_not_payable_on_its_own(app, login, dem
     page = alice.get(f"/invoices/{numbers['parts'][0]}/pay").get_data(as_text=True)
     assert "paid through the monthly summary invoice" in page and "<form method=\"post\" action=\"/invoices/" \
         not in page.split("Email invoice")[0]
-    refused = alice.post(f"/invoices/{numbers['parts'][0]}/pay", data={"method": "card", "card_number": APPROVED_VISA,
-                                                                       "holder_name": "A", "exp_month": 1,
-                                                                       "exp_year": 2031})
+    # No form on any page pays it: a forged request, with the session's token.
+    refused = alice.post(f"/invoices/{numbers['parts'][0]}/pay", data={
+        "method": "card", "card_number": APPROVED_VISA, "holder_name": "A", "exp_month": 1, "exp_year": 2031,
+        "csrf_token": alice.csrf_token()})
     assert refused.status_code == 422
 
 
@@ -219,19 +221,18 @@ def test_staff_run_the_summary_and_record_a_wire(app, login, demo):
     ops = login("ops")
     page = ops.get("/admin/invoices").get_data(as_text=True)
     assert f'value="{last}"' in page and big_number in page
-    made = ops.post("/admin/invoices/summarize", data={"period": str(last)}).get_data(as_text=True)
+    made = ops.submit("/admin/invoices", {"period": str(last)}).get_data(as_text=True)
     assert "1 summary invoice made" in made and "SUM-000001" in made and "Northwind IT" in made
-    again = ops.post("/admin/invoices/summarize", data={"period": str(last)}).get_data(as_text=True)
+    again = ops.submit("/admin/invoices", {"period": str(last)}).get_data(as_text=True)
     assert "Nothing to summarize" in again
-    assert ops.post("/admin/invoices/summarize", data={"period": "last month"}).status_code == 422
+    assert ops.submit("/admin/invoices", {"period": "last month"}).status_code == 422
 
     prefix = f"pay-{big_id}"
-    short = ops.post(f"/admin/invoices/{big_number}/payment",
-                     data={f"{prefix}-method": "wire", f"{prefix}-amount": "1,000.00", f"{prefix}-reference": "FED-1"})
+    short = ops.submit("/admin/invoices", {f"{prefix}-method": "wire", f"{prefix}-amount": "1,000.00",
+                                           f"{prefix}-reference": "FED-1"})
     assert short.status_code == 422 and "partial payments" in short.get_data(as_text=True)
-    recorded = ops.post(f"/admin/invoices/{big_number}/payment",
-                        data={f"{prefix}-method": "wire", f"{prefix}-amount": "1,245.00",
-                              f"{prefix}-reference": "FED-1"})
+    recorded = ops.submit("/admin/invoices", {f"{prefix}-method": "wire", f"{prefix}-amount": "1,245.00",
+                                              f"{prefix}-reference": "FED-1"})
     assert recorded.status_code == 302
     with app.app_context():
         assert db.session.scalars(select(Invoice.status).where(Invoice.id == big_id)).one() is InvoiceStatus.PAID
@@ -240,23 +241,23 @@ def test_staff_run_the_summary_and_record_a_wire(app, login, demo):
 def test_staff_set_tax_rates_and_resale_exemptions(app, login, demo):
     ops = login("ops")
     assert "Washington State sales tax" in ops.get("/admin/taxes").get_data(as_text=True)
-    saved = ops.post("/admin/taxes", data={"country": "us", "region": "CO", "label": "Colorado sales tax",
-                                           "rate": "2.9", "category": "S"})
+    saved = ops.submit("/admin/taxes", {"country": "us", "region": "CO", "label": "Colorado sales tax",
+                                        "rate": "2.9", "category": "S"})
     assert saved.status_code == 302
-    refused = ops.post("/admin/taxes", data={"country": "US", "region": "", "label": "x", "rate": "0",
-                                             "category": "S"})
+    refused = ops.submit("/admin/taxes", {"country": "US", "region": "", "label": "x", "rate": "0",
+                                          "category": "S"})
     assert refused.status_code == 422 and 'id="rate-error"' in refused.get_data(as_text=True)
     with app.app_context():
         rate = db.session.scalars(select(TaxRate).where(TaxRate.region == "CO")).one()
         assert (rate.country, rate.rate_bp) == ("US", 290)
         rate_id = rate.id
-    assert ops.post(f"/admin/taxes/{rate_id}/remove").status_code == 302
+    assert ops.submit(f"/admin/taxes/{rate_id}/remove", {}).status_code == 302  # the confirmation page
 
     fabrikam_id = demo.orgs["Fabrikam Stores"]
     page = ops.get(f"/admin/organizations/{fabrikam_id}").get_data(as_text=True)
     assert "Resale exemption" in page
-    ops.post(f"/admin/organizations/{fabrikam_id}", data={"billing_mode": "pay_on_order", "partner_tier": "none",
-                                                          "tax_exempt": "y"})
+    ops.submit(f"/admin/organizations/{fabrikam_id}", {"billing_mode": "pay_on_order", "partner_tier": "none",
+                                                       "tax_exempt": True})
     with app.app_context():
         assert db.session.get(Organization, fabrikam_id).tax_exempt
 
@@ -264,10 +265,10 @@ def test_staff_set_tax_rates_and_resale_exemptions(app, login, demo):
 def test_emails_to_typed_addresses_are_limited_per_user(app, login, demo, monkeypatch):
     numbers = _northwind_month(app, demo)
     monkeypatch.setitem(app.config, "INVOICE_EMAIL_LIMIT", "2 per hour")
-    bob, url = login("bob"), f"/invoices/{numbers['summary']}/email"
-    assert bob.post(url, data={"to": "not an address"}).status_code == 422  # a refusal does not count
-    assert [bob.post(url, data={"to": f"x{n}@example.com"}).status_code for n in range(3)] == [302, 302, 429]
-    assert login("alice").post(url, data={"to": "y@example.com"}).status_code == 302  # per user
+    bob, url = login("bob"), f"/invoices/{numbers['summary']}"
+    assert bob.submit(url, {"to": "not an address"}).status_code == 422  # a refusal does not count
+    assert [bob.submit(url, {"to": f"x{n}@example.com"}).status_code for n in range(3)] == [302, 302, 429]
+    assert login("alice").submit(url, {"to": "y@example.com"}).status_code == 302  # per user
 
 
 def test_the_due_date_passed_shows_overdue(app, login, demo):

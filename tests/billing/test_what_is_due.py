@@ -101,7 +101,7 @@ def test_paid_through_the_summary_only_once_the_summary_is_paid(app, login, demo
     listed = page_text(alice.get("/invoices").get_data(as_text=True))
     assert f"Included in summary {summary} (unpaid)" in listed and "Paid through" not in listed
 
-    paid = alice.post(f"/invoices/{summary}/pay", data=PAY_BY_CARD)
+    paid = alice.submit(f"/invoices/{summary}/pay", PAY_BY_CARD)
     assert paid.status_code == 302
 
     page = page_text(alice.get(f"/invoices/{number}").get_data(as_text=True))
@@ -190,8 +190,8 @@ def test_the_invoice_email_limit_says_it_limits_invoice_emails(app, login, demo,
     number, _ = _bought(app, demo, "Northwind IT")
     monkeypatch.setitem(app.config, "INVOICE_EMAIL_LIMIT", "1 per hour")
     alice = login("alice")
-    assert alice.post(f"/invoices/{number}/email", data={"to": "a@example.com"}).status_code == 302
-    limited = alice.post(f"/invoices/{number}/email", data={"to": "b@example.com"})
+    assert alice.submit(f"/invoices/{number}", {"to": "a@example.com"}).status_code == 302
+    limited = alice.submit(f"/invoices/{number}", {"to": "b@example.com"})
     assert limited.status_code == 429
     text = page_text(limited.get_data(as_text=True))
     assert "emailed many invoices" in text and "this one was not sent" in text
