@@ -5,8 +5,6 @@ as a browser without JavaScript would send them."""
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
-
 import pytest
 from sqlalchemy import select
 
@@ -16,46 +14,15 @@ from portal.catalog.services import product_by_slug
 from portal.extensions import db
 from portal.pricing import MAX_COPIES, MAX_UNITS
 from tests.factories import make_license
+from tests.forms import Page
 
 HUGE = 10**30  # more than any database integer holds
 
 
-class _Form(HTMLParser):
-    """The fields of one form of a page (found by a fragment of its opening tag), as a browser would post them."""
-
-    def __init__(self, marker: str):
-        super().__init__()
-        self.marker, self.inside, self.fields, self._select = marker, False, {}, None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self.inside = self.marker in self.get_starttag_text()
-        elif not self.inside:
-            return
-        elif tag == "input" and attrs.get("name"):
-            kind = attrs.get("type", "text")
-            if kind in ("checkbox", "radio") and "checked" not in attrs:
-                return
-            self.fields[attrs["name"]] = attrs.get("value", "")
-        elif tag == "select":
-            self._select = attrs.get("name")
-            self.fields.setdefault(self._select, "")
-        elif tag == "option" and self._select and ("selected" in attrs or not self.fields[self._select]):
-            self.fields[self._select] = attrs.get("value", "")
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self.inside = False
-        elif tag == "select":
-            self._select = None
-
-
-def form_on(page: str, marker: str) -> dict:
-    parser = _Form(marker)
-    parser.feed(page)
-    assert parser.fields, f"no form {marker!r} on the page"
-    return parser.fields
+def form_on(page: Page, button: str, action: str | None = None) -> dict:
+    """The fields of the page's form with that button, as a browser would post them untouched."""
+    form, _ = page.find(action, button)
+    return dict(form.successful())
 
 
 def _items(app) -> list[CartItem]:
@@ -75,10 +42,10 @@ def _offer_any_quantity(app, slug: str = "mailsuite") -> None:
 @pytest.mark.parametrize("quantity", [MAX_UNITS + 1, HUGE])
 def test_more_location_plans_than_one_line_takes_are_refused_beside_the_field(app, login, demo, quantity):
     alice = login("alice")
-    form = form_on(alice.get("/shop/location-plan").get_data(as_text=True), 'id="configure"')
-    assert "csrf_token" in form
+    page = alice.page("/shop/location-plan")
+    assert "csrf_token" in form_on(page, "Add to cart")
 
-    response = alice.post("/cart", data={**form, "quantity": quantity}, csrf=False)
+    response = alice.submit(page, {"quantity": quantity}, button="Add to cart")
 
     assert response.status_code == 422
     text = response.get_data(as_text=True)
@@ -88,9 +55,7 @@ def test_more_location_plans_than_one_line_takes_are_refused_beside_the_field(ap
 
 def test_a_hundred_thousand_location_plans_go_into_the_cart(app, login, demo):
     alice = login("alice")
-    form = form_on(alice.get("/shop/location-plan").get_data(as_text=True), 'id="configure"')
-
-    assert alice.post("/cart", data={**form, "quantity": 100_000}, csrf=False).status_code == 302
+    assert alice.submit("/shop/location-plan", {"quantity": 100_000}, button="Add to cart").status_code == 302
 
     [item] = _items(app)
     assert (item.quantity, item.quoted_list_minor) == (100_000, 2_400_000_000)  # $24,000,000.00
@@ -104,23 +69,23 @@ def test_a_license_of_more_units_than_a_line_takes_is_refused_where_any_quantity
     alice = login("alice")
     page = alice.get(f"/shop/mailsuite?quantity={quantity}")  # the configurator's price box says it too
     assert page.status_code == 422 and 'id="quantity-error"' in page.get_data(as_text=True)
-    form = form_on(alice.get("/shop/mailsuite").get_data(as_text=True), 'id="configure"')
+    page = alice.page("/shop/mailsuite")
 
-    response = alice.post("/cart", data={**form, "quantity": quantity}, csrf=False)
+    response = alice.submit(page, {"quantity": quantity}, button="Add to cart")
 
     assert response.status_code == 422
     assert 'id="quantity-error"' in response.get_data(as_text=True)
     assert _items(app) == []
-    assert alice.post("/cart", data={**form, "quantity": MAX_UNITS}, csrf=False).status_code == 302
+    assert alice.submit(page, {"quantity": MAX_UNITS}, button="Add to cart").status_code == 302
 
 
 @pytest.mark.parametrize("copies", [MAX_COPIES + 1, HUGE])
 def test_more_copies_than_a_line_takes_are_refused_beside_the_field(app, login, demo, copies):
     alice = login("alice")
-    form = form_on(alice.get("/shop/webstats").get_data(as_text=True), 'id="configure"')
-    assert form["copies"] == "1"
+    page = alice.page("/shop/webstats")
+    assert form_on(page, "Add to cart")["copies"] == "1"
 
-    response = alice.post("/cart", data={**form, "copies": copies}, csrf=False)
+    response = alice.submit(page, {"copies": copies}, button="Add to cart")
 
     assert response.status_code == 422
     text = response.get_data(as_text=True)
@@ -130,14 +95,13 @@ def test_more_copies_than_a_line_takes_are_refused_beside_the_field(app, login, 
 
 def test_the_cart_refuses_to_grow_an_item_beyond_the_bounds_and_says_why(app, login, demo):
     alice = login("alice")
-    form = form_on(alice.get("/shop/webstats").get_data(as_text=True), 'id="configure"')
-    assert alice.post("/cart", data={**form, "copies": 2}, csrf=False).status_code == 302
+    assert alice.submit("/shop/webstats", {"copies": 2}, button="Add to cart").status_code == 302
     [item] = _items(app)
-    cart = alice.get("/cart").get_data(as_text=True)
-    edit = form_on(cart, f'action="/cart/items/{item.id}"')
-    assert edit[f"item-{item.id}-copies"] == "2" and f'max="{MAX_COPIES}"' in cart
+    cart = alice.page("/cart")
+    edit = form_on(cart, "Update", f"/cart/items/{item.id}")
+    assert edit[f"item-{item.id}-copies"] == "2" and f'max="{MAX_COPIES}"' in cart.html
 
-    response = alice.post(f"/cart/items/{item.id}", data={**edit, f"item-{item.id}-copies": HUGE}, csrf=False)
+    response = alice.submit(cart, {f"item-{item.id}-copies": HUGE}, action=f"/cart/items/{item.id}")
 
     assert response.status_code == 422
     assert f"Number of licenses: Buy between 1 and {MAX_COPIES} licenses." in response.get_data(as_text=True)
@@ -153,9 +117,11 @@ def test_an_upgrade_to_more_units_than_a_line_takes_is_refused_beside_the_field(
         key = make_license(northwind, northwind, quantity=25).key
         db.session.commit()
     alice = login("alice")
-    form = form_on(alice.get(f"/licenses/{key}/modify").get_data(as_text=True), 'id="upgrade"')
+    page = alice.page(f"/licenses/{key}/modify")
+    form = form_on(page, "Add upgrade to cart")
 
-    response = alice.post(f"/licenses/{key}/modify", data={**form, "quantity": quantity, "quoted": 1}, csrf=False)
+    # "quoted" stands for a price htmx showed (any: the quantity is refused before the price is compared)
+    response = alice.submit(page, {"quantity": quantity, "quoted": 1}, button="Add upgrade to cart")
 
     assert response.status_code == 422
     text = response.get_data(as_text=True)

@@ -30,10 +30,18 @@ def _ids(app, slug: str, edition: str | None = None, addons: tuple[str, ...] = (
     return ids
 
 
-def _add(client, app, slug="mailsuite", edition="Professional", quantity=25, addons=("antispam",), copies=1):
-    data = {**_ids(app, slug, edition, addons), "quantity": quantity, "copies": copies}
-    return client.post("/cart", data=data)
+def _choices(app, slug="mailsuite", edition="Professional", quantity=25, addons=("antispam",), copies=1) -> dict:
+    """What the buyer chooses on the product's page (its product_id is the page's own hidden field)."""
+    ids = _ids(app, slug, edition, addons)
+    del ids["product_id"]
+    if not ids["addons"]:
+        del ids["addons"]  # a product without add-ons on offer has no such field
+    return {**ids, "quantity": quantity, "copies": copies}
 
+
+def _add(client, app, slug="mailsuite", **choices):
+    """Add to cart from the product's page, as the buyer does."""
+    return client.submit(f"/shop/{slug}", _choices(app, slug, **choices), button="Add to cart")
 
 
 def _count(app, model, *where) -> int:
@@ -67,7 +75,7 @@ def test_a_quantity_not_offered_is_explained_beside_the_field(app, client, demo)
 def test_the_cart_survives_sign_out_and_shows_the_count(app, login, client, demo):
     alice = login("alice")
     assert _add(alice, app, copies=2).status_code == 302
-    alice.post("/logout")
+    alice.submit("/cart", action="/logout")
     client.login("alice@northwind.example.com")
     page = client.get("/cart").get_data(as_text=True)
     assert "MailSuite Mail Server" in page and '<span class="badge">2</span>' in page
@@ -75,8 +83,11 @@ def test_the_cart_survives_sign_out_and_shows_the_count(app, login, client, demo
 
 def test_adding_with_htmx_updates_the_header_count_out_of_band(app, login, demo):
     alice = login("alice")
-    response = alice.post("/cart", headers={"HX-Request": "true"},
-                          data={**_ids(app, "webstats", "Standard"), "quantity": 5, "copies": 1})
+    page = alice.page("/shop/webstats")
+    # the button's hx-post is the form's own action (the form's hx-get only updates the price): post the form as
+    # htmx does, with its headers
+    response = alice.submit(page, _choices(app, "webstats", "Standard", quantity=5, addons=()),
+                            button="Add to cart", headers={"HX-Request": "true", **page.htmx_headers()})
     text = response.get_data(as_text=True)
     assert "Added to your cart" in text and 'id="cart-count"' in text and 'hx-swap-oob="true"' in text
 
@@ -87,14 +98,14 @@ def test_cart_items_are_changed_and_removed_inline(app, login, demo):
     with app.app_context():
         item = db.session.scalars(select(CartItem)).one()
         item_id, edition = item.id, item.edition_id
-    response = alice.post(f"/cart/items/{item_id}", headers={"HX-Request": "true"},
-                          data={f"item-{item_id}-edition": edition, f"item-{item_id}-quantity": 100,
-                                f"item-{item_id}-copies": 3})
+    response = alice.submit("/cart", {f"item-{item_id}-edition": edition, f"item-{item_id}-quantity": 100,
+                                      f"item-{item_id}-copies": 3, f"item-{item_id}-addons": None},
+                            action=f"/cart/items/{item_id}", htmx=True)
     assert response.status_code == 200 and "<html" not in response.get_data(as_text=True)
     with app.app_context():
         item = db.session.get(CartItem, item_id)
         assert (item.quantity, item.copies, item.addon_ids) == (100, 3, [])
-    assert alice.post(f"/cart/items/{item_id}/remove").status_code == 302
+    assert alice.submit("/cart", action=f"/cart/items/{item_id}/remove").status_code == 302
     assert _count(app, CartItem) == 0
 
 
@@ -103,7 +114,8 @@ def test_another_users_cart_item_is_not_found(app, login, demo):
     _add(alice, app)
     with app.app_context():
         item_id = db.session.scalars(select(CartItem.id)).one()
-    assert bob.post(f"/cart/items/{item_id}/remove").status_code == 404
+    # bob's cart has no such button: forged, with his own session's token
+    assert bob.post(f"/cart/items/{item_id}/remove", data={"csrf_token": bob.csrf_token()}).status_code == 404
     assert _count(app, CartItem) == 1
 
 
@@ -118,7 +130,7 @@ def test_checkout_shows_the_discount_as_its_own_line(app, login, demo):
 def test_alice_is_invoiced_monthly_with_the_summarized_note(app, login, demo, mailbox):
     alice = login("alice")
     _add(alice, app, copies=2)
-    response = alice.post("/checkout", data={**alice.checkout_form(), "payment_kind": "invoice"})
+    response = alice.submit("/checkout", {"payment_kind": "invoice"})
     assert response.status_code == 302
     page = alice.get(response.headers["Location"]).get_data(as_text=True)
     assert "This invoice will be summarized in the monthly summarized invoice" in page
@@ -135,12 +147,11 @@ def test_frank_pays_by_card_declined_then_approved(app, login, demo):
     _add(frank, app, slug="livedesk", edition="Enterprise", quantity=5, addons=("sms",))
     card = {"payment_kind": "card", "saved_card": 0, "holder_name": "Frank Fischer", "exp_month": 12,
             "exp_year": 2031}
-    declined = frank.post("/checkout", data={**frank.checkout_form(), **card, "card_number": DECLINED_VISA})
+    declined = frank.submit("/checkout", {**card, "card_number": DECLINED_VISA})
     assert declined.status_code == 422
     assert "declined" in declined.get_data(as_text=True)
     assert (_count(app, Order), _count(app, License, BOUGHT), _count(app, Invoice)) == (0, 0, 0)
-    approved = frank.post("/checkout", data={**frank.checkout_form(), **card, "card_number": APPROVED_VISA,
-                                             "save_card": "y"})
+    approved = frank.submit("/checkout", {**card, "card_number": APPROVED_VISA, "save_card": True})
     assert approved.status_code == 302
     with app.app_context():
         invoice = db.session.scalars(select(Invoice)).one()
@@ -152,15 +163,17 @@ def test_frank_pays_by_card_declined_then_approved(app, login, demo):
 def test_invoice_me_is_refused_to_an_account_that_pays_on_order(app, login, demo):
     frank = login("frank")
     _add(frank, app)
-    response = frank.post("/checkout", data={**frank.checkout_form(), "payment_kind": "invoice"})
+    assert 'value="invoice"' not in frank.get("/checkout").get_data(as_text=True)
+    # the page offers no "Invoice me": forged, with the page's other fields and the session's token
+    form = {**frank.checkout_form(), "payment_kind": "invoice", "csrf_token": frank.csrf_token()}
+    response = frank.post("/checkout", data=form)
     assert response.status_code == 422 and _count(app, Order) == 0
 
 
 def test_a_po_box_billing_address_is_refused_beside_the_field(app, login, demo):
     alice = login("alice")
     _add(alice, app)
-    response = alice.post("/checkout", data={**alice.checkout_form(), "payment_kind": "invoice",
-                                             "address_line1": "P.O. Box 42"})
+    response = alice.submit("/checkout", {"payment_kind": "invoice", "address_line1": "P.O. Box 42"})
     assert response.status_code == 422
     assert 'id="address_line1-error"' in response.get_data(as_text=True)
     assert _count(app, Order) == 0
@@ -169,14 +182,13 @@ def test_a_po_box_billing_address_is_refused_beside_the_field(app, login, demo):
 def test_a_price_change_is_shown_before_any_money_is_taken(app, login, demo):
     frank = login("frank")
     _add(frank, app)
-    form = frank.checkout_form()
+    page = frank.page("/checkout")  # opened before the price changes
     with app.app_context():
         edition = next(e for e in product_by_slug("mailsuite").editions if e.name == "Professional")
         edition.unit_price_minor = 500
         db.session.commit()
-    response = frank.post("/checkout", data={**form, "payment_kind": "card", "saved_card": 0,
-                                             "card_number": APPROVED_VISA, "holder_name": "F", "exp_month": 1,
-                                             "exp_year": 2031})
+    response = frank.submit(page, {"payment_kind": "card", "saved_card": 0, "card_number": APPROVED_VISA,
+                                   "holder_name": "F", "exp_month": 1, "exp_year": 2031})
     page = response.get_data(as_text=True)
     assert response.status_code == 422 and "Prices changed" in page and "was $250.00, now $275.00" in page
     assert _count(app, SandboxCharge) == 0 and _count(app, Order) == 0
@@ -185,8 +197,8 @@ def test_a_price_change_is_shown_before_any_money_is_taken(app, login, demo):
 def test_submitting_the_same_checkout_twice_places_one_order(app, login, demo):
     alice = login("alice")
     _add(alice, app)
-    form = {**alice.checkout_form(), "payment_kind": "invoice"}
-    first, second = alice.post("/checkout", data=form), alice.post("/checkout", data=form)
+    page = alice.page("/checkout")  # "Place order" pressed twice on the same page
+    first, second = (alice.submit(page, {"payment_kind": "invoice"}) for _ in range(2))
     assert first.headers["Location"] == second.headers["Location"]
     assert _count(app, Order) == 1
 
@@ -194,7 +206,7 @@ def test_submitting_the_same_checkout_twice_places_one_order(app, login, demo):
 def test_orders_are_listed_with_their_detail(app, login, demo):
     alice = login("alice")
     _add(alice, app)
-    detail = alice.post("/checkout", data={**alice.checkout_form(), "payment_kind": "invoice"}).headers["Location"]
+    detail = alice.submit("/checkout", {"payment_kind": "invoice"}).headers["Location"]
     number = detail.rsplit("/", 1)[1]
     assert number in alice.get("/orders").get_data(as_text=True)
     assert "Orders" in login("bob").get(detail).get_data(as_text=True)  # a Master user of the chain sees it
@@ -204,15 +216,17 @@ def test_orders_are_listed_with_their_detail(app, login, demo):
 def test_managers_add_choose_and_remove_saved_cards(app, login, demo):
     dave = login("dave")
     card = {"holder_name": "Dave Diaz", "exp_month": 10, "exp_year": 2031}
-    assert dave.post("/payment-methods", data={**card, "card_number": "5555 5555 5555 4444"}).status_code == 302
-    assert dave.post("/payment-methods", data={**card, "card_number": "3782 822463 10005"}).status_code == 302
-    bad = dave.post("/payment-methods", data={**card, "card_number": "4242 4242 4242 4241"})
+    save = {"button": "Save card"}
+    assert dave.submit("/payment-methods", {**card, "card_number": "5555 5555 5555 4444"}, **save).status_code == 302
+    assert dave.submit("/payment-methods", {**card, "card_number": "3782 822463 10005"}, **save).status_code == 302
+    bad = dave.submit("/payment-methods", {**card, "card_number": "4242 4242 4242 4241"}, **save)
     assert bad.status_code == 422 and 'id="card_number-error"' in bad.get_data(as_text=True)
     with app.app_context():
         first, second = db.session.scalars(select(PaymentMethod).order_by(PaymentMethod.id)).all()
         assert first.is_default and not second.is_default
-    dave.post(f"/payment-methods/{second.id}/default")
-    dave.post(f"/payment-methods/{second.id}/remove")
+    assert dave.submit("/payment-methods", action=f"/payment-methods/{second.id}/default").status_code == 302
+    # Remove asks first: its button leads to the confirmation page, whose form removes the card
+    assert dave.submit(f"/payment-methods/{second.id}/remove").status_code == 302
     with app.app_context():
         assert db.session.scalars(select(PaymentMethod)).one().is_default
 
@@ -222,18 +236,17 @@ def test_concurrent_submissions_of_one_checkout_make_one_order_and_one_charge(ap
     monkeypatch.setitem(app.config, "LOGIN_LIMIT_PER_ACCOUNT", "100 per minute")  # frank opens nine sessions
     frank = login("frank")
     _add(frank, app, copies=3)
-    form = {**frank.checkout_form(), "payment_kind": "card", "saved_card": 0, "card_number": APPROVED_VISA,
-            "holder_name": "Frank", "exp_month": 12, "exp_year": 2031}
+    card = {"payment_kind": "card", "saved_card": 0, "card_number": APPROVED_VISA, "holder_name": "Frank",
+            "exp_month": 12, "exp_year": 2031}
     clients = [login("frank") for _ in range(8)]
-    for c in clients:  # the same cart, seen by eight tabs
-        c.get("/checkout")
+    pages = [c.page("/checkout") for c in clients]  # the same cart, seen by eight tabs
     barrier, statuses = threading.Barrier(len(clients)), []
 
-    def submit(c):
+    def submit(c, page):
         barrier.wait()
-        statuses.append(c.post("/checkout", data={**form, "csrf_token": c.csrf_token()}).status_code)
+        statuses.append(c.submit(page, card).status_code)
 
-    threads = [threading.Thread(target=submit, args=(c,)) for c in clients]
+    threads = [threading.Thread(target=submit, args=(c, page)) for c, page in zip(clients, pages, strict=True)]
     for t in threads:
         t.start()
     for t in threads:
@@ -258,19 +271,23 @@ def test_viewers_installers_and_sub_chain_users_cannot_buy(app, login, client, d
     for buyer in (login("carol"), login("erin"), client):
         assert buyer.get("/cart").status_code == 403
         assert buyer.get("/checkout").status_code == 403
-        assert _add(buyer, app).status_code == 403
+        assert "Add to cart" not in buyer.get("/shop/mailsuite").get_data(as_text=True)
+        # no page offers them the button: forged, with the product page's fields and their session's token
+        forged = {**_ids(app, "mailsuite", "Professional", ("antispam",)), "quantity": 25, "copies": 1,
+                  "csrf_token": buyer.csrf_token()}
+        assert buyer.post("/cart", data=forged).status_code == 403
     assert _count(app, CartItem) == 0
 
 
 def test_frank_never_sees_northwinds_cart_or_orders(app, login, demo):
     alice, frank = login("alice"), login("frank")
     _add(alice, app)
-    detail = alice.post("/checkout", data={**alice.checkout_form(), "payment_kind": "invoice"}).headers["Location"]
+    detail = alice.submit("/checkout", {"payment_kind": "invoice"}).headers["Location"]
     _add(alice, app)
     with app.app_context():
         item_id = db.session.scalars(select(CartItem.id)).one()
     assert frank.get(detail).status_code == 404
-    assert frank.post(f"/cart/items/{item_id}/remove").status_code == 404
+    assert frank.post(f"/cart/items/{item_id}/remove", data={"csrf_token": frank.csrf_token()}).status_code == 404
     assert detail.rsplit("/", 1)[1] not in frank.get("/orders").get_data(as_text=True)
     assert "MailSuite" not in frank.get("/cart").get_data(as_text=True)
 
@@ -280,7 +297,7 @@ def test_other_payment_methods_are_offered_from_usd_1000(app, login, demo):
     _add(frank, app, slug="livedesk", edition="Enterprise", quantity=5, addons=())  # 5 x $249 = $1,245 - 10 %
     page = frank.get("/checkout").get_data(as_text=True)
     assert "Wire transfer" in page and "ACH" in page and "Check" in page
-    response = frank.post("/checkout", data={**frank.checkout_form(), "payment_kind": "wire"})
+    response = frank.submit("/checkout", {"payment_kind": "wire"})
     assert response.status_code == 302
     with app.app_context():
         invoice = db.session.scalars(select(Invoice)).one()
@@ -300,7 +317,6 @@ def test_a_license_product_without_an_edition_on_offer_still_shows_its_page(app,
 def test_a_declined_card_number_is_not_sent_back_in_the_page(app, login, demo):
     frank = login("frank")
     _add(frank, app)
-    page = frank.post("/checkout", data={**frank.checkout_form(), "payment_kind": "card", "saved_card": 0,
-                                         "card_number": DECLINED_VISA, "holder_name": "F", "exp_month": 1,
-                                         "exp_year": 2031}).get_data(as_text=True)
+    page = frank.submit("/checkout", {"payment_kind": "card", "saved_card": 0, "card_number": DECLINED_VISA,
+                                      "holder_name": "F", "exp_month": 1, "exp_year": 2031}).get_data(as_text=True)
     assert "declined" in page and "4000 0000 0000 0002" not in page and "4000000000000002" not in page
