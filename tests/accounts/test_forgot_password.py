@@ -16,14 +16,10 @@ from tests.conftest import PortalClient, test_config
 from tests.factories import DEMO_EMAILS
 from tests.outbox.test_background import HangingSMTPServer
 
-_CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
 
 def _ask_for_a_reset(client, email: str):
     """Send the Forgot password form as the page renders it; the answer and the page it leads to."""
-    page = client.get("/password/forgot").get_data(as_text=True)
-    response = client.post("/password/forgot", csrf=False,
-                           data={"csrf_token": _CSRF_INPUT.search(page).group(1), "email": email})
+    response = client.submit("/password/forgot", {"email": email})
     following = client.get(response.headers["Location"]) if response.status_code == 302 else None
     return response, following
 
