@@ -230,9 +230,11 @@ class PortalClient(FlaskClient):
         target, method = page.action_of(form, clicked), page.method_of(form, clicked)
         sent = dict(headers or {})
         if htmx:
+            # The clicked button's own hx-post (or hx-get) wins over the form's, as in htmx.
+            owner = clicked if clicked is not None and ({"hx-post", "hx-get"} & set(clicked.attrs)) else form
             for verb in ("post", "get"):
-                if form.attrs.get(f"hx-{verb}") is not None:
-                    target, method = urljoin(page.url, form.attrs[f"hx-{verb}"] or page.url), verb
+                if owner.attrs.get(f"hx-{verb}") is not None:
+                    target, method = urljoin(page.url, owner.attrs[f"hx-{verb}"] or page.url), verb
             sent = {"HX-Request": "true", "HX-Current-URL": page.url, **page.htmx_headers(), **sent}
         path = urlsplit(target)
         if method == "get":

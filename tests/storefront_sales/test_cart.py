@@ -4,8 +4,6 @@ the order through the sale and shows it with the reseller's invoice."""
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import select
 
 from portal.cart.models import CartItem
@@ -18,13 +16,25 @@ CART = f"/s/{ALIAS}/cart"
 
 
 def _add_form(app, slug="mailsuite", edition="Professional", quantity=None, copies=1) -> dict:
+    """The choices carol makes on the product page."""
     from portal.catalog.models import Product
 
     with app.app_context():
         found = edition_of(slug, edition)
         product = db.session.get(Product, found.product_id)
-        return {"product_id": product.id, "edition": found.id,
-                "quantity": quantity or sorted(product.quantities)[0], "copies": copies}
+        return {"edition": found.id, "quantity": quantity or sorted(product.quantities)[0], "copies": copies}
+
+
+def _add(client, choices: dict, slug="mailsuite", htmx=False):
+    """Add to cart from the product page, with `choices` (from _add_form)."""
+    return client.submit(f"/s/{ALIAS}/products/{slug}", choices, button="Add to cart", htmx=htmx)
+
+
+def _forged(client, url: str, changes: dict, **find):
+    """The form of the page at `url` (its token among its fields) posted with values it cannot produce."""
+    page = client.page(url)
+    form, clicked = page.find(**find)
+    return client.post(page.action_of(form, clicked), data={**dict(form.successful()), **changes})
 
 
 def _items(app) -> list[tuple]:
@@ -36,7 +46,7 @@ def _items(app) -> list[tuple]:
 def test_carol_adds_to_her_cart_at_contosos_price(app, login, northwind):
     carol = login("carol")
     form = _add_form(app)
-    response = carol.post(CART, data=form)
+    response = _add(carol, form)
     assert response.status_code == 302 and response.headers["Location"] == CART
     [(_, storefront_id, quantity, copies, quoted)] = _items(app)
     assert storefront_id == northwind and quoted == 450 * form["quantity"]  # Contoso's special price per mailbox
@@ -55,7 +65,7 @@ def test_carol_adds_to_her_cart_at_contosos_price(app, login, northwind):
 
 def test_adding_with_htmx_answers_with_the_result_and_the_count(app, login, northwind):
     carol = login("carol")
-    response = carol.post(CART, data=_add_form(app, copies=2), headers={"HX-Request": "true"})
+    response = _add(carol, _add_form(app, copies=2), htmx=True)
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert html.lstrip().startswith('<div id="add-result"') and "(2)" in html
@@ -63,13 +73,16 @@ def test_adding_with_htmx_answers_with_the_result_and_the_count(app, login, nort
 
 def test_bad_input_is_refused_and_adds_nothing(app, login, northwind):
     carol = login("carol")
-    good = _add_form(app)
+    good, product = _add_form(app), f"/s/{ALIAS}/products/mailsuite"
+    for changes in ({"copies": 0}, {"copies": 101}):
+        assert _add(carol, {**good, **changes}).status_code == 422, changes
     for changes in ({"quantity": 7}, {"quantity": "99999999999999999999999"}, {"edition": 999_999},
-                    {"copies": 0}, {"copies": 101}, {"quantity": "ten"}):
-        response = carol.post(CART, data={**good, **changes})
+                    {"quantity": "ten"}):
+        response = _forged(carol, product, {**good, **changes}, button="Add to cart")
         assert response.status_code == 422, changes
-    assert carol.post(CART, data={**good, "product_id": "99999999999999999999"}).status_code == 302
-    assert carol.post(CART, data={**good, "copies": "1\x00"}).status_code == 400
+    assert _forged(carol, product, {**good, "product_id": "99999999999999999999"},
+                   button="Add to cart").status_code == 302
+    assert _forged(carol, product, {**good, "copies": "1\x00"}, button="Add to cart").status_code == 400
     assert _items(app) == []
 
 
@@ -79,35 +92,31 @@ def test_subscriptions_cannot_be_added(app, login, northwind):
     with app.app_context():
         plan = db.session.scalars(select(Product).where(Product.slug == "device-protection")).one().id
     carol = login("carol")
-    response = carol.post(CART, data={"product_id": plan, "quantity": 3})
+    # No storefront page offers a subscription: a forged request, with the session's token.
+    response = carol.post(CART, data={"product_id": plan, "quantity": 3, "csrf_token": carol.csrf_token()})
     assert response.status_code == 302 and _items(app) == []
 
 
 def test_update_and_remove_a_line(app, login, northwind):
     carol = login("carol")
     form = _add_form(app)
-    carol.post(CART, data=form)
+    _add(carol, form)
     [(item_id, *_)] = _items(app)
-    changed = carol.post(f"{CART}/items/{item_id}", data={f"item-{item_id}-edition": form["edition"],
-                                                         f"item-{item_id}-quantity": 25,
-                                                         f"item-{item_id}-copies": 3})
+    changed = carol.submit(CART, {f"item-{item_id}-edition": form["edition"], f"item-{item_id}-quantity": 25,
+                                  f"item-{item_id}-copies": 3})
     assert changed.status_code == 302
     [(_, _, quantity, copies, quoted)] = _items(app)
     assert (quantity, copies, quoted) == (25, 3, 450 * 25)
-    refused = carol.post(f"{CART}/items/{item_id}", data={f"item-{item_id}-edition": form["edition"],
-                                                         f"item-{item_id}-quantity": 26,
-                                                         f"item-{item_id}-copies": 3})
+    refused = carol.submit(CART, {f"item-{item_id}-edition": form["edition"], f"item-{item_id}-quantity": 26,
+                                  f"item-{item_id}-copies": 3})
     assert refused.status_code == 422 and _items(app)[0][2] == 25
-    page = carol.get(CART).get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
-        r'name="csrf_token" value="([^"]+)"', page)
-    removed = carol.post(f"{CART}/items/{item_id}/remove", data={"csrf_token": token.group(1)}, csrf=False)
+    removed = carol.submit(CART, {}, action=f"{CART}/items/{item_id}/remove")
     assert removed.status_code == 302 and _items(app) == []
 
 
 def test_a_changed_price_is_flagged(app, login, northwind):
     carol = login("carol")
-    carol.post(CART, data=_add_form(app))
+    _add(carol, _add_form(app))
     with app.app_context():
         rule = db.session.scalars(select(StorefrontPrice).where(StorefrontPrice.customer_id.is_not(None))).one()
         rule.special_minor = 500
@@ -132,8 +141,10 @@ def test_another_customers_lines_and_vendor_lines_are_404(app, login, northwind)
         ids = [theirs.id, vendor_line.id, 999_999]
     client = login("carol")
     for item_id in ids:
-        assert client.post(f"{CART}/items/{item_id}", data={}).status_code == 404
-        assert client.post(f"{CART}/items/{item_id}/remove").status_code == 404
+        # Not on carol's cart page: forged requests, with the session's token.
+        token = {"csrf_token": client.csrf_token()}
+        assert client.post(f"{CART}/items/{item_id}", data=token).status_code == 404
+        assert client.post(f"{CART}/items/{item_id}/remove", data=token).status_code == 404
     with app.app_context():
         assert db.session.query(CartItem).count() == 2
 
@@ -146,30 +157,26 @@ def test_anonymous_visitors_sign_in_first(client, northwind):
 
 def test_nothing_is_added_at_a_closed_storefront(app, login, northwind):
     carol = login("carol")
+    product = carol.page(f"/s/{ALIAS}/products/mailsuite")  # opened before the storefront closes
     close_storefront(app, northwind)
-    assert carol.post(CART, data=_add_form(app)).status_code == 403
+    assert carol.submit(product, _add_form(app), button="Add to cart").status_code == 403
     assert _items(app) == []
 
 
-def _checkout_form(page: str) -> dict:
-    fields = dict(re.findall(r'name="(cart_signature|expected_total|csrf_token)"[^>]*? value="([^"]*)"', page))
-    billing = dict(re.findall(r'name="(legal_name|address_line1|city|region|postal_code|country|invoice_email'
-                              r'|phone)"[^>]*? value="([^"]*)"', page))
-    return {**fields, **billing}
 
 
 def test_checkout_places_the_order_and_shows_it(app, login, northwind):
     carol = login("carol")
-    carol.post(CART, data=_add_form(app))
+    _add(carol, _add_form(app))
     page = carol.get(f"/s/{ALIAS}/checkout")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "Place order" in html and "list price" not in html.lower()
-    form = {**_checkout_form(html), "legal_name": "Contoso Retail LLC", "address_line1": "1 Pine Street",
+    form = {"legal_name": "Contoso Retail LLC", "address_line1": "1 Pine Street",
             "city": "Seattle", "postal_code": "98101", "country": "US", "invoice_email": "ap@contoso.example.com",
             "phone": "+1 206 555 0199", "saved_card": "0", "holder_name": "Carol Chen",
             "card_number": "4242424242424242", "exp_month": "12", "exp_year": "2035"}
-    placed = carol.post(f"/s/{ALIAS}/checkout", data=form, csrf=False)
+    placed = carol.submit(f"/s/{ALIAS}/checkout", form)
     assert placed.status_code == 302, placed.get_data(as_text=True)[-2000:]
     order_page = carol.get(placed.headers["Location"])
     assert order_page.status_code == 200
@@ -183,16 +190,17 @@ def test_checkout_places_the_order_and_shows_it(app, login, northwind):
 
 def test_checkout_refuses_bad_input_beside_the_field(app, login, northwind):
     carol = login("carol")
-    carol.post(CART, data=_add_form(app))
-    html = carol.get(f"/s/{ALIAS}/checkout").get_data(as_text=True)
-    base = {**_checkout_form(html), "saved_card": "0", "holder_name": "Carol", "exp_month": "12",
+    _add(carol, _add_form(app))
+    base = {"saved_card": "0", "holder_name": "Carol", "exp_month": "12",
             "exp_year": "2035", "card_number": "4242424242424242", "address_line1": "1 Pine Street",
             "city": "Seattle", "postal_code": "98101", "country": "US", "legal_name": "Contoso",
             "invoice_email": "ap@contoso.example.com", "phone": "+1 206 555 0199"}
-    for changes, field in (({"card_number": "4242"}, "card_number"), ({"saved_card": "999999"}, "saved_card"),
-                           ({"country": ""}, "country"), ({"expected_total": "1"}, None),
-                           ({"expected_total": "9" * 40}, None)):
-        response = carol.post(f"/s/{ALIAS}/checkout", data={**base, **changes}, csrf=False)
+    checkout = f"/s/{ALIAS}/checkout"
+    for changes, field, forged in (({"card_number": "4242"}, "card_number", False),
+                                   ({"saved_card": "999999"}, "saved_card", True), ({"country": ""}, "country", False),
+                                   ({"expected_total": "1"}, None, True), ({"expected_total": "9" * 40}, None, True)):
+        response = (_forged(carol, checkout, {**base, **changes}, action=checkout) if forged
+                    else carol.submit(checkout, {**base, **changes}))
         assert response.status_code == 422, changes
         if field:
             assert f'id="{field}-error"' in response.get_data(as_text=True), changes

@@ -110,13 +110,13 @@ def test_no_storefront_at_an_unknown_alias(client, northwind, alias):
 
 
 def test_a_closed_storefront_shows_its_sign_in_page_saying_so(app, client, login, northwind):
+    sign_in = client.page(f"/s/{ALIAS}/login")  # opened while the storefront was open
     close_storefront(app, northwind)
     for path in ("", "/products/mailsuite", "/login", "/signup"):
         page = client.get(f"/s/{ALIAS}{path}")
         assert page.status_code == 200
         assert "This storefront is closed" in page.get_data(as_text=True)
-    refused = client.post(f"/s/{ALIAS}/login", data={"email": "carol@contoso.example.com",
-                                                     "password": "portal-demo-2026"})
+    refused = client.submit(sign_in, {"email": "carol@contoso.example.com", "password": "portal-demo-2026"})
     assert refused.status_code == 403
     carol = login("carol")
     assert "This storefront is closed" in carol.get(f"/s/{ALIAS}/cart").get_data(as_text=True)
@@ -162,8 +162,9 @@ def test_pages_read_the_same_statements_whatever_the_number_of_rules_and_custome
     carol = login("carol")
     with app.app_context():
         edition = edition_of("webstats", "Standard")
-        line = {"product_id": edition.product_id, "edition": edition.id, "quantity": 5, "copies": 2}
-    assert carol.post(f"/s/{ALIAS}/cart", data=line).status_code == 302  # a line for the cart to price
+        line = {"edition": edition.id, "quantity": 5, "copies": 2}
+    added = carol.submit(f"/s/{ALIAS}/products/webstats", line, button="Add to cart")
+    assert added.status_code == 302  # a line for the cart to price
     urls = [f"/s/{ALIAS}", f"/s/{ALIAS}/products/webstats", f"/s/{ALIAS}/cart"]
     before = [_statements(app, carol, url) for url in urls]
     with app.app_context():

@@ -28,15 +28,19 @@ def _sign_up_form(**changes) -> dict:
 
 
 def test_carol_signs_in_as_a_customer_of_northwind(client, northwind):
-    response = client.post(LOGIN, data={"email": "carol@contoso.example.com", "password": DEMO_PASSWORD})
+    response = client.submit(LOGIN, {"email": "carol@contoso.example.com", "password": DEMO_PASSWORD})
     assert response.status_code == 302 and response.headers["Location"] == f"/s/{ALIAS}"
     page = client.get(f"/s/{ALIAS}/cart")
     assert page.status_code == 200 and "Contoso Retail" in page.get_data(as_text=True)
 
 
 def test_sign_in_goes_back_to_a_storefront_page_only(client, northwind):
-    response = client.post(f"{LOGIN}?next=/admin", data={"email": "carol@contoso.example.com",
-                                                         "password": DEMO_PASSWORD, "next": "//evil.example/x"})
+    # A forged "next" beside the page's own: the form carries the one of the URL it was opened at.
+    page = client.page(f"{LOGIN}?next=/admin")
+    form, _ = page.find(action=LOGIN)
+    response = client.post(page.action_of(form), data={
+        **dict(form.successful()), "email": "carol@contoso.example.com", "password": DEMO_PASSWORD,
+        "next": "//evil.example/x"})
     assert response.headers["Location"] == f"/s/{ALIAS}"
 
 
@@ -46,7 +50,7 @@ def test_users_who_are_not_customers_are_refused_like_a_wrong_password(app, clie
     for email, password in (("alice@northwind.example.com", DEMO_PASSWORD), ("dave@fabrikam.example.com",
                                                                              DEMO_PASSWORD),
                             ("carol@contoso.example.com", "wrong-password"), ("nobody@example.com", "whatever-1")):
-        response = client.post(LOGIN, data={"email": email, "password": password})
+        response = client.submit(LOGIN, {"email": email, "password": password})
         assert response.status_code == 422
         html = response.get_data(as_text=True)
         assert REFUSED in html
@@ -69,7 +73,7 @@ def test_a_signed_in_non_customer_is_told_to_sign_out(login, northwind):
 def test_sign_up_creates_a_sub_chain_under_the_reseller(app, client, mailbox, northwind):
     page = client.get(SIGNUP)
     assert page.status_code == 200
-    response = client.post(SIGNUP, data=_sign_up_form())
+    response = client.submit(SIGNUP, _sign_up_form())
     assert response.status_code == 302
     assert client.get(f"/s/{ALIAS}/cart").status_code == 200  # signed in as the new customer
     with app.app_context():
@@ -91,7 +95,7 @@ def test_sign_up_creates_a_sub_chain_under_the_reseller(app, client, mailbox, no
 def test_sign_up_with_an_existing_email_is_refused_beside_the_field(app, client, northwind):
     with app.app_context():
         before = db.session.query(Organization).count()
-    response = client.post(SIGNUP, data=_sign_up_form(email="dave@fabrikam.example.com"))
+    response = client.submit(SIGNUP, _sign_up_form(email="dave@fabrikam.example.com"))
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert 'id="email-error"' in html and "already exists" in html
@@ -111,17 +115,19 @@ def test_sign_up_refuses_bad_input_and_changes_nothing(app, client, northwind):
              ({"organization_name": ""}, "organization_name"),
              ({"organization_name": "x" * 5000}, "organization_name")]
     for changes, field in cases:
-        response = client.post(SIGNUP, data=_sign_up_form(**changes))
+        response = client.submit(SIGNUP, _sign_up_form(**changes))
         assert response.status_code == 422, changes
         assert f'id="{field}-error"' in response.get_data(as_text=True), changes
-    assert client.post(SIGNUP, data=_sign_up_form(full_name="Grace\x00")).status_code == 400
+    # A NUL no keyboard types: a forged request, with the session's token.
+    forged = {**_sign_up_form(full_name="Grace\x00"), "csrf_token": client.csrf_token()}
+    assert client.post(SIGNUP, data=forged).status_code == 400
     with app.app_context():
         assert db.session.query(User).count() == before
 
 
 def test_a_taken_organization_name_is_not_revealed(app, client, northwind):
     """Contoso Retail is already Northwind's customer: the sign-up succeeds under a distinct name."""
-    response = client.post(SIGNUP, data=_sign_up_form(organization_name="Contoso Retail"))
+    response = client.submit(SIGNUP, _sign_up_form(organization_name="Contoso Retail"))
     assert response.status_code == 302
     with app.app_context():
         names = set(db.session.scalars(select(Organization.name)))
@@ -129,10 +135,10 @@ def test_a_taken_organization_name_is_not_revealed(app, client, northwind):
 
 
 def test_nobody_signs_in_or_up_at_a_closed_storefront(app, client, northwind):
+    sign_in, sign_up = client.page(LOGIN), client.page(SIGNUP)  # opened while the storefront was open
     close_storefront(app, northwind)
-    assert client.post(LOGIN, data={"email": "carol@contoso.example.com",
-                                    "password": DEMO_PASSWORD}).status_code == 403
-    assert client.post(SIGNUP, data=_sign_up_form()).status_code == 403
+    assert client.submit(sign_in, {"email": "carol@contoso.example.com", "password": DEMO_PASSWORD}).status_code == 403
+    assert client.submit(sign_up, _sign_up_form()).status_code == 403
     with app.app_context():
         assert db.session.scalars(select(User).where(User.email == "grace@greenfield.example.com")).first() is None
 
@@ -140,6 +146,6 @@ def test_nobody_signs_in_or_up_at_a_closed_storefront(app, client, northwind):
 def test_sign_out_ends_the_session(login, northwind):
     carol = login("carol")
     assert carol.get(f"/s/{ALIAS}/logout").status_code == 200
-    response = carol.post(f"/s/{ALIAS}/logout")
+    response = carol.submit(f"/s/{ALIAS}", {}, action=f"/s/{ALIAS}/logout")  # the header's Sign out
     assert response.status_code == 302 and response.headers["Location"] == f"/s/{ALIAS}"
     assert carol.get(f"/s/{ALIAS}/cart").status_code == 302
