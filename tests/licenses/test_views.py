@@ -13,6 +13,7 @@ from portal.accounts.models import Organization, User
 from portal.extensions import db
 from portal.licenses.models import License
 from tests.factories import DEMO_EMAILS, make_license, make_org
+from tests.forms import Page
 
 HX = {"HX-Request": "true"}
 NEVER = "A license can never be re-assigned."
@@ -37,6 +38,17 @@ def _keys(app, owner: str, customer: str | None | bool = False) -> list[str]:
 def _license(app, key: str) -> License:
     with app.app_context():
         return db.session.scalars(select(License).where(License.key == key)).one()
+
+
+def _review(client, query: str, data: dict | None = None, **kwargs):
+    """Step 1 of the assignment: open /licenses/assign?<query>, fill it in and press Continue."""
+    return client.submit(f"/licenses/assign?{query}", data, button="Continue", **kwargs)
+
+
+def _confirm(client, review, button: str, on: str = "/licenses/assign", **kwargs):
+    """Step 2: press `button` (Assign …, or Change) on the confirmation that step 1 answered with, shown `on` that
+    page (the assign page, or in the dialog of the page htmx opened it from)."""
+    return client.submit(Page.parse(on, review.get_data(as_text=True)), button=button, **kwargs)
 
 
 def _section(html: str, name: str) -> str:
@@ -120,8 +132,9 @@ def test_frank_never_reaches_a_northwind_license_by_key_or_by_assigning_it(app, 
         found = frank.get(f"/licenses?section=resold&q={key}").get_data(as_text=True)
         assert f"/licenses/{key}" not in found and "No resold license matches" in found
     unassigned = _keys(app, "Northwind IT", None)[0]
+    # no page of frank's offers that license (its assign page is a 404): forged, with his session's token
     refused = frank.post("/licenses/assign", data={"licenses": unassigned, "email": DEMO_EMAILS["frank"],
-                                                   "step": "assign"})
+                                                   "step": "assign", "csrf_token": frank.csrf_token()})
     assert refused.status_code == 422 and "is not one of Litware Solutions" in refused.get_data(as_text=True)
     assert _license(app, unassigned).customer_id is None
     assert frank.get(f"/licenses/assign?customer={_org_id(app, 'Contoso Retail')}").status_code == 404
@@ -134,14 +147,12 @@ def test_assigning_without_javascript_chooses_then_confirms(app, login, demo, ma
     choose = alice.get(f"/licenses/assign?license={key}").get_data(as_text=True)
     assert re.search(rf'<input[^>]*checked[^>]*value="{key}"|<input[^>]*value="{key}"[^>]*checked', choose)
     assert "Step 1 of 2" in choose and "<dialog" not in choose
-    confirm = alice.post("/licenses/assign", data={"licenses": key, "email": "Carol@Contoso.example.com",
-                                                   "step": "review"})
+    confirm = _review(alice, f"license={key}", {"email": "Carol@Contoso.example.com"})
     page = confirm.get_data(as_text=True)
     assert confirm.status_code == 200 and "Step 2 of 2" in page
     assert '<strong class="confirm-email">carol@contoso.example.com</strong>' in page and NEVER in page
     assert _license(app, key).customer_id is None  # nothing happens before the confirmation
-    done = alice.post("/licenses/assign", data={"licenses": key, "email": "carol@contoso.example.com",
-                                                "step": "assign"})
+    done = _confirm(alice, confirm, "Assign license")
     assert done.status_code == 302 and done.headers["Location"].endswith(f"/licenses/{key}")
     assert "assigned to Contoso Retail" in alice.get(done.headers["Location"]).get_data(as_text=True)
     assert _license(app, key).customer_id == _org_id(app, "Contoso Retail")
@@ -151,8 +162,10 @@ def test_assigning_without_javascript_chooses_then_confirms(app, login, demo, ma
 
 def test_change_on_the_confirmation_goes_back_with_the_choices_kept(app, login, demo):
     key = _keys(app, "Northwind IT", None)[0]
-    page = login("alice").post("/licenses/assign", data={"licenses": key, "email": "x@example.org",
-                                                         "customer_name": "Xylo", "step": "edit"})
+    alice = login("alice")
+    review = _review(alice, f"license={key}", {"email": "x@example.org", "customer_name": "Xylo"})
+    assert "Step 2 of 2" in review.get_data(as_text=True)
+    page = _confirm(alice, review, "Change")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "Step 1 of 2" in html and 'value="x@example.org"' in html
     assert 'value="Xylo"' in html
@@ -160,34 +173,39 @@ def test_change_on_the_confirmation_goes_back_with_the_choices_kept(app, login, 
 
 def test_a_bad_email_is_explained_beside_the_field(app, login, demo):
     key = _keys(app, "Northwind IT", None)[0]
-    for step in ("review", "assign"):
-        response = login("alice").post("/licenses/assign", data={"licenses": key, "email": "carol@@contoso",
-                                                                 "step": step})
+    alice = login("alice")
+    # at step 1 as typed; at step 2 the address is a hidden field, so only a forged request carries a bad one
+    forged = {"licenses": key, "email": "carol@@contoso", "step": "assign", "csrf_token": alice.csrf_token()}
+    for response in (_review(alice, f"license={key}", {"email": "carol@@contoso"}),
+                     alice.post("/licenses/assign", data=forged)):
         html = response.get_data(as_text=True)
         assert response.status_code == 422 and 'id="email-error"' in html and 'aria-invalid="true"' in html
     assert _license(app, key).customer_id is None
 
 
 def test_no_license_chosen_is_explained(app, login, demo):
-    response = login("alice").post("/licenses/assign", data={"email": DEMO_EMAILS["carol"], "step": "review"})
+    response = _review(login("alice"), "", {"email": DEMO_EMAILS["carol"]})
     assert response.status_code == 422 and "Choose at least one license" in response.get_data(as_text=True)
 
 
 def test_a_license_assigned_in_another_tab_is_refused_at_confirmation(app, login, demo):
     key = _keys(app, "Northwind IT", None)[0]
     alice, bob = login("alice"), login("bob")
-    form = {"licenses": key, "email": DEMO_EMAILS["carol"]}
-    assert alice.post("/licenses/assign", data={**form, "step": "review"}).status_code == 200
-    assert bob.post("/licenses/assign", data={**form, "step": "assign"}).status_code == 302
-    late = alice.post("/licenses/assign", data={**form, "email": "someone@example.org", "step": "assign"})
+    review = _review(alice, f"license={key}", {"email": "someone@example.org"})
+    assert review.status_code == 200
+    bobs = _review(bob, f"license={key}", {"email": DEMO_EMAILS["carol"]})
+    assert _confirm(bob, bobs, "Assign license").status_code == 302
+    late = _confirm(alice, review, "Assign license")
     assert late.status_code == 422 and NEVER in late.get_data(as_text=True)
     assert _license(app, key).customer_id == _org_id(app, "Contoso Retail")
 
 
 def test_two_licenses_go_to_a_new_customer_who_gets_an_account(app, login, demo, mailbox):
     keys = _keys(app, "Northwind IT", None)[:2]
-    response = login("alice").post("/licenses/assign", data={"licenses": keys, "email": "pat@tailspin.example.com",
-                                                             "customer_name": "Tailspin Toys", "step": "assign"})
+    alice = login("alice")
+    review = _review(alice, "&".join(f"license={k}" for k in keys),
+                     {"licenses": keys, "email": "pat@tailspin.example.com", "customer_name": "Tailspin Toys"})
+    response = _confirm(alice, review, "Assign 2 licenses")
     assert response.status_code == 302 and response.headers["Location"].endswith("/licenses")
     with app.app_context():
         tailspin = db.session.scalars(select(Organization).where(Organization.name == "Tailspin Toys")).one()
@@ -208,22 +226,23 @@ def test_assigning_from_a_customer_row_offers_its_users_and_use_myself_keeps_it(
     key = _keys(app, "Northwind IT", None)[0]
     mine = alice.get(f"/licenses/assign?customer={northwind}&license={key}").get_data(as_text=True)
     assert "keeps it as personal licenses" in mine and 'name="email"' not in mine
-    done = alice.post("/licenses/assign", data={"licenses": key, "customer": northwind, "step": "assign"})
+    done = _confirm(alice, _review(alice, f"customer={northwind}&license={key}"), "Assign license")
     assert done.status_code == 302 and _license(app, key).customer_id == northwind
 
 
 def test_with_htmx_the_assignment_is_a_dialog_and_ends_on_the_result_page(app, login, demo):
     key = _keys(app, "Northwind IT", None)[0]
     alice = login("alice")
+    detail = f"/licenses/{key}"  # the page whose #assign-dialog htmx fills
+    htmx_headers = alice.page(detail).htmx_headers()
     dialog = alice.get(f"/licenses/assign?license={key}", headers=HX).get_data(as_text=True)
     assert "<html" not in dialog and dialog.strip().startswith('<dialog class="modal assign-dialog"')
     assert 'hx-post="/licenses/assign"' in dialog and 'method="dialog"' in dialog
-    confirm = alice.post("/licenses/assign", headers=HX, data={"licenses": key, "email": DEMO_EMAILS["carol"],
-                                                               "step": "review"})
+    confirm = alice.submit(Page.parse(detail, dialog), {"email": DEMO_EMAILS["carol"]}, button="Continue",
+                           htmx=True, headers=htmx_headers)
     confirmed = confirm.get_data(as_text=True)
     assert confirmed.strip().startswith('<dialog class="modal assign-dialog"') and NEVER in confirmed
-    done = alice.post("/licenses/assign", headers=HX, data={"licenses": key, "email": DEMO_EMAILS["carol"],
-                                                            "step": "assign"})
+    done = _confirm(alice, confirm, "Assign license", on=detail, htmx=True, headers=htmx_headers)
     assert done.status_code == 200 and done.headers["HX-Redirect"] == f"/licenses/{key}"
 
 
@@ -307,11 +326,13 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_quoted():
 
 def test_the_new_customer_can_sign_in_and_see_the_license(app, login, client, demo, mailbox):
     key = _keys(app, "Northwind IT", None)[0]
-    login("alice").post("/licenses/assign", data={"licenses": key, "email": "new@example.org", "step": "assign"})
+    alice = login("alice")
+    assert _confirm(alice, _review(alice, f"license={key}", {"email": "new@example.org"}),
+                    "Assign license").status_code == 302
     [mail] = mailbox.to("new@example.org")
     link = re.search(r"http://portal\.test(/password/set/[\w-]+)", mail.get_content()).group(1)
-    assert client.post(link, data={"password": "a-long-new-password", "confirm": "a-long-new-password"}
-                       ).status_code == 302
+    assert client.submit(link, {"password": "a-long-new-password", "confirm": "a-long-new-password"}
+                         ).status_code == 302
     client.login("new@example.org", "a-long-new-password")
     assert key in client.get("/licenses").get_data(as_text=True)
     with app.app_context():
