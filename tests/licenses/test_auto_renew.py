@@ -24,6 +24,7 @@ from portal.recurring.models import CollectionMethod
 from portal.seller.models import TaxRate
 from portal.seller.taxes import STANDARD, set_tax_rate
 from tests.factories import make_license, make_member, make_org, make_payment_method
+from tests.forms import Page
 
 TODAY = utcnow().date()
 
@@ -62,17 +63,20 @@ def _text(response) -> str:
     return re.sub(r"\s+", " ", html.unescape(response.get_data(as_text=True)))
 
 
-def _form(page: str, form_id: str | None = None, action_part: str = "auto-renew") -> tuple[str, dict]:
-    """The action and hidden fields of the page's form (the one with `form_id`, or the first whose action holds
-    `action_part`), as a browser would post them."""
-    for match in re.finditer(r"<form\b([^>]*)>(.*?)</form>", page, re.S):
-        attributes, body = match.groups()
-        action = re.search(r'action="([^"]+)"', attributes).group(1)
-        if (form_id and f'id="{form_id}"' in attributes) or (not form_id and action_part in action):
-            hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', body))
-            buttons = re.findall(r'<button type="submit" name="(\w+)" value="(\w+)"', body)
-            return html.unescape(action), {"hidden": hidden, "buttons": buttons}
-    raise AssertionError("no such form on the page")
+ON, OFF = "Turn automatic renewal on", "Turn automatic renewal off"  # a license's page
+ALL_ON, ALL_OFF = "Turn automatic M&S renewal on", "Turn automatic M&S renewal off"  # the list's bulk form
+
+
+def _buttons(page: Page, action: str) -> list[tuple[str, str]]:
+    """The (name, value) of the buttons of the page's form that posts to `action`."""
+    form, _ = page.find(action)
+    return [(b.name, b.value) for b in form.buttons]
+
+
+def _forged(client, url: str, data: dict):
+    """A request no page of the user's offers (another tenant's key, a value no checkbox has, a lapsed license's
+    "on"): posted by hand, with the session's token so that only the view's own checks refuse it."""
+    return client.post(url, data={**data, "csrf_token": client.csrf_token()})
 
 
 def _checkboxes(page: str) -> list[str]:
@@ -95,10 +99,10 @@ def test_a_license_does_not_renew_by_default_and_its_page_tells_what_a_renewal_w
 def test_alice_turns_automatic_renewal_on_and_off_from_the_license_page(app, login, licenses):
     key = licenses["resold"]
     alice = login("alice")
-    action, form = _form(alice.get(f"/licenses/{key}").get_data(as_text=True))
-    assert form["buttons"] == [("auto_renew", "on")]
+    page = alice.page(f"/licenses/{key}")
+    assert _buttons(page, f"/licenses/{key}/auto-renew") == [("auto_renew", "on")]
 
-    turned_on = alice.post(action, data={**form["hidden"], "auto_renew": "on"}, csrf=False)
+    turned_on = alice.submit(page, button=ON)
 
     assert turned_on.status_code == 303 and turned_on.headers["Location"].endswith(f"/licenses/{key}")
     assert _license(app, key).auto_renew is True
@@ -110,9 +114,9 @@ def test_alice_turns_automatic_renewal_on_and_off_from_the_license_page(app, log
     [entry] = _audit(app)
     assert (entry.object_type, entry.details) == ("License", {"auto_renew": True, "keys": [key]})
 
-    action, form = _form(alice.get(f"/licenses/{key}").get_data(as_text=True))
-    assert form["buttons"] == [("auto_renew", "off")]
-    assert alice.post(action, data={**form["hidden"], "auto_renew": "off"}, csrf=False).status_code == 303
+    page = alice.page(f"/licenses/{key}")
+    assert _buttons(page, f"/licenses/{key}/auto-renew") == [("auto_renew", "off")]
+    assert alice.submit(page, button=OFF).status_code == 303
     assert _license(app, key).auto_renew is False
     assert [e.details["auto_renew"] for e in _audit(app)] == [True, False]
 
@@ -120,14 +124,13 @@ def test_alice_turns_automatic_renewal_on_and_off_from_the_license_page(app, log
 def test_turning_on_what_is_already_on_changes_and_audits_nothing(app, login, licenses):
     alice = login("alice")
     key = licenses["resold"]
-    alice.post(f"/licenses/{key}/auto-renew", data={"auto_renew": "on"})
-    alice.post(f"/licenses/{key}/auto-renew", data={"auto_renew": "on"})
+    page = alice.page(f"/licenses/{key}")  # pressed twice (or in two tabs) before the page changes
+    assert [alice.submit(page, button=ON).status_code for _ in range(2)] == [303, 303]
     assert len(_audit(app)) == 1
 
 
 def test_a_master_user_may_set_it_too(app, login, licenses):
-    assert login("bob").post(f"/licenses/{licenses['unassigned']}/auto-renew",
-                             data={"auto_renew": "on"}).status_code == 303
+    assert login("bob").submit(f"/licenses/{licenses['unassigned']}", button=ON).status_code == 303
     assert _license(app, licenses["unassigned"]).auto_renew is True
 
 
@@ -140,7 +143,7 @@ def test_a_lapsed_license_is_reinstated_not_renewed_automatically(app, login, de
     page = _text(alice.get(f"/licenses/{key}"))
     assert "does not renew automatically. It lapsed on" in page and "Turn automatic renewal on" not in page
 
-    refused = alice.post(f"/licenses/{key}/auto-renew", data={"auto_renew": "on"})
+    refused = _forged(alice, f"/licenses/{key}/auto-renew", {"auto_renew": "on"})
 
     assert refused.status_code == 422
     assert f"M&S of license {key} has lapsed: automatic renewal does not reinstate it." in _text(refused)
@@ -149,13 +152,13 @@ def test_a_lapsed_license_is_reinstated_not_renewed_automatically(app, login, de
 
 def test_the_customer_sees_whether_it_renews_but_never_the_price_nor_the_form(app, login, licenses):
     key = licenses["resold"]
-    login("alice").post(f"/licenses/{key}/auto-renew", data={"auto_renew": "on"})
+    assert login("alice").submit(f"/licenses/{key}", button=ON).status_code == 303
     carol = login("carol")  # a viewer of Contoso Retail, the customer
     page = _text(carol.get(f"/licenses/{key}"))
     renews_on = (licenses["expires"] + timedelta(days=1)).isoformat()
     assert f"Maintenance & Support renews automatically on {renews_on}." in page
     assert "$" not in page and "/auto-renew" not in page
-    assert carol.post(f"/licenses/{key}/auto-renew", data={"auto_renew": "off"}).status_code == 404
+    assert _forged(carol, f"/licenses/{key}/auto-renew", {"auto_renew": "off"}).status_code == 404
     assert _license(app, key).auto_renew is True
 
 
@@ -163,7 +166,7 @@ def test_another_reseller_never_reaches_the_setting(app, login, licenses):
     frank = login("frank")  # Litware Solutions
     for key in licenses.values():
         if isinstance(key, str):
-            assert frank.post(f"/licenses/{key}/auto-renew", data={"auto_renew": "on"}).status_code == 404
+            assert _forged(frank, f"/licenses/{key}/auto-renew", {"auto_renew": "on"}).status_code == 404
             assert _license(app, key).auto_renew is False
 
 
@@ -216,14 +219,13 @@ def test_the_price_is_the_manual_renewal_price_less_discount_plus_tax(app, demo)
 
 def test_alice_turns_automatic_renewal_on_for_the_licenses_she_selects_in_the_list(app, login, licenses):
     alice = login("alice")
-    page = alice.get("/licenses").get_data(as_text=True)
-    action, form = _form(page, form_id="auto-renew-form")
-    offered = _checkboxes(page)
+    page = alice.page("/licenses")
+    offered = _checkboxes(page.html)
     chosen = [licenses["resold"], licenses["unassigned"], licenses["personal"]]
     assert set(chosen) <= set(offered)
-    assert ("auto_renew", "on") in form["buttons"] and ("auto_renew", "off") in form["buttons"]
+    assert _buttons(page, "/licenses/auto-renew") == [("auto_renew", "on"), ("auto_renew", "off")]
 
-    done = alice.post(action, data={**form["hidden"], "licenses": chosen, "auto_renew": "on"}, csrf=False)
+    done = alice.submit(page, {"licenses": chosen}, button=ALL_ON)
 
     assert done.status_code == 303 and done.headers["Location"].endswith("/licenses")
     listed = _text(alice.get("/licenses"))
@@ -233,9 +235,7 @@ def test_alice_turns_automatic_renewal_on_for_the_licenses_she_selects_in_the_li
     [entry] = _audit(app)  # one entry for the change, naming the licenses
     assert (entry.object_type, entry.details) == ("Organization", {"auto_renew": True, "keys": sorted(chosen)})
 
-    page = alice.get("/licenses").get_data(as_text=True)
-    action, form = _form(page, form_id="auto-renew-form")
-    off = alice.post(action, data={**form["hidden"], "licenses": chosen[:2], "auto_renew": "off"}, csrf=False)
+    off = alice.submit("/licenses", {"licenses": chosen[:2]}, button=ALL_OFF)
     assert off.status_code == 303
     assert "Automatic renewal turned off for 2 licenses." in _text(alice.get("/licenses"))
     assert [_license(app, key).auto_renew for key in chosen] == [False, False, True]
@@ -243,9 +243,9 @@ def test_alice_turns_automatic_renewal_on_for_the_licenses_she_selects_in_the_li
 
 def test_a_selection_partly_already_set_says_so(app, login, licenses):
     alice = login("alice")
-    alice.post(f"/licenses/{licenses['resold']}/auto-renew", data={"auto_renew": "on"})
-    alice.post("/licenses/auto-renew", data={"licenses": [licenses["resold"], licenses["unassigned"]],
-                                             "auto_renew": "on"})
+    assert alice.submit(f"/licenses/{licenses['resold']}", button=ON).status_code == 303
+    assert alice.submit("/licenses", {"licenses": [licenses["resold"], licenses["unassigned"]]},
+                        button=ALL_ON).status_code == 303
     assert ("Automatic renewal turned on for 1 license. It was already on for 1 other license."
             in _text(alice.get("/licenses")))
 
@@ -258,7 +258,8 @@ def test_another_tenants_license_in_the_selection_refuses_the_whole_request(app,
     alice = login("alice")
     chosen = [licenses["resold"], foreign]
 
-    refused = alice.post("/licenses/auto-renew", data={"licenses": chosen, "auto_renew": "on"})
+    assert foreign not in _checkboxes(alice.get("/licenses").get_data(as_text=True))
+    refused = _forged(alice, "/licenses/auto-renew", {"licenses": chosen, "auto_renew": "on"})
 
     assert refused.status_code == 422
     page = refused.get_data(as_text=True)
@@ -270,8 +271,8 @@ def test_another_tenants_license_in_the_selection_refuses_the_whole_request(app,
 
 
 def test_a_key_that_is_not_a_key_is_refused_the_same_way(app, login, licenses):
-    refused = login("alice").post("/licenses/auto-renew", data={
-        "licenses": [licenses["resold"], "not-a-key"], "auto_renew": "on"})
+    refused = _forged(login("alice"), "/licenses/auto-renew", {"licenses": [licenses["resold"], "not-a-key"],
+                                                               "auto_renew": "on"})
     assert refused.status_code == 422 and "Nothing was changed." in _text(refused)
     assert not _license(app, licenses["resold"]).auto_renew
 
@@ -281,8 +282,10 @@ def test_a_lapsed_license_in_the_selection_refuses_the_whole_request(app, login,
         northwind = db.session.get(Organization, demo.orgs["Northwind IT"])
         lapsed = make_license(northwind, ms_expires_on=TODAY - timedelta(days=1)).key
         db.session.commit()
-    refused = login("alice").post("/licenses/auto-renew", data={"licenses": [licenses["resold"], lapsed],
-                                                                "auto_renew": "on"})
+    alice = login("alice")
+    page = alice.page("/licenses")
+    assert {licenses["resold"], lapsed} <= set(_checkboxes(page.html))
+    refused = alice.submit(page, {"licenses": [licenses["resold"], lapsed]}, button=ALL_ON)
     assert refused.status_code == 422
     assert f"M&S of license {lapsed} has lapsed" in _text(refused)
     assert not _license(app, licenses["resold"]).auto_renew
@@ -297,16 +300,18 @@ def test_turning_off_a_lapsed_license_is_allowed(app, login, demo):
         db.session.commit()
     alice = login("alice")
     assert "automatic renewal does not reinstate it" in _text(alice.get(f"/licenses/{key}"))
-    assert alice.post("/licenses/auto-renew", data={"licenses": [key], "auto_renew": "off"}).status_code == 303
+    page = alice.page("/licenses")
+    assert key in _checkboxes(page.html)
+    assert alice.submit(page, {"licenses": [key]}, button=ALL_OFF).status_code == 303
     assert not _license(app, key).auto_renew
 
 
 def test_an_empty_or_oversized_selection_is_explained_and_changes_nothing(app, login, licenses):
     alice = login("alice")
-    empty = alice.post("/licenses/auto-renew", data={"auto_renew": "on"})
+    empty = alice.submit("/licenses", button=ALL_ON)  # nothing selected
     assert empty.status_code == 422 and "Select the licenses to change" in _text(empty)
     too_many = [licenses["resold"]] * (autorenew.MAX_SELECTION + 1)
-    oversized = alice.post("/licenses/auto-renew", data={"licenses": too_many, "auto_renew": "on"})
+    oversized = _forged(alice, "/licenses/auto-renew", {"licenses": too_many, "auto_renew": "on"})
     assert oversized.status_code == 422
     assert f"Choose at most {autorenew.MAX_SELECTION} licenses at a time (501 were selected)." in _text(oversized)
     assert not _license(app, licenses["resold"]).auto_renew and _audit(app) == []
@@ -322,7 +327,7 @@ def test_a_license_another_reseller_assigned_to_us_is_not_offered(app, login, de
     alice = login("alice")
     page = alice.get("/licenses").get_data(as_text=True)
     assert key in page and key not in _checkboxes(page)
-    assert alice.post("/licenses/auto-renew", data={"licenses": [key], "auto_renew": "on"}).status_code == 422
+    assert _forged(alice, "/licenses/auto-renew", {"licenses": [key], "auto_renew": "on"}).status_code == 422
     assert not _license(app, key).auto_renew
 
 
@@ -336,16 +341,16 @@ def test_a_sub_chain_user_who_may_not_buy_has_no_bulk_form(app, demo):
     client.login(email, "a-long-password")
     page = client.get("/licenses").get_data(as_text=True)
     assert "auto-renew-form" not in page
-    assert client.post("/licenses/auto-renew", data={"auto_renew": "on"}).status_code == 403
+    assert _forged(client, "/licenses/auto-renew", {"auto_renew": "on"}).status_code == 403
 
 
 @pytest.mark.parametrize("value", ["nul\x00", "\x00", "9" * 25, "x" * 300, "🙂", "ABCDE-FGHJK-MNPQR-STVWX-YZ012"])
 def test_whatever_is_posted_as_a_key_is_refused_without_a_server_error(app, login, licenses, value):
     alice = login("alice")
-    refused = alice.post("/licenses/auto-renew", data={"licenses": [licenses["resold"], value], "auto_renew": "on"})
+    refused = _forged(alice, "/licenses/auto-renew", {"licenses": [licenses["resold"], value], "auto_renew": "on"})
     if "\x00" in value:  # the portal refuses a NUL character in any form before the view (400)
         assert refused.status_code == 400
     else:
         assert refused.status_code == 422 and "Nothing was changed." in _text(refused)
-    assert alice.post("/licenses/auto-renew", data={"licenses": [value], "auto_renew": "maybe"}).status_code == 400
+    assert _forged(alice, "/licenses/auto-renew", {"licenses": [value], "auto_renew": "maybe"}).status_code == 400
     assert not _license(app, licenses["resold"]).auto_renew
