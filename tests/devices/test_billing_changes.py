@@ -254,7 +254,8 @@ def test_dave_marks_a_spare_and_each_manager_gets_one_email(app, login, fabrikam
     till = _id(app, Device, "Denver till 1")
     page = dave.get(f"/devices/{till}").get_data(as_text=True)
     assert 'name="counts"' in page and "the Chain & User Managers are emailed" in page
-    response = dave.post(f"/devices/{till}", data={"name": "Denver till 1", "serial_number": "FAB-DEN-0001"})
+    response = dave.submit(f"/devices/{till}", {"name": "Denver till 1", "serial_number": "FAB-DEN-0001",
+                                                "counts": False}, button="Save")  # unticked: a spare
     assert response.status_code == 302
     flashed = _text(dave.get(response.headers["Location"]))
     assert "Device Denver till 1 saved. We emailed the 2 Chain &amp; User Managers of Fabrikam Stores" in flashed
@@ -267,10 +268,10 @@ def test_moving_and_removing_from_the_pages_email_each_manager_once_per_change(a
     dave = login("dave")
     till = _id(app, Device, "Denver till 2")
     kiosk = _id(app, Location, "Airport Kiosk")
-    moved = dave.post(f"/devices/{till}/move", data={"location_id": kiosk})
+    moved = dave.submit(f"/devices/{till}", {"location_id": kiosk}, button="Move")
     assert moved.status_code == 302
     assert "We emailed the 2 Chain &amp; User Managers" in _text(dave.get(moved.headers["Location"]))
-    removed = dave.post(f"/devices/{till}/remove")
+    removed = dave.submit(f"/devices/{till}/remove", button="Remove Denver till 2")  # its confirmation page
     assert removed.status_code == 302
     assert "subscription quantity is unchanged" in _text(dave.get(removed.headers["Location"]))
     subjects = sorted(m["Subject"] for m in mailbox.to(DEMO_EMAILS["dave"]))
@@ -285,12 +286,11 @@ def test_erin_replaces_a_device_under_rma_from_its_page_and_nobody_is_emailed(ap
     device_page = erin.get(f"/devices/{broken}").get_data(as_text=True)
     link = re.search(r'href="(/devices\?[^"]*replaces=[^"#]*)[^"]*">Replace Airport kiosk 2 under RMA',
                      device_page).group(1).replace("&amp;", "&")
-    form = erin.get(link).get_data(as_text=True)
-    assert _selected_option(form, "replaces_id") == str(broken)
-    kiosk = _selected_option(form, "location_id")
-    action = re.search(r'<form method="post" action="(/devices[^"]*)"', form).group(1).replace("&amp;", "&")
-    response = erin.post(action, data={"location_id": kiosk, "name": "Airport kiosk 2 RMA",
-                                       "serial_number": "FAB-DIA-0102", "counts": "y", "replaces_id": str(broken)})
+    form = erin.page(link)
+    assert _selected_option(form.html, "replaces_id") == str(broken)
+    assert _selected_option(form.html, "location_id")
+    response = erin.submit(form, {"name": "Airport kiosk 2 RMA", "serial_number": "FAB-DIA-0102", "counts": True},
+                           button="Add device")
     assert response.status_code == 302
     page = _text(erin.get(response.headers["Location"]))
     assert "It replaces Airport kiosk 2 under RMA" in page and "nobody was emailed" in page
@@ -317,8 +317,15 @@ def test_a_bad_replacement_is_refused_beside_the_field_and_changes_nothing(app, 
     with app.app_context():
         before = db.session.scalar(select(func.count()).select_from(Device))
     dave = login("dave")
-    response = dave.post(f"/devices?location={kiosk_id}", data={"location_id": kiosk_id, "name": "Kiosk new",
-                                                                "counts": "y", "replaces_id": value})
+    page = dave.page(f"/devices?location={kiosk_id}")
+    form, _ = page.find(button="Add device")
+    offered = [v for c in form.controls if c.name == "replaces_id" for v, _ in c.options]
+    if value in offered:  # a device the list offers: chosen there
+        response = dave.submit(page, {"name": "Kiosk new", "counts": True, "replaces_id": value}, button="Add device")
+    else:  # one it does not offer: forged, with the session's token
+        response = dave.post(f"/devices?location={kiosk_id}", data={
+            "location_id": kiosk_id, "name": "Kiosk new", "counts": "y", "replaces_id": value,
+            "csrf_token": dave.csrf_token()})
     html = _text(response)
     assert response.status_code == 422
     assert 'id="replaces_id-error"' in html and 'aria-invalid="true"' in html

@@ -36,6 +36,12 @@ def _device(app, device_id: int) -> Device | None:
         return device
 
 
+def _forged(client, url: str, data: dict | None = None):
+    """A request no page of the user's offers (a read-only user's change, an id or a choice no form has): posted by
+    hand, with the session's token so that only the view's own checks refuse it."""
+    return client.post(url, data={**(data or {}), "csrf_token": client.csrf_token()})
+
+
 def _text(response) -> str:
     return re.sub(r"\s+", " ", response.get_data(as_text=True))
 
@@ -97,7 +103,7 @@ def test_odd_query_strings_still_show_the_page(app, login, demo, url):
                                  "/devices/999999/remove", "/locations/abc", "/devices/-1"])
 def test_garbage_ids_are_not_found(app, login, demo, url):
     assert login("dave").get(url).status_code == 404
-    assert login("dave").post(url, data={"name": "x"}).status_code in (404, 405)
+    assert _forged(login("dave"), url, {"name": "x"}).status_code in (404, 405)
 
 
 def test_carol_sees_contosos_locations_and_devices_read_only(app, login, demo):
@@ -119,11 +125,11 @@ def test_carol_sees_contosos_locations_and_devices_read_only(app, login, demo):
     assert carol.get(f"/devices/{hq_ids[0]}").status_code == 404  # Northwind's: not hers
     assert carol.get(f"/locations/{hq_ids[1]}").status_code == 404
     before = _count(app, Device), _count(app, Location)
-    assert carol.post("/devices", data={"location_id": flagship, "name": "Sneaky"}).status_code == 403
-    assert carol.post("/locations", data={"name": "Sneaky"}).status_code == 403
-    assert carol.post(f"/devices/{till}", data={"name": "Renamed"}).status_code == 403
-    assert carol.post(f"/devices/{till}/remove").status_code == 403
-    assert carol.post(f"/locations/{flagship}/remove").status_code == 403
+    assert _forged(carol, "/devices", {"location_id": flagship, "name": "Sneaky"}).status_code == 403
+    assert _forged(carol, "/locations", {"name": "Sneaky"}).status_code == 403
+    assert _forged(carol, f"/devices/{till}", {"name": "Renamed"}).status_code == 403
+    assert _forged(carol, f"/devices/{till}/remove").status_code == 403
+    assert _forged(carol, f"/locations/{flagship}/remove").status_code == 403
     assert (_count(app, Device), _count(app, Location)) == before
     nav = re.search(r'<nav class="main-nav".*?</nav>', carol.get("/devices").get_data(as_text=True), re.S).group(0)
     assert "Locations" in nav and "Devices" in nav and "Invoices" not in nav
@@ -134,9 +140,9 @@ def test_bob_as_master_user_reads_but_does_not_change(app, login, demo):
     flagship = _id(app, Location, "Portland Flagship")
     page = bob.get(f"/locations/{flagship}").get_data(as_text=True)
     assert "Portland till 2" in page and "Rename or change the address" not in page
-    assert bob.post(f"/locations/{flagship}", data={"name": "Bob's"}).status_code == 403
+    assert _forged(bob, f"/locations/{flagship}", {"name": "Bob's"}).status_code == 403
     till = _id(app, Device, "Portland till 1")
-    assert bob.post(f"/devices/{till}/move", data={"location_id": flagship}).status_code == 403
+    assert _forged(bob, f"/devices/{till}/move", {"location_id": flagship}).status_code == 403
 
 
 # ---------------------------------------------------------------- changing
@@ -145,10 +151,10 @@ def test_bob_as_master_user_reads_but_does_not_change(app, login, demo):
 def test_dave_adds_a_device_and_each_manager_gets_one_email(app, login, demo, mailbox):
     dave = login("dave")
     airport = _id(app, Location, "Airport Kiosk")
-    form = dave.get(f"/devices?location={airport}").get_data(as_text=True)
-    assert re.search(rf'<option selected value="{airport}">|<option value="{airport}" selected', form)
-    response = dave.post(f"/devices?location={airport}", data={"location_id": airport, "name": "Airport kiosk 7",
-                                                               "serial_number": "FAB-DIA-0007", "counts": "y"})
+    page = dave.page(f"/devices?location={airport}")
+    assert re.search(rf'<option selected value="{airport}">|<option value="{airport}" selected', page.html)
+    response = dave.submit(page, {"name": "Airport kiosk 7", "serial_number": "FAB-DIA-0007", "counts": True},
+                           button="Add device")
     assert response.status_code == 302
     page = _text(dave.get(response.headers["Location"]))
     assert "Device Airport kiosk 7 added at Airport Kiosk. We emailed the Chain &amp; User Manager of Fabrikam " \
@@ -166,7 +172,8 @@ def test_dave_adds_a_device_and_each_manager_gets_one_email(app, login, demo, ma
 def test_alice_adds_a_device_for_her_sub_chain_and_only_she_is_emailed(app, login, demo, mailbox):
     alice = login("alice")
     flagship = _id(app, Location, "Portland Flagship")
-    response = alice.post("/devices", data={"location_id": flagship, "name": "Portland till 3", "counts": "y"})
+    response = alice.submit("/devices", {"location_id": flagship, "name": "Portland till 3", "counts": True},
+                            button="Add device")
     assert response.status_code == 302
     assert [m["To"] for m in mailbox.messages] == [DEMO_EMAILS["alice"]]
     assert "Contoso Retail" in mailbox.messages[0].get_content()
@@ -177,30 +184,32 @@ def test_alice_adds_a_device_for_her_sub_chain_and_only_she_is_emailed(app, logi
 
 def test_erin_as_installation_partner_adds_moves_and_removes_fabrikams_devices(app, login, demo, mailbox):
     erin = login("erin")
-    added = erin.post("/locations", data={"organization_id": demo.orgs["Fabrikam Stores"], "name": "Boulder",
-                                          "address": "1 Pearl Street"})
+    added = erin.submit("/locations", {"organization_id": demo.orgs["Fabrikam Stores"], "name": "Boulder",
+                                       "address": "1 Pearl Street"}, button="Add location")
     assert added.status_code == 302
     boulder = _id(app, Location, "Boulder")
     assert added.headers["Location"].endswith(f"/locations/{boulder}")
-    response = erin.post("/devices", data={"location_id": boulder, "name": "Boulder till 1", "counts": "y"})
+    response = erin.submit("/devices", {"location_id": boulder, "name": "Boulder till 1", "counts": True},
+                           button="Add device")
     assert response.status_code == 302
     till = _id(app, Device, "Boulder till 1")
     assert [m["To"] for m in mailbox.messages] == [DEMO_EMAILS["dave"]]
     assert "Erin Evans (erin@northwind.example.com)" in mailbox.messages[0].get_content()
     airport = _id(app, Location, "Airport Kiosk")
-    assert erin.post(f"/devices/{till}/move", data={"location_id": airport}).status_code == 302
+    assert erin.submit(f"/devices/{till}", {"location_id": airport}, button="Move").status_code == 302
     moved = _device(app, till)
     assert (moved.location_id, moved.organization_id) == (airport, demo.orgs["Fabrikam Stores"])
-    assert erin.post(f"/devices/{till}", data={"name": "Kiosk spare", "serial_number": "S-1"}).status_code == 302
+    assert erin.submit(f"/devices/{till}", {"name": "Kiosk spare", "serial_number": "S-1", "counts": False},
+                       button="Save").status_code == 302
     edited = _device(app, till)
     assert (edited.name, edited.serial_number, edited.counts) == ("Kiosk spare", "S-1", False)
     confirm = _text(erin.get(f"/devices/{till}/remove"))
     assert "Export the device's data first" in confirm and "billing changes" in confirm and "vendor" in confirm
     assert _device(app, till) is not None  # the confirmation page changes nothing
-    removed = erin.post(f"/devices/{till}/remove")
+    removed = erin.submit(f"/devices/{till}/remove", button="Remove Kiosk spare")
     assert removed.status_code == 302 and _device(app, till) is None
     assert "subscription quantity is unchanged" in _text(erin.get(removed.headers["Location"]))
-    assert erin.post(f"/locations/{boulder}/remove").status_code == 302
+    assert erin.submit(f"/locations/{boulder}/remove", button="Remove Boulder").status_code == 302  # confirmed
     assert _count(app, Location) == 3  # the demo's
 
 
@@ -209,7 +218,7 @@ def test_a_location_with_devices_is_kept_with_the_reason_shown(app, login, demo)
     denver = _id(app, Location, "Downtown Denver")
     page = _text(dave.get(f"/locations/{denver}"))
     assert "still has 3 devices. Move them to another location or remove them first" in page
-    response = dave.post(f"/locations/{denver}/remove")
+    response = dave.submit(f"/locations/{denver}/remove")  # its confirmation page's form
     assert response.status_code == 302
     assert "still has 3 devices" in _text(dave.get(response.headers["Location"]))
     assert _id(app, Location, "Downtown Denver") == denver
@@ -218,11 +227,12 @@ def test_a_location_with_devices_is_kept_with_the_reason_shown(app, login, demo)
 def test_renaming_a_location_redirects_and_a_taken_name_is_explained_beside_the_field(app, login, demo):
     dave = login("dave")
     denver = _id(app, Location, "Downtown Denver")
-    taken = dave.post(f"/locations/{denver}", data={"name": "airport kiosk", "address": ""})
+    taken = dave.submit(f"/locations/{denver}", {"name": "airport kiosk", "address": ""}, button="Save")
     html = taken.get_data(as_text=True)
     assert taken.status_code == 422 and 'id="name-error"' in html and "already has a location called" in html
     assert _id(app, Location, "Downtown Denver") == denver
-    renamed = dave.post(f"/locations/{denver}", data={"name": "Denver Downtown", "address": "48 Elm Avenue"})
+    renamed = dave.submit(f"/locations/{denver}", {"name": "Denver Downtown", "address": "48 Elm Avenue"},
+                          button="Save")
     assert renamed.status_code == 302 and _id(app, Location, "Denver Downtown") == denver
 
 
@@ -241,7 +251,11 @@ def test_bad_device_input_is_explained_beside_the_field_and_changes_nothing(app,
     ids = {"LOC": str(_id(app, Location, "Airport Kiosk")), "FOREIGN": str(_id(app, Location, "Portland Flagship"))}
     data = {k: ids.get(v, v) for k, v in data.items()}
     before = _count(app, Device)
-    response = login("dave").post("/devices", data=data)
+    dave = login("dave")
+    if data.get("location_id") == ids["LOC"]:  # typed in the form, the location chosen from its list
+        response = dave.submit("/devices", data, button="Add device")
+    else:  # no location, or one the list does not offer: forged
+        response = _forged(dave, "/devices", data)
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert f'id="{field}-error"' in html and 'aria-invalid="true"' in html
@@ -255,7 +269,11 @@ def test_bad_location_input_is_explained_and_changes_nothing(app, login, demo, d
     data = {k: str(demo.orgs["Contoso Retail"]) if v == "FOREIGN" else v for k, v in data.items()}
     data.setdefault("organization_id", str(demo.orgs["Fabrikam Stores"]))
     before = _count(app, Location)
-    response = login("dave").post("/locations", data=data)
+    dave = login("dave")
+    if data["organization_id"] == str(demo.orgs["Fabrikam Stores"]):  # the form's own (hidden) organization
+        response = dave.submit("/locations", data, button="Add location")
+    else:  # another organization's: forged
+        response = _forged(dave, "/locations", data)
     assert response.status_code == 422 and 'class="error"' in response.get_data(as_text=True)
     assert _count(app, Location) == before
 
@@ -264,7 +282,8 @@ def test_moving_to_another_organizations_location_is_refused(app, login, demo):
     dave = login("dave")
     till = _id(app, Device, "Denver till 1")
     flagship = _id(app, Location, "Portland Flagship")
-    response = dave.post(f"/devices/{till}/move", data={"location_id": flagship})
+    assert f'value="{flagship}"' not in dave.get(f"/devices/{till}").get_data(as_text=True)
+    response = _forged(dave, f"/devices/{till}/move", {"location_id": flagship})  # not among the choices
     assert response.status_code == 422 and 'id="location_id-error"' in response.get_data(as_text=True)
     assert _device(app, till).location_id == _id(app, Location, "Downtown Denver")
 
@@ -272,6 +291,6 @@ def test_moving_to_another_organizations_location_is_refused(app, login, demo):
 def test_a_device_edit_with_a_taken_name_keeps_the_old_one(app, login, demo):
     dave = login("dave")
     till = _id(app, Device, "Denver till 1")
-    response = dave.post(f"/devices/{till}", data={"name": "Denver till 2", "counts": "y"})
+    response = dave.submit(f"/devices/{till}", {"name": "Denver till 2", "counts": True}, button="Save")
     assert response.status_code == 422 and 'id="name-error"' in response.get_data(as_text=True)
     assert _device(app, till).name == "Denver till 1"
