@@ -60,20 +60,16 @@ def test_two_checkouts_racing_for_one_alias_open_one_storefront_and_charge_once(
     client.login(rival_email, "a-long-password")
     buyers = [login("frank"), client]
     for buyer in buyers:
-        page = buyer.get("/account/plan").get_data(as_text=True)
-        token = buyer.csrf_token()
-        assert buyer.post("/account/plan/choose", data={"csrf_token": token, "plan": "reseller-standard"},
-                          csrf=False).status_code == 302, page
-    forms = [{**b.checkout_form(), **CARD, "storefront_alias": "contested", "csrf_token": b.csrf_token()}
-             for b in buyers]
+        assert buyer.submit("/account/plan", {}, button="Add Standard to the cart").status_code == 302
+    pages = [b.page("/checkout") for b in buyers]  # both checkouts open before either places its order
     barrier, answers = threading.Barrier(2), []
 
-    def place(buyer, form):
+    def place(buyer, page):
         barrier.wait()
-        response = buyer.post("/checkout", data=form, csrf=False)
+        response = buyer.submit(page, {**CARD, "storefront_alias": "contested"})
         answers.append((response.status_code, response.get_data(as_text=True)))
 
-    threads = [threading.Thread(target=place, args=pair) for pair in zip(buyers, forms, strict=True)]
+    threads = [threading.Thread(target=place, args=pair) for pair in zip(buyers, pages, strict=True)]
     for t in threads:
         t.start()
     for t in threads:

@@ -4,7 +4,6 @@ the storefront, and reopening it within retention."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 
 import pytest
@@ -25,13 +24,16 @@ CARD = {"payment_kind": "card", "saved_card": 0, "holder_name": "Frank Fischer",
         "exp_year": 2031, "card_number": APPROVED_VISA}
 
 
-def _token(page: str) -> str:
-    return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
-
-
 def _choose(client, plan: str):
-    page = client.get("/account/plan").get_data(as_text=True)
-    return client.post("/account/plan/choose", data={"csrf_token": _token(page), "plan": plan}, csrf=False)
+    """Click the plans page's button for `plan` (Add … to the cart, Upgrade to …)."""
+    page = client.page("/account/plan")
+    [button] = [b.text for form in page.forms if ("plan", plan) in form.successful() for b in form.buttons]
+    return client.submit(page, {}, button=button)
+
+
+def _forged_choice(client, plan: str):
+    """A plan the plans page does not offer this chain: a forged request, with the session's token."""
+    return client.post("/account/plan/choose", data={"plan": plan, "csrf_token": client.csrf_token()})
 
 
 def _count(app, model, *where) -> int:
@@ -70,12 +72,12 @@ def test_frank_buys_standard_with_an_alias_checked_before_any_charge(app, login,
     assert "reserved" in frank.get("/account/plan/alias?alias=admin").get_data(as_text=True)
 
     for bad in ("admin", "No Spaces", "ab", "-litware", "northwind", "x" * 31):
-        refused = frank.post("/checkout", data={**frank.checkout_form(), **CARD, "storefront_alias": bad})
+        refused = frank.submit("/checkout", {**CARD, "storefront_alias": bad})
         assert refused.status_code == 422, bad
         assert 'id="storefront_alias-error"' in refused.get_data(as_text=True)
     assert (_count(app, Order), _count(app, SandboxCharge)) == (0, 0)
 
-    placed = frank.post("/checkout", data={**frank.checkout_form(), **CARD, "storefront_alias": "Litware"})
+    placed = frank.submit("/checkout", {**CARD, "storefront_alias": "Litware"})
     assert placed.status_code == 302, placed.get_data(as_text=True)
     assert _state(app, "Litware Solutions") == (PlanName.STANDARD, "litware", "reseller-standard")
     with app.app_context():
@@ -88,15 +90,14 @@ def test_frank_buys_standard_with_an_alias_checked_before_any_charge(app, login,
 def test_free_then_upgrade_to_standard_is_prorated_and_switches_the_plan(app, login, demo):
     frank = login("frank")
     _choose(frank, "reseller-free")
-    assert frank.post("/checkout", data={**frank.checkout_form(), **CARD,
-                                         "storefront_alias": "litware"}).status_code == 302
+    assert frank.submit("/checkout", {**CARD, "storefront_alias": "litware"}).status_code == 302
     assert _state(app, "Litware Solutions") == (PlanName.FREE, "litware", "reseller-free")
-    assert _choose(frank, "reseller-free").status_code == 422  # already on Free
+    assert _forged_choice(frank, "reseller-free").status_code == 422  # already on Free
     assert _choose(frank, "reseller-standard").status_code == 302
     checkout = frank.get("/checkout").get_data(as_text=True)
     assert 'name="storefront_alias"' not in checkout  # the storefront exists
     assert "prorated" in checkout.lower() or "no charge now" in checkout
-    assert frank.post("/checkout", data={**frank.checkout_form(), **CARD}).status_code == 302
+    assert frank.submit("/checkout", CARD).status_code == 302
     assert _state(app, "Litware Solutions") == (PlanName.STANDARD, "litware", "reseller-standard")
     with app.app_context():
         litware = db.session.scalars(select(Organization).where(Organization.name == "Litware Solutions")).one()
@@ -110,24 +111,22 @@ def test_an_end_customer_chain_cannot_buy_a_plan(app, login, demo):
     dave = login("dave")
     page = dave.get("/account/plan").get_data(as_text=True)
     assert "for resellers" in page
-    assert _choose(dave, "reseller-free").status_code == 422
-    assert _choose(dave, "nonsense").status_code == 422
+    assert _forged_choice(dave, "reseller-free").status_code == 422
+    assert _forged_choice(dave, "nonsense").status_code == 422
 
 
 def test_cancel_is_pending_until_the_period_ends_then_the_run_closes_the_storefront(app, login, demo):
     alice = login("alice")
     confirm = alice.get("/account/plan/cancel")
     assert confirm.status_code == 200 and "keeps working until" in confirm.get_data(as_text=True)
-    done = alice.post("/account/plan/cancel", data={"csrf_token": _token(confirm.get_data(as_text=True))},
-                      csrf=False)
+    done = alice.submit("/account/plan/cancel", {}, action="/account/plan/cancel")
     assert done.status_code == 302
     assert _state(app, "Northwind IT")[0] is PlanName.PENDING_CANCELLATION
     page = alice.get("/account/plan").get_data(as_text=True)
     assert "Pending Cancellation" in page
-    alice.post("/account/plan/withdraw", data={"csrf_token": _token(page)}, csrf=False)
+    assert alice.submit("/account/plan", {}, button="Withdraw the cancellation").status_code == 302
     assert _state(app, "Northwind IT")[0] is PlanName.STANDARD
-    page = alice.get("/account/plan").get_data(as_text=True)
-    alice.post("/account/plan/cancel", data={"csrf_token": _token(page)}, csrf=False)
+    assert alice.submit("/account/plan/cancel", {}, action="/account/plan/cancel").status_code == 302
 
     from portal.recurring.run import renew
 
@@ -155,7 +154,7 @@ def test_a_kept_storefront_reopens_with_its_alias_when_a_plan_is_bought_again(ap
     assert _choose(alice, "reseller-free").status_code == 302
     checkout = alice.get("/checkout").get_data(as_text=True)
     assert 'name="storefront_alias"' not in checkout
-    assert alice.post("/checkout", data={**alice.checkout_form(), "payment_kind": "invoice"}).status_code == 302
+    assert alice.submit("/checkout", {"payment_kind": "invoice"}).status_code == 302
     name, alias, slug = _state(app, "Northwind IT")
     assert (name, alias, slug) == (PlanName.FREE, "northwind", "reseller-free")
     with app.app_context():
@@ -167,9 +166,7 @@ def test_a_kept_storefront_reopens_with_its_alias_when_a_plan_is_bought_again(ap
                                        ("\n".join(f"x{i}@example.com" for i in range(11)), False)])
 def test_notification_recipients_are_checked(app, login, demo, emails, ok):
     alice = login("alice")
-    page = alice.get("/account/plan").get_data(as_text=True)
-    response = alice.post("/account/plan/notifications", data={"csrf_token": _token(page),
-                                                               "notify_emails": emails}, csrf=False)
+    response = alice.submit("/account/plan", {"notify_emails": emails})
     assert response.status_code == (302 if ok else 422)
     with app.app_context():
         kept = db.session.scalars(select(Storefront)).one().notify_emails
@@ -178,9 +175,7 @@ def test_notification_recipients_are_checked(app, login, demo, emails, ok):
 
 def test_standard_moves_to_free_at_the_next_payment_and_is_renewed_as_free(app, login, demo):
     alice = login("alice")
-    page = alice.get("/account/plan").get_data(as_text=True)
-    assert alice.post("/account/plan/switch-to-free", data={"csrf_token": _token(page)},
-                      csrf=False).status_code == 302
+    assert alice.submit("/account/plan", {}, button="Move to Free at the end of the paid period").status_code == 302
     assert "moves to Reseller plan: Free" in alice.get("/account/plan").get_data(as_text=True)
     from portal.recurring.run import renew
 

@@ -16,11 +16,12 @@ from portal.storefronts.models import Storefront, StorefrontPrice
 from tests.factories import demo_product, make_org
 
 PAGE = "/account/storefront/prices"
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
-def token(client) -> str:
-    return _CSRF.search(client.get(PAGE).get_data(as_text=True)).group(1)
+def forged(client, url: str, data: dict | None = None):
+    """A request no form of the page makes (a value it does not offer, a rule it does not list), with the
+    session's token."""
+    return client.post(url, data={**(data or {}), "csrf_token": client.csrf_token()})
 
 
 def northwind_shop() -> Storefront:
@@ -54,8 +55,7 @@ def test_a_price_below_cost_is_a_loss_in_words(app, demo, login):
     alice = login("alice")
     page = alice.get(PAGE).get_data(as_text=True)
     target = option_value(page, "MailSuite Mail Server Professional")
-    response = alice.post("/account/storefront/prices/rules", csrf=False, data={
-        "csrf_token": token(alice), "target": target, "markup": "-90", "special": ""})
+    response = alice.submit(PAGE, {"target": target, "markup": "-90", "special": ""}, button="Save price")
     assert response.status_code == 302
     page = alice.get(PAGE).get_data(as_text=True)
     assert "Loss of" in page and "below your cost" in page
@@ -63,8 +63,7 @@ def test_a_price_below_cost_is_a_loss_in_words(app, demo, login):
 
 def test_setting_the_default_markup(app, demo, login):
     alice = login("alice")
-    response = alice.post("/account/storefront/prices/default", csrf=False,
-                          data={"csrf_token": token(alice), "markup": "12.5"})
+    response = alice.submit(PAGE, {"markup": "12.5"}, button="Save default markup")
     assert response.status_code == 302
     with app.app_context():
         assert northwind_shop().default_markup_bp == 1250
@@ -74,8 +73,7 @@ def test_setting_the_default_markup(app, demo, login):
 def test_a_bad_markup_is_refused_beside_the_field(app, demo, login, markup):
     alice = login("alice")
     before = rules(app)
-    response = alice.post("/account/storefront/prices/default", csrf=False,
-                          data={"csrf_token": token(alice), "markup": markup})
+    response = alice.submit(PAGE, {"markup": markup}, button="Save default markup")
     assert response.status_code == 422
     assert 'id="markup-error"' in response.get_data(as_text=True)
     with app.app_context():
@@ -87,8 +85,7 @@ def test_setting_a_special_price_for_an_edition(app, demo, login):
     alice = login("alice")
     page = alice.get(PAGE).get_data(as_text=True)
     target = option_value(page, "WebStats Analytics Enterprise")
-    response = alice.post("/account/storefront/prices/rules", csrf=False, data={
-        "csrf_token": token(alice), "target": target, "markup": "", "special": "120.50"})
+    response = alice.submit(PAGE, {"target": target, "markup": "", "special": "120.50"}, button="Save price")
     assert response.status_code == 302
     with app.app_context():
         edition_id = int(target[1:])
@@ -105,8 +102,8 @@ def test_a_bad_rule_is_refused_and_nothing_changes(app, demo, login, fields, fie
     alice = login("alice")
     page = alice.get(PAGE).get_data(as_text=True)
     before = rules(app)
-    response = alice.post("/account/storefront/prices/rules", csrf=False, data={
-        "csrf_token": token(alice), "target": option_value(page, "MailSuite Mail Server (every edition)"), **fields})
+    response = alice.submit(PAGE, {"target": option_value(page, "MailSuite Mail Server (every edition)"), **fields},
+                            button="Save price")
     assert response.status_code == 422
     assert f'id="{field}-error"' in response.get_data(as_text=True)
     assert rules(app) == before
@@ -116,8 +113,7 @@ def test_a_bad_rule_is_refused_and_nothing_changes(app, demo, login, fields, fie
 def test_an_unknown_product_is_refused(app, demo, login, target):
     alice = login("alice")
     before = rules(app)
-    response = alice.post("/account/storefront/prices/rules", csrf=False, data={
-        "csrf_token": token(alice), "target": target, "markup": "10"})
+    response = forged(alice, "/account/storefront/prices/rules", {"target": target, "markup": "10"})
     assert response.status_code == 422
     assert rules(app) == before
 
@@ -126,8 +122,7 @@ def test_a_subscription_product_cannot_be_priced(app, demo, login):
     alice = login("alice")
     with app.app_context():
         device = demo_product("device-protection").id
-    response = alice.post("/account/storefront/prices/rules", csrf=False, data={
-        "csrf_token": token(alice), "target": f"p{device}", "markup": "10"})
+    response = forged(alice, "/account/storefront/prices/rules", {"target": f"p{device}", "markup": "10"})
     assert response.status_code == 422
 
 
@@ -136,8 +131,7 @@ def test_setting_a_customers_special_price(app, demo, login):
     page = alice.get(PAGE).get_data(as_text=True)
     customer = option_value(page, "Contoso Retail")
     target = option_value(page, "MailSuite Mail Server Enterprise")
-    response = alice.post("/account/storefront/prices/customers", csrf=False, data={
-        "csrf_token": token(alice), "customer": customer, "target": target, "special": "5.25"})
+    response = alice.submit(PAGE, {"customer": customer, "target": target, "special": "5.25"})
     assert response.status_code == 302
     assert (demo_product_id(app, "mailsuite"), int(target[1:]), int(customer), None, 525) in rules(app)
 
@@ -155,9 +149,9 @@ def test_another_resellers_customer_is_refused(app, demo, login):
     page = alice.get(PAGE).get_data(as_text=True)
     before = rules(app)
     for customer in (str(stranger), str(demo.orgs["Fabrikam Stores"]), str(demo.orgs["Northwind IT"]), "9" * 30):
-        response = alice.post("/account/storefront/prices/customers", csrf=False, data={
-            "csrf_token": token(alice), "customer": customer,
-            "target": option_value(page, "MailSuite Mail Server (every edition)"), "special": "1"})
+        response = forged(alice, "/account/storefront/prices/customers", {
+            "customer": customer, "target": option_value(page, "MailSuite Mail Server (every edition)"),
+            "special": "1"})
         assert response.status_code == 422
         assert 'id="customer-error"' in response.get_data(as_text=True)
     assert rules(app) == before
@@ -169,8 +163,7 @@ def test_removing_a_rule(app, demo, login):
         rule_id = db.session.scalar(select(StorefrontPrice.id).where(StorefrontPrice.customer_id.is_not(None)))
     page = alice.get(PAGE).get_data(as_text=True)
     assert f"/account/storefront/prices/rules/{rule_id}/remove" in page
-    response = alice.post(f"/account/storefront/prices/rules/{rule_id}/remove", csrf=False,
-                          data={"csrf_token": token(alice)})
+    response = alice.submit(f"/account/storefront/prices/rules/{rule_id}/remove", {})  # the confirmation page
     assert response.status_code == 302
     with app.app_context():
         assert db.session.get(StorefrontPrice, rule_id) is None
@@ -186,8 +179,7 @@ def test_another_storefronts_rule_is_not_found(app, demo, login):
         db.session.commit()
         rule_id = rule.id
     alice = login("alice")
-    response = alice.post(f"/account/storefront/prices/rules/{rule_id}/remove", csrf=False,
-                          data={"csrf_token": token(alice)})
+    response = forged(alice, f"/account/storefront/prices/rules/{rule_id}/remove")
     assert response.status_code == 404
     with app.app_context():
         assert db.session.get(StorefrontPrice, rule_id) is not None
@@ -249,22 +241,20 @@ def test_on_free_the_page_shows_list_prices_and_refuses_rules(app, demo, client)
     assert "or its list prices where" in page  # the demo's editions have no RRP: their list prices
     assert "$40.00" in page and "$50.00" not in page  # MailSuite Professional at list price, not marked up
     assert 'action="/account/storefront/prices/default"' not in page
-    response = client.post("/account/storefront/prices/default", data={"markup": "10"})
+    response = forged(client, "/account/storefront/prices/default", {"markup": "10"})
     assert response.status_code == 422 and "Standard plan" in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("rule_id", ["99999999999999999999", "0"])
 def test_an_absurd_rule_id_is_a_404(app, demo, login, rule_id):
     alice = login("alice")
-    response = alice.post(f"/account/storefront/prices/rules/{rule_id}/remove", csrf=False,
-                          data={"csrf_token": token(alice)})
+    response = forged(alice, f"/account/storefront/prices/rules/{rule_id}/remove")
     assert response.status_code == 404
 
 
 def test_a_nul_character_changes_nothing(app, demo, login):
     alice = login("alice")
-    response = alice.post("/account/storefront/prices/default", csrf=False,
-                          data={"csrf_token": token(alice), "markup": "1\x000"})
+    response = forged(alice, "/account/storefront/prices/default", {"markup": "1\x000"})
     assert response.status_code in (400, 422)
     with app.app_context():
         assert northwind_shop().default_markup_bp == 2500

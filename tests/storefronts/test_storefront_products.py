@@ -20,19 +20,17 @@ from tests.factories import demo_product, make_member, make_org
 from tests.storefronts.test_prices import edition, make_storefront
 
 PAGE = "/account/storefront/products/mailsuite"
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 def save(client, url: str = PAGE, **fields):
-    """Post the page's form as a browser would: its CSRF token, its text fields as they are, and the changes."""
-    page = client.get(url).get_data(as_text=True)
-    form = page[page.index(f'action="{url}"'):page.index("</form>", page.index(f'action="{url}"'))]
-    data = {"csrf_token": _CSRF.search(form).group(1), "name": "", "summary": ""}
-    data.update(re.findall(r'<input[^>]*name="(name)"[^>]*value="([^"]*)"', form))
-    data.update(fields)
-    if data.get("hidden") is False:
-        del data["hidden"]
-    return client.post(url, csrf=False, data=data)
+    """Submit the page's form with these changes (hidden=True/False ticks or unticks the box)."""
+    return client.submit(url, fields, action=url)
+
+
+def forged(client, url: str, data: dict):
+    """A request no page of this user offers (authorization, a product without a page), with the session's
+    token."""
+    return client.post(url, data={**data, "csrf_token": client.csrf_token()})
 
 
 def shown_rows(app) -> list[tuple]:
@@ -83,9 +81,8 @@ def test_the_customers_cart_shows_the_resellers_name(app, demo, login):
     save(alice, name="Northwind Mail")
     with app.app_context():
         product = demo_product("mailsuite")
-        line = {"product_id": product.id, "edition": edition(product, "Professional").id, "quantity": 10,
-                "copies": 1}
-    assert carol.post("/s/northwind/cart", data=line).status_code == 302
+        line = {"edition": edition(product, "Professional").id, "quantity": 10, "copies": 1}
+    assert carol.submit("/s/northwind/products/mailsuite", line, button="Add to cart").status_code == 302
     cart = carol.get("/s/northwind/cart").get_data(as_text=True)
     assert "<strong>Northwind Mail</strong>" in cart
     assert "Added to your cart: Northwind Mail, Professional, 10 mailboxes." in cart
@@ -96,11 +93,12 @@ def test_a_hidden_product_leaves_the_storefront(app, demo, login, client):
     alice, carol = login("alice"), login("carol")
     with app.app_context():
         product = demo_product("mailsuite")
-        line = {"product_id": product.id, "edition": edition(product, "Professional").id, "quantity": 10,
-                "copies": 1}
-    assert carol.post("/s/northwind/cart", data=line).status_code == 302  # in the cart before it is hidden
+        line = {"edition": edition(product, "Professional").id, "quantity": 10, "copies": 1}
+    product_page = carol.page("/s/northwind/products/mailsuite")  # still open in carol's tab once hidden
+    assert carol.submit(product_page, line, button="Add to cart").status_code == 302  # in the cart before
     assert "MailSuite Mail Server" in carol.get("/s/northwind/cart").get_data(as_text=True)
-    assert save(alice, hidden="y").status_code == 302
+    checkout_page = carol.page("/s/northwind/checkout")  # opened before the product is hidden
+    assert save(alice, hidden=True).status_code == 302
     assert "Hidden from your storefront" in alice.get("/account/storefront/prices").get_data(as_text=True)
     assert "Hidden: your customers do not see this product" in alice.get(PAGE).get_data(as_text=True)
 
@@ -110,15 +108,14 @@ def test_a_hidden_product_leaves_the_storefront(app, demo, login, client):
         assert visitor.get("/s/northwind/products/mailsuite").status_code == 404
     with app.app_context():
         before = db.session.scalar(select(func.count()).select_from(CartItem))
-    response = carol.post("/s/northwind/cart", data=line)
+    response = carol.submit(product_page, line, button="Add to cart")
     assert response.status_code == 302 and response.headers["Location"].endswith("/s/northwind")
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(CartItem)) == before
     assert "This product is no longer sold here" in carol.get("/s/northwind/cart").get_data(as_text=True)
-    page = carol.get("/s/northwind/checkout").get_data(as_text=True)
-    form = dict(re.findall(r'name="(cart_signature|expected_total|csrf_token)"[^>]*? value="([^"]*)"', page))
-    checkout = carol.post("/s/northwind/checkout", csrf=False, data={
-        **form, "legal_name": "Contoso Retail LLC", "address_line1": "1 Pine Street", "city": "Seattle",
+    assert "disabled>Place order" in carol.get("/s/northwind/checkout").get_data(as_text=True)
+    checkout = carol.submit(checkout_page, {
+        "legal_name": "Contoso Retail LLC", "address_line1": "1 Pine Street", "city": "Seattle",
         "postal_code": "98101", "country": "US", "invoice_email": "ap@contoso.example.com",
         "phone": "+1 206 555 0199", "saved_card": "0", "holder_name": "Carol Chen",
         "card_number": "4242424242424242", "exp_month": "12", "exp_year": "2035"})
@@ -153,7 +150,7 @@ def test_a_nul_byte_is_refused_and_changes_nothing(app, demo, login):
 def test_only_a_license_product_the_vendor_sells_has_a_page(app, demo, login, slug):
     alice = login("alice")
     assert alice.get(f"/account/storefront/products/{slug}").status_code == 404
-    assert alice.post(f"/account/storefront/products/{slug}", data={"name": "Mine"}).status_code == 404
+    assert forged(alice, f"/account/storefront/products/{slug}", {"name": "Mine"}).status_code == 404
     assert shown_rows(app) == []
 
 
@@ -161,9 +158,9 @@ def test_not_your_storefront(app, demo, login, client):
     """Litware has no storefront: a 404 pointing to the plans. Another reseller with a storefront renames and hides
     MailSuite on its own only; a Master user or a customer of Northwind may not use the page."""
     assert login("frank").get(PAGE).status_code == 404
-    assert login("frank").post(PAGE, data={"name": "Litware Mail", "hidden": "y"}).status_code == 404
-    assert login("bob").post(PAGE, data={"name": "Bob Mail"}).status_code == 403
-    assert login("carol").post(PAGE, data={"name": "Carol Mail"}).status_code == 403
+    assert forged(login("frank"), PAGE, {"name": "Litware Mail", "hidden": "y"}).status_code == 404
+    assert forged(login("bob"), PAGE, {"name": "Bob Mail"}).status_code == 403
+    assert forged(login("carol"), PAGE, {"name": "Carol Mail"}).status_code == 403
     assert shown_rows(app) == []
     with app.app_context():
         other = make_org("Other Reseller", partner_tier=PartnerTier.SILVER)
@@ -171,7 +168,7 @@ def test_not_your_storefront(app, demo, login, client):
         make_storefront(other, alias="other-shop")
         db.session.commit()
     client.login(email, "a-long-password")
-    assert save(client, name="Other Mail", hidden="y").status_code == 302
+    assert save(client, name="Other Mail", hidden=True).status_code == 302
     assert client.get("/s/other-shop/products/mailsuite").status_code == 404
     page = login("alice").get(PAGE).get_data(as_text=True)
     assert "Other Mail" not in page and "Hidden" not in page
