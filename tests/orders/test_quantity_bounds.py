@@ -5,6 +5,8 @@ as a browser without JavaScript would send them."""
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pytest
 from sqlalchemy import select
 
@@ -19,7 +21,45 @@ from tests.forms import Page
 HUGE = 10**30  # more than any database integer holds
 
 
-def form_on(page: Page, button: str, action: str | None = None) -> dict:
+class _Form(HTMLParser):
+    """The fields of one form of a page (found by a fragment of its opening tag), as a browser would post them."""
+
+    def __init__(self, marker: str):
+        super().__init__()
+        self.marker, self.inside, self.fields, self._select = marker, False, {}, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self.inside = self.marker in self.get_starttag_text()
+        elif not self.inside:
+            return
+        elif tag == "input" and attrs.get("name"):
+            kind = attrs.get("type", "text")
+            if kind in ("checkbox", "radio") and "checked" not in attrs:
+                return
+            self.fields[attrs["name"]] = attrs.get("value", "")
+        elif tag == "select":
+            self._select = attrs.get("name")
+            self.fields.setdefault(self._select, "")
+        elif tag == "option" and self._select and ("selected" in attrs or not self.fields[self._select]):
+            self.fields[self._select] = attrs.get("value", "")
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.inside = False
+        elif tag == "select":
+            self._select = None
+
+
+def form_on(page: str, marker: str) -> dict:
+    parser = _Form(marker)
+    parser.feed(page)
+    assert parser.fields, f"no form {marker!r} on the page"
+    return parser.fields
+
+
+def _fields(page: Page, button: str, action: str | None = None) -> dict:
     """The fields of the page's form with that button, as a browser would post them untouched."""
     form, _ = page.find(action, button)
     return dict(form.successful())
@@ -43,7 +83,7 @@ def _offer_any_quantity(app, slug: str = "mailsuite") -> None:
 def test_more_location_plans_than_one_line_takes_are_refused_beside_the_field(app, login, demo, quantity):
     alice = login("alice")
     page = alice.page("/shop/location-plan")
-    assert "csrf_token" in form_on(page, "Add to cart")
+    assert "csrf_token" in _fields(page, "Add to cart")
 
     response = alice.submit(page, {"quantity": quantity}, button="Add to cart")
 
@@ -83,7 +123,7 @@ def test_a_license_of_more_units_than_a_line_takes_is_refused_where_any_quantity
 def test_more_copies_than_a_line_takes_are_refused_beside_the_field(app, login, demo, copies):
     alice = login("alice")
     page = alice.page("/shop/webstats")
-    assert form_on(page, "Add to cart")["copies"] == "1"
+    assert _fields(page, "Add to cart")["copies"] == "1"
 
     response = alice.submit(page, {"copies": copies}, button="Add to cart")
 
@@ -98,7 +138,7 @@ def test_the_cart_refuses_to_grow_an_item_beyond_the_bounds_and_says_why(app, lo
     assert alice.submit("/shop/webstats", {"copies": 2}, button="Add to cart").status_code == 302
     [item] = _items(app)
     cart = alice.page("/cart")
-    edit = form_on(cart, "Update", f"/cart/items/{item.id}")
+    edit = _fields(cart, "Update", f"/cart/items/{item.id}")
     assert edit[f"item-{item.id}-copies"] == "2" and f'max="{MAX_COPIES}"' in cart.html
 
     response = alice.submit(cart, {f"item-{item.id}-copies": HUGE}, action=f"/cart/items/{item.id}")
@@ -118,7 +158,7 @@ def test_an_upgrade_to_more_units_than_a_line_takes_is_refused_beside_the_field(
         db.session.commit()
     alice = login("alice")
     page = alice.page(f"/licenses/{key}/modify")
-    form = form_on(page, "Add upgrade to cart")
+    form = _fields(page, "Add upgrade to cart")
 
     # "quoted" stands for a price htmx showed (any: the quantity is refused before the price is compared)
     response = alice.submit(page, {"quantity": quantity, "quoted": 1}, button="Add upgrade to cart")
