@@ -16,7 +16,6 @@ from portal.extensions import db
 from portal.signin.models import UserSession
 from portal.signin.sessions import device_label
 from tests.factories import DEMO_EMAILS
-from tests.orders.test_quantity_bounds import form_on
 
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:130.0) Gecko/20100101 Firefox/130.0"
 SAFARI = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
@@ -46,8 +45,7 @@ def test_a_cookie_copied_before_sign_out_is_refused_after_it(app, demo):
     thief = copy_of(app, alice)
     assert thief.get("/account").status_code == 200  # a copied cookie works while the session lives
 
-    sign_out = form_on(alice.get("/logout").get_data(as_text=True), 'action="/logout"')
-    assert signed_out(alice.post("/logout", data=sign_out, csrf=False))
+    assert signed_out(alice.submit("/account", action="/logout"))  # the header's Sign out
 
     assert signed_out(thief.get("/account"))
     assert signed_out(thief.get("/account/security"))
@@ -68,10 +66,9 @@ def test_the_security_page_lists_sessions_and_signs_out_another_one(app, demo):
     assert "127.0.0.1" in page
     (other,) = _session_ids(page)  # every session but this one has a Sign out button
 
-    question = laptop.get(f"/account/security/sessions/{other}/end").get_data(as_text=True)  # Sign out asks first
-    assert "Sign out Safari on iPhone?" in question
-    form = form_on(question, f'action="/account/security/sessions/{other}/end"')
-    response = laptop.post(f"/account/security/sessions/{other}/end", data=form, csrf=False)
+    question = laptop.page(f"/account/security/sessions/{other}/end")  # Sign out asks first
+    assert "Sign out Safari on iPhone?" in question.html
+    response = laptop.submit(question, action=f"/account/security/sessions/{other}/end")
     assert response.status_code == 302
     assert "Safari on iPhone (127.0.0.1) is signed out." in laptop.get("/account/security").get_data(as_text=True)
     assert signed_out(phone.get("/account"))
@@ -86,9 +83,7 @@ def test_sign_out_everywhere_else_keeps_only_this_browser(app, demo):
     others = [signed_in(app, "bob", SAFARI), signed_in(app, "bob")]
     page = here.get("/account/security").get_data(as_text=True)
     assert len(_session_ids(page)) == 2
-    form = form_on(here.get("/account/security/sessions/end-others").get_data(as_text=True),
-                   'action="/account/security/sessions/end-others"')
-    response = here.post("/account/security/sessions/end-others", data=form, csrf=False)
+    response = here.submit("/account/security/sessions/end-others", action="/account/security/sessions/end-others")
     assert response.status_code == 302
     assert "Signed out everywhere else (2 sessions)." in here.get("/account/security").get_data(as_text=True)
     assert all(signed_out(other.get("/account")) for other in others)
@@ -101,22 +96,23 @@ def test_another_users_session_cannot_be_ended(app, demo):
     with app.app_context():
         alices = db.session.scalars(select(UserSession.id)).one()
     bob = signed_in(app, "bob")
-    assert bob.post(f"/account/security/sessions/{alices}/end").status_code == 404
+    # no page of bob's has that button: forged, with his session's token
+    assert bob.post(f"/account/security/sessions/{alices}/end", data={"csrf_token": bob.csrf_token()}
+                    ).status_code == 404
     assert alice.get("/account").status_code == 200
 
 
 def test_a_password_change_ends_other_sessions_and_outstanding_reset_links(app, demo, mailbox):
     anonymous = app.test_client()
-    anonymous.post("/password/forgot", data={"email": DEMO_EMAILS["alice"]})
+    assert anonymous.submit("/password/forgot", {"email": DEMO_EMAILS["alice"]}).status_code == 302
     (email,) = mailbox.to(DEMO_EMAILS["alice"])
     link = re.search(r"http://portal.test(/password/set/\S+)", email.get_content()).group(1)
     assert anonymous.get(link).status_code == 200  # the link works until the password changes
 
     here = signed_in(app, "alice")
     elsewhere = signed_in(app, "alice", SAFARI)
-    form = form_on(here.get("/account/password").get_data(as_text=True), 'action="/account/password"')
-    form.update(current="portal-demo-2026", password="a-brand-new-password", confirm="a-brand-new-password")
-    response = here.post("/account/password", data=form, csrf=False)
+    response = here.submit("/account/password", {"current": "portal-demo-2026", "password": "a-brand-new-password",
+                                                  "confirm": "a-brand-new-password"})
     assert response.status_code == 302
 
     assert here.get("/account").status_code == 200  # this browser goes on
@@ -131,7 +127,7 @@ def test_deactivation_ends_every_session_of_the_user(app, demo):
     alice = signed_in(app, "alice")
     with app.app_context():
         bob_membership = demo.memberships[("bob", "Northwind IT")]
-    alice.post(f"/account/users/{bob_membership}/deactivate")
+    assert alice.submit(f"/account/users/{bob_membership}/deactivate").status_code == 302  # its confirmation page
     assert signed_out(bob_here.get("/account"))
 
 
