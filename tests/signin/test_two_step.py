@@ -14,7 +14,7 @@ from portal.audit.models import AuditEntry
 from portal.extensions import db
 from portal.signin.models import TwoStepCredential
 from tests.factories import DEMO_EMAILS, demo_user, make_two_step, make_user
-from tests.orders.test_quantity_bounds import form_on
+from tests.forms import Page
 
 PASSWORD = "portal-demo-2026"
 
@@ -27,15 +27,11 @@ def _with_two_step(app, name: str) -> pyotp.TOTP:
 
 
 def _password_step(client, email: str, password: str = PASSWORD):
-    form = form_on(client.get("/login").get_data(as_text=True), 'action="/login"')
-    form.update(email=email, password=password)
-    return client.post("/login", data=form, csrf=False)
+    return client.submit("/login", {"email": email, "password": password})
 
 
 def _code_step(client, code: str):
-    form = form_on(client.get("/login/two-step").get_data(as_text=True), 'action="/login/two-step"')
-    form["code"] = code
-    return client.post("/login/two-step", data=form, csrf=False)
+    return client.submit("/login/two-step", {"code": code})
 
 
 def _next_code(totp: pyotp.TOTP) -> str:
@@ -52,9 +48,7 @@ def test_a_user_turns_two_step_sign_in_on_with_a_qr_code_and_a_first_code(app, l
     alice = login("alice")
     security = alice.get("/account/security").get_data(as_text=True)
     assert "Off: your password alone signs you in." in security
-    start = form_on(alice.get("/account/security/two-step").get_data(as_text=True),
-                    'action="/account/security/two-step/start"')
-    assert alice.post("/account/security/two-step/start", data=start, csrf=False).status_code == 302
+    assert alice.submit("/account/security/two-step", action="/account/security/two-step/start").status_code == 302
 
     setup = alice.get("/account/security/two-step")
     page = setup.get_data(as_text=True)
@@ -66,14 +60,14 @@ def test_a_user_turns_two_step_sign_in_on_with_a_qr_code_and_a_first_code(app, l
         stored = db.session.get(TwoStepCredential, demo_user("alice").id)
         assert secret not in stored.secret_encrypted and stored.confirmed_at is None
 
-    form = form_on(page, 'action="/account/security/two-step"')
-    form["code"] = "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"
-    refused = alice.post("/account/security/two-step", data=form, csrf=False)
+    setup_page = Page.parse("/account/security/two-step", page)
+    wrong = "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"
+    refused = alice.submit(setup_page, {"code": wrong}, action="/account/security/two-step")
     assert refused.status_code == 422
     assert re.search(r'id="code-error">That code is not right', refused.get_data(as_text=True))
 
-    form["code"] = pyotp.TOTP(secret).now()
-    codes_page = alice.post("/account/security/two-step", data=form, csrf=False).get_data(as_text=True)
+    codes_page = alice.submit(setup_page, {"code": pyotp.TOTP(secret).now()},
+                              action="/account/security/two-step").get_data(as_text=True)
     assert "Two-step sign-in is on." in codes_page
     assert len(re.findall(r"<code>[0-9a-f]{5}-[0-9a-f]{5}</code>", codes_page)) == 10
     assert "10 unused recovery codes left" in alice.get("/account/security").get_data(as_text=True)
@@ -113,10 +107,9 @@ def test_a_recovery_code_signs_in_once(app, login, demo):
     _with_two_step(app, "bob")
     bob = login("bob")  # signs in with the app's code
     assert 'href="/account/security/recovery-codes"' in bob.get("/account/security").get_data(as_text=True)
-    form = form_on(bob.get("/account/security/recovery-codes").get_data(as_text=True),  # it asks first
-                   'action="/account/security/recovery-codes"')
-    codes = re.findall(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>",
-                       bob.post("/account/security/recovery-codes", data=form, csrf=False).get_data(as_text=True))
+    new_codes = bob.submit("/account/security/recovery-codes",  # it asks first
+                           action="/account/security/recovery-codes")
+    codes = re.findall(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>", new_codes.get_data(as_text=True))
     assert len(codes) == 10
 
     client = app.test_client()
@@ -134,10 +127,8 @@ def test_new_recovery_codes_end_the_old_ones(app, login, demo):
     bob = login("bob")
 
     def regenerate() -> list[str]:
-        form = form_on(bob.get("/account/security/recovery-codes").get_data(as_text=True),
-                       'action="/account/security/recovery-codes"')
-        return re.findall(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>",
-                          bob.post("/account/security/recovery-codes", data=form, csrf=False).get_data(as_text=True))
+        new_codes = bob.submit("/account/security/recovery-codes", action="/account/security/recovery-codes")
+        return re.findall(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>", new_codes.get_data(as_text=True))
 
     old, new = regenerate(), regenerate()
     client = app.test_client()
@@ -150,9 +141,10 @@ def test_the_code_must_follow_the_password_within_minutes(app, demo):
     totp = _with_two_step(app, "alice")
     client = app.test_client()
     _password_step(client, DEMO_EMAILS["alice"])
-    with client.session_transaction() as session:
+    page = client.page("/login/two-step")
+    with client.session_transaction() as session:  # the code typed after the minutes allowed
         session["two_step_pending"] = {**session["two_step_pending"], "until": time.time() - 1}
-    late = client.post("/login/two-step", data={"code": totp.now()})
+    late = client.submit(page, {"code": totp.now()})
     assert late.status_code == 302 and late.headers["Location"].endswith("/login")
     assert "/login" in client.get("/account").headers["Location"]
 
@@ -161,7 +153,7 @@ def test_code_attempts_are_limited_like_passwords(app, demo):
     _with_two_step(app, "alice")
     client = app.test_client()
     _password_step(client, DEMO_EMAILS["alice"])
-    statuses = [client.post("/login/two-step", data={"code": "000001"}).status_code for _ in range(6)]
+    statuses = [client.submit("/login/two-step", {"code": "000001"}).status_code for _ in range(6)]
     assert statuses[:5] == [422] * 5
     assert statuses[5] == 429
 
@@ -169,15 +161,13 @@ def test_code_attempts_are_limited_like_passwords(app, demo):
 def test_turning_it_off_needs_a_current_code_or_the_password(app, login, demo):
     totp = _with_two_step(app, "alice")
     alice = login("alice")
-    page = alice.get("/account/security").get_data(as_text=True)
-    form = form_on(page, 'action="/account/security/two-step/disable"')
-    form["credential"] = "not-my-password"
-    refused = alice.post("/account/security/two-step/disable", data=form, csrf=False)
+    page = alice.page("/account/security")
+    turn_off = {"action": "/account/security/two-step/disable"}
+    refused = alice.submit(page, {"credential": "not-my-password"}, **turn_off)
     assert refused.status_code == 422
     assert re.search(r'id="credential-error">That is neither a current code', refused.get_data(as_text=True))
 
-    form["credential"] = _next_code(totp)
-    assert alice.post("/account/security/two-step/disable", data=form, csrf=False).status_code == 302
+    assert alice.submit(page, {"credential": _next_code(totp)}, **turn_off).status_code == 302
     assert "Off: your password alone signs you in." in alice.get("/account/security").get_data(as_text=True)
     assert "user.two_step_disabled" in _actions(app)
     client = app.test_client()
@@ -197,18 +187,20 @@ def test_staff_without_two_step_set_it_up_before_anything_else(app, demo):
     assert "Two-step sign-in is required for your account" in page
     assert client.get("/static/css/portal.css").status_code == 200
 
-    start = form_on(page, 'action="/account/security/two-step/start"')
-    client.post("/account/security/two-step/start", data=start, csrf=False)
-    page = client.get("/account/security/two-step").get_data(as_text=True)
-    secret = re.search(r"Or type this key: <code>([A-Z2-7]+)</code>", page).group(1)
-    form = form_on(page, 'action="/account/security/two-step"')
-    form["code"] = pyotp.TOTP(secret).now()
-    assert client.post("/account/security/two-step", data=form, csrf=False).status_code == 200
+    started = client.submit(Page.parse("/account/security/two-step", page),
+                            action="/account/security/two-step/start")
+    assert started.status_code == 302
+    page = client.page("/account/security/two-step")
+    secret = re.search(r"Or type this key: <code>([A-Z2-7]+)</code>", page.html).group(1)
+    assert client.submit(page, {"code": pyotp.TOTP(secret).now()},
+                         action="/account/security/two-step").status_code == 200
     assert client.get("/admin/audit").status_code == 200
     # and it stays on: staff may not turn it off
     assert "It is required for your account, so it stays on." in client.get("/account/security").get_data(
         as_text=True)
-    refused = client.post("/account/security/two-step/disable", data={"credential": PASSWORD})
+    # the page offers no way to turn it off: forged, with the session's token
+    refused = client.post("/account/security/two-step/disable", data={"credential": PASSWORD,
+                                                                      "csrf_token": client.csrf_token()})
     assert refused.status_code == 422
 
 
@@ -218,18 +210,18 @@ def test_signing_out_stays_possible_before_the_setup(app, demo):
         db.session.commit()
     client = app.test_client()
     _password_step(client, "newstaff@vendor.example.com")
-    page = client.get("/account/security/two-step").get_data(as_text=True)
-    form = form_on(page, 'action="/logout"')
-    assert client.post("/logout", data=form, csrf=False).headers["Location"].endswith("/login")
+    page = client.page("/account/security/two-step")
+    # the header's Sign out and the page's own "Sign out instead" are the same form: press the page's own
+    own = [form for form in page.forms if form.action == "/logout"][-1]
+    signed_out = client.submit(Page(page.url, page.html, [own], page.body_attrs), action="/logout")
+    assert signed_out.headers["Location"].endswith("/login")
     assert "/login" in client.get("/account/security/two-step").headers["Location"]
 
 
 def test_a_main_chains_managers_require_two_step_of_all_its_users(app, login, demo):
     bob, carol, dave = login("bob"), login("carol"), login("dave")
     alice = login("alice")
-    form = form_on(alice.get("/account/security").get_data(as_text=True), 'action="/account/security/chain"')
-    form["required"] = "y"
-    assert alice.post("/account/security/chain", data=form, csrf=False).status_code == 302
+    assert alice.submit("/account/security", {"required": True}, action="/account/security/chain").status_code == 302
     assert "now required for every user of Northwind IT" in alice.get("/account/security/two-step").get_data(
         as_text=True)
     assert "organization.two_step_required" in _actions(app)
@@ -245,7 +237,9 @@ def test_a_main_chains_managers_require_two_step_of_all_its_users(app, login, de
 
 def test_only_a_main_chains_managers_set_the_requirement(app, login, demo):
     bob = login("bob")
-    assert bob.post("/account/security/chain", data={"required": "y"}).status_code == 403
+    # the page shows him no such form: forged, with his session's token
+    assert bob.post("/account/security/chain", data={"required": "y", "csrf_token": bob.csrf_token()}
+                    ).status_code == 403
     assert "Two-step sign-in in Northwind IT" not in bob.get("/account/security").get_data(as_text=True)
     assert "organization.two_step_required" not in _actions(app)
 
