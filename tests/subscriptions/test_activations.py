@@ -49,11 +49,22 @@ def test_an_installer_sees_where_the_chains_licenses_are_active_with_masked_keys
         assert hidden not in nav
 
 
+def _deactivate(client, activation_id: int, page=None, **kwargs):
+    """Confirm "Deactivate" on the activation's confirmation page (or on `page`, already open)."""
+    url = f"/activations/{activation_id}/deactivate"
+    return client.submit(page or url, {}, action=url, **kwargs)
+
+
+def _forged(client, ref) -> int:
+    """A deactivation no page of this user offers: a forged request, with the session's token."""
+    return client.post(f"/activations/{ref}/deactivate", data={"csrf_token": client.csrf_token()}).status_code
+
+
 def test_an_installer_deactivates_an_installation_and_it_is_audited(app, login, demo):
     made = _fabrikam_activations(app)
     activation_id, key = made["resold"]
     erin = login("erin")
-    response = erin.post(f"/activations/{activation_id}/deactivate")
+    response = _deactivate(erin, activation_id)
     assert response.status_code == 302 and response.headers["Location"].endswith("/activations")
     page = erin.get("/activations").get_data(as_text=True)
     assert "is no longer active on fabrikam-web-01" in page
@@ -68,9 +79,10 @@ def test_an_installer_deactivates_an_installation_and_it_is_audited(app, login, 
 def test_deactivating_again_changes_nothing_and_says_so(app, login, demo):
     activation_id, _ = _fabrikam_activations(app)["own"]
     dave = login("dave")
-    dave.post(f"/activations/{activation_id}/deactivate")
+    confirm = dave.page(f"/activations/{activation_id}/deactivate")
+    assert _deactivate(dave, activation_id, confirm).status_code == 302
     ended = _activation(app, activation_id).deactivated_at
-    response = dave.post(f"/activations/{activation_id}/deactivate", follow_redirects=True)
+    response = _deactivate(dave, activation_id, confirm, follow_redirects=True)  # the same page, confirmed again
     assert "had already ended" in response.get_data(as_text=True)
     assert _activation(app, activation_id).deactivated_at == ended
 
@@ -78,13 +90,13 @@ def test_deactivating_again_changes_nothing_and_says_so(app, login, demo):
 @pytest.mark.parametrize("ref", ["abc", "1.5", "-1", "99999999999999999999"])
 def test_a_malformed_deactivation_is_refused_and_changes_nothing(app, login, demo, ref):
     made = _fabrikam_activations(app)
-    assert login("erin").post(f"/activations/{ref}/deactivate").status_code == 404
+    assert _forged(login("erin"), ref) == 404
     assert all(_activation(app, a).deactivated_at is None for a, _ in made.values())
 
 
 def test_a_deactivation_without_the_csrf_token_is_refused(app, login, demo):
     activation_id, _ = _fabrikam_activations(app)["own"]
-    response = login("erin").post(f"/activations/{activation_id}/deactivate", csrf=False)
+    response = login("erin").post(f"/activations/{activation_id}/deactivate")
     assert response.status_code == 400
     assert _activation(app, activation_id).deactivated_at is None
 
@@ -102,8 +114,7 @@ def test_another_tenants_activation_is_a_404_and_stays_active(app, login, demo):
     attempts = [("erin", litwares), ("erin", contosos), ("frank", made["own"][0]), ("frank", made["resold"][0]),
                 ("dave", contosos), ("dave", 999_999)]
     for user, activation_id in attempts:
-        response = login(user).post(f"/activations/{activation_id}/deactivate")
-        assert response.status_code == 404, (user, activation_id)
+        assert _forged(login(user), activation_id) == 404, (user, activation_id)
     with app.app_context():
         assert db.session.scalars(select(Activation).where(Activation.deactivated_at.is_not(None))).all() == []
 
@@ -113,8 +124,8 @@ def test_the_reseller_that_owns_a_license_sees_and_ends_its_activation_at_the_cu
     alice = login("alice")
     page = alice.get("/activations").get_data(as_text=True)
     assert "fabrikam-web-01" in page and "contoso-mail-01" in page and "fabrikam-till-01" not in page
-    assert alice.post(f"/activations/{made['resold'][0]}/deactivate").status_code == 302
-    assert alice.post(f"/activations/{made['own'][0]}/deactivate").status_code == 404
+    assert _deactivate(alice, made["resold"][0]).status_code == 302
+    assert _forged(alice, made["own"][0]) == 404
 
 
 def test_activations_are_paged_newest_first(app, login, demo):
@@ -142,4 +153,4 @@ def test_activations_are_paged_newest_first(app, login, demo):
 def test_master_users_and_viewers_have_no_activations_page(app, login, demo, user):
     client = login(user)
     assert client.get("/activations").status_code == 403
-    assert client.post("/activations/1/deactivate").status_code == 404  # none of theirs to end
+    assert _forged(client, 1) == 404  # none of theirs to end

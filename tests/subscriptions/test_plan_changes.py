@@ -11,9 +11,9 @@ nothing; every change is audited."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -30,18 +30,22 @@ from portal.orders.models import OrderLine
 from portal.subscriptions.models import Subscription
 from tests.conftest import PortalClient
 from tests.factories import demo_product, make_device, make_location, make_member, make_org, make_subscription
+from tests.forms import Page
 
 APPROVED_VISA = "4242 4242 4242 4242"
 
 
-def page_form(html: str, action: str, button: str | None = None) -> dict[str, str]:
-    """The fields a form of the page posts (its hidden fields and the values it shows), found by its action and,
-    when several forms post there, by the text of its button."""
-    for form in re.findall(r'<form method="post" action="([^"]*)"(.*?)</form>', html, re.S):
-        if form[0] == action and (button is None or button in form[1]):
-            return {name: value for name, value in re.findall(r'<input[^>]*?name="([^"]+)"[^>]*?value="([^"]*)"',
-                                                              form[1])}
-    raise AssertionError(f"no form posting to {action}" + (f" with {button!r}" if button else ""))
+def _button(page: Page, action: str, words: str) -> str:
+    """The label of the one button, among those of the forms posting to `action`, whose label has `words`."""
+    [label] = [b.text for form in page.forms for b in form.buttons
+               if words in b.text and urlsplit(page.action_of(form, b)).path == action]
+    return label
+
+
+def _forged(client: PortalClient, page: Page, action: str, words: str, changes: dict):
+    """The page's form (found by `action` and button `words`) posted with values it cannot produce."""
+    form, _ = page.find(action=action, button=_button(page, action, words))
+    return client.post(action, data={**dict(form.successful()), **changes})
 
 
 def _plan(app, org_id: int, slug: str) -> Subscription:
@@ -92,17 +96,24 @@ def _change_url(plan_id: int, what: str = "change") -> str:
     return f"/subscriptions/{plan_id}/{what}"
 
 
-def _preview(client: PortalClient, plan_id: int, what: str, **typed):
-    """Fill the `what` form of the Change page (increase, decrease or switch) and post it to see its effect."""
-    html = client.get(_change_url(plan_id)).get_data(as_text=True)
-    fields = page_form(html, _change_url(plan_id, what), button="See the")
-    fields.update({f"{what}-{name}": str(value) for name, value in typed.items()})
-    return client.post(_change_url(plan_id, what), data=fields, csrf=False)
+def _preview(client: PortalClient, plan_id: int, what: str, page: Page | None = None, **typed):
+    """Fill the `what` form of the Change page (increase, decrease or switch) and submit it to see its effect."""
+    page = page or client.page(_change_url(plan_id))
+    action = _change_url(plan_id, what)
+    return client.submit(page, {f"{what}-{name}": str(value) for name, value in typed.items()}, action=action,
+                         button=_button(page, action, "See the"))
 
 
 def _confirm(client: PortalClient, preview_html: str, plan_id: int, what: str, button: str):
-    return client.post(_change_url(plan_id, what), data=page_form(preview_html, _change_url(plan_id, what), button),
-                       csrf=False)
+    """Click the confirming button (its label has `button`) on the preview page."""
+    action = _change_url(plan_id, what)
+    page = Page.parse(action, preview_html)
+    return client.submit(page, {}, action=action, button=_button(page, action, button))
+
+
+def _withdraw(client: PortalClient, page_url: str, plan_id: int):
+    """Withdraw the scheduled change from `page_url` (the plans page or the Change page)."""
+    return client.submit(page_url, {}, action=_change_url(plan_id, "withdraw"))
 
 
 # ---------------------------------------------------------------- the page
@@ -113,8 +124,9 @@ def test_each_plan_links_to_its_change_page_with_three_forms(app, chain):
     assert f'href="{_change_url(chain.plan_id)}"' in html
     page = chain.client.get(_change_url(chain.plan_id)).get_data(as_text=True)
     assert "Increase now" in page and "Decrease or cancel" in page and "Switch between monthly and annual" in page
-    assert page_form(page, _change_url(chain.plan_id, "increase"))["increase-csrf_token"]
-    assert page_form(page, _change_url(chain.plan_id, "decrease"))["decrease-csrf_token"]
+    forms = chain.client.page(_change_url(chain.plan_id))
+    assert "increase-csrf_token" in forms.find(action=_change_url(chain.plan_id, "increase"))[0].names
+    assert "decrease-csrf_token" in forms.find(action=_change_url(chain.plan_id, "decrease"))[0].names
     # No annual Device Protection in the demo catalog: nothing to switch to, and the vendor's address is given.
     assert "No plan with another billing interval is offered" in page
     assert 'href="mailto:' in page and "not self-service" in page
@@ -158,10 +170,11 @@ def test_increase_previews_the_prorated_price_then_puts_it_in_the_cart(app, chai
 
 
 def test_a_stale_increase_price_is_shown_again_and_nothing_is_added(app, chain):
-    html = _preview(chain.client, chain.plan_id, "increase", quantity=3).get_data(as_text=True)
-    fields = page_form(html, _change_url(chain.plan_id, "increase"), "to the cart")
-    fields["increase-quoted"] = str(int(fields["increase-quoted"]) + 1)
-    response = chain.client.post(_change_url(chain.plan_id, "increase"), data=fields, csrf=False)
+    action = _change_url(chain.plan_id, "increase")
+    preview = Page.parse(action, _preview(chain.client, chain.plan_id, "increase", quantity=3).get_data(as_text=True))
+    form, _ = preview.find(action=action, button=_button(preview, action, "to the cart"))
+    quoted = int(dict(form.successful())["increase-quoted"])
+    response = _forged(chain.client, preview, action, "to the cart", {"increase-quoted": str(quoted + 1)})
     assert response.status_code == 422
     assert "The prorated price changed since it was shown" in response.get_data(as_text=True)
     with app.app_context():
@@ -208,7 +221,7 @@ def test_daves_two_more_locations_with_ten_months_left_cost_ten_twelfths_of_a_ye
     assert "Prorated for" in checkout and f"${expected / 100:,.2f}" in checkout
     card = {"payment_kind": "card", "saved_card": 0, "holder_name": "Dave Diaz", "exp_month": 12,
             "exp_year": 2031, "card_number": APPROVED_VISA}
-    placed = dave.post("/checkout", data={**dave.checkout_form(), **card})
+    placed = dave.submit("/checkout", card)
     assert placed.status_code == 302, placed.get_data(as_text=True)[:2000]
     with app.app_context():
         line = db.session.scalars(select(OrderLine).order_by(OrderLine.id.desc())).first()
@@ -224,7 +237,9 @@ def test_daves_two_more_locations_with_ten_months_left_cost_ten_twelfths_of_a_ye
 def test_a_product_the_chain_has_no_plan_on_is_a_whole_period_from_today(app, chain):
     with app.app_context():
         product_id = demo_product("location-plan").id
-    response = chain.client.post("/cart", data={"product_id": product_id, "quantity": 2})
+    product = chain.client.page("/shop/location-plan")
+    assert ("product_id", str(product_id)) in product.find(button="Add to cart")[0].successful()
+    response = chain.client.submit(product, {"quantity": 2}, button="Add to cart")
     assert response.status_code == 302
     with app.app_context():
         [item] = db.session.scalars(select(CartItem).where(CartItem.organization_id == chain.id))
@@ -238,11 +253,10 @@ def test_buy_n_more_on_the_page_is_prorated_in_the_cart(app, chain):
         for _ in range(5):
             make_device(location)
         db.session.commit()
-    html = chain.client.get("/subscriptions").get_data(as_text=True)
-    fields = dict(re.findall(r'name="(product_id|quantity)" value="([^"]*)"',
-                             re.search(r'<form method="post" action="/cart".*?</form>', html, re.S).group(0)))
-    assert fields["quantity"] == "1"
-    assert chain.client.post("/cart", data=fields).status_code == 302
+    page = chain.client.page("/subscriptions")
+    form, _ = page.find(action="/cart")
+    assert dict(form.successful())["quantity"] == "1"
+    assert chain.client.submit(page, {}, action="/cart").status_code == 302
     cart = chain.client.get("/cart").get_data(as_text=True)
     assert "prorated for" in cart
 
@@ -270,8 +284,7 @@ def test_a_decrease_is_previewed_scheduled_shown_and_withdrawn(app, chain):
     page = chain.client.get("/subscriptions").get_data(as_text=True)
     assert f"lowers to 7 on {plan.next_payment_on.isoformat()}" in page
     assert "$28.00 at list price" in page  # the next payment bills the lower quantity
-    withdraw = page_form(page, _change_url(chain.plan_id, "withdraw"))
-    assert chain.client.post(_change_url(chain.plan_id, "withdraw"), data=withdraw, csrf=False).status_code == 302
+    assert _withdraw(chain.client, "/subscriptions", chain.plan_id).status_code == 302
     assert _plan(app, chain.id, "device-protection").scheduled_quantity is None
     assert len(_audit(app, "subscription.change_withdrawn")) == 1
     assert "Scheduled:" not in chain.client.get("/subscriptions").get_data(as_text=True)
@@ -311,10 +324,10 @@ def test_a_bad_decrease_is_refused_beside_the_field_and_changes_nothing(app, cha
     assert response.status_code == 422
     assert message in html and 'id="decrease-quantity-error"' in html
     # Confirming it directly, as a crafted form would, is refused the same way.
-    fields = page_form(chain.client.get(_change_url(chain.plan_id)).get_data(as_text=True),
-                       _change_url(chain.plan_id, "decrease"), "See the")
-    fields.update({"decrease-quantity": typed, "decrease-confirm": "1"})
-    assert chain.client.post(_change_url(chain.plan_id, "decrease"), data=fields, csrf=False).status_code == 422
+    change_page = chain.client.page(_change_url(chain.plan_id))
+    crafted = _forged(chain.client, change_page, _change_url(chain.plan_id, "decrease"), "See the",
+                      {"decrease-quantity": typed, "decrease-confirm": "1"})
+    assert crafted.status_code == 422
     assert _plan(app, chain.id, "device-protection").scheduled_quantity is None
     assert _audit(app, "subscription.change_scheduled") == []
 
@@ -381,8 +394,7 @@ def test_a_switch_to_annual_is_previewed_scheduled_shown_and_withdrawn(app, chai
 
     again = chain.client.get(_change_url(chain.plan_id)).get_data(as_text=True)
     assert "A switch to Device Protection Annual is already scheduled." in again
-    withdraw = page_form(again, _change_url(chain.plan_id, "withdraw"))
-    assert chain.client.post(_change_url(chain.plan_id, "withdraw"), data=withdraw, csrf=False).status_code == 302
+    assert _withdraw(chain.client, _change_url(chain.plan_id), chain.plan_id).status_code == 302
     assert _plan(app, chain.id, "device-protection").scheduled_product_id is None
     assert _audit(app, "subscription.change_withdrawn")[0].details["switch_to"] == "device-protection-annual"
 
@@ -400,7 +412,7 @@ def test_no_switch_is_offered_to_a_product_the_chain_already_has_a_plan_on(app, 
 def _preview_switch_status(chain: Chain) -> int:
     token = chain.client.csrf_token()  # the page has no switch form: a crafted one
     return chain.client.post(_change_url(chain.plan_id, "switch"), data={"switch-csrf_token": token,
-                                                                        "switch-confirm": "1"}, csrf=False).status_code
+                                                                        "switch-confirm": "1"}).status_code
 
 
 # ---------------------------------------------------------------- state on the page, tenancy
@@ -422,14 +434,14 @@ def test_an_ended_plan_says_so_and_offers_no_change(app, chain):
 def _preview_status(chain: Chain, what: str, quantity: str) -> int:
     token = chain.client.csrf_token()  # an ended plan's page has no forms: a crafted one
     return chain.client.post(_change_url(chain.plan_id, what), data={f"{what}-csrf_token": token,
-                                                                    f"{what}-quantity": quantity},
-                             csrf=False).status_code
+                                                                    f"{what}-quantity": quantity}).status_code
 
 
 def test_another_chains_plan_is_a_404_and_stays_as_it_was(app, chain, login, demo):
     dave = login("dave")
-    for what in ("increase", "decrease", "switch", "withdraw"):
-        response = dave.post(_change_url(chain.plan_id, what), data={f"{what}-quantity": "1"})
+    for what in ("increase", "decrease", "switch", "withdraw"):  # another chain's plan: forged requests
+        response = dave.post(_change_url(chain.plan_id, what), data={f"{what}-quantity": "1",
+                                                                     f"{what}-csrf_token": dave.csrf_token()})
         assert response.status_code == 404
     assert dave.get(_change_url(chain.plan_id)).status_code == 404
     plan = _plan(app, chain.id, "device-protection")
@@ -443,7 +455,8 @@ def test_a_master_user_cannot_change_a_plan(app, login, demo):
                                      .where(Organization.name == "Fabrikam Stores")).one()
     erin = login("erin")  # an Installation Partner of Fabrikam
     assert erin.get(_change_url(plan_id)).status_code == 404
-    assert erin.post(_change_url(plan_id, "decrease"), data={"decrease-quantity": "1"}).status_code == 404
+    forged = {"decrease-quantity": "1", "decrease-csrf_token": erin.csrf_token()}
+    assert erin.post(_change_url(plan_id, "decrease"), data=forged).status_code == 404
 
 
 def test_a_past_due_renewal_is_shown_with_a_link_to_pay_its_invoice(app, chain):
@@ -476,9 +489,7 @@ def test_the_chains_managers_are_emailed_when_a_change_is_scheduled_and_withdraw
         db.session.commit()
     html = _preview(chain.client, chain.plan_id, "decrease", quantity=7).get_data(as_text=True)
     _confirm(chain.client, html, chain.plan_id, "decrease", "Schedule the decrease")
-    page = chain.client.get("/subscriptions").get_data(as_text=True)
-    chain.client.post(_change_url(chain.plan_id, "withdraw"),
-                      data=page_form(page, _change_url(chain.plan_id, "withdraw")), csrf=False)
+    assert _withdraw(chain.client, "/subscriptions", chain.plan_id).status_code == 302
     plan = _plan(app, chain.id, "device-protection")
     with app.app_context():
         scheduled, withdrawn = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "plan_change")
@@ -495,15 +506,13 @@ def test_the_chains_managers_are_emailed_when_a_change_is_scheduled_and_withdraw
 
 
 def test_a_plan_no_longer_sold_cannot_be_increased(app, chain):
-    html = chain.client.get(_change_url(chain.plan_id)).get_data(as_text=True)
-    fields = page_form(html, _change_url(chain.plan_id, "increase"), "See the")
+    opened = chain.client.page(_change_url(chain.plan_id))  # still open once the product is withdrawn
     with app.app_context():
         demo_product("device-protection").active = False
         db.session.commit()
     page = chain.client.get(_change_url(chain.plan_id)).get_data(as_text=True)
     assert "Device Protection is no longer sold" in page
-    response = chain.client.post(_change_url(chain.plan_id, "increase"), data={**fields, "increase-quantity": "2"},
-                                 csrf=False)
+    response = _preview(chain.client, chain.plan_id, "increase", opened, quantity=2)
     assert response.status_code == 422 and "no longer sold" in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(CartItem.id).where(CartItem.organization_id == chain.id)) is None
