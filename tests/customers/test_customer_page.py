@@ -15,6 +15,7 @@ from portal.extensions import db
 from portal.licenses.models import License
 from portal.storefronts.models import Storefront
 from tests.factories import DEMO_EMAILS, make_activation, make_contact, make_license, make_org, make_storefront_invoice
+from tests.forms import Page
 
 HX = {"HX-Request": "true"}
 
@@ -43,8 +44,10 @@ def test_a_sub_chains_page_shows_its_people_licenses_renewals_invoices_and_activ
         ids = {"contoso": contoso.id, "contact": contact.email, "soon": soon.key, "later": later.key,
                "theirs": theirs.key, "invoice": invoice.number}
     alice = login("alice")
-    alice.post("/licenses/assign", data={"licenses": _unassigned(app)[0], "email": DEMO_EMAILS["carol"],
-                                         "step": "assign"})
+    review = alice.submit(f"/licenses/assign?license={_unassigned(app)[0]}", {"email": DEMO_EMAILS["carol"]},
+                          button="Continue")
+    assert alice.submit(Page.parse("/licenses/assign", review.get_data(as_text=True)),
+                        button="Assign license").status_code == 302
     response = alice.get(f"/customers/{ids['contoso']}")
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<h1>Contoso Retail</h1>" in html

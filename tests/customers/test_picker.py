@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.licenses.models import License
 from tests.customers.forms import form_fields, submitted
 from tests.factories import DEMO_EMAILS, make_license, make_org
+from tests.forms import Page
 
 HX = {"HX-Request": "true"}
 KEY = re.compile(r'name="license" value="([0-9A-Z-]{29})" id="pick-')
@@ -101,13 +102,12 @@ def test_without_javascript_pick_tick_name_confirm_and_assign(app, login, demo, 
     chosen = [value for name, value in form_fields(page, "assign-form")[0] if name == "licenses"]
     assert sorted(chosen) == sorted([oldest, stock["key"]])
     # the customer's email, with the page's own CSRF token
-    review = alice.post("/licenses/assign", csrf=False,
-                        data=submitted(page, "assign-form", "step", email=DEMO_EMAILS["carol"]))
+    review = alice.submit(Page.parse("/licenses/assign", page), {"email": DEMO_EMAILS["carol"]}, button="Continue")
     html = review.get_data(as_text=True)
     assert review.status_code == 200 and "Step 2 of 2" in html
     assert "These licenses go to <strong>Contoso Retail</strong>" in html
     assert _customer(app, oldest) is None and _customer(app, stock["key"]) is None
-    done = alice.post("/licenses/assign", csrf=False, data=submitted(html, "assign-confirm", "step"))
+    done = alice.submit(Page.parse("/licenses/assign", html), button="Assign 2 licenses")
     assert done.status_code == 302
     contoso = _customer_id(app, "Contoso Retail")
     assert _customer(app, oldest) == contoso and _customer(app, stock["key"]) == contoso
@@ -136,15 +136,15 @@ def test_the_confirm_step_says_who_receives_the_licenses(app, login, demo):
     stock = _stock(app, n=2)
     key = stock["unassigned"][0]
     alice = login("alice")
-    known = alice.post("/licenses/assign", data={"licenses": key, "email": DEMO_EMAILS["carol"], "step": "review"})
+    step_1 = alice.page(f"/licenses/assign?license={key}")
+    known = alice.submit(step_1, {"email": DEMO_EMAILS["carol"]}, button="Continue")
     assert "This license goes to <strong>Contoso Retail</strong>" in known.get_data(as_text=True)
-    new = alice.post("/licenses/assign", data={"licenses": key, "email": "pat@tailspin.example.com",
-                                               "customer_name": "  Tailspin Toys ", "step": "review"})
+    new = alice.submit(step_1, {"email": "pat@tailspin.example.com", "customer_name": "  Tailspin Toys "},
+                       button="Continue")
     html = new.get_data(as_text=True)
     assert new.status_code == 200 and 'New customer: <strong class="new-customer">Tailspin Toys</strong>' in html
     assert "These licenses go to" not in html and "This license goes to" not in html
-    unnamed = alice.post("/licenses/assign", data={"licenses": key, "email": "pat@tailspin.example.com",
-                                                   "step": "review"}).get_data(as_text=True)
+    unnamed = alice.submit(step_1, {"email": "pat@tailspin.example.com"}, button="Continue").get_data(as_text=True)
     assert 'New customer: <strong class="new-customer">pat@tailspin.example.com</strong>' in unnamed
     assert _customer(app, key) is None
 
@@ -154,8 +154,8 @@ def test_a_new_customer_named_like_an_existing_sub_chain_is_refused_before_the_l
     key = stock["unassigned"][0]
     with app.app_context():
         before = db.session.scalar(select(db.func.count()).select_from(Organization))
-    response = login("alice").post("/licenses/assign", data={"licenses": key, "email": "pat@tailspin.example.com",
-                                                             "customer_name": "contoso retail", "step": "review"})
+    response = login("alice").submit(f"/licenses/assign?license={key}", {
+        "email": "pat@tailspin.example.com", "customer_name": "contoso retail"}, button="Continue")
     html = response.get_data(as_text=True)
     assert response.status_code == 422 and 'id="customer_name-error"' in html
     assert "Northwind IT already has a customer called contoso retail" in html and "Step 1 of 2" in html
