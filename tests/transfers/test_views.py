@@ -15,12 +15,16 @@ def _only_transfer() -> TransferRequest:
     return db.session.scalars(select(TransferRequest)).one()
 
 
+def _request(client, data: dict, page="/transfers"):
+    """Send the request form of the Transfers page (or of `page`, already open)."""
+    return client.submit(page, data, action="/transfers")
+
+
 def test_alice_requests_a_transfer_and_sees_it_waiting(app, login, demo, form_data, mailbox):
     alice = login("alice")
     page = alice.get("/transfers").get_data(as_text=True)
     assert "Request a transfer" in page and "Contoso Retail" in page
-    response = alice.post("/transfers", data=form_data(demo.orgs["Contoso Retail"]),
-                          content_type="multipart/form-data")
+    response = _request(alice, form_data(demo.orgs["Contoso Retail"]))
     assert response.status_code == 302
     detail = alice.get(response.headers["Location"]).get_data(as_text=True)
     assert "Waiting for review" in detail and "Contoso Retail Holdings Ltd" in detail
@@ -37,9 +41,10 @@ def test_alice_requests_a_transfer_and_sees_it_waiting(app, login, demo, form_da
 
 def test_a_sub_chain_with_an_open_request_is_not_offered_again(app, login, demo, form_data):
     alice = login("alice")
-    assert alice.post("/transfers", data=form_data(demo.orgs["Contoso Retail"]),
-                      content_type="multipart/form-data").status_code == 302
-    again = alice.post("/transfers", data=form_data(demo.orgs["Contoso Retail"]), content_type="multipart/form-data")
+    second_tab = alice.page("/transfers")  # opened before the first request is sent
+    assert _request(alice, form_data(demo.orgs["Contoso Retail"])).status_code == 302
+    assert f'value="{demo.orgs["Contoso Retail"]}"' not in alice.get("/transfers").get_data(as_text=True)
+    again = _request(alice, form_data(demo.orgs["Contoso Retail"]), second_tab)
     assert again.status_code == 422 and "already has a request waiting" in again.get_data(as_text=True)
     with app.app_context():
         assert db.session.query(TransferRequest).count() == 1
@@ -59,7 +64,7 @@ BAD_INPUT = [
     ({"phone": "12345"}, "7 to 15 digits"),
     ({"phone": "call me maybe"}, "7 to 15 digits"),
     ({"country": "U"}, "2-letter code"),
-    ({"sub_chain_id": "abc"}, 'id="sub_chain_id-error"'),
+    ({"sub_chain_id": "abc"}, 'id="sub_chain_id-error"'),  # the sub-chains: choices the form does not offer
     ({"sub_chain_id": "999999"}, "Not a valid choice"),
     ({"sub_chain_id": "0"}, "Choose one of your sub-chains"),
 ]
@@ -70,8 +75,12 @@ def test_bad_input_shows_beside_its_field_and_stores_nothing(app, login, demo, f
     contoso = demo.orgs["Contoso Retail"]
     files_before = stored_files(app)
     for changes, message in BAD_INPUT:
-        response = alice.post("/transfers", data={**form_data(contoso), **changes},
-                              content_type="multipart/form-data")
+        if "sub_chain_id" in changes:  # forged: the page's form with a value its select does not offer
+            form, _ = alice.page("/transfers").find(action="/transfers")
+            response = alice.post("/transfers", data={**dict(form.successful()), **form_data(contoso), **changes},
+                                  content_type="multipart/form-data")
+        else:
+            response = _request(alice, {**form_data(contoso), **changes})
         body = response.get_data(as_text=True)
         assert response.status_code == 422, changes
         assert message in body, (changes, message)
@@ -91,10 +100,10 @@ def test_files_that_are_not_a_pdf_within_the_limit_are_refused(app, login, demo,
             (form_data(contoso, data=b"MZ\x90\x00 this is an executable", name="authorization.pdf"), "not a PDF"),
             (form_data(contoso, data=b"", name="authorization.pdf"), "empty"),
             (form_data(contoso, data=b"%PDF-1.4\n" + b"0" * 4096), "larger than"),
-            ({**form_data(contoso), "authorization": ""}, "Choose the signed authorization"),
+            ({**form_data(contoso), "authorization": None}, "Choose the signed authorization"),
         ]
         for data, message in cases:
-            response = alice.post("/transfers", data=data, content_type="multipart/form-data")
+            response = _request(alice, data)
             assert response.status_code == 422 and message in response.get_data(as_text=True), message
     finally:
         app.config["TRANSFER_MAX_UPLOAD_BYTES"] = 5 * 1024 * 1024
@@ -106,15 +115,14 @@ def test_files_that_are_not_a_pdf_within_the_limit_are_refused(app, login, demo,
 def test_an_upload_beyond_what_any_request_may_carry_gets_a_clear_page(app, login, demo, form_data):
     alice = login("alice")
     huge = b"%PDF-1.4\n" + b"0" * (app.config["MAX_CONTENT_LENGTH"] + 1)
-    response = alice.post("/transfers", data=form_data(demo.orgs["Contoso Retail"], data=huge),
-                          content_type="multipart/form-data")
+    response = _request(alice, form_data(demo.orgs["Contoso Retail"], data=huge))
     assert response.status_code == 413
     assert "File too large" in response.get_data(as_text=True)
 
 
 def test_staff_approve_and_both_sides_are_told(app, login, demo, form_data, mailbox):
     alice = login("alice")
-    alice.post("/transfers", data=form_data(demo.orgs["Contoso Retail"]), content_type="multipart/form-data")
+    assert _request(alice, form_data(demo.orgs["Contoso Retail"])).status_code == 302
     with app.app_context():
         transfer_id = _only_transfer().id
     ops = login("ops")
@@ -122,18 +130,18 @@ def test_staff_approve_and_both_sides_are_told(app, login, demo, form_data, mail
     assert "Contoso Retail" in listing and "Waiting for review" in listing
     review = ops.get(f"/admin/transfers/{transfer_id}").get_data(as_text=True)
     assert "Approve the transfer" in review and "Reject the request" in review
-    refused = ops.post(f"/admin/transfers/{transfer_id}/approve", data={"service_charge": "150.00"})
+    review_url, approve = f"/admin/transfers/{transfer_id}", f"/admin/transfers/{transfer_id}/approve"
+    refused = ops.submit(review_url, {"service_charge": "150.00"}, action=approve)
     assert refused.status_code == 422 and "Confirm that you checked" in refused.get_data(as_text=True)
     for garbage in ("abc", "-5", "1.234,56", "12.345", "99999999999999"):
-        response = ops.post(f"/admin/transfers/{transfer_id}/approve",
-                            data={"service_charge": garbage, "confirm": "y"})
+        response = ops.submit(review_url, {"service_charge": garbage, "confirm": True}, action=approve)
         assert response.status_code == 422, garbage
         assert 'id="service_charge-error"' in response.get_data(as_text=True), garbage
     with app.app_context():
         assert _only_transfer().status is TransferStatus.REQUESTED
         assert db.session.get(Organization, demo.orgs["Contoso Retail"]).parent_id == demo.orgs["Northwind IT"]
     mailbox.clear()
-    approved = ops.post(f"/admin/transfers/{transfer_id}/approve", data={"service_charge": "150.00", "confirm": "y"})
+    approved = ops.submit(review_url, {"service_charge": "150.00", "confirm": True}, action=approve)
     assert approved.status_code == 302
     assert "Approved" in ops.get(f"/admin/transfers/{transfer_id}").get_data(as_text=True)
     assert "Transfer of Contoso Retail approved" in mailbox.to("alice@northwind.example.com")[0]["Subject"]
@@ -155,16 +163,16 @@ def test_staff_reject_with_a_reason_the_requester_reads(app, login, demo, mailbo
         transfer_id = make_transfer(northwind, contoso).id
         db.session.commit()
     ops = login("ops")
-    empty = ops.post(f"/admin/transfers/{transfer_id}/reject", data={"reason": "  "})
+    review = ops.page(f"/admin/transfers/{transfer_id}")  # still open after the rejection
+    empty = ops.submit(review, {"reason": "  "})
     assert empty.status_code == 422 and "Say why" in empty.get_data(as_text=True)
-    assert ops.post(f"/admin/transfers/{transfer_id}/reject",
-                    data={"reason": "The authorization is not signed."}).status_code == 302
+    assert ops.submit(review, {"reason": "The authorization is not signed."}).status_code == 302
     alice = login("alice")
     assert "The authorization is not signed." in alice.get(f"/transfers/{transfer_id}").get_data(as_text=True)
     assert "The authorization is not signed." in alice.get("/transfers").get_data(as_text=True)
     [rejected] = mailbox.to("alice@northwind.example.com")
     assert "rejected" in rejected["Subject"] and "not signed" in rejected.get_body(("plain",)).get_content()
-    again = ops.post(f"/admin/transfers/{transfer_id}/approve", data={"confirm": "y"})
+    again = ops.submit(review, {"confirm": True})
     assert again.status_code == 422 and "cannot be approved" in again.get_data(as_text=True)
 
 
@@ -174,9 +182,11 @@ def test_alice_withdraws_her_request(app, login, demo):
         transfer_id = make_transfer(northwind, db.session.get(Organization, demo.orgs["Contoso Retail"])).id
         db.session.commit()
     alice = login("alice")
-    assert alice.post(f"/transfers/{transfer_id}/withdraw").status_code == 302
+    url = f"/transfers/{transfer_id}/withdraw"
+    confirm = alice.page(url)  # the confirmation page, confirmed twice
+    assert alice.submit(confirm, {}, action=url).status_code == 302
     assert "Withdrawn" in alice.get(f"/transfers/{transfer_id}").get_data(as_text=True)
-    alice.post(f"/transfers/{transfer_id}/withdraw")
+    assert alice.submit(confirm, {}, action=url).status_code == 302
     assert "cannot be withdrawn" in alice.get(f"/transfers/{transfer_id}").get_data(as_text=True)
 
 
