@@ -101,6 +101,7 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     # /licenses: a reseller's page or an end customer's entitlements, by the role in the working organization
     # (erin works in Fabrikam as an installer: no licenses there); a license by key follows its owner or customer.
     "licenses.index": MEMBERS - {"erin"},
+    "licenses.export": MEMBERS - {"erin"},
     "licenses.detail": MEMBERS,
     "licenses.assign": BUYERS,  # managers and Master users assign (dave: the licenses Fabrikam bought)
     "licenses.customers": BUYERS,

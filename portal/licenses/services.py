@@ -5,6 +5,7 @@ Services flush, never commit; the caller commits once (the change, its audit ent
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -177,6 +178,38 @@ def customers(user: User, org: Organization, search: str = "") -> Select:
     if search:
         stmt = stmt.where(Organization.name.icontains(search, autoescape=True))
     return stmt.order_by(Organization.name, Organization.id)
+
+
+LICENSE_CSV_HEADER = ("License key", "Product", "Edition", "Quantity", "Unit", "Add-ons", "M&S until",
+                      "Automatic renewal", "Customer", "Assigned on", "Active on installation")
+
+
+def license_csv_rows(stmt: Select) -> Iterator[tuple]:
+    """The rows of a license list's CSV: plain columns of the listed licenses (already filtered, scoped and
+    ordered), read 1,000 at a time; a generator, so the query runs while the response streams."""
+    product = aliased(Product)
+    edition = aliased(Edition)
+    customer = aliased(Organization)
+    addons = (select(func.aggregate_strings(AddOn.name, "; "))
+              .join(license_addon, license_addon.c.addon_id == AddOn.id)
+              .where(license_addon.c.license_id == License.id).scalar_subquery())
+    installation = (select(Activation.installation_id)
+                    .where(Activation.license_id == License.id, Activation.deactivated_at.is_(None))
+                    .limit(1).scalar_subquery())
+    plain = stmt.with_only_columns(
+        License.key,
+        select(product.name).where(product.id == License.product_id).scalar_subquery(),
+        select(edition.name).where(edition.id == License.edition_id).scalar_subquery(),
+        License.quantity,
+        select(product.unit_label).where(product.id == License.product_id).scalar_subquery(),
+        addons, License.ms_expires_on, License.auto_renew,
+        select(customer.name).where(customer.id == License.customer_id).scalar_subquery(),
+        License.assigned_at, installation).execution_options(yield_per=1000)
+    for key, product_name, edition_name, quantity, unit, addon_names, ms, auto, customer_name, assigned, active in (
+            db.session.execute(plain)):
+        yield (key, product_name, edition_name, quantity, unit, addon_names or "", ms.isoformat(),
+               "Yes" if auto else "No", customer_name or "", assigned.date().isoformat() if assigned else "",
+               active or "")
 
 
 def customer_of(user: User, org: Organization, customer_id: int) -> Organization | None:

@@ -16,11 +16,11 @@ from portal.customers import picker
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db, htmx
-from portal.licenses import bp, services
+from portal.licenses import bp, lists, services
 from portal.licenses.forms import AssignForm
 from portal.licenses.keys import InvalidKey, normalize_key
 from portal.licenses.models import License
-from portal.pagination import window
+from portal.list_options import list_args, read_list, show
 from portal.recurring import autorenew
 from portal.rendering import render, show_rule_error, submit
 from portal.words import plural
@@ -29,14 +29,6 @@ PER_PAGE = services.PER_PAGE
 # The reselling page's sections, each searched and paged on its own, and the partial htmx swaps for each.
 SECTIONS = {"unassigned": "licenses/_unassigned.html", "customers": "licenses/_reseller_customers.html",
             "resold": "licenses/_resold.html", "personal": "licenses/_personal.html"}
-
-
-def _search() -> str:
-    return request.args.get("q", "").strip()[:100]
-
-
-def _page() -> int:
-    return request.args.get("page", 1, type=int)
 
 
 @bp.route("/licenses")
@@ -53,32 +45,38 @@ def _reselling_page(org: Organization, status: int = 200, selected: frozenset[st
                     auto_renew_error: str | None = None):
     section = request.args.get("section", "")
     section = section if section in SECTIONS else ""
-    searches = {name: _search() if name == section else "" for name in SECTIONS}
-
-    def page_of(name: str) -> int:
-        return _page() if name == section else 1
-
-    # An htmx request for one section (search, next page) computes only that one.
-    wanted = {section} if section and htmx and not htmx.boosted else set(SECTIONS)
+    # An htmx request for one section (search, sort, next page) computes only that one.
+    wanted = [section] if section and htmx and not htmx.boosted and not htmx.history_restore_request else SECTIONS
+    queries = {"unassigned": services.unassigned_licenses, "customers": services.customers,
+               "resold": services.resold_licenses, "personal": services.personal_licenses}
     context: dict = {name: None for name in SECTIONS}
-    if "unassigned" in wanted:
-        context["unassigned"] = window(services.unassigned_licenses(current_user, org, searches["unassigned"]),
-                                       page_of("unassigned"), PER_PAGE)
-    if "customers" in wanted:
-        context["customers"] = window(services.customers(current_user, org, searches["customers"]),
-                                      page_of("customers"), PER_PAGE, rows=True)
-    if "resold" in wanted:
-        context["resold"] = window(services.resold_licenses(current_user, org, searches["resold"]),
-                                   page_of("resold"), PER_PAGE)
-    if "personal" in wanted:
-        context["personal"] = window(services.personal_licenses(current_user, org, searches["personal"]),
-                                     page_of("personal"), PER_PAGE)
+    for name in wanted:
+        state = read_list(lists.SECTION_SPECS[name], list_args(name), "licenses.index")
+        context[name] = show(state, queries[name](current_user, org), rows=name == "customers")
     shown = [lic.id for name in ("resold", "personal") if context[name] for lic in context[name].items]
-    return render("licenses/index.html", SECTIONS.get(section), status=status, org=org, searches=searches,
+    return render("licenses/index.html", SECTIONS.get(section), status=status, org=org,
                   activations=services.active_activations(shown), **context,
                   # the licenses whose automatic M&S renewal is set from this list: those it bought
                   can_set_auto_renew=can(current_user, Permission.BUY, org), selected=selected,
                   auto_renew_error=auto_renew_error, max_selection=autorenew.MAX_SELECTION)
+
+
+@bp.route("/licenses.csv")
+@requires(Permission.VIEW_LICENSES)
+def export():
+    """A list of licenses as a spreadsheet, with its search, filters and order: a section of the reselling page
+    (`section`), or an end customer's entitlements (streamed)."""
+    org = active_organization()
+    if can(current_user, Permission.ASSIGN_LICENSES, org):
+        section = request.args.get("section", "resold")
+        if section not in lists.LICENSE_SECTIONS:
+            abort(404)
+        spec, stmt = lists.SECTION_SPECS[section], lists.LICENSE_SECTIONS[section](current_user, org)
+    else:
+        section, spec, stmt = "licenses", lists.ENTITLEMENTS, services.entitlements(current_user, org)
+    state = read_list(spec, request.args, "licenses.index")
+    return streamed_csv(f"{section}-{utcnow().date().isoformat()}.csv", services.LICENSE_CSV_HEADER,
+                        services.license_csv_rows(state.apply(stmt)))
 
 
 @bp.route("/licenses/auto-renew", methods=["POST"])
@@ -115,10 +113,10 @@ def _auto_renew_message(on: bool, changed: int, selected: int) -> str:
 
 
 def _entitlements_page(org: Organization):
-    search = _search()
-    licenses = window(services.entitlements(current_user, org, search), _page(), PER_PAGE)
+    licenses = show(read_list(lists.ENTITLEMENTS, request.args, "licenses.index"),
+                    services.entitlements(current_user, org))
     return render("licenses/entitlements.html", "licenses/_entitlements.html", org=org, licenses=licenses,
-                  search=search, activations=services.active_activations([lic.id for lic in licenses.items]))
+                  activations=services.active_activations([lic.id for lic in licenses.items]))
 
 
 @bp.route("/licenses/<key>")
@@ -270,14 +268,13 @@ def customers():
     """The customers you resold to (and your sub-chains), with how many of your licenses each holds and, for a
     reseller's billing roles, what each costs it per month in the vendor's fees."""
     org = active_organization()
-    search = _search()
-    rows = window(services.customers(current_user, org, search), _page(), PER_PAGE, rows=True)
+    rows = show(read_list(lists.CUSTOMERS, request.args, "licenses.customers"), services.customers(current_user, org),
+                rows=True)
     # What each account costs the reseller in the vendor's fees: for its billing roles only (never a viewer's).
     fees = (services.customer_fees(org, [c.id for c, _ in rows.items], utcnow().date())
             if can(current_user, Permission.VIEW_RESELLER_FEES, org) else None)
     return render("licenses/customers.html", "licenses/_customers_table.html", org=org, customers=rows,
-                  search=search, users=services.customer_users([c.id for c, _ in rows.items if c.parent_id == org.id]),
-                  fees=fees)
+                  users=services.customer_users([c.id for c, _ in rows.items if c.parent_id == org.id]), fees=fees)
 
 
 CSV_HEADER = ("Customer", "License key", "Product", "Edition", "Quantity", "Unit", "Add-ons", "M&S until",
