@@ -70,9 +70,16 @@ def _modify_price(client, key: str) -> tuple[str, int]:
     return purchase, int(re.search(r'name="quoted" value="(\d+)"', section).group(1))
 
 
-def _form_token(page: str) -> str:
-    form = page.split('id="add-renewals"')[1].split("</form>")[0]
-    return re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+def _add(client, licenses: list[str]):
+    """Tick these licenses on /renewals and click "Add renewals to cart"."""
+    return client.submit("/renewals", {"licenses": licenses}, button="Add renewals to cart")
+
+
+def _forged(client, licenses: list[str]):
+    """The /renewals form posted with licenses it does not list (another reseller's, a typo)."""
+    page = client.page("/renewals")
+    form, clicked = page.find(button="Add renewals to cart")
+    return client.post(page.action_of(form, clicked), data={**dict(form.successful()), "licenses": licenses})
 
 
 def test_the_window_lists_northwinds_expiring_and_lapsed_maintenance_with_customer_and_cost(login, renewals):
@@ -180,10 +187,7 @@ def test_add_renewals_to_cart_prices_each_as_the_modify_page_does(login, renewal
     expected = {key: _modify_price(alice, key) for key in (renewals["contoso"], renewals["lapsed"],
                                                            renewals["unassigned"])}
     assert expected[renewals["lapsed"]][0] == "reinstatement" and expected[renewals["contoso"]][0] == "renewal"
-    page = _page(alice)
-
-    response = alice.post("/renewals", csrf=False,
-                          data={"csrf_token": _form_token(page), "licenses": list(expected)})
+    response = _add(alice, list(expected))
 
     assert response.status_code == 303 and response.headers["Location"].endswith("/cart")
     cart = alice.get("/cart").get_data(as_text=True)
@@ -203,17 +207,14 @@ def test_add_renewals_to_cart_prices_each_as_the_modify_page_does(login, renewal
 def test_adding_again_replaces_the_maintenance_item_rather_than_doubling_it(login, renewals):
     alice = login("alice")
     for _ in range(2):
-        assert alice.post("/renewals", data={"licenses": [renewals["contoso"]]}).status_code == 303
+        assert _add(alice, [renewals["contoso"]]).status_code == 303
     with alice.application.app_context():
         assert len(list(db.session.scalars(select(CartItem)))) == 1
 
 
 def test_a_license_that_is_not_northwinds_refuses_the_whole_selection(login, renewals):
     alice = login("alice")
-    page = _page(alice)
-
-    response = alice.post("/renewals", csrf=False, data={"csrf_token": _form_token(page),
-                                                         "licenses": [renewals["contoso"], renewals["litware"]]})
+    response = _forged(alice, [renewals["contoso"], renewals["litware"]])
 
     text = html.unescape(response.get_data(as_text=True))
     assert response.status_code == 422
@@ -221,14 +222,14 @@ def test_a_license_that_is_not_northwinds_refuses_the_whole_selection(login, ren
     assert 'checked' in _row(text, renewals["contoso"])  # the selection is kept
     with alice.application.app_context():
         assert list(db.session.scalars(select(CartItem))) == []
-    empty = alice.post("/renewals", data={})
+    empty = _add(alice, [])
     assert empty.status_code == 422 and "Select the licenses" in empty.get_data(as_text=True)
-    typo = alice.post("/renewals", data={"licenses": ["not a key"]})
+    typo = _forged(alice, ["not a key"])
     assert typo.status_code == 422 and "Nothing was added" in typo.get_data(as_text=True)
 
 
 def test_the_form_without_its_token_is_refused(login, renewals):
-    response = login("alice").post("/renewals", csrf=False, data={"licenses": [renewals["contoso"]]})
+    response = login("alice").post("/renewals", data={"licenses": [renewals["contoso"]]})
     assert response.status_code == 400
 
 
@@ -254,7 +255,7 @@ def test_another_reseller_never_sees_northwinds_renewals(login, renewals):
         assert renewals[name] not in page
     csv_text = frank.get("/renewals.csv").get_data(as_text=True)
     assert renewals["contoso"] not in csv_text and renewals["litware"] in csv_text
-    refused = frank.post("/renewals", data={"licenses": [renewals["contoso"]]})
+    refused = _forged(frank, [renewals["contoso"]])
     assert refused.status_code == 422 and "Nothing was added" in refused.get_data(as_text=True)
 
 
@@ -313,7 +314,7 @@ def test_maintenance_of_a_license_whose_upgrade_waits_in_the_cart_is_priced_on_t
     expected = _modify_price(alice, renewals["contoso"])  # what the Modify page offers now
     assert expected[1] > before[1]
 
-    assert alice.post("/renewals", data={"licenses": [renewals["contoso"]]}).status_code == 303
+    assert _add(alice, [renewals["contoso"]]).status_code == 303
 
     with app.app_context():
         [item] = db.session.scalars(select(CartItem).where(CartItem.purchase == PurchaseKind.RENEWAL))
