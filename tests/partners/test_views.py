@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from html.parser import HTMLParser
 
 from sqlalchemy import select, update
 
@@ -16,44 +15,19 @@ from portal.partners.models import GrantState, PartnerAssignment, PartnerGrant
 from tests.factories import demo_org, make_member
 
 
-class _Forms(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.forms: list[tuple[str, dict[str, str]]] = []
-        self._select: str | None = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self.forms.append((attrs.get("action") or "", {}))
-        elif tag == "input" and self.forms and attrs.get("name"):
-            self.forms[-1][1].setdefault(attrs["name"], attrs.get("value") or "")
-        elif tag == "select" and self.forms:
-            self._select = attrs.get("name")
-        elif tag == "option" and self._select and self._select not in self.forms[-1][1]:
-            self.forms[-1][1][self._select] = attrs.get("value") or ""
-
-    def handle_endtag(self, tag):
-        if tag == "select":
-            self._select = None
-
-
-def form(page: str, action: str, **values) -> dict[str, str]:
-    """The first form on the page posting to `action` (hidden csrf_token included), with `values` typed in (by
-    field name, with or without the form's prefix)."""
-    parser = _Forms()
-    parser.feed(page)
-    found = next((fields for act, fields in parser.forms if act == action), None)
-    assert found is not None, f"no form posting to {action} on the page"
-    assert any(name.endswith("csrf_token") for name in found)
-    typed = {next((name for name in found if name.endswith(f"-{key}")), key): value for key, value in values.items()}
-    return {**found, **typed}
-
-
 def post_form(client, page_url: str, action: str, **values):
-    """Open the page, fill its form in and post it, as a browser without JavaScript does."""
-    page = client.get(page_url).get_data(as_text=True)
-    return client.post(action, data=form(page, action, **values), csrf=False)
+    """Open the page, fill its form posting to `action` in (`values` by field name, with or without the form's
+    prefix) and submit it, as a browser without JavaScript does."""
+    page = client.page(page_url)
+    form, _ = page.find(action=action)
+    typed = {next((name for name in form.names if name.endswith(f"-{key}")), key): value
+             for key, value in values.items()}
+    return client.submit(page, typed, action=action)
+
+
+def forged(client, url: str, data: dict | None = None):
+    """A request no page of this user offers (another organization, another's grant), with the session's token."""
+    return client.post(url, data={**(data or {}), "csrf_token": client.csrf_token()})
 
 
 def confirm(client, page_url: str, action: str):
@@ -113,7 +87,7 @@ def test_erin_removed_from_northwind_loses_fabrikam_on_her_next_request(app, log
         db.session.commit()
     assert erin.get(location).status_code == 404
     assert erin.get("/devices").status_code == 403  # no organization to work in any more
-    assert erin.post("/account/switch", data={"org_id": demo.orgs["Fabrikam Stores"]}).status_code == 404
+    assert forged(erin, "/account/switch", {"org_id": demo.orgs["Fabrikam Stores"]}).status_code == 404
     assert "Fabrikam Stores" not in erin.get("/account/password").get_data(as_text=True)
 
 
@@ -123,28 +97,28 @@ def test_alice_removing_erin_ends_her_fabrikam_access(app, login, demo):
     response = confirm(alice, "/account/users", f"/account/users/{membership}/deactivate")
     assert response.status_code == 302
     assert erin.get(f"/locations/{_fabrikam_location(app)}").status_code in (302, 404)
-    assert erin.post("/login", data={"email": "erin@northwind.example.com",
-                                     "password": "portal-demo-2026"}).status_code != 302
+    assert erin.submit("/login", {"email": "erin@northwind.example.com",
+                                  "password": "portal-demo-2026"}).status_code != 302
 
 
 def test_a_partner_user_not_assigned_sees_nothing_of_the_customer(app, login, demo):
     bob = login("bob")  # a Master user of Northwind, the partner, but not chosen for the grant
     assert bob.get(f"/locations/{_fabrikam_location(app)}").status_code == 404
-    assert bob.post("/account/switch", data={"org_id": demo.orgs["Fabrikam Stores"]}).status_code == 404
+    assert forged(bob, "/account/switch", {"org_id": demo.orgs["Fabrikam Stores"]}).status_code == 404
     alice = login("alice")  # Northwind's manager: she chooses who exercises it, but is not chosen herself
     assert alice.get(f"/locations/{_fabrikam_location(app)}").status_code == 404
 
 
 def test_a_partner_never_sees_a_customer_it_has_no_grant_from(app, login, demo):
     erin = login("erin")
-    assert erin.post("/account/switch", data={"org_id": demo.orgs["Litware Solutions"]}).status_code == 404
+    assert forged(erin, "/account/switch", {"org_id": demo.orgs["Litware Solutions"]}).status_code == 404
     alice = login("alice")
     page = alice.get("/account/partners").get_data(as_text=True)
     assert "Fabrikam Stores" in page and "Litware Solutions" not in page
     frank = login("frank")
     assert "Fabrikam Stores" not in frank.get("/account/partners").get_data(as_text=True)
-    assert frank.post(f"/account/partners/{_grant_id(app, 'Fabrikam Stores', 'Northwind IT')}/revoke",
-                      data={}).status_code == 404
+    assert forged(frank, f"/account/partners/{_grant_id(app, 'Fabrikam Stores', 'Northwind IT')}/revoke"
+                  ).status_code == 404
 
 
 # ---------------------------------------------------------------- the lifecycle through the pages
@@ -167,7 +141,7 @@ def test_request_approve_assign_and_revoke_without_javascript(app, login, demo, 
     grant_id = _grant_id(app, "Fabrikam Stores", "Litware Solutions")
     page = dave.get("/account/partners").get_data(as_text=True)
     assert "Requests waiting for your approval" in page and "Litware Solutions" in page
-    assert frank.post(f"/account/partners/{grant_id}/approve", data={}).status_code == 403  # not his to approve
+    assert forged(frank, f"/account/partners/{grant_id}/approve").status_code == 403  # not his to approve
     assert post_form(dave, "/account/partners", f"/account/partners/{grant_id}/approve").status_code == 302
     assert "approved" in mailbox.to("frank@litware.example.com")[-1]["Subject"]
 
