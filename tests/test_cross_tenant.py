@@ -184,6 +184,7 @@ def test_other_tenants_objects_answer_404(app, login, world, user):
         foreign = _foreign_ids(DEMO_EMAILS[user])
         before = _snapshot()
     problems, tried = [], 0
+    token = client.csrf_token()  # requests no page of theirs makes: forged, so only authorization refuses them
     for rule, method, id_args in _id_routes(app):
         if user == "ops" and staff_only(rule.endpoint):
             continue  # staff pages span every tenant on purpose
@@ -196,7 +197,8 @@ def test_other_tenants_objects_answer_404(app, login, world, user):
                           **{a: object_id for a in id_args}}
                 with app.test_request_context():
                     url = url_for(rule.endpoint, **values)
-                data = {"role": Role.MANAGER.value, "full_name": "Mallory", "email": "mallory@example.com"}
+                data = {"role": Role.MANAGER.value, "full_name": "Mallory", "email": "mallory@example.com",
+                        "csrf_token": token}
                 response = client.get(url) if method == "GET" else client.post(url, data=data)
                 tried += 1
                 if response.status_code != 404:
@@ -221,7 +223,9 @@ def test_staff_correct_a_plan_only_under_its_own_organizations_id(app, login, de
               f"plan-{plan_id}-reason": "Aimed at the wrong organization"}
     for who, org_id in (("ops", other_id), ("ops", demo.orgs["Fabrikam Stores"]), ("dave", mine_id),
                         ("alice", other_id)):
-        response = login(who).post(f"/admin/organizations/{org_id}/plans/{plan_id}/next-payment", data=fields)
+        staff = login(who)  # the form is on the plan's own organization's page only: forged elsewhere
+        response = staff.post(f"/admin/organizations/{org_id}/plans/{plan_id}/next-payment",
+                              data={**fields, "csrf_token": staff.csrf_token()})
         assert response.status_code == 404, (who, org_id)
     with app.app_context():
         from portal.subscriptions.models import Subscription
@@ -240,6 +244,7 @@ def test_no_storefront_customer_pages_for_another_resellers_customer_or_a_fabrik
         carts, orders = (db.session.scalar(select(func.count()).select_from(model)) for model in (CartItem, Order))
     client.login(customer, "a-long-password")
     dave = login("dave")
+    tokens = {client: client.csrf_token(), dave: dave.csrf_token()}  # forged requests, refused by authorization
     tried = 0
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("storefront_sales.") and rule.endpoint != "storefront_sales.logout":
@@ -251,7 +256,8 @@ def test_no_storefront_customer_pages_for_another_resellers_customer_or_a_fabrik
                 for who, user_client in (("litware customer", client), ("dave", dave)):
                     if who == "dave" and rule.endpoint.split(".")[1] in {"catalog", "product", "login", "signup"}:
                         continue  # pages anyone may see
-                    response = user_client.get(url) if method == "GET" else user_client.post(url, data={})
+                    response = user_client.get(url) if method == "GET" else user_client.post(
+                        url, data={"csrf_token": tokens[user_client]})
                     tried += 1
                     assert response.status_code == 404, (who, method, url, response.status_code)
     assert tried > 10
@@ -277,11 +283,14 @@ def test_a_reseller_cannot_price_for_another_resellers_customer(app, login, demo
     with app.app_context():
         before = _snapshot()
     for customer in (stranger, demo.orgs["Fabrikam Stores"], demo.orgs["Northwind IT"]):
+        # none of them is among the page's customers: forged, with the session's token
         response = alice.post("/account/storefront/prices/customers",
-                              data={"customer": customer, "target": f"p{product_id}", "special": "1.00"})
+                              data={"customer": customer, "target": f"p{product_id}", "special": "1.00",
+                                    "csrf_token": alice.csrf_token()})
         assert response.status_code == 422 and 'id="customer-error"' in response.get_data(as_text=True)
     for who, client in others.items():
-        response = client.post(f"/account/storefront/prices/rules/{rule_id}/remove", data={})
+        response = client.post(f"/account/storefront/prices/rules/{rule_id}/remove",
+                               data={"csrf_token": client.csrf_token()})
         assert response.status_code == 404, who
     with app.app_context():
         assert _snapshot() == before
@@ -310,16 +319,17 @@ def test_a_reseller_shows_prices_and_products_of_its_own_storefront_only(app, lo
                                                     StorefrontProduct.hidden)).all())
 
     frank = login("frank")
-    assert frank.post("/account/storefront/products/mailsuite",
-                      data={"name": "Litware Mail", "summary": "", "hidden": "y"}).status_code == 302
+    assert frank.submit("/account/storefront/products/mailsuite",
+                        {"name": "Litware Mail", "summary": "", "hidden": True}).status_code == 302
     assert rows() == [(litware_shop, "Litware Mail", True)]
     assert "MailSuite Mail Server</a>" in login("alice").get("/s/northwind").get_data(as_text=True)
     price_list = frank.get("/account/storefront/prices.csv")
     assert 'filename="price-list-litware.csv"' in price_list.headers["Content-Disposition"]
     assert "edition's rule" not in price_list.get_data(as_text=True)  # Northwind's LiveDesk special price
     for who in ("bob", "carol", "dave", "erin"):
-        response = login(who).post("/account/storefront/products/mailsuite",
-                                   data={"name": "Mallory Mail", "hidden": "y"})
+        user = login(who)  # the page is not theirs to change: forged, with the session's token
+        response = user.post("/account/storefront/products/mailsuite",
+                             data={"name": "Mallory Mail", "hidden": "y", "csrf_token": user.csrf_token()})
         assert response.status_code in (403, 404), who
     assert rows() == [(litware_shop, "Litware Mail", True)]
     customers = frank.get("/customers").get_data(as_text=True)
