@@ -3,8 +3,6 @@ audited, showing what it billed; a bad day is refused beside the field and bills
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import select
 
 from portal.audit.models import AuditEntry
@@ -13,10 +11,7 @@ from portal.extensions import db
 from portal.recurring.models import Renewal
 from portal.subscriptions.models import Subscription
 
-
-def renew_form(page: str) -> dict:
-    form = re.search(r'<form method="post" action="/admin/invoices/renew".*?</form>', page, re.S).group(0)
-    return dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', form))
+RUN = "/admin/invoices/renew"
 
 
 def test_staff_run_the_renewals_due_today_from_the_invoices_page(app, demo, login):
@@ -29,11 +24,11 @@ def test_staff_run_the_renewals_due_today_from_the_invoices_page(app, demo, logi
         plan_id = plan.id
         db.session.commit()
     ops = login("ops")
-    page = ops.get("/admin/invoices").get_data(as_text=True)
-    form = renew_form(page)
-    assert form["day"] == today.isoformat() and "csrf_token" in form
+    page = ops.page("/admin/invoices")
+    form, _ = page.find(action=RUN)
+    assert dict(form.successful())["day"] == today.isoformat() and "csrf_token" in form.names
 
-    response = ops.post("/admin/invoices/renew", data=form, csrf=False)
+    response = ops.submit(page, {}, action=RUN)  # the day as the page fills it in
 
     text = response.get_data(as_text=True)
     assert response.status_code == 200 and "renewal invoice" in text and "issued" in text
@@ -42,15 +37,14 @@ def test_staff_run_the_renewals_due_today_from_the_invoices_page(app, demo, logi
         entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "renewal.run")).one()
         assert entry.details["day"] == today.isoformat() and entry.details["invoices"] >= 1
         assert entry.actor_id is not None
-    again = ops.post("/admin/invoices/renew", data=form, csrf=False).get_data(as_text=True)
+    again = ops.submit(page, {}, action=RUN).get_data(as_text=True)
     assert "0 renewal invoices issued" in again
 
 
 def test_a_day_ahead_or_not_a_date_is_refused_beside_the_field(app, demo, login):
     ops = login("ops")
-    form = renew_form(ops.get("/admin/invoices").get_data(as_text=True))
     for day, message in (("2999-01-01", "not ahead"), ("15/01/2027", "valid date"), ("", "Enter the date")):
-        response = ops.post("/admin/invoices/renew", data={**form, "day": day}, csrf=False)
+        response = ops.submit("/admin/invoices", {"day": day}, action=RUN)
         assert response.status_code == 422 and message in response.get_data(as_text=True)
         assert 'id="day-error"' in response.get_data(as_text=True)
     with app.app_context():
