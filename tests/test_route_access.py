@@ -200,6 +200,7 @@ def _client(app, login, user: str):
 def test_route_access_matrix(app, login, targets, user):
     """Each user reaches exactly the routes ACCESS gives them, for every method of every route."""
     client = _client(app, login, user)
+    token = client.csrf_token()  # every route is tried, most through no form: with the token, authorization decides
     problems = []
     for rule, method in _routes(app):
         allowed = user in allowed_users(rule.endpoint, method)
@@ -209,7 +210,7 @@ def test_route_access_matrix(app, login, targets, user):
         elif method == "DELETE":  # the activation API
             response = client.delete(url)
         else:
-            response = client.post(url, data={})
+            response = client.post(url, data={"csrf_token": token})
         status = response.status_code
         # A streamed download (a CSV) holds its request's context until its body is read or closed: close it, as
         # a browser's connection would end it, so that it cannot tear down the next request's database session.
@@ -225,8 +226,10 @@ def test_route_access_matrix(app, login, targets, user):
             ok = status in DENIED
         if not ok:
             problems.append(f"{method} {url} ({rule.endpoint}) -> {status}, allowed={allowed}")
-        if rule.endpoint in SIGN_OUTS and method == "POST" and user != "anonymous":
-            client = _client(app, login, user)  # signed out by the request above; sign in again
+        if rule.endpoint in SIGN_OUTS and method == "POST":  # the session (and its token) ended
+            if user != "anonymous":
+                client = _client(app, login, user)  # signed out by the request above; sign in again
+            token = client.csrf_token()
     assert not problems, f"{user}:\n  " + "\n  ".join(problems)
 
 
@@ -244,6 +247,7 @@ def test_route_access_matrix_for_a_partner_user_who_has_left(app, login, targets
     HOME_ORG[LEFT] = "Fabrikam Stores"
     aimed = {**targets, f"user:{LEFT}": targets["user:erin"]}
     problems, refused = [], 0
+    token = client.csrf_token()
     try:
         for rule, method in _routes(app):
             allowed = allowed_users(rule.endpoint, method) >= SIGNED_IN  # open to anyone signed in
@@ -253,7 +257,7 @@ def test_route_access_matrix_for_a_partner_user_who_has_left(app, login, targets
             elif method == "DELETE":
                 response = client.delete(url)
             else:
-                response = client.post(url, data={})
+                response = client.post(url, data={"csrf_token": token})
             status = response.status_code
             response.close()  # a streamed download's context ends here (see test_route_access_matrix)
             ok = status not in DENIED | {401, 405, 500} if allowed else status in DENIED
@@ -262,6 +266,7 @@ def test_route_access_matrix_for_a_partner_user_who_has_left(app, login, targets
                 problems.append(f"{method} {url} ({rule.endpoint}) -> {status}, allowed={allowed}")
             if rule.endpoint in SIGN_OUTS and method == "POST":
                 client = login("erin")
+                token = client.csrf_token()
     finally:
         del HOME_ORG[LEFT]
     assert refused > 20
