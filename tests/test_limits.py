@@ -130,10 +130,10 @@ PROXY = {"REMOTE_ADDR": "10.0.0.1"}  # every request reaches the portal from the
 
 def _sign_in(client, email: str, password: str, forwarded_for: str):
     """Post the sign-in form as the page renders it, through the proxy, which adds the client's address."""
-    page = client.get("/login", environ_base=PROXY, headers={"X-Forwarded-For": forwarded_for})
-    token = _CSRF_INPUT.search(page.get_data(as_text=True)).group(1)
-    return client.post("/login", csrf=False, environ_base=PROXY, headers={"X-Forwarded-For": forwarded_for},
-                       data={"csrf_token": token, "email": email, "password": password})
+    client.environ_base.update(PROXY)
+    through_proxy = {"X-Forwarded-For": forwarded_for}
+    page = client.page("/login", headers=through_proxy)
+    return client.submit(page, {"email": email, "password": password}, headers=through_proxy)
 
 
 def _login_addresses(app, email: str) -> list[str]:
