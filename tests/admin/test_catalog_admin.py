@@ -286,7 +286,7 @@ def _id_from(location: str) -> int:
 def _edition_form(prefix: str, name: str, base: str, unit: str, position: int, active: bool = True) -> dict:
     data = {f"{prefix}-name": name, f"{prefix}-base_price_minor": base, f"{prefix}-unit_price_minor": unit,
             f"{prefix}-position": str(position)}
-    return data | ({f"{prefix}-active": "y"} if active else {})
+    return data | {f"{prefix}-active": active}
 
 
 def _catalog_state(app) -> tuple:
@@ -303,20 +303,25 @@ def _catalog_state(app) -> tuple:
         )
 
 
+def _forged(client, url: str, data: dict):
+    """A request no page offers this user (not staff, an unknown id), with the session's token."""
+    return client.post(url, data={**data, "csrf_token": client.csrf_token()})
+
+
 def test_staff_build_a_product_with_two_editions_and_an_add_on_then_reprice_and_offer_it(app, login, client, demo):
     ops = login("ops")
-    response = ops.post("/admin/catalog/new", data=_product_form(active="y"))
+    response = ops.submit("/admin/catalog/new", _product_form(active=True))
     assert response.status_code == 422  # nothing to buy it in yet
     assert 'id="active-error">A license is bought in one of its editions' in response.get_data(as_text=True)
-    response = ops.post("/admin/catalog/new", data=_product_form())
+    response = ops.submit("/admin/catalog/new", _product_form())
     assert response.status_code == 302
     product_id = _id_from(response.headers["Location"])
     assert "Backup Pro" not in client.get("/shop").get_data(as_text=True)
     for name, base, unit in [("Standard", "0", "49"), ("Enterprise", "1,000", "89.50")]:
-        response = ops.post(f"/admin/catalog/{product_id}/editions", data={
+        response = ops.submit(f"/admin/catalog/{product_id}", {
             "new-edition-name": name, "new-edition-base_price_minor": base, "new-edition-unit_price_minor": unit})
         assert response.status_code == 302
-    response = ops.post(f"/admin/catalog/{product_id}/addons", data={
+    response = ops.submit(f"/admin/catalog/{product_id}", {
         "new-addon-name": "Offsite Copies", "new-addon-slug": "offsite", "new-addon-price_minor": "$120"})
     assert response.status_code == 302
 
@@ -336,15 +341,16 @@ def test_staff_build_a_product_with_two_editions_and_an_add_on_then_reprice_and_
                            "catalog.addon_added"]
 
     standard_id, position = editions["Standard"][:2]
-    response = ops.post(f"/admin/catalog/editions/{standard_id}",
-                        data=_edition_form(f"edition-{standard_id}", "Standard", "0", "54.99", position))
+    response = ops.submit(f"/admin/catalog/{product_id}",
+                          _edition_form(f"edition-{standard_id}", "Standard", "0", "54.99", position))
     assert response.status_code == 302
     assert "Edition Standard saved." in ops.get(response.headers["Location"]).get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Edition, standard_id).unit_price_minor == 5499
 
-    product_fields = {f"product-{k}": v for k, v in _product_form(active="y").items() if k != "kind"}
-    assert ops.post(f"/admin/catalog/{product_id}", data=product_fields).status_code == 302
+    product_fields = {f"product-{k}": v for k, v in _product_form(active=True).items()
+                      if k not in ("kind", "basis", "interval", "unit_price_minor")}  # a license's fields
+    assert ops.submit(f"/admin/catalog/{product_id}", product_fields).status_code == 302
     assert "Backup Pro" in client.get("/shop").get_data(as_text=True)  # offered: the public catalog lists it
 
 
@@ -353,15 +359,15 @@ def test_a_mistyped_price_is_shown_beside_its_field_and_changes_nothing(app, log
     with app.app_context():
         edition = db.session.scalars(select(Edition).order_by(Edition.id)).first()
         edition_id, name, position = edition.id, edition.name, edition.position
+        product_page = f"/admin/catalog/{edition.product_id}"
     before = _catalog_state(app)
     prefix = f"edition-{edition_id}"
-    response = ops.post(f"/admin/catalog/editions/{edition_id}",
-                        data=_edition_form(prefix, name, "0", "12.345", position))
+    response = ops.submit(product_page, _edition_form(prefix, name, "0", "12.345", position))
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert re.search(rf'<p class="error" id="{prefix}-unit_price_minor-error">Use at most 2 decimal places.</p>', page)
     assert 'value="12.345"' in page  # what was typed is there to correct
-    response = ops.post(f"/admin/catalog/editions/{edition_id}", data=_edition_form(prefix, name, "-5", "4", position))
+    response = ops.submit(product_page, _edition_form(prefix, name, "-5", "4", position))
     assert response.status_code == 422
     assert f'id="{prefix}-base_price_minor-error">The amount cannot be negative.' in response.get_data(as_text=True)
     assert _catalog_state(app) == before
@@ -372,16 +378,16 @@ def test_a_rule_of_the_service_comes_back_beside_its_field(app, login, demo):
     with app.app_context():
         product_id = db.session.scalars(select(Product.id).where(Product.slug == "mailsuite")).one()
     before = _catalog_state(app)
-    response = ops.post(f"/admin/catalog/{product_id}/editions", data={
+    response = ops.submit(f"/admin/catalog/{product_id}", {
         "new-edition-name": "PROFESSIONAL", "new-edition-base_price_minor": "0", "new-edition-unit_price_minor": "1"})
     assert response.status_code == 422
     assert 'id="new-edition-name-error">This product already has an edition called PROFESSIONAL.' in (
         response.get_data(as_text=True))
-    response = ops.post("/admin/catalog/new", data=_product_form(slug="mailsuite", quantities="ten"))
+    response = ops.submit("/admin/catalog/new", _product_form(slug="mailsuite", quantities="ten"))
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert 'id="quantities-error">Enter whole numbers separated by commas' in page
-    response = ops.post("/admin/catalog/new", data=_product_form(slug="mailsuite"))
+    response = ops.submit("/admin/catalog/new", _product_form(slug="mailsuite"))
     assert 'id="slug-error">Another product already uses the slug mailsuite.' in response.get_data(as_text=True)
     assert _catalog_state(app) == before
 
@@ -391,15 +397,15 @@ def test_staff_edit_a_product_and_set_the_tier_discounts(app, login, demo):
     with app.app_context():
         plan = db.session.scalars(select(Product).where(Product.slug == "device-protection")).one()
         plan_id = plan.id
-    response = ops.post(f"/admin/catalog/{plan_id}", data={
+    response = ops.submit(f"/admin/catalog/{plan_id}", {
         "product-name": "Device Protection", "product-slug": "device-protection", "product-summary": "",
         "product-unit_label": "devices", "product-position": "10", "product-basis": "device",
-        "product-interval": "annual", "product-unit_price_minor": "45"})
+        "product-interval": "annual", "product-unit_price_minor": "45", "product-active": False})
     assert response.status_code == 302
-    response = ops.post("/admin/catalog/tiers", data={"silver": "12.5", "gold": "25", "platinum": "150"})
+    response = ops.submit("/admin/catalog", {"silver": "12.5", "gold": "25", "platinum": "150"})
     assert response.status_code == 422
     assert 'id="platinum-error">A percentage is at most 100.' in response.get_data(as_text=True)
-    assert ops.post("/admin/catalog/tiers", data={"silver": "12.5", "gold": "25", "platinum": "35"}).status_code == 302
+    assert ops.submit("/admin/catalog", {"silver": "12.5", "gold": "25", "platinum": "35"}).status_code == 302
     catalog = ops.get("/admin/catalog").get_data(as_text=True)
     assert "Subscription, per device, annual" in catalog and 'value="12.5"' in catalog
     with app.app_context():
@@ -419,9 +425,9 @@ def test_the_catalog_page_lists_every_product_with_its_editions_and_add_ons(logi
 def test_unknown_catalog_ids_are_404(login, demo):
     ops = login("ops")
     assert ops.get("/admin/catalog/999999").status_code == 404
-    assert ops.post("/admin/catalog/999999/editions", data={}).status_code == 404
-    assert ops.post("/admin/catalog/editions/999999", data={}).status_code == 404
-    assert ops.post("/admin/catalog/addons/999999", data={}).status_code == 404
+    assert _forged(ops, "/admin/catalog/999999/editions", {}).status_code == 404
+    assert _forged(ops, "/admin/catalog/editions/999999", {}).status_code == 404
+    assert _forged(ops, "/admin/catalog/addons/999999", {}).status_code == 404
 
 
 @pytest.mark.parametrize("user", ["alice", "bob", "carol", "dave", "erin", "frank"])
@@ -429,9 +435,9 @@ def test_only_staff_manage_the_catalog(app, login, client, demo, user):
     before = _catalog_state(app)
     member = login(user)
     assert member.get("/admin/catalog").status_code == 403
-    assert member.post("/admin/catalog/new", data=_product_form(slug="sneaky")).status_code == 403
-    assert member.post("/admin/catalog/tiers", data={"silver": "90", "gold": "90", "platinum": "90"}).status_code == 403
-    assert member.post("/admin/catalog/editions/1", data=_edition_form("edition-1", "Free", "0", "0", 0)).status_code \
-        == 403
+    assert _forged(member, "/admin/catalog/new", _product_form(slug="sneaky")).status_code == 403
+    assert _forged(member, "/admin/catalog/tiers", {"silver": "90", "gold": "90", "platinum": "90"}).status_code == 403
+    assert _forged(member, "/admin/catalog/editions/1",
+                   _edition_form("edition-1", "Free", "0", "0", 0, active="y")).status_code == 403
     assert client.get("/admin/catalog").headers["Location"].startswith("/login")
     assert _catalog_state(app) == before

@@ -64,9 +64,9 @@ def test_staff_set_northwind_to_monthly_invoicing_at_gold(app, login, demo):
     ops = login("ops")
     page = ops.get(f"/admin/organizations/{northwind}").get_data(as_text=True)
     assert "Contoso Retail" in page  # its sub-chains, read-only
-    response = ops.post(f"/admin/organizations/{northwind}",
-                        data={"billing_mode": "monthly_invoice", "partner_tier": "gold"},
-                        environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    ops.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    response = ops.submit(f"/admin/organizations/{northwind}", {"billing_mode": "monthly_invoice",
+                                                                "partner_tier": "gold"})
     assert response.status_code == 302
     assert "Commercial terms of Northwind IT saved." in ops.get(response.headers["Location"]).get_data(as_text=True)
     assert _org_terms(app, northwind) == (BillingMode.MONTHLY_INVOICE, PartnerTier.GOLD, False)
@@ -84,8 +84,9 @@ def test_a_sub_chain_page_shows_no_terms_and_refuses_them(app, login, demo):
     ops = login("ops")
     page = ops.get(f"/admin/organizations/{contoso}").get_data(as_text=True)
     assert 'name="billing_mode"' not in page and "Northwind IT" in page
-    response = ops.post(f"/admin/organizations/{contoso}", data={
-        "billing_mode": "monthly_invoice", "partner_tier": "platinum", "grandfathered_payment_methods": "y"})
+    response = ops.post(f"/admin/organizations/{contoso}", data={  # the page has no such form: forged
+        "billing_mode": "monthly_invoice", "partner_tier": "platinum", "grandfathered_payment_methods": "y",
+        "csrf_token": ops.csrf_token()})
     assert response.status_code == 422
     assert "Contoso Retail is a sub-chain" in response.get_data(as_text=True)
     assert _org_terms(app, contoso) == before
@@ -96,8 +97,12 @@ def test_a_sub_chain_page_shows_no_terms_and_refuses_them(app, login, demo):
 def test_an_unknown_choice_is_refused_beside_its_field(app, login, demo):
     fabrikam = demo.orgs["Fabrikam Stores"]
     before = _org_terms(app, fabrikam)
-    response = login("ops").post(f"/admin/organizations/{fabrikam}", data={"billing_mode": "barter",
-                                                                           "partner_tier": "gold"})
+    ops = login("ops")
+    page = ops.page(f"/admin/organizations/{fabrikam}")
+    form, _ = page.find(action=f"/admin/organizations/{fabrikam}")
+    # "barter" is no option of the select: the page's form with a forged choice.
+    response = ops.post(f"/admin/organizations/{fabrikam}", data={**dict(form.successful()),
+                                                                  "billing_mode": "barter", "partner_tier": "gold"})
     assert response.status_code == 422
     assert 'id="billing_mode-error"' in response.get_data(as_text=True)
     assert _org_terms(app, fabrikam) == before
@@ -128,7 +133,7 @@ def test_only_staff_see_or_change_commercial_terms(app, login, demo, user):
     assert member.get("/admin/organizations").status_code == 403
     for org_id in demo.orgs.values():  # their own organization included: this is not a page of theirs
         assert member.get(f"/admin/organizations/{org_id}").status_code == 404
-    response = member.post(f"/admin/organizations/{litware}", data={"billing_mode": "monthly_invoice",
-                                                                    "partner_tier": "platinum"})
+    response = member.post(f"/admin/organizations/{litware}", data={  # not staff: no such page, forged
+        "billing_mode": "monthly_invoice", "partner_tier": "platinum", "csrf_token": member.csrf_token()})
     assert response.status_code == 404
     assert _org_terms(app, litware) == before

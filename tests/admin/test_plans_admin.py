@@ -181,25 +181,25 @@ def test_a_page_without_plans_says_so(app, login, demo):
     assert "No renewal billed yet." in _text(ops.get(f"/admin/organizations/{demo.orgs['Litware Solutions']}"))
 
 
-def _correction_form(page: str, plan_id: int) -> tuple[str, dict]:
-    """The correction form of one plan as the page renders it: its action and its fields' names and values."""
-    form = re.search(rf'<form method="post" action="([^"]*/plans/{plan_id}/next-payment)"[^>]*>(.*?)</form>',
-                     page, re.S)
-    fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', form.group(2)))
-    for name in re.findall(r'<input[^>]*name="([^"]+)"', form.group(2)):
-        fields.setdefault(name, "")
-    return form.group(1), fields
+def _correction_action(org_id: int, plan_id: int) -> str:
+    return f"/admin/organizations/{org_id}/plans/{plan_id}/next-payment"
+
+
+def _forged(client, url: str, data: dict | None = None):
+    """A correction no page offers this user (another organization's plan, not staff), with the session's token."""
+    return client.post(url, data={**(data or {}), "csrf_token": client.csrf_token()})
 
 
 def test_staff_correct_a_next_payment_date_with_a_reason(app, login, acme):
     ops = login("ops")
-    page = ops.get(f"/admin/organizations/{acme['org']}").get_data(as_text=True)
-    action, fields = _correction_form(page, acme["devices"])
-    assert fields[f"plan-{acme['devices']}-next_payment_on"] == (acme["today"] + timedelta(days=9)).isoformat()
+    page = ops.page(f"/admin/organizations/{acme['org']}")
+    action = _correction_action(acme["org"], acme["devices"])
+    form, _ = page.find(action=action)
+    shown = dict(form.successful())[f"plan-{acme['devices']}-next_payment_on"]
+    assert shown == (acme["today"] + timedelta(days=9)).isoformat()
     new = acme["today"] + timedelta(days=12)
-    fields.update({f"plan-{acme['devices']}-next_payment_on": new.isoformat(),
-                   f"plan-{acme['devices']}-reason": "Ticket 4411: card replaced late"})
-    response = ops.post(action, data=fields, csrf=False)
+    response = ops.submit(page, {f"plan-{acme['devices']}-next_payment_on": new.isoformat(),
+                                 f"plan-{acme['devices']}-reason": "Ticket 4411: card replaced late"}, action=action)
     assert response.status_code == 302
     done = _text(ops.get(response.headers["Location"]))
     assert f"Next payment date of Device Protection corrected: {(acme['today'] + timedelta(days=9)).isoformat()} → " \
@@ -226,10 +226,9 @@ def test_a_bad_correction_is_explained_beside_the_field_and_changes_nothing(app,
     dates = {"PAST": today - timedelta(days=1), "BILLED": today + timedelta(days=8),
              "FAR": today + timedelta(days=120), "OK": today + timedelta(days=12)}
     ops = login("ops")
-    action, fields = _correction_form(ops.get(f"/admin/organizations/{acme['org']}").get_data(as_text=True), plan_id)
-    fields.update({f"plan-{plan_id}-next_payment_on": str(dates.get(date_text, date_text)),
-                   f"plan-{plan_id}-reason": reason})
-    response = ops.post(action, data=fields, csrf=False)
+    response = ops.submit(f"/admin/organizations/{acme['org']}", {
+        f"plan-{plan_id}-next_payment_on": str(dates.get(date_text, date_text)), f"plan-{plan_id}-reason": reason},
+        action=_correction_action(acme["org"], plan_id))
     html = _text(response)
     assert response.status_code == 422
     error = re.search(rf'<p class="error" id="plan-{plan_id}-{field}-error">(.*?)</p>', html)
@@ -244,19 +243,19 @@ def test_a_plan_of_another_organization_is_not_found(app, login, acme, demo):
     fabrikam = demo.orgs["Fabrikam Stores"]
     ops = login("ops")
     new = (acme["today"] + timedelta(days=12)).isoformat()
-    response = ops.post(f"/admin/organizations/{fabrikam}/plans/{acme['devices']}/next-payment",
-                        data={f"plan-{acme['devices']}-next_payment_on": new,
-                              f"plan-{acme['devices']}-reason": "Wrong organization"})
+    response = _forged(ops, _correction_action(fabrikam, acme["devices"]),
+                       {f"plan-{acme['devices']}-next_payment_on": new,
+                        f"plan-{acme['devices']}-reason": "Wrong organization"})
     assert response.status_code == 404
-    assert ops.post(f"/admin/organizations/{acme['org']}/plans/999999/next-payment").status_code == 404
+    assert _forged(ops, _correction_action(acme["org"], 999999)).status_code == 404
     assert _plan_row(app, acme["devices"]).next_payment_on == acme["today"] + timedelta(days=9)
 
 
 @pytest.mark.parametrize("user", ["alice", "dave"])
 def test_only_staff_correct_a_next_payment_date(app, login, acme, user):
-    response = login(user).post(f"/admin/organizations/{acme['org']}/plans/{acme['devices']}/next-payment",
-                                data={f"plan-{acme['devices']}-next_payment_on": "2030-01-01",
-                                      f"plan-{acme['devices']}-reason": "Not staff"})
+    response = _forged(login(user), _correction_action(acme["org"], acme["devices"]),
+                       {f"plan-{acme['devices']}-next_payment_on": "2030-01-01",
+                        f"plan-{acme['devices']}-reason": "Not staff"})
     assert response.status_code == 404
     assert _plan_row(app, acme["devices"]).next_payment_on == acme["today"] + timedelta(days=9)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import re
-from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import func, select
@@ -23,77 +22,6 @@ from portal.reseller_fees import config
 from portal.reseller_fees.counting import fee_for
 from portal.reseller_fees.models import ResellerFeeOverride
 from tests.factories import actor, demo_product, make_org, make_user
-
-# ---------------------------------------------------------------- reading the page's forms
-
-
-class _FormReader(HTMLParser):
-    """What the form posting to `action` sends as the page renders it: its own fields and those outside it that
-    name it (form="…", as the editions table's cells do); checkboxes only when ticked."""
-
-    def __init__(self, action: str):
-        super().__init__()
-        self.action, self.form_id, self.inside, self.found = action, None, False, False
-        self.fields: list[tuple[str | None, str, str]] = []  # (form attribute or None if inside, name, value)
-        self.textarea: tuple[str | None, str] | None = None
-        self.select: tuple[str | None, str] | None = None
-
-    def _owner(self, attrs: dict) -> str | None | bool:
-        if attrs.get("form"):
-            return attrs["form"]
-        return None if self.inside else False
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self.inside = attrs.get("action") == self.action
-            if self.inside:
-                self.found, self.form_id = True, attrs.get("id")
-            return
-        owner = self._owner(attrs)
-        if owner is False or not attrs.get("name"):
-            return
-        if tag == "input":
-            if attrs.get("type") in ("checkbox", "radio") and "checked" not in attrs:
-                return
-            self.fields.append((owner, attrs["name"], attrs.get("value") or ""))
-        elif tag == "textarea":
-            self.textarea = (owner, attrs["name"])
-            self.fields.append((owner, attrs["name"], ""))
-        elif tag == "select":
-            self.select = (owner, attrs["name"])
-        elif tag == "option" and self.select and "selected" in attrs:
-            self.fields.append((*self.select, attrs.get("value") or ""))
-
-    def handle_data(self, data):
-        if self.textarea:
-            owner, name = self.fields[-1][:2]
-            self.fields[-1] = (owner, name, self.fields[-1][2] + data)
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self.inside = False
-        elif tag == "textarea":
-            self.textarea = None
-        elif tag == "select":
-            self.select = None
-
-    def data(self) -> dict[str, str]:
-        assert self.found, f"no form posts to {self.action}"
-        return {name: value for owner, name, value in self.fields if owner is None or owner == self.form_id}
-
-
-def page_form(html: str, action: str, **typed: str | None) -> dict[str, str]:
-    """The fields the form posting to `action` sends, with what the test types in (None: untick or leave out)."""
-    reader = _FormReader(action)
-    reader.feed(html)
-    data = reader.data()
-    for name, value in typed.items():
-        if value is None:
-            data.pop(name, None)
-        else:
-            data[name] = value
-    return data
 
 
 def _ids(app) -> dict[str, int]:
@@ -263,7 +191,7 @@ def test_staff_set_and_clear_a_products_fee_on_its_page(app, login, demo):
     url = f"/admin/catalog/{ids['mailsuite']}"
     page = ops.get(url).get_data(as_text=True)
     assert "Reseller fee per customer account per month (USD)" in page
-    response = ops.post(url, data=page_form(page, url, **{"product-reseller_fee_minor": "12.50"}))
+    response = ops.submit(url, {"product-reseller_fee_minor": "12.50"}, action=url)
     assert response.status_code == 302
     page = ops.get(url).get_data(as_text=True)
     assert re.search(r'name="product-reseller_fee_minor"[^>]*value="12.50"', page)
@@ -272,7 +200,7 @@ def test_staff_set_and_clear_a_products_fee_on_its_page(app, login, demo):
         assert db.session.get(Product, ids["mailsuite"]).reseller_fee_minor == 1250
         entry = _audit("catalog.reseller_fee_set")[0]
         assert entry.actor_id == demo.users["ops"] and entry.details["changes"]["reseller_fee_minor"][1] == 1250
-    assert ops.post(url, data=page_form(page, url, **{"product-reseller_fee_minor": ""})).status_code == 302
+    assert ops.submit(url, {"product-reseller_fee_minor": ""}, action=url).status_code == 302
     with app.app_context():
         assert db.session.get(Product, ids["mailsuite"]).reseller_fee_minor is None
 
@@ -284,10 +212,9 @@ def test_staff_set_and_clear_a_products_fee_on_its_page(app, login, demo):
 def test_a_mistyped_fee_is_shown_beside_its_field_and_changes_nothing(app, login, demo, typed, message):
     ops, ids = login("ops"), _ids(app)
     url = f"/admin/catalog/{ids['mailsuite']}"
-    page = ops.get(url).get_data(as_text=True)
     before = _state(app)
-    response = ops.post(url, data=page_form(page, url, **{"product-reseller_fee_minor": typed,
-                                                          "product-name": "MailSuite Renamed"}))
+    response = ops.submit(url, {"product-reseller_fee_minor": typed, "product-name": "MailSuite Renamed"},
+                          action=url)
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert _error(page, "product-reseller_fee_minor") == message
@@ -300,8 +227,9 @@ def test_a_subscription_product_has_no_fee_field_and_takes_none(app, login, demo
     url = f"/admin/catalog/{ids['device-protection']}"
     page = ops.get(url).get_data(as_text=True)
     assert "reseller_fee_minor" not in page and "Fee for one reseller" not in page and "RRP" not in page
-    form = page_form(page, url, **{"product-reseller_fee_minor": "5"})  # sent anyway: the form has no such field
-    assert ops.post(url, data=form).status_code == 302
+    form, _ = ops.page(url).find(action=url)
+    forged = {**dict(form.successful()), "product-reseller_fee_minor": "5"}  # sent anyway: the form has no such field
+    assert ops.post(url, data=forged).status_code == 302
     with app.app_context():
         assert db.session.get(Product, ids["device-protection"]).reseller_fee_minor is None
 
@@ -314,7 +242,7 @@ def test_staff_set_an_editions_rrp_beside_its_list_price(app, login, demo):
     assert "RRP per unit (USD)" in page
     label = f'<label for="{prefix}-rrp_unit_minor" class="visually-hidden">Recommended retail price per unit (USD)'
     assert label in page
-    response = ops.post(edition_url, data=page_form(page, edition_url, **{f"{prefix}-rrp_unit_minor": "$7.25"}))
+    response = ops.submit(url, {f"{prefix}-rrp_unit_minor": "$7.25"}, action=edition_url)
     assert response.status_code == 302
     assert "Edition Professional saved." in ops.get(response.headers["Location"]).get_data(as_text=True)
     page = ops.get(url).get_data(as_text=True)
@@ -327,17 +255,16 @@ def test_staff_set_an_editions_rrp_beside_its_list_price(app, login, demo):
         assert _audit("catalog.rrp_set")[0].details["changes"]["rrp_unit_minor"][1] == 725
 
     before = _state(app)
-    response = ops.post(edition_url, data=page_form(page, edition_url, **{f"{prefix}-rrp_unit_minor": "-1"}))
+    response = ops.submit(url, {f"{prefix}-rrp_unit_minor": "-1"}, action=edition_url)
     assert response.status_code == 422
     assert _error(response.get_data(as_text=True), f"{prefix}-rrp_unit_minor") == "The amount cannot be negative."
     assert _state(app) == before
 
     new_url = f"/admin/catalog/{ids['mailsuite']}/editions"
-    response = ops.post(new_url, data=page_form(page, new_url, **{
-        "new-edition-name": "Education", "new-edition-unit_price_minor": "2", "new-edition-rrp_unit_minor": "3.10"}))
+    response = ops.submit(url, {"new-edition-name": "Education", "new-edition-unit_price_minor": "2",
+                                "new-edition-rrp_unit_minor": "3.10"}, action=new_url)
     assert response.status_code == 302
-    assert ops.post(edition_url, data=page_form(page, edition_url, **{f"{prefix}-rrp_unit_minor": ""})
-                    ).status_code == 302
+    assert ops.submit(url, {f"{prefix}-rrp_unit_minor": ""}, action=edition_url).status_code == 302
     with app.app_context():
         rrps = dict(db.session.execute(select(Edition.name, Edition.rrp_unit_minor)
                                        .where(Edition.product_id == ids["mailsuite"])).all())
@@ -356,8 +283,8 @@ def test_staff_give_one_reseller_its_own_fee_change_it_and_remove_it(app, login,
     fee_url = f"/admin/catalog/{ids['mailsuite']}/reseller-fees"
     page = ops.get(url).get_data(as_text=True)
     assert "None: every reseller pays the fee for all resellers." in page
-    response = ops.post(fee_url, data=page_form(page, fee_url, **{"reseller-fee-reseller": "litware",
-                                                                  "reseller-fee-fee_minor": "2.50"}))
+    response = ops.submit(url, {"reseller-fee-reseller": "litware", "reseller-fee-fee_minor": "2.50"},
+                          action=fee_url)
     assert response.status_code == 302
     page = ops.get(response.headers["Location"]).get_data(as_text=True)
     assert "Litware Solutions now pays a fee of $2.50 per customer account on MailSuite Mail Server." in page
@@ -366,8 +293,8 @@ def test_staff_give_one_reseller_its_own_fee_change_it_and_remove_it(app, login,
         ops_name = db.session.get(User, demo.users["ops"]).full_name
     assert "$2.50" in row and ops_name in row and re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", row)
 
-    response = ops.post(fee_url, data=page_form(page, fee_url, **{  # by its id this time, with no fee
-        "reseller-fee-reseller": str(ids["Litware Solutions"]), "reseller-fee-no_fee": "y"}))
+    response = ops.submit(url, {  # by its id this time, with no fee
+        "reseller-fee-reseller": str(ids["Litware Solutions"]), "reseller-fee-no_fee": True}, action=fee_url)
     assert response.status_code == 302
     page = ops.get(url).get_data(as_text=True)
     row = re.search(r"<tr>\s*<th[^>]* scope=\"row\"><a [^>]*>Litware Solutions</a></th>(.*?)</tr>", page, re.S).group(1)
@@ -380,10 +307,11 @@ def test_staff_give_one_reseller_its_own_fee_change_it_and_remove_it(app, login,
 
     remove_url = f"/admin/catalog/reseller-fees/{override_id}/remove"
     assert f'href="{remove_url}"' in page  # the row's Remove… leads to the confirmation
-    confirm = ops.get(remove_url).get_data(as_text=True)
-    assert "Remove the fee of Litware Solutions on MailSuite Mail Server?" in confirm and "now pays no fee" in confirm
-    assert ops.post(remove_url, data={}, csrf=False).status_code == 400  # a forged or stale post removes nothing
-    response = ops.post(remove_url, data=page_form(confirm, remove_url))
+    confirm = ops.page(remove_url)
+    assert "Remove the fee of Litware Solutions on MailSuite Mail Server?" in confirm.html
+    assert "now pays no fee" in confirm.html
+    assert ops.post(remove_url, data={}).status_code == 400  # a forged post, without the token, removes nothing
+    response = ops.submit(confirm, {}, action=remove_url)
     assert response.status_code == 302
     assert "Litware Solutions pays the fee of MailSuite Mail Server for all resellers again." in (
         ops.get(response.headers["Location"]).get_data(as_text=True))
@@ -419,9 +347,9 @@ def test_a_mistaken_resellers_fee_is_shown_beside_its_field_and_changes_nothing(
     ops, ids = login("ops"), _ids(app)
     url = f"/admin/catalog/{ids['mailsuite']}"
     fee_url = f"{url}/reseller-fees"
-    page = ops.get(url).get_data(as_text=True)
     before = _state(app)
-    response = ops.post(fee_url, data=page_form(page, fee_url, **typed))
+    response = ops.submit(url, {name: True if value == "y" else value for name, value in typed.items()},
+                          action=fee_url)
     assert response.status_code == 422
     assert _error(response.get_data(as_text=True), f"reseller-fee-{field}").startswith(message)
     assert _state(app) == before
@@ -441,10 +369,11 @@ def test_the_admin_pages_of_fees_are_staff_only(app, login, client, demo):
     for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
         member = login(user)
         assert member.get(f"/admin/catalog/{ids['mailsuite']}").status_code == 403
+        token = {"csrf_token": member.csrf_token()}  # no page offers them these forms: forged requests
         assert member.post(f"/admin/catalog/{ids['mailsuite']}/reseller-fees", data={
-            "reseller-fee-reseller": "Northwind IT", "reseller-fee-no_fee": "y"}).status_code == 403
+            "reseller-fee-reseller": "Northwind IT", "reseller-fee-no_fee": "y", **token}).status_code == 403
         assert member.get(remove_url).status_code == 403
-        assert member.post(remove_url, data={}).status_code == 403
+        assert member.post(remove_url, data=token).status_code == 403
     assert client.get(remove_url).headers["Location"].startswith("/login")
     assert _state(app) == before
     # a viewer (carol) or an installer (erin) never sees a fee or an RRP, not even on the vendor's product page
@@ -452,14 +381,14 @@ def test_the_admin_pages_of_fees_are_staff_only(app, login, client, demo):
         shown = login(user).get("/shop/mailsuite").get_data(as_text=True)
         assert "12.34" not in shown and "56.78" not in shown and "43.21" not in shown
     assert login("ops").get("/admin/catalog/reseller-fees/999999/remove").status_code == 404
-    assert login("ops").post("/admin/catalog/999999/reseller-fees", data={}).status_code == 404
+    ops = login("ops")
+    assert ops.post("/admin/catalog/999999/reseller-fees", data={"csrf_token": ops.csrf_token()}).status_code == 404
 
 
 @pytest.mark.parametrize("bad", ["nul\x00", "9" * 40, "99999999999999999999", "ü" * 300, "%_\\"])
 def test_nothing_typed_into_the_fee_forms_gives_a_server_error_or_changes_anything(app, login, demo, bad):
     ops, ids = login("ops"), _ids(app)
     url, edition = f"/admin/catalog/{ids['mailsuite']}", ids["professional"]
-    page = ops.get(url).get_data(as_text=True)
     before = _state(app)
     for action, typed in [
         (f"{url}/reseller-fees", {"reseller-fee-reseller": bad, "reseller-fee-fee_minor": bad}),
@@ -470,7 +399,8 @@ def test_nothing_typed_into_the_fee_forms_gives_a_server_error_or_changes_anythi
         (f"{url}/editions", {"new-edition-name": "Education", "new-edition-unit_price_minor": "1",
                              "new-edition-rrp_unit_minor": bad}),
     ]:
-        response = ops.post(action, data=page_form(page, action, **typed))
+        response = ops.submit(url, typed, action=action)
         assert response.status_code in (400, 422), (action, typed, response.status_code)  # NUL: 400 everywhere
-    assert ops.post(f"/admin/catalog/reseller-fees/{bad}/remove", data={}).status_code == 404
+    forged = {"csrf_token": ops.csrf_token()}  # no such fee, no confirmation page
+    assert ops.post(f"/admin/catalog/reseller-fees/{bad}/remove", data=forged).status_code == 404
     assert _state(app) == before
