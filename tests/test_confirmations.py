@@ -37,6 +37,7 @@ from tests.factories import (
     make_price_rule,
     make_transfer,
 )
+from tests.forms import Page
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "portal" / "templates"
 
@@ -164,15 +165,15 @@ def test_a_destructive_action_asks_on_its_own_page_and_acts_only_once_confirmed(
     assert asked.status_code == 200 and "HX-Request" in asked.headers.get("Vary", "")
     question = asked.get_data(as_text=True)
     assert "<!doctype html>" in question and "<dialog" not in question
-    confirm_form = _post_forms(question)[action]
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', confirm_form).group(1)
+    asked_page = Page.parse(action, question)
+    assert "csrf_token" in asked_page.find(action)[0].names
     assert not _done(app, case, id_)
 
-    refused = client.post(action, data={}, csrf=False)  # a form without the page's token: refused, nothing done
+    refused = client.post(action, data={})  # a form without the page's token: refused, nothing done
     assert refused.status_code == 400
     assert not _done(app, case, id_)
 
-    confirmed = client.post(action, data={"csrf_token": token}, csrf=False)
+    confirmed = client.submit(asked_page, action=action)  # the question's own form
     assert confirmed.status_code == 302
     assert _done(app, case, id_)
 
@@ -204,10 +205,9 @@ def test_sign_out_everywhere_else_asks_first(app, demo, login):
     question = client.get(action).get_data(as_text=True)
     assert "Sign out every other session?" in question
     assert other.get("/account/security").status_code == 200, "asking signed nobody out"
-    client.post(action, data={}, csrf=False)
+    assert client.post(action, data={}).status_code == 400  # without the page's token: refused
     assert other.get("/account/security").status_code == 200
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', _post_forms(question)[action]).group(1)
-    assert client.post(action, data={"csrf_token": token}, csrf=False).status_code == 302
+    assert client.submit(Page.parse(action, question), action=action).status_code == 302
     assert other.get("/account/security").status_code == 302, "the other session is signed out"
 
 
