@@ -11,8 +11,8 @@ from tests.conftest import DEMO_PASSWORD
 
 def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(login, demo, mailbox):
     alice = login("alice")
-    response = alice.post("/account/users", csrf=False, data={"kind": "login", "full_name": "Eve",
-                                                              "email": "eve@example.com", "role": "manager"})
+    response = alice.post("/account/users", data={"kind": "login", "full_name": "Eve", "email": "eve@example.com",
+                                                  "role": "manager"})
     assert response.status_code == 400
     assert "Your form expired" in response.get_data(as_text=True)
     assert "eve@example.com" not in alice.get("/account/users").get_data(as_text=True)
@@ -21,8 +21,9 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(login, dem
 
 def test_htmx_posts_carry_the_token_in_the_x_csrftoken_header(login, demo):
     alice = login("alice")
-    token = alice.csrf_token()
-    response = alice.post("/account/users", csrf=False, headers={"X-CSRFToken": token, "HX-Request": "true"},
+    headers = alice.page("/account/users").htmx_headers()  # the body's hx-headers, which htmx adds to requests
+    assert list(headers) == ["X-CSRFToken"]
+    response = alice.post("/account/users", headers={**headers, "HX-Request": "true"},
                           data={"kind": "contact", "full_name": "Hx", "email": "hx@example.com"})
     assert response.status_code == 302
 
@@ -48,7 +49,8 @@ def test_htmx_is_served_from_our_static_folder(client):
 
 
 def test_session_cookie_is_httponly_and_samesite_lax(client, demo):
-    response = client.post("/login", data={"email": "bob@northwind.example.com", "password": DEMO_PASSWORD})
+    response = client.submit("/login", {"email": "bob@northwind.example.com", "password": DEMO_PASSWORD})
+    assert response.status_code == 302
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
