@@ -184,7 +184,7 @@ def test_a_malformed_activation_request_is_a_400_that_says_what_is_wrong(app, cl
     if "json" in request_kwargs and isinstance(request_kwargs["json"], dict):
         request_kwargs = {"json": {k: (licenses["assigned"] if v == "{key}" else v)
                                    for k, v in request_kwargs["json"].items()}}
-    response = client.post("/api/v1/activations", csrf=False, **request_kwargs)
+    response = client.post("/api/v1/activations", **request_kwargs)
     assert response.status_code == 400 and response.is_json
     assert message in response.get_json()["error"]
     assert _active(app, *licenses.values()) == 0
@@ -212,7 +212,7 @@ def test_the_api_is_rate_limited_per_address_with_a_json_429(app, client, licens
 
 def test_the_api_needs_no_session_and_no_csrf_token(app, login, licenses):
     alice = login("alice")  # a browser session changes nothing: the key is what counts
-    assert alice.post("/api/v1/activations", csrf=False,
+    assert alice.post("/api/v1/activations",
                       json={"license_key": licenses["unassigned"], "installation_id": "pos-01"}).status_code == 403
 
 

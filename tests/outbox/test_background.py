@@ -66,7 +66,7 @@ def test_a_hanging_mail_server_does_not_hold_the_request_and_loses_nothing(app, 
         dave.login(DEMO_EMAILS["dave"])
 
         started = time.monotonic()
-        response = dave.post("/devices", data={"location_id": airport, "name": "Airport kiosk 8", "counts": "y"})
+        response = dave.submit("/devices", {"location_id": airport, "name": "Airport kiosk 8", "counts": True})
         elapsed = time.monotonic() - started
 
         assert response.status_code == 302
@@ -102,7 +102,7 @@ def test_a_request_returns_before_its_email_is_delivered(app, login, demo, mailb
         real_submit(self, app_, later)
 
     monkeypatch.setattr(background._Sender, "submit", held)
-    response = login("alice").post("/password/forgot", data={"email": "bob@northwind.example.com"})
+    response = login("alice").submit("/password/forgot", {"email": "bob@northwind.example.com"})
     assert response.status_code in (200, 302)
     assert not background.wait_for_outbox(timeout=0.2)  # still held: the response did not wait for it
     release.set()
