@@ -5,7 +5,6 @@ bytes and within its limits, audited; anything else is refused beside the field 
 from __future__ import annotations
 
 import io
-import re
 import shutil
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from portal.audit.models import AuditEntry
 from portal.extensions import db
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="#c00"/></svg>'
-CSRF = re.compile(r'name="([\w-]*csrf_token)"[^>]*value="([^"]+)"')
 
 
 def _png(side: int = 32) -> bytes:
@@ -43,12 +41,10 @@ def _default_branding(app):
 
 def _upload(client, kind: str, data: bytes, filename: str):
     """Send the page's upload form for `kind` with the file, as a browser would (its own CSRF token)."""
-    page = client.get("/admin/branding").get_data(as_text=True)
-    form = page[page.index(f'action="/admin/branding/{kind}"'):]
-    token_name, token = CSRF.search(form).groups()
-    assert f'name="{kind}-image"' in form and 'enctype="multipart/form-data"' in page
-    return client.post(f"/admin/branding/{kind}", csrf=False, content_type="multipart/form-data",
-                       data={token_name: token, f"{kind}-image": (io.BytesIO(data), filename)})
+    page = client.page("/admin/branding")
+    form, _ = page.find(action=f"/admin/branding/{kind}")
+    assert form.attrs.get("enctype") == "multipart/form-data"
+    return client.submit(page, {f"{kind}-image": (io.BytesIO(data), filename)}, action=f"/admin/branding/{kind}")
 
 
 def _audit(app, action: str) -> list[AuditEntry]:
@@ -85,9 +81,7 @@ def test_staff_replace_the_logo_with_an_svg_then_go_back_to_the_default(app, log
     assert _upload(ops, "logo", SVG, "logo.svg").status_code == 302
     assert client.get("/branding/logo").get_data() == SVG
 
-    page = ops.get("/admin/branding").get_data(as_text=True)
-    restore = page[page.index('action="/admin/branding/logo/default"'):]
-    answer = ops.post("/admin/branding/logo/default", csrf=False, data=dict([CSRF.search(restore).groups()]))
+    answer = ops.submit("/admin/branding", {}, action="/admin/branding/logo/default")
 
     assert answer.status_code == 302
     assert b"Partner Portal" in client.get("/branding/logo").get_data()  # the default's wordmark
@@ -135,12 +129,11 @@ def test_a_png_beyond_the_pixel_or_byte_limit_is_refused(login, demo, client):
 
 def test_no_file_chosen_is_asked_for(login, demo):
     ops = login("ops")
-    page = ops.get("/admin/branding").get_data(as_text=True)
-    form = page[page.index('action="/admin/branding/logo"'):]
-    answer = ops.post("/admin/branding/logo", csrf=False, data=dict([CSRF.search(form).groups()]))
+    answer = ops.submit("/admin/branding", {}, action="/admin/branding/logo")  # no file chosen
     assert answer.status_code == 422 and "Choose a file." in answer.get_data(as_text=True)
 
 
 def test_only_staff_reach_the_branding_page(login, demo):
     assert login("alice").get("/admin/branding").status_code in (403, 404)
-    assert login("alice").post("/admin/branding/favicon", data={}).status_code in (403, 404)
+    alice = login("alice")  # no page offers her the form: a forged request, with the session's token
+    assert alice.post("/admin/branding/favicon", data={"csrf_token": alice.csrf_token()}).status_code in (403, 404)
