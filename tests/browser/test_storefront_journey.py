@@ -270,6 +270,7 @@ def test_frank_opens_a_storefront_grace_buys_there_and_it_closes_after_the_cance
         expect(tab.get_by_role("alert")).to_contain_text("This storefront is closed.")
         expect(tab.get_by_label("Email", exact=True)).to_have_count(0)
         expect(tab.get_by_role("banner").get_by_role("link", name="Sign in")).to_have_count(0)
+        # No form signs in at a closed storefront: a forged request, with the token the page carries.
         token = tab.locator('meta[name="csrf-token"]').get_attribute("content")
         refused = tab.request.post("/s/litware/login", form={"csrf_token": token, "email": CUSTOMER_EMAIL,
                                                              "password": DEMO_PASSWORD})
