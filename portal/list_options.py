@@ -59,7 +59,17 @@ class Text:
     kind: str = "text"
 
 
-Filter = Choice | Range | Text
+@dataclass(frozen=True)
+class Month:
+    """A month field (YYYY-MM): `condition(first_day, last_day)` narrows the list to it."""
+
+    name: str
+    label: str
+    condition: Callable[[date, date], object]
+    kind: str = "month"
+
+
+Filter = Choice | Range | Text | Month
 
 
 @dataclass(frozen=True)
@@ -217,6 +227,17 @@ def list_args(prefix: str) -> dict[str, str]:
     return merged
 
 
+def _month(label: str, text: str) -> tuple[date, date]:
+    """The first and last day of a month typed as YYYY-MM."""
+    try:
+        year, month = (int(part) for part in text.strip()[:7].split("-"))
+        first = date(year, month, 1)
+        last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{label}: give the month as YYYY-MM, such as 2026-10.") from None
+    return first, last
+
+
 def read_list(spec: ListSpec, args: Mapping[str, str], endpoint: str, **url_values) -> ListState:
     """The list's state from the query string `args` (`list_args(prefix)`, or request.args)."""
     kept = {name: value for name, value in args.items()
@@ -268,6 +289,8 @@ def _condition(filter_: Filter, name: str, text: str, options: Sequence[tuple[st
         return filter_.condition(text)
     if isinstance(filter_, Text):
         return filter_.condition(text)
+    if isinstance(filter_, Month):
+        return filter_.condition(*_month(filter_.label, text))
     bound = _range_bound(filter_, name, text)
     if filter_.values == "day":  # whole days of a timestamp: from the first instant, to before the next day's
         start = datetime.combine(bound, time.min, tzinfo=UTC)

@@ -93,6 +93,7 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "cart.remove": BUYERS_BY_ID,
     "orders.checkout": BUYERS,
     "orders.index": BUYERS,
+    "orders.export": BUYERS,
     "orders.detail": BUYERS_BY_ID,
     "payments.index": MANAGERS,
     "payments.make_default": MANAGERS,

@@ -60,7 +60,9 @@ def _statements(app, client, url: str) -> int:
 # Statements per page for a signed-in manager: the session's user and memberships (2), the cart count in the
 # header (1), then the page's own.
 BUDGET = {"/account": 3, "/account/users": 6, "/account/chains": 4, "/account/partners": 6, "/account/audit": 5,
-          "/shop": 6, "/shop/mailsuite": 6, "/cart": 8, "/checkout": 10, "/orders": 4,
+          "/shop": 6, "/shop/mailsuite": 6, "/cart": 8, "/checkout": 10,
+          "/orders": 5, "/orders?product=1&sort=-total&placed_by=a&per=50": 5,  # the product filter's catalog (+1)
+          "/devices": 5, "/devices?counts=yes&sort=-added&added_by=a": 5,
           # four sections (personal licenses with their add-ons: 2) and the activations of those shown
           # each list's total comes with its rows; the product and edition filters read the catalog once (+1)
           "/licenses": 10, "/licenses?section=resold&q=mail": 10,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.context import current_actor
 from portal.authz import Permission, active_organization, can, require, requires, scoped
-from portal.billing import documents, lines, services
+from portal.billing import documents, lines, lists, services
 from portal.billing.forms import EmailInvoiceForm, PayInvoiceForm
 from portal.billing.models import Invoice, InvoicePayment, InvoiceStatus, PaymentMethodKind
 from portal.credits import services as credits
@@ -24,8 +24,8 @@ from portal.csv_export import streamed_csv
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db, limiter
+from portal.list_options import read_list, show
 from portal.money import Money, format_money
-from portal.pagination import window
 from portal.payments.gateway import gateway
 from portal.payments.services import saved_cards
 from portal.receipts import paying
@@ -41,14 +41,6 @@ PER_PAGE = 25
 UNPAID_SHOWN = 100  # more than any account owes at once; the Unpaid filter lists them all
 
 
-def _filters() -> tuple[str, services.Period | None, str]:
-    """The list's status and month filters from the query string (anything unreadable is ignored)."""
-    status = request.args.get("status", "")
-    status = status if status in services.STATUS_FILTERS else ""
-    period = services.Period.from_filter(request.args.get("period", ""))
-    return status, period, str(period) if period else ""
-
-
 def _listed(stmt):
     # the vendor's invoices only: a reseller's invoices to its storefront customers are shown on the storefront
     return scoped(stmt.where(Invoice.issuer_id.is_(None)), Invoice.organization_id, current_user,
@@ -60,12 +52,10 @@ def _listed(stmt):
 def index():
     """What your chain owes first (unpaid summary and pay-on-order invoices), then every invoice, filtered."""
     org = active_organization()
-    status, period, period_text = _filters()
     unpaid = list(db.session.scalars(_listed(services.unpaid_query(org.id)).limit(UNPAID_SHOWN)))
-    invoices = window(_listed(services.invoices_query(org.id, status, period)).options(joinedload(Invoice.summary)),
-                      request.args.get("page", 1, type=int), PER_PAGE)
-    return render("invoices/index.html", "invoices/_list.html", unpaid=unpaid, invoices=invoices,
-                  status_filter=status, period=period_text, statuses=services.STATUS_FILTERS, today=utcnow().date(),
+    invoices = show(read_list(lists.INVOICES, request.args, "invoices.index"),
+                    _listed(services.invoices_query(org.id)).options(joinedload(Invoice.summary)))
+    return render("invoices/index.html", "invoices/_list.html", unpaid=unpaid, invoices=invoices, today=utcnow().date(),
                   may_pay=can(current_user, Permission.PAY_INVOICES, org),
                   corrected=credits.corrected_numbers(invoices.items))
 
@@ -75,8 +65,8 @@ def index():
 def export():
     """The invoice list, with its filters, as a CSV file for a spreadsheet or the accounts package."""
     org = active_organization()
-    status, period, _ = _filters()
-    stmt = _listed(services.invoices_query(org.id, status, period))
+    state = read_list(lists.INVOICES, request.args, "invoices.index")
+    stmt = state.apply(_listed(services.invoices_query(org.id)))
     return streamed_csv(f"invoices-{date.today().isoformat()}.csv", services.INVOICE_CSV_HEADER,
                         services.invoice_csv_rows(stmt))
 

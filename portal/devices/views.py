@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload
 from portal.accounts.context import current_actor
 from portal.accounts.forms import ConfirmForm
 from portal.authz import Permission, active_organization, can, get_in_scope_or_404, require, requires
-from portal.devices import services
+from portal.devices import lists, services
 from portal.devices.forms import (
     AddDeviceForm,
     AddLocationForm,
@@ -26,6 +26,7 @@ from portal.devices.forms import (
 from portal.devices.models import Device, Location
 from portal.errors import RuleError
 from portal.extensions import db
+from portal.list_options import read_list, show
 from portal.notifications.models import EmailCategory
 from portal.pagination import window
 from portal.rendering import confirmation, render, submit
@@ -172,11 +173,11 @@ def devices():
         if saved := submit(form, add):
             flash(_added_notice(saved.value), "success")
             return redirect(url_for("devices.device", device_id=saved.value.device.id))
-    search = _search()
-    rows = window(services.chain_devices(current_user, org, chosen, search), _page(), services.PER_PAGE)
+    rows = show(read_list(lists.DEVICES, request.args, "devices.devices"),
+                services.chain_devices(current_user, org, chosen))
     return render("devices/devices.html", "devices/_devices.html", status=422 if form and form.errors else 200,
                   org=org, devices=rows, places=places, location_options=options_html(location_choices(places), chosen),
-                  chosen=chosen, search=search, form=form, replaceable=replaceable,
+                  chosen=chosen, form=form, replaceable=replaceable,
                   several_organizations=len({place[2] for place in places}) > 1)
 
 

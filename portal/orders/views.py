@@ -12,12 +12,14 @@ from portal.authz import Permission, active_organization, can, organization_ids_
 from portal.billing.lines import order_licenses
 from portal.billing.models import Invoice
 from portal.cart.services import cart_items
+from portal.csv_export import streamed_csv
+from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
-from portal.orders import services
+from portal.list_options import read_list, show
+from portal.orders import lists, services
 from portal.orders.checkout import place_order
 from portal.orders.models import Order, PaymentKind
-from portal.pagination import window
 from portal.payments.forms import CheckoutForm
 from portal.payments.gateway import gateway
 from portal.payments.services import saved_cards
@@ -25,7 +27,6 @@ from portal.rendering import render, show_rule_error
 from portal.reseller_plans.plans import needs_alias
 
 bp = Blueprint("orders", __name__)
-ORDERS_PER_PAGE = 25
 
 
 def _payment_choice(form: CheckoutForm, org) -> services.PaymentChoice:
@@ -94,14 +95,27 @@ def checkout():
                   may_save_card=can(current_user, Permission.MANAGE_PAYMENT_METHODS, org))
 
 
+def _history() -> object:
+    """The active organization's orders, as far as the user may see them."""
+    org_ids = organization_ids_where(current_user, Permission.VIEW_ORDERS)
+    return services.orders_query(org_ids).where(Order.organization_id == active_organization().id)
+
+
 @bp.route("/orders")
 @requires(Permission.VIEW_ORDERS)
 def index():
-    """Order history of your chain, newest first."""
-    org_ids = organization_ids_where(current_user, Permission.VIEW_ORDERS)
-    stmt = services.orders_query(org_ids).where(Order.organization_id == active_organization().id)
-    orders = window(stmt, request.args.get("page", 1, type=int), ORDERS_PER_PAGE)
+    """Order history of your chain: searched, filtered, sorted, newest first."""
+    orders = show(read_list(lists.ORDERS, request.args, "orders.index"), _history())
     return render("orders/index.html", "orders/_rows.html", orders=orders)
+
+
+@bp.route("/orders.csv")
+@requires(Permission.VIEW_ORDERS)
+def export():
+    """The order history, with its search, filters and order, as a CSV file (streamed)."""
+    state = read_list(lists.ORDERS, request.args, "orders.index")
+    return streamed_csv(f"orders-{utcnow().date().isoformat()}.csv", lists.CSV_HEADER,
+                        lists.csv_rows(state.apply(_history())))
 
 
 @bp.route("/orders/<number>")
