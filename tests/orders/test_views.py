@@ -163,9 +163,10 @@ def test_frank_pays_by_card_declined_then_approved(app, login, demo):
 def test_invoice_me_is_refused_to_an_account_that_pays_on_order(app, login, demo):
     frank = login("frank")
     _add(frank, app)
-    assert 'value="invoice"' not in frank.get("/checkout").get_data(as_text=True)
-    # the page offers no "Invoice me": forged, with the page's other fields and the session's token
-    form = {**frank.checkout_form(), "payment_kind": "invoice", "csrf_token": frank.csrf_token()}
+    page = frank.page("/checkout")
+    assert 'value="invoice"' not in page.html
+    # the page offers no "Invoice me": forged, with the page's own fields (its token among them)
+    form = {**dict(page.find(action="/checkout")[0].successful()), "payment_kind": "invoice"}
     response = frank.post("/checkout", data=form)
     assert response.status_code == 422 and _count(app, Order) == 0
 
