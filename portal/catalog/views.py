@@ -18,16 +18,19 @@ def index():
     return render("shop/index.html", products=active_products())
 
 
-@bp.route("/<slug>")
+@bp.route("/<slug>", methods=["GET", "POST"])
 def product(slug: str):
-    """One product: choose edition, quantity and add-ons and see the list price (htmx updates only the price)."""
+    """One product: choose edition, quantity and add-ons and see the list price (htmx updates only the price;
+    without JavaScript "Update price" posts the choices here, so that the form's CSRF token stays out of the
+    address). Nothing changes: the cart is the form's own action."""
     item = product_by_slug(slug)
     if item is None:
         abort(404)
     config, status = default_configuration(item), 200
-    form = form_for(item, formdata=request.args or None, meta={"csrf": False})
-    form.offer(item, None if request.args else config)
-    if request.args:
+    choices = request.form if request.method == "POST" else request.args
+    form = form_for(item, formdata=choices or None, meta={"csrf": False})
+    form.offer(item, None if choices else config)
+    if choices:
         form.validate()
         edition_id, quantity, addon_ids, _ = chosen(form)
         try:

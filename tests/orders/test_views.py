@@ -65,6 +65,21 @@ def test_the_price_follows_the_choices_and_htmx_gets_only_the_price(app, client,
     assert "$800.00" in client.get(f"/shop/mailsuite?{query}").get_data(as_text=True)  # the same without JS
 
 
+def test_update_price_without_javascript_shows_the_price_and_keeps_the_token_out_of_the_address(app, client, demo):
+    ids = _ids(app, "mailsuite", "Enterprise", ("antispam", "archiving"))
+    page = client.page("/shop/mailsuite")
+
+    shown = client.submit(page, {"edition": ids["edition"], "quantity": 50, "addons": ids["addons"]},
+                          button="Update price")
+
+    assert shown.status_code == 200 and shown.request.method == "POST" and "csrf_token" not in shown.request.url
+    assert "$800.00" in shown.get_data(as_text=True)  # 50 x $7 + $150 + $300
+    assert _count(app, CartItem) == 0
+    # htmx asks for the price by a GET of the same choices, leaving the token out of that address too
+    [configure] = [form for form in page.forms if form.id == "configure"]
+    assert configure.attrs["hx-get"] == "/shop/mailsuite" and configure.attrs["hx-params"] == "not csrf_token"
+
+
 def test_a_quantity_not_offered_is_explained_beside_the_field(app, client, demo):
     ids = _ids(app, "mailsuite", "Enterprise")
     response = client.get(f"/shop/mailsuite?edition={ids['edition']}&quantity=7")
