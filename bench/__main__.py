@@ -187,7 +187,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     _say(f"Timing {len(pages)} pages: {args.warmup} warm-up + {args.requests} timed requests each, interleaved…")
     started = time.perf_counter()
     params = {"price_query": ids.price_query(), "license_key": book.license_key,
-              "customer_search": book.customer_search, "storefront_alias": shop.alias,
+              "customer_search": book.customer_search, "customer_id": book.customer_id,
+              "storefront_alias": shop.alias,
               "storefront_product": shop.product_slug}
     results = measure(engine, clients, pages, params=params, forms=forms,
                       requests=args.requests, warmup=args.warmup, progress=_say)

@@ -629,6 +629,7 @@ class ProbeBook:
     customer_viewer_email: str
     licenses: int
     customers: int
+    customer_id: int = 0  # the customer holding that license (its page /customers/<id>)
 
 
 def insert_probe_licenses(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) -> ProbeBook:
@@ -726,7 +727,8 @@ def insert_probe_licenses(conn: Connection, spec: Spec, ids: Ids, rng: random.Ra
     name = conn.scalar(select(org_table.c.name).where(org_table.c.id == holder))
     email = conn.scalar(select(user_table.c.email).where(user_table.c.id == ids.users[holder][0]))
     return ProbeBook(license_key=resold["key"], customer_search=name.removeprefix("Customer ")[:-1],
-                     customer_viewer_email=email, licenses=have + len(rows), customers=len(customers))
+                     customer_viewer_email=email, licenses=have + len(rows), customers=len(customers),
+                     customer_id=holder)
 
 
 # ---------------------------------------------------------------- the probe's locations, devices and plans

@@ -70,6 +70,17 @@ LICENSE_PAGES: tuple[Page, ...] = (
     # The whole download (about 8,000 rows, ~1 MB) is read in the timing: streamed, so far above /help.
     Page("/customers.csv", "manager", sql_budget=4, max_ratio=300, label="/customers.csv (streamed)"),
     Page("/licenses", "customer", sql_budget=5, label="/licenses (end customer)"),
+    # The workspace (issue 17): the dashboard, one customer's page, the renewals window, sorted and filtered lists
+    # (each list's total comes with its page's rows) and the license CSV (streamed, read whole in the timing).
+    Page("/", "manager", sql_budget=8, label="/ (dashboard, reseller)"),
+    Page("/customers/{customer_id}", "manager", sql_budget=13, label="/customers/<id>"),
+    Page("/renewals", "manager", sql_budget=19),
+    Page("/licenses?resold-sort=customer&resold-per=100", "manager", sql_budget=9,
+         label="/licenses?resold-sort=customer (100 rows)"),
+    Page("/licenses?resold-ms_state=active&resold-activation=no&resold-quantity_from=10", "manager",
+         sql_budget=9, label="/licenses?resold-… (3 filters)"),
+    Page("/licenses.csv?section=resold", "manager", sql_budget=4, max_ratio=300,
+         label="/licenses.csv?section=resold (streamed)"),
 )
 
 # The probe reseller's fleet (issue 6: 2,000 locations and 10,000 devices, a device plan with some available and a

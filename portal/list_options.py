@@ -152,6 +152,10 @@ class ListState:
             args["section"] = self.spec.prefix
         return url_for(self.endpoint, **self.url_values, **args)
 
+    def address(self) -> str:
+        """The page's address with every list's state (for the browser's address bar after an htmx swap)."""
+        return url_for(self.endpoint, **self.url_values, **{k: v for k, v in self.args.items() if k != "section"})
+
     def cleared_url(self) -> str:
         """This list without its search and filters (its sort and page size kept)."""
         return self.url(q=None, page=None, **{name: None for name in self.values})

@@ -3,14 +3,12 @@ customers list and an end customer's entitlements can be narrowed and ordered by
 
 from __future__ import annotations
 
-from flask import g
 from sqlalchemy import exists, literal_column, or_, select
 from sqlalchemy.orm import aliased
 
 from portal.accounts.models import Membership, Organization, User
 from portal.catalog.models import Edition, Product
 from portal.db_types import utcnow
-from portal.extensions import db
 from portal.licenses import services
 from portal.licenses.keys import InvalidKey, normalize_key
 from portal.licenses.models import Activation, License
@@ -18,28 +16,8 @@ from portal.list_options import Choice, ListSpec, Range, Sort, Text
 
 # Subqueries name their own aliases: a list's query may already join the product or the customer.
 _product = aliased(Product)
+_edition = aliased(Edition)
 _customer = aliased(Organization)
-
-
-def _catalog() -> list[tuple[int, str, int, str]]:
-    """(product id, product name, edition id, edition name) of every license product, read once per request for
-    every list of the page."""
-    if "license_catalog" not in g:
-        stmt = (select(Product.id, Product.name, Edition.id, Edition.name)
-                .join(Edition, Edition.product_id == Product.id).order_by(Product.name, Edition.position, Edition.id))
-        g.license_catalog = [tuple(row) for row in db.session.execute(stmt)]
-    return g.license_catalog
-
-
-def _products() -> list[tuple[str, str]]:
-    seen: dict[str, str] = {}
-    for product_id, product, _, _ in _catalog():
-        seen.setdefault(str(product_id), product)
-    return list(seen.items())
-
-
-def _editions() -> list[tuple[str, str]]:
-    return [(str(edition_id), f"{product} – {edition}") for _, product, edition_id, edition in _catalog()]
 
 
 def key_or_product(text: str):
@@ -79,8 +57,17 @@ def _auto_renew(value: str):
     return License.auto_renew.is_(value == "on")
 
 
-PRODUCT = Choice("product", "Product", _products, lambda v: License.product_id == int(v))
-EDITION = Choice("edition", "Edition", _editions, lambda v: License.edition_id == int(v))
+def _product_named(text: str):
+    return License.product_id.in_(select(_product.id).where(_product.name.icontains(text, autoescape=True)))
+
+
+def _edition_named(text: str):
+    return License.edition_id.in_(select(_edition.id).where(_edition.name.icontains(text, autoescape=True)))
+
+
+# Typed, not chosen from a list: a catalog of hundreds of products would make every list's form heavy.
+PRODUCT = Text("product", "Product", _product_named)
+EDITION = Text("edition", "Edition", _edition_named)
 QUANTITY = Range("quantity", "Quantity", License.quantity)
 MS_UNTIL = Range("ms", "M&S until", License.ms_expires_on, values="date")
 MS_STATE = Choice("ms_state", "M&S", lambda: (("active", "Active"), ("lapsed", "Lapsed")), _ms_state)

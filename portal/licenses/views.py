@@ -54,11 +54,14 @@ def _reselling_page(org: Organization, status: int = 200, selected: frozenset[st
         state = read_list(lists.SECTION_SPECS[name], list_args(name), "licenses.index")
         context[name] = show(state, queries[name](current_user, org), rows=name == "customers")
     shown = [lic.id for name in ("resold", "personal") if context[name] for lic in context[name].items]
-    return render("licenses/index.html", SECTIONS.get(section), status=status, org=org,
-                  activations=services.active_activations(shown), **context,
-                  # the licenses whose automatic M&S renewal is set from this list: those it bought
-                  can_set_auto_renew=can(current_user, Permission.BUY, org), selected=selected,
-                  auto_renew_error=auto_renew_error, max_selection=autorenew.MAX_SELECTION)
+    response = render("licenses/index.html", SECTIONS.get(section), status=status, org=org,
+                      activations=services.active_activations(shown), **context,
+                      # the licenses whose automatic M&S renewal is set from this list: those it bought
+                      can_set_auto_renew=can(current_user, Permission.BUY, org), selected=selected,
+                      auto_renew_error=auto_renew_error, max_selection=autorenew.MAX_SELECTION)
+    if len(wanted) == 1:  # the address names every section's state, not only what the link or form carried
+        response.headers["HX-Replace-Url"] = context[section].state.address()
+    return response
 
 
 @bp.route("/licenses.csv")

@@ -8,7 +8,6 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import aliased
 
 from portal.accounts.models import User
-from portal.catalog.models import Product
 from portal.csv_export import csv_amount
 from portal.extensions import db
 from portal.list_options import Choice, ListSpec, Range, Sort, Text
@@ -17,13 +16,9 @@ from portal.orders.models import Order, OrderLine, PaymentKind
 _buyer = aliased(User)
 
 
-def _products() -> list[tuple[str, str]]:
-    return [(str(pid), name) for pid, name in db.session.execute(select(Product.id, Product.name)
-                                                                  .order_by(Product.name, Product.id))]
-
-
-def _with_product(value: str):
-    return Order.id.in_(select(OrderLine.order_id).where(OrderLine.product_id == int(value)))
+def _with_product(text: str):
+    """Orders with a line of a product named like what was typed (as the product was named when bought)."""
+    return Order.id.in_(select(OrderLine.order_id).where(OrderLine.product_name.icontains(text, autoescape=True)))
 
 
 def _placed_by(text: str):
@@ -36,7 +31,7 @@ ORDERS = ListSpec(
     search_label="Order or purchase order number",
     filters=(Choice("payment", "Payment", lambda: [(kind.value, kind.label) for kind in PaymentKind],
                     lambda value: Order.payment_kind == PaymentKind(value)),
-             Choice("product", "Product", _products, _with_product),
+             Text("product", "Product", _with_product),
              Text("placed_by", "Placed by (email)", _placed_by),
              Range("placed", "Placed", Order.created_at, values="day")),
     sorts={"number": Sort("Order", (Order.number,)), "date": Sort("Date", (Order.created_at,)),

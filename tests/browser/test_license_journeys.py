@@ -93,3 +93,40 @@ def test_alice_assigns_a_license_to_a_new_customer_who_signs_in_and_sees_it(demo
     expect(license_row).to_contain_text("MailSuite Mail Server")
     expect(license_row).to_contain_text("Not activated")
     audit()
+
+
+def test_alice_narrows_one_list_sorts_another_and_keeps_both(demo, page: Page, audit):
+    """On her Licenses page alice types in the unassigned licenses' search: that list narrows as she types, the
+    page is not reloaded and the address keeps her search. She sorts the resold licenses by customer: that list
+    reorders, her unassigned search stays in its box and in the address, and a reload shows both. She opens More
+    filters and asks for 50 rows per page. Each state passes axe."""
+    sign_in_as(page, "alice")
+    page.goto("/licenses")
+    arrive(page, "Licenses of Northwind IT")
+    page.evaluate("window.stillHere = true")  # a full page load would forget it
+
+    page.get_by_role("searchbox", name="Find an unassigned license").fill("WebStats")
+    unassigned = page.get_by_role("table", name=re.compile("Unassigned licenses"))
+    expect(unassigned).to_contain_text("WebStats")
+    expect(unassigned).not_to_contain_text("MailSuite")
+    expect(page).to_have_url(re.compile(r"unassigned-q=WebStats"))
+    audit()
+
+    resold = page.locator("#resold")
+    resold.get_by_role("link", name="Customer", exact=True).click()
+    expect(resold.get_by_role("columnheader", name="Customer")).to_have_attribute("aria-sort", "ascending")
+    expect(page).to_have_url(re.compile(r"resold-sort=customer"))
+    expect(page).to_have_url(re.compile(r"unassigned-q=WebStats"))
+    expect(page.get_by_role("searchbox", name="Find an unassigned license")).to_have_value("WebStats")
+    assert page.evaluate("window.stillHere === true"), "the page was reloaded"
+    audit()
+
+    page.reload()
+    expect(page.get_by_role("searchbox", name="Find an unassigned license")).to_have_value("WebStats")
+    expect(page.locator("#resold").get_by_role("columnheader", name="Customer")).to_have_attribute(
+        "aria-sort", "ascending")
+    page.locator("#resold").locator("..").get_by_text("More filters").click()
+    page.get_by_label("Rows per page").nth(2).select_option("50")
+    expect(page).to_have_url(re.compile(r"resold-per=50"))
+    expect(page).to_have_url(re.compile(r"unassigned-q=WebStats"))
+    audit()
