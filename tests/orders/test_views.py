@@ -98,11 +98,8 @@ def test_the_cart_survives_sign_out_and_shows_the_count(app, login, client, demo
 
 def test_adding_with_htmx_updates_the_header_count_out_of_band(app, login, demo):
     alice = login("alice")
-    page = alice.page("/shop/webstats")
-    # the button's hx-post is the form's own action (the form's hx-get only updates the price): post the form as
-    # htmx does, with its headers
-    response = alice.submit(page, _choices(app, "webstats", "Standard", quantity=5, addons=()),
-                            button="Add to cart", headers={"HX-Request": "true", **page.htmx_headers()})
+    response = alice.submit("/shop/webstats", _choices(app, "webstats", "Standard", quantity=5, addons=()),
+                            button="Add to cart", htmx=True)  # the button's hx-post
     text = response.get_data(as_text=True)
     assert "Added to your cart" in text and 'id="cart-count"' in text and 'hx-swap-oob="true"' in text
 
