@@ -27,7 +27,7 @@ from portal.billing.models import Invoice
 from portal.catalog.forms import ConfigureForm, chosen
 from portal.catalog.services import configure, default_configuration, products_by_id
 from portal.errors import RuleError
-from portal.extensions import db, htmx, limiter
+from portal.extensions import csrf, db, htmx, limiter
 from portal.orders.models import Order, PaymentKind
 from portal.orders.services import BillingDetails, PaymentChoice
 from portal.pagination import window
@@ -175,16 +175,19 @@ def _price_of(product, config) -> int | None:
     return carts.unit_price(book, config)
 
 
-@bp.route("/products/<slug>")
+@bp.route("/products/<slug>", methods=["GET", "POST"])
+@csrf.exempt  # "Update price" posts here (a GET put a customer's token in the address); it changes nothing
 def product(slug: str):
     """One product: choose edition, quantity and add-ons and see the storefront's price (htmx updates only the
-    price); customers add it to their cart."""
+    price; without JavaScript "Update price" posts the choices here, visitors without a token included);
+    customers add it to their cart."""
     shown = _product_or_404(slug)
     item = shown.product
     config, status = default_configuration(item), 200
-    form = ConfigureForm(formdata=request.args or None, meta={"csrf": False})
-    form.offer(item, None if request.args else config)
-    if request.args:
+    choices = request.form if request.method == "POST" else request.args
+    form = ConfigureForm(formdata=choices or None, meta={"csrf": False})
+    form.offer(item, None if choices else config)
+    if choices:
         form.validate()
         edition_id, quantity, addon_ids, _ = chosen(form)
         try:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.accounts.models import Organization
+from portal.cart.models import CartItem
 from portal.catalog.models import Edition, Product
 from portal.extensions import db
 from portal.storefronts.models import Storefront
@@ -92,6 +93,33 @@ def test_customer_sees_its_own_special_price(app, login, northwind):
     html = carol.get(f"/s/{ALIAS}/products/mailsuite?edition={edition_id}&quantity={quantity}").get_data(as_text=True)
     assert f"{450 * quantity / 100:,.2f}" in html
     assert "Add to cart" in html
+
+
+def test_update_price_without_javascript_keeps_the_token_out_of_the_address(app, login, client, northwind):
+    """carol's product page carries her CSRF token (for Add to cart): "Update price" posts the choices to the page,
+    which shows their price and adds nothing; htmx's price GET leaves the token out. A visitor without a token
+    updates the price the same way."""
+    with app.app_context():
+        edition = edition_of("mailsuite", "Professional")
+        quantity = sorted(db.session.get(Product, edition.product_id).quantities)[1]
+        edition_id = edition.id
+    url = f"/s/{ALIAS}/products/mailsuite"
+    carol = login("carol")
+    page = carol.page(url)
+    shown = carol.submit(page, {"edition": edition_id, "quantity": quantity}, button="Update price")
+    assert shown.status_code == 200 and shown.request.method == "POST"
+    assert "csrf_token" not in shown.request.url
+    assert f"{450 * quantity / 100:,.2f}" in shown.get_data(as_text=True)  # Contoso's price for that quantity
+    with app.app_context():
+        assert db.session.query(CartItem).count() == 0
+    form, _ = page.find(button="Update price")
+    assert form.attrs["hx-get"] == url and form.attrs["hx-params"] == "not csrf_token"
+    assert next(b for b in form.buttons if b.text == "Add to cart").attrs["hx-params"] == "*"  # it posts the token
+
+    visitor = client.page(url)
+    assert "csrf_token" not in visitor.find(button="Update price")[0].names
+    updated = client.submit(visitor, {"edition": edition_id, "quantity": quantity}, button="Update price")
+    assert updated.status_code == 200 and updated.request.method == "POST"
 
 
 def test_subscription_products_and_unknown_products_are_not_found(client, northwind):
