@@ -8,7 +8,7 @@ from flask import Flask
 
 from portal import config as config_module
 from portal import routing
-from portal.extensions import csrf, db, htmx, limiter, login_manager, migrate
+from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -30,6 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
     htmx.init_app(app)
+    babel.init_app(app)  # English only until issue 19 adds the French catalog
     limiter.init_app(app)
     login_manager.init_app(app)
 

@@ -1,5 +1,6 @@
 """Flask extensions, created unbound here and initialised in create_app."""
 
+from flask_babel import Babel
 from flask_htmx import HTMX
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -29,4 +30,5 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = HTMX()
+babel = Babel()
 limiter = Limiter(key_func=get_remote_address)
