@@ -245,7 +245,8 @@ def _month(label: str, text: str) -> tuple[date, date]:
 def read_list(spec: ListSpec, args: Mapping[str, str], endpoint: str, **url_values) -> ListState:
     """The list's state from the query string `args` (`list_args(prefix)`, or request.args)."""
     kept = {name: value for name, value in args.items()
-            if value != "" and len(value) <= MAX_SEARCH and not (spec.prefix and name in ("q", "page"))}
+            if value != "" and len(value) <= MAX_SEARCH and name != "section"
+            and not (spec.prefix and name in ("q", "page"))}
     state = ListState(spec=spec, endpoint=endpoint, args=kept, url_values=url_values)
     # An older link names the list with `section` and uses plain `q` and `page`: still understood.
     legacy = spec.prefix and args.get("section") == spec.prefix
@@ -257,6 +258,8 @@ def read_list(spec: ListSpec, args: Mapping[str, str], endpoint: str, **url_valu
         return (value or "").strip()
 
     state.search = raw("q")[:MAX_SEARCH]
+    if legacy and state.search and spec.arg("q") not in kept:  # an older link's search, kept under its new name
+        kept[spec.arg("q")] = state.search
     if state.search and spec.search is not None:
         state.conditions.append(spec.search(state.search))
     for filter_ in spec.filters:

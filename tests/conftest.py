@@ -23,7 +23,7 @@ from werkzeug.datastructures import MultiDict
 from portal import create_app
 from portal.extensions import db, limiter
 from portal.outbox.background import wait_for_outbox
-from tests.forms import Page, fill
+from tests.forms import Page, fill, htmx_params
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 CI = os.environ.get("PORTAL_CI") == "1"
@@ -236,6 +236,7 @@ class PortalClient(FlaskClient):
                 if owner.attrs.get(f"hx-{verb}") is not None:
                     target, method = urljoin(page.url, owner.attrs[f"hx-{verb}"] or page.url), verb
             sent = {"HX-Request": "true", "HX-Current-URL": page.url, **page.htmx_headers(), **sent}
+            pairs = htmx_params(pairs, form, clicked)
         path = urlsplit(target)
         if method == "get":
             return self.get(path.path, query_string=MultiDict(pairs), headers=sent,

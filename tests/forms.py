@@ -232,7 +232,7 @@ def _same_target(target: str, wanted: str) -> bool:
 
 
 def _is_chrome(target: str) -> bool:
-    return urlsplit(target).path in ("/logout", "/account/organization")
+    return urlsplit(target).path in ("/logout", "/account/switch")
 
 
 def fill(form: Form, clicked: Control | None, data: dict | None) -> list[tuple[str, str]]:
@@ -257,3 +257,19 @@ def fill(form: Form, clicked: Control | None, data: dict | None) -> list[tuple[s
     if clicked is not None and clicked.name:
         pairs.append((clicked.name, clicked.value))
     return pairs
+
+
+def htmx_params(pairs: list[tuple[str, str]], form: Form, clicked: Control | None) -> list[tuple[str, str]]:
+    """What htmx sends of the form's fields under `hx-params` (the clicked button's, else the form's): `*` all,
+    `none` nothing, `not a,b` all but those, `a,b` only those."""
+    rule = (clicked.attrs.get("hx-params") if clicked is not None else None) or form.attrs.get("hx-params") or "*"
+    rule = rule.strip()
+    if rule == "*":
+        return pairs
+    if rule == "none":
+        return []
+    if rule.startswith("not "):
+        left_out = {name.strip() for name in rule[4:].split(",")}
+        return [(name, value) for name, value in pairs if name not in left_out]
+    kept = {name.strip() for name in rule.split(",")}
+    return [(name, value) for name, value in pairs if name in kept]

@@ -80,7 +80,7 @@ def test_each_section_is_searched_and_paged_on_its_own_and_htmx_gets_only_that_s
     alice = login("alice")
     first = alice.get("/licenses?section=unassigned&q=livedesk").get_data(as_text=True)
     assert _section(first, "unassigned").count("LiveDesk Help Desk") == 25
-    assert 'href="/licenses?page=2&amp;section=unassigned&amp;q=livedesk"' in first
+    assert 'href="/licenses?unassigned-q=livedesk&amp;unassigned-page=2&amp;section=unassigned"' in first
     assert "MailSuite" not in _section(first, "unassigned") and "MailSuite" in _section(first, "resold")
     fragment = alice.get("/licenses?page=2&section=unassigned&q=livedesk", headers=HX)
     text = fragment.get_data(as_text=True)
