@@ -29,6 +29,8 @@ class CartItem(db.Model):
     quantity: Mapped[int] = mapped_column(Integer)  # units of the product: mailboxes, devices …
     copies: Mapped[int] = mapped_column(Integer, default=1)  # how many licenses of this configuration
     addon_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # Hardware: the location the units ship to (of the buying chain or of a customer it may order for).
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
     # The list price of one copy shown when the item went into the cart, so checkout can say when it changed.
     quoted_list_minor: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

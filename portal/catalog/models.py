@@ -6,7 +6,18 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import PartnerTier
@@ -17,6 +28,7 @@ from portal.extensions import db
 class ProductKind(enum.StrEnum):
     LICENSE = "license"
     SUBSCRIPTION = "subscription"
+    HARDWARE = "hardware"  # units shipped to a location (portal/hardware)
 
 
 class SubscriptionBasis(enum.StrEnum):
@@ -63,9 +75,13 @@ class Product(db.Model):
         CheckConstraint("reseller_fee_minor IS NULL OR reseller_fee_minor >= 0", name="reseller_fee_not_negative"),
         CheckConstraint(
             "(kind = 'license' AND basis IS NULL AND interval IS NULL AND unit_price_minor IS NULL) OR "
-            "(kind = 'subscription' AND basis IS NOT NULL AND interval IS NOT NULL AND unit_price_minor IS NOT NULL)",
+            "(kind = 'subscription' AND basis IS NOT NULL AND interval IS NOT NULL AND unit_price_minor IS NOT NULL)"
+            " OR (kind = 'hardware' AND basis IS NULL AND interval IS NULL AND unit_price_minor IS NOT NULL)",
             name="kind_fields",
         ),
+        CheckConstraint("(shipping_per_order_minor IS NULL OR shipping_per_order_minor >= 0) AND "
+                        "(shipping_per_unit_minor IS NULL OR shipping_per_unit_minor >= 0)",
+                        name="shipping_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -89,6 +105,14 @@ class Product(db.Model):
     # (DOMAIN §8; portal/reseller_fees): None for no fee. Staff may set another fee for one reseller
     # (reseller_fees.models.ResellerFeeOverride). License products only.
     reseller_fee_minor: Mapped[int | None] = mapped_column(BigInteger)
+    # Hardware (issue 20): a stock-keeping unit, a unit price (unit_price_minor), shipping per order and/or per
+    # unit, the countries it ships to (ISO 3166 alpha-2), and whether each unit becomes a counting device once
+    # installed at its location.
+    sku: Mapped[str | None] = mapped_column(String(40), unique=True)
+    shipping_per_order_minor: Mapped[int | None] = mapped_column(BigInteger)
+    shipping_per_unit_minor: Mapped[int | None] = mapped_column(BigInteger)
+    ships_to: Mapped[list[str]] = mapped_column(JSON, default=list)
+    becomes_device: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     editions: Mapped[list[Edition]] = relationship(back_populates="product", order_by="Edition.position, Edition.id")
@@ -97,6 +121,10 @@ class Product(db.Model):
     @property
     def is_license(self) -> bool:
         return self.kind is ProductKind.LICENSE
+
+    @property
+    def is_hardware(self) -> bool:
+        return self.kind is ProductKind.HARDWARE
 
 
 class Edition(db.Model):

@@ -25,9 +25,26 @@ class Location(db.Model):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
     address: Mapped[str] = mapped_column(String(200), default="")
+    # The street address hardware ships to (issue 20); a location without one receives no shipment.
+    street: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    region: Mapped[str] = mapped_column(String(100), default="")
+    postal_code: Mapped[str] = mapped_column(String(20), default="")
+    country: Mapped[str] = mapped_column(String(2), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organization: Mapped[Organization] = relationship()
+
+    @property
+    def ships_here(self) -> bool:
+        """Whether hardware can ship here: a street address with its city, postal code and country."""
+        return bool(self.street and self.city and self.postal_code and self.country)
+
+    @property
+    def shipping_address(self) -> dict:
+        """The address a shipment keeps (as it was when ordered)."""
+        return {"name": self.name, "street": self.street, "city": self.city, "region": self.region,
+                "postal_code": self.postal_code, "country": self.country}
 
 
 class Device(db.Model):

@@ -84,6 +84,10 @@ class OrderLine(db.Model):
     tax_rate_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     tax_category: Mapped[str] = mapped_column(String(2), default="S", server_default="S")  # EN 16931 VAT category
     total_minor: Mapped[int] = mapped_column(BigInteger)
+    # Hardware: where the line ships (the location, and its address when ordered) and what shipping costs.
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
+    ship_to: Mapped[dict | None] = mapped_column(JSON)
+    shipping_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     order: Mapped[Order] = relationship(back_populates="lines")
 
