@@ -433,3 +433,70 @@ def without_reseller_fees() -> None:
 
     db.session.execute(update(Product).values(reseller_fee_minor=None))
     db.session.commit()
+
+
+# ---------------------------------------------------------------- hardware: shipments and returns (issue 20)
+
+
+def make_hardware_product(name: str | None = None, unit_price_minor: int = 34_900, becomes_device: bool = True,
+                          ships_to=("US", "CA"), **fields):
+    """A hardware product with its own SKU (shipping per unit and per order unless given)."""
+    from portal.catalog.models import Product, ProductKind
+
+    n = next(_seq)
+    product = Product(slug=f"hw-{n}", name=name or f"Counter {n}", kind=ProductKind.HARDWARE, unit_label="units",
+                      sku=f"HW{n:04d}", unit_price_minor=unit_price_minor, currency="USD", ships_to=list(ships_to),
+                      becomes_device=becomes_device,
+                      shipping_per_order_minor=fields.pop("shipping_per_order_minor", 1_500),
+                      shipping_per_unit_minor=fields.pop("shipping_per_unit_minor", 500), **fields)
+    db.session.add(product)
+    db.session.flush()
+    return product
+
+
+def make_shippable_location(org: Organization, name: str | None = None, country: str = "US"):
+    """A location of `org` with a street address hardware ships to."""
+    location = make_location(org, name)
+    location.street, location.city, location.postal_code, location.country = "1 Dock Road", "Springfield", "12345", \
+        country
+    db.session.flush()
+    return location
+
+
+def make_hardware_order(org: Organization, user: User, lines, payment_kind=None):
+    """A placed order of hardware lines [(product, location, quantity), …]: unit price × quantity, shipping per
+    order and per unit, no tax or discount (the checkout's sums are ORDERING's; this is enough to ship)."""
+    from portal.catalog.models import ProductKind
+    from portal.orders.models import Order, OrderLine, PaymentKind
+
+    n = next(_seq)
+    order_lines, total = [], 0
+    for position, (product, location, quantity) in enumerate(lines):
+        shipping = (product.shipping_per_order_minor or 0) + (product.shipping_per_unit_minor or 0) * quantity
+        amount = product.unit_price_minor * quantity + shipping
+        total += amount
+        order_lines.append(OrderLine(position=position, kind=ProductKind.HARDWARE, product_id=product.id,
+                                     product_name=product.name, unit_label=product.unit_label, quantity=quantity,
+                                     copies=1, unit_list_minor=product.unit_price_minor * quantity,
+                                     list_minor=product.unit_price_minor * quantity, discount_minor=0, tax_minor=0,
+                                     total_minor=amount, location_id=location.id,
+                                     ship_to=location.shipping_address, shipping_minor=shipping))
+    order = Order(number=f"ORD-H{n:07d}", organization_id=org.id, placed_by_id=user.id, idempotency_key=f"hw-{n}",
+                  payment_kind=payment_kind or PaymentKind.CARD, currency="USD", discount_bp=0,
+                  subtotal_minor=total, discount_minor=0, tax_minor=0, total_minor=total,
+                  billing={"legal_name": org.legal_name}, lines=order_lines)
+    db.session.add(order)
+    db.session.flush()
+    return order
+
+
+def make_shipment(location, user: User | None = None, quantity: int = 2, product=None):
+    """An order of `quantity` units of a hardware product shipped to `location`, and its shipment (awaiting
+    shipment), as checkout makes it; `user` places it (a new manager of the location's organization by default)."""
+    from portal.hardware.shipping import create_shipments
+
+    org = db.session.get(Organization, location.organization_id)
+    user = user or make_member(org, Role.MANAGER).user
+    order = make_hardware_order(org, user, [(product or make_hardware_product(), location, quantity)])
+    [shipment] = create_shipments(order)
+    return shipment

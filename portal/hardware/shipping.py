@@ -1,0 +1,176 @@
+"""Shipments: what an order ships to each location, and the one state machine that moves them.
+
+awaiting shipment → shipped (carrier, tracking number) → delivered, or awaiting shipment → cancelled (a reason).
+Every step is audited and emails the Chain & User Managers of the buying organization and of the location's
+organization (one email per organization, so that a reseller's and its customer's managers do not see each other's
+addresses). Services flush, never commit.
+"""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from collections import defaultdict
+
+from sqlalchemy import select
+
+from portal.accounts.models import Organization
+from portal.accounts.services import managers_emails
+from portal.audit.services import Actor, record
+from portal.catalog.models import Product, ProductKind
+from portal.db_types import utcnow
+from portal.devices.models import Location
+from portal.errors import RuleError
+from portal.extensions import db
+from portal.hardware.models import Shipment, ShipmentState, ShipmentUnit
+from portal.orders.models import Order, OrderLine
+from portal.outbox.services import enqueue_email, external_url
+
+BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+CARRIER_MAX = 60  # the columns' lengths
+TRACKING_MAX = 60
+REASON_MAX = 2000
+
+# The state machine, in one place: each state and the states it may move to.
+TRANSITIONS: dict[ShipmentState, frozenset[ShipmentState]] = {
+    ShipmentState.AWAITING_SHIPMENT: frozenset({ShipmentState.SHIPPED, ShipmentState.CANCELLED}),
+    ShipmentState.SHIPPED: frozenset({ShipmentState.DELIVERED}),
+    ShipmentState.DELIVERED: frozenset(),
+    ShipmentState.CANCELLED: frozenset(),
+}
+
+
+def _symbols(n: int = 10) -> str:
+    return "".join(secrets.choice(BASE32) for _ in range(n))
+
+
+def shipment_number() -> str:
+    """SHP- and ten random base32 symbols (50 bits): unique without a shared counter."""
+    return "SHP-" + _symbols()
+
+
+def serial_number(product: Product) -> str:
+    """The product's SKU (or its slug) and ten random base32 symbols."""
+    return f"{product.sku or product.slug.upper()}-{_symbols()}"
+
+
+def can_move(shipment: Shipment, to: ShipmentState) -> bool:
+    """Whether the state machine lets the shipment move to `to` from where it is."""
+    return to in TRANSITIONS[shipment.state]
+
+
+def _require(shipment: Shipment, to: ShipmentState) -> None:
+    if not can_move(shipment, to):
+        raise RuleError(f"Shipment {shipment.number} is {shipment.state.label.lower()}: it cannot become "
+                        f"{to.label.lower()}.")
+
+
+def create_shipments(order: Order) -> list[Shipment]:
+    """One shipment per location of the order's hardware lines, one unit (with its serial number) per box;
+    audited, and the buyer's and the location's managers emailed that the order awaits shipment."""
+    lines = [line for line in order.lines if line.kind is ProductKind.HARDWARE and line.location_id is not None]
+    if not lines:
+        return []
+    by_location: dict[int, list[OrderLine]] = defaultdict(list)
+    for line in lines:
+        by_location[line.location_id].append(line)
+    locations = {loc.id: loc for loc in db.session.scalars(select(Location).where(Location.id.in_(by_location)))}
+    products = {p.id: p for p in db.session.scalars(
+        select(Product).where(Product.id.in_({line.product_id for line in lines})))}
+    actor = Actor(order.placed_by_id)
+    shipments = []
+    for location_id, its_lines in by_location.items():
+        location = locations[location_id]
+        shipment = Shipment(number=shipment_number(), order_id=order.id, organization_id=location.organization_id,
+                            location_id=location.id, ship_to=its_lines[0].ship_to or location.shipping_address,
+                            state=ShipmentState.AWAITING_SHIPMENT)
+        db.session.add(shipment)
+        db.session.flush()
+        for line in its_lines:
+            product = products[line.product_id]
+            for _ in range(line.quantity * line.copies):
+                db.session.add(ShipmentUnit(shipment_id=shipment.id, product_id=product.id, order_line_id=line.id,
+                                            serial_number=serial_number(product)))
+        db.session.flush()
+        record(actor, "shipment.created", shipment, shipment.organization_id, number=shipment.number,
+               order=order.number, location=location.name,
+               units=sum(line.quantity * line.copies for line in its_lines))
+        _notify(shipment, "shipment_created", order=order, lines=its_lines)
+        shipments.append(shipment)
+    return shipments
+
+
+def clean_text(value: str, label: str, field: str, max_length: int, *, multiline: bool = False) -> str:
+    """`value` stripped; a RuleError beside `field` when it is empty, too long, or holds control characters."""
+    value = (value or "").strip()
+    if not value:
+        raise RuleError(f"Enter the {label}.", field=field)
+    if len(value) > max_length:
+        raise RuleError(f"The {label} is at most {max_length} characters.", field=field)
+    allowed = {"\n", "\r", "\t"} if multiline else set()
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} and ch not in allowed for ch in value):
+        raise RuleError(f"The {label} holds control or invisible characters; type it again.", field=field)
+    return value
+
+
+def mark_shipped(shipment: Shipment, carrier: str, tracking_number: str, actor: Actor) -> Shipment:
+    """Staff: the shipment left with `carrier` under `tracking_number`."""
+    carrier = clean_text(carrier, "carrier", "carrier", CARRIER_MAX)
+    tracking_number = clean_text(tracking_number, "tracking number", "tracking_number", TRACKING_MAX)
+    _require(shipment, ShipmentState.SHIPPED)
+    shipment.state = ShipmentState.SHIPPED
+    shipment.carrier, shipment.tracking_number = carrier, tracking_number
+    shipment.shipped_at = utcnow()
+    db.session.flush()
+    record(actor, "shipment.shipped", shipment, shipment.organization_id, number=shipment.number, carrier=carrier,
+           tracking_number=tracking_number)
+    _notify(shipment, "shipment_shipped")
+    return shipment
+
+
+def mark_delivered(shipment: Shipment, actor: Actor) -> Shipment:
+    """Staff: the carrier delivered the shipment; its units wait at the location to be installed."""
+    _require(shipment, ShipmentState.DELIVERED)
+    shipment.state = ShipmentState.DELIVERED
+    shipment.delivered_at = utcnow()
+    db.session.flush()
+    record(actor, "shipment.delivered", shipment, shipment.organization_id, number=shipment.number)
+    _notify(shipment, "shipment_delivered")
+    return shipment
+
+
+def cancel(shipment: Shipment, reason: str, actor: Actor) -> Shipment:
+    """Staff: cancel a shipment that has not shipped (a reason is required); see `credit_for_cancelled`."""
+    reason = clean_text(reason, "reason", "reason", REASON_MAX, multiline=True)
+    _require(shipment, ShipmentState.CANCELLED)
+    shipment.state = ShipmentState.CANCELLED
+    shipment.cancel_reason = reason
+    shipment.cancelled_at = utcnow()
+    db.session.flush()
+    record(actor, "shipment.cancelled", shipment, shipment.organization_id, number=shipment.number, reason=reason)
+    _notify(shipment, "shipment_cancelled")
+    return shipment
+
+
+def _order_of(shipment: Shipment) -> Order | None:
+    return db.session.get(Order, shipment.order_id) if shipment.order_id else None
+
+
+def recipients(shipment: Shipment, order: Order | None = None) -> list[list[str]]:
+    """The managers to email about a shipment, one list per organization: the buyer's, then the location's."""
+    order = order if order is not None else _order_of(shipment)
+    org_ids = [order.organization_id] if order is not None else []
+    if shipment.organization_id not in org_ids:
+        org_ids.append(shipment.organization_id)
+    groups = []
+    for org_id in org_ids:
+        if emails := managers_emails(db.session.get(Organization, org_id)):
+            groups.append(emails)
+    return groups
+
+
+def _notify(shipment: Shipment, template: str, order: Order | None = None, **context) -> None:
+    order = order if order is not None else _order_of(shipment)
+    for emails in recipients(shipment, order):
+        link = external_url("orders.detail", number=order.number) if order else external_url("orders.index")
+        enqueue_email(emails, template, shipment=shipment, order=order, link=link, **context)
