@@ -464,26 +464,31 @@ def make_shippable_location(org: Organization, name: str | None = None, country:
 
 
 def make_hardware_order(org: Organization, user: User, lines, payment_kind=None):
-    """A placed order of hardware lines [(product, location, quantity), …]: unit price × quantity, shipping per
-    order and per unit, no tax or discount (the checkout's sums are ORDERING's; this is enough to ship)."""
+    """A placed order of hardware lines [(product, location, quantity[, tax rate in basis points]), …]: unit price
+    × quantity plus shipping per order and per unit, taxed at the line's rate, no discount (the checkout's sums
+    are ORDERING's; this is enough to ship and credit)."""
     from portal.catalog.models import ProductKind
     from portal.orders.models import Order, OrderLine, PaymentKind
+    from portal.pricing import apply_rate
 
     n = next(_seq)
-    order_lines, total = [], 0
-    for position, (product, location, quantity) in enumerate(lines):
+    order_lines, subtotal, total_tax = [], 0, 0
+    for position, (product, location, quantity, *rate) in enumerate(lines):
+        rate_bp = rate[0] if rate else 0
         shipping = (product.shipping_per_order_minor or 0) + (product.shipping_per_unit_minor or 0) * quantity
-        amount = product.unit_price_minor * quantity + shipping
-        total += amount
+        net = product.unit_price_minor * quantity + shipping
+        tax = apply_rate(net, rate_bp)
+        subtotal, total_tax = subtotal + net, total_tax + tax
         order_lines.append(OrderLine(position=position, kind=ProductKind.HARDWARE, product_id=product.id,
                                      product_name=product.name, unit_label=product.unit_label, quantity=quantity,
                                      copies=1, unit_list_minor=product.unit_price_minor * quantity,
-                                     list_minor=product.unit_price_minor * quantity, discount_minor=0, tax_minor=0,
-                                     total_minor=amount, location_id=location.id,
+                                     list_minor=product.unit_price_minor * quantity, discount_minor=0, tax_minor=tax,
+                                     tax_rate_bp=rate_bp, tax_category="S" if rate_bp else "Z",
+                                     total_minor=net + tax, location_id=location.id,
                                      ship_to=location.shipping_address, shipping_minor=shipping))
     order = Order(number=f"ORD-H{n:07d}", organization_id=org.id, placed_by_id=user.id, idempotency_key=f"hw-{n}",
                   payment_kind=payment_kind or PaymentKind.CARD, currency="USD", discount_bp=0,
-                  subtotal_minor=total, discount_minor=0, tax_minor=0, total_minor=total,
+                  subtotal_minor=subtotal, discount_minor=0, tax_minor=total_tax, total_minor=subtotal + total_tax,
                   billing={"legal_name": org.legal_name}, lines=order_lines)
     db.session.add(order)
     db.session.flush()

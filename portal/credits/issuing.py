@@ -80,11 +80,12 @@ def _money(minor: int, currency: str) -> str:
 
 
 def issue_credit_note(invoice: Invoice, amount_minor: int, reason: str, actor: Actor,
-                      today: date | None = None) -> Invoice:
+                      today: date | None = None, tax: tuple[str, int] | None = None) -> Invoice:
     """Issue a credit note of `amount_minor` (tax included) against `invoice`, for `reason`: numbered, audited,
     its credit applied to what the invoice (or its summary) still owes, and emailed with its PDF to the invoice
     contact, else the managers. RuleError beside the field for anything refused; nothing is issued then.
-    Flushes; the caller commits."""
+    `tax`: the (category, rate) of the lines credited, for a caller that knows them (a cancelled shipment's lines
+    on an invoice with several rates); else the invoice's one rate. Flushes; the caller commits."""
     reason = " ".join(reason.split())
     if invoice.is_credit_note:
         raise RuleError(NOT_CREDITABLE, field="invoice")
@@ -98,13 +99,13 @@ def issue_credit_note(invoice: Invoice, amount_minor: int, reason: str, actor: A
     # credit more than its total.
     db.session.execute(select(Invoice.id).where(Invoice.id == invoice.id).with_for_update())
     room = creditable(invoice)
-    if room.tax is None and room.left_minor:
+    if tax is None and room.tax is None and room.left_minor:
         raise RuleError(SEVERAL_RATES, field="amount")
     if amount_minor > room.left_minor:
         raise RuleError(f"At most {_money(room.left_minor, invoice.currency)} can still be credited on "
                         f"{invoice.number} (total {_money(room.total_minor, invoice.currency)}, credited so far "
                         f"{_money(room.credited_minor, invoice.currency)}).", field="amount")
-    category, rate_bp = room.tax
+    category, rate_bp = tax or room.tax
     net, tax = split_gross(amount_minor, rate_bp) if rate_bp else (amount_minor, 0)
     today = today or utcnow().date()
     sequence, number = issue_number(InvoiceSeries.CREDIT)

@@ -17,7 +17,9 @@ from sqlalchemy import select
 from portal.accounts.models import Organization
 from portal.accounts.services import managers_emails
 from portal.audit.services import Actor, record
+from portal.billing.models import Invoice, InvoiceSeries
 from portal.catalog.models import Product, ProductKind
+from portal.credits.issuing import issue_credit_note
 from portal.db_types import utcnow
 from portal.devices.models import Location
 from portal.errors import RuleError
@@ -29,7 +31,7 @@ from portal.outbox.services import enqueue_email, external_url
 BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 CARRIER_MAX = 60  # the columns' lengths
 TRACKING_MAX = 60
-REASON_MAX = 2000
+REASON_MAX = 400  # a credit note prints it after "shipment SHP-… cancelled: " (at most 500)
 
 # The state machine, in one place: each state and the states it may move to.
 TRANSITIONS: dict[ShipmentState, frozenset[ShipmentState]] = {
@@ -139,17 +141,43 @@ def mark_delivered(shipment: Shipment, actor: Actor) -> Shipment:
     return shipment
 
 
-def cancel(shipment: Shipment, reason: str, actor: Actor) -> Shipment:
-    """Staff: cancel a shipment that has not shipped (a reason is required); see `credit_for_cancelled`."""
+def cancel(shipment: Shipment, reason: str, actor: Actor) -> list[Invoice]:
+    """Staff: cancel a shipment that has not shipped (a reason is required), and credit what its lines were
+    billed (`credit_cancelled`); the credit notes issued."""
     reason = clean_text(reason, "reason", "reason", REASON_MAX, multiline=True)
     _require(shipment, ShipmentState.CANCELLED)
     shipment.state = ShipmentState.CANCELLED
     shipment.cancel_reason = reason
     shipment.cancelled_at = utcnow()
     db.session.flush()
-    record(actor, "shipment.cancelled", shipment, shipment.organization_id, number=shipment.number, reason=reason)
-    _notify(shipment, "shipment_cancelled")
-    return shipment
+    notes = credit_cancelled(shipment, reason, actor)
+    record(actor, "shipment.cancelled", shipment, shipment.organization_id, number=shipment.number, reason=reason,
+           credit_notes=[note.number for note in notes] or None)
+    _notify(shipment, "shipment_cancelled", credit_notes=notes)
+    return notes
+
+
+def credit_cancelled(shipment: Shipment, reason: str, actor: Actor) -> list[Invoice]:
+    """Credit notes against the order's invoice for a cancelled shipment's lines (their totals, shipping and tax
+    included), one per tax rate of those lines. Whatever the invoice's state, since a credit note does the right
+    thing with each (portal/credits/issuing): paid, the credit waits for the organization's next invoices; unpaid or
+    payment pending, it pays down what is owed; gathered into a summary, it pays down the summary; to be
+    summarized, it is consumed when the summary is issued. An order with no vendor's order invoice (nothing
+    billed; a storefront sale's invoice is the reseller's to correct) and an RMA replacement (no charge) are
+    credited nothing."""
+    order = _order_of(shipment)
+    if order is None:
+        return []
+    invoice = db.session.scalars(select(Invoice).where(Invoice.order_id == order.id,
+                                                       Invoice.series == InvoiceSeries.ORDER)).first()
+    if invoice is None:
+        return []
+    amounts: dict[tuple[str, int], int] = defaultdict(int)
+    for line in order.lines:
+        if line.kind is ProductKind.HARDWARE and line.location_id == shipment.location_id:
+            amounts[(line.tax_category, line.tax_rate_bp)] += line.total_minor
+    return [issue_credit_note(invoice, amount, f"shipment {shipment.number} cancelled: {reason}", actor, tax=tax)
+            for tax, amount in sorted(amounts.items()) if amount > 0]
 
 
 def _order_of(shipment: Shipment) -> Order | None:

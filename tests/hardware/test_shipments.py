@@ -6,10 +6,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from portal.accounts.models import Role
+from portal.accounts.models import Organization, Role
 from portal.audit.models import AuditEntry
+from portal.audit.services import Actor
+from portal.billing.models import Invoice, InvoiceStatus
+from portal.billing.services import IssuedLine, buyer_snapshot, issue_invoice
+from portal.db_types import utcnow
+from portal.errors import RuleError
 from portal.extensions import db
 from portal.hardware import shipping
 from portal.hardware.models import Shipment, ShipmentState, ShipmentUnit
@@ -92,3 +97,144 @@ def test_a_chain_ordering_for_itself_gets_one_email(world):
     shipping.create_shipments(order)
     assert _emails("shipment_created") == [sorted([user.email, w["customer_manager"].email])]
 
+
+
+# ---------------------------------------------------------------- the state machine
+
+
+@pytest.fixture
+def shipment(world):
+    order = make_hardware_order(world["reseller"], world["buyer"], [(world["counter"], world["kiosk"], 2)])
+    [shipment] = shipping.create_shipments(order)
+    return shipment
+
+
+STAFF = Actor(None, "192.0.2.1")
+
+
+def _move(shipment, to: ShipmentState):
+    if to is ShipmentState.SHIPPED:
+        return shipping.mark_shipped(shipment, "UPS", "1Z999AA10123456784", STAFF)
+    if to is ShipmentState.DELIVERED:
+        return shipping.mark_delivered(shipment, STAFF)
+    return shipping.cancel(shipment, "Out of stock", STAFF)
+
+
+PATHS = {  # how to reach each state from awaiting shipment
+    ShipmentState.AWAITING_SHIPMENT: [],
+    ShipmentState.SHIPPED: [ShipmentState.SHIPPED],
+    ShipmentState.DELIVERED: [ShipmentState.SHIPPED, ShipmentState.DELIVERED],
+    ShipmentState.CANCELLED: [ShipmentState.CANCELLED],
+}
+ALLOWED = {(ShipmentState.AWAITING_SHIPMENT, ShipmentState.SHIPPED),
+           (ShipmentState.AWAITING_SHIPMENT, ShipmentState.CANCELLED),
+           (ShipmentState.SHIPPED, ShipmentState.DELIVERED)}
+
+
+@pytest.mark.parametrize("start", list(ShipmentState))
+@pytest.mark.parametrize("to", [ShipmentState.SHIPPED, ShipmentState.DELIVERED, ShipmentState.CANCELLED])
+def test_a_shipment_moves_only_along_the_allowed_transitions(shipment, start, to):
+    for step in PATHS[start]:
+        _move(shipment, step)
+    assert shipment.state is start
+    audits = db.session.scalar(select(func.count()).select_from(AuditEntry))
+    if (start, to) in ALLOWED:
+        _move(shipment, to)
+        assert shipment.state is to
+        assert db.session.scalar(select(func.count()).select_from(AuditEntry)) == audits + 1
+    else:
+        with pytest.raises(RuleError):
+            _move(shipment, to)
+        assert shipment.state is start
+        assert db.session.scalar(select(func.count()).select_from(AuditEntry)) == audits
+
+
+def test_each_step_is_audited_and_emailed_to_both_organizations_managers(world, shipment):
+    shipping.mark_shipped(shipment, " DHL ", "JD0146000012345", STAFF)
+    assert (shipment.carrier, shipment.tracking_number) == ("DHL", "JD0146000012345")
+    assert shipment.shipped_at is not None
+    shipping.mark_delivered(shipment, STAFF)
+    assert shipment.delivered_at is not None
+    expected = [[world["buyer"].email], [world["customer_manager"].email]]
+    assert _emails("shipment_shipped") == expected and _emails("shipment_delivered") == expected
+    shipped = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "shipment_shipped")).first()
+    assert "DHL" in shipped.body_text and "JD0146000012345" in shipped.body_text
+    actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.object_id == str(shipment.id))
+                                 .order_by(AuditEntry.id)).all()
+    assert actions == ["shipment.created", "shipment.shipped", "shipment.delivered"]
+
+
+@pytest.mark.parametrize(("carrier", "tracking", "field"), [
+    ("", "1Z999", "carrier"),
+    ("UPS", "   ", "tracking_number"),
+    ("UPS", "1Z\x00999", "tracking_number"),
+    ("UP\x1bS", "1Z999", "carrier"),
+    ("UPS", "1Z\u202e999", "tracking_number"),  # right-to-left override
+    ("U" * 61, "1Z999", "carrier"),
+    ("UPS", "9" * 61, "tracking_number"),
+])
+def test_bad_carrier_or_tracking_is_refused_beside_the_field(shipment, carrier, tracking, field):
+    with pytest.raises(RuleError) as refused:
+        shipping.mark_shipped(shipment, carrier, tracking, STAFF)
+    assert refused.value.field == field
+    assert shipment.state is ShipmentState.AWAITING_SHIPMENT and not _emails("shipment_shipped")
+
+
+@pytest.mark.parametrize("reason", ["", "  \n ", "a\x07b", "x" * (shipping.REASON_MAX + 1)])
+def test_cancelling_needs_a_plain_reason(shipment, reason):
+    with pytest.raises(RuleError) as refused:
+        shipping.cancel(shipment, reason, STAFF)
+    assert refused.value.field == "reason" and shipment.state is ShipmentState.AWAITING_SHIPMENT
+
+
+# ---------------------------------------------------------------- cancelling: the credit note
+
+
+def _invoice_order(order, status: InvoiceStatus):
+    """The order invoice checkout issues: one invoice line per order line, at its tax."""
+    lines = [IssuedLine(line.product_name, line.quantity, line.unit_list_minor, line.list_minor + line.shipping_minor,
+                        0, line.tax_category, line.tax_rate_bp, line.tax_minor, line.total_minor)
+             for line in order.lines]
+    org = db.session.get(Organization, order.organization_id)
+    return issue_invoice(org.id, buyer_snapshot(org), "USD", lines, status, None, "Paid by card.",
+                         utcnow().date(), order_id=order.id,
+                         paid_at=utcnow() if status is InvoiceStatus.PAID else None)
+
+
+def test_cancelling_a_paid_shipment_credits_its_lines_with_shipping_and_tax(world):
+    w = world
+    order = make_hardware_order(w["reseller"], w["buyer"], [(w["counter"], w["kiosk"], 2, 825),
+                                                            (w["sensor"], w["kiosk"], 1, 825),
+                                                            (w["counter"], w["store"], 1, 600)])
+    invoice = _invoice_order(order, InvoiceStatus.PAID)
+    kiosk = next(s for s in shipping.create_shipments(order) if s.location_id == w["kiosk"].id)
+    notes = shipping.cancel(kiosk, "The customer closed the kiosk", STAFF)
+
+    kiosk_lines = [line for line in order.lines if line.location_id == w["kiosk"].id]
+    [note] = notes  # both kiosk lines are taxed at one rate: one credit note
+    assert note.corrects_id == invoice.id and note.is_credit_note
+    assert note.total_minor == sum(line.total_minor for line in kiosk_lines)
+    # the tax of the lines, split again from their gross at their rate (one rounding: within a cent per line)
+    assert abs(note.tax_minor - sum(line.tax_minor for line in kiosk_lines)) <= len(kiosk_lines)
+    assert note.lines[0].tax_rate_bp == 825
+    assert note.status is InvoiceStatus.CREDIT_AVAILABLE  # paid: the credit waits for the next invoices
+    assert kiosk.number in note.lines[0].description
+    cancelled = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "shipment_cancelled")).first()
+    assert note.number in cancelled.body_text and "The customer closed the kiosk" in cancelled.body_text
+
+
+def test_cancelling_an_unpaid_shipment_pays_down_its_invoice(world):
+    w = world
+    order = make_hardware_order(w["reseller"], w["buyer"],
+                                [(w["counter"], w["kiosk"], 1), (w["counter"], w["store"], 2)])
+    invoice = _invoice_order(order, InvoiceStatus.UNPAID)
+    store = next(s for s in shipping.create_shipments(order) if s.location_id == w["store"].id)
+    [note] = shipping.cancel(store, "Wrong address", STAFF)
+    store_line = next(line for line in order.lines if line.location_id == w["store"].id)
+    assert note.total_minor == store_line.total_minor
+    assert invoice.amount_due_minor == invoice.total_minor - store_line.total_minor and invoice.is_open
+
+
+def test_cancelling_without_an_invoice_or_for_a_replacement_credits_nothing(world, shipment):
+    assert shipping.cancel(shipment, "Out of stock", STAFF) == []
+    assert db.session.scalar(select(func.count()).select_from(Invoice)) == 0
