@@ -243,15 +243,41 @@ class Margined:
         return margin_bp(self.price_minor, self.cost_minor)
 
 
+# ---------------------------------------------------------------- hardware (issue 20)
+
+
+def hardware_list_price(unit_minor: int, units: int) -> int:
+    """List price of `units` units of a hardware product (no base price, no volume price)."""
+    if units < 1 or unit_minor < 0:
+        raise ValueError("a hardware line has units and no negative price")
+    return unit_minor * units
+
+
+def shipping_minor(per_order_minor: int | None, per_unit_minor: int | None, units: int) -> int:
+    """Shipping of `units` units of one product to one location of one order: the per-order charge once, plus the
+    per-unit rate for each unit (either may be None: no such charge). The per-order charge is per (order,
+    product, location): a second destination is a second parcel and pays it again, two lines of the same product
+    to the same location pay it once (callers add their units together). No units ship for nothing."""
+    if units < 0 or (per_order_minor or 0) < 0 or (per_unit_minor or 0) < 0:
+        raise ValueError("shipping is for a count of units at charges that are not negative")
+    if units == 0:
+        return 0
+    return (per_order_minor or 0) + (per_unit_minor or 0) * units
+
+
 # ---------------------------------------------------------------- quotes
 
 
 @dataclass(frozen=True)
 class LineInput:
-    """One line to price: a description and its list price for the whole line."""
+    """One line to price: a description and its list price for the whole line. `tax_bp`: the line's own tax
+    rate (a hardware line and its shipping are taxed where they ship), else the quote's; `discountable`: False
+    for a charge no partner discount applies to (shipping)."""
 
     key: str
     list_minor: int
+    tax_bp: int | None = None
+    discountable: bool = True
 
 
 @dataclass(frozen=True)
@@ -294,14 +320,15 @@ class Quote:
 
 
 def quote(lines: Sequence[LineInput], discount_bp: int = 0, tax_bp: int = 0) -> Quote:
-    """Price lines for one buyer: the reseller discount, then tax on what remains, each per line."""
+    """Price lines for one buyer: the reseller discount, then tax on what remains, each per line (at the line's
+    own rate where it has one, else at `tax_bp`)."""
     if not 0 <= discount_bp <= BP:
         raise ValueError("a discount is between 0 and 100 %")
     priced = []
     for line in lines:
         if line.list_minor < 0:
             raise ValueError("list prices are never negative")
-        discount = min(apply_rate(line.list_minor, discount_bp), line.list_minor)
-        tax = apply_rate(line.list_minor - discount, tax_bp)
+        discount = min(apply_rate(line.list_minor, discount_bp), line.list_minor) if line.discountable else 0
+        tax = apply_rate(line.list_minor - discount, tax_bp if line.tax_bp is None else line.tax_bp)
         priced.append(PricedLine(line.key, line.list_minor, discount, tax))
     return Quote(tuple(priced), discount_bp, tax_bp)

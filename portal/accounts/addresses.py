@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import re
 
+from babel import Locale
+
 from portal.errors import RuleError
+
+# ISO 3166 alpha-2 codes as Babel's CLDR data knows them (its other territories are numeric regions; ZZ unknown)
+COUNTRY_CODES = frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha()) \
+    - {"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB"}  # unknown, unions and pseudo-regions
 
 # "P.O. Box", "PO Box", "P O Box", "Post Office Box", "POB 12", "Postfach", "Box 123", "Boîte postale", "Apartado",
 # and the Australian and New Zealand forms: "GPO Box", "Post Box", "Locked Bag", "Private Bag"
@@ -31,7 +37,8 @@ def is_po_box(line: str) -> bool:
     return bool(_PO_BOX.search(line or ""))
 
 
-def refuse_po_box(line: str, field: str) -> None:
-    """Raise RuleError when a billing address line is a P.O. box (DOMAIN §2: no P.O. boxes)."""
+def refuse_po_box(line: str, field: str, what: str = "A billing address") -> None:
+    """Raise RuleError when a billing (or shipping: `what`) address line is a P.O. box (DOMAIN §2: no P.O.
+    boxes)."""
     if is_po_box(line):
-        raise RuleError("A billing address must be a street address, not a P.O. box.", field=field)
+        raise RuleError(f"{what} must be a street address, not a P.O. box.", field=field)

@@ -19,6 +19,7 @@ from portal.catalog.admin import (
     AddOnDetails,
     EditionDetails,
     ProductDetails,
+    parse_countries,
     parse_quantities,
 )
 from portal.catalog.models import BillingInterval, ProductKind, SubscriptionBasis
@@ -80,6 +81,16 @@ class QuantitiesField(_TypedField):
             self.data = []
 
 
+class CountriesField(_TypedField):
+    """Countries typed as "US, CA"; `data` is the sorted list of ISO codes."""
+
+    def parse(self, text: str) -> list[str]:
+        return parse_countries(text)
+
+    def show(self, value: list[str]) -> str:
+        return ", ".join(value)
+
+
 def _choices(enum_type, labels: dict | None = None, blank: str | None = None) -> list[SelectChoice]:
     choices = [SelectChoice("", blank)] if blank is not None else []
     return choices + [SelectChoice(member.value, (labels or {}).get(member) or member.label) for member in enum_type]
@@ -119,13 +130,16 @@ class _ProductForm(FlaskForm):
         return ProductDetails(
             slug=self.slug.data or "", name=self.name.data or "", unit_label=self.unit_label.data or "",
             summary=self.summary.data or "", active=self.active.data, position=self.position.data,
-            **self.license_terms(), **self.subscription_terms(),
+            **{**self.license_terms(), **self.subscription_terms(), **self.hardware_terms()},
         )
 
     def license_terms(self) -> dict:
         return {}
 
     def subscription_terms(self) -> dict:
+        return {}
+
+    def hardware_terms(self) -> dict:
         return {}
 
 
@@ -153,6 +167,25 @@ class _SubscriptionTerms:
                 "unit_price_minor": self.unit_price_minor.data}
 
 
+class _HardwareTerms:
+    sku = StringField("SKU", validators=[Optional(), Length(max=40)],
+                      description="The stock-keeping unit, such as PC-100: letters, digits, dots and hyphens.")
+    hardware_unit_price_minor = AmountField("Unit price (USD)")
+    shipping_per_order_minor = AmountField("Shipping per order (USD)",
+                                           description="Charged once per order for each location it ships to. "
+                                                       "Leave empty for none.")
+    shipping_per_unit_minor = AmountField("Shipping per unit (USD)", description="Leave empty for none.")
+    ships_to = CountriesField("Ships to", description="Countries as 2-letter ISO codes separated by commas, such "
+                                                      "as US, CA.")
+    becomes_device = BooleanField("Each unit becomes a counting device once installed")
+
+    def hardware_terms(self) -> dict:
+        return {"sku": self.sku.data or "", "unit_price_minor": self.hardware_unit_price_minor.data,
+                "shipping_per_order_minor": self.shipping_per_order_minor.data,
+                "shipping_per_unit_minor": self.shipping_per_unit_minor.data,
+                "ships_to": tuple(self.ships_to.data or ()), "becomes_device": self.becomes_device.data}
+
+
 class LicenseProductForm(_LicenseTerms, _ProductForm):
     reseller_fee_minor = AmountField(
         "Reseller fee per customer account per month (USD)",
@@ -165,18 +198,31 @@ class SubscriptionProductForm(_SubscriptionTerms, _ProductForm):
     pass
 
 
+class HardwareProductForm(_HardwareTerms, _ProductForm):
+    def __init__(self, *args, obj=None, **kwargs):
+        # the unit price column is shared with subscriptions, whose field has that name on the new-product form
+        if obj is not None:
+            kwargs.setdefault("data", {"hardware_unit_price_minor": obj.unit_price_minor})
+        super().__init__(*args, obj=obj, **kwargs)
+
+
 PRODUCT_FORMS: dict[ProductKind, type[_ProductForm]] = {
     ProductKind.LICENSE: LicenseProductForm, ProductKind.SUBSCRIPTION: SubscriptionProductForm,
+    ProductKind.HARDWARE: HardwareProductForm,
 }
 
 
-class NewProductForm(_LicenseTerms, _SubscriptionTerms, _ProductForm):
-    """Both kinds' terms: without JavaScript every field is on the page, and the chosen kind's apply."""
+class NewProductForm(_LicenseTerms, _SubscriptionTerms, _HardwareTerms, _ProductForm):
+    """Every kind's terms: without JavaScript every field is on the page, and the chosen kind's apply."""
 
     kind = RadioField("Sold as", choices=[
         SelectChoice(ProductKind.LICENSE.value, "Perpetual license (editions, quantities, add-ons, yearly M&S)"),
         SelectChoice(ProductKind.SUBSCRIPTION.value, "Subscription (per device or per location)"),
+        SelectChoice(ProductKind.HARDWARE.value, "Hardware (units shipped to a location)"),
     ], default=ProductKind.LICENSE.value, validators=[InputRequired("Choose how the product is sold.")])
+
+    def hardware_terms(self) -> dict:
+        return super().hardware_terms() if self.kind.data == ProductKind.HARDWARE.value else {}
     active = BooleanField("Offered in the shop", default=False,
                           description="A license product is offered once it has an edition: add its editions on "
                                       "its page, then offer it there.")

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from invoices.summary import SummaryPart, TaxedAmount, summarize
+from portal import pricing
 from portal.accounts.models import BillingMode, Organization
 from portal.accounts.services import managers_emails
 from portal.audit.services import Actor, record
@@ -28,12 +29,13 @@ from portal.billing.models import (
     InvoiceStatus,
     SeriesCounter,
 )
-from portal.catalog.models import PurchaseKind
+from portal.catalog.models import ProductKind, PurchaseKind
 from portal.credits.services import apply_available_credit
 from portal.csv_export import csv_amount
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
+from portal.hardware.ordering import describe_destination
 from portal.orders.models import Order, OrderLine, PaymentKind
 from portal.outbox.services import Attachment
 from portal.reseller_fees.counting import resellers_with_fees
@@ -126,6 +128,9 @@ def describe_order_line(line: OrderLine, delivered: Delivered = Delivered()) -> 
     2027-03-31". Within the column's 255 characters the period is always kept, then as many keys as fit ("and
     N more": the invoice page and the PDF list every key of the line under it, see lines.line_licenses), and
     the product's words are shortened last."""
+    if line.kind is ProductKind.HARDWARE:  # "People counter ×2 — ships to Airport Kiosk, 8500 Peña Blvd, …"
+        return f"{line.product_name} ×{line.quantity} — ships to {describe_destination(line.ship_to)}"[
+            :DESCRIPTION_LENGTH]
     what = line.product_name + (f" {line.edition_name}" if line.edition_name else "")
     what += f", {line.quantity} {line.unit_label}"
     if line.interval:
@@ -248,10 +253,38 @@ def issue_order_invoice(order: Order, today: date | None = None,
                         discount_minor=line.discount_minor, tax_category=line.tax_category,
                         tax_rate_bp=line.tax_rate_bp, tax_minor=line.tax_minor, total_minor=line.total_minor,
                         position=line.position)
-             for line in order_lines]
+             for line in order_lines if line.kind is not ProductKind.HARDWARE]
+    lines += _hardware_lines(order_lines)
+    lines.sort(key=lambda issued: issued.position)
     return issue_invoice(order.organization_id, {name: (order.billing or {}).get(name, "") for name in BUYER_FIELDS},
                          order.currency, lines, status, due, note, today, order_id=order.id, paid_at=paid_at,
                          before_issue=before_issue)
+
+
+def _hardware_lines(order_lines: Sequence[OrderLine]) -> list[IssuedLine]:
+    """An order's hardware lines as invoiced: the units at their unit price with their destination, at the order
+    line's position, and each shipping charge as a line of its own after all the order's lines (an order line's
+    total is its goods and its shipping, each taxed at the destination's rate as pricing.quote did)."""
+    issued, after = [], len(order_lines)
+    for line in order_lines:
+        if line.kind is not ProductKind.HARDWARE:
+            continue
+        shipping_tax = pricing.apply_rate(line.shipping_minor, line.tax_rate_bp)
+        issued.append(IssuedLine(
+            description=describe_order_line(line), quantity=line.quantity,
+            unit_price_minor=line.list_minor // line.quantity, list_minor=line.list_minor,
+            discount_minor=line.discount_minor, tax_category=line.tax_category, tax_rate_bp=line.tax_rate_bp,
+            tax_minor=line.tax_minor - shipping_tax,
+            total_minor=line.total_minor - line.shipping_minor - shipping_tax, position=line.position))
+        if line.shipping_minor:
+            after += 1
+            issued.append(IssuedLine(
+                description=f"Shipping: {line.product_name} ×{line.quantity} to "
+                            f"{(line.ship_to or {}).get('name', '')}"[:DESCRIPTION_LENGTH],
+                quantity=1, unit_price_minor=line.shipping_minor, list_minor=line.shipping_minor, discount_minor=0,
+                tax_category=line.tax_category, tax_rate_bp=line.tax_rate_bp, tax_minor=shipping_tax,
+                total_minor=line.shipping_minor + shipping_tax, position=after))
+    return issued
 
 
 INVOICE_PDF = "invoice_pdf"  # the outbox's maker of an invoice's PDF (registered by billing.documents)

@@ -15,8 +15,10 @@ from portal.cart.models import CartItem
 from portal.catalog.models import Product, ProductKind, PurchaseKind
 from portal.catalog.services import Configuration, configure, products_by_id
 from portal.db_types import utcnow
+from portal.devices.models import Location
 from portal.errors import RuleError
 from portal.extensions import db
+from portal.hardware import ordering
 from portal.licenses.modify import Modification, price_cart_items
 from portal.reseller_plans.plans import is_plan_product, upgrade_proration
 from portal.subscriptions.services import Proration, prorate_addition, running_plans
@@ -33,6 +35,7 @@ class CartLine:
     modification: Modification | None = None  # an upgrade, renewal or reinstatement of a license, priced
     # More of a plan the buyer's main chain already runs: priced from today to the end of its paid period
     proration: Proration | None = None
+    location: Location | None = None  # where a hardware line ships (checked: the buyer may ship there)
 
     @property
     def unit_list_minor(self) -> int:
@@ -114,7 +117,29 @@ def cart_lines(items: list[CartItem]) -> list[CartLine]:
             lines.append(CartLine(item, product, configure(product, item.edition_id, item.quantity, item.addon_ids)))
         except RuleError as error:
             lines.append(CartLine(item, product, None, f"{error.message} Edit or remove this item."))
-    return _prorated(lines)
+    return _shipped(_prorated(lines))
+
+
+def _shipped(lines: list[CartLine]) -> list[CartLine]:
+    """The lines with the location each hardware line ships to, checked again (one statement): a location the
+    buyer may no longer ship to (a grant ended), or that lost its street address, blocks the line."""
+    hardware = [line for line in lines if line.config is not None and line.config.product.is_hardware]
+    if not hardware:
+        return lines
+    org = db.session.get(Organization, hardware[0].item.organization_id)
+    found = ordering.destinations(org, {line.item.location_id for line in hardware if line.item.location_id})
+    checked = {}
+    for line in hardware:
+        try:
+            location = found.get(line.item.location_id)
+            if location is None:
+                raise RuleError("Choose a location to ship to.")
+            ordering.check_ships_here(line.config.product, location)
+            checked[line.item.id] = replace(line, location=location)
+        except RuleError as error:
+            checked[line.item.id] = replace(line, config=None, problem=f"{error.message} Change the location or "
+                                                                         "remove this item.")
+    return [checked.get(line.item.id, line) for line in lines]
 
 
 def _prorated(lines: list[CartLine]) -> list[CartLine]:
@@ -138,7 +163,8 @@ def _prorated(lines: list[CartLine]) -> list[CartLine]:
 
 def cart_signature(items: list[CartItem]) -> str:
     """What the buyer saw at checkout: the same cart gives the same signature (the checkout's idempotency key)."""
-    content = "|".join(f"{i.id}:{i.updated_at.isoformat()}:{i.quoted_list_minor}:{i.copies}" for i in items)
+    content = "|".join(f"{i.id}:{i.updated_at.isoformat()}:{i.quoted_list_minor}:{i.copies}"
+                       + (f":{i.location_id}" if i.location_id else "") for i in items)
     return hashlib.sha256(content.encode()).hexdigest()
 
 
@@ -155,16 +181,27 @@ def _check_room(user: User, org: Organization) -> None:
         raise RuleError(f"A cart holds at most {pricing.MAX_CART_ITEMS} items. Check out, then continue shopping.")
 
 
-def add_to_cart(user: User, org: Organization, config: Configuration, copies: int | None, actor: Actor) -> CartItem:
-    """Put a configured product in the cart at today's list price (more of a running plan: prorated)."""
+def _check_location(org: Organization, config: Configuration, location_id: int | None) -> int | None:
+    """The location a hardware line ships to (portal/hardware/ordering.py decides); None for anything else."""
+    if not config.product.is_hardware:
+        return None
+    return ordering.check_destination(org, config.product, location_id).id
+
+
+def add_to_cart(user: User, org: Organization, config: Configuration, copies: int | None, actor: Actor,
+                location_id: int | None = None) -> CartItem:
+    """Put a configured product in the cart at today's list price (more of a running plan: prorated); hardware
+    with the location it ships to."""
     copies = _check_copies(config, copies)
+    location_id = _check_location(org, config, location_id)
     _check_room(user, org)
     item = CartItem(user_id=user.id, organization_id=org.id, product_id=config.product.id,
                     edition_id=config.edition.id if config.edition else None, quantity=config.quantity,
-                    copies=copies, addon_ids=config.addon_ids, quoted_list_minor=quoted_price(org.id, config))
+                    copies=copies, addon_ids=config.addon_ids, location_id=location_id,
+                    quoted_list_minor=quoted_price(org.id, config))
     db.session.add(item)
     record(actor, "cart.item_added", item, org.id, product=config.product.slug, quantity=config.quantity,
-           copies=copies)
+           copies=copies, **({"location_id": location_id} if location_id else {}))
     return item
 
 
@@ -196,16 +233,21 @@ def add_modification(user: User, org: Organization, modification: Modification, 
     return item
 
 
-def update_item(item: CartItem, config: Configuration, copies: int | None, actor: Actor) -> None:
-    """Change an item's edition, quantity, add-ons or copies; its quoted price becomes today's."""
+def update_item(item: CartItem, config: Configuration, copies: int | None, actor: Actor,
+                location_id: int | None = None) -> None:
+    """Change an item's edition, quantity, add-ons or copies, or where hardware ships; its quoted price becomes
+    today's."""
     if item.purchase is not PurchaseKind.NEW:
         raise RuleError("A change to a license is chosen on the license's Modify page: remove it and choose again.")
+    org = db.session.get(Organization, item.organization_id)
+    item.location_id = _check_location(org, config, location_id)
     item.copies = _check_copies(config, copies)
     item.edition_id = config.edition.id if config.edition else None
     item.quantity = config.quantity
     item.addon_ids = config.addon_ids
     item.quoted_list_minor = quoted_price(item.organization_id, config)
-    record(actor, "cart.item_changed", item, item.organization_id, quantity=config.quantity, copies=item.copies)
+    record(actor, "cart.item_changed", item, item.organization_id, quantity=config.quantity, copies=item.copies,
+           **({"location_id": item.location_id} if item.location_id else {}))
 
 
 def remove_item(item: CartItem, actor: Actor) -> None:

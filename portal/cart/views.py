@@ -10,19 +10,33 @@ from portal.accounts.forms import ConfirmForm
 from portal.authz import Permission, active_organization, get_in_scope_or_404, requires
 from portal.cart import services
 from portal.cart.models import CartItem
-from portal.catalog.forms import chosen, form_for
+from portal.catalog.forms import HardwareForm, chosen, form_for
 from portal.catalog.services import configure, products_by_id
 from portal.errors import RuleError
 from portal.extensions import db, htmx
+from portal.hardware.ordering import shippable_locations
 from portal.rendering import render, show_rule_error
 from portal.routing import id_value
 
 bp = Blueprint("cart", __name__, url_prefix="/cart")
 
 
+def _hardware_form(form, org, current: int | None = None):
+    """A hardware form offers the locations the buyer may ship to (one statement; other forms are returned as
+    they are)."""
+    if isinstance(form, HardwareForm):
+        form.offer_locations(shippable_locations(org), current)
+    return form
+
+
+def _location_chosen(form) -> int | None:
+    return form.location.data if isinstance(form, HardwareForm) else None
+
+
 def _cart_context(org) -> dict:
     lines = services.cart_lines(services.cart_items(current_user, org))
     forms = {}
+    locations = None
     for line in lines:
         product = line.product
         if product is not None:
@@ -30,6 +44,10 @@ def _cart_context(org) -> dict:
             form.offer(product, line.config)
             if product.is_license:
                 form.copies.data = line.item.copies
+            if isinstance(form, HardwareForm):
+                form.quantity.data = line.item.quantity
+                locations = shippable_locations(org) if locations is None else locations
+                form.offer_locations(locations, line.item.location_id)
             forms[line.item.id] = form
     return {"lines": lines, "forms": forms, "confirm_form": ConfirmForm(),
             "total_list_minor": sum(line.list_minor for line in lines)}
@@ -58,12 +76,13 @@ def add():
     form = form_for(product)
     form.offer(product)
     org = active_organization()
+    _hardware_form(form, org)
     try:
         if not form.validate_on_submit():
             raise RuleError("Check the choices below.")
         edition_id, quantity, addon_ids, copies = chosen(form)
         config = configure(product, edition_id, quantity, addon_ids)
-        services.add_to_cart(current_user, org, config, copies, current_actor())
+        services.add_to_cart(current_user, org, config, copies, current_actor(), location_id=_location_chosen(form))
     except RuleError as error:
         db.session.rollback()
         show_rule_error(form, error)
@@ -93,12 +112,14 @@ def update(item_id: int):
     product = products_by_id({item.product_id}).get(item.product_id)
     form = form_for(product, prefix=f"item-{item.id}", meta={"csrf": False})  # CSRFProtect checked the POST
     form.offer(product)
+    _hardware_form(form, active_organization())
     try:
         if not form.validate_on_submit():  # the inline form has no room beside its fields: say what is wrong
             wrong = [f"{field.label.text}: {field.errors[0]}" for field in form if field.errors]
             raise RuleError(" ".join(["Check the changes to this item.", *wrong[:1]]))
         edition_id, quantity, addon_ids, copies = chosen(form)
-        services.update_item(item, configure(product, edition_id, quantity, addon_ids), copies, current_actor())
+        services.update_item(item, configure(product, edition_id, quantity, addon_ids), copies, current_actor(),
+                             location_id=_location_chosen(form))
     except RuleError as error:
         db.session.rollback()
         flash(error.message, "error")

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import selectinload
 
 from portal import pricing
+from portal.accounts.addresses import COUNTRY_CODES
 from portal.accounts.models import PartnerTier
 from portal.audit.services import Actor, record
 from portal.catalog.models import AddOn, BillingInterval, Edition, Product, ProductKind, SubscriptionBasis, TierDiscount
@@ -23,6 +24,7 @@ from portal.errors import RuleError
 from portal.extensions import db
 
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*", re.ASCII)
+SKU = re.compile(r"[A-Z0-9][A-Z0-9.-]{0,39}", re.ASCII)
 MAX_PRICE_MINOR = 1_000_000_000  # USD 10,000,000.00: far above any list price, well inside a 32-bit column
 MAX_QUANTITY = pricing.MAX_UNITS  # a quantity offered is one a buyer may buy
 MAX_QUANTITIES = 50
@@ -45,7 +47,12 @@ class ProductDetails:
     reinstatement_fee_minor: int | None = 0
     basis: SubscriptionBasis | None = None
     interval: BillingInterval | None = None
-    unit_price_minor: int | None = None
+    unit_price_minor: int | None = None  # a subscription's per unit and interval; hardware's per unit
+    sku: str = ""
+    shipping_per_order_minor: int | None = None
+    shipping_per_unit_minor: int | None = None
+    ships_to: tuple[str, ...] = ()
+    becomes_device: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,37 @@ def parse_quantities(text: str) -> list[int]:
     if any(len(p) > len(str(MAX_QUANTITY)) for p in parts):
         raise RuleError(f"A quantity is at most {MAX_QUANTITY:,}.", "quantities")
     return _quantities([int(p) for p in parts], required=False)
+
+
+def parse_countries(text: str) -> list[str]:
+    """Countries typed as "US, CA" (commas or spaces between them): ISO 3166 alpha-2 codes, sorted, each once."""
+    parts = [p.upper() for p in re.split(r"[,\s]+", text.strip()) if p]
+    return _countries(parts, required=False)
+
+
+def _countries(values: list[str] | tuple[str, ...], required: bool = True) -> list[str]:
+    codes = sorted({(value or "").strip().upper() for value in values})
+    if required and not codes:
+        raise RuleError("Enter the countries it ships to, such as US, CA.", "ships_to")
+    unknown = [code for code in codes if code not in COUNTRY_CODES]
+    if unknown:
+        raise RuleError(f"Not a country code: {', '.join(unknown[:3])}. Use 2-letter ISO codes, such as US, CA.",
+                        "ships_to")
+    return codes
+
+
+def _sku(value: str, product: Product | None) -> str:
+    sku = (value or "").strip().upper()
+    if not SKU.fullmatch(sku):
+        raise RuleError("Enter a SKU of up to 40 letters, digits, dots and hyphens, such as PC-100.", "sku")
+    others = [Product.id != product.id] if product is not None else []
+    if _taken(Product.sku, sku, *others):
+        raise RuleError(f"Another product already uses the SKU {sku}.", "sku")
+    return sku
+
+
+def _optional_price(value: int | None, field: str) -> int | None:
+    return None if value is None else _price(value, field)
 
 
 def _quantities(values: list[int] | tuple[int, ...], required: bool = True) -> list[int]:
@@ -196,6 +234,16 @@ def _product_values(kind: ProductKind, details: ProductDetails, product: Product
             "reinstatement_fee_minor": _price(details.reinstatement_fee_minor, "reinstatement_fee_minor"),
             "basis": None, "interval": None, "unit_price_minor": None,
         }
+    elif kind is ProductKind.HARDWARE:
+        values |= {
+            "quantities": [], "reinstatement_fee_minor": 0, "basis": None, "interval": None,
+            "unit_price_minor": _price(details.unit_price_minor, "hardware_unit_price_minor"),
+            "sku": _sku(details.sku, product),
+            "shipping_per_order_minor": _optional_price(details.shipping_per_order_minor, "shipping_per_order_minor"),
+            "shipping_per_unit_minor": _optional_price(details.shipping_per_unit_minor, "shipping_per_unit_minor"),
+            "ships_to": _countries(details.ships_to),
+            "becomes_device": bool(details.becomes_device),
+        }
     else:
         if details.basis is None:
             raise RuleError("Choose per device or per location.", "basis")
@@ -238,7 +286,7 @@ def _change(obj: object, values: dict, actor: Actor, action: str, **context) -> 
 
 
 def create_product(kind: ProductKind, details: ProductDetails, actor: Actor) -> Product:
-    """Add a product to the catalog, sold as a perpetual license or as a subscription."""
+    """Add a product to the catalog, sold as a perpetual license, as a subscription or as hardware."""
     values = {"kind": kind, "currency": "USD", **_product_values(kind, details)}
     return _create(Product, values, actor, "catalog.product_created")
 
@@ -282,7 +330,7 @@ def _edition_values(product_id: int, details: EditionDetails, edition: Edition |
 
 def _license_only(product: Product, what: str) -> None:
     if product.kind is not ProductKind.LICENSE:
-        raise RuleError(f"Subscriptions have no {what}; only license products do.")
+        raise RuleError(f"Subscriptions and hardware have no {what}; only license products do.")
 
 
 def add_edition(product: Product, details: EditionDetails, actor: Actor) -> Edition:

@@ -13,7 +13,9 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.catalog.models import Product
 from portal.catalog.services import Configuration
+from portal.devices.models import Location
 from portal.pricing import MAX_COPIES, MAX_UNITS
+from portal.routing import id_value
 
 UNITS = NumberRange(min=1, max=MAX_UNITS, message=f"Choose from 1 to {MAX_UNITS:,}; contact the vendor for more.")
 
@@ -62,9 +64,36 @@ class SubscriptionForm(FlaskForm):
         return self
 
 
+def _location_id(value: object) -> int | None:
+    if value in ("", None):
+        return None
+    return value if isinstance(value, int) else id_value(str(value))
+
+
+class HardwareForm(SubscriptionForm):
+    """Hardware: a number of units and the location they ship to (portal/hardware/ordering.py decides which)."""
+
+    location = SelectField("Ship to", coerce=_location_id, validate_choice=False,
+                           validators=[Optional()],
+                           description="Hardware ships to the street address of one of your locations.")
+
+    def offer(self, product: Product, config: Configuration | None = None) -> HardwareForm:
+        super().offer(product, config)
+        self.quantity.label.text = "Number of units"
+        return self
+
+    def offer_locations(self, locations: list[Location], current: int | None = None) -> HardwareForm:
+        """The locations the buyer may ship to, named with their organization."""
+        self.location.choices = [SelectChoice("", "Choose a location…")] + [
+            SelectChoice(loc.id, f"{loc.name} ({loc.organization.name})") for loc in locations]
+        if current is not None:
+            self.location.data = current
+        return self
+
+
 def form_for(product: Product, **kwargs) -> ConfigureForm | SubscriptionForm:
     """The configurator form that suits the product (bound to the request's form unless `formdata` is given)."""
-    cls = ConfigureForm if product.is_license else SubscriptionForm
+    cls = ConfigureForm if product.is_license else HardwareForm if product.is_hardware else SubscriptionForm
     return cls(**kwargs)
 
 

@@ -61,6 +61,8 @@ class Configuration:
     def list_minor(self) -> int:
         if self.product.kind is ProductKind.SUBSCRIPTION:
             return pricing.subscription_list_price(self.product.unit_price_minor, self.quantity)
+        if self.product.kind is ProductKind.HARDWARE:
+            return pricing.hardware_list_price(self.product.unit_price_minor, self.quantity)
         return pricing.license_list_price(self.edition.base_price_minor, self.edition.unit_price_minor,
                                           self.quantity, (a.price_minor for a in self.addons))
 
@@ -80,7 +82,7 @@ class Configuration:
 def default_configuration(product: Product) -> Configuration | None:
     """What a product page shows first: the first edition at the smallest quantity, no add-ons (None when a
     license product has no edition on offer, which the page then says)."""
-    if product.kind is ProductKind.SUBSCRIPTION:
+    if product.kind is not ProductKind.LICENSE:
         return Configuration(product, None, 1, ())
     editions = [e for e in product.editions if e.active]
     if not editions:
@@ -103,9 +105,9 @@ def configure(product: Product, edition_id: int | None, quantity: int | None,
               addon_ids: list[int]) -> Configuration:
     """Check a buyer's choice against the catalog; RuleError names the field that is wrong."""
     check_units(product, quantity)
-    if product.kind is ProductKind.SUBSCRIPTION:
+    if product.kind is not ProductKind.LICENSE:
         if addon_ids:
-            raise RuleError("Subscriptions have no add-ons.", field="addons")
+            raise RuleError("Subscriptions and hardware have no add-ons.", field="addons")
         return Configuration(product, None, quantity, ())
     edition = next((e for e in product.editions if e.id == edition_id and e.active), None)
     if edition is None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, request
+from flask_login import current_user
 
-from portal.catalog.forms import chosen, form_for
+from portal.authz import Permission, active_organization, can
+from portal.catalog.forms import HardwareForm, chosen, form_for
 from portal.catalog.services import active_products, configure, default_configuration, product_by_slug
 from portal.errors import RuleError
+from portal.hardware.ordering import shippable_locations
 from portal.rendering import render, show_rule_error
 
 bp = Blueprint("shop", __name__, url_prefix="/shop")
@@ -30,6 +33,9 @@ def product(slug: str):
     choices = request.form if request.method == "POST" else request.args
     form = form_for(item, formdata=choices or None, meta={"csrf": False})
     form.offer(item, None if choices else config)
+    org = active_organization()
+    if isinstance(form, HardwareForm) and org is not None and can(current_user, Permission.BUY, org):
+        form.offer_locations(shippable_locations(org))
     if choices:
         form.validate()
         edition_id, quantity, addon_ids, _ = chosen(form)

@@ -10,7 +10,7 @@ from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import html_params
 
-from portal.devices.services import ADDRESS_MAX, NAME_MAX, SERIAL_MAX
+from portal.devices.services import ADDRESS_MAX, NAME_MAX, SERIAL_MAX, STREET_LABELS, STREET_LIMITS, StreetAddress
 from portal.routing import id_value
 
 
@@ -64,10 +64,25 @@ def _name(label: str, what: str) -> StringField:
                        description="Unique within its organization.")
 
 
+def _street_field(name: str, label: str, **kwargs) -> StringField:
+    limit = STREET_LIMITS[name]
+    return StringField(label, validators=[Length(max=limit, message=f"Keep it to {limit} characters or fewer.")],
+                       **kwargs)
+
+
 class LocationForm(FlaskForm):
     name = _name("Location name", "location")
     address = StringField("Address", validators=[
         Length(max=ADDRESS_MAX, message=f"Keep the address to {ADDRESS_MAX} characters or fewer.")])
+    # The street address hardware ships to (portal/hardware/ordering.py): all of it, or none.
+    street = _street_field("street", "Street", description="Hardware ships here: a street address, no P.O. box.")
+    city = _street_field("city", "City")
+    region = _street_field("region", "State or region")
+    postal_code = _street_field("postal_code", "Postal code")
+    country = _street_field("country", "Country", description="Its 2-letter ISO code, such as US or CA.")
+
+    def street_address(self) -> StreetAddress:
+        return StreetAddress(*(getattr(self, name).data or "" for name in STREET_LABELS))
 
 
 class AddLocationForm(LocationForm):

@@ -15,6 +15,7 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload
 
+from portal.accounts.addresses import COUNTRY_CODES, refuse_po_box
 from portal.accounts.models import Organization, User
 from portal.accounts.services import managers_emails
 from portal.audit.services import Actor, record
@@ -89,30 +90,70 @@ def _flush_unique(obj: Location | Device, org: Organization, name: str) -> None:
 # ---------------------------------------------------------------- locations
 
 
-def add_location(org: Organization, name: str, address: str, actor: Actor) -> Location:
-    """Add a location (a store, a site) to an organization, where its devices are installed."""
+@dataclass(frozen=True)
+class StreetAddress:
+    """Where hardware ships to a location (issue 20): all empty, or a street (no P.O. box), city, postal code and
+    country (ISO 3166 alpha-2), the region where the country has them."""
+
+    street: str = ""
+    city: str = ""
+    region: str = ""
+    postal_code: str = ""
+    country: str = ""
+
+    def checked(self) -> dict[str, str]:
+        """The address's columns, trimmed and checked; RuleError beside the field that is wrong."""
+        values = {name: _clean_text(getattr(self, name), name, label, STREET_LIMITS[name])
+                  for name, label in STREET_LABELS.items()}
+        values["country"] = values["country"].upper()
+        if not any(values.values()):
+            return values
+        for name in ("street", "city", "postal_code", "country"):
+            if not values[name]:
+                raise RuleError(f"Give the {STREET_LABELS[name]} too, or leave the whole street address empty.",
+                                field=name)
+        refuse_po_box(values["street"], "street", "A shipping address")
+        if values["country"] not in COUNTRY_CODES:
+            raise RuleError("Give the country as its 2-letter ISO code, such as US or CA.", field="country")
+        return values
+
+
+STREET_LABELS = {"street": "street", "city": "city", "region": "state or region", "postal_code": "postal code",
+                 "country": "country"}
+STREET_LIMITS = {name: getattr(Location, name).type.length for name in STREET_LABELS}
+
+
+def add_location(org: Organization, name: str, address: str, actor: Actor,
+                 street: StreetAddress = StreetAddress()) -> Location:
+    """Add a location (a store, a site) to an organization, where its devices are installed, with the street
+    address hardware ships to if given."""
     name = _clean_name(name, "location")
     address = _clean_text(address, "address", "address", ADDRESS_MAX)
+    shipping = street.checked()
     _check_unique(Location, org, name)
-    location = Location(organization_id=org.id, name=name, address=address)
+    location = Location(organization_id=org.id, name=name, address=address, **shipping)
     location.organization = org
     _flush_unique(location, org, name)
-    record(actor, "location.added", location, org.id, name=name, address=address or None)
+    record(actor, "location.added", location, org.id, name=name, address=address or None,
+           **{key: value for key, value in shipping.items() if value})
     return location
 
 
-def edit_location(location: Location, name: str, address: str, actor: Actor) -> None:
-    """Rename a location or change its address."""
+def edit_location(location: Location, name: str, address: str, actor: Actor,
+                  street: StreetAddress | None = None) -> None:
+    """Rename a location or change its address (and, when given, its street address hardware ships to)."""
     org = location.organization
     name = _clean_name(name, "location")
     address = _clean_text(address, "address", "address", ADDRESS_MAX)
-    changes = {key: [getattr(location, key), value] for key, value in (("name", name), ("address", address))
+    values = {"name": name, "address": address, **(street.checked() if street is not None else {})}
+    changes = {key: [getattr(location, key), value] for key, value in values.items()
                if getattr(location, key) != value}
     if not changes:
         return
     if "name" in changes:
         _check_unique(Location, org, name, exclude_id=location.id)
-    location.name, location.address = name, address
+    for key, value in values.items():
+        setattr(location, key, value)
     _flush_unique(location, org, name)
     record(actor, "location.updated", location, location.organization_id, changes=changes)
 

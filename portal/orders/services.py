@@ -13,7 +13,7 @@ key, and the gateway's idempotency key."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import ClassVar
 
@@ -32,8 +32,11 @@ from portal.cart.services import CartLine, cart_lines, cart_signature, consume
 from portal.catalog.models import Product, ProductKind, PurchaseKind
 from portal.catalog.services import discount_bp
 from portal.db_types import utcnow
+from portal.devices.models import Location
 from portal.errors import RuleError
 from portal.extensions import db
+from portal.hardware import ordering
+from portal.hardware.shipping import create_shipments
 from portal.licenses.models import License
 from portal.licenses.modify import application_order, apply_modification
 from portal.licenses.services import create_unassigned_licenses
@@ -60,6 +63,44 @@ class CheckoutSummary:
     quote: pricing.Quote
     signature: str
     tax: TaxTerms = NO_TAX  # the buyer's rate and category, carried onto each order line
+    # Hardware lines, by cart item id: the destination's tax (in place of the buyer's) and the shipping charge
+    line_tax: dict[int, TaxTerms] = field(default_factory=dict)
+    shipping: dict[int, int] = field(default_factory=dict)
+
+    def tax_of(self, line: CartLine) -> TaxTerms:
+        return self.line_tax.get(line.item.id, self.tax)
+
+    def priced(self, line: CartLine) -> tuple[pricing.PricedLine, pricing.PricedLine | None]:
+        """The quote's line for `line`, and its shipping line (None: no shipping charged)."""
+        by_key = {priced.key: priced for priced in self.quote.lines}
+        return by_key[str(line.item.id)], by_key.get(shipping_key(line.item.id))
+
+    @property
+    def destinations(self) -> list[Destination]:
+        """Shipping and tax per location the order ships to, in cart order."""
+        found: dict[int, Destination] = {}
+        for line in self.lines:
+            if line.location is None or line.item.id not in self.line_tax:
+                continue
+            goods, shipping = self.priced(line)
+            before = found.get(line.location.id, Destination(line.location, self.line_tax[line.item.id], 0, 0))
+            found[line.location.id] = replace(
+                before, shipping_minor=before.shipping_minor + (shipping.list_minor if shipping else 0),
+                tax_minor=before.tax_minor + goods.tax_minor + (shipping.tax_minor if shipping else 0))
+        return list(found.values())
+
+    @property
+    def shipping_minor(self) -> int:
+        return sum(self.shipping.values())
+
+    @property
+    def buyer_tax_minor(self) -> int:
+        """The tax at the buyer's rate: on everything that does not ship."""
+        return self.quote.tax_minor - sum(d.tax_minor for d in self.destinations)
+
+    @property
+    def ships_only(self) -> bool:
+        return all(line.location is not None for line in self.lines)
 
     @property
     def blocked(self) -> list[CartLine]:
@@ -68,6 +109,21 @@ class CheckoutSummary:
     @property
     def changed(self) -> list[CartLine]:
         return [line for line in self.lines if line.price_changed]
+
+
+@dataclass(frozen=True)
+class Destination:
+    """What checkout shows per location hardware ships to: the tax there, the shipping and the tax charged."""
+
+    location: Location
+    tax: TaxTerms
+    shipping_minor: int
+    tax_minor: int
+
+
+def shipping_key(item_id: int) -> str:
+    """The quote's key of a hardware line's shipping (the line's own key is its cart item id)."""
+    return f"{item_id}:shipping"
 
 
 @dataclass(frozen=True)
@@ -143,12 +199,23 @@ class AlreadyPlaced(Exception):
 
 
 def checkout_summary(org: Organization, items: list[CartItem]) -> CheckoutSummary:
-    """The cart priced for this buyer: list prices, its tier's discount as its own figure, tax."""
+    """The cart priced for this buyer: list prices, its tier's discount as its own figure, tax. Hardware lines and
+    their shipping (after the goods, not discounted) are taxed at their destination's rate, the rest at the
+    buyer's."""
     lines = cart_lines(items)
     tax = tax_terms(org)
-    quote = pricing.quote([pricing.LineInput(str(line.item.id), line.list_minor) for line in lines],
-                          discount_bp=discount_bp(org), tax_bp=tax.rate_bp)
-    return CheckoutSummary(lines, quote, cart_signature(items), tax)
+    hardware = [line for line in lines if line.location is not None and line.config is not None]
+    line_tax = {line.item.id: ordering.destination_tax(tax, line.location) for line in hardware}
+    shipping = ordering.shipping_charges([ordering.Parcel(line.item.id, line.config.product, line.location.id,
+                                                          line.config.quantity * line.item.copies)
+                                          for line in hardware])
+    inputs = [pricing.LineInput(str(line.item.id), line.list_minor,
+                                tax_bp=line_tax[line.item.id].rate_bp if line.item.id in line_tax else None)
+              for line in lines]
+    inputs += [pricing.LineInput(shipping_key(item_id), charge, tax_bp=line_tax[item_id].rate_bp, discountable=False)
+               for item_id, charge in shipping.items() if charge]
+    quote = pricing.quote(inputs, discount_bp=discount_bp(org), tax_bp=tax.rate_bp)
+    return CheckoutSummary(lines, quote, cart_signature(items), tax, line_tax, shipping)
 
 
 def payment_options(org: Organization, total_minor: int) -> list[PaymentKind]:
@@ -248,12 +315,15 @@ def record_order(org: Organization, user: User, summary: CheckoutSummary, paymen
     consume([line.item for line in summary.lines])
     today = utcnow().date()
     delivered: dict[int, Delivered] = {}
-    order_lines = [_order_line(order, position, line, priced, summary.tax)
-                   for position, (line, priced) in enumerate(zip(summary.lines, quote.lines, strict=True), start=1)]
+    order_lines = [_order_line(order, position, line, *summary.priced(line), summary.tax_of(line))
+                   for position, line in enumerate(summary.lines, start=1)]
     db.session.add_all(order_lines)
     db.session.flush()
     for order_line in application_order(order_lines):  # a license's upgrade before the M&S priced on it
-        delivered[order_line.id] = _deliver(org, order_line, today, actor, billing.storefront_alias)
+        if order_line.kind is not ProductKind.HARDWARE:  # hardware is delivered by its shipments
+            delivered[order_line.id] = _deliver(org, order_line, today, actor, billing.storefront_alias)
+    if any(order_line.kind is ProductKind.HARDWARE for order_line in order_lines):
+        create_shipments(order)
     if payment.new_card is not None and payment.save_new_card:
         _save_new_card(org, payment.new_card, taken.new_card_token)
     lines = db.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)
@@ -295,8 +365,16 @@ def new_order_number() -> str:
 
 
 def _order_line(order: Order, position: int, line: CartLine, priced: pricing.PricedLine,
-                tax: TaxTerms = NO_TAX) -> OrderLine:
+                shipping: pricing.PricedLine | None = None, tax: TaxTerms = NO_TAX) -> OrderLine:
+    """The order's line for a cart line; a hardware line carries its destination, its shipping charge and the
+    shipping's tax (its total is goods and shipping, taxed)."""
     config = line.config
+    shipped = {}
+    if line.location is not None:
+        shipped = {"location_id": line.location.id, "ship_to": line.location.shipping_address,
+                   "shipping_minor": shipping.list_minor if shipping else 0}
+    shipping_tax = shipping.tax_minor if shipping else 0
+    shipping_total = shipping.total_minor if shipping else 0
     return OrderLine(
         order_id=order.id, position=position, kind=config.product.kind, product_id=config.product.id,
         edition_id=config.edition.id if config.edition else None, product_name=config.product.name,
@@ -305,8 +383,8 @@ def _order_line(order: Order, position: int, line: CartLine, priced: pricing.Pri
         addons=[{"id": a.id, "name": a.name, "price_minor": a.price_minor} for a in config.addons],
         purchase=line.item.purchase, license_id=line.item.license_id,
         unit_list_minor=line.unit_list_minor, list_minor=priced.list_minor, discount_minor=priced.discount_minor,
-        tax_minor=priced.tax_minor, tax_rate_bp=tax.rate_bp, tax_category=tax.category,
-        total_minor=priced.total_minor,
+        tax_minor=priced.tax_minor + shipping_tax, tax_rate_bp=tax.rate_bp, tax_category=tax.category,
+        total_minor=priced.total_minor + shipping_total, **shipped,
     )
 
 
