@@ -12,11 +12,13 @@ import secrets
 import unicodedata
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy.orm import joinedload
 
-from portal.accounts.models import Organization
+from portal.accounts.models import Organization, User
 from portal.accounts.services import managers_emails
 from portal.audit.services import Actor, record
+from portal.authz import Permission, chain_ids, scoped
 from portal.billing.models import Invoice, InvoiceSeries
 from portal.catalog.models import Product, ProductKind
 from portal.credits.issuing import issue_credit_note
@@ -202,3 +204,68 @@ def _notify(shipment: Shipment, template: str, order: Order | None = None, **con
     for emails in recipients(shipment, order):
         link = external_url("orders.detail", number=order.number) if order else external_url("orders.index")
         enqueue_email(emails, template, shipment=shipment, order=order, link=link, **context)
+
+
+def create_replacement(location: Location, product: Product, replaces_device_id: int, actor: Actor) -> Shipment:
+    """An approved return's replacement: a shipment with no order (no charge) of one unit of `product` to
+    `location`, which takes device `replaces_device_id`'s place once installed. The caller emails about it."""
+    if not location.ships_here:
+        raise RuleError(f"{location.name} has no street address to ship to: add its street, city, postal code and "
+                        "country on the location's page first.", field="product_id")
+    if not product.is_hardware:
+        raise RuleError("Choose a hardware product.", field="product_id")
+    shipment = Shipment(number=shipment_number(), order_id=None, organization_id=location.organization_id,
+                        location_id=location.id, ship_to=location.shipping_address,
+                        state=ShipmentState.AWAITING_SHIPMENT)
+    db.session.add(shipment)
+    db.session.flush()
+    db.session.add(ShipmentUnit(shipment_id=shipment.id, product_id=product.id, serial_number=serial_number(product),
+                                replaces_device_id=replaces_device_id))
+    record(actor, "shipment.created", shipment, shipment.organization_id, number=shipment.number,
+           location=location.name, units=1, replaces_device_id=replaces_device_id)
+    return shipment
+
+
+# ---------------------------------------------------------------- lists
+
+
+OPEN_STATES = (ShipmentState.AWAITING_SHIPMENT, ShipmentState.SHIPPED)
+_RANK = case({ShipmentState.AWAITING_SHIPMENT.value: 0, ShipmentState.SHIPPED.value: 1,
+              ShipmentState.DELIVERED.value: 2}, value=Shipment.state, else_=3)
+
+
+def _units():
+    return (select(func.count(ShipmentUnit.id)).where(ShipmentUnit.shipment_id == Shipment.id)
+            .correlate(Shipment).scalar_subquery().label("units"))
+
+
+def staff_queue(states: tuple[ShipmentState, ...]) -> Select:
+    """Rows (shipment, order number, units) of every chain in `states`: awaiting shipment first (oldest first,
+    the order they are packed in), then shipped, delivered, cancelled."""
+    stmt = (select(Shipment, Order.number, _units()).outerjoin(Order, Order.id == Shipment.order_id)
+            .options(joinedload(Shipment.organization)))
+    if states:
+        stmt = stmt.where(Shipment.state.in_(states))
+    return stmt.order_by(_RANK, Shipment.created_at, Shipment.id)
+
+
+def chain_shipments(user: User, org: Organization, state: ShipmentState | None, with_orders: bool) -> Select:
+    """Rows (shipment, order number, order's organization id, units), newest first, of the shipments to the
+    locations of `org` and its sub-chains the user may see (devices and locations), and, `with_orders`, of those
+    `org` ordered (a reseller's order for a customer's location)."""
+    visible = scoped(select(Organization.id).where(Organization.id.in_(chain_ids(org.id))), Organization.id, user,
+                     Permission.VIEW_DEVICES)
+    reach = Shipment.organization_id.in_(visible)
+    if with_orders:
+        reach = or_(reach, Order.organization_id == org.id)
+    stmt = (select(Shipment, Order.number, Order.organization_id, _units())
+            .outerjoin(Order, Order.id == Shipment.order_id).where(reach)
+            .options(joinedload(Shipment.organization)))
+    if state is not None:
+        stmt = stmt.where(Shipment.state == state)
+    return stmt.order_by(Shipment.created_at.desc(), Shipment.id.desc())
+
+
+def order_shipments(order_id: int) -> list[Shipment]:
+    """An order's shipments, in the order they were made."""
+    return list(db.session.scalars(select(Shipment).where(Shipment.order_id == order_id).order_by(Shipment.id)))
