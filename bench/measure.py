@@ -61,24 +61,24 @@ class Form(Protocol):
 # insert_probe_licenses). {license_key} is one of its resold licenses, {customer_search} a fragment of that
 # customer's name, and "customer" a viewer of that customer (an end customer: its entitlements).
 LICENSE_PAGES: tuple[Page, ...] = (
-    Page("/licenses", "manager", sql_budget=9, label="/licenses (reseller)"),
-    Page("/licenses?section=resold&q={customer_search}", "manager", sql_budget=5,
+    Page("/licenses", "manager", sql_budget=8, label="/licenses (reseller)"),
+    Page("/licenses?section=resold&q={customer_search}", "manager", sql_budget=4,
          headers=(("HX-Request", "true"),), label="/licenses?section=resold&q=… (htmx)"),
     Page("/licenses/{license_key}", "manager", sql_budget=6, label="/licenses/<key>"),
     # with each customer's reseller fees and the month's total (issue 15: 3 statements, whatever the customers)
     Page("/customers", "manager", sql_budget=8),
     # The whole download (about 8,000 rows, ~1 MB) is read in the timing: streamed, so far above /help.
     Page("/customers.csv", "manager", sql_budget=4, max_ratio=300, label="/customers.csv (streamed)"),
-    Page("/licenses", "customer", sql_budget=5, label="/licenses (end customer)"),
+    Page("/licenses", "customer", sql_budget=4, label="/licenses (end customer)"),
     # The workspace (issue 17): the dashboard, one customer's page, the renewals window, sorted and filtered lists
     # (each list's total comes with its page's rows) and the license CSV (streamed, read whole in the timing).
     Page("/", "manager", sql_budget=8, label="/ (dashboard, reseller)"),
     Page("/customers/{customer_id}", "manager", sql_budget=13, label="/customers/<id>"),
     Page("/renewals", "manager", sql_budget=19),
-    Page("/licenses?resold-sort=customer&resold-per=100", "manager", sql_budget=9,
+    Page("/licenses?resold-sort=customer&resold-per=100", "manager", sql_budget=8,
          label="/licenses?resold-sort=customer (100 rows)"),
     Page("/licenses?resold-ms_state=active&resold-activation=no&resold-quantity_from=10", "manager",
-         sql_budget=9, label="/licenses?resold-… (3 filters)"),
+         sql_budget=8, label="/licenses?resold-… (3 filters)"),
     Page("/licenses.csv?section=resold", "manager", sql_budget=4, max_ratio=300,
          label="/licenses.csv?section=resold (streamed)"),
 )

@@ -312,18 +312,23 @@ class Listing:
     state: ListState
     window: Window
     total: int | None  # None on a page past the end of the list (its rows carry the total)
+    notes: dict = field(default_factory=dict)  # what `annotate` read for each row, by the row's id
 
     @property
     def items(self) -> list:
         return self.window.items
 
 
-def show(state: ListState, stmt: Select, rows: bool = False) -> Listing:
+def show(state: ListState, stmt: Select, rows: bool = False, annotate=None) -> Listing:
     """The page `state` asks for of `stmt` (filtered and sorted), with the filtered list's total. The total comes
     with the page's rows (an uncorrelated subquery, computed once), so a list costs one statement; a page past the
-    end has no rows to carry it and says so instead."""
+    end has no rows to carry it and says so instead. `annotate`, a scalar subquery correlated to the listed entity,
+    is read with the rows too (`notes`, by the entity's id): something each row shows from another table."""
     total = state.count(stmt).scalar_subquery().label("list_total")
-    fetched = window(state.apply(stmt).add_columns(total), state.page, state.per_page, rows=True)
-    items = [tuple(row[:-1]) if rows else row[0] for row in fetched.items]
+    extra = (annotate,) if annotate is not None else ()
+    fetched = window(state.apply(stmt).add_columns(*extra, total), state.page, state.per_page, rows=True)
+    width = 1 + len(extra)
+    items = [tuple(row[:-width]) if rows else row[0] for row in fetched.items]
+    notes = {row[0].id: row[-2] for row in fetched.items} if extra else {}
     count = fetched.items[0][-1] if fetched.items else (0 if state.page == 1 else None)
-    return Listing(state, Window(items, fetched.page, fetched.per_page, fetched.has_next), count)
+    return Listing(state, Window(items, fetched.page, fetched.per_page, fetched.has_next), count, notes)

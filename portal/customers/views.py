@@ -31,7 +31,8 @@ def detail(customer_id: int):
     after = request.args.get("after", "").strip()[:MAX_KEY]
     licenses = services.held_licenses(current_user, org, customer, after)
     context = {"org": org, "customer": customer, "licenses": licenses, "after": after,
-               "activations": active_activations([lic.id for lic in licenses.licenses]),
+               "activations": {license_id: activation.installation_id for license_id, activation
+                               in active_activations([lic.id for lic in licenses.licenses]).items()},
                "sub_chain": services.is_sub_chain(org, customer),
                "can_assign": can(current_user, Permission.ASSIGN_LICENSES, org)}
     # The pager's htmx request swaps the licenses alone: the other sections are not computed for it. A history

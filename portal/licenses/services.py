@@ -143,6 +143,14 @@ def entitlements(user: User, org: Organization, search: str = "") -> Select:
     return assigned_to(user, org, chain_ids(org.id), search)
 
 
+def active_installation():
+    """The installation a listed license is active on (a scalar subquery correlated to License), so a list reads
+    it with its rows instead of in a statement of its own."""
+    return (select(Activation.installation_id)
+            .where(Activation.license_id == License.id, Activation.deactivated_at.is_(None))
+            .limit(1).scalar_subquery())
+
+
 def active_activations(license_ids: list[int]) -> dict[int, Activation]:
     """The current activation of each license that is active on an installation (one query for a page)."""
     stmt = select(Activation).where(Activation.license_id.in_(license_ids), Activation.deactivated_at.is_(None))
@@ -193,9 +201,7 @@ def license_csv_rows(stmt: Select) -> Iterator[tuple]:
     addons = (select(func.aggregate_strings(AddOn.name, "; "))
               .join(license_addon, license_addon.c.addon_id == AddOn.id)
               .where(license_addon.c.license_id == License.id).scalar_subquery())
-    installation = (select(Activation.installation_id)
-                    .where(Activation.license_id == License.id, Activation.deactivated_at.is_(None))
-                    .limit(1).scalar_subquery())
+    installation = active_installation()
     plain = stmt.with_only_columns(
         License.key,
         select(product.name).where(product.id == License.product_id).scalar_subquery(),

@@ -52,10 +52,13 @@ def _reselling_page(org: Organization, status: int = 200, selected: frozenset[st
     context: dict = {name: None for name in SECTIONS}
     for name in wanted:
         state = read_list(lists.SECTION_SPECS[name], list_args(name), "licenses.index")
-        context[name] = show(state, queries[name](current_user, org), rows=name == "customers")
-    shown = [lic.id for name in ("resold", "personal") if context[name] for lic in context[name].items]
+        # resold and personal licenses show where each is active, read with the rows
+        context[name] = show(state, queries[name](current_user, org), rows=name == "customers",
+                             annotate=services.active_installation() if name in ("resold", "personal") else None)
+    activations = {**(context["resold"].notes if context["resold"] else {}),
+                   **(context["personal"].notes if context["personal"] else {})}
     response = render("licenses/index.html", SECTIONS.get(section), status=status, org=org,
-                      activations=services.active_activations(shown), **context,
+                      activations=activations, **context,
                       # the licenses whose automatic M&S renewal is set from this list: those it bought
                       can_set_auto_renew=can(current_user, Permission.BUY, org), selected=selected,
                       auto_renew_error=auto_renew_error, max_selection=autorenew.MAX_SELECTION)
@@ -117,9 +120,9 @@ def _auto_renew_message(on: bool, changed: int, selected: int) -> str:
 
 def _entitlements_page(org: Organization):
     licenses = show(read_list(lists.ENTITLEMENTS, request.args, "licenses.index"),
-                    services.entitlements(current_user, org))
+                    services.entitlements(current_user, org), annotate=services.active_installation())
     return render("licenses/entitlements.html", "licenses/_entitlements.html", org=org, licenses=licenses,
-                  activations=services.active_activations([lic.id for lic in licenses.items]))
+                  activations=licenses.notes)
 
 
 @bp.route("/licenses/<key>")
