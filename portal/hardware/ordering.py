@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy.orm import contains_eager
 
 from portal import pricing
 from portal.accounts.models import Organization
@@ -48,7 +49,8 @@ def shippable_locations(org: Organization) -> list[Location]:
     organization then name, with their organizations loaded."""
     return list(db.session.scalars(
         select(Location).join(Organization, Organization.id == Location.organization_id)
-        .where(_shippable_where(org)).order_by(Organization.name, Location.name)))
+        .where(_shippable_where(org)).options(contains_eager(Location.organization))
+        .order_by(Organization.name, Location.name)))
 
 
 def check_destination(org: Organization, product: Product, location_id: int | None) -> Location:
