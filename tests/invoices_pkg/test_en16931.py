@@ -36,7 +36,14 @@ from portal.seller.models import TaxRate
 from portal.seller.taxes import STANDARD, ZERO_RATED
 from portal.transfers.services import approve_transfer
 from tests.billing.conftest import card, org_and_buyer
-from tests.factories import actor, make_license, make_org, make_transfer
+from tests.factories import (
+    actor,
+    make_hardware_product,
+    make_license,
+    make_org,
+    make_shippable_location,
+    make_transfer,
+)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -197,6 +204,35 @@ def test_an_order_with_the_buyers_purchase_order_number(en16931, shop):
     invoice = buy(org, frank, card(), purchase_order_number="PO 2026/0042")
     assert "PO 2026/0042" in cii_xml(invoice_document(invoice)).decode()
     assert_passes(en16931, invoice, "order invoice with a purchase order number")
+
+
+def test_an_order_of_hardware_shipped_to_two_states_beside_a_license(en16931, shop):
+    """Hardware lines and their shipping taxed at each destination's rate (New York's 4 %, Colorado's none), with
+    a license line at the buyer's terms; a shipping line per destination."""
+    org, dave = org_and_buyer(shop, "Fabrikam Stores")
+    counter = make_hardware_product("People counter", ships_to=("US",))
+    kiosk = make_shippable_location(org, "Denver kiosk")
+    kiosk.region = "CO"
+    buffalo = make_shippable_location(org, "Buffalo store")
+    buffalo.region = "NY"
+    for location, units in ((kiosk, 2), (buffalo, 3)):
+        add_to_cart(dave, org, configure(counter, None, units, []), 1, actor(dave), location_id=location.id)
+    livedesk = product_by_slug("livedesk")
+    edition_id = next(e.id for e in livedesk.editions if e.name == "Enterprise")
+    add_to_cart(dave, org, configure(livedesk, edition_id, 5, []), 1, actor(dave))
+    db.session.commit()
+    items = cart_items(dave, org)
+    summary = checkout_summary(org, items)
+    order = place_order(org, dave, items, summary.signature, summary.quote.total_minor, card(),
+                        CheckoutDetails(**BillingDetails.of(org).as_dict()), actor(dave), SandboxGateway())
+    invoice = invoice_for_order(order)
+
+    descriptions = db.session.scalars(select(InvoiceLine.description).where(InvoiceLine.invoice_id == invoice.id)
+                                      .order_by(InvoiceLine.position)).all()
+    assert sum("ships to Buffalo store" in d for d in descriptions) == 1
+    assert sum(d.startswith("Shipping:") for d in descriptions) == 2
+    assert categories(invoice) == {STANDARD, ZERO_RATED}
+    assert_passes(en16931, invoice, "hardware order invoice (two destinations, shipping, a license)")
 
 
 def test_an_order_upgrading_a_license_and_renewing_its_maintenance(en16931, shop):
