@@ -103,8 +103,11 @@ def test_a_hardware_product_with_a_mistake_is_refused_beside_the_field(app, logi
 
 
 def test_dave_orders_two_counters_for_airport_kiosk_and_the_lines_and_invoice_say_where(app, login, counter):
-    kiosk = _location(app, "Fabrikam Stores", "Airport Kiosk", **KIOSK_STREET)
+    kiosk = _location(app, "Fabrikam Stores", "Airport Kiosk")
     dave = login("dave")
+    _refused(app, _add(dave, counter, kiosk), "Add a street address to Airport Kiosk first")
+    saved = dave.submit(f"/locations/{kiosk}", {**KIOSK_STREET, "country": "us"}, button="Save")
+    assert saved.status_code == 302
     page = dave.page(f"/shop/{counter['slug']}")
     assert "Airport Kiosk (Fabrikam Stores)" in page.html
     assert _add(dave, counter, kiosk).status_code == 302
@@ -132,6 +135,33 @@ def test_dave_orders_two_counters_for_airport_kiosk_and_the_lines_and_invoice_sa
         assert invoice.total_minor == order.total_minor
         assert db.session.scalars(select(Shipment.location_id).where(Shipment.order_id == order.id)).all() == [kiosk]
     assert _count(app, CartItem) == 0
+    detail = dave.get(f"/orders/{order.number}").get_data(as_text=True)
+    assert "Ships to Airport Kiosk, 8500 Peña Blvd, Denver CO 80249, US; shipping $25.00" in detail
+
+
+@pytest.mark.parametrize(("fields", "field", "message"), [
+    ({**KIOSK_STREET, "street": "P.O. Box 42"}, "street", "A shipping address must be a street address"),
+    ({**KIOSK_STREET, "country": "Colorado"}, "country", "2-letter ISO code"),
+    ({**KIOSK_STREET, "city": ""}, "city", "Give the city too"),
+])
+def test_a_locations_street_address_is_checked_beside_the_field(app, login, demo, fields, field, message):
+    kiosk = _location(app, "Fabrikam Stores", "Airport Kiosk")
+    response = login("dave").submit(f"/locations/{kiosk}", fields, button="Save")
+
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert f'id="{field}-error"' in text and message in text
+    with app.app_context():
+        assert db.session.get(Location, kiosk).street == ""
+
+
+def test_a_location_is_added_with_its_street_address(app, login, demo):
+    response = login("dave").submit("/locations", {"name": "Boulder Outlet", **KIOSK_STREET, "city": "Boulder"},
+                                    button="Add location")
+    assert response.status_code == 302
+    with app.app_context():
+        location = db.session.scalars(select(Location).where(Location.name == "Boulder Outlet")).one()
+        assert location.ships_here and location.shipping_address["city"] == "Boulder"
 
 
 def test_one_order_ships_to_two_locations_each_taxed_at_its_destination(app, login, counter):
