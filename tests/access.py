@@ -10,6 +10,7 @@ from portal.accounts.models import Contact, Membership, Organization
 from portal.billing.models import Invoice
 from portal.cart.models import CartItem
 from portal.devices.models import Device, Location
+from portal.hardware.models import ReturnRequest, Shipment
 from portal.licenses.models import Activation, License
 from portal.orders.models import Order
 from portal.partners.models import PartnerGrant
@@ -168,6 +169,17 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "devices.remove_location": MANAGERS,
     "devices.move_device": MANAGERS,
     "devices.remove_device": MANAGERS,  # the confirmation page too: it is only the way to removing
+    # --- shipments and returns (issue 20): a chain's shipments to whoever sees its devices and locations; staff's
+    # queue and decisions; a device's return asked by its organization's managers and installers (erin installs in
+    # Fabrikam, not in Northwind where she is a Master user).
+    "hardware.shipments": MEMBERS,
+    "hardware.admin_shipments": STAFF,
+    "hardware.ship": STAFF,
+    "hardware.deliver": STAFF,
+    "hardware.cancel": STAFF,
+    "hardware.approve_return": STAFF,
+    "hardware.refuse_return": STAFF,
+    "hardware.request_return": MANAGERS,
     # --- end of locations and devices
     # --- account transfers (issue 6)
     # A reseller's Chain & User Managers (managing sub-chains is theirs, on a main chain) request, follow and
@@ -286,6 +298,8 @@ ID_PARAMS: dict[str, tuple[type, str]] = {
     "plan_id": (Subscription, "id"),  # a plan, on staff's organization page (under its organization's id)
     "subscription_id": (Subscription, "id"),  # a plan belongs to its main chain
     "rule_id": (StorefrontPrice, "id"),  # a storefront's price rule belongs to its reseller
+    "shipment_id": (Shipment, "id"),  # a shipment belongs to its location's organization (staff's pages only)
+    "return_id": (ReturnRequest, "id"),  # a return request belongs to its device's organization (staff's only)
 }
 # Route parameters that are not tenant ids, with a sample value for the matrix (secrets, file names, catalog ids
 # that only staff can use: the view checks these itself).

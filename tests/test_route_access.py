@@ -15,6 +15,7 @@ from portal.accounts.models import Membership, Organization, Role, User
 from portal.audit.services import Actor
 from portal.catalog.models import Product, SubscriptionBasis
 from portal.extensions import db
+from portal.hardware.models import ReturnRequest
 from portal.reseller_fees.models import ResellerFeeOverride
 from portal.signin.sessions import start_session
 from portal.storefronts import branding
@@ -38,6 +39,7 @@ from tests.factories import (
     make_png,
     make_price_rule,
     make_receipt,
+    make_shipment,
     make_storefront_invoice,
     make_subscription,
     make_transfer,
@@ -127,6 +129,13 @@ def targets(app, demo):
             per_org[name].update(location_id=location.id, device_id=make_device(location).id,
                                  removable_device_id=make_device(location).id,
                                  removable_location_id=make_location(org).id)
+        requester = db.session.scalars(select(User).order_by(User.id)).first()
+        for name, org in orgs.items():  # a shipment awaiting shipment, and a return request of its device
+            requested = ReturnRequest(device_id=per_org[name]["device_id"], organization_id=org.id,
+                                      requested_by_id=requester.id, reason="It no longer counts people")
+            db.session.add(requested)
+            db.session.flush()
+            per_org[name].update(shipment_id=make_shipment(make_location(org), quantity=1).id, return_id=requested.id)
         plans: dict[int, int] = {}  # a plan of each organization aimed at by org_id (staff's plan corrections)
         for target in per_org.values():
             if target["org_id"] not in plans:

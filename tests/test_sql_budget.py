@@ -658,3 +658,52 @@ def test_the_home_page_takes_the_same_statements_whatever_the_data(app, login, d
     large = _statements(app, user, "/")
     assert large == small, f"{name}'s home page: {small} statements with little data, {large} with more"
     assert small == DASHBOARD_BUDGET[name], f"{name}'s home page takes {small} statements"
+
+
+# ---------------------------------------------------------------- shipments and returns (issue 20)
+
+
+def _ship_everywhere(app, demo, n: int) -> None:
+    """Per step: a shipment to a new Fabrikam location (awaiting shipment), one shipped, one to Northwind's sub-chain
+    Contoso ordered by Northwind, an RMA replacement, and a return request of a Fabrikam device."""
+    from portal.audit.services import Actor
+    from portal.hardware import returns
+    from portal.hardware.shipping import mark_shipped
+    from tests.factories import make_device, make_hardware_product, make_shipment, make_shippable_location
+
+    with app.app_context():
+        fabrikam = db.session.get(Organization, demo.orgs["Fabrikam Stores"])
+        contoso = db.session.get(Organization, demo.orgs["Contoso Retail"])
+        dave, alice = db.session.get(User, demo.users["dave"]), db.session.get(User, demo.users["alice"])
+        product = make_hardware_product()
+        for _ in range(n):
+            make_shipment(make_shippable_location(fabrikam), dave, quantity=2, product=product)
+            shipped = make_shipment(make_shippable_location(fabrikam), dave, quantity=1, product=product)
+            mark_shipped(shipped, "UPS", "1Z999", Actor.system())
+            make_shipment(make_shippable_location(contoso), alice, quantity=1, product=product)
+            device = make_device(make_shippable_location(fabrikam))
+            request = returns.request_return(device, "Broken", Actor(dave.id))
+            returns.approve(request, product, Actor.system())
+            returns.request_return(make_device(device.location), "Cracked", Actor(dave.id))
+        db.session.commit()
+
+
+# The session's user and memberships (2), then the page's own: /shipments the cart count for a buyer (1) and the
+# shipments with their organizations, order numbers and units (1) and the organizations whose orders the user sees
+# (none: the order's organization comes with the row); /admin/shipments the shipments with theirs (1), the return
+# requests with their devices, locations, organizations and requesters (1), the products the returned devices
+# shipped as (1) and the hardware products to choose from (1).
+SHIPMENT_BUDGET = {("dave", "/shipments"): 4, ("dave", "/shipments?state=shipped"): 4, ("alice", "/shipments"): 4,
+                   ("carol", "/shipments"): 3, ("ops", "/admin/shipments"): 6, ("ops", "/admin/shipments?state=all"): 6}
+
+
+@pytest.mark.parametrize(("who", "url"), SHIPMENT_BUDGET)
+def test_shipment_pages_take_the_same_statements_however_many_shipments(app, login, demo, who, url):
+    client = login(who)
+    _ship_everywhere(app, demo, 2)
+    small = _statements(app, client, url)
+    _ship_everywhere(app, demo, 30)
+    large = _statements(app, client, url)
+    assert large == small, f"{url}: {small} statements with little data, {large} with more (an N+1 query?)"
+    budget = SHIPMENT_BUDGET[who, url]
+    assert small == budget, f"{who} {url} takes {small} statements; its budget is {budget}"

@@ -183,15 +183,15 @@ def test_navigation_shows_each_role_only_what_it_may_use(login, demo):
         return re.findall(r">([^<]+)</a>", block)
 
     assert nav("alice") == ["Account", "Licenses", "Renewals", "Activations", "Customers", "Locations", "Devices",
-                            "Shop",
+                            "Shipments", "Shop",
                             "Orders", "Invoices", "Payments", "Manage Subscriptions", "Reseller plan",
                             "Payment methods", "Users", "Sub-chains",
                             "Transfers", "Installation partners", "Activity"]
-    assert nav("bob") == ["Account", "Licenses", "Renewals", "Customers", "Locations", "Devices", "Shop", "Orders",
-                          "Invoices", "Payments"]
-    assert nav("carol") == ["Account", "Licenses", "Locations", "Devices"]
+    assert nav("bob") == ["Account", "Licenses", "Renewals", "Customers", "Locations", "Devices", "Shipments", "Shop",
+                          "Orders", "Invoices", "Payments"]
+    assert nav("carol") == ["Account", "Licenses", "Locations", "Devices", "Shipments"]
     assert "Reseller plan" not in nav("dave")  # an end customer's main chain is no reseller
-    assert nav("erin") == ["Account", "Activations", "Locations", "Devices"]  # Installation Partner of Fabrikam
+    assert nav("erin") == ["Account", "Activations", "Locations", "Devices", "Shipments"]  # partner of Fabrikam
 
 
 def test_open_redirects_after_sign_in_are_refused(client, demo):

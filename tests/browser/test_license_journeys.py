@@ -86,7 +86,8 @@ def test_alice_assigns_a_license_to_a_new_customer_who_signs_in_and_sees_it(demo
 
     sign_in(page, CUSTOMER, PASSWORD)
     expect(page).to_have_url(re.compile(r"^https?://[^/]+/$"))  # the home page
-    expect(main_nav(page).get_by_role("link")).to_have_text(("Account", "Licenses", "Locations", "Devices"))
+    expect(main_nav(page).get_by_role("link")).to_have_text(("Account", "Licenses", "Locations", "Devices",
+                                                              "Shipments"))
     main_nav(page).get_by_role("link", name="Licenses", exact=True).click()
     arrive(page, "Licenses of Tailspin Toys")
     license_row = page.get_by_role("table", name="Your licenses").get_by_role("row").filter(has_text=key)

@@ -18,21 +18,21 @@ pytestmark = pytest.mark.browser
 
 # What a Chain & User Manager of a main chain administers (portal/authz.py ROLE_PERMISSIONS x NAVIGATION); a
 # reseller's also has its reseller plan.
-MANAGER = ("Account", "Licenses", "Renewals", "Activations", "Customers", "Locations", "Devices", "Shop", "Orders",
-           "Invoices", "Payments", "Manage Subscriptions", "Payment methods", "Users", "Sub-chains", "Transfers",
-           "Installation partners", "Activity")
-RESELLER_MANAGER = MANAGER[:12] + ("Reseller plan",) + MANAGER[12:]
-BUYER = ("Account", "Licenses", "Renewals", "Customers", "Locations", "Devices", "Shop", "Orders", "Invoices",
-         "Payments")
+MANAGER = ("Account", "Licenses", "Renewals", "Activations", "Customers", "Locations", "Devices", "Shipments", "Shop",
+           "Orders", "Invoices", "Payments", "Manage Subscriptions", "Payment methods", "Users", "Sub-chains",
+           "Transfers", "Installation partners", "Activity")
+RESELLER_MANAGER = MANAGER[:13] + ("Reseller plan",) + MANAGER[13:]
+BUYER = ("Account", "Licenses", "Renewals", "Customers", "Locations", "Devices", "Shipments", "Shop", "Orders",
+         "Invoices", "Payments")
 # End-customer users (viewers) see their account, their licenses and their devices; installers install and
 # support: activations, locations and devices.
-VIEWER = ("Account", "Licenses", "Locations", "Devices")
-INSTALLER = ("Account", "Activations", "Locations", "Devices")
+VIEWER = ("Account", "Licenses", "Locations", "Devices", "Shipments")
+INSTALLER = ("Account", "Activations", "Locations", "Devices", "Shipments")
 
 # user -> (where signing in lands: the home page, what needs their attention; the main navigation in order)
 JOURNEYS = {
     # vendor staff, no organization
-    "ops": ("/", ("Catalog", "Organizations", "Invoices", "Seller settings", "Transfers", "Audit log",
+    "ops": ("/", ("Catalog", "Organizations", "Invoices", "Seller settings", "Transfers", "Shipments", "Audit log",
                   "Sent mail", "Notifications")),
     "alice": ("/", RESELLER_MANAGER),  # manager of Northwind IT, a reseller
     "bob": ("/", BUYER),  # member of Northwind IT

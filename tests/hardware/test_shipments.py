@@ -18,12 +18,17 @@ from portal.errors import RuleError
 from portal.extensions import db
 from portal.hardware import shipping
 from portal.hardware.models import Shipment, ShipmentState, ShipmentUnit
+from portal.orders.models import Order
 from portal.outbox.models import OutboxMessage
 from tests.factories import (
+    DEMO_EMAILS,
+    demo_org,
+    demo_user,
     make_hardware_order,
     make_hardware_product,
     make_member,
     make_org,
+    make_shipment,
     make_shippable_location,
     make_user,
 )
@@ -238,3 +243,123 @@ def test_cancelling_an_unpaid_shipment_pays_down_its_invoice(world):
 def test_cancelling_without_an_invoice_or_for_a_replacement_credits_nothing(world, shipment):
     assert shipping.cancel(shipment, "Out of stock", STAFF) == []
     assert db.session.scalar(select(func.count()).select_from(Invoice)) == 0
+
+
+# ---------------------------------------------------------------- the pages
+
+
+def _fabrikam_shipment(app, location_name: str = "Dock 1", quantity: int = 2) -> tuple[int, str, str]:
+    """dave's order shipped to a new Fabrikam location: (shipment id, shipment number, order number)."""
+    with app.app_context():
+        fabrikam = demo_org("Fabrikam Stores")
+        shipment = make_shipment(make_shippable_location(fabrikam, location_name), demo_user("dave"), quantity)
+        number, order_id = shipment.number, shipment.order_id
+        order_number = db.session.get(Order, order_id).number
+        db.session.commit()
+        return shipment.id, number, order_number
+
+
+def _state(app, shipment_id: int) -> Shipment:
+    with app.app_context():
+        shipment = db.session.get(Shipment, shipment_id)
+        db.session.expunge(shipment)
+        return shipment
+
+
+def test_staff_ship_and_deliver_a_shipment_and_dave_follows_it(app, login, demo, mailbox):
+    shipment_id, number, order_number = _fabrikam_shipment(app)
+    mailbox.clear()
+    ops = login("ops")
+    page = ops.page("/admin/shipments")
+    assert number in page.html and "Dock 1" in page.html
+    response = ops.submit(page, {f"ship-{shipment_id}-carrier": "UPS",
+                                 f"ship-{shipment_id}-tracking_number": "1Z999AA10123456784"},
+                          button=f"Mark shipped {number}")
+    assert response.status_code == 302
+    assert _state(app, shipment_id).state is ShipmentState.SHIPPED
+    [mail] = mailbox.to(DEMO_EMAILS["dave"])
+    assert number in mail["Subject"] and "1Z999AA10123456784" in mail.get_content()
+
+    dave = login("dave")
+    shipments = dave.get("/shipments").get_data(as_text=True)
+    assert number in shipments and "UPS 1Z999AA10123456784" in shipments and order_number in shipments
+    order_page = dave.get(f"/orders/{order_number}").get_data(as_text=True)
+    assert number in order_page and "Shipped" in order_page and "1Z999AA10123456784" in order_page
+
+    mailbox.clear()
+    assert ops.submit("/admin/shipments", button=f"Mark delivered {number}").status_code == 302
+    assert _state(app, shipment_id).state is ShipmentState.DELIVERED
+    assert [m["To"] for m in mailbox.messages] == [DEMO_EMAILS["dave"]]
+    assert f'id="shipment-{shipment_id}"' not in ops.get("/admin/shipments").get_data(as_text=True)  # not open
+    assert f'id="shipment-{shipment_id}"' in ops.get("/admin/shipments?state=delivered").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("carrier", "tracking", "message"), [
+    ("UPS", "1Z\x07999", "control or invisible characters"),
+    ("UPS", "9" * 61, "at most 60 characters"),
+    ("", "1Z999", "Enter the carrier."),
+])
+def test_bad_tracking_on_the_staff_page_is_explained_beside_the_field(app, login, demo, mailbox, carrier, tracking,
+                                                                      message):
+    shipment_id, number, _ = _fabrikam_shipment(app)
+    mailbox.clear()
+    ops = login("ops")
+    response = ops.submit("/admin/shipments", {f"ship-{shipment_id}-carrier": carrier,
+                                               f"ship-{shipment_id}-tracking_number": tracking},
+                          button=f"Mark shipped {number}")
+    assert response.status_code == 422
+    field = "carrier" if not carrier else "tracking_number"
+    error = re.search(rf'id="ship-{shipment_id}-{field}-error">([^<]*)<', response.get_data(as_text=True))
+    assert error and message in error.group(1)
+    assert _state(app, shipment_id).state is ShipmentState.AWAITING_SHIPMENT and not mailbox.messages
+
+
+def test_staff_cancel_a_shipment_after_confirming_with_a_reason(app, login, demo, mailbox):
+    shipment_id, number, _ = _fabrikam_shipment(app)
+    mailbox.clear()
+    ops = login("ops")
+    assert f'href="/admin/shipments/{shipment_id}/cancel"' in ops.get("/admin/shipments").get_data(as_text=True)
+    confirm = ops.page(f"/admin/shipments/{shipment_id}/cancel")
+    refused = ops.submit(confirm, {"reason": "  "}, button="Cancel the shipment")
+    assert refused.status_code == 422 and "Enter the reason." in refused.get_data(as_text=True)
+    assert _state(app, shipment_id).state is ShipmentState.AWAITING_SHIPMENT
+    response = ops.submit(confirm, {"reason": "The kiosk closed"}, button="Cancel the shipment")
+    assert response.status_code == 302
+    cancelled = _state(app, shipment_id)
+    assert cancelled.state is ShipmentState.CANCELLED and cancelled.cancel_reason == "The kiosk closed"
+    [mail] = mailbox.to(DEMO_EMAILS["dave"])
+    assert "The kiosk closed" in mail.get_content()
+    # no cancelling twice: the page says why and offers no form
+    again = ops.get(f"/admin/shipments/{shipment_id}/cancel").get_data(as_text=True)
+    assert "only a shipment awaiting shipment can be cancelled" in again and "Cancel the shipment" not in again
+
+
+def test_a_chain_sees_its_own_and_its_sub_chains_shipments_only(app, login, demo):
+    _, fabrikam_number, _ = _fabrikam_shipment(app)
+    with app.app_context():
+        contoso = demo_org("Contoso Retail")  # Northwind's sub-chain: alice ordered for its location
+        order = make_hardware_order(demo_org("Northwind IT"), demo_user("alice"),
+                                    [(make_hardware_product(), make_shippable_location(contoso, "Dock C"), 1)])
+        [contoso_shipment] = shipping.create_shipments(order)
+        contoso_number, contoso_order = contoso_shipment.number, order.number
+        db.session.commit()
+    frank = login("frank").get("/shipments").get_data(as_text=True)
+    assert fabrikam_number not in frank and contoso_number not in frank
+    alice = login("alice").get("/shipments").get_data(as_text=True)
+    assert contoso_number in alice and fabrikam_number not in alice
+    assert f'href="/orders/{contoso_order}"' in alice
+    carol = login("carol").get("/shipments").get_data(as_text=True)  # Contoso's viewer: the shipment, no order link
+    assert contoso_number in carol and fabrikam_number not in carol and f'href="/orders/{contoso_order}"' not in carol
+    dave = login("dave").get("/shipments").get_data(as_text=True)
+    assert fabrikam_number in dave and contoso_number not in dave
+
+
+def test_staff_pages_are_a_404_to_anyone_else(app, login, demo):
+    shipment_id, _, _ = _fabrikam_shipment(app)
+    dave = login("dave")
+    assert dave.get("/admin/shipments").status_code == 403
+    assert dave.get(f"/admin/shipments/{shipment_id}/cancel").status_code == 404
+    forged = dave.post(f"/admin/shipments/{shipment_id}/ship",
+                       data={f"ship-{shipment_id}-carrier": "UPS", f"ship-{shipment_id}-tracking_number": "1",
+                             "csrf_token": dave.csrf_token()})
+    assert forged.status_code == 404 and _state(app, shipment_id).state is ShipmentState.AWAITING_SHIPMENT
