@@ -102,7 +102,8 @@ def test_a_hardware_product_with_a_mistake_is_refused_beside_the_field(app, logi
     assert _count(app, Product, Product.slug == "people-counter") == 0
 
 
-def test_dave_orders_two_counters_for_airport_kiosk_and_the_lines_and_invoice_say_where(app, login, counter):
+def test_dave_orders_two_counters_for_airport_kiosk_and_the_lines_and_invoice_say_where(app, login, counter,
+                                                                                          mailbox):
     kiosk = _location(app, "Fabrikam Stores", "Airport Kiosk")
     dave = login("dave")
     _refused(app, _add(dave, counter, kiosk), "Add a street address to Airport Kiosk first")
@@ -135,6 +136,9 @@ def test_dave_orders_two_counters_for_airport_kiosk_and_the_lines_and_invoice_sa
         assert invoice.total_minor == order.total_minor
         assert db.session.scalars(select(Shipment.location_id).where(Shipment.order_id == order.id)).all() == [kiosk]
     assert _count(app, CartItem) == 0
+    [email] = [m for m in mailbox.to("dave@fabrikam.example.com") if m["Subject"].endswith(" confirmed")]
+    assert "Ships to Airport Kiosk, 8500 Peña Blvd, Denver CO 80249, US (shipping $25.00)" in \
+        email.get_body(preferencelist=("plain",)).get_content()
     detail = dave.get(f"/orders/{order.number}").get_data(as_text=True)
     assert "Ships to Airport Kiosk, 8500 Peña Blvd, Denver CO 80249, US; shipping $25.00" in detail
 
