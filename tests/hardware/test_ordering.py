@@ -86,6 +86,17 @@ def test_staff_add_a_hardware_product_through_the_form_and_the_shop_lists_it(app
     assert 'value="349.00"' in edit.html and 'value="CA, US"' in edit.html  # the edit form shows what was saved
 
 
+def test_staff_change_a_hardware_products_price_and_countries_on_its_page(app, login, counter):
+    ops = login("ops")
+    response = ops.submit(f"/admin/catalog/{counter['id']}", {"product-hardware_unit_price_minor": "399.00",
+                                                             "product-ships_to": "US CA MX"}, button="Save product")
+    assert response.status_code == 302
+    with app.app_context():
+        product = db.session.get(Product, counter["id"])
+        assert (product.unit_price_minor, product.ships_to, product.kind) == (39_900, ["CA", "MX", "US"],
+                                                                            ProductKind.HARDWARE)
+
+
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("ships_to", "US, XX", "Not a country code: XX"),
     ("sku", "PC 100!", "Enter a SKU"),
