@@ -4,10 +4,13 @@ shipping taxed where they ship) or take no discount (shipping). Properties (hypo
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from portal.hardware.ordering import Parcel, shipping_charges
 from portal.pricing import BP, LineInput, apply_rate, hardware_list_price, quote, shipping_minor
 
 CENTS = st.integers(min_value=0, max_value=2_000_000_000)
@@ -62,3 +65,11 @@ def test_a_line_at_the_buyers_rate_prices_as_before(prices, discount_bp, buyer_t
     explicit = quote([LineInput(str(i), p, tax_bp=buyer_tax_bp) for i, (p, _) in enumerate(prices)], discount_bp,
                      buyer_tax_bp)
     assert plain == explicit
+
+
+def test_two_lines_of_one_product_to_one_location_pay_the_per_order_charge_once():
+    counter = SimpleNamespace(id=1, shipping_per_order_minor=1_500, shipping_per_unit_minor=500)
+    sensor = SimpleNamespace(id=2, shipping_per_order_minor=1_000, shipping_per_unit_minor=None)
+    charges = shipping_charges([Parcel(10, counter, 7, 2), Parcel(11, counter, 7, 1), Parcel(12, counter, 8, 1),
+                                Parcel(13, sensor, 7, 4)])
+    assert charges == {10: 1_500 + 2 * 500, 11: 500, 12: 1_500 + 500, 13: 1_000}
