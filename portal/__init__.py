@@ -49,6 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.customers.views import bp as customers_bp
     from portal.devices.views import bp as devices_bp
     from portal.diagnostics import forbid_lazy_loads
+    from portal.hardware.install_views import bp as hardware_install_bp
     from portal.hardware.views import bp as hardware_bp
     from portal.licenses import activation_views, modify_views  # noqa: F401 - their routes register on licenses.bp
     from portal.licenses.views import bp as licenses_bp
@@ -89,6 +90,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(notifications_bp)
     app.register_blueprint(renewals_bp)
     app.register_blueprint(hardware_bp)  # shipments, staff's /admin/shipments, return requests (issue 20)
+    app.register_blueprint(hardware_install_bp)  # installing delivered hardware (issue 20)
     app.register_blueprint(branding_bp)  # the favicon and logo (/branding/…) and staff's /admin/branding
     csrf.exempt(api_bp)  # the API authenticates each request itself and carries no session cookie
     app.register_blueprint(api_bp)

@@ -10,7 +10,7 @@ from portal.accounts.models import Contact, Membership, Organization
 from portal.billing.models import Invoice
 from portal.cart.models import CartItem
 from portal.devices.models import Device, Location
-from portal.hardware.models import ReturnRequest, Shipment
+from portal.hardware.models import ReturnRequest, Shipment, ShipmentUnit
 from portal.licenses.models import Activation, License
 from portal.orders.models import Order
 from portal.partners.models import PartnerGrant
@@ -181,6 +181,9 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "hardware.refuse_return": STAFF,
     "hardware.request_return": MANAGERS,
     # --- end of locations and devices
+    # --- installing delivered hardware (issue 20): the unit's location's organization decides (MANAGE_DEVICES);
+    # erin's target is a Northwind unit, where she is a Master user, so she may see it listed but not install it.
+    "hardware_install.install": MANAGERS,
     # --- account transfers (issue 6)
     # A reseller's Chain & User Managers (managing sub-chains is theirs, on a main chain) request, follow and
     # withdraw transfers of their sub-chains and download the authorization; vendor staff review and decide.
@@ -298,6 +301,7 @@ ID_PARAMS: dict[str, tuple[type, str]] = {
     "plan_id": (Subscription, "id"),  # a plan, on staff's organization page (under its organization's id)
     "subscription_id": (Subscription, "id"),  # a plan belongs to its main chain
     "rule_id": (StorefrontPrice, "id"),  # a storefront's price rule belongs to its reseller
+    "unit_id": (ShipmentUnit, "id"),  # a delivered unit belongs to its shipment's (its location's) organization
     "shipment_id": (Shipment, "id"),  # a shipment belongs to its location's organization (staff's pages only)
     "return_id": (ReturnRequest, "id"),  # a return request belongs to its device's organization (staff's only)
 }

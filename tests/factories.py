@@ -505,3 +505,15 @@ def make_shipment(location, user: User | None = None, quantity: int = 2, product
     order = make_hardware_order(org, user, [(product or make_hardware_product(), location, quantity)])
     [shipment] = create_shipments(order)
     return shipment
+
+
+def make_delivered_unit(location, user: User | None = None):
+    """A unit of a hardware product delivered to `location` and not installed yet (its shipment shipped and
+    delivered through the state machine)."""
+    from portal.audit.services import Actor
+    from portal.hardware.shipping import mark_delivered, mark_shipped
+
+    shipment = make_shipment(location, user, quantity=1)
+    mark_shipped(shipment, "UPS", "1Z999AA10123456784", Actor.system())
+    mark_delivered(shipment, Actor.system())
+    return shipment.units[0]

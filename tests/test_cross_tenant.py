@@ -18,6 +18,7 @@ from portal.cart.models import CartItem
 from portal.catalog.models import Product, SubscriptionBasis
 from portal.devices.models import Device, Location
 from portal.extensions import db
+from portal.hardware.models import ShipmentUnit
 from portal.licenses.models import Activation, License
 from portal.outbox.models import OutboxMessage
 from portal.partners.models import GrantState, PartnerAssignment, PartnerGrant
@@ -33,6 +34,7 @@ from tests.factories import (
     make_activation,
     make_cart_item,
     make_contact,
+    make_delivered_unit,
     make_device,
     make_invoice,
     make_license,
@@ -66,7 +68,9 @@ def world(app, demo):
             make_invoice(org)  # an order invoice and a summary invoice: their pages and PDFs are tried
             make_invoice(org, summary=True)
             make_receipt(org)  # a paid invoice and its receipt: its page and PDF are tried
-            make_device(make_location(org), added_by=viewer)  # a location with a device in every organization
+            location = make_location(org)
+            make_device(location, added_by=viewer)  # a location with a device in every organization
+            make_delivered_unit(location)  # and a unit delivered there, not installed yet
             if org.is_main_chain:
                 # a partner grant it holds (active, with one of its users assigned) and one it was asked for
                 make_partner_grant(make_org(), org, state=GrantState.ACTIVE, assign=[viewer])
@@ -103,10 +107,13 @@ def _owner_org_ids(obj) -> set[int]:
         return {obj.customer_id, obj.partner_id} - {None}
     if isinstance(obj, StorefrontPrice):  # a storefront's price rule is its reseller's, never its customer's
         return {db.session.get(Storefront, obj.storefront_id).organization_id}
+    if isinstance(obj, ShipmentUnit):  # its shipment's: the organization of the location it was delivered to
+        return {obj.shipment.organization_id}
     return {obj.organization_id}
 
 
-_LOAD = {Activation: (joinedload(Activation.license),)}  # lazy loads are errors in tests
+_LOAD = {Activation: (joinedload(Activation.license),),  # lazy loads are errors in tests
+         ShipmentUnit: (joinedload(ShipmentUnit.shipment),)}
 
 
 def _covered_org_ids(email: str) -> set[int]:
@@ -158,6 +165,7 @@ def _snapshot() -> tuple:
         sorted((lic.key, lic.customer_id, lic.auto_renew) for lic in db.session.scalars(select(License))),
         sorted((loc.id, loc.name, loc.address) for loc in db.session.scalars(select(Location))),
         sorted((d.id, d.name, d.location_id, d.organization_id, d.counts) for d in db.session.scalars(select(Device))),
+        sorted((u.id, u.device_id) for u in db.session.scalars(select(ShipmentUnit))),
         sorted((a.id, a.deactivated_at) for a in db.session.scalars(select(Activation))),
         sorted((s.id, s.ended_at) for s in db.session.scalars(select(UserSession))),
         sorted((g.id, g.state.value) for g in db.session.scalars(select(PartnerGrant))),

@@ -27,6 +27,7 @@ from tests.factories import (
     make_activation,
     make_cart_item,
     make_contact,
+    make_delivered_unit,
     make_device,
     make_invoice,
     make_license,
@@ -128,7 +129,8 @@ def targets(app, demo):
             location = make_location(org)
             per_org[name].update(location_id=location.id, device_id=make_device(location).id,
                                  removable_device_id=make_device(location).id,
-                                 removable_location_id=make_location(org).id)
+                                 removable_location_id=make_location(org).id,
+                                 unit_id=make_delivered_unit(location).id)
         requester = db.session.scalars(select(User).order_by(User.id)).first()
         for name, org in orgs.items():  # a shipment awaiting shipment, and a return request of its device
             requested = ReturnRequest(device_id=per_org[name]["device_id"], organization_id=org.id,

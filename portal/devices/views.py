@@ -26,6 +26,7 @@ from portal.devices.forms import (
 from portal.devices.models import Device, Location
 from portal.errors import RuleError
 from portal.extensions import db
+from portal.hardware.installing import waiting_at, waiting_in_chain
 from portal.list_options import read_list, show
 from portal.notifications.models import EmailCategory
 from portal.pagination import window
@@ -91,7 +92,7 @@ def _location_page(location: Location, form: LocationForm | None, status: int = 
     devices = window(services.location_devices(current_user, location), _page(), services.PER_PAGE)
     return render("devices/location.html", "devices/_location_devices.html", status=status, location=location,
                   devices=devices, form=form, confirm_form=ConfirmForm(), counts=services.device_counts(location),
-                  needed=location_subscriptions_needed,
+                  needed=location_subscriptions_needed, waiting=waiting_at(current_user, location),
                   can_manage=can(current_user, Permission.MANAGE_DEVICES, location.organization))
 
 
@@ -178,6 +179,7 @@ def devices():
     return render("devices/devices.html", "devices/_devices.html", status=422 if form and form.errors else 200,
                   org=org, devices=rows, places=places, location_options=options_html(location_choices(places), chosen),
                   chosen=chosen, form=form, replaceable=replaceable,
+                  waiting=waiting_in_chain(current_user, org.id, chosen),
                   several_organizations=len({place[2] for place in places}) > 1)
 
 

@@ -21,6 +21,7 @@ from portal.catalog.models import SubscriptionBasis
 from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db, htmx
+from portal.hardware.installing import install_preview
 from portal.money import Money, format_money
 from portal.recurring.status import past_due_invoices
 from portal.rendering import render, show_rule_error
@@ -50,7 +51,8 @@ def index():
                   unplanned={} if groups else {basis: n for basis, n in needed.items() if n},
                   today=utcnow().date(), past_due=past_due_invoices(p.id for p in plans),
                   renewal_product=changes.renewal_product, is_running=is_running,
-                  withdraw_form=ConfirmForm(), support=support_address())
+                  withdraw_form=ConfirmForm(), support=support_address(),
+                  install_preview=install_preview(org.id, groups, needed))
 
 
 def _plan_or_404(subscription_id: int) -> Subscription:
