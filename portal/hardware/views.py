@@ -18,7 +18,7 @@ from portal.catalog.models import Product
 from portal.devices.models import Device, Location
 from portal.extensions import db
 from portal.hardware import returns, shipping
-from portal.hardware.models import ReturnRequest, Shipment, ShipmentState
+from portal.hardware.models import ReturnRequest, ReturnState, Shipment, ShipmentState
 from portal.pagination import window
 from portal.rendering import render, submit
 
@@ -150,6 +150,9 @@ def ship(shipment_id: int):
     """Mark a shipment shipped with its carrier and tracking number; the managers are emailed."""
     shipment = _shipment_or_404(shipment_id)
     number = shipment.number
+    if not shipping.can_move(shipment, ShipmentState.SHIPPED):  # shipped or cancelled meanwhile: no form to show
+        flash(f"Shipment {number} is {shipment.state.label.lower()}: it cannot be marked shipped.", "error")
+        return _back()
     form = ShipForm(prefix=f"ship-{shipment_id}")
     if submit(form, lambda: shipping.mark_shipped(shipment, form.carrier.data, form.tracking_number.data,
                                                   current_actor())):
@@ -203,12 +206,20 @@ def _return_or_404(return_id: int) -> ReturnRequest:
     return found
 
 
+def _decided(found: ReturnRequest):
+    """A request decided meanwhile is no longer listed with its forms: say so at the top of the page."""
+    flash(f"That return request was already {found.state.label.lower()}.", "error")
+    return _back()
+
+
 @bp.route("/admin/returns/<int:return_id>/approve", methods=["POST"])
 @not_found_unless_staff
 @requires(Permission.STAFF)
 def approve_return(return_id: int):
     """Approve a return: a replacement ships to the device's location at no charge; the managers are emailed."""
     found = _return_or_404(return_id)
+    if found.state is not ReturnState.REQUESTED:
+        return _decided(found)
     form = ApproveReturnForm(prefix=f"approve-{return_id}")
     form.product_id.choices = returns.hardware_products()
     if saved := submit(form, lambda: returns.approve(found, db.session.get(Product, form.product_id.data),
@@ -225,6 +236,8 @@ def approve_return(return_id: int):
 def refuse_return(return_id: int):
     """Refuse a return with a note the managers read."""
     found = _return_or_404(return_id)
+    if found.state is not ReturnState.REQUESTED:
+        return _decided(found)
     form = RefuseReturnForm(prefix=f"refuse-{return_id}")
     if submit(form, lambda: returns.refuse(found, form.note.data, current_actor())):
         flash("Return refused; the managers were emailed the note.", "success")

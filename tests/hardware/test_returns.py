@@ -166,3 +166,18 @@ def test_a_device_that_did_not_come_from_a_shipment_needs_a_product_chosen(app, 
         assert refused.value.field == "product_id" and request.state is ReturnState.REQUESTED
         db.session.rollback()
 
+
+
+def test_a_stale_queue_cannot_decide_a_return_twice(app, login, demo, mailbox):
+    device_id, name, product_id = _fabrikam_device(app)
+    login("dave").submit(f"/devices/{device_id}/return", {"reason": "Broken"})
+    [request] = _requests(app)
+    ops = login("ops")
+    stale = ops.page("/admin/shipments")
+    assert ops.submit(stale, {f"refuse-{request.id}-note": "Not covered"},
+                      button=f"Refuse the return of {name}").status_code == 302
+    mailbox.clear()
+    again = ops.submit(stale, {f"approve-{request.id}-product_id": product_id},
+                       button=f"Approve and ship a replacement for {name}", follow_redirects=True)
+    assert "That return request was already refused." in again.get_data(as_text=True)
+    assert _requests(app)[0].replacement_shipment_id is None and not mailbox.messages

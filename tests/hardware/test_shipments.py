@@ -363,3 +363,18 @@ def test_staff_pages_are_a_404_to_anyone_else(app, login, demo):
                        data={f"ship-{shipment_id}-carrier": "UPS", f"ship-{shipment_id}-tracking_number": "1",
                              "csrf_token": dave.csrf_token()})
     assert forged.status_code == 404 and _state(app, shipment_id).state is ShipmentState.AWAITING_SHIPMENT
+
+
+def test_a_stale_queue_cannot_ship_a_shipment_twice(app, login, demo, mailbox):
+    shipment_id, number, _ = _fabrikam_shipment(app)
+    ops = login("ops")
+    stale = ops.page("/admin/shipments")
+    first = ops.submit(stale, {f"ship-{shipment_id}-carrier": "UPS", f"ship-{shipment_id}-tracking_number": "1Z1"},
+                       button=f"Mark shipped {number}")
+    assert first.status_code == 302
+    mailbox.clear()
+    again = ops.submit(stale, {f"ship-{shipment_id}-carrier": "DHL", f"ship-{shipment_id}-tracking_number": "JD2"},
+                       button=f"Mark shipped {number}", follow_redirects=True)
+    assert f"Shipment {number} is shipped: it cannot be marked shipped." in again.get_data(as_text=True)
+    shipment = _state(app, shipment_id)
+    assert (shipment.carrier, shipment.tracking_number) == ("UPS", "1Z1") and not mailbox.messages
