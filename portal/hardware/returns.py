@@ -56,6 +56,9 @@ def original_product_id(device: Device) -> int | None:
 
 
 def _decide(request: ReturnRequest, state: ReturnState, note: str, actor: Actor) -> None:
+    # Lock the request's row and read its state again (PostgreSQL): a request is decided once.
+    db.session.execute(select(ReturnRequest.id).where(ReturnRequest.id == request.id).with_for_update())
+    db.session.refresh(request, ["state"])
     if request.state is not ReturnState.REQUESTED:
         raise RuleError(f"This return request was already {request.state.label.lower()}.")
     request.state, request.decision_note = state, note

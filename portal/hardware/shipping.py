@@ -64,6 +64,10 @@ def can_move(shipment: Shipment, to: ShipmentState) -> bool:
 
 
 def _require(shipment: Shipment, to: ShipmentState) -> None:
+    # Lock the shipment's row and read its state again (PostgreSQL): of two staff moving it at once, the later one
+    # waits, then finds where the first one left it.
+    db.session.execute(select(Shipment.id).where(Shipment.id == shipment.id).with_for_update())
+    db.session.refresh(shipment, ["state"])
     if not can_move(shipment, to):
         raise RuleError(f"Shipment {shipment.number} is {shipment.state.label.lower()}: it cannot become "
                         f"{to.label.lower()}.")
