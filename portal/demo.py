@@ -13,6 +13,7 @@ from portal.catalog.demo import seed_catalog
 from portal.db_types import utcnow
 from portal.devices.demo import seed_devices
 from portal.extensions import db
+from portal.hardware.demo import seed_hardware
 from portal.licenses.demo import seed_licenses
 from portal.partners.services import seed_partner_grant
 from portal.recurring.demo import seed_renewals
@@ -133,6 +134,7 @@ def seed_demo(history: bool = False) -> dict[str, Organization]:
     seed_storefronts(orgs)
     if history:
         seed_invoices()
+        seed_hardware(orgs)  # orders of counters, shipped and delivered (issue 20)
         db.session.commit()  # the renewal run below commits as it goes, like any job
         seed_renewals()
     return orgs

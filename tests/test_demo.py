@@ -5,11 +5,14 @@ from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Membership, Organization, User
 from portal.extensions import db
+from portal.hardware.models import Shipment, ShipmentUnit
 from tests.factories import DEMO_EMAILS
 
 
 def _counts():
-    return tuple(db.session.scalar(select(func.count()).select_from(m)) for m in (Organization, User, Membership))
+    # the demo's hardware too (issue 20): its orders' shipments and their units (tests/hardware/test_demo_hardware.py)
+    return tuple(db.session.scalar(select(func.count()).select_from(m))
+                 for m in (Organization, User, Membership, Shipment, ShipmentUnit))
 
 
 def test_seed_demo_is_idempotent_and_prints_the_accounts(app):
@@ -18,6 +21,7 @@ def test_seed_demo_is_idempotent_and_prints_the_accounts(app):
     assert first.exit_code == 0, first.output
     with app.app_context():
         after_first = _counts()
+        assert after_first[-1] == 5  # the counters of the two demo orders of issue 20
     second = runner.invoke(args=["seed-demo"])
     assert second.exit_code == 0
     with app.app_context():

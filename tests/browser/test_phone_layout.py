@@ -41,10 +41,12 @@ DETAIL_PAGES = {
     "license": re.compile(r"^/licenses/[A-Z0-9-]+$"),
     "invoice": re.compile(r"^/invoices/[^/.]+$"),
     "order": re.compile(r"^/orders/[^/.]+$"),
+    "install": re.compile(r"^/deliveries/\d+/install$"),  # a delivered unit's install form (issue 20)
 }
-# What the demo's users reach from their lists (alice and bob buy for Northwind IT, dave for Fabrikam Stores).
+# What the demo's users reach from their lists (alice and bob buy for Northwind IT, dave for Fabrikam Stores,
+# where counters were delivered to Airport Kiosk and wait to be installed).
 DETAILS_REACHED = {"alice": {"license", "invoice", "order"}, "bob": {"license", "invoice", "order"},
-                   "carol": {"license"}, "dave": {"license", "invoice", "order"}}
+                   "carol": {"license"}, "dave": {"license", "invoice", "order", "install"}}
 
 AXE_SOURCE = AXE.read_text() if AXE.is_file() else ""  # the browser fixture skips without it
 # Read in the page: how far it scrolls sideways, and the body cells of its tables that name no column.
