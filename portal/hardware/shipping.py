@@ -73,10 +73,17 @@ def _require(shipment: Shipment, to: ShipmentState) -> None:
                         f"{to.label.lower()}.")
 
 
+def _hardware_lines(order_id: int) -> list[OrderLine]:
+    """The order's hardware lines that ship somewhere, in their order."""
+    return list(db.session.scalars(select(OrderLine).where(
+        OrderLine.order_id == order_id, OrderLine.kind == ProductKind.HARDWARE, OrderLine.location_id.is_not(None))
+        .order_by(OrderLine.position)))
+
+
 def create_shipments(order: Order) -> list[Shipment]:
     """One shipment per location of the order's hardware lines, one unit (with its serial number) per box;
     audited, and the buyer's and the location's managers emailed that the order awaits shipment."""
-    lines = [line for line in order.lines if line.kind is ProductKind.HARDWARE and line.location_id is not None]
+    lines = _hardware_lines(order.id)
     if not lines:
         return []
     by_location: dict[int, list[OrderLine]] = defaultdict(list)
@@ -179,8 +186,8 @@ def credit_cancelled(shipment: Shipment, reason: str, actor: Actor) -> list[Invo
     if invoice is None:
         return []
     amounts: dict[tuple[str, int], int] = defaultdict(int)
-    for line in order.lines:
-        if line.kind is ProductKind.HARDWARE and line.location_id == shipment.location_id:
+    for line in _hardware_lines(order.id):
+        if line.location_id == shipment.location_id:
             amounts[(line.tax_category, line.tax_rate_bp)] += line.total_minor
     return [issue_credit_note(invoice, amount, f"shipment {shipment.number} cancelled: {reason}", actor, tax=tax)
             for tax, amount in sorted(amounts.items()) if amount > 0]

@@ -378,3 +378,73 @@ def test_a_stale_queue_cannot_ship_a_shipment_twice(app, login, demo, mailbox):
     assert f"Shipment {number} is shipped: it cannot be marked shipped." in again.get_data(as_text=True)
     shipment = _state(app, shipment_id)
     assert (shipment.carrier, shipment.tracking_number) == ("UPS", "1Z1") and not mailbox.messages
+
+
+@pytest.mark.postgres_only
+def test_concurrent_cancellations_of_a_paid_shipment_credit_it_once(app, demo):
+    """Staff cancelling one shipment at once from several pages: one cancellation, one credit note."""
+    import threading
+
+    with app.app_context():
+        fabrikam, dave = demo_org("Fabrikam Stores"), demo_user("dave")
+        order = make_hardware_order(fabrikam, dave, [(make_hardware_product(), make_shippable_location(fabrikam), 2)])
+        _invoice_order(order, InvoiceStatus.PAID)
+        [shipment] = shipping.create_shipments(order)
+        db.session.commit()
+        shipment_id = shipment.id
+    attempts = 6
+    barrier, lock, outcomes = threading.Barrier(attempts, timeout=30), threading.Lock(), []
+
+    def attempt(n: int) -> None:
+        with app.app_context():
+            try:
+                barrier.wait()
+                shipping.cancel(db.session.get(Shipment, shipment_id), f"Cancelled by {n}", STAFF)
+                db.session.commit()
+                result = "cancelled"
+            except RuleError as error:
+                db.session.rollback()
+                result = error.message
+            finally:
+                db.session.remove()
+            with lock:
+                outcomes.append(result)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("cancelled") == 1, outcomes
+    assert all("is cancelled: it cannot become cancelled" in o for o in outcomes if o != "cancelled"), outcomes
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Invoice).where(Invoice.corrects_id.is_not(None))) == 1
+
+
+def test_cancelling_a_shipment_of_an_order_to_be_summarized_leaves_its_credit_for_the_summary(world):
+    w = world
+    order = make_hardware_order(w["reseller"], w["buyer"],
+                                [(w["counter"], w["kiosk"], 1), (w["counter"], w["store"], 1)])
+    invoice = _invoice_order(order, InvoiceStatus.TO_BE_SUMMARIZED)
+    kiosk = next(s for s in shipping.create_shipments(order) if s.location_id == w["kiosk"].id)
+    [note] = shipping.cancel(kiosk, "Kiosk closed", STAFF)
+    # nothing is owed on the order invoice itself yet: the credit waits, and the month's summary consumes it
+    assert note.status is InvoiceStatus.CREDIT_AVAILABLE and note.credit_left_minor == note.total_minor
+    assert invoice.status is InvoiceStatus.TO_BE_SUMMARIZED and invoice.credit_applied_minor == 0
+
+
+def test_staff_cancel_a_paid_shipment_and_the_page_names_its_credit_note(app, login, demo, mailbox):
+    with app.app_context():
+        fabrikam, dave = demo_org("Fabrikam Stores"), demo_user("dave")
+        order = make_hardware_order(fabrikam, dave, [(make_hardware_product(), make_shippable_location(fabrikam), 2)])
+        invoice = _invoice_order(order, InvoiceStatus.PAID)
+        [shipment] = shipping.create_shipments(order)
+        db.session.commit()
+        shipment_id, total, invoice_id = shipment.id, order.total_minor, invoice.id
+    ops = login("ops")
+    response = ops.submit(f"/admin/shipments/{shipment_id}/cancel", {"reason": "Out of stock"},
+                          button="Cancel the shipment", follow_redirects=True)
+    with app.app_context():
+        note = db.session.scalars(select(Invoice).where(Invoice.corrects_id == invoice_id)).one()
+        assert note.total_minor == total  # the whole order shipped here
+        assert f"Credit note {note.number} credits it." in response.get_data(as_text=True)
