@@ -75,7 +75,8 @@ def locations():
 
         def add() -> Location:
             owner = next(o for o in owners if o.id == form.organization_id.data)
-            return services.add_location(owner, form.name.data, form.address.data, current_actor())
+            return services.add_location(owner, form.name.data, form.address.data, current_actor(),
+                                         form.street_address())
 
         if saved := submit(form, add):
             flash(f"Location {saved.value.name} added. Add its devices next.", "success")
@@ -107,7 +108,7 @@ def location(location_id: int):
         return _location_page(location_, None)
     form = LocationForm(obj=location_)
     if submit(form, lambda: services.edit_location(location_, form.name.data, form.address.data,
-                                                   current_actor())):
+                                                   current_actor(), form.street_address())):
         flash(f"Location {location_.name} saved.", "success")
         return redirect(url_for("devices.location", location_id=location_.id))
     if form.errors:
