@@ -13,9 +13,10 @@ from portal.audit.services import Actor, record
 from portal.catalog.models import Product, ProductKind
 from portal.db_types import utcnow
 from portal.devices.models import Device, Location
+from portal.devices.services import replacement_of
 from portal.errors import RuleError
 from portal.extensions import db
-from portal.hardware.models import ReturnRequest, ReturnState, Shipment, ShipmentUnit
+from portal.hardware.models import ReturnRequest, ReturnState, Shipment, ShipmentState, ShipmentUnit
 from portal.hardware.shipping import clean_text, create_replacement
 from portal.outbox.services import enqueue_email, external_url
 from portal.seller.details import support_address
@@ -38,6 +39,11 @@ def request_return(device: Device, reason: str, actor: Actor) -> ReturnRequest:
     if open_request(device.id) is not None:
         raise RuleError(f"{device.name} already has a return request waiting for the vendor's decision.",
                         field="reason")
+    if (replacement := replacement_of(device)) is not None:
+        raise RuleError(f"{device.name} was already replaced by {replacement.name} under RMA.", field="reason")
+    if replacement_on_its_way(device.id):
+        raise RuleError(f"A replacement of {device.name} is on its way: install it in its place once delivered.",
+                        field="reason")
     request = ReturnRequest(device_id=device.id, organization_id=device.organization_id,
                             requested_by_id=actor.user_id, reason=reason, state=ReturnState.REQUESTED)
     db.session.add(request)
@@ -48,6 +54,14 @@ def request_return(device: Device, reason: str, actor: Actor) -> ReturnRequest:
     enqueue_email(support_address(), "return_requested", request=request, device=device, organization=organization,
                   link=external_url("hardware.admin_shipments"))
     return request
+
+
+def replacement_on_its_way(device_id: int) -> bool:
+    """Whether an approved return of the device ships a replacement not installed yet (nor cancelled)."""
+    return db.session.scalar(
+        select(ShipmentUnit.id).join(Shipment, Shipment.id == ShipmentUnit.shipment_id)
+        .where(ShipmentUnit.replaces_device_id == device_id, ShipmentUnit.device_id.is_(None),
+               Shipment.state != ShipmentState.CANCELLED).limit(1)) is not None
 
 
 def original_product_id(device: Device) -> int | None:

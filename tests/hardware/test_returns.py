@@ -181,3 +181,26 @@ def test_a_stale_queue_cannot_decide_a_return_twice(app, login, demo, mailbox):
                        button=f"Approve and ship a replacement for {name}", follow_redirects=True)
     assert "That return request was already refused." in again.get_data(as_text=True)
     assert _requests(app)[0].replacement_shipment_id is None and not mailbox.messages
+
+
+def test_no_new_return_while_a_replacement_is_on_its_way_or_once_replaced(app, demo):
+    device_id, _, product_id = _fabrikam_device(app)
+    with app.app_context():
+        from portal.catalog.models import Product
+        from portal.devices.models import Device
+        from portal.hardware import shipping
+
+        device, dave = db.session.get(Device, device_id), Actor(demo.users["dave"])
+        shipment = returns.approve(returns.request_return(device, "Broken", dave),
+                                   db.session.get(Product, product_id), STAFF)
+        with pytest.raises(RuleError, match="is on its way"):
+            returns.request_return(device, "Still broken", dave)
+        shipping.cancel(shipment, "Out of stock", STAFF)  # a cancelled replacement: the device may be returned again
+        assert returns.request_return(device, "Still broken", dave).state is ReturnState.REQUESTED
+        db.session.rollback()
+        replacement = make_device(device.location, "Door counter 2")
+        replacement.replaces_id, device.counts = device.id, False
+        db.session.flush()
+        with pytest.raises(RuleError, match="already replaced by Door counter 2"):
+            returns.request_return(device, "Broken", dave)
+        db.session.rollback()
