@@ -6,7 +6,9 @@ installing the delivered units will need before it happens."""
 from __future__ import annotations
 
 import re
+import threading
 
+import pytest
 from sqlalchemy import func, select
 
 from portal.accounts.models import Membership, Organization, Role, User
@@ -15,6 +17,7 @@ from portal.audit.services import Actor
 from portal.cart.models import CartItem
 from portal.catalog.models import Product, SubscriptionBasis
 from portal.devices.models import Device, Location
+from portal.errors import RuleError
 from portal.extensions import db
 from portal.hardware import installing
 from portal.hardware.models import ShipmentUnit
@@ -317,3 +320,43 @@ def test_installing_through_the_service_matches_the_preview(app, demo):
             basis: usage[basis] for basis in {need.basis for need in preview.needs}}
         assert installing.install_preview(fabrikam.id, *plan_groups(fabrikam.id)) is None
         db.session.rollback()
+
+
+@pytest.mark.postgres_only
+def test_concurrent_installs_of_one_unit_make_one_device(app, demo):
+    """Several installers at once (PostgreSQL, real threads): the unit's row lock lets one install it; the others
+    find it installed and change nothing."""
+    [unit_id] = _deliver_at(app, "Airport Kiosk")
+    attempts = 6  # within the connection pool: every attempt holds a connection until it commits
+    barrier = threading.Barrier(attempts, timeout=30)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def attempt(n: int) -> None:
+        with app.app_context():
+            try:
+                barrier.wait()
+                unit = installing.unit_to_install(db.session.get(User, demo.users["dave"]), unit_id)
+                installing.install_unit(unit, f"Racing counter {n}", Actor(demo.users["dave"]))
+                db.session.commit()
+                result = "installed"
+            except RuleError as error:
+                db.session.rollback()
+                result = error.message
+            finally:
+                db.session.remove()
+            with lock:
+                outcomes.append(result)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(outcomes) == attempts and outcomes.count("installed") == 1, outcomes  # no attempt crashed
+    assert all("already installed" in outcome for outcome in outcomes if outcome != "installed"), outcomes
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Device).where(
+            Device.name.startswith("Racing counter"))) == 1
+    assert len(_emails(app, "New device")) == 1
