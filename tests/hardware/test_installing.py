@@ -25,7 +25,14 @@ from portal.hardware.shipping import mark_delivered, mark_shipped
 from portal.outbox.models import OutboxMessage
 from portal.subscriptions.overview import plan_groups
 from portal.subscriptions.usage import plan_usage
-from tests.factories import make_device, make_hardware_product, make_location, make_org, make_shipment
+from tests.factories import (
+    make_device,
+    make_hardware_product,
+    make_location,
+    make_org,
+    make_shipment,
+    make_shippable_location,
+)
 
 
 def _text(response) -> str:
@@ -360,3 +367,33 @@ def test_concurrent_installs_of_one_unit_make_one_device(app, demo):
         assert db.session.scalar(select(func.count()).select_from(Device).where(
             Device.name.startswith("Racing counter"))) == 1
     assert len(_emails(app, "New device")) == 1
+
+
+def test_a_returned_counter_is_replaced_through_rma_and_counted_once(app, login, demo):
+    """The whole RMA story: a counter installed from a shipment is returned, staff approve (a free replacement of
+    the same product ships to its location), it is delivered and erin installs it in the returned one's place."""
+    from portal.hardware import returns
+
+    with app.app_context():
+        fabrikam = db.session.get(Organization, demo.orgs["Fabrikam Stores"])
+        dave = Actor(demo.users["dave"])
+        store = make_shippable_location(fabrikam, "Boulder Store")
+        [first] = _delivered(store)
+        installed = installing.install_unit(db.session.get(ShipmentUnit, first), "Boulder counter", dave)
+        request = returns.request_return(installed.device, "It stopped counting", dave)
+        replacement = returns.approve(request, None, Actor.system())
+        mark_shipped(replacement, "UPS", "1Z999AA10000000001", Actor.system())
+        mark_delivered(replacement, Actor.system())
+        db.session.commit()
+        returned_id, unit_id = installed.device.id, replacement.units[0].id
+    before = _usage(app, demo.orgs["Fabrikam Stores"])
+    new_device_emails = len(_emails(app, "New device"))
+    erin = login("erin")
+    assert f"/deliveries/{unit_id}/install" in _text(erin.get("/devices"))
+    assert _install(erin, unit_id, "Boulder counter 2").status_code == 302
+    assert _usage(app, demo.orgs["Fabrikam Stores"]) == before
+    assert len(_emails(app, "New device")) == new_device_emails
+    with app.app_context():
+        replacing = db.session.get(Device, db.session.get(ShipmentUnit, unit_id).device_id)
+        assert replacing.replaces_id == returned_id and replacing.counts
+        assert not db.session.get(Device, returned_id).counts
