@@ -224,7 +224,7 @@ NOT_DESTRUCTIVE = {
     "api.deactivate": "the API's (JSON for a reseller's own systems): no page, no button",
 }
 OWN_CONFIRMATION_PAGES = {"reseller_plans/plan_cancel.html", "devices/_remove_device.html",
-                          "admin/_remove_reseller_fee.html"}
+                          "admin/_remove_reseller_fee.html", "hardware/_cancel.html"}
 _FORM_TAG = re.compile(r"<form\b[^>]*>", re.S)
 _URL_FOR = re.compile(r"url_for\('([\w.]+)'")
 
