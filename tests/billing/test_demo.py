@@ -42,8 +42,9 @@ def test_the_demo_has_an_invoice_history_seeded_once(billing):
     litware = _invoices("Litware Solutions")  # its card orders are paid; its renewal is past due (the demo's dunning)
     assert {i.status for i in litware if i.order_id} == {InvoiceStatus.PAID}
     assert [i.status for i in litware if i.order_id is None] == [InvoiceStatus.UNPAID]
-    [wire] = _invoices("Fabrikam Stores")
+    wire, *counters = _invoices("Fabrikam Stores")  # then its two orders of People counters (issue 20's demo)
     assert wire.status is InvoiceStatus.UNPAID and wire.total_minor >= 100_000
+    assert len(counters) == 2
 
     numbers = sorted(db.session.scalars(select(Invoice.sequence).where(Invoice.series == InvoiceSeries.ORDER)))
     assert numbers == list(range(1, len(numbers) + 1))
