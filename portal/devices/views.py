@@ -173,7 +173,7 @@ def devices():
                                        current_actor(), replaces=replaces)
 
         if saved := submit(form, add):
-            flash(_added_notice(saved.value), "success")
+            flash(added_notice(saved.value), "success")
             return redirect(url_for("devices.device", device_id=saved.value.device.id))
     rows = show(read_list(lists.DEVICES, request.args, "devices.devices"),
                 services.chain_devices(current_user, org, chosen))
@@ -196,7 +196,8 @@ def _emailed(notice: services.Notified | None) -> str:
     return f" We emailed {who} of {notice.main_chain.name} about it."
 
 
-def _added_notice(added: services.AddedDevice) -> str:
+def added_notice(added: services.AddedDevice) -> str:
+    """The flash after a device is added (here, or by installing a delivered unit): where, and who was emailed."""
     done = f"Device {added.device.name} added at {added.device.location.name}."
     if added.replaces is not None:
         return (f"{done} It replaces {added.replaces.name} under RMA, which no longer counts towards plans: the "

@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, Length
 from portal.accounts.context import current_actor
 from portal.authz import Permission, require
 from portal.devices.services import NAME_MAX, AddedDevice
-from portal.devices.views import _added_notice as added_notice
+from portal.devices.views import added_notice
 from portal.hardware import installing
 from portal.hardware.models import ShipmentUnit
 from portal.rendering import render, submit
