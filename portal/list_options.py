@@ -87,6 +87,7 @@ class ListSpec:
     default_sort: str  # a key of `sorts`, with "-" for descending
     tie_breaker: object  # the column that makes the order total (an id)
     search_label: str = "Search"
+    primary: tuple[str, ...] = ()  # the filters shown beside the search; the rest sit under "More filters"
 
     def arg(self, name: str) -> str:
         return f"{self.prefix}-{name}" if self.prefix else name
@@ -133,9 +134,19 @@ class ListState:
         return bool(self.conditions)
 
     @property
+    def primary_filters(self) -> list:
+        return [f for f in self.spec.filters if f.name in self.spec.primary]
+
+    @property
+    def more_filters(self) -> list:
+        return [f for f in self.spec.filters if f.name not in self.spec.primary]
+
+    @property
     def more_filters_open(self) -> bool:
-        """Whether the "More filters" part of the form shows open: a filter beyond the search is set or in error."""
-        return any(self.values.get(name) for name in self.values) or bool(self.errors)
+        """Whether "More filters" shows open: one of its filters is set or in error."""
+        names = {n for f in self.more_filters for n in ((f"{f.name}_from", f"{f.name}_to") if isinstance(f, Range)
+                                                         else (f.name,))}
+        return any(self.values.get(n) or self.errors.get(n) for n in names)
 
     # ------------------------------------------------------------------ links and forms
 

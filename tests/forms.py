@@ -189,7 +189,7 @@ class Page:
              method: str | None = None) -> tuple[Form, Control | None]:
         """The one form that matches: its action (path, query ignored unless given), a button's label (or its
         value), the fields it must have. Page chrome (sign out, organization switch) is left out unless asked
-        for by its action."""
+        for by its action or its button."""
         candidates = []
         for form in self.forms:
             clicked = None
@@ -201,7 +201,7 @@ class Page:
             target = self.action_of(form, clicked)
             if action is not None and not _same_target(target, action):
                 continue
-            if action is None and _is_chrome(target):
+            if action is None and button is None and _is_chrome(target):
                 continue
             if method is not None and self.method_of(form, clicked) != method:
                 continue

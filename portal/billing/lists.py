@@ -30,4 +30,4 @@ INVOICES = ListSpec(
              Range("due", "Due", Invoice.due_on, values="date")),
     sorts={"number": Sort("Invoice", (Invoice.number,)), "issued": Sort("Issued", (Invoice.issued_on,)),
            "due": Sort("Due", (Invoice.due_on,)), "total": Sort("Total", (Invoice.total_minor,))},
-    default_sort="-issued", tie_breaker=Invoice.id)
+    default_sort="-issued", tie_breaker=Invoice.id, primary=("status", "period"))

@@ -36,7 +36,7 @@ ORDERS = ListSpec(
              Range("placed", "Placed", Order.created_at, values="day")),
     sorts={"number": Sort("Order", (Order.number,)), "date": Sort("Date", (Order.created_at,)),
            "total": Sort("Total", (Order.total_minor,))},
-    default_sort="-date", tie_breaker=Order.id)
+    default_sort="-date", tie_breaker=Order.id, primary=("payment",))
 
 CSV_HEADER = ("Order", "Date", "Placed by", "Purchase order", "Payment", "Card", "Currency", "Subtotal", "Discount",
               "Tax", "Total", "Products")
