@@ -7,7 +7,7 @@ Production sets DATABASE_URL, SECRET_KEY and MAIL_URL; create_app refuses a deve
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_HSTS_MAX_AGE = 31536000  # one year
@@ -43,6 +43,24 @@ def _whole_number(name: str, default: int | None, unit: str) -> int | None:
     if not (raw.strip().isascii() and raw.strip().isdigit()):
         raise ConfigError(f"{name} must be a whole number of {unit} (0 or more), not {raw!r}.")
     return int(raw)
+
+
+PAYMENT_GATEWAYS = ("sandbox", "stripe")
+STRIPE_SETTINGS = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
+
+
+def payment_gateway() -> tuple[str, dict[str, str]]:
+    """PAYMENT_GATEWAY ("sandbox", the embedded default, or "stripe") and the Stripe keys, which "stripe" requires.
+    The error names a missing key, never a value."""
+    gateway = os.environ.get("PAYMENT_GATEWAY", "").strip().lower() or "sandbox"
+    if gateway not in PAYMENT_GATEWAYS:
+        raise ConfigError(f"PAYMENT_GATEWAY must be one of {', '.join(PAYMENT_GATEWAYS)}, not {gateway!r}.")
+    keys = {name: os.environ.get(name, "").strip() for name in STRIPE_SETTINGS}
+    missing = [name for name, value in keys.items() if not value]
+    if gateway == "stripe" and missing:
+        raise ConfigError(f"PAYMENT_GATEWAY=stripe needs {', '.join(missing)} (from the Stripe dashboard's API keys "
+                          "and the webhook endpoint's signing secret).")
+    return gateway, keys
 
 
 def normalize_database_url(raw: str) -> str:
@@ -87,9 +105,15 @@ class Settings:
     proxy_count: int
     hsts_max_age: int | None
     storefront_retention_days: int = 90
+    payment_gateway: str = "sandbox"
+    # Secrets: kept out of the settings' repr (and so out of logs and tracebacks).
+    stripe_secret_key: str = field(default="", repr=False)
+    stripe_publishable_key: str = field(default="", repr=False)
+    stripe_webhook_secret: str = field(default="", repr=False)
 
     @classmethod
     def from_environ(cls) -> Settings:
+        gateway, stripe_keys = payment_gateway()
         return cls(
             debug=_flag("PORTAL_DEBUG", _flag("FLASK_DEBUG", False)),
             secret_key=os.environ.get("SECRET_KEY", ""),
@@ -113,6 +137,10 @@ class Settings:
             proxy_count=_whole_number("PROXY_COUNT", 0, "proxies"),
             hsts_max_age=_whole_number("HSTS_MAX_AGE", None, "seconds"),
             storefront_retention_days=_positive_int("STOREFRONT_RETENTION_DAYS", 90, "days"),
+            payment_gateway=gateway,
+            stripe_secret_key=stripe_keys["STRIPE_SECRET_KEY"],
+            stripe_publishable_key=stripe_keys["STRIPE_PUBLISHABLE_KEY"],
+            stripe_webhook_secret=stripe_keys["STRIPE_WEBHOOK_SECRET"],
         )
 
     def as_flask_config(self) -> dict:
@@ -143,6 +171,11 @@ class Settings:
             "PAYMENT_RECONCILE_GRACE_MINUTES": self.payment_reconcile_grace_minutes,
             "PROXY_COUNT": self.proxy_count,
             "STOREFRONT_RETENTION_DAYS": self.storefront_retention_days,
+            # Which card processor the portal uses (not switched over yet: checkout still uses the sandbox gateway).
+            "PAYMENT_GATEWAY": self.payment_gateway,
+            "STRIPE_SECRET_KEY": self.stripe_secret_key,
+            "STRIPE_PUBLISHABLE_KEY": self.stripe_publishable_key,
+            "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
             # HSTS outside debug (a year unless set); a local debug server over plain HTTP sends it only if asked.
             "HSTS_MAX_AGE": self.hsts_max_age if self.hsts_max_age is not None else (
                 0 if self.debug else DEFAULT_HSTS_MAX_AGE),
