@@ -61,6 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.receipts.views import bp as receipts_bp
     from portal.renewals.views import bp as renewals_bp
     from portal.reseller_plans.plan_views import bp as reseller_plans_bp
+    from portal.sandbox_processor.views import bp as sandbox_processor_bp
     from portal.security import init_security
     from portal.signin import views as signin
     from portal.storefront_sales import sales_views  # noqa: F401 - its routes register on both storefront blueprints
@@ -92,6 +93,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(hardware_bp)  # shipments, staff's /admin/shipments, return requests (issue 20)
     app.register_blueprint(hardware_install_bp)  # installing delivered hardware (issue 20)
     app.register_blueprint(branding_bp)  # the favicon and logo (/branding/…) and staff's /admin/branding
+    app.register_blueprint(sandbox_processor_bp)  # the embedded card processor's side (/sandbox-processor, issue 21)
     csrf.exempt(api_bp)  # the API authenticates each request itself and carries no session cookie
     app.register_blueprint(api_bp)
 

@@ -23,6 +23,13 @@ from portal.payments.models import PaymentIntent, PaymentMethod, SandboxCard, Sa
 from portal.receipts.models import Receipt  # noqa: F401
 from portal.recurring.models import Renewal, RenewalCollection  # noqa: F401
 from portal.reseller_fees.models import ResellerFeeCharge, ResellerFeeMonth, ResellerFeeOverride  # noqa: F401
+from portal.sandbox_processor.models import (  # noqa: F401
+    SandboxEvent,
+    SandboxIdempotency,
+    SandboxIntent,
+    SandboxPaymentMethod,
+    SandboxRefund,
+)
 from portal.seller.models import SellerSettings, TaxRate  # noqa: F401
 from portal.signin.models import RecoveryCode, TwoStepCredential, TwoStepRequirement, UserSession  # noqa: F401
 from portal.storefronts.models import (  # noqa: F401

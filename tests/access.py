@@ -278,6 +278,14 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "storefronts.sales": STOREFRONT_SELLERS,
     "storefronts.invoice_pdf": STOREFRONT_SELLERS,
     "storefronts.theme": PUBLIC,
+    # --- the sandbox processor (issue 21): the card processor's side, which anyone may reach as anyone may reach
+    # Stripe's; its API is authenticated by the publishable key in its JSON body (the matrix's form post is not
+    # JSON: 400), an intent's pages by the intent's random id.
+    "sandbox_processor.fields": PUBLIC,
+    "sandbox_processor.create_payment_method": PUBLIC,
+    "sandbox_processor.pay": PUBLIC,
+    "sandbox_processor.authenticate": PUBLIC,
+    "sandbox_processor.demo": PUBLIC,  # a developer page: the hosted fields framed in a form
 }
 
 # Route parameters that name a tenant's object: the model, and the attribute the URL carries.
@@ -323,6 +331,7 @@ OTHER_PARAMS: dict[str, object] = {
     "alias": "northwind",  # the demo's storefront (Northwind IT, Standard)
     "template_name": "storefront_welcome",  # an email staff may edit (/admin/notifications)
     "kind": "favicon",  # the portal's favicon or logo (/admin/branding/<kind>)
+    "intent_id": "pi_sandbox_route_matrix",  # a sandbox processor's payment intent (the matrix's targets make it)
 }
 
 

@@ -16,7 +16,9 @@ from portal.audit.services import Actor
 from portal.catalog.models import Product, SubscriptionBasis
 from portal.extensions import db
 from portal.hardware.models import ReturnRequest
+from portal.payments.processor import IntentState
 from portal.reseller_fees.models import ResellerFeeOverride
+from portal.sandbox_processor.models import SandboxIntent
 from portal.signin.sessions import start_session
 from portal.storefronts import branding
 from portal.storefronts.models import Storefront
@@ -162,6 +164,11 @@ def targets(app, demo):
             db.session.add(override)
             db.session.flush()
             assert override.id == OTHER_PARAMS["fee_override_id"]
+        # A sandbox processor's payment intent for its hosted pages (the processor's own row, with a known id)
+        if db.session.get(SandboxIntent, OTHER_PARAMS["intent_id"]) is None:
+            db.session.add(SandboxIntent(id=OTHER_PARAMS["intent_id"], kind="payment", amount_minor=1000,
+                                         state=IntentState.REQUIRES_PAYMENT_METHOD, currency="USD",
+                                         client_secret="pi_sandbox_route_matrix_secret", metadata_={}))
         # Each user's own cart item, in the organization they work in.
         users = {u.email: u for u in db.session.scalars(select(User))}
         for name, email in DEMO_EMAILS.items():
