@@ -248,7 +248,7 @@ class StripeProcessor:
             event = stripe.Webhook.construct_event(payload, signature, self._webhook_secret,
                                                    tolerance=WEBHOOK_TOLERANCE_SECONDS)
         except (stripe.SignatureVerificationError, ValueError) as error:
-            raise SignatureError(str(error).split(".")[0]) from None
+            raise SignatureError(str(error) or "the Stripe-Signature header does not verify") from None
         event = _plain(event)
         obj = (event.get("data") or {}).get("object") or {}
         kind = obj.get("object")
