@@ -3,6 +3,7 @@ talks to 127.0.0.1 only."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 import urllib.request
@@ -12,7 +13,7 @@ import pytest
 import stripe
 
 from portal.config import ConfigError, Settings
-from portal.payments.processor import IntentState, SignatureError
+from portal.payments.processor import IntentState, Processor, SignatureError
 from portal.payments.stripe_processor import StripeProcessor
 from tests.payments.fake_stripe import FakeStripe
 
@@ -259,6 +260,13 @@ def test_the_browser_loads_stripe_js_and_the_csp_admits_only_stripes_documented_
     assert side.connect_origins == ("https://api.stripe.com",)
     every = [*side.script_origins, *side.frame_origins, *side.connect_origins]
     assert all(urlsplit(o).scheme == "https" and urlsplit(o).hostname.endswith("stripe.com") for o in every)
+
+
+def test_the_adapter_has_every_method_of_the_processor_interface_with_its_parameters():
+    for name, method in inspect.getmembers(Processor, inspect.isfunction):
+        if not name.startswith("_"):
+            assert inspect.signature(getattr(StripeProcessor, name)).parameters.keys() == \
+                inspect.signature(method).parameters.keys(), name
 
 
 # Settings
