@@ -220,6 +220,12 @@ class FakeStripe:
             match = re.fullmatch(pattern, path)
             if verb == method and match:
                 self._authorize(authorization, publishable)
+                if publishable and match.groups() and authorization.endswith(self.publishable_key):
+                    # Stripe.js confirms an intent with the publishable key and the intent's client secret.
+                    intent = self.objects.get(match.group(1)) or {}
+                    if params.get("client_secret") != intent.get("client_secret"):
+                        raise invalid("The client_secret provided does not match the client_secret associated "
+                                      "with this intent.", param="client_secret")
                 return copy.deepcopy(action(params, *match.groups()))
         raise invalid(f"Unrecognized request URL ({method}: {path}).", status=404)
 

@@ -134,6 +134,9 @@ def test_a_card_saved_with_a_setup_intent_is_charged_off_session(fake, processor
                                                              setup.client_secret}, fake.publishable_key)
     saved = processor.retrieve_setup_intent(setup.id)
     assert saved.succeeded and saved.payment_method_id == method
+    refused = browser(fake, f"/v1/setup_intents/{setup.id}/confirm", {"payment_method": method},
+                      fake.publishable_key)  # without the client secret, a publishable key confirms nothing
+    assert refused["error"]["param"] == "client_secret"
     assert processor.retrieve_card(method).brand == "mastercard"
 
     renewal = processor.create_payment_intent(12000, "EUR", "renewal-1", payment_method_id=method,
@@ -148,7 +151,8 @@ def test_a_saved_card_that_needs_authentication_off_session_waits_for_the_buyer(
     setup = processor.create_setup_intent("save-card-2", customer_id="cus_erin")
     method = card(fake, "4000 0027 6000 3184")
     confirmed = browser(fake, f"/v1/setup_intents/{setup.id}/confirm",
-                        {"payment_method": method, "return_url": RETURN_URL}, fake.publishable_key)
+                        {"payment_method": method, "return_url": RETURN_URL, "client_secret": setup.client_secret},
+                        fake.publishable_key)
     browser(fake, confirmed["next_action"]["redirect_to_url"]["url"], {"outcome": "complete"})
     assert processor.retrieve_setup_intent(setup.id).succeeded
 
