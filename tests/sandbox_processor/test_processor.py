@@ -5,6 +5,7 @@ card number is never kept or logged."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -247,3 +248,15 @@ def test_the_card_number_and_cvc_are_never_stored_or_logged(ctx, caplog):
         assert number not in dump  # …but never a number
         assert number not in caplog.text
     assert "'987'" not in dump and '"987"' not in dump  # nor the CVC (the ids' hex may hold the digits)
+
+
+def test_the_sandbox_offers_every_call_of_the_processor_interface_as_it_is_written():
+    from portal.payments.processor import Processor
+
+    calls = [name for name in vars(Processor) if not name.startswith("_")]
+    assert "create_payment_intent" in calls and len(calls) >= 10
+    for name in calls:
+        wanted = inspect.signature(getattr(Processor, name))
+        offered = inspect.signature(getattr(SandboxProcessor, name))
+        assert list(offered.parameters) == list(wanted.parameters), name
+        assert [p.kind for p in offered.parameters.values()] == [p.kind for p in wanted.parameters.values()], name
