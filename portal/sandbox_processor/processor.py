@@ -86,7 +86,7 @@ class UnknownObject(ProcessorError, LookupError):
 
 
 class CardError(ProcessorError):
-    """Card details refused before any charge: a message per field (number, exp_month, exp_year, cvc)."""
+    """Card details refused before any charge: a message per field (number, exp_month, exp_year, cvc, name)."""
 
     def __init__(self, errors: dict[str, str]):
         super().__init__("; ".join(errors.values()))
@@ -170,12 +170,20 @@ class SandboxProcessor:
     def create_payment_method(self, number: str, exp_month: object, exp_year: object, cvc: str,
                               holder_name: str = "") -> CardDetails:
         """A card entered on the processor's side: the payment method id is all the portal ever gets."""
-        brand, digits, month, year = check_card(number, exp_month, exp_year, cvc)
+        holder_name = (holder_name or "").strip()
+        errors = {} if holder_name.isprintable() and len(holder_name) <= 200 else {
+            "name": "Enter the name as it is printed on the card (at most 200 characters)."}
+        try:
+            brand, digits, month, year = check_card(number, exp_month, exp_year, cvc)
+        except CardError as refused:
+            raise CardError({**refused.errors, **errors}) from None
+        if errors:
+            raise CardError(errors)
         method_id = _new_id("pm")
         with db.engine.begin() as conn:
             conn.execute(insert(SandboxPaymentMethod).values(
                 id=method_id, brand=brand, last4=digits[-4:], exp_month=month, exp_year=year,
-                holder_name=(holder_name or "").strip()[:200], outcome=TEST_CARD_OUTCOMES.get(digits, "approve"),
+                holder_name=holder_name, outcome=TEST_CARD_OUTCOMES.get(digits, "approve"),
                 customer_id=None, created_at=utcnow()))
         return CardDetails(method_id, brand, digits[-4:], month, year)
 

@@ -105,7 +105,8 @@ def pay(intent_id: str):
             intent = confirm(intent_id, card.payment_method_id, f"hosted-{card.payment_method_id}")
         except CardError as refused:
             for name, message in refused.errors.items():
-                getattr(form, name).errors = [*getattr(form, name).errors, message]
+                field = form.holder_name if name == "name" else form[name]
+                field.errors = [*field.errors, message]
         except ProcessorError as refused:
             form.number.errors = [*form.number.errors, str(refused)]
         else:

@@ -113,6 +113,8 @@ def test_the_fields_api_answers_with_a_payment_method_only(app, client):
     refused = client.post("/sandbox-processor/v1/payment_methods", json={**card, "cvc": "1"})
     assert refused.status_code == 400 and list(refused.get_json()["errors"]) == ["cvc"]
     assert client.post("/sandbox-processor/v1/payment_methods", json={**card, "key": "pk_other"}).status_code == 401
+    unprintable = client.post("/sandbox-processor/v1/payment_methods", json={**card, "name": "Ada\x00", "cvc": "1"})
+    assert unprintable.status_code == 400 and sorted(unprintable.get_json()["errors"]) == ["cvc", "name"]
 
 
 def test_the_card_number_is_not_logged_by_the_pages(app, client, caplog):
