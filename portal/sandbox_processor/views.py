@@ -8,9 +8,9 @@ from __future__ import annotations
 import hmac
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from flask import Blueprint, abort, jsonify, redirect, render_template, request
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request
 
-from portal.extensions import csrf
+from portal.extensions import csrf, limiter
 from portal.payments.processor import IntentState
 from portal.sandbox_processor.forms import AuthenticateForm, CardForm
 from portal.sandbox_processor.processor import (
@@ -26,6 +26,9 @@ bp = Blueprint("sandbox_processor", __name__, url_prefix="/sandbox-processor")
 SEE_OTHER = 303
 # The hosted fields are the one sandbox page a portal page may frame: the portal's policy, framed by its own origin.
 CSP_FRAMEABLE = CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+# Cards tried per client address, through the API and the hosted page together: what stops card testing.
+card_attempts = limiter.shared_limit(lambda: current_app.config.get("SANDBOX_CARD_LIMIT", "30 per minute"),
+                                     scope="sandbox-cards", methods=["POST"])
 
 
 def _record(intent_id: str):
@@ -64,6 +67,7 @@ def fields():
 
 
 @bp.post("/v1/payment_methods")
+@card_attempts
 @csrf.exempt  # the processor's API: the publishable key authenticates it; no session cookie is read
 def create_payment_method():
     """Create a payment method from card details (what the hosted fields send); the answer never holds the
@@ -85,6 +89,7 @@ def create_payment_method():
 
 
 @bp.route("/pay/<intent_id>", methods=["GET", "POST"])
+@card_attempts
 def pay(intent_id: str):
     """The hosted payment page: the amount and the card fields; paying confirms the intent (a setup intent saves
     the card), then the buyer returns to the portal (or authenticates first)."""

@@ -145,3 +145,15 @@ def test_the_processor_pages_are_csp_clean(app, client):
     # The fields' inputs have no names: without the script nothing (no card number) can be submitted.
     assert ' name="' not in re.search(r"<form.*?</form>", fields.get_data(as_text=True), re.S).group(0)
     assert client.get("/sandbox-processor/fields?key=pk_unknown").status_code == 400
+
+
+def test_card_testing_is_limited_per_client(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "SANDBOX_CARD_LIMIT", "3 per minute")
+    intent_id, url = _hosted_page(app)
+    card = {"key": DEV_PUBLISHABLE_KEY, "number": "4000000000000002", "exp_month": 12, "exp_year": int(NEXT_YEAR),
+            "cvc": "123"}
+    answers = [client.post("/sandbox-processor/v1/payment_methods", json=card).status_code for _ in range(2)]
+    answers.append(client.submit(url, _card("4000000000000002")).status_code)
+    answers.append(client.submit(url, _card("4242424242424242")).status_code)
+    assert answers == [201, 201, 422, 429]
+    assert _state(app, intent_id).state is IntentState.REQUIRES_PAYMENT_METHOD
