@@ -19,7 +19,7 @@ from functools import wraps
 
 from flask import abort, g
 from flask_login import current_user
-from sqlalchemy import Select, and_, false, inspect, or_, select
+from sqlalchemy import CompoundSelect, Select, and_, false, inspect, or_, select, union
 from sqlalchemy.orm import InstrumentedAttribute, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -140,20 +140,24 @@ def chain_ids(org_id: int) -> Select:
     return select(Organization.id).where(or_(Organization.id == org_id, Organization.parent_id == org_id))
 
 
-def organization_ids_where(user: User, permission: Permission) -> Select:
-    """SELECT of the ids of every organization on which `user` holds `permission`."""
+def organization_ids_where(user: User, permission: Permission) -> CompoundSelect:
+    """SELECT of the ids of every organization on which `user` holds `permission`: the organizations its
+    memberships and grants name, and their sub-chains. Two branches joined by UNION, each read through an index
+    (the primary key, `parent_id`): an OR of the two would make the database scan every organization."""
     roles = [role for role, perms in ROLE_PERMISSIONS.items() if permission in perms]
-    granting = select(Membership.organization_id).where(
-        Membership.user_id == user.id, Membership.active.is_(True), Membership.role.in_(roles)
-    ).union(_granted_customer_ids(user, roles))
-    stmt = select(Organization.id).where(
-        or_(Organization.id.in_(granting), Organization.parent_id.in_(granting))
-    )
+
+    def granting() -> CompoundSelect:
+        return select(Membership.organization_id).where(
+            Membership.user_id == user.id, Membership.active.is_(True), Membership.role.in_(roles)
+        ).union(_granted_customer_ids(user, roles))
+
+    branches = [select(Organization.id).where(Organization.id.in_(granting())),
+                select(Organization.id).where(Organization.parent_id.in_(granting()))]
     if permission in MAIN_CHAIN_ONLY:
-        stmt = stmt.where(Organization.parent_id.is_(None))
+        branches = [branch.where(Organization.parent_id.is_(None)) for branch in branches]
     if permission in RESELLER_ONLY:
-        stmt = stmt.where(Organization.partner_tier != PartnerTier.NONE)
-    return stmt
+        branches = [branch.where(Organization.partner_tier != PartnerTier.NONE) for branch in branches]
+    return union(*branches)
 
 
 def _granted_customer_ids(user: User, roles: list[Role]) -> Select:

@@ -31,15 +31,18 @@ def key_or_product(text: str):
 
 
 def _customer_named(text: str):
-    return License.customer_id.in_(select(_customer.id).where(_customer.name.icontains(text, autoescape=True)))
+    # correlated by the license's customer (a primary-key read per license already narrowed by its owner), never a
+    # search of every organization's name
+    return exists().where(_customer.id == License.customer_id, _customer.name.icontains(text, autoescape=True))
 
 
 def _user_email(column):
-    """Rows whose organization (`column`) has a member whose email contains what was typed."""
+    """Rows whose organization (`column`) has a member whose email contains what was typed: correlated by the
+    organization (its memberships through their index), never a search of every user's email."""
     def condition(text: str):
-        members = (select(Membership.organization_id).join(User, User.id == Membership.user_id)
-                   .where(User.email.icontains(text, autoescape=True)))
-        return column.in_(members)
+        return (exists().where(Membership.organization_id == column)
+                .where(exists().where(User.id == Membership.user_id,
+                                      User.email.icontains(text, autoescape=True))))
     return condition
 
 

@@ -1,0 +1,75 @@
+"""Every list page reads its tables through indexes (issue 18 item 1): on PostgreSQL, each SELECT a page sends is
+explained with sequential scans priced out (`enable_seqscan = off`); a sequential scan left in the plan means no
+index can serve that read, which costs the whole table on a large book."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import event
+
+from portal.extensions import db
+
+pytestmark = pytest.mark.postgres_only
+
+# The tables that grow with a reseller's book; small reference tables (catalog, tiers) may be scanned.
+GROWING = {"license", "activation", "invoice", "invoice_line", "purchase_order", "order_line", "device", "location",
+           "organization", "membership", "user_account", "subscription", "shipment", "shipment_unit", "audit_entry",
+           "cart_item", "renewal", "transfer_request", "return_request"}
+
+PAGES = (("alice", "/licenses"), ("alice", "/licenses?resold-sort=customer&resold-q=mail"),
+         ("alice", "/licenses?resold-email=contoso&customers-email=contoso"),
+         ("alice", "/customers"), ("alice", "/customers?email=contoso"), ("alice", "/invoices"), ("alice", "/orders"), ("alice", "/"),
+         ("alice", "/renewals"), ("alice", "/account/audit"), ("alice", "/payments"),
+         ("carol", "/licenses"), ("dave", "/devices"), ("dave", "/locations"), ("dave", "/shipments"),
+         ("dave", "/orders"), ("dave", "/subscriptions"), ("ops", "/admin/shipments"))
+
+
+def _seq_scans(plan: dict) -> list[str]:
+    found = [plan["Relation Name"]] if plan.get("Node Type") == "Seq Scan" else []
+    for child in plan.get("Plans", ()):
+        found += _seq_scans(child)
+    return found
+
+
+def _selects(app, client, url: str) -> list[tuple[str, object]]:
+    sent: list[tuple[str, object]] = []
+
+    def on_execute(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append((statement, parameters))
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", on_execute)
+        try:
+            response = client.get(url)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", on_execute)
+    assert response.status_code == 200, url
+    return sent
+
+
+@pytest.mark.parametrize(("who", "url"), PAGES)
+def test_a_list_pages_reads_are_served_by_indexes(app, login, demo, who, url):
+    client = login(who)
+    client.get(url)  # the session's first request warms what it caches
+    selects = _selects(app, client, url)
+    assert selects
+    scans = []
+    with app.app_context():
+        raw = db.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("SET enable_seqscan = off")
+            for statement, parameters in selects:
+                cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
+                plan = cursor.fetchone()[0]
+                plan = json.loads(plan) if isinstance(plan, str) else plan
+                for table in _seq_scans(plan[0]["Plan"]):
+                    if table in GROWING:
+                        scans.append(f"{table}: {' '.join(statement.split())[:300]}")
+            raw.rollback()
+        finally:
+            raw.close()
+    assert not scans, f"{url} ({who}) reads tables without an index:\n" + "\n".join(scans)
