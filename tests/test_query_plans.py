@@ -20,7 +20,8 @@ GROWING = {"license", "activation", "invoice", "invoice_line", "purchase_order",
 
 PAGES = (("alice", "/licenses"), ("alice", "/licenses?resold-sort=customer&resold-q=mail"),
          ("alice", "/licenses?resold-email=contoso&customers-email=contoso"),
-         ("alice", "/customers"), ("alice", "/customers?email=contoso"), ("alice", "/invoices"), ("alice", "/orders"), ("alice", "/"),
+         ("alice", "/customers"), ("alice", "/customers?email=contoso"), ("alice", "/invoices"),
+         ("alice", "/orders"), ("alice", "/"),
          ("alice", "/renewals"), ("alice", "/account/audit"), ("alice", "/payments"),
          ("carol", "/licenses"), ("dave", "/devices"), ("dave", "/locations"), ("dave", "/shipments"),
          ("dave", "/orders"), ("dave", "/subscriptions"), ("ops", "/admin/shipments"))
