@@ -58,6 +58,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.outbox import worker
     from portal.partners.views import bp as partners_bp
     from portal.payments.views import bp as payments_bp
+    from portal.payments.webhook import bp as payment_webhooks_bp
     from portal.receipts.views import bp as receipts_bp
     from portal.renewals.views import bp as renewals_bp
     from portal.reseller_plans.plan_views import bp as reseller_plans_bp
@@ -94,6 +95,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(hardware_install_bp)  # installing delivered hardware (issue 20)
     app.register_blueprint(branding_bp)  # the favicon and logo (/branding/…) and staff's /admin/branding
     app.register_blueprint(sandbox_processor_bp)  # the embedded card processor's side (/sandbox-processor, issue 21)
+    app.register_blueprint(payment_webhooks_bp)  # the card processor's signed events (/payments/webhook, issue 21)
     csrf.exempt(api_bp)  # the API authenticates each request itself and carries no session cookie
     app.register_blueprint(api_bp)
 

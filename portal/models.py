@@ -19,7 +19,7 @@ from portal.notifications.models import EmailOptOut  # noqa: F401
 from portal.orders.models import Order, OrderLine  # noqa: F401
 from portal.outbox.models import OutboxMessage  # noqa: F401
 from portal.partners.models import PartnerAssignment, PartnerGrant  # noqa: F401
-from portal.payments.models import PaymentIntent, PaymentMethod, SandboxCard, SandboxCharge  # noqa: F401
+from portal.payments.models import PaymentIntent, PaymentMethod  # noqa: F401
 from portal.receipts.models import Receipt  # noqa: F401
 from portal.recurring.models import Renewal, RenewalCollection  # noqa: F401
 from portal.reseller_fees.models import ResellerFeeCharge, ResellerFeeMonth, ResellerFeeOverride  # noqa: F401

@@ -8,24 +8,49 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.extensions import db
+from portal.payments.processor import BrowserSide
 
-CSP = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "font-src 'self'",
-    "connect-src 'self'",
-    "form-action 'self'",
-    "base-uri 'self'",
-    "object-src 'none'",
-    "frame-ancestors 'none'",
-])
+
+def content_security_policy(side: BrowserSide | None = None) -> str:
+    """The portal's policy: its own origin only, plus what the card processor's side needs in the buyer's
+    browser (its script, frames, API and the pages a payment form's answer redirects to), and nothing else."""
+    side = side or BrowserSide("", "", (), ())
+
+    def sources(*extra: str) -> str:
+        return " ".join(("'self'", *extra))
+
+    return "; ".join([
+        "default-src 'self'",
+        f"script-src {sources(*side.script_origins)}",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        f"connect-src {sources(*side.connect_origins)}",
+        f"frame-src {sources(*side.frame_origins)}",
+        f"form-action {sources(*side.form_origins)}",
+        "base-uri 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+    ])
+
+
+CSP = content_security_policy()  # the policy without a processor's extras (its own pages, error pages)
+
+
+def _policy() -> str:
+    """The app's policy, with its processor's needs (computed once per app)."""
+    policy = current_app.extensions.get("content_security_policy")
+    if policy is None:
+        from portal.payments.gateway import processor
+
+        side = processor().browser_side()
+        policy = current_app.extensions["content_security_policy"] = content_security_policy(side)
+    return policy
 
 
 def _set_headers(response):
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("Content-Security-Policy", _policy())
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")

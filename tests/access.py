@@ -93,10 +93,12 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "cart.update": BUYERS_BY_ID,
     "cart.remove": BUYERS_BY_ID,
     "orders.checkout": BUYERS,
+    "orders.checkout_return": BUYERS,  # back from the processor (3-D Secure, the hosted page)
     "orders.index": BUYERS,
     "orders.export": BUYERS,
     "orders.detail": BUYERS_BY_ID,
     "payments.index": MANAGERS,
+    "payments.saved": MANAGERS,  # back from the processor with a card set up
     "payments.make_default": MANAGERS,
     "payments.remove": MANAGERS,
     # --- licenses, customers and the activation API (issue 4)
@@ -135,6 +137,7 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "invoices.lines_csv": INVOICE_READERS_BY_ID,  # every line of one invoice, to re-bill from (issue 11)
     "invoices.email": INVOICE_READERS_BY_ID,
     "invoices.pay": MANAGERS,  # Master users see invoices; Chain & User Managers pay them
+    "invoices.pay_return": MANAGERS,  # back from the processor (3-D Secure, the hosted page)
     # --- payments and receipts (issue 11): the same readers as the invoices they paid
     "receipts.index": INVOICE_READERS,
     "receipts.export": INVOICE_READERS,
@@ -246,6 +249,7 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "storefront_sales.update": STOREFRONT_CUSTOMERS,
     "storefront_sales.remove": STOREFRONT_CUSTOMERS,
     "storefront_sales.checkout": STOREFRONT_CUSTOMERS,
+    "storefront_sales.checkout_return": STOREFRONT_CUSTOMERS,
     "storefront_sales.orders": STOREFRONT_CUSTOMERS,
     "storefront_sales.order": STOREFRONT_CUSTOMERS,
     # the reseller's invoice to its customer, by number: the users of the customer's sub-chains (another's: 404)
@@ -286,6 +290,8 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "sandbox_processor.pay": PUBLIC,
     "sandbox_processor.authenticate": PUBLIC,
     "sandbox_processor.demo": PUBLIC,  # a developer page: the hosted fields framed in a form
+    # The processor's signed events: anyone may post, only a verified signature changes anything (400 otherwise).
+    "payment_webhooks.receive": PUBLIC,
 }
 
 # Route parameters that name a tenant's object: the model, and the attribute the URL carries.

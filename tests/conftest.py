@@ -201,6 +201,9 @@ def demo(app):
     return ids
 
 
+APPROVED_CARD = "4242 4242 4242 4242"
+
+
 class PortalClient(FlaskClient):
     """A test client that submits forms as a browser does: `submit` opens the page, finds the form and posts the
     fields it contains (its CSRF token among them) with the values a user would type. `post` sends exactly what it
@@ -243,6 +246,34 @@ class PortalClient(FlaskClient):
                             follow_redirects=follow_redirects)
         url = path.path + (f"?{path.query}" if path.query else "")
         return super().post(url, data=MultiDict(pairs), headers=sent, follow_redirects=follow_redirects)
+
+    def at_processor(self, response, card: str | None = APPROVED_CARD, *, authenticate: bool = True,
+                     exp: str = "12/2031", cvc: str | None = None, name: str = "Frank Fischer"):
+        """Follow a payment form's answer to the card processor as a browser without JavaScript does: on its
+        hosted page, type `card` (None: leave without paying); if the bank asks for 3-D Secure, complete it (or
+        cancel, `authenticate=False`); then back to the portal. Returns the portal's answer to the return, or the
+        processor's page when it refused the card (the buyer stays there)."""
+        assert response.status_code in (302, 303), f"expected a redirect to the processor, got {response.status_code}"
+        location = urlsplit(response.headers["Location"])
+        assert location.path.startswith("/sandbox-processor/"), f"not sent to the processor: {location.path}"
+        if location.path.startswith("/sandbox-processor/pay/"):
+            if card is None:
+                return response
+            month, year = exp.split("/")
+            digits = card.replace(" ", "")
+            response = self.submit(location.path, {
+                "holder_name": name, "number": card, "exp_month": month, "exp_year": year,
+                "cvc": cvc or ("1234" if digits.startswith(("34", "37")) else "123")})
+            if response.status_code not in (302, 303):
+                return response  # the processor's page refused the card (declined, mistyped): the buyer is there
+            location = urlsplit(response.headers["Location"])
+        if location.path.startswith("/sandbox-processor/authenticate/"):
+            button = "Complete authentication" if authenticate else "Cancel"
+            response = self.submit(location.path, button=button)
+            assert response.status_code in (302, 303), f"3-D Secure answered {response.status_code}"
+            location = urlsplit(response.headers["Location"])
+        assert not location.path.startswith("/sandbox-processor/"), f"still at the processor: {location.path}"
+        return self.get(location.path + (f"?{location.query}" if location.query else ""))
 
     def checkout_form(self) -> dict:
         """What the checkout page would post: its cart signature and total, and the prefilled billing details."""

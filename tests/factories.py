@@ -149,6 +149,19 @@ def make_cart_item(org: Organization, user: User, slug: str = "mailsuite", copie
     return item
 
 
+def processor_card(number: str = "4242 4242 4242 4242", holder_name: str = "Card Holder") -> str:
+    """A card as the processor's hosted fields take it, in the buyer's browser: its payment method id (the sandbox
+    processor writes on a connection of its own, as a real processor keeps its records on its side)."""
+    from datetime import date
+
+    from portal.sandbox_processor.processor import sandbox_processor
+
+    digits = number.replace(" ", "")
+    cvc = "1234" if digits.startswith(("34", "37")) else "123"
+    return sandbox_processor().create_payment_method(number, 12, date.today().year + 3, cvc,
+                                                     holder_name).payment_method_id
+
+
 def make_payment_method(org: Organization, last4: str = "4242"):
     from portal.payments.models import CardBrand, PaymentMethod
 

@@ -26,6 +26,7 @@ from portal.errors import RuleError
 from portal.extensions import db, limiter
 from portal.list_options import read_list, show
 from portal.money import Money, format_money
+from portal.payments.charges import BuyerMustAct
 from portal.payments.gateway import gateway
 from portal.payments.services import saved_cards
 from portal.receipts import paying
@@ -37,6 +38,7 @@ from portal.seller.taxes import CATEGORY_LABELS, EXEMPTION_REASONS
 from portal.storage import send_stored
 
 bp = Blueprint("invoices", __name__)
+SEE_OTHER = 303
 PER_PAGE = 25
 UNPAID_SHOWN = 100  # more than any account owes at once; the Unpaid filter lists them all
 
@@ -182,8 +184,8 @@ def pay(invoice_number: str):
         try:
             method = PaymentMethodKind(form.method.data)
             if method is PaymentMethodKind.CARD:
-                saved_card, new_card = form.chosen_card(org, current_user, Permission.PAY_INVOICES)
-                payment = paying.pay_by_card(invoice, saved_card, new_card, gateway(), current_actor())
+                card = form.card_choice(org, current_user, Permission.PAY_INVOICES)
+                payment = paying.pay_by_card(invoice, card, gateway(), current_actor())
                 flash(f"Thank you. Invoice {invoice.number} is paid: {payment.reference}.", "success")
             else:
                 paying.announce_transfer(invoice, method, org, current_actor())
@@ -191,12 +193,41 @@ def pay(invoice_number: str):
                 flash(f"Thank you. Invoice {invoice.number} shows “Payment pending” until your "
                       f"{METHOD_LABELS[method].lower()} arrives.", "success")
             return redirect(url_for("invoices.detail", invoice_number=invoice.number))
+        except BuyerMustAct as sent:  # 3-D Secure, or the card on the processor's page
+            return redirect(sent.url, SEE_OTHER)
         except ValueError as error:  # RuleError, or a method that is not one
             db.session.rollback()
             show_rule_error(form, error if isinstance(error, RuleError) else RuleError("Choose how to pay.",
                                                                                       field="method"))
             invoice = _invoice_or_404(invoice_number, joinedload(Invoice.summary))
-    form.card_number.data = ""  # a card number is never sent back to the browser
+    return _pay_page(invoice, org, options, form)
+
+
+@bp.get("/invoices/<invoice_number>/pay/return")
+@login_required  # the scoped lookup decides: another tenant's invoice is a 404
+def pay_return(invoice_number: str):
+    """Where the processor sends the payer back (`?payment_intent=`): the invoice is paid once the payment
+    succeeded, or the page says why not."""
+    invoice = _invoice_or_404(invoice_number, joinedload(Invoice.summary))
+    org = invoice.organization
+    require(Permission.PAY_INVOICES, org)
+    try:
+        payment = paying.complete_card_payment(invoice, request.args.get("payment_intent", ""), gateway(),
+                                               current_actor())
+    except LookupError:  # no such payment of this organization (or none named)
+        flash("That payment is not one this page can complete; nothing was placed or charged.", "error")
+        return redirect(url_for("invoices.pay", invoice_number=invoice_number))
+    except RuleError as error:
+        form = PayInvoiceForm(formdata=None)
+        show_rule_error(form, error)
+        invoice = _invoice_or_404(invoice_number, joinedload(Invoice.summary))
+        return _pay_page(invoice, org, payment_options(invoice, org), form, status=422)
+    flash(f"Thank you. Invoice {invoice.number} is paid: {payment.reference}.", "success")
+    return redirect(url_for("invoices.detail", invoice_number=invoice.number))
+
+
+def _pay_page(invoice: Invoice, org, options, form: PayInvoiceForm, status: int | None = None):
+    form.payment_method_id.data = ""  # a card the hosted fields gave is used once
     cards = saved_cards(org)
     if request.method == "GET":
         form.saved_card.data = next((c.id for c in cards if c.is_default), 0)
@@ -205,7 +236,8 @@ def pay(invoice_number: str):
         refusal = None
     except RuleError as error:
         refusal = error.message
-    return render("invoices/pay.html", status=422 if form.errors or form.form_errors else 200, invoice=invoice,
+    return render("invoices/pay.html", status=status or (422 if form.errors or form.form_errors else 200),
+                  invoice=invoice,
                   form=form, options=options, cards=cards, refusal=refusal, seller=invoice_seller(invoice),
                   Method=PaymentMethodKind, labels=METHOD_LABELS, InvoiceStatus=InvoiceStatus,
                   total=format_money(Money(invoice.amount_due_minor, invoice.currency)))

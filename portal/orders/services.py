@@ -43,10 +43,10 @@ from portal.licenses.services import create_unassigned_licenses
 from portal.orders.models import Order, OrderLine, PaymentKind
 from portal.outbox.services import enqueue_email, external_url
 from portal.payments import intents
-from portal.payments.cards import CardInput
-from portal.payments.charges import charge_card
+from portal.payments.charges import CARD_FIELD, CardCharge, CardChoice, charge_card, return_to
 from portal.payments.gateway import PaymentGateway
-from portal.payments.models import PaymentMethod
+from portal.payments.processor import CardDetails
+from portal.payments.services import save_paying_card
 from portal.receipts.methods import other_methods_allowed
 from portal.receipts.services import record_checkout_payment
 from portal.reseller_plans.plans import check_plan_choice, check_plan_purchase, deliver_plan, is_plan_product
@@ -185,9 +185,8 @@ def check_references(billing: BillingDetails) -> None:
 @dataclass(frozen=True)
 class PaymentChoice:
     kind: PaymentKind
-    saved_card: PaymentMethod | None = None
-    new_card: CardInput | None = None
-    save_new_card: bool = False
+    card: CardChoice = CardChoice()  # for PaymentKind.CARD: saved, entered in the hosted fields, or on the
+    #                                  processor's hosted page
 
 
 class AlreadyPlaced(Exception):
@@ -251,8 +250,6 @@ def _check_before_payment(org: Organization, summary: CheckoutSummary, signature
                               for line in summary.lines], billing.storefront_alias)
     if payment.kind not in payment_options(org, summary.quote.total_minor):
         raise RuleError("That payment method is not available for this order.", field="payment_kind")
-    if payment.kind is PaymentKind.CARD and payment.saved_card is None and payment.new_card is None:
-        raise RuleError("Choose a saved card or enter a new one.", field="payment_kind")
 
 
 @dataclass(frozen=True)
@@ -261,31 +258,51 @@ class TakenPayment:
 
     charge_id: str | None = None
     card_label: str | None = None
-    new_card_token: str | None = None
+    new_card: CardDetails | None = None  # the card that paid, when it was not a saved one
     intent_id: int | None = None  # the payment attempt (portal/payments/intents.py)
 
-
-def _charge(org: Organization, summary: CheckoutSummary, payment: PaymentChoice,
-            gateway: PaymentGateway) -> TakenPayment:
-    """Charge the card once for this checkout: one charge per cart and card (portal/payments/charges.py)."""
-    if payment.kind is not PaymentKind.CARD:
-        return TakenPayment()
-    charge = charge_card(payment.saved_card, payment.new_card, summary.quote.total_minor, org.currency,
-                         intents.Purchase(org.id, intents.Purpose.CHECKOUT, summary.signature), gateway)
-    return TakenPayment(charge.charge_id, charge.card_label, charge.new_card_token, charge.intent_id)
+    @classmethod
+    def of(cls, charge: CardCharge) -> TakenPayment:
+        return cls(charge.charge_id, charge.card_label, charge.new_card, charge.intent_id)
 
 
-def take_payment(org: Organization, items: list[CartItem], signature: str, expected_total: int | None,
-                 payment: PaymentChoice, billing: BillingDetails,
+def checkout_to_resume(user: User, signature: str, expected_total: int | None, billing: CheckoutDetails) -> dict:
+    """What completes this checkout when the buyer comes back from the processor (or its webhook arrives)."""
+    return {"flow": "checkout", "user_id": user.id, "signature": signature, "expected_total": expected_total,
+            "billing": dict(billing.__dict__)}
+
+
+def take_payment(org: Organization, user: User, items: list[CartItem], signature: str, expected_total: int | None,
+                 payment: PaymentChoice, billing: CheckoutDetails,
                  gateway: PaymentGateway) -> tuple[CheckoutSummary, TakenPayment]:
     """Check the checkout and take the money. Writes nothing in the caller's transaction (the payment attempt is
     committed on its own before the charge, portal/payments/intents.py): RuleError means nothing was charged;
-    AlreadyPlaced means this checkout is already an order (double click, back button, second tab)."""
+    AlreadyPlaced means this checkout is already an order (double click, back button, second tab); BuyerMustAct
+    means the buyer goes to the processor first, and the order is placed when the payment succeeds
+    (`checkout.complete_order`)."""
     if signature and find_order(org, signature) is not None:
         raise AlreadyPlaced(signature)
     summary = checkout_summary(org, items)
     _check_before_payment(org, summary, signature, expected_total, payment, billing)
-    return summary, _charge(org, summary, payment, gateway)
+    if payment.kind is not PaymentKind.CARD:
+        return summary, TakenPayment()
+    charge = charge_card(payment.card, summary.quote.total_minor, org.currency,
+                         intents.Purchase(org.id, intents.Purpose.CHECKOUT, summary.signature), gateway,
+                         return_url=return_to("orders.checkout_return"),
+                         details=checkout_to_resume(user, signature, expected_total, billing))
+    return summary, TakenPayment.of(charge)
+
+
+def check_paid_checkout(org: Organization, items: list[CartItem], signature: str,
+                        expected_total: int | None) -> CheckoutSummary:
+    """The checkout a payment made at the processor paid for, as it stands now: RuleError if the cart or its
+    prices changed while the buyer was away (the caller gives the money back)."""
+    summary = checkout_summary(org, items)
+    if not summary.lines or summary.blocked or summary.signature != signature \
+            or summary.quote.total_minor != expected_total:
+        raise RuleError("Your cart changed while you were paying, so no order was placed and the payment was "
+                        "given back. Review the cart and place the order again.", field=CARD_FIELD)
+    return summary
 
 
 def give_back(taken: TakenPayment, gateway: PaymentGateway, placed: Order | None = None) -> None:
@@ -324,8 +341,8 @@ def record_order(org: Organization, user: User, summary: CheckoutSummary, paymen
             delivered[order_line.id] = _deliver(org, order_line, today, actor, billing.storefront_alias)
     if any(order_line.kind is ProductKind.HARDWARE for order_line in order_lines):
         create_shipments(order)
-    if payment.new_card is not None and payment.save_new_card:
-        _save_new_card(org, payment.new_card, taken.new_card_token)
+    if taken.new_card is not None and payment.card.save:
+        save_paying_card(org, taken.new_card)
     lines = db.session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)
                                .order_by(OrderLine.position)).all()
     # The invoice number comes last: its counter row stays locked until commit, so other checkouts wait only
@@ -412,13 +429,6 @@ def _deliver(org: Organization, line: OrderLine, today: date, actor: Actor, alia
     else:
         subscription = add_subscription_quantity(org, line.product_id, line.quantity, today)
     return Delivered(period=(today, max(subscription.next_payment_on, today + timedelta(days=1)) - timedelta(days=1)))
-
-
-def _save_new_card(org: Organization, card: CardInput, token: str) -> None:
-    has_cards = db.session.scalar(select(PaymentMethod.id).where(PaymentMethod.organization_id == org.id).limit(1))
-    db.session.add(PaymentMethod(organization_id=org.id, brand=card.brand, last4=card.last4,
-                                 exp_month=card.exp_month, exp_year=card.exp_year, holder_name=card.holder_name,
-                                 gateway_token=token, is_default=has_cards is None))
 
 
 def _confirm_by_email(org: Organization, user: User, order: Order, lines: list[OrderLine], invoice: Invoice,

@@ -18,8 +18,9 @@ from portal.errors import RuleError
 from portal.extensions import db
 from portal.list_options import read_list, show
 from portal.orders import lists, services
-from portal.orders.checkout import place_order
+from portal.orders.checkout import complete_order, place_order
 from portal.orders.models import Order, PaymentKind
+from portal.payments.charges import BuyerMustAct
 from portal.payments.forms import CheckoutForm
 from portal.payments.gateway import gateway
 from portal.payments.services import saved_cards
@@ -27,6 +28,7 @@ from portal.rendering import render, show_rule_error
 from portal.reseller_plans.plans import needs_alias
 
 bp = Blueprint("orders", __name__)
+SEE_OTHER = 303
 
 
 def _payment_choice(form: CheckoutForm, org) -> services.PaymentChoice:
@@ -36,11 +38,10 @@ def _payment_choice(form: CheckoutForm, org) -> services.PaymentChoice:
         raise RuleError("Choose how to pay.", field="payment_kind") from None
     if kind is not PaymentKind.CARD:
         return services.PaymentChoice(kind)
-    saved_card, new_card = form.chosen_card(org, current_user, Permission.BUY)
     # Only a user who may manage the chain's payment methods is offered to keep the card (and may keep it).
     may_save = can(current_user, Permission.MANAGE_PAYMENT_METHODS, org)
-    return services.PaymentChoice(kind, saved_card=saved_card, new_card=new_card,
-                                  save_new_card=new_card is not None and form.save_card.data and may_save)
+    return services.PaymentChoice(kind, form.card_choice(org, current_user, Permission.BUY,
+                                                         save=bool(form.save_card.data) and may_save))
 
 
 def _billing(form: CheckoutForm) -> services.CheckoutDetails:
@@ -61,21 +62,56 @@ def checkout():
             order = place_order(org, current_user, cart_items(current_user, org), form.cart_signature.data,
                                 form.expected_total.data, _payment_choice(form, org), _billing(form),
                                 current_actor(), gateway())
+        except BuyerMustAct as sent:  # 3-D Secure, or the card on the processor's page: the order waits
+            return redirect(sent.url, SEE_OTHER)
         except services.AlreadyPlaced as placed:
-            db.session.rollback()
-            order = services.find_order(org, placed.order_key)
-            if order is None:  # a conflict other than a repeated checkout; the charge was given back
-                flash("The order could not be placed; nothing was charged. Please place it again.", "error")
-                return redirect(url_for("orders.checkout"))
-            flash(f"This order was already placed as {order.number}; nothing was charged twice.", "info")
-            return redirect(url_for("orders.detail", number=order.number))
+            return _already_placed(org, placed)
         except RuleError as error:
             db.session.rollback()
             show_rule_error(form, error)
-            form.card_number.data = ""  # a card number is never sent back to the browser
         else:
-            flash(f"Thank you. Order {order.number} is placed; a confirmation is on its way by email.", "success")
-            return redirect(url_for("orders.detail", number=order.number))
+            return _placed(order)
+    return _checkout_page(org, form)
+
+
+@bp.get("/checkout/return")
+@requires(Permission.BUY)
+def checkout_return():
+    """Where the processor sends the buyer back (`?payment_intent=`): the order is placed once its payment
+    succeeded, or the checkout says why not."""
+    org = active_organization()
+    try:
+        order = complete_order(org, request.args.get("payment_intent", ""), current_actor(), gateway())
+    except LookupError:  # no such payment of this organization (or none named)
+        flash("That payment is not one this page can complete; nothing was placed or charged.", "error")
+        return redirect(url_for("orders.checkout"))
+    except services.AlreadyPlaced as placed:
+        return _already_placed(org, placed)
+    except RuleError as error:
+        form = CheckoutForm(obj=org, formdata=None)
+        show_rule_error(form, error)
+        return _checkout_page(org, form, status=422)
+    return _placed(order)
+
+
+def _placed(order: Order):
+    flash(f"Thank you. Order {order.number} is placed; a confirmation is on its way by email.", "success")
+    return redirect(url_for("orders.detail", number=order.number))
+
+
+def _already_placed(org, placed: services.AlreadyPlaced):
+    db.session.rollback()
+    order = services.find_order(org, placed.order_key)
+    if order is None:  # a conflict other than a repeated checkout; the charge was given back
+        flash("The order could not be placed; nothing was charged. Please place it again.", "error")
+        return redirect(url_for("orders.checkout"))
+    flash(f"This order was already placed as {order.number}; nothing was charged twice.", "info")
+    return redirect(url_for("orders.detail", number=order.number))
+
+
+def _checkout_page(org, form: CheckoutForm, status: int | None = None):
+    """The checkout as it stands: the cart priced now, the billing details, how to pay."""
+    form.payment_method_id.data = ""  # a card the hosted fields gave is used once
     items = cart_items(current_user, org)
     if not items and request.method == "GET":
         flash("Your cart is empty.", "info")
@@ -90,7 +126,8 @@ def checkout():
         form.payment_kind.data = (PaymentKind.INVOICE if PaymentKind.INVOICE in options else PaymentKind.CARD).value
         form.saved_card.data = next((c.id for c in cards if c.is_default), 0)
     alias_needed = needs_alias(org, [line.config.product for line in summary.lines if line.config])
-    return render("orders/checkout.html", status=422 if form.errors else 200, form=form, summary=summary,
+    return render("orders/checkout.html", status=status or (422 if form.errors else 200), form=form,
+                  summary=summary,
                   options=options, cards=cards, org=org, PaymentKind=PaymentKind, alias_needed=alias_needed,
                   may_save_card=can(current_user, Permission.MANAGE_PAYMENT_METHODS, org))
 

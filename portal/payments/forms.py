@@ -1,49 +1,30 @@
-"""Card forms. The number is checked by payments.cards (brand, length, Luhn, expiry) and never stored."""
+"""Card forms: a saved card or a new one, which the processor takes (never a card number: see CardChoiceFields)."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, IntegerField, SelectField, StringField
-from wtforms.fields.choices import SelectChoice
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
 from portal.authz import scoped
 from portal.errors import RuleError
 from portal.extensions import db
-from portal.payments.cards import CardInput, check_card
+from portal.payments.charges import CardChoice
 from portal.payments.models import PaymentMethod
 
-MONTHS = [SelectChoice(m, f"{m:02d}") for m in range(1, 13)]
 
+class CardChoiceFields(FlaskForm):
+    """One of the organization's saved cards, or a new card: entered in the processor's hosted fields (whose
+    script fills `payment_method_id`), or on the processor's hosted page when there is no JavaScript. The portal's
+    forms have no field for a card number."""
 
-def _years() -> list[SelectChoice]:
-    this_year = date.today().year
-    return [SelectChoice(y, str(y)) for y in range(this_year, this_year + 16)]
+    saved_card = SelectField("Card", coerce=int, validate_choice=False, validators=[Optional()])
+    payment_method_id = HiddenField(validators=[Optional(), Length(max=128)])
 
-
-class CardFields(FlaskForm):
-    holder_name = StringField("Name on the card", validators=[Optional(), Length(max=200)])
-    card_number = StringField("Card number", validators=[Optional(), Length(max=40)],
-                              description="American Express, Visa or Mastercard.")
-    exp_month = SelectField("Expiry month", coerce=int, choices=MONTHS, validate_choice=False, validators=[Optional()])
-    exp_year = SelectField("Expiry year", coerce=int, validate_choice=False, validators=[Optional()])
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.exp_year.choices = _years()
-
-
-class CardChoiceFields(CardFields):
-    """One of the organization's saved cards, or a new card typed in (checkout, Pay invoice)."""
-
-    saved_card = SelectField("Saved card", coerce=int, validate_choice=False, validators=[Optional()])
-
-    def chosen_card(self, org, user, permission) -> tuple[PaymentMethod | None, CardInput | None]:
-        """The saved card picked (one of `org`'s that `user` may use for `permission`), or the new card typed,
-        checked by payments.cards; RuleError beside the field otherwise."""
+    def card_choice(self, org, user, permission, save: bool = False) -> CardChoice:
+        """The saved card picked (one of `org`'s that `user` may use for `permission`), or the new card; RuleError
+        beside the field otherwise."""
         if self.saved_card.data:
             stmt = scoped(select(PaymentMethod).where(PaymentMethod.id == self.saved_card.data,
                                                       PaymentMethod.organization_id == org.id),
@@ -51,12 +32,12 @@ class CardChoiceFields(CardFields):
             card = db.session.scalars(stmt).first()
             if card is None:
                 raise RuleError("Choose one of your saved cards.", field="saved_card")
-            return card, None
-        return None, check_card(self.card_number.data, self.exp_month.data, self.exp_year.data,
-                                self.holder_name.data or "")
+            return CardChoice(saved_card=card)
+        return CardChoice(payment_method_id=(self.payment_method_id.data or "").strip() or None, save=save)
 
 
-class AddCardForm(CardFields):
+class AddCardForm(FlaskForm):
+    payment_method_id = HiddenField(validators=[Optional(), Length(max=128)])
     make_default = BooleanField("Use as the default card")
 
 

@@ -4,6 +4,7 @@ is asked, so that no approved charge outlives a process that died before its ord
 An attempt's life (`PaymentIntent.status`):
 
     pending --approved--> charged --committed with the order / invoice payment--> succeeded
+    (pending stays pending while the buyer is at the processor: 3-D Secure, the hosted page)
     pending --declined--> declined
     pending or charged --claimed--> voiding --voided at the gateway--> voided
 
@@ -39,7 +40,7 @@ from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.orders.models import Order
-from portal.payments.gateway import ChargeResult, PaymentGateway
+from portal.payments.gateway import ChargeResult, ChargeStatus, PaymentGateway
 from portal.payments.models import IntentStatus, PaymentIntent
 
 PENDING, CHARGED, SUCCEEDED = IntentStatus.PENDING, IntentStatus.CHARGED, IntentStatus.SUCCEEDED
@@ -49,7 +50,7 @@ UNSETTLED = (*OPEN, VOIDING)  # what the reconcile job looks at
 
 
 class Purpose(enum.StrEnum):
-    CHECKOUT = "checkout"  # purpose key: the cart signature
+    CHECKOUT = "checkout"  # purpose key: the cart signature (the portal's checkout, or a storefront's)
     INVOICE = "invoice"  # purpose key: the invoice number
 
 
@@ -101,10 +102,12 @@ class PaymentCancelled(RuleError):
                          "paying again.")
 
 
-def begin(purchase: Purchase, card_key: str, amount_minor: int, currency: str) -> Attempt:
+def begin(purchase: Purchase, card_key: str, amount_minor: int, currency: str,
+          details: dict | None = None) -> Attempt:
     """Record, committed on a connection of its own, that this card is about to pay `amount_minor` for the
     purchase; call it before asking the gateway. An open or succeeded attempt of the same card and amount is
-    reused (its key, hence its charge); a declined or voided one is followed by a new key."""
+    reused (its key, hence its charge); a declined or voided one is followed by a new key. `details` are what
+    completes the purchase should the buyer be sent to the processor (portal/payments/completion.py)."""
     digest = hashlib.sha256(f"{card_key}|{amount_minor}|{currency}".encode()).hexdigest()[:16]
     base = f"{purchase.purpose}-{purchase.organization_id}-{purchase.key}-{digest}"
     number = 1
@@ -118,7 +121,8 @@ def begin(purchase: Purchase, card_key: str, amount_minor: int, currency: str) -
                     intent_id = conn.execute(insert(PaymentIntent).values(
                         organization_id=purchase.organization_id, purpose=purchase.purpose.value,
                         purpose_key=purchase.key, idempotency_key=key, amount_minor=amount_minor, currency=currency,
-                        status=PENDING, created_at=began, updated_at=began)).inserted_primary_key[0]
+                        status=PENDING, details=details or {}, created_at=began,
+                        updated_at=began)).inserted_primary_key[0]
                 return Attempt(intent_id, purchase, key, began)
             except IntegrityError:  # the key exists: begun just now by a twin submission, or finished
                 if _status_of_key(key) is None:
@@ -145,9 +149,13 @@ def _reuse(key: str, began: datetime) -> tuple[int, datetime] | None:
 def record_answer(attempt: Attempt, result: ChargeResult, gateway: PaymentGateway) -> None:
     """Record, committed, what the gateway answered. An approved charge then voids the attempts begun earlier for
     the same purchase and still open. PaymentCancelled if this attempt was claimed for voiding while it charged:
-    the charge is given back."""
+    the charge is given back. An open charge (the buyer must act at the processor) leaves the attempt pending,
+    with the charge's id, to be answered again when the buyer returns or the processor's webhook arrives."""
+    if result.status is ChargeStatus.OPEN:
+        _move(attempt.id, (PENDING,), PENDING, result.charge_id)
+        return
     if not result.approved:
-        _move(attempt.id, OPEN, VOIDED if result.voided else DECLINED, result.charge_id)
+        _move(attempt.id, OPEN, VOIDED if result.status is ChargeStatus.VOIDED else DECLINED, result.charge_id)
         return
     if not _move(attempt.id, (PENDING,), CHARGED, result.charge_id):
         status, known_charge = _status(attempt.id)
@@ -188,6 +196,17 @@ def give_back(intent_id: int | None, charge_id: str | None, gateway: PaymentGate
         _void(intent_id, charge_id, gateway, "its order or payment could not be saved")
 
 
+def abandon(purchase: Purchase, gateway: PaymentGateway, reason: str) -> None:
+    """Settle now every attempt of the purchase still open (an off-session charge that wanted the cardholder):
+    its payment intent is cancelled, so that nothing can be taken for it later."""
+    with db.engine.connect() as conn:
+        ids = conn.scalars(select(PaymentIntent.id).where(
+            PaymentIntent.organization_id == purchase.organization_id, PaymentIntent.purpose == purchase.purpose.value,
+            PaymentIntent.purpose_key == purchase.key, PaymentIntent.status.in_(UNSETTLED))).all()
+    for intent_id in ids:
+        _settle(intent_id, gateway, reason)
+
+
 def reconcile(gateway: PaymentGateway, grace: timedelta, now: datetime | None = None) -> list[Settled]:
     """Settle every attempt still open `grace` after it began: succeeded if its order or payment committed,
     otherwise its approved charge voided (with an audit entry) or the attempt closed. A second run finds nothing."""
@@ -214,7 +233,7 @@ def _settle(intent_id: int, gateway: PaymentGateway, reason: str) -> Settled | N
         status = SUCCEEDED if _move(intent_id, OPEN, SUCCEEDED, charge_id) else None
     elif found is None:  # nothing taken yet; only if its status did not move meanwhile (its process charging now)
         status = VOIDED if _move(intent_id, (intent.status,), VOIDED) else None
-    elif found.approved or found.voided:
+    elif found.status is not ChargeStatus.DECLINED:  # approved, open (the buyer never came back) or voided
         status = VOIDED if _void(intent_id, charge_id, gateway, reason) else None
         voided = found.approved
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db_types import UTCDateTime, str_enum, utcnow
@@ -42,32 +42,11 @@ class PaymentMethod(db.Model):
         return f"{self.brand.label} ending {self.last4}, expires {self.exp_month:02d}/{self.exp_year}"
 
 
-class SandboxCard(db.Model):
-    """The sandbox gateway's own records (a real gateway keeps these on its side)."""
-
-    __tablename__ = "sandbox_card"
-
-    token: Mapped[str] = mapped_column(String(128), primary_key=True)
-    outcome: Mapped[str] = mapped_column(String(16))  # approve | decline
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class SandboxCharge(db.Model):
-    __tablename__ = "sandbox_charge"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
-    token: Mapped[str] = mapped_column(String(128))
-    amount_minor: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16))  # approved | declined | voided
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
 class IntentStatus(enum.StrEnum):
     """Where a payment attempt stands. It is written, and committed on its own, before the gateway is asked."""
 
-    PENDING = "pending"  # about to ask the gateway (or the answer was lost with the process)
+    PENDING = "pending"  # about to ask the gateway, waiting for the buyer (3-D Secure, the hosted page), or the
+    #                      answer was lost with the process
     CHARGED = "charged"  # the gateway approved; the order or invoice payment is not committed yet
     SUCCEEDED = "succeeded"  # committed behind an order or an invoice payment
     DECLINED = "declined"
@@ -84,12 +63,15 @@ class PaymentIntent(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
-    purpose: Mapped[str] = mapped_column(String(16))  # "checkout" | "invoice"
+    purpose: Mapped[str] = mapped_column(String(16))  # intents.Purpose
     purpose_key: Mapped[str] = mapped_column(String(128), index=True)  # the cart signature, the invoice number
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)  # the gateway's key for this charge
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[IntentStatus] = mapped_column(str_enum(IntentStatus, "intent_status"), default=IntentStatus.PENDING)
-    gateway_charge_id: Mapped[str | None] = mapped_column(String(64))
+    gateway_charge_id: Mapped[str | None] = mapped_column(String(64), index=True)  # the processor's payment intent
+    # What completes the purchase when the buyer comes back from the processor, or its webhook arrives first:
+    # who buys, the checkout's details, whether to save the card (portal/payments/completion.py).
+    details: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,7 +2,7 @@
 portal, which works with the processor's payment intents, setup intents and payment method ids, as it would with
 Stripe, Adyen or Braintree.
 
-Two implementations (work in progress, not yet used by checkout):
+Two implementations, chosen by PAYMENT_GATEWAY (`portal.payments.gateway.processor()`):
 - `portal.sandbox_processor`: the embedded default, a blueprint that plays the processor's part (hosted fields, a
   hosted payment page for buyers without JavaScript, a 3-D Secure step) with documented test cards;
 - `portal.payments.stripe_processor`: Stripe's API through the official `stripe` package.
@@ -76,6 +76,23 @@ class WebhookEvent:
     intent: Intent | None
 
 
+class ProcessorError(Exception):
+    """A request the processor refuses (an unknown intent, a refund above what was taken …): the message says
+    why, in words a developer reads (Stripe's invalid_request_error)."""
+
+
+class UnknownObject(ProcessorError, LookupError):
+    """No intent, payment method or event with this id."""
+
+
+class CardError(ProcessorError):
+    """Card details refused before any charge: a message per field (number, exp_month, exp_year, cvc, name)."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
 class SignatureError(Exception):
     """A webhook whose signature does not verify (or too old): answered 400 and ignored."""
 
@@ -85,11 +102,13 @@ class BrowserSide:
     """What the buyer's browser loads from the processor: its script (hosted fields) and frame origin, for the
     page and for the portal's Content-Security-Policy (one place: the processor says what it needs)."""
 
-    script_url: str
+    script_url: str  # "" when card entry is the processor's hosted page only
     publishable_key: str
     script_origins: tuple[str, ...]
     frame_origins: tuple[str, ...]
     connect_origins: tuple[str, ...] = ()
+    fields_url: str = ""  # the hosted card fields a payment form frames ("": none, the hosted page takes cards)
+    form_origins: tuple[str, ...] = ()  # where a payment form's answer may redirect (hosted page, 3-D Secure)
 
 
 class Processor(Protocol):
@@ -107,12 +126,20 @@ class Processor(Protocol):
 
     def retrieve_payment_intent(self, intent_id: str) -> Intent: ...
 
+    def find_payment_intent(self, idempotency_key: str) -> Intent | None:
+        """The payment intent created under this idempotency key, as it stands now; None if none was. How a
+        payment attempt whose process died learns whether the processor took money."""
+
     def cancel_payment_intent(self, intent_id: str, idempotency_key: str) -> Intent:
         """Give up an intent that has not succeeded (an abandoned authentication); nothing is taken."""
 
     def create_setup_intent(self, idempotency_key: str, *, customer_id: str | None = None,
                             return_url: str | None = None, metadata: dict[str, str] | None = None) -> Intent:
         """A card to save for later charges without the buyer present (renewals), with the buyer's consent."""
+
+    def confirm_setup_intent(self, intent_id: str, payment_method_id: str, idempotency_key: str, *,
+                             return_url: str | None = None) -> Intent:
+        """Save the card the buyer entered in the hosted fields (3-D Secure may be asked first)."""
 
     def retrieve_setup_intent(self, intent_id: str) -> Intent: ...
 
@@ -131,3 +158,4 @@ class Processor(Protocol):
         SignatureError."""
 
     def browser_side(self) -> BrowserSide: ...
+

@@ -37,12 +37,9 @@ from portal.payments.processor import (
     WebhookEvent,
 )
 
-STRIPE_JS_URL = "https://js.stripe.com/v3/"
-# The Content-Security-Policy sources Stripe documents for Stripe.js and the Payment Element (3-D Secure frames
-# come from hooks.stripe.com).
-SCRIPT_ORIGINS = ("https://js.stripe.com", "https://*.js.stripe.com")
-FRAME_ORIGINS = ("https://js.stripe.com", "https://*.js.stripe.com", "https://hooks.stripe.com")
-CONNECT_ORIGINS = ("https://api.stripe.com",)
+# What the portal's Content-Security-Policy admits for Stripe: a payment form's answer redirects to Checkout or to
+# 3-D Secure (form-action applies to those redirects).
+FORM_ORIGINS = ("https://checkout.stripe.com", "https://hooks.stripe.com")  # Checkout, and 3-D Secure
 REFUND_STATUSES = {"succeeded": "succeeded", "pending": "pending", "requires_action": "pending"}
 WEBHOOK_TOLERANCE_SECONDS = 300
 HOSTED_PAGE_PRODUCT_NAME = "Payment"
@@ -262,6 +259,7 @@ class StripeProcessor:
         return WebhookEvent(id=event["id"], type=event["type"], intent=intent)
 
     def browser_side(self) -> BrowserSide:
-        return BrowserSide(script_url=STRIPE_JS_URL, publishable_key=self._publishable_key,
-                           script_origins=SCRIPT_ORIGINS, frame_origins=FRAME_ORIGINS,
-                           connect_origins=CONNECT_ORIGINS)
+        # Cards are entered on Stripe Checkout (with or without JavaScript): no Stripe.js on the portal's pages,
+        # only the redirects of a payment form's answer to Checkout and to 3-D Secure.
+        return BrowserSide(script_url="", publishable_key=self._publishable_key, script_origins=(),
+                           frame_origins=(), connect_origins=(), form_origins=FORM_ORIGINS)

@@ -1,22 +1,32 @@
-"""Payment methods of a main chain: add a card, remove one, choose the default (Chain & User Managers)."""
+"""Payment methods of a main chain: add a card, remove one, choose the default (Chain & User Managers).
+
+Adding a card is a setup intent at the processor: the card is entered in its hosted fields (JavaScript) or on its
+hosted page (without), perhaps authenticated (3-D Secure), and saved when the manager comes back to
+`/payment-methods/return` (or the processor's webhook says so first).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, url_for
+import secrets
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from portal.accounts.context import current_actor
 from portal.accounts.forms import ConfirmForm
 from portal.authz import Permission, active_organization, get_in_scope_or_404, requires
+from portal.errors import RuleError
 from portal.extensions import db
 from portal.payments import services
-from portal.payments.cards import check_card
+from portal.payments.charges import return_to
 from portal.payments.forms import AddCardForm
-from portal.payments.gateway import gateway
+from portal.payments.gateway import processor
 from portal.payments.models import PaymentMethod
-from portal.rendering import confirmation, render, submit
+from portal.payments.processor import IntentState, ProcessorError
+from portal.rendering import confirmation, render, show_rule_error
 
 bp = Blueprint("payments", __name__, url_prefix="/payment-methods")
+SEE_OTHER = 303
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -25,17 +35,58 @@ def index():
     """Saved cards; add one."""
     org = active_organization()
     form = AddCardForm()
+    if form.validate_on_submit():
+        card_processor = processor()
+        try:
+            intent = services.start_saving(org, card_processor, f"setup-{org.id}-{secrets.token_hex(8)}",
+                                           return_to("payments.saved"), make_default=form.make_default.data,
+                                           payment_method_id=(form.payment_method_id.data or "").strip() or None)
+        except ProcessorError:
+            form.form_errors.append("That card could not be used. Enter it again, or use another card.")
+        else:
+            if intent.state is IntentState.REQUIRES_ACTION:  # 3-D Secure first
+                return redirect(intent.next_action_url, SEE_OTHER)
+            if intent.state is IntentState.REQUIRES_PAYMENT_METHOD and not intent.decline_message:
+                return redirect(card_processor.hosted_page_url(intent, return_to("payments.saved")), SEE_OTHER)
+            return _finish(org, intent.id)
+    return _page(org, form)
 
-    def save():
-        card = check_card(form.card_number.data, form.exp_month.data, form.exp_year.data, form.holder_name.data or "")
-        return services.save_card(org, card, gateway(), current_actor(), make_default=form.make_default.data)
 
-    if saved := submit(form, save):
-        flash(f"{saved.value.label} saved.", "success")
+@bp.get("/return")
+@requires(Permission.MANAGE_PAYMENT_METHODS)
+def saved():
+    """Where the processor sends the manager back (`?setup_intent=`): the card is saved, or the page says why
+    not."""
+    return _finish(active_organization(), request.args.get("setup_intent", ""))
+
+
+def _finish(org, setup_intent_id: str):
+    form = AddCardForm(formdata=None)
+    try:
+        method = services.finish_saving(org, setup_intent_id, processor(), current_actor())
+        db.session.commit()
+    except ProcessorError:  # no such setup intent (or none named)
+        db.session.rollback()
+        flash("That card setup is not one this page can complete; no card was saved.", "error")
         return redirect(url_for("payments.index"))
-    form.card_number.data = ""  # a card number is never sent back to the browser
-    return render("payments/index.html", status=422 if form.errors else 200, form=form,
-                  cards=services.saved_cards(org), confirm_form=ConfirmForm())
+    except RuleError as error:
+        db.session.rollback()
+        show_rule_error(form, error)
+        return _page(org, form, status=422)
+    flash(f"{method.label} saved.", "success")
+    return redirect(url_for("payments.index"))
+
+
+def _page(org, form: AddCardForm, status: int | None = None):
+    form.payment_method_id.data = ""  # a card the hosted fields gave is used once
+    return render("payments/index.html", status=status or (422 if form.errors or form.form_errors else 200),
+                  form=form, cards=services.saved_cards(org), confirm_form=ConfirmForm())
+
+
+@bp.app_template_global()
+def card_processor():
+    """What a payment form loads from the processor: its script and the hosted card fields' address."""
+    return processor().browser_side()
 
 
 def _card(method_id: int) -> PaymentMethod:

@@ -20,10 +20,8 @@ from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.payments import intents
-from portal.payments.cards import CardInput
-from portal.payments.charges import CardCharge, charge_card
+from portal.payments.charges import CardCharge, CardChoice, attempt_of_charge, charge_card, resume, return_to
 from portal.payments.gateway import PaymentGateway
-from portal.payments.models import PaymentMethod
 from portal.receipts.methods import OTHER_METHODS, payment_options
 from portal.receipts.services import issue_receipt
 
@@ -42,18 +40,41 @@ def check_payable(invoice: Invoice) -> None:
         raise RuleError("Nothing is owed on this invoice.")
 
 
-def pay_by_card(invoice: Invoice, saved_card: PaymentMethod | None, new_card: CardInput | None,
-                gateway: PaymentGateway, actor: Actor) -> InvoicePayment:
+def pay_by_card(invoice: Invoice, card: CardChoice, gateway: PaymentGateway, actor: Actor, *,
+                off_session: bool = False) -> InvoicePayment:
     """Charge the invoice's amount due (its total less the credit applied to it) to the card and mark it paid,
-    committed. RuleError: nothing was charged or kept (declined, already paid, not payable on its own)."""
+    committed. RuleError: nothing was charged or kept (declined, already paid, not payable on its own).
+    BuyerMustAct: the buyer goes to the processor first (3-D Secure, the hosted page; off session, the
+    managers are asked by email), and `complete_card_payment` records the payment when it succeeded."""
     check_payable(invoice)
-    charge = charge_card(saved_card, new_card, invoice.amount_due_minor, invoice.currency,
-                         intents.Purchase(invoice.organization_id, intents.Purpose.INVOICE, invoice.number), gateway)
+    charge = charge_card(card, invoice.amount_due_minor, invoice.currency,
+                         intents.Purchase(invoice.organization_id, intents.Purpose.INVOICE, invoice.number), gateway,
+                         return_url=return_to("invoices.pay_return", invoice_number=invoice.number),
+                         details={"flow": "invoice"}, off_session=off_session)
+    return _record_card_payment(invoice, charge, gateway, actor)
+
+
+def complete_card_payment(invoice: Invoice, charge_id: str, gateway: PaymentGateway, actor: Actor) -> InvoicePayment:
+    """The payment of an invoice paid at the processor, recorded now if it is not yet, committed. RuleError if
+    the payment did not succeed (nothing kept); LookupError if it is not a payment of this invoice."""
+    attempt = attempt_of_charge(charge_id, invoice.organization_id)
+    if attempt is None or attempt.purpose != intents.Purpose.INVOICE or attempt.purpose_key != invoice.number:
+        raise LookupError(charge_id)
+    existing = payment_of(invoice)
+    if existing is not None and existing.gateway_charge_id == charge_id:
+        return existing
+    _, charge = resume(charge_id, invoice.organization_id, gateway)
+    return _record_card_payment(invoice, charge, gateway, actor)
+
+
+def _record_card_payment(invoice: Invoice, charge: CardCharge, gateway: PaymentGateway,
+                         actor: Actor) -> InvoicePayment:
     try:
+        check_payable(invoice)
         payment = _record(invoice, PaymentMethodKind.CARD, charge.card_label, actor, charge)
         intents.succeed(charge.intent_id)  # the payment attempt succeeds with this commit, or not at all
         db.session.commit()
-    except IntegrityError:  # paid meanwhile (another tab, staff recording a wire): keep one payment only
+    except (IntegrityError, RuleError):  # paid meanwhile (another tab, staff recording a wire): keep one payment
         db.session.rollback()
         existing = payment_of(invoice)
         if existing is not None and existing.gateway_charge_id == charge.charge_id:

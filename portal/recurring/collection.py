@@ -31,12 +31,16 @@ from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.outbox.services import enqueue_email, external_url
+from portal.payments import intents
+from portal.payments.charges import BuyerMustAct, CardChoice
 from portal.payments.gateway import PaymentGateway
 from portal.payments.models import PaymentMethod
 from portal.recurring.models import CollectionState, Renewal, RenewalCollection
 
 RETRY_DAYS = (1, 3, 7)  # days after the first declined attempt; after the last one the invoice is past due
 ANNOUNCED_MESSAGE = "A wire transfer, ACH or check payment was announced: the card is not charged."
+AUTHENTICATION_MESSAGE = ("The card's bank asks the cardholder to approve this payment (3-D Secure): the managers "
+                          "were emailed a link to pay the invoice.")
 NO_CARD_MESSAGE = "No default card is saved any more: the renewal invoice is to be paid from the Invoices page."
 
 
@@ -133,11 +137,14 @@ def charge_renewal(invoice_id: int, today: date, gateway: PaymentGateway, actor:
         tally.without_card += 1
         return collection.state
     first_failed_on = _first_failed_on(collection, today)
-    try:
-        payment = pay_by_card(invoice, card, None, gateway, actor)  # commits the payment and sends the receipt
+    try:  # commits the payment and sends the receipt
+        payment = pay_by_card(invoice, CardChoice(saved_card=card), gateway, actor, off_session=True)
     except RuleError as declined:
         db.session.rollback()
         return _declined(invoice_id, declined.message, first_failed_on, today, actor, tally)
+    except BuyerMustAct:  # the bank wants the cardholder: nothing is taken off session
+        db.session.rollback()
+        return _authentication_needed(invoice_id, gateway, actor, tally)
     collection = db.session.get(RenewalCollection, invoice_id)
     collection.state, collection.next_attempt_on = CollectionState.PAID, None
     collection.attempts += 1
@@ -146,6 +153,30 @@ def charge_renewal(invoice_id: int, today: date, gateway: PaymentGateway, actor:
     db.session.commit()
     tally.charged += 1
     return CollectionState.PAID
+
+
+def _authentication_needed(invoice_id: int, gateway: PaymentGateway, actor: Actor,
+                           tally: CollectionTally) -> CollectionState:
+    """The off-session charge needs the cardholder (3-D Secure): it is cancelled, the invoice waits for a manager
+    to pay it from its page (where the bank asks them to approve), and the managers are emailed the link."""
+    collection = db.session.get(RenewalCollection, invoice_id)
+    invoice = db.session.get(Invoice, invoice_id)
+    org = db.session.get(Organization, collection.organization_id)
+    intents.abandon(intents.Purchase(org.id, intents.Purpose.INVOICE, invoice.number), gateway,
+                    "the bank wants the cardholder to approve an off-session charge")
+    collection.attempts += 1
+    collection.last_attempt_at = utcnow()
+    collection.state, collection.next_attempt_on = CollectionState.AWAITING_PAYMENT, None
+    collection.last_message = AUTHENTICATION_MESSAGE
+    tally.declined += 1
+    record(actor, "renewal.authentication_needed", invoice, org.id, number=invoice.number)
+    recipients = _recipients(org)
+    if recipients:
+        enqueue_email(recipients, "renewal_authentication_needed", organization=org, invoice=invoice,
+                      renewed=_renewed_plans(invoice_id),
+                      link=external_url("invoices.pay", invoice_number=invoice.number))
+    db.session.commit()
+    return collection.state
 
 
 def _declined(invoice_id: int, message: str, first_failed_on: date, today: date, actor: Actor,

@@ -22,16 +22,15 @@ from portal.accounts.models import Organization, User
 from portal.catalog.models import Product
 from portal.db_types import utcnow
 from portal.extensions import db
-from portal.payments.cards import CardInput
-from portal.payments.gateway import gateway
 from portal.payments.models import CardBrand, PaymentMethod
 from portal.recurring.collection import RETRY_DAYS
 from portal.recurring.run import renew
+from portal.sandbox_processor.processor import sandbox_processor
 from portal.subscriptions.models import Subscription
 from portal.subscriptions.services import add_months
 
 DEVICE_PLAN = "device-protection"
-DECLINING_CARD = "4000000000000002"  # the sandbox gateway declines it (portal/payments/gateway.py)
+DECLINING_CARD = "4000000000000002"  # the sandbox processor declines it (portal/sandbox_processor/processor.py)
 DUE_DAYS_AGO = 8
 
 
@@ -64,10 +63,11 @@ def seed_renewals(today: date | None = None) -> None:
         plan.scheduled_at, plan.scheduled_by_id = utcnow(), alice.id if alice else None
     due = today - timedelta(days=DUE_DAYS_AGO)
     _plan(litware, product, 3, due)
-    card = CardInput(DECLINING_CARD, CardBrand.VISA, 12, today.year + 3, "Frank Fischer")
-    db.session.add(PaymentMethod(organization_id=litware.id, brand=card.brand, last4=card.last4,
-                                 exp_month=card.exp_month, exp_year=card.exp_year, holder_name=card.holder_name,
-                                 gateway_token=gateway().tokenize(card), is_default=True))
+    # The card as the processor's hosted fields would have taken it: the portal keeps its payment method id.
+    card = sandbox_processor().create_payment_method(DECLINING_CARD, 12, today.year + 3, "123", "Frank Fischer")
+    db.session.add(PaymentMethod(organization_id=litware.id, brand=CardBrand(card.brand), last4=card.last4,
+                                 exp_month=card.exp_month, exp_year=card.exp_year, holder_name="Frank Fischer",
+                                 gateway_token=card.payment_method_id, is_default=True))
     db.session.commit()
     for day in (due, *(due + timedelta(days=retry) for retry in RETRY_DAYS)):
         renew(day)

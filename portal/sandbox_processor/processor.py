@@ -14,7 +14,8 @@ Test cards (any future expiry, any name; a CVC of 3 digits, 4 for American Expre
 | 4000 0000 0000 0002 | Visa             | declined ("The card was declined by its bank…")                    |
 | 4000 0000 0000 9995 | Visa             | declined, insufficient funds                                       |
 
-Any other Luhn-valid number is approved. An expiry in the past or a bad CVC is refused with a message.
+Any other Luhn-valid Visa, Mastercard or American Express number is approved; other brands are refused
+(the portal accepts these three). An expiry in the past or a bad CVC is refused with a message.
 
 The sandbox keeps brand, last four, expiry and outcome, never the number or the CVC, and logs neither. Its
 records are written on a connection of its own and committed at once, as a real processor keeps them on its
@@ -46,10 +47,13 @@ from portal.extensions import db
 from portal.payments.processor import (
     BrowserSide,
     CardDetails,
+    CardError,
     Intent,
     IntentState,
+    ProcessorError,
     Refund,
     SignatureError,
+    UnknownObject,
     WebhookEvent,
 )
 from portal.sandbox_processor.models import (
@@ -74,23 +78,6 @@ TEST_CARD_OUTCOMES = {"4000000000000002": "decline", "4000000000009995": "insuff
                       "4000002760003184": "authenticate"}
 OUTCOME_MESSAGES = {"decline": DECLINED, "insufficient_funds": INSUFFICIENT_FUNDS}
 OPEN_PAYMENT = (IntentState.REQUIRES_PAYMENT_METHOD, IntentState.REQUIRES_CONFIRMATION)
-
-
-class ProcessorError(Exception):
-    """A request the processor refuses (an unknown intent, a refund above what was taken …): the message says
-    why, in words a developer reads (Stripe's invalid_request_error)."""
-
-
-class UnknownObject(ProcessorError, LookupError):
-    """No intent, payment method or event with this id."""
-
-
-class CardError(ProcessorError):
-    """Card details refused before any charge: a message per field (number, exp_month, exp_year, cvc, name)."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
 
 
 def _luhn_valid(digits: str) -> bool:
@@ -121,6 +108,8 @@ def check_card(number: str, exp_month: object, exp_year: object, cvc: str, *,
     if not (digits.isascii() and digits.isdigit() and 12 <= len(digits) <= 19 and _luhn_valid(digits)):
         errors["number"] = "This card number is not valid. Check the digits on the card."
     brand = card_brand(digits) if "number" not in errors else "unknown"
+    if "number" not in errors and brand == "unknown":
+        errors["number"] = "We accept American Express, Visa and Mastercard."
     month = _whole(exp_month)
     year = _whole(exp_year)
     if year is not None and year < 100:
@@ -226,6 +215,12 @@ class SandboxProcessor:
 
     def retrieve_payment_intent(self, intent_id: str) -> Intent:
         return self._intent(intent_id, kind="payment")
+
+    def find_payment_intent(self, idempotency_key: str) -> Intent | None:
+        with db.engine.connect() as conn:
+            answer = conn.scalar(select(SandboxIdempotency.response).where(
+                SandboxIdempotency.key == idempotency_key, SandboxIdempotency.operation == "create_payment_intent"))
+        return self._intent(answer["intent"]["id"]) if answer else None
 
     def cancel_payment_intent(self, intent_id: str, idempotency_key: str) -> Intent:
         def cancel() -> Intent:
@@ -333,10 +328,13 @@ class SandboxProcessor:
 
     def browser_side(self) -> BrowserSide:
         # Served from the portal's own origin, which its Content-Security-Policy admits already ('self').
-        script = url_for("static", filename="js/sandbox-processor.js") if has_request_context() else \
-            "/static/js/sandbox-processor.js"
+        if has_request_context():
+            script = url_for("static", filename="js/sandbox-processor.js")
+            fields = url_for("sandbox_processor.fields", key=publishable_key())
+        else:
+            script, fields = "/static/js/sandbox-processor.js", f"{URL_PREFIX}/fields?key={publishable_key()}"
         return BrowserSide(script_url=script, publishable_key=publishable_key(), script_origins=(),
-                           frame_origins=(), connect_origins=())
+                           frame_origins=(), connect_origins=(), fields_url=fields)
 
     # --- webhooks
     def signed_request(self, event_id: str, *, timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:

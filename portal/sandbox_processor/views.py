@@ -122,7 +122,8 @@ def pay(intent_id: str):
             form.number.errors = [*form.number.errors, intent.decline_message or "The card was declined."]
             record = processor.intent_record(intent_id)
     status = 422 if request.method == "POST" else 200
-    return render_template("sandbox_processor/pay.html", form=form, record=record), status
+    form.number.data = form.cvc.data = ""  # a card's number and code are never sent back to the browser
+    return render_template("sandbox_processor/pay.html", form=form, record=record, back_url=_back_to(record)), status
 
 
 @bp.route("/authenticate/<intent_id>", methods=["GET", "POST"])

@@ -51,11 +51,11 @@ from portal.orders.services import (
 )
 from portal.outbox.services import enqueue_email, external_url
 from portal.payments import intents
-from portal.payments.charges import charge_card
+from portal.payments.charges import CARD_FIELD, CardChoice, attempt_of_charge, charge_card, resume, return_to
 from portal.payments.gateway import PaymentGateway
-from portal.payments.models import PaymentMethod
+from portal.payments.services import save_paying_card
 from portal.seller.taxes import TaxTerms, tax_terms
-from portal.storefront_sales import invoicing
+from portal.storefront_sales import carts, invoicing
 from portal.storefront_sales.carts import StorefrontCart, StorefrontLine, price_lines
 from portal.storefront_sales.customers import check_open
 from portal.storefronts.models import Storefront
@@ -122,25 +122,28 @@ def _check_before_payment(storefront: Storefront, customer: Organization, summar
     check_references(billing)
     if payment.kind is not PaymentKind.CARD:
         raise RuleError("Pay by card.", field="payment_kind")
-    if payment.saved_card is not None and payment.saved_card.organization_id != customer.id:
+    if payment.card.saved_card is not None and payment.card.saved_card.organization_id != customer.id:
         raise RuleError("Choose one of your saved cards or enter a new one.", field="saved_card")
-    if payment.saved_card is None and payment.new_card is None:
-        raise RuleError("Choose a saved card or enter a new one.", field="payment_kind")
     invoicing.check_invoicing_details(storefront)
 
 
-def take_payment(storefront: Storefront, customer: Organization, items: list[CartItem], signature: str,
+def take_payment(storefront: Storefront, customer: Organization, user: User, items: list[CartItem], signature: str,
                  expected_total: int | None, payment: StorefrontPayment, billing: BillingDetails,
                  gateway: PaymentGateway) -> tuple[SaleSummary, TakenPayment]:
     """Check the checkout and charge the customer's card once for it (payment attempt committed on its own
-    first). RuleError: nothing charged. AlreadyPlaced: this checkout is already an order."""
+    first). RuleError: nothing charged. AlreadyPlaced: this checkout is already an order. BuyerMustAct: the
+    customer goes to the processor first; `complete_storefront_order` places the order once it is paid."""
     if signature and find_storefront_order(customer, signature) is not None:
         raise AlreadyPlaced(signature)
     summary = sale_summary(storefront, customer, items)
     _check_before_payment(storefront, customer, summary, signature, expected_total, payment, billing)
-    charge = charge_card(payment.saved_card, payment.new_card, summary.quote.total_minor, customer.currency,
-                         intents.Purchase(customer.id, intents.Purpose.CHECKOUT, summary.signature), gateway)
-    return summary, TakenPayment(charge.charge_id, charge.card_label, charge.new_card_token, charge.intent_id)
+    details = {"flow": "storefront", "storefront_id": storefront.id, "user_id": user.id, "signature": signature,
+               "expected_total": expected_total, "billing": dict(billing.__dict__)}
+    charge = charge_card(payment.card, summary.quote.total_minor, customer.currency,
+                         intents.Purchase(customer.id, intents.Purpose.CHECKOUT, summary.signature), gateway,
+                         return_url=return_to("storefront_sales.checkout_return", alias=storefront.alias),
+                         details=details)
+    return summary, TakenPayment.of(charge)
 
 
 def _line(order: Order, position: int, config: Configuration, copies: int, unit_minor: int,
@@ -162,15 +165,6 @@ def _order(org: Organization, user: User, key: str, payment_kind: PaymentKind, q
                  payment_kind=payment_kind, currency=org.currency, discount_bp=quote.discount_bp,
                  subtotal_minor=quote.subtotal_minor, discount_minor=quote.discount_minor, tax_minor=quote.tax_minor,
                  total_minor=quote.total_minor, billing=billing, **extra)
-
-
-def _save_new_card(customer: Organization, payment: StorefrontPayment, token: str | None) -> None:
-    card = payment.new_card
-    has_cards = db.session.scalar(select(PaymentMethod.id).where(PaymentMethod.organization_id == customer.id)
-                                  .limit(1))
-    db.session.add(PaymentMethod(organization_id=customer.id, brand=card.brand, last4=card.last4,
-                                 exp_month=card.exp_month, exp_year=card.exp_year, holder_name=card.holder_name,
-                                 gateway_token=token, is_default=has_cards is None))
 
 
 def record_sale(storefront: Storefront, customer: Organization, user: User, summary: SaleSummary,
@@ -214,8 +208,8 @@ def record_sale(storefront: Storefront, customer: Organization, user: User, summ
         keys[sold_line.id] = keys[bought_line.id] = Delivered(tuple(lic.key for lic in created))
     db.session.flush()
     give_licenses(licenses, reseller, customer, user, actor)
-    if payment.new_card is not None and payment.save_new_card:
-        _save_new_card(customer, payment, taken.new_card_token)
+    if taken.new_card is not None and payment.card.save:
+        save_paying_card(customer, taken.new_card)
     # The invoice numbers come last: their counter rows stay locked until commit.
     invoice = invoicing.issue_reseller_invoice(order, storefront, today, keys)
     vendor_invoice = invoicing.issue_wholesale_invoice(wholesale, terms, customer.name, order, today, keys)
@@ -266,7 +260,45 @@ def place_storefront_order(storefront: Storefront, customer: Organization, user:
     the vendor's wholesale order and invoice to the reseller, the licenses assigned to the customer, the audit
     entries and emails. Returns the customer's order. RuleError: nothing was created and no money kept.
     AlreadyPlaced: this checkout is already an order (find it with `find_storefront_order`); no money kept."""
-    summary, taken = take_payment(storefront, customer, items, signature, expected_total, payment, billing, gateway)
+    summary, taken = take_payment(storefront, customer, user, items, signature, expected_total, payment, billing,
+                                  gateway)
+    return _record(storefront, customer, user, summary, payment, billing, taken, actor, gateway, today)
+
+
+def complete_storefront_order(storefront: Storefront, customer: Organization, charge_id: str, actor: Actor,
+                              gateway: PaymentGateway, today: date | None = None) -> Order:
+    """The order of a storefront checkout paid at the processor, placed now if it is not yet, committed.
+    RuleError: the payment did not succeed, or the cart changed meanwhile (the money is given back)."""
+    attempt = attempt_of_charge(charge_id, customer.id)
+    if attempt is None or attempt.details.get("flow") != "storefront" \
+            or attempt.details.get("storefront_id") != storefront.id:
+        raise LookupError(charge_id)
+    details = attempt.details
+    placed = find_storefront_order(customer, details["signature"])
+    if placed is not None and placed.gateway_charge_id == charge_id:
+        return placed
+    _, charge = resume(charge_id, customer.id, gateway)
+    taken = TakenPayment.of(charge)
+    user = db.session.get(User, details["user_id"])
+    billing = BillingDetails(**{name: details["billing"][name] for name in BillingDetails.__dataclass_fields__})
+    payment = StorefrontPayment(PaymentKind.CARD, CardChoice(save=bool(details.get("save"))))
+    try:
+        if placed is not None:
+            raise AlreadyPlaced(details["signature"])
+        summary = sale_summary(storefront, customer, carts.cart_items(storefront, user, customer))
+        if summary.signature != details["signature"] or summary.quote.total_minor != details["expected_total"]:
+            raise RuleError("Your cart changed while you were paying, so no order was placed and the payment was "
+                            "given back. Review the cart and place the order again.", field=CARD_FIELD)
+    except BaseException:
+        db.session.rollback()
+        give_back(taken, gateway)
+        raise
+    return _record(storefront, customer, user, summary, payment, billing, taken, actor, gateway, today)
+
+
+def _record(storefront: Storefront, customer: Organization, user: User, summary: SaleSummary,
+            payment: StorefrontPayment, billing: BillingDetails, taken: TakenPayment, actor: Actor,
+            gateway: PaymentGateway, today: date | None) -> Order:
     try:
         order = record_sale(storefront, customer, user, summary, payment, billing, taken, actor,
                             today or utcnow().date())

@@ -31,7 +31,7 @@ from portal.extensions import csrf, db, htmx, limiter
 from portal.orders.models import Order, PaymentKind
 from portal.orders.services import BillingDetails, PaymentChoice
 from portal.pagination import window
-from portal.payments.cards import check_card
+from portal.payments.charges import BuyerMustAct, CardChoice
 from portal.payments.gateway import gateway
 from portal.payments.models import PaymentMethod
 from portal.payments.services import saved_cards
@@ -43,6 +43,7 @@ from portal.storefront_sales.forms import SignUpForm, StorefrontCheckoutForm
 from portal.storefronts.prices import price_book
 
 bp = Blueprint("storefront_sales", __name__, url_prefix="/s/<alias>")
+SEE_OTHER = 303
 ORDERS_PER_PAGE = 25
 PRODUCTS_PER_PAGE = 12  # the catalog's page (keyset: ?after=<the last product's id>)
 _PLAIN = re.compile(r"[A-Za-z0-9-]{1,120}", re.ASCII)  # what a product slug or an order number can be
@@ -309,15 +310,15 @@ def remove(item_id: int):
 
 
 def _payment(form: StorefrontCheckoutForm) -> PaymentChoice:
-    """The card: one of the customer's saved cards, or the new card typed (checked by payments.cards)."""
+    """The card: one of the customer's saved cards, or a new card (the processor's hosted fields or page)."""
     if form.saved_card.data:
         card = db.session.scalars(select(PaymentMethod).where(PaymentMethod.id == form.saved_card.data,
                                                               PaymentMethod.organization_id == g.customer.id)).first()
         if card is None:
             raise RuleError("Choose one of your saved cards.", field="saved_card")
-        return PaymentChoice(PaymentKind.CARD, saved_card=card)
-    new_card = check_card(form.card_number.data, form.exp_month.data, form.exp_year.data, form.holder_name.data or "")
-    return PaymentChoice(PaymentKind.CARD, new_card=new_card, save_new_card=bool(form.save_card.data))
+        return PaymentChoice(PaymentKind.CARD, CardChoice(saved_card=card))
+    return PaymentChoice(PaymentKind.CARD, CardChoice(payment_method_id=(form.payment_method_id.data or "").strip()
+                                                      or None, save=bool(form.save_card.data)))
 
 
 @bp.route("/checkout", methods=["GET", "POST"])
@@ -332,21 +333,56 @@ def checkout():
             order = selling.place_storefront_order(
                 g.storefront, customer, current_user, items, form.cart_signature.data, form.expected_total.data,
                 _payment(form), BillingDetails(**form.billing_values()), current_actor(), gateway())
+        except BuyerMustAct as sent:  # 3-D Secure, or the card on the processor's page: the order waits
+            return redirect(sent.url, SEE_OTHER)
         except selling.AlreadyPlaced as placed:
-            db.session.rollback()
-            order = selling.find_storefront_order(customer, placed.order_key)
-            if order is None:
-                flash("The order could not be placed; nothing was charged. Please place it again.", "error")
-                return redirect(url_for("storefront_sales.checkout"))
-            flash(f"This order was already placed as {order.number}; nothing was charged twice.", "info")
-            return redirect(url_for("storefront_sales.order", number=order.number))
+            return _already_placed(placed)
         except RuleError as error:
             db.session.rollback()
             show_rule_error(form, error)
-            form.card_number.data = ""  # a card number is never sent back to the browser
         else:
-            flash(f"Thank you. Order {order.number} is placed; a confirmation is on its way by email.", "success")
-            return redirect(url_for("storefront_sales.order", number=order.number))
+            return _placed(order)
+    return _checkout_page(form)
+
+
+@bp.get("/checkout/return")
+@customer_required
+def checkout_return():
+    """Where the processor sends the customer back (`?payment_intent=`): the order is placed once its payment
+    succeeded, or the checkout says why not."""
+    try:
+        order = selling.complete_storefront_order(g.storefront, g.customer, request.args.get("payment_intent", ""),
+                                                  current_actor(), gateway())
+    except LookupError:  # no such payment of this organization (or none named)
+        flash("That payment is not one this page can complete; nothing was placed or charged.", "error")
+        return redirect(url_for("storefront_sales.checkout"))
+    except selling.AlreadyPlaced as placed:
+        return _already_placed(placed)
+    except RuleError as error:
+        form = StorefrontCheckoutForm(obj=g.customer, formdata=None)
+        show_rule_error(form, error)
+        return _checkout_page(form, status=422)
+    return _placed(order)
+
+
+def _placed(order: Order):
+    flash(f"Thank you. Order {order.number} is placed; a confirmation is on its way by email.", "success")
+    return redirect(url_for("storefront_sales.order", number=order.number))
+
+
+def _already_placed(placed):
+    db.session.rollback()
+    order = selling.find_storefront_order(g.customer, placed.order_key)
+    if order is None:
+        flash("The order could not be placed; nothing was charged. Please place it again.", "error")
+        return redirect(url_for("storefront_sales.checkout"))
+    flash(f"This order was already placed as {order.number}; nothing was charged twice.", "info")
+    return redirect(url_for("storefront_sales.order", number=order.number))
+
+
+def _checkout_page(form: StorefrontCheckoutForm, status: int | None = None):
+    customer = g.customer
+    form.payment_method_id.data = ""  # a card the hosted fields gave is used once
     items = carts.cart_items(g.storefront, current_user, customer)
     if not items and request.method == "GET":
         flash("Your cart is empty.", "info")
@@ -357,7 +393,8 @@ def checkout():
     cards = saved_cards(customer)
     if request.method == "GET":
         form.saved_card.data = next((c.id for c in cards if c.is_default), 0)
-    return render("storefront_sales/checkout.html", status=422 if form.errors else 200, form=form, summary=summary,
+    return render("storefront_sales/checkout.html", status=status or (422 if form.errors else 200), form=form,
+                  summary=summary,
                   cart=summary.cart, cards=cards)
 
 

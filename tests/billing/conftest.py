@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 
 import pytest
 
@@ -16,9 +15,9 @@ from portal.extensions import db
 from portal.orders.checkout import place_order
 from portal.orders.models import PaymentKind
 from portal.orders.services import BillingDetails, PaymentChoice, checkout_summary
-from portal.payments.cards import check_card
-from portal.payments.gateway import SandboxGateway
-from tests.factories import actor
+from portal.payments.charges import CardChoice
+from portal.payments.gateway import gateway
+from tests.factories import actor, processor_card
 
 BUYERS = {"Northwind IT": "alice", "Litware Solutions": "frank", "Fabrikam Stores": "dave"}
 
@@ -36,7 +35,8 @@ def org_and_buyer(demo, name: str) -> tuple[Organization, User]:
 
 
 def card(number: str = "4242 4242 4242 4242") -> PaymentChoice:
-    return PaymentChoice(PaymentKind.CARD, new_card=check_card(number, 12, date.today().year + 2, "Card Holder"))
+    """A new card entered in the processor's hosted fields."""
+    return PaymentChoice(PaymentKind.CARD, CardChoice(payment_method_id=processor_card(number)))
 
 
 def buy(demo, org_name: str, payment: PaymentChoice | PaymentKind = PaymentKind.INVOICE, slug: str = "mailsuite",
@@ -53,5 +53,5 @@ def buy(demo, org_name: str, payment: PaymentChoice | PaymentKind = PaymentKind.
     summary = checkout_summary(org, items)
     choice = payment if isinstance(payment, PaymentChoice) else PaymentChoice(payment)
     order = place_order(org, user, items, summary.signature, summary.quote.total_minor, choice,
-                        BillingDetails.of(org), actor(user), SandboxGateway())
+                        BillingDetails.of(org), actor(user), gateway())
     return invoice_for_order(order)

@@ -12,11 +12,10 @@ from sqlalchemy import select
 from portal.accounts.models import BillingMode, Organization, PartnerTier, Role
 from portal.catalog.models import BillingInterval, Product, ProductKind, SubscriptionBasis
 from portal.extensions import db
-from portal.payments.cards import check_card
-from portal.payments.gateway import SandboxGateway
-from portal.payments.models import PaymentMethod
+from portal.payments.models import CardBrand, PaymentMethod
+from portal.sandbox_processor.processor import sandbox_processor
 from portal.subscriptions.models import Subscription
-from tests.factories import demo_product, make_member, make_org, make_user
+from tests.factories import demo_product, make_member, make_org, make_user, processor_card
 
 APPROVED = "4242 4242 4242 4242"
 DECLINED = "4000 0000 0000 0002"
@@ -58,13 +57,13 @@ def plan(org: Organization, slug: str = "device-protection", quantity: int = 7, 
 
 
 def saved_card(org: Organization, number: str = APPROVED) -> PaymentMethod:
-    """A default card saved through the sandbox gateway, as the payment methods page saves it (committed first: the
+    """A default card saved at the sandbox processor, as the payment methods page saves it (committed first: the
     sandbox writes on a connection of its own)."""
     db.session.commit()
-    card = check_card(number, 12, date.today().year + 3, "Card Holder")
-    method = PaymentMethod(organization_id=org.id, brand=card.brand, last4=card.last4, exp_month=12,
-                           exp_year=card.exp_year,
-                           holder_name="Card Holder", gateway_token=SandboxGateway().tokenize(card), is_default=True)
+    card = sandbox_processor().retrieve_card(processor_card(number))
+    method = PaymentMethod(organization_id=org.id, brand=CardBrand(card.brand), last4=card.last4, exp_month=12,
+                           exp_year=card.exp_year, holder_name="Card Holder", gateway_token=card.payment_method_id,
+                           is_default=True)
     db.session.add(method)
     db.session.flush()
     return method

@@ -8,6 +8,8 @@
 (function () {
   "use strict";
 
+  document.documentElement.classList.add("js"); // what only a page without JavaScript shows hides (.no-js)
+
   var opener = null; // the element outside any dialog whose htmx request opened (or will open) a dialog
 
   function focusable(dialog) {

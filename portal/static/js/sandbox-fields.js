@@ -20,6 +20,13 @@
     });
   }
 
+  // The portal's page asks for the card when its own form is submitted (sandbox-processor.js).
+  window.addEventListener("message", function (event) {
+    if (event.source !== window.parent || event.origin !== form.dataset.parentOrigin) { return; }
+    if ((event.data || {}).type !== "sandbox:submit") { return; }
+    if (form.requestSubmit) { form.requestSubmit(); } else { form.dispatchEvent(new Event("submit")); }
+  });
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var card = {key: form.dataset.publishableKey};
