@@ -24,9 +24,8 @@ from portal.orders import services
 from portal.orders.models import Order, PaymentKind
 from portal.orders.services import CheckoutDetails, PaymentChoice
 from portal.payments import intents
-from portal.payments.charges import CardChoice, attempt_of_charge, resume
+from portal.payments.charges import CardChoice, attempt_for, resume
 from portal.payments.gateway import PaymentGateway
-from portal.payments.models import PaymentIntent
 
 
 def place_order(org: Organization, user: User, items: list[CartItem], signature: str, expected_total: int | None,
@@ -38,11 +37,14 @@ def place_order(org: Organization, user: User, items: list[CartItem], signature:
     return _record(org, user, summary, payment, billing, taken, actor, gateway)
 
 
-def complete_order(org: Organization, charge_id: str, actor: Actor, gateway: PaymentGateway) -> Order:
-    """The order of a checkout paid at the processor, placed now if it is not yet, committed. RuleError: the
-    payment did not succeed, or the cart changed meanwhile (the money is given back); nothing was placed."""
-    attempt = _attempt(org, charge_id)
-    details = attempt.details
+def complete_order(org: Organization, returned_id: str, actor: Actor, gateway: PaymentGateway) -> Order:
+    """The order of a checkout paid at the processor (`returned_id`: the payment the return or the event names),
+    placed now if it is not yet, committed. RuleError: the payment did not succeed, or the cart changed meanwhile
+    (the money is given back); nothing was placed. LookupError: no checkout of this organization's."""
+    attempt = attempt_for(returned_id, org.id, gateway)
+    if attempt is None or attempt.details.get("flow") != "checkout":
+        raise LookupError(returned_id)
+    charge_id, details = attempt.gateway_charge_id, attempt.details
     placed = services.find_order(org, details["signature"])
     if placed is not None and placed.gateway_charge_id == charge_id:
         return placed
@@ -61,14 +63,6 @@ def complete_order(org: Organization, charge_id: str, actor: Actor, gateway: Pay
         services.give_back(taken, gateway)
         raise
     return _record(org, user, summary, payment, billing, taken, actor, gateway)
-
-
-def _attempt(org: Organization, charge_id: str) -> PaymentIntent:
-    """The organization's checkout attempt of this charge; LookupError (a 404) otherwise."""
-    attempt = attempt_of_charge(charge_id, org.id)
-    if attempt is None or attempt.details.get("flow") != "checkout":
-        raise LookupError(charge_id)
-    return attempt
 
 
 def _record(org: Organization, user: User, summary: services.CheckoutSummary, payment: PaymentChoice,

@@ -27,7 +27,7 @@ from portal.outbox.services import external_url
 from portal.payments import intents
 from portal.payments.gateway import ChargeResult, ChargeStatus, PaymentGateway
 from portal.payments.models import CardBrand, PaymentIntent, PaymentMethod
-from portal.payments.processor import CardDetails
+from portal.payments.processor import CardDetails, ProcessorError
 
 CARD_FIELD = "saved_card"  # where a card's refusal is shown on the portal's payment forms
 
@@ -124,6 +124,26 @@ def resume(charge_id: str, organization_id: int, gateway: PaymentGateway) -> tup
         result = gateway.outcome(charge_id)
     intents.record_answer(attempt, result, gateway)
     return row, _answered(result, row.id, CardChoice(save=bool(row.details.get("save"))), gateway)
+
+
+def attempt_for(returned_id: str, organization_id: int | None, gateway: PaymentGateway) -> PaymentIntent | None:
+    """The organization's payment attempt of the charge a return or a webhook event names (None if none). A hosted
+    page may pay with a payment intent of its own (Stripe Checkout), which names the attempt's in `replaces`: it
+    becomes the attempt's charge (what refunds name), and the intent created first is cancelled."""
+    if not returned_id:
+        return None
+    try:
+        result = gateway.outcome(returned_id)
+    except (ProcessorError, LookupError):
+        return None
+    row = attempt_of_charge(result.charge_id, organization_id)
+    if row is None and result.replaces:
+        row = attempt_of_charge(result.replaces, organization_id)
+    if row is not None and result.replaces and row.gateway_charge_id == result.replaces \
+            and intents.rename_charge(row.id, result.replaces, result.charge_id):
+        gateway.void(result.replaces)  # never paid: nothing can be taken on it later
+        db.session.refresh(row)
+    return row
 
 
 def attempt_of_charge(charge_id: str, organization_id: int | None = None) -> PaymentIntent | None:

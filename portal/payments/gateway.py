@@ -35,6 +35,7 @@ class ChargeResult:
     message: str = ""
     action_url: str | None = None  # where the buyer authenticates (3-D Secure)
     payment_method_id: str | None = None  # the card that paid or was tried
+    replaces: str | None = None  # a hosted page's own payment intent names the one it pays for (Stripe Checkout)
 
     @property
     def approved(self) -> bool:
@@ -51,7 +52,8 @@ def result_of(intent: Intent) -> ChargeResult:
         status, message = ChargeStatus.DECLINED, intent.decline_message
     else:
         status, message = ChargeStatus.OPEN, NOT_COMPLETED
-    return ChargeResult(status, intent.id, message, intent.next_action_url, intent.payment_method_id)
+    return ChargeResult(status, intent.id, message, intent.next_action_url, intent.payment_method_id,
+                        intent.metadata.get("replaces_payment_intent"))
 
 
 class CardGateway:

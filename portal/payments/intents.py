@@ -196,6 +196,15 @@ def give_back(intent_id: int | None, charge_id: str | None, gateway: PaymentGate
         _void(intent_id, charge_id, gateway, "its order or payment could not be saved")
 
 
+def rename_charge(intent_id: int, old_charge_id: str, new_charge_id: str) -> bool:
+    """The attempt's charge is now `new_charge_id` (a hosted page paid with a payment intent of its own),
+    committed on a connection of its own; False if it no longer named `old_charge_id`."""
+    with db.engine.begin() as conn:
+        return conn.execute(update(PaymentIntent).where(PaymentIntent.id == intent_id,
+                                                        PaymentIntent.gateway_charge_id == old_charge_id)
+                            .values(gateway_charge_id=new_charge_id, updated_at=utcnow())).rowcount == 1
+
+
 def abandon(purchase: Purchase, gateway: PaymentGateway, reason: str) -> None:
     """Settle now every attempt of the purchase still open (an off-session charge that wanted the cardholder):
     its payment intent is cancelled, so that nothing can be taken for it later."""

@@ -163,6 +163,16 @@ class StripeProcessor:
             return intent_from_stripe(found)
         return intent_from_stripe(_plain(self._v1.payment_intents.retrieve(intent_id)))
 
+    def find_payment_intent(self, idempotency_key: str) -> Intent | None:
+        """The payment intent created under this key: the portal writes the key into every intent's metadata, and
+        Stripe's search finds it (search results may lag a few seconds behind; reconcile waits longer)."""
+        if "'" in idempotency_key or "\\" in idempotency_key:
+            raise ValueError("an idempotency key holds no quote or backslash")
+        found = _plain(self._v1.payment_intents.search(
+            {"query": f"metadata['idempotency_key']:'{idempotency_key}'", "limit": 1}))
+        data = found.get("data") or []
+        return intent_from_stripe(data[0]) if data else None
+
     def cancel_payment_intent(self, intent_id: str, idempotency_key: str) -> Intent:
         """Give up an intent that has not succeeded; nothing is taken."""
         return intent_from_stripe(_plain(self._v1.payment_intents.cancel(
@@ -179,6 +189,21 @@ class StripeProcessor:
         if customer_id:
             params["customer"] = customer_id
         return intent_from_stripe(_plain(self._v1.setup_intents.create(params, {"idempotency_key": idempotency_key})))
+
+    def confirm_setup_intent(self, intent_id: str, payment_method_id: str, idempotency_key: str, *,
+                             return_url: str | None = None) -> Intent:
+        """Save a card entered in the buyer's browser (3-D Secure may come first, at `next_action_url`)."""
+        params: dict[str, Any] = {"payment_method": payment_method_id}
+        if return_url:
+            params["return_url"] = return_url
+        try:
+            confirmed = self._v1.setup_intents.confirm(intent_id, params, {"idempotency_key": idempotency_key})
+        except stripe.CardError as error:
+            refused = _refused_intent(error, "setup_intent")
+            if refused is None:
+                raise
+            return refused
+        return intent_from_stripe(_plain(confirmed))
 
     def retrieve_setup_intent(self, intent_id: str) -> Intent:
         """The setup intent as Stripe has it now; a Checkout Session id (`cs_…`) gives the session's."""

@@ -21,7 +21,7 @@ from portal.errors import RuleError
 from portal.extensions import csrf, db
 from portal.orders.checkout import complete_order
 from portal.payments import services
-from portal.payments.charges import attempt_of_charge
+from portal.payments.charges import attempt_for
 from portal.payments.gateway import gateway, processor
 from portal.payments.intents import Purpose
 from portal.payments.processor import Intent, ProcessorError, SignatureError
@@ -55,11 +55,12 @@ def receive():
 
 def complete_payment(intent: Intent) -> None:
     """Complete the purchase of a succeeded payment, if it waits for it (a no-op when already done)."""
-    attempt = attempt_of_charge(intent.id)
+    card_gateway = gateway()
+    attempt = attempt_for(intent.id, None, card_gateway)
     if attempt is None:
         return
     org = db.session.get(Organization, attempt.organization_id)
-    actor, card_gateway = Actor.system(), gateway()
+    actor = Actor.system()
     if attempt.purpose == Purpose.INVOICE:
         invoice = db.session.scalars(select(Invoice).where(Invoice.organization_id == org.id,
                                                            Invoice.number == attempt.purpose_key)).first()

@@ -20,7 +20,7 @@ from portal.db_types import utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.payments import intents
-from portal.payments.charges import CardCharge, CardChoice, attempt_of_charge, charge_card, resume, return_to
+from portal.payments.charges import CardCharge, CardChoice, attempt_for, charge_card, resume, return_to
 from portal.payments.gateway import PaymentGateway
 from portal.receipts.methods import OTHER_METHODS, payment_options
 from portal.receipts.services import issue_receipt
@@ -54,12 +54,14 @@ def pay_by_card(invoice: Invoice, card: CardChoice, gateway: PaymentGateway, act
     return _record_card_payment(invoice, charge, gateway, actor)
 
 
-def complete_card_payment(invoice: Invoice, charge_id: str, gateway: PaymentGateway, actor: Actor) -> InvoicePayment:
+def complete_card_payment(invoice: Invoice, returned_id: str, gateway: PaymentGateway,
+                          actor: Actor) -> InvoicePayment:
     """The payment of an invoice paid at the processor, recorded now if it is not yet, committed. RuleError if
     the payment did not succeed (nothing kept); LookupError if it is not a payment of this invoice."""
-    attempt = attempt_of_charge(charge_id, invoice.organization_id)
+    attempt = attempt_for(returned_id, invoice.organization_id, gateway)
     if attempt is None or attempt.purpose != intents.Purpose.INVOICE or attempt.purpose_key != invoice.number:
-        raise LookupError(charge_id)
+        raise LookupError(returned_id)
+    charge_id = attempt.gateway_charge_id
     existing = payment_of(invoice)
     if existing is not None and existing.gateway_charge_id == charge_id:
         return existing

@@ -51,7 +51,7 @@ from portal.orders.services import (
 )
 from portal.outbox.services import enqueue_email, external_url
 from portal.payments import intents
-from portal.payments.charges import CARD_FIELD, CardChoice, attempt_of_charge, charge_card, resume, return_to
+from portal.payments.charges import CARD_FIELD, CardChoice, attempt_for, charge_card, resume, return_to
 from portal.payments.gateway import PaymentGateway
 from portal.payments.services import save_paying_card
 from portal.seller.taxes import TaxTerms, tax_terms
@@ -265,15 +265,15 @@ def place_storefront_order(storefront: Storefront, customer: Organization, user:
     return _record(storefront, customer, user, summary, payment, billing, taken, actor, gateway, today)
 
 
-def complete_storefront_order(storefront: Storefront, customer: Organization, charge_id: str, actor: Actor,
+def complete_storefront_order(storefront: Storefront, customer: Organization, returned_id: str, actor: Actor,
                               gateway: PaymentGateway, today: date | None = None) -> Order:
     """The order of a storefront checkout paid at the processor, placed now if it is not yet, committed.
     RuleError: the payment did not succeed, or the cart changed meanwhile (the money is given back)."""
-    attempt = attempt_of_charge(charge_id, customer.id)
+    attempt = attempt_for(returned_id, customer.id, gateway)
     if attempt is None or attempt.details.get("flow") != "storefront" \
             or attempt.details.get("storefront_id") != storefront.id:
-        raise LookupError(charge_id)
-    details = attempt.details
+        raise LookupError(returned_id)
+    charge_id, details = attempt.gateway_charge_id, attempt.details
     placed = find_storefront_order(customer, details["signature"])
     if placed is not None and placed.gateway_charge_id == charge_id:
         return placed

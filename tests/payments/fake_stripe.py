@@ -206,6 +206,7 @@ class FakeStripe:
             ("POST", r"/v1/payment_methods", True, self._create_payment_method),
             ("GET", r"/v1/payment_methods/(\w+)", False, lambda p, pm: self._get(pm, "payment_method")),
             ("POST", r"/v1/payment_intents", False, self._create_payment_intent),
+            ("GET", r"/v1/payment_intents/search", False, self._search_payment_intents),
             ("GET", r"/v1/payment_intents/(\w+)", False, lambda p, pi: self._get(pi, "payment_intent")),
             ("POST", r"/v1/payment_intents/(\w+)/confirm", True, self._confirm),
             ("POST", r"/v1/payment_intents/(\w+)/cancel", False, self._cancel),
@@ -272,6 +273,16 @@ class FakeStripe:
                 "status": "requires_payment_method", "payment_method": None, "customer": params.get("customer"),
                 "payment_method_types": params.get("payment_method_types") or ["card"], "next_action": None,
                 "metadata": params.get("metadata") or {}, "created": int(time.time()), "livemode": False}
+
+    def _search_payment_intents(self, params: dict) -> dict:
+        """Stripe's search, for the one query the portal makes: metadata['name']:'value'."""
+        match = re.fullmatch(r"metadata\['(\w+)'\]:'([^']*)'", params.get("query", ""))
+        if match is None:
+            raise invalid("The query is not one this fake understands.", param="query")
+        name, value = match.groups()
+        found = [obj for obj in self.objects.values()
+                 if obj["object"] == "payment_intent" and (obj.get("metadata") or {}).get(name) == value]
+        return {"object": "search_result", "data": found[:int(params.get("limit", 10))], "has_more": False}
 
     def _create_payment_intent(self, params: dict) -> dict:
         if "amount" not in params or "currency" not in params:
