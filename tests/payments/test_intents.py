@@ -6,7 +6,7 @@ same purchase or by `flask --app wsgi payments reconcile` after the grace period
 from __future__ import annotations
 
 import threading
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
@@ -23,14 +23,19 @@ from portal.orders.checkout import place_order
 from portal.orders.models import Order, PaymentKind
 from portal.orders.services import BillingDetails, PaymentChoice, checkout_summary, take_payment
 from portal.payments import intents
-from portal.payments.cards import check_card
-from portal.payments.charges import charge_card
-from portal.payments.gateway import SandboxGateway
-from portal.payments.models import IntentStatus, PaymentIntent, SandboxCharge
+from portal.payments.charges import BuyerMustAct, CardChoice, charge_card
+from portal.payments.gateway import CardGateway, ChargeStatus, gateway
+from portal.payments.models import IntentStatus, PaymentIntent
+from portal.payments.processor import IntentState, ProcessorError
 from portal.receipts.paying import pay_by_card
-from tests.factories import actor, make_cart_item, make_invoice
+from portal.sandbox_processor.models import SandboxIntent
+from portal.sandbox_processor.processor import sandbox_processor
+from tests.factories import actor, make_cart_item, make_invoice, processor_card
+from tests.payments.sandbox_charges import amount_of, charges
 
 VISA, MASTERCARD, DECLINED_VISA = "4242 4242 4242 4242", "5555 5555 5555 4444", "4000 0000 0000 0002"
+THREE_D_SECURE = "4000 0027 6000 3184"
+INVOICE_RETURN = "http://portal.test/invoices/pay/return"
 
 
 @pytest.fixture
@@ -45,15 +50,24 @@ def litware(app, demo):
         db.session.rollback()
 
 
-def _card(number: str = VISA) -> PaymentChoice:
-    return PaymentChoice(PaymentKind.CARD, new_card=check_card(number, 12, date.today().year + 2, "Card Holder"))
+def _card(number: str | None = VISA) -> PaymentChoice:
+    """A card entered in the processor's hosted fields (a payment method id), or with None the processor's
+    hosted page."""
+    if number is None:
+        return PaymentChoice(PaymentKind.CARD, CardChoice())
+    return _method(processor_card(number))
 
 
-def _checkout(org, user, payment: PaymentChoice, gateway=None) -> Order:
+def _method(payment_method_id: str) -> PaymentChoice:
+    """The same card submitted again (a double click, a retry of the same form: the same payment method id)."""
+    return PaymentChoice(PaymentKind.CARD, CardChoice(payment_method_id=payment_method_id))
+
+
+def _checkout(org, user, payment: PaymentChoice, card_gateway: CardGateway | None = None) -> Order:
     items = cart_items(user, org)
     summary = checkout_summary(org, items)
     return place_order(org, user, items, summary.signature, summary.quote.total_minor, payment,
-                       BillingDetails.of(org), actor(user), gateway or SandboxGateway())
+                       BillingDetails.of(org), actor(user), card_gateway or gateway())
 
 
 def _die_after_charging(org, user, payment: PaymentChoice) -> str:
@@ -61,15 +75,18 @@ def _die_after_charging(org, user, payment: PaymentChoice) -> str:
     real). Returns the charge."""
     items = cart_items(user, org)
     summary = checkout_summary(org, items)
-    _, taken = take_payment(org, items, summary.signature, summary.quote.total_minor, payment,
-                            BillingDetails.of(org), SandboxGateway())
+    _, taken = take_payment(org, user, items, summary.signature, summary.quote.total_minor, payment,
+                            BillingDetails.of(org), gateway())
     db.session.rollback()
     return taken.charge_id
 
 
 def _charges() -> dict[str, str]:
-    db.session.expire_all()  # the gateway and the attempts are written on their own connections
-    return {c.id: c.status for c in db.session.scalars(select(SandboxCharge))}
+    return charges()
+
+
+def _pay_invoice(invoice: Invoice, payment: PaymentChoice, user: User):
+    return pay_by_card(invoice, payment.card, gateway(), actor(user))
 
 
 def _attempts() -> list[tuple[IntentStatus, str | None]]:
@@ -99,19 +116,20 @@ def test_the_attempt_is_committed_before_the_gateway_is_asked_and_succeeds_with_
     org, user = litware
     seen_by_the_gateway = []
 
-    class WatchingGateway(SandboxGateway):
-        def charge(self, token, amount_minor, currency, idempotency_key):
+    class WatchingGateway(CardGateway):
+        def charge(self, payment_method_id, amount_minor, currency, idempotency_key, **kwargs):
             with db.engine.connect() as conn:  # another connection sees only what is committed
                 seen_by_the_gateway.extend(conn.execute(select(PaymentIntent.status, PaymentIntent.amount_minor,
                                                                PaymentIntent.idempotency_key)))
-            return super().charge(token, amount_minor, currency, idempotency_key)
+            return super().charge(payment_method_id, amount_minor, currency, idempotency_key, **kwargs)
 
-    order = _checkout(org, user, _card(), WatchingGateway())
+    order = _checkout(org, user, _card(), WatchingGateway(sandbox_processor()))
 
     [(status, amount, key)] = seen_by_the_gateway
     assert (status, amount) == (IntentStatus.PENDING, order.total_minor)
     assert _attempts() == [(IntentStatus.SUCCEEDED, order.gateway_charge_id)]
-    assert db.session.scalars(select(SandboxCharge.idempotency_key)).one() == key
+    assert _charges() == {order.gateway_charge_id: "approved"}
+    assert db.session.get(SandboxIntent, order.gateway_charge_id).metadata_["idempotency_key"] == key
 
 
 def test_a_declined_card_closes_its_attempt_and_another_card_pays(litware):
@@ -119,24 +137,28 @@ def test_a_declined_card_closes_its_attempt_and_another_card_pays(litware):
     with pytest.raises(RuleError, match="declined"):
         _checkout(org, user, _card(DECLINED_VISA))
     db.session.rollback()
-    assert [status for status, _ in _attempts()] == [IntentStatus.DECLINED]
+    [(status, declined)] = _attempts()
+    assert status is IntentStatus.DECLINED
+    assert _charges() == {declined: "voided"}  # its intent is cancelled: it cannot be paid later on its own
 
     order = _checkout(org, user, _card(MASTERCARD))
     assert _attempts()[1] == (IntentStatus.SUCCEEDED, order.gateway_charge_id)
+    assert _charges() == {declined: "voided", order.gateway_charge_id: "approved"}
 
 
 def test_an_order_that_cannot_be_saved_voids_its_charge_and_the_same_card_can_pay_again(litware, monkeypatch):
     org, user = litware
+    card = processor_card(VISA)
     monkeypatch.setattr("portal.orders.services._confirm_by_email", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
-        _checkout(org, user, _card())
+        _checkout(org, user, _method(card))
     db.session.rollback()
     monkeypatch.undo()
     [(status, voided)] = _attempts()
     assert status is IntentStatus.VOIDED and _charges() == {voided: "voided"}
     assert [e.details["charge"] for e in _voided_entries()] == [voided]
 
-    order = _checkout(org, user, _card())  # the voided attempt is not reused: a fresh charge, not a "decline"
+    order = _checkout(org, user, _method(card))  # the voided attempt is not reused: a fresh charge
 
     assert _charges() == {voided: "voided", order.gateway_charge_id: "approved"}
 
@@ -163,8 +185,9 @@ def test_an_order_never_commits_on_a_charge_that_was_voided_meanwhile(app, litwa
 
 def test_the_same_card_after_a_crash_reuses_the_charge_and_another_card_voids_it(litware):
     org, user = litware
-    orphan = _die_after_charging(org, user, _card(VISA))
-    again = _die_after_charging(org, user, _card(VISA))
+    card = processor_card(VISA)
+    orphan = _die_after_charging(org, user, _method(card))
+    again = _die_after_charging(org, user, _method(card))
     assert again == orphan and list(_charges()) == [orphan]
 
     order = _checkout(org, user, _card(MASTERCARD))
@@ -178,16 +201,17 @@ def test_a_retry_at_another_total_is_charged_anew_and_the_old_charge_voided(litw
     """The same card for the same cart, after the account's discount changed: the old charge (of the old total)
     must not be handed back for the new one."""
     org, user = litware
-    orphan = _die_after_charging(org, user, _card())
+    card = processor_card(VISA)
+    orphan = _die_after_charging(org, user, _method(card))
     org.partner_tier = PartnerTier.GOLD
     db.session.commit()
 
-    order = _checkout(org, user, _card())
+    order = _checkout(org, user, _method(card))
 
     assert order.gateway_charge_id != orphan
     assert _charges() == {orphan: "voided", order.gateway_charge_id: "approved"}
-    assert db.session.get(SandboxCharge, order.gateway_charge_id).amount_minor == order.total_minor
-    assert db.session.get(SandboxCharge, orphan).amount_minor > order.total_minor
+    assert amount_of(order.gateway_charge_id) == order.total_minor
+    assert amount_of(orphan) > order.total_minor
 
 
 # ---------------------------------------------------------------- paying an invoice
@@ -198,14 +222,18 @@ def test_paying_an_invoice_again_after_a_crash_voids_the_orphan_or_reuses_it(lit
     first, second = make_invoice(org, total_minor=45_000), make_invoice(org, total_minor=12_000)
     db.session.commit()
     purchase = intents.Purchase(org.id, intents.Purpose.INVOICE, first.number)
-    orphan = charge_card(None, _card(VISA).new_card, 45_000, "USD", purchase, SandboxGateway()).charge_id
+    orphan = charge_card(_card(VISA).card, 45_000, "USD", purchase, gateway(), return_url=INVOICE_RETURN,
+                         details={"flow": "invoice"}).charge_id
 
-    payment = pay_by_card(first, None, _card(MASTERCARD).new_card, SandboxGateway(), actor(user))
+    payment = _pay_invoice(first, _card(MASTERCARD), user)
 
     assert _charges() == {orphan: "voided", payment.gateway_charge_id: "approved"}
     purchase = intents.Purchase(org.id, intents.Purpose.INVOICE, second.number)
-    orphan = charge_card(None, _card(VISA).new_card, 12_000, "USD", purchase, SandboxGateway()).charge_id
-    assert pay_by_card(second, None, _card(VISA).new_card, SandboxGateway(), actor(user)).gateway_charge_id == orphan
+    visa = _card(VISA)
+    orphan = charge_card(visa.card, 12_000, "USD", purchase, gateway(), return_url=INVOICE_RETURN,
+                         details={"flow": "invoice"}).charge_id
+    assert _pay_invoice(second, visa, user).gateway_charge_id == orphan
+    assert _charges()[orphan] == "approved" and len(_charges()) == 3
 
 
 # ---------------------------------------------------------------- the reconcile job
@@ -236,7 +264,7 @@ def test_reconcile_leaves_the_charges_of_orders_and_invoice_payments_alone(app, 
     order = _checkout(org, user, _card())
     invoice = make_invoice(org)
     db.session.commit()
-    payment = pay_by_card(invoice, None, _card().new_card, SandboxGateway(), actor(user))
+    payment = _pay_invoice(invoice, _card(), user)
 
     assert "Nothing to reconcile" in _reconcile(app, "--grace-minutes", "0")
     assert _charges() == {order.gateway_charge_id: "approved", payment.gateway_charge_id: "approved"}
@@ -260,14 +288,14 @@ def test_reconcile_asks_the_gateway_about_an_attempt_whose_answer_was_lost(app, 
     """Killed after the gateway approved but before the answer was recorded: the attempt is still pending."""
     org, user = litware
     purchase = intents.Purchase(org.id, intents.Purpose.CHECKOUT, "a-cart")
-    answered = intents.begin(purchase, "visa-4242-122099", 5_000, "USD")
-    sandbox = SandboxGateway()
-    charge = sandbox.charge(sandbox.tokenize(_card().new_card), 5_000, "USD", answered.idempotency_key)
-    intents.begin(intents.Purchase(org.id, intents.Purpose.CHECKOUT, "another-cart"), "visa-4242-122099", 5_000,
+    card = processor_card(VISA)
+    answered = intents.begin(purchase, f"new-{card}", 5_000, "USD")
+    charge = gateway().charge(card, 5_000, "USD", answered.idempotency_key)
+    intents.begin(intents.Purchase(org.id, intents.Purpose.CHECKOUT, "another-cart"), f"new-{card}", 5_000,
                   "USD")  # killed before the gateway was asked
     assert [status for status, _ in _attempts()] == [IntentStatus.PENDING, IntentStatus.PENDING]
 
-    intents.reconcile(sandbox, timedelta(minutes=15), now=utcnow() + timedelta(minutes=16))
+    intents.reconcile(gateway(), timedelta(minutes=15), now=utcnow() + timedelta(minutes=16))
 
     assert _charges() == {charge.charge_id: "voided"}
     assert _attempts() == [(IntentStatus.VOIDED, charge.charge_id), (IntentStatus.VOIDED, None)]
@@ -278,19 +306,20 @@ def test_an_attempt_that_charges_while_reconcile_looks_at_it_keeps_its_charge_an
     """reconcile finds no charge yet, and the attempt's process charges just then: the attempt is not closed
     behind its back (its order would be refused and its charge kept)."""
     org, user = litware
-    attempt = intents.begin(intents.Purchase(org.id, intents.Purpose.CHECKOUT, "a-cart"), "visa-4242-122099",
+    card = processor_card(VISA)
+    attempt = intents.begin(intents.Purchase(org.id, intents.Purpose.CHECKOUT, "a-cart"), f"new-{card}",
                             5_000, "USD")
-    token, charged_meanwhile = SandboxGateway().tokenize(_card().new_card), []
+    charged_meanwhile = []
 
-    class ChargingMeanwhile(SandboxGateway):
+    class ChargingMeanwhile(CardGateway):
         def find_charge(self, idempotency_key):
             found = super().find_charge(idempotency_key)
             if not charged_meanwhile:  # the owner's charge, between reconcile's look and its decision
-                charged_meanwhile.append(SandboxGateway().charge(token, 5_000, "USD", idempotency_key))
-                intents.record_answer(attempt, charged_meanwhile[0], SandboxGateway())
+                charged_meanwhile.append(gateway().charge(card, 5_000, "USD", idempotency_key))
+                intents.record_answer(attempt, charged_meanwhile[0], gateway())
             return found
 
-    intents.reconcile(ChargingMeanwhile(), timedelta(0))
+    intents.reconcile(ChargingMeanwhile(sandbox_processor()), timedelta(0))
     intents.succeed(attempt.id)  # the owner's order commits
     db.session.commit()
 
@@ -298,14 +327,36 @@ def test_an_attempt_that_charges_while_reconcile_looks_at_it_keeps_its_charge_an
     assert _charges() == {charged_meanwhile[0].charge_id: "approved"}
 
 
-def test_the_gateway_finds_a_charge_by_its_key(ctx):
-    sandbox = SandboxGateway()
-    assert sandbox.find_charge("never-charged") is None
-    charge = sandbox.charge(sandbox.tokenize(_card().new_card), 1_000, "USD", "k-1")
-    assert sandbox.find_charge("k-1") == charge and charge.approved
-    sandbox.void(charge.charge_id)
-    found = sandbox.find_charge("k-1")
-    assert (found.approved, found.voided, found.charge_id) == (False, True, charge.charge_id)
+@pytest.mark.parametrize("number", [None, THREE_D_SECURE], ids=["hosted-page", "3-d-secure"])
+def test_reconcile_cancels_an_attempt_left_waiting_for_the_buyer_so_that_it_cannot_be_paid_later(
+        app, litware, number):
+    """The buyer was sent to the processor (its hosted page, or 3-D Secure) and never came back: after the grace
+    period the payment intent is cancelled, nothing having been taken, and the attempt voided."""
+    org, user = litware
+    with pytest.raises(BuyerMustAct) as sent:
+        _checkout(org, user, _card(number))
+    db.session.rollback()
+    [(status, waiting)] = _attempts()
+    assert status is IntentStatus.PENDING and waiting.startswith("pi_sandbox_")
+    page = "pay" if number is None else "authenticate"
+    assert sent.value.url == f"/sandbox-processor/{page}/{waiting}"
+    assert "Nothing to reconcile" in _reconcile(app)  # within the grace period, the buyer may still pay
+
+    output = _reconcile(app, "--grace-minutes", "0")
+
+    assert "closed as voided: nothing was taken" in output and "0 charges voided" in output
+    assert _attempts() == [(IntentStatus.VOIDED, waiting)]
+    db.session.expire_all()
+    intent = db.session.get(SandboxIntent, waiting)
+    assert (intent.state, intent.amount_refunded_minor) == (IntentState.CANCELED, 0)
+    assert [e.details["charge"] for e in _voided_entries()] == [waiting]
+    if number is None:  # the buyer comes back to the hosted page too late: the processor refuses the card
+        with pytest.raises(ProcessorError):
+            sandbox_processor().confirm_payment_intent(waiting, processor_card(VISA), "too-late")
+    else:  # or completes 3-D Secure too late: nothing is taken
+        sandbox_processor().authenticate(waiting, completed=True)
+    assert gateway().outcome(waiting).status is ChargeStatus.VOIDED
+    assert _count(Order) == 0 and "Nothing to reconcile" in _reconcile(app, "--grace-minutes", "0")
 
 
 # ---------------------------------------------------------------- two tabs at once
