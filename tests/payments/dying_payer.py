@@ -2,13 +2,14 @@
 tests/payments/test_killed_payments.py on the test session's database:
 
     python -m tests.payments.dying_payer DATABASE_URL INSTANCE_DIR checkout|invoice answered|recording \
-        ORG_ID USER_ID INVOICE_ID CARD_NUMBER
+        ORG_ID USER_ID INVOICE_ID PAYMENT_METHOD_ID
 
-- `answered`: killed as soon as the gateway approved, before the payment attempt is marked charged;
+- `answered`: killed as soon as the processor approved the charge, before the payment attempt is marked charged;
 - `recording`: killed once the order (or the invoice payment) is written, before the transaction commits.
 
-It places the order of the user's cart through checkout (or pays the invoice by card), as the views do. Its exit
-status is the signal when it was killed as planned, 1 otherwise.
+It places the order of the user's cart through checkout (or pays the invoice by card), as the views do, with the
+card the processor's hosted fields gave as PAYMENT_METHOD_ID (tests.factories.processor_card). Its exit status is
+the signal when it was killed as planned, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from datetime import date
 from pathlib import Path
 
 
@@ -34,7 +34,7 @@ def _then_die(real):
 
 
 def main(database_url: str, instance: str, purpose: str, kill_at: str, org_id: int, user_id: int,
-         invoice_id: int, card_number: str) -> None:
+         invoice_id: int, payment_method_id: str) -> None:
     from portal import create_app
     from portal.accounts.models import Organization, User
     from portal.audit.services import Actor
@@ -44,16 +44,16 @@ def main(database_url: str, instance: str, purpose: str, kill_at: str, org_id: i
     from portal.orders import services
     from portal.orders.checkout import place_order
     from portal.orders.models import PaymentKind
-    from portal.payments.cards import check_card
-    from portal.payments.gateway import SandboxGateway
+    from portal.payments.charges import CardChoice
+    from portal.payments.gateway import CardGateway, gateway
     from portal.receipts import paying as payments
     from tests.conftest import test_config
 
     app = create_app(test_config(database_url, str(Path(instance) / "mail"), INSTANCE_PATH=instance))
-    card = check_card(card_number, 12, date.today().year + 2, "Card Holder")
+    card = CardChoice(payment_method_id=payment_method_id)
     with app.app_context():
         if kill_at == "answered":
-            SandboxGateway.charge = _then_die(SandboxGateway.charge)
+            CardGateway.charge = _then_die(CardGateway.charge)
         elif purpose == "checkout":
             services.record_order = _then_die(services.record_order)
         else:
@@ -64,13 +64,13 @@ def main(database_url: str, instance: str, purpose: str, kill_at: str, org_id: i
             items = cart_items(user, org)
             summary = services.checkout_summary(org, items)
             place_order(org, user, items, summary.signature, summary.quote.total_minor,
-                        services.PaymentChoice(PaymentKind.CARD, new_card=card), services.BillingDetails.of(org),
-                        Actor(user.id), SandboxGateway())
+                        services.PaymentChoice(PaymentKind.CARD, card), services.BillingDetails.of(org),
+                        Actor(user.id), gateway())
         else:
-            payments.pay_by_card(db.session.get(Invoice, invoice_id), None, card, SandboxGateway(), Actor(user.id))
+            payments.pay_by_card(db.session.get(Invoice, invoice_id), card, gateway(), Actor(user.id))
     sys.exit("the payer was not killed")
 
 
 if __name__ == "__main__":
-    database_url, instance, purpose, kill_at, org_id, user_id, invoice_id, card_number = sys.argv[1:]
-    main(database_url, instance, purpose, kill_at, int(org_id), int(user_id), int(invoice_id), card_number)
+    database_url, instance, purpose, kill_at, org_id, user_id, invoice_id, payment_method_id = sys.argv[1:]
+    main(database_url, instance, purpose, kill_at, int(org_id), int(user_id), int(invoice_id), payment_method_id)

@@ -1,15 +1,14 @@
 """No charge without an order (issue 11 item 1), with a real process killed between the card charge and the commit
 (tests/payments/dying_payer.py, on this session's database: SQLite, or PostgreSQL with TEST_DATABASE_URL). Then
 the buyer tries again as a user would, with the same card or with another one, or nobody comes back and the
-`payments reconcile` job runs; every charge the gateway approved must end up behind an order (or an invoice
-payment), and every other one voided."""
+`payments reconcile` job runs; every charge the processor approved must end up behind an order (or an invoice
+payment), and every other one voided (its payment intent cancelled, or refunded whole)."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -23,11 +22,11 @@ from portal.extensions import db
 from portal.orders.checkout import place_order
 from portal.orders.models import Order, PaymentKind
 from portal.orders.services import BillingDetails, PaymentChoice, checkout_summary
-from portal.payments.cards import check_card
-from portal.payments.gateway import SandboxGateway
-from portal.payments.models import SandboxCharge
+from portal.payments.charges import CardChoice
+from portal.payments.gateway import gateway
 from portal.receipts.paying import pay_by_card
-from tests.factories import actor, make_cart_item, make_invoice
+from tests.factories import actor, make_cart_item, make_invoice, processor_card
+from tests.payments.sandbox_charges import charges
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST_CARD, OTHER_CARD = "4242 4242 4242 4242", "5555 5555 5555 4444"
@@ -41,27 +40,30 @@ def litware(app, demo):
         db.session.rollback()
 
 
-def _card(number: str):
-    return check_card(number, 12, date.today().year + 2, "Card Holder")
+def _retry_card(retry_with: str, first_card: str) -> CardChoice:
+    """The buyer's card on the retry: the same submission again (the same payment method id the dead process
+    charged), or another card entered in the processor's hosted fields."""
+    return CardChoice(payment_method_id=first_card if retry_with == FIRST_CARD else processor_card(retry_with))
 
 
 def _killed_while_paying(database_url: str, instance: Path, purpose: str, kill_at: str, org: Organization,
-                         user: User, invoice: Invoice | None = None) -> None:
-    """Run the dying payer in its own process and check that it died by SIGKILL, having charged and committed
-    nothing."""
+                         user: User, invoice: Invoice | None = None) -> str:
+    """Run the dying payer in its own process with a card entered in the processor's hosted fields, and check
+    that it died by SIGKILL, having charged and committed nothing. Returns the card's payment method id."""
+    first_card = processor_card(FIRST_CARD)
     run = subprocess.run(
         [sys.executable, "-m", "tests.payments.dying_payer", database_url, str(instance), purpose, kill_at,
-         str(org.id), str(user.id), str(invoice.id if invoice else 0), FIRST_CARD],
+         str(org.id), str(user.id), str(invoice.id if invoice else 0), first_card],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == -signal.SIGKILL, run.stderr
     db.session.expire_all()
     assert _charges() == {_only_charge(): "approved"}  # the money was taken ...
     assert _committed_charges() == set()  # ... and nothing recorded it
+    return first_card
 
 
 def _charges() -> dict[str, str]:
-    db.session.expire_all()  # the gateway writes on its own connection
-    return {c.id: c.status for c in db.session.scalars(select(SandboxCharge))}
+    return charges()
 
 
 def _only_charge() -> str:
@@ -100,15 +102,15 @@ def test_a_checkout_killed_between_charge_and_commit_leaves_no_charge_without_an
     org, user = litware
     make_cart_item(org, user, "webstats")
     db.session.commit()
-    _killed_while_paying(database_url, tmp_path, "checkout", kill_at, org, user)
+    first_card = _killed_while_paying(database_url, tmp_path, "checkout", kill_at, org, user)
     orphan = _only_charge()
 
     if retry_with is not None:  # the buyer places the same cart again
         items = cart_items(user, org)
         summary = checkout_summary(org, items)
         order = place_order(org, user, items, summary.signature, summary.quote.total_minor,
-                            PaymentChoice(PaymentKind.CARD, new_card=_card(retry_with)), BillingDetails.of(org),
-                            actor(user), SandboxGateway())
+                            PaymentChoice(PaymentKind.CARD, _retry_card(retry_with, first_card)),
+                            BillingDetails.of(org), actor(user), gateway())
         if retry_with == FIRST_CARD:  # the same card reuses the charge the dead process took
             assert order.gateway_charge_id == orphan and list(_charges()) == [orphan]
         else:  # another card voids it before the order commits
@@ -131,11 +133,11 @@ def test_an_invoice_payment_killed_before_its_commit_leaves_no_charge_without_a_
     org, user = litware
     invoice = make_invoice(org, total_minor=45_000)
     db.session.commit()
-    _killed_while_paying(database_url, tmp_path, "invoice", "recording", org, user, invoice)
+    first_card = _killed_while_paying(database_url, tmp_path, "invoice", "recording", org, user, invoice)
     orphan = _only_charge()
     assert db.session.get(Invoice, invoice.id).status is InvoiceStatus.UNPAID
 
-    payment = pay_by_card(db.session.get(Invoice, invoice.id), None, _card(retry_with), SandboxGateway(),
+    payment = pay_by_card(db.session.get(Invoice, invoice.id), _retry_card(retry_with, first_card), gateway(),
                           actor(user))
 
     assert (payment.gateway_charge_id == orphan) is (retry_with == FIRST_CARD)
