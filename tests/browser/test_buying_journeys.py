@@ -13,14 +13,14 @@ from contextlib import contextmanager
 from datetime import date
 
 import pytest
-from playwright.sync_api import Frame, Locator, Page, expect
+from playwright.sync_api import Frame, FrameLocator, Locator, Page, expect
 
 from tests.browser.test_sign_in_journeys import main_nav, sign_in
 from tests.factories import DEMO_EMAILS
 
 pytestmark = pytest.mark.browser
 
-APPROVED_VISA, DECLINED_VISA = "4242 4242 4242 4242", "4000 0000 0000 0002"  # portal/payments/gateway.py
+APPROVED_VISA, DECLINED_VISA = "4242 4242 4242 4242", "4000 0000 0000 0002"  # portal/sandbox_processor/processor.py
 DECLINED = "The card was declined by its bank."
 SUMMARIZED = ("This invoice will be summarized in the monthly summarized invoice and does not need to be paid "
               "immediately.")
@@ -85,6 +85,27 @@ def add_to_cart(page: Page, items_after: int) -> None:
 def cart_row(page: Page, product: str) -> Locator:
     return page.get_by_role("table", name="Items in your cart").get_by_role("row").filter(
         has=page.get_by_text(product, exact=True))
+
+
+def card_frame(page: Page) -> Locator:
+    """The processor's hosted card fields as the portal's page shows them: a frame that sandbox-processor.js
+    mounts into the form's [data-card-fields]."""
+    return page.locator("[data-card-fields] iframe")
+
+
+def card_fields(page: Page) -> FrameLocator:
+    """Inside that frame: where the buyer types a new card (its number never reaches the portal's form)."""
+    return page.frame_locator("[data-card-fields] iframe")
+
+
+def type_card(fields: Page | FrameLocator, number: str, holder: str, cvc: str = "123") -> None:
+    """Type a card, valid until December three years on, into the processor's fields: its hosted fields (a frame
+    in the portal's page) or its hosted payment page (without JavaScript), which label them alike."""
+    fields.get_by_label("Name on the card", exact=True).fill(holder)
+    fields.get_by_label("Card number", exact=True).fill(number)
+    fields.get_by_label("Expiry month (MM)", exact=True).fill("12")
+    fields.get_by_label("Expiry year (YYYY)", exact=True).fill(str(date.today().year + 3))
+    fields.get_by_label("Security code (CVC)", exact=True).fill(cvc)
 
 
 def place_order_button(page: Page) -> Locator:
@@ -155,15 +176,18 @@ def test_alice_buys_two_products_with_add_ons_and_is_invoiced_monthly(demo, page
         "−$329.80")
     expect(order.get_by_role("row", name=re.compile(r"^Total"))).to_contain_text("$1,319.20")
     expect(page.get_by_label("Legal name", exact=True)).to_have_value("Northwind IT LLC")  # prefilled
-    # Northwind is invoiced monthly: Invoice me is chosen already and the card's fields stay hidden until she
-    # chooses the card (a stylesheet rule, no script), then hide again when she goes back to Invoice me.
+    # Northwind is invoiced monthly: Invoice me is chosen already and the processor's card fields (a frame) stay
+    # hidden until she chooses the card (a stylesheet rule, no script), then hide again when she goes back to
+    # Invoice me. The portal's own form has no card number field.
     expect(page.get_by_role("radio", name="Invoice me")).to_be_checked()
-    expect(page.get_by_label("Card number", exact=True)).to_be_hidden()
+    expect(card_frame(page)).to_be_hidden()
     page.get_by_role("radio", name="Pay now by card").check()
-    expect(page.get_by_label("Card number", exact=True)).to_be_visible()
+    expect(card_frame(page)).to_be_visible()
+    expect(card_fields(page).get_by_label("Card number", exact=True)).to_be_visible()
     expect(page.get_by_label("Save this card", exact=False)).to_be_visible()  # she manages Northwind's cards
     page.get_by_role("radio", name="Invoice me").check()
-    expect(page.get_by_label("Card number", exact=True)).to_be_hidden()
+    expect(card_frame(page)).to_be_hidden()
+    expect(page.locator("form input[name=card_number]")).to_have_count(0)
     page.get_by_label("Purchase order number (optional)", exact=True).fill("NW-PO-2291")
     audit()
     place_order_button(page).click()
@@ -186,8 +210,9 @@ def test_alice_buys_two_products_with_add_ons_and_is_invoiced_monthly(demo, page
 
 def test_frank_pays_by_card_declined_then_approved(demo, page, audit):
     """Frank, Chain & User Manager of Litware Solutions (a Silver reseller who pays on order), buys LiveDesk and
-    pays with a new card. The bank declines it: checkout says so beside the card number and no order exists.
-    With another card the order is placed and paid, and his order history lists it."""
+    pays with a new card. The bank declines it: checkout says so beside the card choice and no order exists.
+    With another card the order is placed and paid, and his order history lists it. Both cards are typed in the
+    processor's hosted fields, a frame in the checkout page."""
     sign_in_as(page, "frank")
     open_product(page, "LiveDesk Help Desk")
     with no_page_load(page):
@@ -206,18 +231,17 @@ def test_frank_pays_by_card_declined_then_approved(demo, page, audit):
     expect(page.get_by_role("radio", name="Invoice me")).to_have_count(0)  # Litware pays on order
     page.get_by_role("radio", name="Pay now by card").check()
     page.get_by_role("radio", name="A new card").check()
-    page.get_by_label("Name on the card", exact=True).fill("Frank Fischer")
-    card_number = page.get_by_label("Card number", exact=True)
-    card_number.fill(DECLINED_VISA)
-    page.get_by_label("Expiry month", exact=True).select_option(label="12")
-    page.get_by_label("Expiry year", exact=True).select_option(label=str(date.today().year + 3))
+    # He types the card in the processor's fields, framed in the checkout; Place order has the frame hand the
+    # portal a payment method id (sandbox-processor.js), then posts the checkout with it.
+    type_card(card_fields(page), DECLINED_VISA, "Frank Fischer")
     place_order_button(page).click()
 
+    refusal = page.locator("#saved_card-error")
+    expect(refusal).to_contain_text(DECLINED)
     expect(page).to_have_url(re.compile(r"/checkout$"))
-    expect(card_number).to_have_attribute("aria-invalid", "true")
-    expect(card_number).to_have_accessible_description(re.compile(re.escape(DECLINED)))
-    expect(page.locator("#card_number-error")).to_contain_text(DECLINED)
+    expect(page.get_by_role("radio", name="A new card")).to_have_accessible_description(re.compile(re.escape(DECLINED)))
     expect(place_order_button(page)).to_have_accessible_name(re.compile(r"\$1,209\.60$"))
+    assert DECLINED_VISA not in page.content()  # the number stayed at the processor
     audit()
 
     orders = page.context.new_page()  # Frank makes sure in another tab: nothing was ordered
@@ -226,7 +250,7 @@ def test_frank_pays_by_card_declined_then_approved(demo, page, audit):
     orders.close()
 
     expect(page.get_by_role("radio", name="A new card")).to_be_checked()
-    card_number.fill(APPROVED_VISA)
+    type_card(card_fields(page), APPROVED_VISA, "Frank Fischer")  # the page came back: the frame is a new one
     place_order_button(page).click()
 
     number = order_number(page)

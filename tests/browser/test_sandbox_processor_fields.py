@@ -47,8 +47,13 @@ def test_a_3ds_payment_on_the_hosted_page_in_a_browser(app, page: Page, audit):
     page.get_by_label("Security code (CVC)").fill("123")
     page.get_by_role("button", name="Pay $19.99").click()
     expect(page.locator("#exp_year-error")).to_contain_text("expired")
+    # the refused card's number and security code are not sent back to the browser: the buyer types them again
+    expect(page.get_by_label("Card number")).to_have_value("")
+    expect(page.get_by_label("Security code (CVC)")).to_have_value("")
     audit()
+    page.get_by_label("Card number").fill("4000 0027 6000 3184")
     page.get_by_label("Expiry year (YYYY)").fill(str(date.today().year + 1))
+    page.get_by_label("Security code (CVC)").fill("123")
     page.get_by_role("button", name="Pay $19.99").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Authenticate the card")
     audit()

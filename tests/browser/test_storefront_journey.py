@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
@@ -26,7 +25,16 @@ from portal.extensions import db
 from portal.orders.models import Order
 from portal.reseller_plans.plans import PlanName, reseller_plan
 from tests.browser.conftest import BLOCKING_IMPACTS, TIMEOUT_MS, axe_violations, describe
-from tests.browser.test_buying_journeys import APPROVED_VISA, arrive, cart_link, no_page_load, order_number, sign_in_as
+from tests.browser.test_buying_journeys import (
+    APPROVED_VISA,
+    arrive,
+    card_fields,
+    cart_link,
+    no_page_load,
+    order_number,
+    sign_in_as,
+    type_card,
+)
 from tests.browser.test_sign_in_journeys import main_nav
 from tests.conftest import DEMO_PASSWORD
 from tests.factories import make_member, make_org, make_user
@@ -51,11 +59,9 @@ def litware_customer(app, demo) -> int:
 
 
 def fill_new_card(page: Page, holder: str) -> None:
+    """A new card, typed in the processor's hosted fields (a frame in the checkout page)."""
     page.get_by_role("radio", name="A new card").check()
-    page.get_by_label("Name on the card", exact=True).fill(holder)
-    page.get_by_label("Card number", exact=True).fill(APPROVED_VISA)
-    page.get_by_label("Expiry month", exact=True).select_option(label="12")
-    page.get_by_label("Expiry year", exact=True).select_option(label=str(date.today().year + 3))
+    type_card(card_fields(page), APPROVED_VISA, holder)
 
 
 def price_row(page: Page, product: str, edition: str):
