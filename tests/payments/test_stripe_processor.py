@@ -15,6 +15,7 @@ import stripe
 from portal.config import ConfigError, Settings
 from portal.payments.processor import IntentState, Processor, SignatureError
 from portal.payments.stripe_processor import StripeProcessor
+from portal.security import content_security_policy
 from tests.payments.fake_stripe import FakeStripe
 
 WEBHOOK_SECRET = "whsec_test_portal"  # noqa: S105 - the fake endpoint's signing secret
@@ -257,13 +258,16 @@ def test_a_wrong_secret_key_is_refused_and_the_keys_stay_out_of_the_repr(fake):
     assert "sk_test" not in repr(wrong) and WEBHOOK_SECRET not in repr(wrong)
 
 
-def test_the_browser_loads_stripe_js_and_the_csp_admits_only_stripes_documented_origins(processor, fake):
+def test_cards_go_to_stripe_checkout_and_the_csp_admits_only_its_documented_redirects(processor, fake):
+    """No Stripe.js on the portal's pages (cards are entered on Stripe Checkout): the policy adds only the pages a
+    payment form's answer redirects to, Checkout and 3-D Secure."""
     side = processor.browser_side()
-    assert side.script_url.startswith("https://js.stripe.com/") and side.publishable_key == fake.publishable_key
-    assert "https://js.stripe.com" in side.script_origins and "https://hooks.stripe.com" in side.frame_origins
-    assert side.connect_origins == ("https://api.stripe.com",)
-    every = [*side.script_origins, *side.frame_origins, *side.connect_origins]
-    assert all(urlsplit(o).scheme == "https" and urlsplit(o).hostname.endswith("stripe.com") for o in every)
+    assert side.script_url == "" and side.fields_url == "" and side.publishable_key == fake.publishable_key
+    assert (side.script_origins, side.frame_origins, side.connect_origins) == ((), (), ())
+    assert set(side.form_origins) == {"https://checkout.stripe.com", "https://hooks.stripe.com"}
+    policy = dict(part.split(" ", 1) for part in content_security_policy(side).split("; "))
+    assert policy["form-action"] == "'self' https://checkout.stripe.com https://hooks.stripe.com"
+    assert policy["script-src"] == policy["connect-src"] == policy["frame-src"] == "'self'"
 
 
 def test_the_adapter_has_every_method_of_the_processor_interface_with_its_parameters():
