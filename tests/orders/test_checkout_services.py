@@ -25,7 +25,7 @@ from portal.errors import RuleError
 from portal.extensions import db
 from portal.licenses.keys import normalize_key
 from portal.licenses.models import License
-from portal.orders.checkout import place_order
+from portal.orders.checkout import complete_order, place_order
 from portal.orders.models import ImmutableRecord, Order, OrderLine, PaymentKind
 from portal.orders.services import (
     AlreadyPlaced,
@@ -37,16 +37,20 @@ from portal.orders.services import (
 )
 from portal.outbox.models import OutboxMessage, OutboxStatus
 from portal.outbox.worker import deliver
-from portal.payments.cards import check_card
-from portal.payments.gateway import SandboxGateway
-from portal.payments.models import CardBrand, PaymentMethod, SandboxCard, SandboxCharge
+from portal.payments.charges import BuyerMustAct, CardChoice
+from portal.payments.gateway import gateway
+from portal.payments.models import CardBrand, IntentStatus, PaymentIntent, PaymentMethod
+from portal.payments.processor import IntentState
+from portal.sandbox_processor.models import SandboxIntent, SandboxPaymentMethod
+from portal.sandbox_processor.processor import sandbox_processor
 from portal.subscriptions.models import Subscription
 from portal.subscriptions.services import add_months
-from tests.factories import DEMO_EMAILS, actor
+from tests.factories import DEMO_EMAILS, actor, processor_card
 
 SUMMARIZED_NOTE = ("This invoice will be summarized in the monthly summarized invoice and does not need to be "
                    "paid immediately.")  # DOMAIN §6, word for word
 BUYERS = {"Northwind IT": "alice", "Litware Solutions": "frank", "Fabrikam Stores": "dave"}
+AUTHENTICATE = "4000 0027 6000 3184"  # the sandbox's card that needs 3-D Secure
 
 
 @pytest.fixture
@@ -76,8 +80,8 @@ def _add(org: Organization, user: User, slug: str, edition: str | None = None, q
 
 
 def _card(number: str = "4242 4242 4242 4242", save: bool = False) -> PaymentChoice:
-    card = check_card(number, 12, date.today().year + 2, "Card Holder")
-    return PaymentChoice(PaymentKind.CARD, new_card=card, save_new_card=save)
+    """A new card entered in the processor's hosted fields: the checkout gets its payment method id only."""
+    return PaymentChoice(PaymentKind.CARD, CardChoice(payment_method_id=processor_card(number), save=save))
 
 
 def _pay(kind: PaymentKind) -> PaymentChoice:
@@ -92,7 +96,7 @@ def _place(org: Organization, user: User, payment: PaymentChoice, *, items: list
     summary = checkout_summary(org, items)
     return place_order(org, user, items, summary.signature if signature is None else signature,
                        summary.quote.total_minor if expected_total is None else expected_total,
-                       payment, billing or BillingDetails.of(org), actor(user), SandboxGateway())
+                       payment, billing or BillingDetails.of(org), actor(user), gateway())
 
 
 def _buy(org: Organization, user: User, payment: PaymentChoice, **kwargs) -> Order:
@@ -116,6 +120,25 @@ BOUGHT = License.order_line_id.is_not(None)  # the demo has licenses of its own 
 def _count(model, *where) -> int:
     db.session.expire_all()  # the gateway writes on its own connection
     return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+PAYMENTS = SandboxIntent.kind == "payment"  # the processor's payment intents (not its setup intents)
+
+
+def _charge(charge_id: str) -> SandboxIntent:
+    db.session.expire_all()  # the processor writes on a connection of its own
+    return db.session.get(SandboxIntent, charge_id)
+
+
+def _taken(intent: SandboxIntent) -> str:
+    """What a payment intent took: "approved" (succeeded, nothing given back), "voided" (cancelled before anything
+    was taken, or refunded whole), or its state while nothing is taken."""
+    if intent.state is IntentState.CANCELED:
+        return "voided"
+    if intent.state is IntentState.SUCCEEDED:
+        return "approved" if intent.amount_refunded_minor == 0 else (
+            "voided" if intent.amount_refunded_minor == intent.amount_minor else "partly refunded")
+    return intent.state.value
 
 
 def _today() -> date:
@@ -302,8 +325,9 @@ def test_an_order_paid_by_card_has_a_paid_invoice(shop):
     assert (invoice.subtotal_minor, invoice.discount_minor, invoice.tax_minor, invoice.total_minor) == (
         order.subtotal_minor, order.discount_minor, order.tax_minor, order.total_minor) == (34_900, 3_490, 0, 31_410)
     assert (order.payment_kind, order.card_label) == (PaymentKind.CARD, "Visa ending 4242")
-    charge = db.session.get(SandboxCharge, order.gateway_charge_id)
-    assert (charge.status, charge.amount_minor, charge.currency) == ("approved", 31_410, "USD")
+    charge = _charge(order.gateway_charge_id)
+    assert (charge.state, charge.amount_minor, charge.amount_refunded_minor, charge.currency) == (
+        IntentState.SUCCEEDED, 31_410, 0, "USD")
 
 
 def test_an_invoiced_order_waits_for_the_monthly_summary_invoice(shop):
@@ -317,7 +341,7 @@ def test_an_invoiced_order_waits_for_the_monthly_summary_invoice(shop):
     assert invoice.note == SUMMARIZED_NOTE
     assert (invoice.due_on, invoice.paid_at, invoice.total_minor) == (None, None, order.total_minor)
     assert (order.gateway_charge_id, order.card_label) == (None, None)
-    assert _count(SandboxCharge) == 0
+    assert _count(SandboxIntent) == 0
 
 
 @pytest.mark.parametrize("kind", [PaymentKind.WIRE, PaymentKind.ACH, PaymentKind.CHECK])
@@ -332,7 +356,7 @@ def test_an_order_paid_by_wire_ach_or_check_has_an_unpaid_invoice_due_in_30_days
     assert (invoice.status, invoice.paid_at) == (InvoiceStatus.UNPAID, None)
     assert invoice.due_on == invoice.issued_on + timedelta(days=30)
     assert invoice.number in invoice.note
-    assert _count(SandboxCharge) == 0
+    assert _count(SandboxIntent) == 0
 
 
 def test_invoice_numbers_are_consecutive_across_buyers(shop):
@@ -398,14 +422,16 @@ def test_the_confirmation_email_is_written_with_the_order_and_delivered_after_co
 def test_a_new_card_is_saved_as_brand_last_four_expiry_and_token_only(shop):
     org, user = _buyer(shop, "Litware Solutions")
     _add(org, user, "webstats", "Standard", 1)
+    payment_method_id = processor_card("5555 5555 5555 4444")  # the hosted fields' answer
 
-    _buy(org, user, _card("5555 5555 5555 4444", save=True))
+    _buy(org, user, PaymentChoice(PaymentKind.CARD, CardChoice(payment_method_id=payment_method_id, save=True)))
 
     method = db.session.scalars(select(PaymentMethod).where(PaymentMethod.organization_id == org.id)).one()
     assert (method.brand, method.last4, method.exp_month, method.is_default) == (CardBrand.MASTERCARD, "4444", 12, True)
-    assert db.session.get(SandboxCard, method.gateway_token) is not None
+    assert method.gateway_token == payment_method_id and payment_method_id.startswith("pm_sandbox_")
+    assert db.session.get(SandboxPaymentMethod, method.gateway_token).last4 == "4444"
     stored = [str(getattr(method, column.key)) for column in PaymentMethod.__table__.columns]
-    assert not any("5555555555554444" in value for value in stored)
+    assert not any("5555555555554444" in value or "5555 5555 5555 4444" in value for value in stored)
 
 
 # ---------------------------------------------------------------- how a buyer may pay
@@ -479,10 +505,12 @@ def test_a_declined_card_buys_nothing(shop, mailbox):
         _place(org, user, _card("4000 0000 0000 0002"))
     db.session.rollback()  # as the checkout view does
 
-    assert refused.value.field == "card_number"
+    assert refused.value.field == "saved_card"  # the portal's card field (it has no card number field)
     assert "declined" in refused.value.message
     _assert_nothing_was_bought(org, user, cart_size=2)
-    assert [c.status for c in db.session.scalars(select(SandboxCharge))] == ["declined"]
+    [charge] = db.session.scalars(select(SandboxIntent).where(PAYMENTS)).all()
+    assert charge.state is IntentState.CANCELED and "declined" in charge.decline_message  # never payable later
+    assert db.session.scalars(select(PaymentIntent.status)).all() == [IntentStatus.DECLINED]
     assert deliver() == (0, 0)
     assert not mailbox.messages
 
@@ -498,8 +526,10 @@ def test_after_a_declined_card_another_card_pays_for_the_same_cart(shop):
 
     assert _invoice(order).status is InvoiceStatus.PAID
     assert order.card_label == "Mastercard ending 4444"
-    assert sorted(c.status for c in db.session.scalars(select(SandboxCharge))) == ["approved", "declined"]
-    assert db.session.get(SandboxCharge, order.gateway_charge_id).status == "approved"
+    db.session.expire_all()
+    states = {c.id: c.state for c in db.session.scalars(select(SandboxIntent).where(PAYMENTS))}
+    assert states.pop(order.gateway_charge_id) is IntentState.SUCCEEDED
+    assert list(states.values()) == [IntentState.CANCELED]  # the declined card's payment, never taken
 
 
 def test_a_price_changed_after_adding_to_the_cart_is_refused_before_any_charge(shop):
@@ -517,7 +547,7 @@ def test_a_price_changed_after_adding_to_the_cart_is_refused_before_any_charge(s
         _place(org, user, _card(), signature=seen.signature, expected_total=seen.quote.total_minor)
     db.session.rollback()
 
-    assert _count(SandboxCharge) == _count(SandboxCard) == 0
+    assert _count(SandboxIntent) == _count(PaymentIntent) == 0  # the processor was never asked to charge
     _assert_nothing_was_bought(org, user, cart_size=1)
     now = checkout_summary(org, cart_items(user, org))
     assert [line.price_changed for line in now.lines] == [True]
@@ -536,7 +566,7 @@ def test_the_same_checkout_submitted_again_is_already_placed_and_charges_nothing
     db.session.rollback()
 
     assert find_order(org, placed.value.order_key).id == first.id
-    assert _count(SandboxCharge) == 1
+    assert _count(SandboxIntent) == 1
     assert _count(Order) == _count(Invoice) == 1
     assert _count(License, BOUGHT) == 1
 
@@ -553,7 +583,7 @@ def test_a_double_click_after_the_order_committed_is_already_placed(shop):
     db.session.rollback()
 
     assert find_order(org, placed.value.order_key).id == first.id
-    assert _count(SandboxCharge) == 1
+    assert _count(SandboxIntent) == 1
 
 
 def _submit_in_a_second_tab_that_looked_before_the_first_committed(org, user, items, signature, payment,
@@ -575,7 +605,7 @@ def _submit_in_a_second_tab_that_looked_before_the_first_committed(org, user, it
 
 def _charge_statuses() -> dict[str, str]:
     db.session.expire_all()
-    return {charge.id: charge.status for charge in db.session.scalars(select(SandboxCharge))}
+    return {charge.id: _taken(charge) for charge in db.session.scalars(select(SandboxIntent).where(PAYMENTS))}
 
 
 def test_a_racing_duplicate_paid_with_another_card_gives_its_charge_back(shop, monkeypatch):
@@ -600,9 +630,10 @@ def test_a_racing_duplicate_paid_with_the_same_card_shares_the_first_charge(shop
     _add(org, user, "webstats", "Standard", 5)
     items = cart_items(user, org)
     signature = checkout_summary(org, items).signature
-    first = _buy(org, user, _card(), items=items, signature=signature)
+    card = _card()  # one card: the same payment method id posted by both tabs
+    first = _buy(org, user, card, items=items, signature=signature)
 
-    _submit_in_a_second_tab_that_looked_before_the_first_committed(org, user, items, signature, _card(), monkeypatch)
+    _submit_in_a_second_tab_that_looked_before_the_first_committed(org, user, items, signature, card, monkeypatch)
 
     assert _charge_statuses() == {first.gateway_charge_id: "approved"}  # the gateway's idempotency: one charge
 
@@ -622,7 +653,7 @@ def test_a_po_box_billing_address_is_refused(shop, field, line):
     db.session.rollback()
 
     assert refused.value.field == field
-    assert _count(SandboxCharge) == 0
+    assert _count(SandboxIntent) == 0
     _assert_nothing_was_bought(org, user, cart_size=1)
 
 
@@ -632,12 +663,17 @@ def test_an_empty_cart_cannot_be_checked_out(shop):
         _place(org, user, PaymentChoice(PaymentKind.INVOICE))
 
 
-def test_a_card_payment_needs_a_card(shop):
+def test_a_card_payment_without_a_card_sends_the_buyer_to_the_processors_page_and_places_nothing(shop):
     org, user = _buyer(shop, "Litware Solutions")
     _add(org, user, "webstats", "Standard", 1)
-    with pytest.raises(RuleError) as refused:
+    with pytest.raises(BuyerMustAct) as sent:  # no card chosen nor entered: the buyer types it at the processor
         _place(org, user, PaymentChoice(PaymentKind.CARD))
-    assert refused.value.field == "payment_kind"
+    db.session.rollback()
+
+    [waiting] = db.session.scalars(select(SandboxIntent).where(PAYMENTS)).all()
+    assert sent.value.url.endswith(f"/sandbox-processor/pay/{waiting.id}")
+    assert waiting.state is IntentState.REQUIRES_PAYMENT_METHOD and waiting.payment_method_id is None
+    _assert_nothing_was_bought(org, user, cart_size=1)
 
 
 def _fail_after_the_invoice_is_numbered(*args, **kwargs):
@@ -671,3 +707,102 @@ def test_a_charge_whose_order_cannot_be_saved_is_voided(shop, monkeypatch):
 
     assert list(_charge_statuses().values()) == ["voided"]
     _assert_nothing_was_bought(org, user, cart_size=1)
+
+
+# ---------------------------------------------------------------- 3-D Secure: the buyer at the processor
+
+
+def _waiting_attempt() -> PaymentIntent:
+    """The checkout's one payment attempt, as it stands."""
+    db.session.expire_all()  # the payment attempts are written on a connection of their own
+    return db.session.scalars(select(PaymentIntent)).one()
+
+
+def _sent_to_authenticate(org: Organization, user: User, payment: PaymentChoice | None = None) -> str:
+    """Place the order with the card that needs 3-D Secure: the buyer is sent to authenticate, nothing is placed.
+    The payment intent's id, which the buyer's return (or the processor's webhook) names."""
+    with pytest.raises(BuyerMustAct) as sent:
+        _place(org, user, payment or _card(AUTHENTICATE))
+    db.session.rollback()  # as the checkout view does before redirecting
+    attempt = _waiting_attempt()
+    intent_id = attempt.gateway_charge_id
+    assert attempt.status is IntentStatus.PENDING and intent_id.startswith("pi_sandbox_")
+    assert sent.value.url.endswith(f"/sandbox-processor/authenticate/{intent_id}")
+    assert _charge(intent_id).state is IntentState.REQUIRES_ACTION
+    return intent_id
+
+
+def test_a_card_that_needs_3d_secure_places_the_order_once_authenticated_and_only_once(shop):
+    org, user = _buyer(shop, "Litware Solutions")
+    _add(org, user, "webstats", "Standard", 5)
+
+    intent_id = _sent_to_authenticate(org, user)
+    _assert_nothing_was_bought(org, user, cart_size=1)  # nothing placed while the buyer is at the bank
+
+    sandbox_processor().authenticate(intent_id, completed=True)
+    order = complete_order(org, intent_id, actor(user), gateway())  # the buyer is back
+    again = complete_order(org, intent_id, actor(user), gateway())  # and the processor's webhook arrives
+
+    assert again.id == order.id
+    assert _count(Order) == _count(Invoice) == _count(License, BOUGHT) == 1
+    assert _count(AuditEntry, AuditEntry.action == "order.placed") == 1
+    assert (order.payment_kind, order.card_label, order.gateway_charge_id) == (
+        PaymentKind.CARD, "Visa ending 3184", intent_id)
+    assert _invoice(order).status is InvoiceStatus.PAID
+    assert _taken(_charge(intent_id)) == "approved" and _charge(intent_id).amount_minor == order.total_minor
+    assert _count(SandboxIntent, PAYMENTS) == 1
+    assert _waiting_attempt().status is IntentStatus.SUCCEEDED
+    assert cart_items(user, org) == []
+
+
+def test_an_abandoned_3d_secure_places_nothing_and_cancels_the_payment(shop, mailbox):
+    org, user = _buyer(shop, "Litware Solutions")
+    _add(org, user, "webstats", "Standard", 5)
+    intent_id = _sent_to_authenticate(org, user)
+
+    sandbox_processor().authenticate(intent_id, completed=False)  # the buyer cancels at the bank's page
+    with pytest.raises(RuleError) as refused:
+        complete_order(org, intent_id, actor(user), gateway())
+    db.session.rollback()
+
+    assert "authentication was cancelled" in refused.value.message and refused.value.field == "saved_card"
+    _assert_nothing_was_bought(org, user, cart_size=1)
+    charge = _charge(intent_id)
+    assert (charge.state, charge.amount_refunded_minor) == (IntentState.CANCELED, 0)  # never payable later
+    assert _waiting_attempt().status in (IntentStatus.DECLINED, IntentStatus.VOIDED)  # closed, never succeeded
+    assert deliver() == (0, 0) and not mailbox.messages
+
+
+def test_a_cart_changed_while_the_buyer_authenticated_places_nothing_and_gives_the_payment_back(shop):
+    org, user = _buyer(shop, "Litware Solutions")
+    _add(org, user, "webstats", "Standard", 5)
+    intent_id = _sent_to_authenticate(org, user)
+
+    _add(org, user, "location-plan", quantity=1)  # in another tab, while the buyer is at the bank's page
+    sandbox_processor().authenticate(intent_id, completed=True)  # the money is taken at the processor
+    with pytest.raises(RuleError, match="cart changed while you were paying"):
+        complete_order(org, intent_id, actor(user), gateway())
+    db.session.rollback()
+
+    _assert_nothing_was_bought(org, user, cart_size=2)
+    charge = _charge(intent_id)
+    assert charge.state is IntentState.SUCCEEDED and charge.amount_refunded_minor == charge.amount_minor > 0
+    assert _waiting_attempt().status is IntentStatus.VOIDED
+
+
+def test_a_new_card_to_keep_that_needs_3d_secure_is_kept_once_its_order_is_placed(shop):
+    org, user = _buyer(shop, "Litware Solutions")
+    _add(org, user, "webstats", "Standard", 1)
+    payment_method_id = processor_card(AUTHENTICATE)
+    intent_id = _sent_to_authenticate(
+        org, user, PaymentChoice(PaymentKind.CARD, CardChoice(payment_method_id=payment_method_id, save=True)))
+    assert _count(PaymentMethod, PaymentMethod.organization_id == org.id) == 0  # not before the order
+
+    sandbox_processor().authenticate(intent_id, completed=True)
+    complete_order(org, intent_id, actor(user), gateway())
+    complete_order(org, intent_id, actor(user), gateway())
+
+    method = db.session.scalars(select(PaymentMethod).where(PaymentMethod.organization_id == org.id)).one()
+    assert (method.brand, method.last4, method.gateway_token) == (CardBrand.VISA, "3184", payment_method_id)
+    stored = [str(getattr(method, column.key)) for column in PaymentMethod.__table__.columns]
+    assert not any("4000002760003184" in value or AUTHENTICATE in value for value in stored)

@@ -17,6 +17,7 @@ from portal.payments.models import PaymentMethod
 from portal.sandbox_processor.models import SandboxIntent
 
 APPROVED_VISA, DECLINED_VISA = "4242 4242 4242 4242", "4000 0000 0000 0002"
+THREE_D_SECURE_VISA = "4000 0027 6000 3184"  # the sandbox's card that needs 3-D Secure
 BOUGHT = License.order_line_id.is_not(None)  # the demo has licenses of its own (portal/licenses/demo.py)
 
 
@@ -171,6 +172,51 @@ def test_frank_pays_by_card_declined_then_approved(app, login, demo):
         assert invoice.status is InvoiceStatus.PAID
         saved = db.session.scalars(select(PaymentMethod)).one()
         assert saved.last4 == "4242" and "4242424242424242" not in repr(saved.__dict__)
+
+
+def _intent_states(app) -> list[str]:
+    with app.app_context():
+        return [str(intent.state) for intent in db.session.scalars(select(SandboxIntent))]
+
+
+def test_frank_pays_with_a_card_that_needs_3d_secure_on_the_processors_page(app, login, demo):
+    frank = login("frank")
+    _add(frank, app)
+    sent = frank.submit("/checkout", {"payment_kind": "card", "saved_card": 0})  # no JavaScript
+    assert sent.status_code == 303 and "/sandbox-processor/pay/" in sent.headers["Location"]
+
+    placed = frank.at_processor(sent, THREE_D_SECURE_VISA)  # typed there, then authenticated at the bank's page
+    assert placed.status_code == 302 and "/orders/ORD-" in placed.headers["Location"]
+    again = frank.get(placed.request.full_path)  # the return page reloaded
+    assert again.status_code == 302 and again.headers["Location"] == placed.headers["Location"]
+
+    assert (_count(app, Order), _count(app, Invoice), _count(app, License, BOUGHT)) == (1, 1, 1)
+    with app.app_context():
+        order = db.session.scalars(select(Order)).one()
+        assert order.card_label == "Visa ending 3184"
+        assert db.session.scalars(select(Invoice)).one().status is InvoiceStatus.PAID
+    assert _intent_states(app) == ["succeeded"]
+    assert _count(app, CartItem) == 0
+
+
+def test_frank_cancelling_3d_secure_is_back_at_checkout_with_nothing_placed_or_charged(app, login, demo):
+    frank = login("frank")
+    _add(frank, app)
+    sent = frank.submit("/checkout", {"payment_kind": "card", "saved_card": 0})
+
+    back = frank.at_processor(sent, THREE_D_SECURE_VISA, authenticate=False)  # "Cancel" at the bank's page
+
+    page = back.get_data(as_text=True)
+    assert back.status_code == 422 and back.request.path == "/checkout/return"  # the portal's page, not the bank's
+    assert 'action="/checkout"' in page and "Place order" in page
+    assert "authentication was cancelled" in page and "not charged" in page
+    assert (_count(app, Order), _count(app, Invoice), _count(app, License, BOUGHT)) == (0, 0, 0)
+    assert _intent_states(app) == ["canceled"]  # nothing taken, and it cannot be paid later without its order
+    with app.app_context():
+        assert db.session.scalar(select(func.sum(SandboxIntent.amount_refunded_minor))) == 0
+    assert _count(app, CartItem) == 1  # the cart waits for another try
+    retried = frank.at_processor(frank.submit("/checkout", {"payment_kind": "card", "saved_card": 0}), APPROVED_VISA)
+    assert retried.status_code == 302 and "/orders/ORD-" in retried.headers["Location"]
 
 
 def test_invoice_me_is_refused_to_an_account_that_pays_on_order(app, login, demo):
