@@ -35,7 +35,7 @@ from portal.orders.checkout import place_order
 from portal.orders.models import OrderLine, PaymentKind
 from portal.orders.services import BillingDetails, PaymentChoice, checkout_summary, record_order, take_payment
 from portal.outbox.models import OutboxMessage
-from portal.payments.gateway import SandboxGateway
+from portal.payments.gateway import gateway
 from tests.factories import actor, make_activation, make_license, make_member
 
 INVOICE_ME = PaymentChoice(PaymentKind.INVOICE)
@@ -95,7 +95,7 @@ def _check_out(org: Organization, user: User):
     items = cart_items(user, org)
     summary = checkout_summary(org, items)
     order = place_order(org, user, items, summary.signature, summary.quote.total_minor, INVOICE_ME,
-                        BillingDetails.of(org), actor(user), SandboxGateway())
+                        BillingDetails.of(org), actor(user), gateway())
     db.session.commit()
     return order
 
@@ -556,8 +556,8 @@ def test_a_renewal_is_refused_once_another_order_has_upgraded_the_license_it_was
     _into_cart(org, bob, _maintenance(license_, PurchaseKind.RENEWAL))
     bobs_items = cart_items(bob, org)
     opened = checkout_summary(org, bobs_items)
-    summary, taken = take_payment(org, bobs_items, opened.signature, opened.quote.total_minor, INVOICE_ME,
-                                  BillingDetails.of(org), SandboxGateway())
+    summary, taken = take_payment(org, bob, bobs_items, opened.signature, opened.quote.total_minor, INVOICE_ME,
+                                  BillingDetails.of(org), gateway())
     _into_cart(org, alice, _upgrade(license_, "Professional", 50))
     _check_out(org, alice)
 
@@ -590,7 +590,7 @@ def test_checkout_shows_the_new_price_when_the_license_was_upgraded_in_another_o
 
     with pytest.raises(RuleError, match="Prices changed"):
         place_order(org, bob, bobs_items, opened.signature, opened.quote.total_minor, INVOICE_ME,
-                    BillingDetails.of(org), actor(bob), SandboxGateway())
+                    BillingDetails.of(org), actor(bob), gateway())
     [line] = checkout_summary(org, bobs_items).lines
     assert line.price_changed and line.unit_list_minor == 20_000  # 50 -> 100
 
@@ -605,8 +605,8 @@ def test_an_order_is_refused_when_the_license_changed_between_payment_and_record
     _into_cart(org, bob, _upgrade(license_, "Professional", 100))
     bobs_items = cart_items(bob, org)
     opened = checkout_summary(org, bobs_items)
-    summary, taken = take_payment(org, bobs_items, opened.signature, opened.quote.total_minor, INVOICE_ME,
-                                  BillingDetails.of(org), SandboxGateway())  # bob has paid
+    summary, taken = take_payment(org, bob, bobs_items, opened.signature, opened.quote.total_minor, INVOICE_ME,
+                                  BillingDetails.of(org), gateway())  # bob has paid
     _check_out(org, alice)  # alice's order is recorded first
 
     with pytest.raises(RuleError, match="changed"):
@@ -624,8 +624,8 @@ def test_a_reinstatement_is_refused_once_another_order_has_renewed_the_license(n
     _into_cart(org, bob, _maintenance(license_, PurchaseKind.REINSTATEMENT))
     bobs_items = cart_items(bob, org)
     opened = checkout_summary(org, bobs_items)
-    summary, taken = take_payment(org, bobs_items, opened.signature, opened.quote.total_minor, INVOICE_ME,
-                                  BillingDetails.of(org), SandboxGateway())
+    summary, taken = take_payment(org, bob, bobs_items, opened.signature, opened.quote.total_minor, INVOICE_ME,
+                                  BillingDetails.of(org), gateway())
     _into_cart(org, alice, _maintenance(license_, PurchaseKind.REINSTATEMENT))
     _check_out(org, alice)
 
