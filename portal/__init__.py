@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask
 
 from portal import config as config_module
-from portal import routing
+from portal import observability, routing
 from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -110,4 +110,5 @@ def create_app(config: dict | None = None) -> Flask:
 
     templating.init_app(app)  # column_labels: tables whose cells name their column on phones
     register_cli(app)
+    observability.init_app(app)  # last: /readyz, /metrics, ids, every command
     return app

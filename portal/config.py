@@ -83,6 +83,38 @@ def public_url() -> str:
     return f"http://127.0.0.1:{int(port)}"
 
 
+LOG_FORMATS = ("text", "json")
+
+
+def log_format(debug: bool) -> str:
+    """LOG_FORMAT: "json" (one JSON object per line, for production's log collector) or "text"; by default text in
+    debug and JSON otherwise."""
+    raw = os.environ.get("LOG_FORMAT", "").strip().lower() or ("text" if debug else "json")
+    if raw not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {raw!r}.")
+    return raw
+
+
+def _port(default: int) -> int:
+    raw = os.environ.get("PORT", "").strip() or str(default)
+    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 65536):
+        raise ConfigError(f"PORT must be a port number (1 to 65535), not {raw!r}.")
+    return int(raw)
+
+
+def web_server() -> dict:
+    """What gunicorn.conf.py serves with: PORT (8000), WEB_CONCURRENCY workers (4), WEB_THREADS threads each (4),
+    WEB_TIMEOUT seconds a request may take (60), LOG_FORMAT, PROMETHEUS_MULTIPROC_DIR."""
+    return {
+        "port": _port(8000),
+        "workers": _positive_int("WEB_CONCURRENCY", 4, "workers"),
+        "threads": _positive_int("WEB_THREADS", 4, "threads"),
+        "timeout": _positive_int("WEB_TIMEOUT", 60, "seconds"),
+        "log_format": log_format(_flag("PORTAL_DEBUG", _flag("FLASK_DEBUG", False))),
+        "prometheus_multiproc_dir": os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip(),
+    }
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed view of the environment, turned into Flask config by `as_flask_config`."""
@@ -106,16 +138,21 @@ class Settings:
     hsts_max_age: int | None
     storefront_retention_days: int = 90
     payment_gateway: str = "sandbox"
+    log_format: str = "text"
+    # prometheus_client reads it too (at import): several processes (gunicorn workers, jobs) count in its files.
+    prometheus_multiproc_dir: str = ""
     # Secrets: kept out of the settings' repr (and so out of logs and tracebacks).
     stripe_secret_key: str = field(default="", repr=False)
     stripe_publishable_key: str = field(default="", repr=False)
     stripe_webhook_secret: str = field(default="", repr=False)
+    metrics_token: str = field(default="", repr=False)
 
     @classmethod
     def from_environ(cls) -> Settings:
         gateway, stripe_keys = payment_gateway()
+        debug = _flag("PORTAL_DEBUG", _flag("FLASK_DEBUG", False))
         return cls(
-            debug=_flag("PORTAL_DEBUG", _flag("FLASK_DEBUG", False)),
+            debug=debug,
             secret_key=os.environ.get("SECRET_KEY", ""),
             database_url=normalize_database_url(
                 os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE / 'portal.db'}")
@@ -141,6 +178,9 @@ class Settings:
             stripe_secret_key=stripe_keys["STRIPE_SECRET_KEY"],
             stripe_publishable_key=stripe_keys["STRIPE_PUBLISHABLE_KEY"],
             stripe_webhook_secret=stripe_keys["STRIPE_WEBHOOK_SECRET"],
+            log_format=log_format(debug),
+            prometheus_multiproc_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip(),
+            metrics_token=os.environ.get("METRICS_TOKEN", "").strip(),
         )
 
     def as_flask_config(self) -> dict:
@@ -176,6 +216,9 @@ class Settings:
             "STRIPE_SECRET_KEY": self.stripe_secret_key,
             "STRIPE_PUBLISHABLE_KEY": self.stripe_publishable_key,
             "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
+            "LOG_FORMAT": self.log_format,
+            "PROMETHEUS_MULTIPROC_DIR": self.prometheus_multiproc_dir,
+            "METRICS_TOKEN": self.metrics_token,
             # HSTS outside debug (a year unless set); a local debug server over plain HTTP sends it only if asked.
             "HSTS_MAX_AGE": self.hsts_max_age if self.hsts_max_age is not None else (
                 0 if self.debug else DEFAULT_HSTS_MAX_AGE),
@@ -211,5 +254,10 @@ DEFAULTS: dict = {
     "PROXY_COUNT": 0,
     # Days a closed storefront's alias, prices and settings are kept before `storefronts purge` deletes them.
     "STOREFRONT_RETENTION_DAYS": 90,
+    # "text" or "json" (portal/observability/logs.py); Settings makes it JSON outside debug unless LOG_FORMAT says.
+    "LOG_FORMAT": "text",
+    # Who may read /metrics besides loopback: `Authorization: Bearer <METRICS_TOKEN>` (empty: loopback only).
+    "METRICS_TOKEN": "",
+    "PROMETHEUS_MULTIPROC_DIR": "",  # several processes count in files there (prometheus_client's multiprocess mode)
     "HSTS_MAX_AGE": 0,  # no Strict-Transport-Security unless configured (Settings turns it on outside debug)
 }
