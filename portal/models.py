@@ -12,6 +12,7 @@ from portal.billing.models import (  # noqa: F401
 )
 from portal.cart.models import CartItem  # noqa: F401
 from portal.catalog.models import AddOn, Edition, Product, TierDiscount  # noqa: F401
+from portal.credits.models import CreditRefund  # noqa: F401
 from portal.devices.models import Device, Location  # noqa: F401
 from portal.hardware.models import ReturnRequest, Shipment, ShipmentUnit  # noqa: F401
 from portal.licenses.models import Activation, License  # noqa: F401

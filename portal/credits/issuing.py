@@ -4,8 +4,9 @@ The credit note is an Invoice row of its own gapless series (CRN-000001…), bil
 was, with one line "Credit on invoice INV-…: <reason>" at that invoice's tax category and rate, the amount split
 into net and tax by pricing.split_gross. Its credit first pays what the corrected invoice still owes (or, for an
 order invoice gathered into a summary still owed, that summary); whatever is left is consumed by the
-organization's next owed invoices (portal/credits/services.apply_available_credit). Nothing is ever paid out.
-All the credit notes against one invoice credit at most its total.
+organization's next owed invoices (portal/credits/services.apply_available_credit). When the corrected invoice was
+paid by card, staff may instead refund the credit to that card (portal/credits/refunds.py): the refund uses the
+whole credit, which then pays no invoice. All the credit notes against one invoice credit at most its total.
 """
 
 from __future__ import annotations
@@ -80,12 +81,15 @@ def _money(minor: int, currency: str) -> str:
 
 
 def issue_credit_note(invoice: Invoice, amount_minor: int, reason: str, actor: Actor,
-                      today: date | None = None, tax: tuple[str, int] | None = None) -> Invoice:
+                      today: date | None = None, tax: tuple[str, int] | None = None, *,
+                      refunded_to: str | None = None) -> Invoice:
     """Issue a credit note of `amount_minor` (tax included) against `invoice`, for `reason`: numbered, audited,
     its credit applied to what the invoice (or its summary) still owes, and emailed with its PDF to the invoice
     contact, else the managers. RuleError beside the field for anything refused; nothing is issued then.
     `tax`: the (category, rate) of the lines credited, for a caller that knows them (a cancelled shipment's lines
-    on an invoice with several rates); else the invoice's one rate. Flushes; the caller commits."""
+    on an invoice with several rates); else the invoice's one rate. `refunded_to`: the card the credit is refunded
+    to ("Visa ending 4242", by portal/credits/refunds.py): the note says so, and the refund uses all of its credit
+    (Credit used), none of which pays an invoice. Flushes; the caller commits."""
     reason = " ".join(reason.split())
     if invoice.is_credit_note:
         raise RuleError(NOT_CREDITABLE, field="invoice")
@@ -118,14 +122,18 @@ def issue_credit_note(invoice: Invoice, amount_minor: int, reason: str, actor: A
         subtotal_minor=net, discount_minor=0, tax_minor=tax, total_minor=amount_minor, issued_on=today,
         due_on=None, buyer=dict(invoice.buyer or {}), seller=seller_snapshot(),
         note=(f"This credit note corrects invoice {invoice.number} of {invoice.issued_on:%B} {invoice.issued_on.day}, "
-              f"{invoice.issued_on.year}. Reason: {reason}"),
+              f"{invoice.issued_on.year}. Reason: {reason}" + (f" Refunded to {refunded_to}." if refunded_to else "")),
     )
     note.lines = [InvoiceLine(position=1, description=description, quantity=1, unit_price_minor=net, list_minor=net,
                               discount_minor=0, tax_category=category, tax_rate_bp=rate_bp, tax_minor=tax,
                               total_minor=amount_minor)]
     db.session.add(note)
     db.session.flush()
-    applied_to = _pay_what_is_owed(note, invoice)
+    if refunded_to:  # the refund takes the whole credit (CreditRefund, recorded by the caller)
+        note.credit_used_minor, note.status = amount_minor, InvoiceStatus.CREDIT_USED
+        applied_to = []
+    else:
+        applied_to = _pay_what_is_owed(note, invoice)
     record(actor, "invoice.credit_note_issued", note, note.organization_id, number=number,
            corrects=invoice.number, amount_minor=amount_minor, net_minor=net, tax_minor=tax, reason=reason,
            applied_to={target.number: amount for target, amount in applied_to} or None)

@@ -19,8 +19,11 @@ def register_payments_cli(app: Flask) -> None:
                   help="Leave attempts younger than this alone (default: PAYMENT_RECONCILE_GRACE_MINUTES, 15).")
     def reconcile_command(grace_minutes: int | None):
         """Void every approved card charge that has no order or invoice payment after the grace period (an audit
-        entry each), close the attempts that charged nothing, and mark succeeded those whose order committed.
-        Running it again does nothing."""
+        entry each), close the attempts that charged nothing, and mark succeeded those whose order committed; send
+        again the refunds to the card still pending after the grace period (under their own idempotency key: never
+        refunded twice). Running it again does nothing."""
+        from portal.credits.models import RefundStatus
+        from portal.credits.refunds import retry_pending_refunds
         from portal.payments.gateway import gateway
         from portal.payments.intents import reconcile
         from portal.payments.models import IntentStatus
@@ -43,5 +46,22 @@ def register_payments_cli(app: Flask) -> None:
                        f"attempt{'s' if len(settled) != 1 else ''} settled.")
         else:
             click.echo(f"Nothing to reconcile: no payment attempt open for {grace_minutes} minutes or more.")
+        retried = retry_pending_refunds(gateway(), timedelta(minutes=grace_minutes))
+        outcome = {RefundStatus.SUCCEEDED: "refunded", RefundStatus.FAILED: "refused by the processor: the credit is "
+                   "available again", RefundStatus.PENDING: "still pending: the processor did not answer"}
+        for refund, status in retried:
+            click.echo(f"refund {refund.idempotency_key} of {refund.charge_id}, "
+                       f"{format_money(Money(refund.amount_minor, _currency(refund)))}: {outcome[status]}")
+        if retried:
+            done = sum(status is RefundStatus.SUCCEEDED for _, status in retried)
+            click.echo(f"{done} of {len(retried)} pending refund{'s' if len(retried) != 1 else ''} to the card "
+                       f"sent.")
 
     app.cli.add_command(payments)
+
+
+def _currency(refund) -> str:
+    from portal.billing.models import Invoice
+    from portal.extensions import db
+
+    return db.session.get(Invoice, refund.credit_note_id).currency
