@@ -46,6 +46,10 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "core.home": PUBLIC,
     "core.help_page": PUBLIC,
     "core.healthz": PUBLIC,
+    "observability.readyz": PUBLIC,  # the load balancer's readiness probe: anonymous, like /healthz
+    # /metrics answers 404 to a non-loopback address without `Authorization: Bearer <METRICS_TOKEN>`; the test
+    # client's address is 127.0.0.1, so here everyone reads it (tests/observability/test_metrics.py tests the 404).
+    "observability.metrics": PUBLIC,
     "accounts.login": PUBLIC,
     "accounts.logout": PUBLIC,
     "accounts.forgot_password": PUBLIC,
