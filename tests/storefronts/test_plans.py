@@ -14,14 +14,13 @@ from portal.catalog.models import Product, SubscriptionBasis
 from portal.extensions import db
 from portal.orders.models import Order
 from portal.outbox.models import OutboxMessage
-from portal.payments.models import SandboxCharge
 from portal.reseller_plans.plans import PlanName, close_storefront, reseller_plan
+from portal.sandbox_processor.models import SandboxIntent
 from portal.storefronts.models import Storefront
 from portal.subscriptions.models import Subscription
 
 APPROVED_VISA = "4242 4242 4242 4242"
-CARD = {"payment_kind": "card", "saved_card": 0, "holder_name": "Frank Fischer", "exp_month": 12,
-        "exp_year": 2031, "card_number": APPROVED_VISA}
+CARD = {"payment_kind": "card", "saved_card": 0}  # a new card: typed on the processor's page (no JavaScript)
 
 
 def _choose(client, plan: str):
@@ -75,10 +74,10 @@ def test_frank_buys_standard_with_an_alias_checked_before_any_charge(app, login,
         refused = frank.submit("/checkout", {**CARD, "storefront_alias": bad})
         assert refused.status_code == 422, bad
         assert 'id="storefront_alias-error"' in refused.get_data(as_text=True)
-    assert (_count(app, Order), _count(app, SandboxCharge)) == (0, 0)
+    assert (_count(app, Order), _count(app, SandboxIntent)) == (0, 0)  # refused before the processor was asked
 
-    placed = frank.submit("/checkout", {**CARD, "storefront_alias": "Litware"})
-    assert placed.status_code == 302, placed.get_data(as_text=True)
+    placed = frank.at_processor(frank.submit("/checkout", {**CARD, "storefront_alias": "Litware"}), APPROVED_VISA)
+    assert placed.status_code == 302 and "/orders/ORD-" in placed.headers["Location"], placed.get_data(as_text=True)
     assert _state(app, "Litware Solutions") == (PlanName.STANDARD, "litware", "reseller-standard")
     with app.app_context():
         welcome = db.session.scalars(select(OutboxMessage).where(
@@ -90,14 +89,16 @@ def test_frank_buys_standard_with_an_alias_checked_before_any_charge(app, login,
 def test_free_then_upgrade_to_standard_is_prorated_and_switches_the_plan(app, login, demo):
     frank = login("frank")
     _choose(frank, "reseller-free")
-    assert frank.submit("/checkout", {**CARD, "storefront_alias": "litware"}).status_code == 302
+    free = frank.submit("/checkout", {**CARD, "storefront_alias": "litware"})  # nothing to charge: no processor
+    assert free.status_code == 302 and "/orders/ORD-" in free.headers["Location"]
     assert _state(app, "Litware Solutions") == (PlanName.FREE, "litware", "reseller-free")
     assert _forged_choice(frank, "reseller-free").status_code == 422  # already on Free
     assert _choose(frank, "reseller-standard").status_code == 302
     checkout = frank.get("/checkout").get_data(as_text=True)
     assert 'name="storefront_alias"' not in checkout  # the storefront exists
     assert "prorated" in checkout.lower() or "no charge now" in checkout
-    assert frank.submit("/checkout", CARD).status_code == 302
+    upgraded = frank.at_processor(frank.submit("/checkout", CARD), APPROVED_VISA)
+    assert upgraded.status_code == 302 and "/orders/ORD-" in upgraded.headers["Location"]
     assert _state(app, "Litware Solutions") == (PlanName.STANDARD, "litware", "reseller-standard")
     with app.app_context():
         litware = db.session.scalars(select(Organization).where(Organization.name == "Litware Solutions")).one()

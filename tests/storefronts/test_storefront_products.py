@@ -15,6 +15,7 @@ from portal.audit.models import AuditEntry
 from portal.cart.models import CartItem
 from portal.extensions import db
 from portal.reseller_plans.plans import close_storefront, purge_storefronts
+from portal.sandbox_processor.models import SandboxIntent
 from portal.storefronts.models import Storefront, StorefrontProduct
 from tests.factories import demo_product, make_member, make_org
 from tests.storefronts.test_prices import edition, make_storefront
@@ -117,11 +118,11 @@ def test_a_hidden_product_leaves_the_storefront(app, demo, login, client):
     checkout = carol.submit(checkout_page, {
         "legal_name": "Contoso Retail LLC", "address_line1": "1 Pine Street", "city": "Seattle",
         "postal_code": "98101", "country": "US", "invoice_email": "ap@contoso.example.com",
-        "phone": "+1 206 555 0199", "saved_card": "0", "holder_name": "Carol Chen",
-        "card_number": "4242424242424242", "exp_month": "12", "exp_year": "2035"})
+        "phone": "+1 206 555 0199", "saved_card": "0"})  # a new card: refused before the processor's page
     assert checkout.status_code == 422 and "can no longer be bought" in checkout.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(CartItem)) == before  # nothing bought
+        assert db.session.scalar(select(func.count()).select_from(SandboxIntent)) == 0  # nor any payment begun
 
     assert save(alice, hidden=False).status_code == 302  # shown again
     assert client.get("/s/northwind/products/mailsuite").status_code == 200
