@@ -4,10 +4,11 @@ the order through the sale and shows it with the reseller's invoice."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.cart.models import CartItem
 from portal.extensions import db
+from portal.orders.models import Order
 from portal.storefronts.models import StorefrontPrice
 from tests.factories import make_cart_item, make_member
 from tests.storefront_sales.test_pages import ALIAS, close_storefront, edition_of, northwind_storefront  # noqa: F401
@@ -174,10 +175,12 @@ def test_checkout_places_the_order_and_shows_it(app, login, northwind):
     assert "Place order" in html and "list price" not in html.lower()
     form = {"legal_name": "Contoso Retail LLC", "address_line1": "1 Pine Street",
             "city": "Seattle", "postal_code": "98101", "country": "US", "invoice_email": "ap@contoso.example.com",
-            "phone": "+1 206 555 0199", "saved_card": "0", "holder_name": "Carol Chen",
-            "card_number": "4242424242424242", "exp_month": "12", "exp_year": "2035"}
-    placed = carol.submit(f"/s/{ALIAS}/checkout", form)
+            "phone": "+1 206 555 0199", "saved_card": "0"}
+    sent = carol.submit(f"/s/{ALIAS}/checkout", form)  # no JavaScript: a new card is typed at the processor
+    assert sent.status_code == 303 and "/sandbox-processor/pay/" in sent.headers["Location"]
+    placed = carol.at_processor(sent, "4242 4242 4242 4242", name="Carol Chen")
     assert placed.status_code == 302, placed.get_data(as_text=True)[-2000:]
+    assert f"/s/{ALIAS}/orders/ORD-" in placed.headers["Location"]
     order_page = carol.get(placed.headers["Location"])
     assert order_page.status_code == 200
     html = order_page.get_data(as_text=True)
@@ -191,20 +194,24 @@ def test_checkout_places_the_order_and_shows_it(app, login, northwind):
 def test_checkout_refuses_bad_input_beside_the_field(app, login, northwind):
     carol = login("carol")
     _add(carol, _add_form(app))
-    base = {"saved_card": "0", "holder_name": "Carol", "exp_month": "12",
-            "exp_year": "2035", "card_number": "4242424242424242", "address_line1": "1 Pine Street",
+    base = {"saved_card": "0", "address_line1": "1 Pine Street",
             "city": "Seattle", "postal_code": "98101", "country": "US", "legal_name": "Contoso",
             "invoice_email": "ap@contoso.example.com", "phone": "+1 206 555 0199"}
     checkout = f"/s/{ALIAS}/checkout"
-    for changes, field, forged in (({"card_number": "4242"}, "card_number", False),
-                                   ({"saved_card": "999999"}, "saved_card", True), ({"country": ""}, "country", False),
+    for changes, field, forged in (({"saved_card": "999999"}, "saved_card", True), ({"country": ""}, "country", False),
+                                   ({"payment_method_id": "pm_sandbox_forged"}, "saved_card", True),
                                    ({"expected_total": "1"}, None, True), ({"expected_total": "9" * 40}, None, True)):
         response = (_forged(carol, checkout, {**base, **changes}, action=checkout) if forged
                     else carol.submit(checkout, {**base, **changes}))
         assert response.status_code == 422, changes
         if field:
             assert f'id="{field}-error"' in response.get_data(as_text=True), changes
+    # A mistyped card number is refused beside it on the processor's page, where the customer stays.
+    mistyped = carol.at_processor(carol.submit(checkout, base), "4242 4242 4242 4241")
+    assert mistyped.status_code == 422 and 'id="number-error"' in mistyped.get_data(as_text=True)
     assert len(_items(app)) == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Order)) == 0
 
 
 def test_the_storefront_orders_are_the_customers_own(app, login, northwind):

@@ -18,7 +18,7 @@ from portal.billing.models import Invoice
 from portal.extensions import db
 from portal.orders.models import Order
 from portal.orders.services import BillingDetails
-from portal.payments.gateway import SandboxGateway
+from portal.payments.gateway import gateway
 from portal.storefront_sales import carts, sales_views
 from portal.storefront_sales.selling import place_storefront_order, sale_summary
 from portal.storefronts import branding
@@ -44,7 +44,7 @@ def _sell(app, demo, copies: int = 1, slug: str = "livedesk", edition: str = "En
         summary = sale_summary(storefront, contoso, items)
         order = place_storefront_order(storefront, contoso, carol, items, summary.signature,
                                        summary.quote.total_minor, _card(), BillingDetails.of(contoso), actor(carol),
-                                       SandboxGateway())
+                                       gateway())
         invoice = db.session.scalars(select(Invoice).where(Invoice.order_id == order.id)).one()
         wholesale = db.session.scalars(select(Order).where(Order.supplies_order_id == order.id)).one()
         vendor = db.session.scalars(select(Invoice).where(Invoice.order_id == wholesale.id)).one()

@@ -8,7 +8,7 @@ once. A failure after the card was charged leaves none of it and voids the charg
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -27,16 +27,18 @@ from portal.licenses.models import License
 from portal.orders.models import Order, OrderLine, PaymentKind
 from portal.orders.services import AlreadyPlaced, BillingDetails, PaymentChoice
 from portal.outbox.models import OutboxMessage
-from portal.payments.cards import check_card
-from portal.payments.gateway import SandboxGateway
-from portal.payments.models import PaymentMethod, SandboxCharge
+from portal.payments.charges import CardChoice
+from portal.payments.gateway import gateway
+from portal.payments.models import CardBrand, PaymentMethod
 from portal.recurring.collection import CollectionTally, collect_due
 from portal.recurring.models import CollectionMethod, CollectionState, RenewalCollection
+from portal.sandbox_processor.models import SandboxIntent
+from portal.sandbox_processor.processor import sandbox_processor
 from portal.seller.models import TaxRate
 from portal.storefront_sales import carts
 from portal.storefront_sales.selling import find_storefront_order, place_storefront_order, sale_summary
 from portal.storefronts.models import Storefront, StorefrontSeries
-from tests.factories import actor, make_member, make_org
+from tests.factories import actor, make_member, make_org, processor_card
 
 BOUGHT = License.order_line_id.is_not(None)  # the demo has licenses of its own
 
@@ -69,8 +71,9 @@ def _add(storefront: Storefront, customer: Organization, user: User, slug: str =
 
 
 def _card(number: str = "4242 4242 4242 4242", save: bool = False) -> PaymentChoice:
-    return PaymentChoice(PaymentKind.CARD, new_card=check_card(number, 12, date.today().year + 2, "Carol Chen"),
-                         save_new_card=save)
+    """A new card as the checkout's hosted fields give it: the processor's payment method id."""
+    return PaymentChoice(PaymentKind.CARD, CardChoice(payment_method_id=processor_card(number, "Carol Chen"),
+                                                      save=save))
 
 
 def _place(storefront: Storefront, customer: Organization, user: User, payment: PaymentChoice | None = None,
@@ -81,7 +84,7 @@ def _place(storefront: Storefront, customer: Organization, user: User, payment: 
     return place_storefront_order(storefront, customer, user, items, overrides.get("signature", summary.signature),
                                   overrides.get("expected_total", summary.quote.total_minor), payment or _card(),
                                   overrides.get("billing", BillingDetails.of(customer)), actor(user),
-                                  SandboxGateway())
+                                  gateway())
 
 
 def _count(model, *where) -> int:
@@ -90,8 +93,18 @@ def _count(model, *where) -> int:
 
 
 def _charges() -> list[str]:
-    db.session.expire_all()
-    return [charge.status for charge in db.session.scalars(select(SandboxCharge).order_by(SandboxCharge.id))]
+    """Each payment at the processor, oldest first: "taken" (succeeded, kept), "given back" (succeeded, then refunded
+    whole), "canceled" (never taken), or the state it waits in."""
+    db.session.expire_all()  # the processor writes on its own connection
+    intents = db.session.scalars(select(SandboxIntent).where(SandboxIntent.kind == "payment")
+                                 .order_by(SandboxIntent.created_at, SandboxIntent.id))
+    return [_charge_state(intent) for intent in intents]
+
+
+def _charge_state(intent: SandboxIntent) -> str:
+    if str(intent.state) == "succeeded":
+        return "given back" if intent.amount_refunded_minor == intent.amount_minor else "taken"
+    return str(intent.state)
 
 
 def _lines(order: Order) -> list[OrderLine]:
@@ -295,11 +308,11 @@ def test_a_failure_after_the_charge_leaves_nothing_and_voids_the_charge(sale, mo
     db.session.rollback()  # as the checkout view does
     monkeypatch.undo()
 
-    assert _charges() == ["voided"]
+    assert _charges() == ["given back"]
     _assert_nothing_was_sold(storefront, contoso, carol, cart_size=1)
     # and it can be placed again: one order, one charge kept
     order = _place(storefront, contoso, carol)
-    assert sorted(_charges()) == ["approved", "voided"] and order.gateway_charge_id
+    assert _charges() == ["given back", "taken"] and order.gateway_charge_id
     assert _invoice(order).number == "NORTHWIND-000001"
 
 
@@ -310,7 +323,8 @@ def test_a_declined_card_sells_nothing(sale):
     with pytest.raises(RuleError) as refused:
         _place(storefront, contoso, carol, _card("4000 0000 0000 0002"))
     db.session.rollback()
-    assert refused.value.field == "card_number"
+    assert refused.value.field == "saved_card" and "declined" in refused.value.message
+    assert _charges() == ["canceled"]  # nothing taken, and nothing can be taken later for it
     _assert_nothing_was_sold(storefront, contoso, carol, cart_size=1)
 
 
@@ -323,7 +337,7 @@ def test_a_checkout_submitted_twice_is_one_order_and_one_charge(sale, mailbox):
     order = _place(storefront, contoso, carol)
     with pytest.raises(AlreadyPlaced) as again:
         place_storefront_order(storefront, contoso, carol, items, summary.signature, summary.quote.total_minor,
-                               _card(), BillingDetails.of(contoso), actor(carol), SandboxGateway())
+                               _card(), BillingDetails.of(contoso), actor(carol), gateway())
     db.session.rollback()
     assert find_storefront_order(contoso, again.value.order_key).id == order.id
     assert _count(Order) == 2  # the customer's and the wholesale order
@@ -358,7 +372,7 @@ def test_a_refused_checkout_charges_nothing(sale, change, message):
         summary = sale_summary(storefront, contoso, items)
         place_storefront_order(storefront, customer, carol, items, overrides.get("signature", summary.signature),
                                overrides.get("expected_total", summary.quote.total_minor), _card(),
-                               BillingDetails.of(contoso), actor(carol), SandboxGateway())
+                               BillingDetails.of(contoso), actor(carol), gateway())
     db.session.rollback()
     assert _charges() == []
     assert _count(Order) == _count(Invoice) == _count(License, BOUGHT) == 0
@@ -372,10 +386,10 @@ def test_a_pay_on_order_reseller_with_a_saved_card_is_charged_by_the_renewal_run
     contoso, carol = _carol(sale)
     northwind.billing_mode = BillingMode.PAY_ON_ORDER
     db.session.commit()
-    card = check_card("4242 4242 4242 4242", 12, date.today().year + 3, "Alice Archer")
-    db.session.add(PaymentMethod(organization_id=northwind.id, brand=card.brand, last4=card.last4, exp_month=12,
-                                 exp_year=card.exp_year, holder_name="Alice Archer",
-                                 gateway_token=SandboxGateway().tokenize(card), is_default=True))
+    card = sandbox_processor().retrieve_card(processor_card("4242 4242 4242 4242", "Alice Archer"))
+    db.session.add(PaymentMethod(organization_id=northwind.id, brand=CardBrand(card.brand), last4=card.last4,
+                                 exp_month=card.exp_month, exp_year=card.exp_year, holder_name="Alice Archer",
+                                 gateway_token=card.payment_method_id, is_default=True))
     db.session.commit()
     _add(storefront, contoso, carol)
     order = _place(storefront, contoso, carol)
@@ -388,7 +402,7 @@ def test_a_pay_on_order_reseller_with_a_saved_card_is_charged_by_the_renewal_run
         CollectionMethod.CARD, CollectionState.CHARGING, today)
     assert len(_charges()) == 1  # the sale charged the customer's card only
 
-    collect_due(today, SandboxGateway(), actor(), CollectionTally())
+    collect_due(today, gateway(), actor(), CollectionTally())
     db.session.expire_all()
     assert db.session.get(Invoice, vendor_invoice.id).status is InvoiceStatus.PAID
     assert db.session.get(RenewalCollection, vendor_invoice.id).state is CollectionState.PAID
