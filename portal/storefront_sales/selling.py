@@ -18,7 +18,7 @@ writes, all or nothing:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 
 from sqlalchemy import select
@@ -280,7 +280,8 @@ def complete_storefront_order(storefront: Storefront, customer: Organization, re
     _, charge = resume(charge_id, customer.id, gateway)
     taken = TakenPayment.of(charge)
     user = db.session.get(User, details["user_id"])
-    billing = BillingDetails(**{name: details["billing"][name] for name in BillingDetails.__dataclass_fields__})
+    # fields(), not __dataclass_fields__: that one also lists the class variables (purchase_order_number, ...).
+    billing = BillingDetails(**{field.name: details["billing"][field.name] for field in fields(BillingDetails)})
     payment = StorefrontPayment(PaymentKind.CARD, CardChoice(save=bool(details.get("save"))))
     try:
         if placed is not None:
