@@ -27,9 +27,11 @@ from portal.outbox.services import external_url
 from portal.payments import intents
 from portal.payments.gateway import ChargeResult, ChargeStatus, PaymentGateway
 from portal.payments.models import CardBrand, PaymentIntent, PaymentMethod
-from portal.payments.processor import CardDetails, ProcessorError
+from portal.payments.processor import CardDetails, ProcessorError, UnknownObject
 
 CARD_FIELD = "saved_card"  # where a card's refusal is shown on the portal's payment forms
+UNUSABLE_CARD = "The card processor cannot use this card, so nothing was charged. Enter the card again or choose " \
+                "another one."
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,12 @@ def charge_card(card: CardChoice, amount_minor: int, currency: str, purchase: in
                 "organization_id": str(purchase.organization_id)}
     hosted_url = None
     if method is not None:
-        result = gateway.charge(method, amount_minor, currency, attempt.idempotency_key, return_url=return_url,
-                                off_session=off_session, metadata=metadata)
+        try:
+            result = gateway.charge(method, amount_minor, currency, attempt.idempotency_key, return_url=return_url,
+                                    off_session=off_session, metadata=metadata)
+        except UnknownObject:  # a payment method the processor does not know (forged, or stale): nothing charged
+            intents.record_answer(attempt, ChargeResult(ChargeStatus.DECLINED, None), gateway)
+            raise RuleError(UNUSABLE_CARD, field=CARD_FIELD) from None
     else:
         result, hosted_url = gateway.hosted_payment(amount_minor, currency, attempt.idempotency_key, return_url,
                                                     metadata)
