@@ -24,8 +24,11 @@ depends_on = None
 
 def upgrade():
     with op.batch_alter_table('payment_intent', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('details', sa.JSON(), nullable=False, server_default='{}'))
+        batch_op.add_column(sa.Column('details', sa.JSON(), nullable=True))
         batch_op.create_index(batch_op.f('ix_payment_intent_gateway_charge_id'), ['gateway_charge_id'], unique=False)
+    op.execute("UPDATE payment_intent SET details = '{}'")
+    with op.batch_alter_table('payment_intent', schema=None) as batch_op:
+        batch_op.alter_column('details', existing_type=sa.JSON(), nullable=False)
     op.execute("UPDATE payment_intent SET status = 'voided' WHERE status IN ('pending', 'charged', 'voiding')")
     # A saved card's token names the old gateway's card: the same id becomes a processor payment method.
     op.execute("""

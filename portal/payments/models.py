@@ -72,6 +72,6 @@ class PaymentIntent(db.Model):
     gateway_charge_id: Mapped[str | None] = mapped_column(String(64), index=True)  # the processor's payment intent
     # What completes the purchase when the buyer comes back from the processor, or its webhook arrives first:
     # who buys, the checkout's details, whether to save the card (portal/payments/completion.py).
-    details: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

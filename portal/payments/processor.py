@@ -38,6 +38,7 @@ class CardDetails:
     last4: str
     exp_month: int
     exp_year: int
+    holder_name: str = ""  # the name typed with the card, when the processor has it
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,8 @@ def save_paying_card(org: Organization, card: CardDetails, make_default: bool = 
     first = db.session.scalar(select(PaymentMethod.id).where(PaymentMethod.organization_id == org.id)
                               .limit(1)) is None
     method = PaymentMethod(organization_id=org.id, brand=brand, last4=card.last4, exp_month=card.exp_month,
-                           exp_year=card.exp_year, holder_name="", gateway_token=card.payment_method_id,
-                           is_default=False)
+                           exp_year=card.exp_year, holder_name=card.holder_name[:200],
+                           gateway_token=card.payment_method_id, is_default=False)
     db.session.add(method)
     db.session.flush()
     if first or make_default:

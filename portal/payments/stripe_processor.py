@@ -32,8 +32,10 @@ from portal.payments.processor import (
     CardDetails,
     Intent,
     IntentState,
+    ProcessorError,
     Refund,
     SignatureError,
+    UnknownObject,
     WebhookEvent,
 )
 
@@ -129,6 +131,10 @@ class StripeProcessor:
                 params["return_url"] = return_url
         try:
             created = self._v1.payment_intents.create(params, {"idempotency_key": idempotency_key})
+        except stripe.InvalidRequestError as refused:
+            if refused.code == "resource_missing":  # no such payment method (forged, or stale)
+                raise UnknownObject(refused.user_message or str(refused)) from refused
+            raise
         except stripe.CardError as error:
             refused = _refused_intent(error, "payment_intent")
             if refused is None:
@@ -174,9 +180,12 @@ class StripeProcessor:
         return intent_from_stripe(data[0]) if data else None
 
     def cancel_payment_intent(self, intent_id: str, idempotency_key: str) -> Intent:
-        """Give up an intent that has not succeeded; nothing is taken."""
-        return intent_from_stripe(_plain(self._v1.payment_intents.cancel(
-            intent_id, None, {"idempotency_key": idempotency_key})))
+        """Give up an intent that has not succeeded; nothing is taken (ProcessorError if it succeeded)."""
+        try:
+            return intent_from_stripe(_plain(self._v1.payment_intents.cancel(
+                intent_id, None, {"idempotency_key": idempotency_key})))
+        except stripe.InvalidRequestError as refused:  # it succeeded (refund it instead) or was cancelled
+            raise ProcessorError(refused.user_message or str(refused)) from refused
 
     # Setup intents and cards
 
@@ -224,12 +233,16 @@ class StripeProcessor:
         if method.get("type") != "card" or not card:
             raise ValueError(f"payment method {payment_method_id} is not a card")
         return CardDetails(payment_method_id=method["id"], brand=card["brand"], last4=card["last4"],
-                           exp_month=int(card["exp_month"]), exp_year=int(card["exp_year"]))
+                           exp_month=int(card["exp_month"]), exp_year=int(card["exp_year"]),
+                           holder_name=(method.get("billing_details") or {}).get("name") or "")
 
     def refund(self, intent_id: str, amount_minor: int, idempotency_key: str) -> Refund:
         """Give back part or all of what a succeeded intent took."""
-        made = _plain(self._v1.refunds.create({"payment_intent": intent_id, "amount": amount_minor},
-                                              {"idempotency_key": idempotency_key}))
+        try:
+            made = _plain(self._v1.refunds.create({"payment_intent": intent_id, "amount": amount_minor},
+                                                  {"idempotency_key": idempotency_key}))
+        except stripe.InvalidRequestError as refused:  # more than is left, not a succeeded payment …
+            raise ProcessorError(refused.user_message or str(refused)) from refused
         return Refund(id=made["id"], amount_minor=int(made["amount"]),
                       status=REFUND_STATUSES.get(made["status"], "failed"))
 

@@ -174,7 +174,7 @@ class SandboxProcessor:
                 id=method_id, brand=brand, last4=digits[-4:], exp_month=month, exp_year=year,
                 holder_name=holder_name, outcome=TEST_CARD_OUTCOMES.get(digits, "approve"),
                 customer_id=None, created_at=utcnow()))
-        return CardDetails(method_id, brand, digits[-4:], month, year)
+        return CardDetails(method_id, brand, digits[-4:], month, year, holder_name)
 
     def retrieve_card(self, payment_method_id: str) -> CardDetails:
         with db.engine.connect() as conn:
@@ -182,7 +182,8 @@ class SandboxProcessor:
                 SandboxPaymentMethod.id == payment_method_id)).first()
         if method is None:
             raise UnknownObject(f"No such payment method: {payment_method_id}")
-        return CardDetails(method.id, method.brand, method.last4, method.exp_month, method.exp_year)
+        return CardDetails(method.id, method.brand, method.last4, method.exp_month, method.exp_year,
+                           method.holder_name or "")
 
     # --- payment intents
     def create_payment_intent(self, amount_minor: int, currency: str, idempotency_key: str, *,
