@@ -25,7 +25,8 @@ from portal.payments.intents import IntentStatus
 from portal.payments.models import PaymentIntent, PaymentMethod
 from portal.sandbox_processor.models import SandboxIntent
 from portal.sandbox_processor.processor import sandbox_processor
-from tests.factories import demo_org, demo_user, make_cart_item, make_invoice
+from portal.storefronts.models import Storefront
+from tests.factories import demo_org, demo_user, make_cart_item, make_invoice, processor_card
 
 THREE_D_SECURE = "4000 0027 6000 3184"  # approved once the buyer authenticates
 APPROVED = "5555 5555 5555 4444"
@@ -264,3 +265,79 @@ def test_a_setup_authenticated_at_the_processor_is_saved_by_its_event(app, login
     assert count(app, PaymentMethod) == 1
     assert dave.get(back).status_code == 302
     assert count(app, PaymentMethod) == 1
+
+
+# ---------------------------------------------------------------- a storefront order completed by the event
+
+
+def test_the_event_places_the_storefront_order_of_a_customer_who_closed_the_tab_once(app, login, demo,
+                                                                                      processor_side):
+    with app.app_context():
+        line = make_cart_item(demo_org("Contoso Retail"), demo_user("carol"))
+        line.storefront_id = db.session.scalars(select(Storefront.id).where(Storefront.alias == "northwind")).one()
+        db.session.commit()
+    carol = login("carol")
+    sent = carol.submit("/s/northwind/checkout", {"saved_card": 0})
+    intent_id, back = pay_at_processor(carol, sent, name="Carol")
+    assert back == f"/s/northwind/checkout/return?payment_intent={intent_id}"
+    assert count(app, Order) == 0
+
+    body, headers = signed_event(app, intent_id, "payment_intent.succeeded")
+    assert deliver(processor_side, body, headers).status_code == 200
+    with app.app_context():
+        # The customer's order from Northwind (Northwind's own purchase from the vendor goes with it).
+        [order] = db.session.scalars(select(Order).where(Order.organization_id == demo.orgs["Contoso Retail"])).all()
+        number = order.number
+        assert (order.seller_id, order.gateway_charge_id) == (demo.orgs["Northwind IT"], intent_id)
+    placed = state(app)
+    assert deliver(processor_side, body, headers).status_code == 200
+    assert state(app) == placed
+    returned = carol.get(back)
+    assert returned.status_code == 302 and returned.headers["Location"].endswith(f"/s/northwind/orders/{number}")
+    assert state(app) == placed
+
+
+# ---------------------------------------------------------------- events that complete nothing
+
+
+def test_a_failed_payments_event_places_nothing(app, login, demo, processor_side):
+    with app.app_context():
+        make_cart_item(demo_org("Litware Solutions"), demo_user("frank"))
+        db.session.commit()
+    frank = login("frank")
+    sent = frank.submit("/checkout", {"payment_kind": "card", "saved_card": 0})
+    declined = frank.at_processor(sent, "4000 0000 0000 0002")
+    assert declined.status_code == 422  # the buyer stays on the processor's page
+    intent_id = urlsplit(sent.headers["Location"]).path.rsplit("/", 1)[1]
+    before = state(app)
+    assert deliver(processor_side, *signed_event(app, intent_id, "payment_intent.payment_failed")).status_code == 200
+    assert state(app) == before and before["orders"] == 0
+
+
+def test_an_event_about_a_payment_the_portal_does_not_know_is_acknowledged_and_changes_nothing(
+        app, demo, processor_side):
+    with app.app_context():  # a payment made at the processor for something else (another system's)
+        processor = sandbox_processor()
+        intent = processor.create_payment_intent(1_000, "USD", "elsewhere-1", payment_method_id=processor_card(),
+                                                 confirm=True)
+        assert intent.succeeded
+    before = state(app)
+    assert deliver(processor_side, *signed_event(app, intent.id, "payment_intent.succeeded")).status_code == 200
+    assert state(app) == before
+
+
+def test_the_event_for_a_checkout_whose_cart_changed_meanwhile_gives_the_money_back(app, login, demo,
+                                                                                    processor_side):
+    frank, intent_id, back = checkout_paid_at_processor(app, login)
+    with app.app_context():  # frank adds to the cart in another tab while the processor's event is on its way
+        make_cart_item(demo_org("Litware Solutions"), demo_user("frank"), slug="livedesk")
+        db.session.commit()
+    assert deliver(processor_side, *signed_event(app, intent_id, "payment_intent.succeeded")).status_code == 200
+    assert count(app, Order) == 0
+    with app.app_context():
+        [intent] = db.session.scalars(select(SandboxIntent)).all()
+        assert intent.amount_refunded_minor == intent.amount_minor > 0  # given back in full
+    given_back = state(app)
+    # frank comes back: the checkout says no order was placed (422), and nothing more is taken or given back.
+    assert frank.get(back).status_code == 422
+    assert state(app) == given_back and given_back["orders"] == 0
