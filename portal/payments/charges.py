@@ -26,10 +26,12 @@ from portal.extensions import db
 from portal.outbox.services import external_url
 from portal.payments import intents
 from portal.payments.gateway import ChargeResult, ChargeStatus, PaymentGateway
-from portal.payments.models import CardBrand, PaymentIntent, PaymentMethod
+from portal.payments.models import CardBrand, IntentStatus, PaymentIntent, PaymentMethod
 from portal.payments.processor import CardDetails, ProcessorError, UnknownObject
 
 CARD_FIELD = "saved_card"  # where a card's refusal is shown on the portal's payment forms
+GIVEN_BACK = ("This payment was given back in full, so nothing was bought with it: the cart or what was owed "
+              "changed while you were with the card processor. Review this page and pay again.")
 UNUSABLE_CARD = "The card processor cannot use this card, so nothing was charged. Enter the card again or choose " \
                 "another one."
 
@@ -128,6 +130,10 @@ def resume(charge_id: str, organization_id: int, gateway: PaymentGateway) -> tup
     if result.status is ChargeStatus.OPEN:  # back without paying or authenticating
         gateway.void(charge_id)
         result = gateway.outcome(charge_id)
+    if row.status in (IntentStatus.VOIDING, IntentStatus.VOIDED) and result.approved:
+        # Settled already: the webhook or reconcile found its purchase could not be completed, and gives it back.
+        intents.give_back(row.id, charge_id, gateway)
+        raise RuleError(GIVEN_BACK, field=CARD_FIELD)
     intents.record_answer(attempt, result, gateway)
     return row, _answered(result, row.id, CardChoice(save=bool(row.details.get("save"))), gateway)
 
