@@ -20,7 +20,7 @@ from portal.extensions import db
 from portal.orders.checkout import place_order
 from portal.orders.models import Order, OrderLine, PaymentKind
 from portal.orders.services import BillingDetails, PaymentChoice, checkout_summary
-from portal.payments.gateway import SandboxGateway
+from portal.payments.gateway import gateway
 from portal.seller.taxes import tax_terms
 from tests.billing.conftest import org_and_buyer
 from tests.factories import actor, without_reseller_fees
@@ -67,7 +67,7 @@ def test_an_order_of_two_hundred_thousand_location_plans_is_priced_invoiced_and_
     assert (summary.quote.subtotal_minor, summary.quote.total_minor) == (2 * list_minor, 2 * line_total)
 
     order = place_order(org, alice, items, summary.signature, summary.quote.total_minor,
-                        PaymentChoice(PaymentKind.INVOICE), BillingDetails.of(org), actor(alice), SandboxGateway())
+                        PaymentChoice(PaymentKind.INVOICE), BillingDetails.of(org), actor(alice), gateway())
     order_id, invoice_id = order.id, invoice_for_order(order).id
     today = utcnow().date()
     summary_invoice = summarize_month(org, Period.of(today), today=_first_of_next_month(today))

@@ -14,24 +14,36 @@ from portal.billing.models import Invoice, InvoicePayment, InvoiceStatus, Paymen
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.outbox.models import OutboxMessage
-from portal.payments.cards import check_card
-from portal.payments.gateway import SandboxGateway
-from portal.payments.models import SandboxCharge
+from portal.payments.charges import CardChoice
+from portal.payments.gateway import CardGateway, gateway, processor
+from portal.payments.processor import IntentState
 from portal.receipts.methods import payment_options
 from portal.receipts.paying import announce_transfer, pay_by_card, record_transfer
-from tests.factories import actor, make_invoice, make_payment_method
+from portal.sandbox_processor.models import SandboxIntent
+from tests.factories import actor, make_invoice, make_payment_method, processor_card
 
 WIRE, ACH, CHECK, CARD = (PaymentMethodKind.WIRE, PaymentMethodKind.ACH, PaymentMethodKind.CHECK,
                           PaymentMethodKind.CARD)
 
 
-def _card(number: str = "4242 4242 4242 4242"):
-    return check_card(number, 12, 2031, "Frank Fischer")
+def _card(number: str = "4242 4242 4242 4242") -> CardChoice:
+    """A new card, entered in the processor's hosted fields."""
+    return CardChoice(payment_method_id=processor_card(number, "Frank Fischer"))
 
 
-def _charges(status: str | None = None) -> int:
-    stmt = select(func.count()).select_from(SandboxCharge)
-    return db.session.scalar(stmt.where(SandboxCharge.status == status) if status else stmt)
+def _charges(outcome: str | None = None) -> int:
+    """Payment intents at the sandbox processor; `outcome` "approved" (the money is kept) or "voided" (cancelled
+    before anything was taken, or refunded whole)."""
+    rows = db.session.execute(select(SandboxIntent.state, SandboxIntent.amount_minor,
+                                     SandboxIntent.amount_refunded_minor)
+                              .where(SandboxIntent.kind == "payment")).all()
+
+    def outcome_of(state, amount: int, refunded: int) -> str:
+        if state is IntentState.CANCELED or (state is IntentState.SUCCEEDED and refunded == amount):
+            return "voided"
+        return "approved" if state is IntentState.SUCCEEDED else str(state)
+
+    return sum(1 for row in rows if outcome is None or outcome_of(*row) == outcome)
 
 
 def _org(billing, name: str = "Litware Solutions") -> Organization:
@@ -46,16 +58,16 @@ def test_an_unpaid_invoice_is_paid_by_a_new_card_once(billing):
     invoice = make_invoice(_org(billing), total_minor=45_000)
     db.session.commit()
 
-    payment = pay_by_card(invoice, None, _card(), SandboxGateway(), actor(_frank(billing)))
+    payment = pay_by_card(invoice, _card(), gateway(), actor(_frank(billing)))
 
     db.session.expire_all()
     invoice = db.session.get(Invoice, invoice.id)
     assert (invoice.status, payment.amount_minor, payment.method, payment.reference) == (
         InvoiceStatus.PAID, 45_000, CARD, "Visa ending 4242")
-    charge = db.session.get(SandboxCharge, payment.gateway_charge_id)
-    assert (charge.status, charge.amount_minor) == ("approved", 45_000)
+    charge = db.session.get(SandboxIntent, payment.gateway_charge_id)
+    assert (charge.state, charge.amount_minor, charge.amount_refunded_minor) == (IntentState.SUCCEEDED, 45_000, 0)
     with pytest.raises(RuleError, match="already paid"):
-        pay_by_card(invoice, None, _card("5555 5555 5555 4444"), SandboxGateway(), actor())
+        pay_by_card(invoice, _card("5555 5555 5555 4444"), gateway(), actor())
     assert _charges() == 1
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)
                              .where(OutboxMessage.kind == "receipt")) == 1
@@ -65,21 +77,19 @@ def test_a_saved_card_pays_too(billing):
     org = _org(billing)
     invoice, saved = make_invoice(org), make_payment_method(org)
     db.session.commit()
-    gateway = SandboxGateway()
-    with db.engine.begin() as conn:  # the saved card's token, known to the sandbox as an approving card
-        from portal.payments.models import SandboxCard
-
-        conn.execute(insert(SandboxCard).values(token=saved.gateway_token, outcome="approve"))
-    payment = pay_by_card(invoice, saved, None, gateway, actor())
+    saved.gateway_token = processor_card()  # the card saved at the processor, which approves it
+    db.session.commit()
+    payment = pay_by_card(invoice, CardChoice(saved_card=saved), gateway(), actor())
     assert payment.reference == "Visa ending 4242"
+    assert db.session.get(SandboxIntent, payment.gateway_charge_id).payment_method_id == saved.gateway_token
 
 
 def test_a_declined_card_leaves_the_invoice_unpaid(billing):
     invoice = make_invoice(_org(billing))
     db.session.commit()
     with pytest.raises(RuleError, match="declined") as refused:
-        pay_by_card(invoice, None, _card("4000 0000 0000 0002"), SandboxGateway(), actor())
-    assert refused.value.field == "card_number"
+        pay_by_card(invoice, _card("4000 0000 0000 0002"), gateway(), actor())
+    assert refused.value.field == "saved_card"  # shown beside the card the buyer chose
     db.session.rollback()
     assert db.session.get(Invoice, invoice.id).status is InvoiceStatus.UNPAID
     assert db.session.scalar(select(func.count()).select_from(InvoicePayment)) == 0
@@ -91,7 +101,7 @@ def test_a_card_payment_racing_another_payment_is_voided(billing):
     invoice = make_invoice(_org(billing))
     db.session.commit()
 
-    class RacingGateway(SandboxGateway):
+    class RacingGateway(CardGateway):
         def charge(self, *args, **kwargs):
             result = super().charge(*args, **kwargs)
             with db.engine.begin() as conn:
@@ -100,7 +110,7 @@ def test_a_card_payment_racing_another_payment_is_voided(billing):
             return result
 
     with pytest.raises(RuleError, match="already paid"):
-        pay_by_card(invoice, None, _card(), RacingGateway(), actor())
+        pay_by_card(invoice, _card(), RacingGateway(processor()), actor())
     assert _charges("voided") == 1 and _charges("approved") == 0
     assert db.session.scalar(select(func.count()).select_from(InvoicePayment)) == 1
 
@@ -109,7 +119,7 @@ def test_an_order_invoice_waiting_for_its_summary_is_not_paid_on_its_own(billing
     part = make_invoice(_org(billing, "Northwind IT"), status=InvoiceStatus.TO_BE_SUMMARIZED)
     db.session.commit()
     with pytest.raises(RuleError, match="monthly summary"):
-        pay_by_card(part, None, _card(), SandboxGateway(), actor())
+        pay_by_card(part, _card(), gateway(), actor())
     assert _charges() == 0
 
 
@@ -158,10 +168,10 @@ def test_six_cards_paying_one_invoice_at_once_make_one_payment(app, demo):
 
     def pay(number: str) -> None:
         with app.app_context():
-            invoice = db.session.get(Invoice, invoice_id)
+            invoice, card = db.session.get(Invoice, invoice_id), _card(number)
             barrier.wait()
             try:
-                pay_by_card(invoice, None, _card(number), SandboxGateway(), actor())
+                pay_by_card(invoice, card, gateway(), actor())
                 outcomes.append("paid")
             except RuleError as error:
                 outcomes.append(error.message)

@@ -1,13 +1,16 @@
 """Invoice pages without JavaScript (DOMAIN §6): the Invoices page (unpaid first, then all, filters, pages, CSV),
 an invoice's page (lines, taxes, totals, payments, its summary or its parts), the PDF download, Email invoice,
-Pay invoice; who sees what; the staff's invoices and tax pages."""
+Pay invoice (the card typed on the processor's page, 3-D Secure completed or not, a saved card); who sees what;
+the staff's invoices and tax pages."""
 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 from datetime import date, timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
@@ -16,12 +19,14 @@ from portal.billing.models import Invoice, InvoicePayment, InvoiceStatus
 from portal.billing.services import Period, summarize_month
 from portal.db_types import utcnow
 from portal.extensions import db
+from portal.outbox.models import OutboxMessage
+from portal.sandbox_processor.models import SandboxIntent
 from portal.seller.models import TaxRate
-from tests.factories import make_invoice
+from tests.factories import make_invoice, make_payment_method, processor_card
 
 SENTENCE = ("This invoice will be summarized in the monthly summarized invoice and does not need to be paid "
             "immediately.")
-APPROVED_VISA = "4242 4242 4242 4242"
+APPROVED_VISA, SECURE_VISA = "4242 4242 4242 4242", "4000 0027 6000 3184"  # SECURE: the bank asks for 3-D Secure
 
 
 def _northwind_month(app, demo) -> dict[str, str]:
@@ -145,27 +150,119 @@ def test_email_invoice_sends_the_pdf_to_the_typed_address(app, login, demo, mail
     assert bad.status_code == 422 and 'id="to-error"' in bad.get_data(as_text=True)
 
 
-def test_frank_pays_an_invoice_with_a_new_card(app, login, demo):
+def _litware_invoice(app, demo, total_minor: int = 45_000) -> str:
     with app.app_context():
-        number = make_invoice(db.session.get(Organization, demo.orgs["Litware Solutions"]), total_minor=45_000).number
+        number = make_invoice(db.session.get(Organization, demo.orgs["Litware Solutions"]),
+                              total_minor=total_minor).number
         db.session.commit()
+    return number
+
+
+def _intents(app) -> list[tuple[str, int, int]]:
+    """The sandbox processor's payment intents: state, amount and amount refunded."""
+    with app.app_context():
+        return [(str(state), amount, refunded) for state, amount, refunded in db.session.execute(
+            select(SandboxIntent.state, SandboxIntent.amount_minor, SandboxIntent.amount_refunded_minor)
+            .where(SandboxIntent.kind == "payment").order_by(SandboxIntent.created_at)).all()]
+
+
+def _payments(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(InvoicePayment))
+
+
+def _status(app, number: str) -> InvoiceStatus:
+    with app.app_context():
+        return db.session.scalars(select(Invoice.status).where(Invoice.number == number)).one()
+
+
+def test_frank_pays_an_invoice_with_a_new_card(app, login, demo):
+    number = _litware_invoice(app, demo)
     frank = login("frank")
     form_page = frank.page(f"/invoices/{number}/pay")
     form = form_page.html
     assert "Pay invoice · $450.00" in form and "Wire transfer" not in form  # under USD 1,000.00
-    card = {"method": "card", "saved_card": 0, "holder_name": "Frank Fischer", "exp_month": 12, "exp_year": 2031}
-    declined = frank.submit(f"/invoices/{number}/pay", {**card, "card_number": "4000 0000 0000 0002"})
-    assert declined.status_code == 422 and "declined" in declined.get_data(as_text=True)
+    assert 'name="card_number"' not in form  # the card is typed at the processor, never on the portal's page
+    sent = frank.submit(f"/invoices/{number}/pay", {"method": "card", "saved_card": 0})  # no JavaScript
+    assert sent.status_code == 303 and "/sandbox-processor/pay/" in sent.headers["Location"]
+    declined = frank.at_processor(sent, "4000 0000 0000 0002")
+    assert declined.status_code == 422 and "declined" in declined.get_data(as_text=True)  # on the processor's page
     assert "4000 0000 0000 0002" not in declined.get_data(as_text=True)
-    paid = frank.submit(f"/invoices/{number}/pay", {**card, "card_number": APPROVED_VISA})
-    assert paid.status_code == 302
+    assert _payments(app) == 0 and _status(app, number) is InvoiceStatus.UNPAID
+    paid = frank.at_processor(sent, APPROVED_VISA)  # another card on the same page
+    assert paid.status_code == 302 and paid.headers["Location"].endswith(f"/invoices/{number}")
     detail = frank.get(paid.headers["Location"]).get_data(as_text=True)
     assert "is paid: Visa ending 4242" in detail
     assert '>Visa ending 4242<br><a href="/payments/RCP-000001">Receipt RCP-000001</a></td>' in detail
-    again = frank.submit(form_page, {**card, "card_number": APPROVED_VISA})  # the page still open from before
+    again = frank.submit(form_page, {"method": "card", "saved_card": 0})  # the page still open from before
     assert again.status_code == 422 and "already paid" in again.get_data(as_text=True)
+    assert _payments(app) == 1
+    assert _intents(app) == [("succeeded", 45_000, 0)]
+
+
+def test_an_invoice_paid_with_a_3d_secure_card_on_the_processor_page_is_paid_once_with_a_receipt(app, login, demo):
+    number = _litware_invoice(app, demo)
+    frank = login("frank")
+    sent = frank.submit(f"/invoices/{number}/pay", {"method": "card", "saved_card": 0})
+    paid = frank.at_processor(sent, SECURE_VISA)  # the bank asks, and frank completes 3-D Secure
+    assert paid.status_code == 302 and paid.headers["Location"].endswith(f"/invoices/{number}")
+    detail = frank.get(paid.headers["Location"]).get_data(as_text=True)
+    assert "is paid: Visa ending 3184" in detail and "Receipt RCP-000001" in detail
+    assert _status(app, number) is InvoiceStatus.PAID and _payments(app) == 1
+    assert _intents(app) == [("succeeded", 45_000, 0)]
+    reloaded = frank.get(paid.request.full_path)  # the processor's return address opened again
+    assert reloaded.status_code == 302 and _payments(app) == 1 and _intents(app) == [("succeeded", 45_000, 0)]
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(InvoicePayment)) == 1
+        assert db.session.scalar(select(func.count()).select_from(OutboxMessage)
+                                 .where(OutboxMessage.kind == "receipt")) == 1
+
+
+def test_an_abandoned_3d_secure_payment_leaves_the_invoice_unpaid_and_cancels_the_payment(app, login, demo):
+    number = _litware_invoice(app, demo)
+    frank = login("frank")
+    sent = frank.submit(f"/invoices/{number}/pay", {"method": "card", "saved_card": 0})
+    back = frank.at_processor(sent, SECURE_VISA, authenticate=False)  # frank cancels at his bank's page
+    page = back.get_data(as_text=True)
+    assert back.status_code == 422 and "authentication was cancelled, so the card was not charged" in page
+    assert "Pay invoice · $450.00" in page  # the payment form again, to try again or use another card
+    assert _status(app, number) is InvoiceStatus.UNPAID and _payments(app) == 0
+    assert _intents(app) == [("canceled", 45_000, 0)]  # nothing taken, and it cannot be paid later on its own
+    again = frank.at_processor(frank.submit(f"/invoices/{number}/pay", {"method": "card", "saved_card": 0}))
+    assert again.status_code == 302 and _status(app, number) is InvoiceStatus.PAID
+    assert _intents(app) == [("canceled", 45_000, 0), ("succeeded", 45_000, 0)]
+
+
+def test_a_payer_who_leaves_the_processor_page_without_paying_is_told_nothing_was_taken(app, login, demo):
+    number = _litware_invoice(app, demo)
+    frank = login("frank")
+    sent = frank.submit(f"/invoices/{number}/pay", {"method": "card", "saved_card": 0})
+    at_processor = frank.get(urlsplit(sent.headers["Location"]).path).get_data(as_text=True)
+    back_link = html.unescape(re.search(r'<a href="([^"]+)">Cancel and go back</a>', at_processor).group(1))
+    back = frank.get(back_link)
+    page = back.get_data(as_text=True)
+    assert back.status_code == 422 and "This payment was cancelled; nothing was taken." in page
+    assert "Pay invoice · $450.00" in page  # the payment form again
+    assert _status(app, number) is InvoiceStatus.UNPAID and _payments(app) == 0
+    assert _intents(app) == [("canceled", 45_000, 0)]  # the page's payment can no longer be made
+
+
+def test_a_saved_card_that_needs_3d_secure_sends_the_payer_to_authenticate_then_pays(app, login, demo):
+    number = _litware_invoice(app, demo)
+    with app.app_context():
+        token = processor_card(SECURE_VISA)  # saved at the processor earlier
+        card = make_payment_method(db.session.get(Organization, demo.orgs["Litware Solutions"]), last4="3184")
+        card.gateway_token = token
+        db.session.commit()
+        card_id = card.id
+    frank = login("frank")
+    sent = frank.submit(f"/invoices/{number}/pay", {"method": "card", "saved_card": card_id})
+    assert sent.status_code == 303 and "/sandbox-processor/authenticate/" in sent.headers["Location"]
+    assert _status(app, number) is InvoiceStatus.UNPAID and _intents(app) == [("requires_action", 45_000, 0)]
+    paid = frank.at_processor(sent)  # completes 3-D Secure, then back to the portal
+    assert paid.status_code == 302 and paid.headers["Location"].endswith(f"/invoices/{number}")
+    assert "is paid: Visa ending 3184" in frank.get(paid.headers["Location"]).get_data(as_text=True)
+    assert _status(app, number) is InvoiceStatus.PAID and _payments(app) == 1
+    assert _intents(app) == [("succeeded", 45_000, 0)]
 
 
 def test_dave_announces_a_wire_for_a_large_invoice(app, login, demo):
@@ -190,9 +287,9 @@ def test_an_order_invoice_in_a_summary_is_not_payable_on_its_own(app, login, dem
         not in page.split("Email invoice")[0]
     # No form on any page pays it: a forged request, with the session's token.
     refused = alice.post(f"/invoices/{numbers['parts'][0]}/pay", data={
-        "method": "card", "card_number": APPROVED_VISA, "holder_name": "A", "exp_month": 1, "exp_year": 2031,
-        "csrf_token": alice.csrf_token()})
-    assert refused.status_code == 422
+        "method": "card", "saved_card": 0, "csrf_token": alice.csrf_token()})
+    assert refused.status_code == 422 and "monthly summary" in refused.get_data(as_text=True)
+    assert _intents(app) == []  # not sent to the processor either
 
 
 def test_who_sees_invoices(app, login, demo):

@@ -17,12 +17,13 @@ from portal.credits.services import apply_available_credit
 from portal.db_types import utcnow
 from portal.extensions import db
 from portal.orders.models import PaymentKind
-from portal.payments.cards import check_card
-from portal.payments.gateway import SandboxGateway
+from portal.payments.charges import CardChoice
+from portal.payments.gateway import gateway
 from portal.receipts.paying import pay_by_card
+from portal.sandbox_processor.models import SandboxIntent
 from tests.billing.conftest import buy, card, org_and_buyer
 from tests.credits.helpers import credit, paid_wire_order, wire_order
-from tests.factories import actor, demo_user, make_invoice
+from tests.factories import actor, demo_user, make_invoice, processor_card
 
 
 def _next_month(day):
@@ -59,10 +60,11 @@ def test_the_next_summary_consumes_the_credit_as_its_prepaid_amount(billing):
 def test_the_card_is_charged_the_summarys_amount_due(billing):
     summary, _ = _summary_with_credit(billing, 5_000)
 
-    payment = pay_by_card(summary, None, check_card("4242 4242 4242 4242", 12, 2040, "Alice"), SandboxGateway(),
-                          actor(demo_user("alice")))
+    card = CardChoice(payment_method_id=processor_card("4242 4242 4242 4242", "Alice"))
+    payment = pay_by_card(summary, card, gateway(), actor(demo_user("alice")))
 
     assert payment.amount_minor == summary.total_minor - 5_000 and summary.status is InvoiceStatus.PAID
+    assert db.session.get(SandboxIntent, payment.gateway_charge_id).amount_minor == summary.total_minor - 5_000
 
 
 def test_an_order_credited_in_full_is_deducted_from_the_summary_that_gathers_it(billing):

@@ -12,11 +12,12 @@ from portal.credits.issuing import SEVERAL_RATES, issue_credit_note, parse_credi
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.outbox.models import OutboxMessage
-from portal.payments.cards import check_card
-from portal.payments.gateway import SandboxGateway
+from portal.payments.charges import CardChoice
+from portal.payments.gateway import gateway
 from portal.receipts.paying import pay_by_card
+from portal.sandbox_processor.models import SandboxIntent
 from tests.credits.helpers import credit, paid_wire_order, wire_order
-from tests.factories import actor, demo_user, make_invoice
+from tests.factories import actor, demo_user, make_invoice, processor_card
 
 
 def test_credit_notes_are_numbered_in_their_own_gapless_series(billing):
@@ -72,14 +73,15 @@ def test_credit_left_over_after_the_corrected_invoice_stays_available(billing):
 
 
 def test_the_card_pays_what_is_left_due_after_the_credit(billing):
+    card = CardChoice(payment_method_id=processor_card("4242 4242 4242 4242", "Dave"))  # at the processor first
     invoice = wire_order(billing)
     credit(invoice, 25_000)
     due = invoice.amount_due_minor
 
-    payment = pay_by_card(invoice, None, check_card("4242 4242 4242 4242", 12, 2040, "Dave"), SandboxGateway(),
-                          actor(demo_user("dave")))
+    payment = pay_by_card(invoice, card, gateway(), actor(demo_user("dave")))
 
     assert payment.amount_minor == due == invoice.total_minor - 25_000
+    assert db.session.get(SandboxIntent, payment.gateway_charge_id).amount_minor == due  # what the card paid
     assert invoice.status is InvoiceStatus.PAID
 
 

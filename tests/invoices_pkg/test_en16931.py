@@ -30,7 +30,7 @@ from portal.licenses import modify
 from portal.orders.checkout import place_order
 from portal.orders.models import Order, PaymentKind
 from portal.orders.services import BillingDetails, CheckoutDetails, PaymentChoice, checkout_summary
-from portal.payments.gateway import SandboxGateway
+from portal.payments.gateway import gateway
 from portal.receipts.paying import record_transfer
 from portal.seller.models import TaxRate
 from portal.seller.taxes import STANDARD, ZERO_RATED
@@ -117,7 +117,7 @@ def buy(org: Organization, user, payment: PaymentChoice, slug: str = "mailsuite"
     summary = checkout_summary(org, items)
     billing = CheckoutDetails(**BillingDetails.of(org).as_dict(), purchase_order_number=purchase_order_number)
     order = place_order(org, user, items, summary.signature, summary.quote.total_minor, payment, billing,
-                        actor(user), SandboxGateway())
+                        actor(user), gateway())
     return invoice_for_order(order)
 
 
@@ -224,7 +224,7 @@ def test_an_order_of_hardware_shipped_to_two_states_beside_a_license(en16931, sh
     items = cart_items(dave, org)
     summary = checkout_summary(org, items)
     order = place_order(org, dave, items, summary.signature, summary.quote.total_minor, card(),
-                        CheckoutDetails(**BillingDetails.of(org).as_dict()), actor(dave), SandboxGateway())
+                        CheckoutDetails(**BillingDetails.of(org).as_dict()), actor(dave), gateway())
     invoice = invoice_for_order(order)
 
     descriptions = db.session.scalars(select(InvoiceLine.description).where(InvoiceLine.invoice_id == invoice.id)
@@ -249,7 +249,7 @@ def test_an_order_upgrading_a_license_and_renewing_its_maintenance(en16931, shop
     items = cart_items(alice, org)
     summary = checkout_summary(org, items)
     order = place_order(org, alice, items, summary.signature, summary.quote.total_minor,
-                        PaymentChoice(PaymentKind.INVOICE), BillingDetails.of(org), actor(alice), SandboxGateway())
+                        PaymentChoice(PaymentKind.INVOICE), BillingDetails.of(org), actor(alice), gateway())
 
     assert_passes(en16931, invoice_for_order(order), "order invoice of an upgrade and an M&S renewal")
 
@@ -376,7 +376,7 @@ def test_a_resellers_invoice_to_its_storefront_customer_and_the_vendors_wholesal
     items = carts.cart_items(storefront, carol, contoso)
     summary = sale_summary(storefront, contoso, items)
     order = place_storefront_order(storefront, contoso, carol, items, summary.signature, summary.quote.total_minor,
-                                   card(), BillingDetails.of(contoso), actor(carol), SandboxGateway())
+                                   card(), BillingDetails.of(contoso), actor(carol), gateway())
     reseller_invoice = invoice_for_order(order)
     assert reseller_invoice.number == "NORTHWIND-000001" and reseller_invoice.issuer_id == storefront.organization_id
     assert categories(reseller_invoice) == ({STANDARD} if taxed else {ZERO_RATED})
@@ -424,7 +424,7 @@ def test_a_fee_only_summary_and_a_pay_on_order_fee_invoice(en16931, shop):
 
     summary = summarize_month(monthly, Period(2026, 11), date(2026, 12, 1))
     db.session.commit()
-    renew(date(2026, 12, 1), gateway=SandboxGateway())
+    renew(date(2026, 12, 1), gateway=gateway())
     fee_invoice = db.session.scalars(select(Invoice).where(Invoice.organization_id == on_order.id)).one()
 
     assert_passes(en16931, summary, "summary invoice of reseller fees alone")

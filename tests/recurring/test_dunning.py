@@ -1,27 +1,34 @@
 """Collecting renewals (issue 13 item 2): a saved default card is charged by the run and the payment receipted; a
 declined card is retried on days 1, 3 and 7 after the first decline, the managers are told after the first decline
-and when the plan becomes past due; nothing is suspended, and paying the invoice from /invoices clears it."""
+and when the plan becomes past due; nothing is suspended, and paying the invoice from /invoices clears it. A card
+whose bank wants 3-D Secure is charged nothing off session (issue 21): the managers are emailed a link to pay, where
+the bank asks them to approve."""
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
 from portal.billing.models import Invoice, InvoiceStatus
 from portal.extensions import db
 from portal.outbox.models import OutboxMessage
-from portal.payments.models import PaymentMethod
+from portal.payments.models import IntentStatus, PaymentIntent, PaymentMethod
+from portal.payments.processor import IntentState
 from portal.receipts.models import Receipt
-from portal.recurring.collection import RETRY_DAYS, next_attempt
+from portal.recurring.collection import AUTHENTICATION_MESSAGE, RETRY_DAYS, next_attempt
 from portal.recurring.models import CollectionMethod, CollectionState, RenewalCollection
 from portal.recurring.run import renew
 from portal.recurring.status import past_due_invoices
+from portal.sandbox_processor.models import SandboxIntent
 from portal.subscriptions.models import Subscription
-from tests.recurring.conftest import DECLINED, chain, plan, saved_card
+from tests.recurring.conftest import APPROVED, DECLINED, chain, plan, saved_card
 
 DAY = date(2027, 1, 15)
+SECURE = "4000 0027 6000 3184"  # the bank asks the cardholder for 3-D Secure, off session too
 
 
 def the_invoice(org_id: int) -> Invoice:
@@ -38,15 +45,17 @@ def emails(kind: str) -> list[OutboxMessage]:
                                    .order_by(OutboxMessage.id)))
 
 
-def pay_from_the_invoices_page(app, email: str, number: str) -> int:
+def pay_from_the_invoices_page(app, email: str, number: str, saved_card_id: int = 0,
+                               page: str | None = None) -> tuple[str, int]:
     """What the manager does in a browser (a thread of its own, outside this test's application context): open Pay
-    invoice and submit the form with a new card."""
-    def browse() -> int:
+    invoice (at `page`, the path of a link they were sent, or from /invoices), submit the form with a saved card
+    or (0) a new one, and at the processor type the new card and complete 3-D Secure if the bank asks. Where the
+    form sent the browser, and the portal's answer once back."""
+    def browse() -> tuple[str, int]:
         client = app.test_client()
         client.login(email, "a-long-password")
-        return client.submit(f"/invoices/{number}/pay", {
-            "method": "card", "saved_card": "0", "card_number": "4242 4242 4242 4242",
-            "exp_month": "12", "exp_year": str(date.today().year + 3), "holder_name": "Card Holder"}).status_code
+        sent = client.submit(page or f"/invoices/{number}/pay", {"method": "card", "saved_card": str(saved_card_id)})
+        return sent.headers.get("Location", ""), client.at_processor(sent, APPROVED).status_code
 
     db.session.commit()
     with ThreadPoolExecutor(1) as browser:
@@ -122,7 +131,8 @@ def test_a_declined_card_is_retried_on_days_1_3_and_7_then_the_plan_is_past_due_
     assert renew(DAY + timedelta(days=30)).collection.declined == 0  # never tried again
 
     # The manager pays it from /invoices with another card: the plan is no longer past due.
-    assert pay_from_the_invoices_page(app, manager, invoice.number) == 302
+    sent_to, answer = pay_from_the_invoices_page(app, manager, invoice.number)
+    assert "/sandbox-processor/pay/" in sent_to and answer == 302
     db.session.expire_all()
     assert the_invoice(org.id).status is InvoiceStatus.PAID
     assert past_due_invoices([subscription.id]) == {}
@@ -244,3 +254,43 @@ def test_an_announced_wire_stops_the_card_retries(catalog):
     assert result.collection.declined == 0
     state = collection(invoice.id)
     assert (state.state, state.next_attempt_on) == (CollectionState.AWAITING_PAYMENT, None)
+
+
+def test_a_renewal_whose_card_needs_3d_secure_takes_nothing_and_emails_the_managers_a_link_to_pay(catalog, app):
+    org = chain()
+    card = saved_card(org, SECURE)
+    subscription = plan(org, next_payment_on=DAY)
+    db.session.commit()
+    manager = f"manager-{org.id}@chain{org.id}.example.com"
+
+    result = renew(DAY)  # off session: nobody is there to authenticate
+
+    invoice = the_invoice(org.id)
+    assert invoice.status is InvoiceStatus.UNPAID and result.collection.charged == 0
+    state = collection(invoice.id)
+    assert (state.state, state.attempts, state.next_attempt_on, state.last_message) == (
+        CollectionState.AWAITING_PAYMENT, 1, None, AUTHENTICATION_MESSAGE)
+    [tried] = db.session.execute(select(SandboxIntent.state, SandboxIntent.off_session, SandboxIntent.amount_minor,
+                                        SandboxIntent.amount_refunded_minor, SandboxIntent.payment_method_id)).all()
+    assert tried == (IntentState.CANCELED, True, invoice.total_minor, 0, card.gateway_token)  # nothing taken
+    assert db.session.scalars(select(PaymentIntent.status)).all() == [IntentStatus.VOIDED]
+    assert emails("receipt") == [] and emails("renewal_payment_failed") == []
+    [asked] = emails("renewal_authentication_needed")
+    assert asked.to_addrs == [manager]
+    assert asked.subject == f"Your bank asks you to approve a renewal payment: invoice {invoice.number}"
+    link = re.search(r"https?://\S+", asked.body_text).group(0)
+    assert urlsplit(link).path == f"/invoices/{invoice.number}/pay"
+    assert renew(DAY + timedelta(days=1)).collection.declined == 0  # not tried again by the portal
+    assert len(emails("renewal_authentication_needed")) == 1 and past_due_invoices([subscription.id]) == {}
+
+    # The manager follows the link, pays with the saved card and approves the payment at the bank.
+    sent_to, answer = pay_from_the_invoices_page(app, manager, invoice.number, card.id, page=urlsplit(link).path)
+    assert "/sandbox-processor/authenticate/" in sent_to and answer == 302
+    db.session.expire_all()
+    assert the_invoice(org.id).status is InvoiceStatus.PAID
+    paid = db.session.scalars(select(SandboxIntent).where(SandboxIntent.state == IntentState.SUCCEEDED)).one()
+    assert (paid.off_session, paid.amount_minor, paid.payment_method_id) == (False, invoice.total_minor,
+                                                                           card.gateway_token)
+    assert [m.kind for m in emails("receipt")] == ["receipt"]
+    renew(DAY + timedelta(days=2))
+    assert collection(invoice.id).state is CollectionState.PAID

@@ -20,7 +20,7 @@ from portal.billing.models import Invoice, InvoiceSeries, InvoiceStatus
 from portal.billing.services import Period, summarize_month
 from portal.extensions import db
 from portal.outbox.models import OutboxMessage
-from portal.payments.gateway import SandboxGateway
+from portal.payments.gateway import gateway
 from portal.recurring.models import CollectionState, RenewalCollection
 from portal.recurring.run import renew, summary_lines
 from portal.reseller_fees.models import ResellerFeeCharge
@@ -115,7 +115,7 @@ def test_a_pay_on_order_reseller_gets_a_fee_invoice_charged_to_its_card(catalog)
     saved_card(litware)
     db.session.commit()
 
-    run = renew(DECEMBER_1, gateway=SandboxGateway())
+    run = renew(DECEMBER_1, gateway=gateway())
 
     invoice = db.session.scalars(select(Invoice).where(Invoice.organization_id == litware.id)
                                  .options(selectinload(Invoice.lines))).one()
@@ -125,7 +125,7 @@ def test_a_pay_on_order_reseller_gets_a_fee_invoice_charged_to_its_card(catalog)
     assert "Reseller fees for November 2026" in invoice.note
     assert run.fees.invoices == 1 and run.collection.charged == 1
     assert "1 reseller fee invoice issued for 2 customer accounts: $4.00." in summary_lines(run)
-    assert renew(DECEMBER_1, gateway=SandboxGateway()).fees.invoices == 0  # the month is billed once
+    assert renew(DECEMBER_1, gateway=gateway()).fees.invoices == 0  # the month is billed once
     assert summarize_month(litware, NOVEMBER, DECEMBER_1) is None  # never on a summary too
 
 
@@ -135,7 +135,7 @@ def test_without_a_card_the_fee_invoice_is_due_in_30_days_and_emailed(catalog):
     _customers(litware, 1)
     db.session.commit()
 
-    renew(DECEMBER_1, gateway=SandboxGateway())
+    renew(DECEMBER_1, gateway=gateway())
 
     invoice = db.session.scalars(select(Invoice).where(Invoice.organization_id == litware.id)).one()
     assert (invoice.status, invoice.due_on) == (InvoiceStatus.UNPAID, date(2026, 12, 31))
@@ -151,7 +151,7 @@ def test_a_declined_fee_charge_is_retried_like_a_renewal(catalog):
     saved_card(litware, DECLINED)
     db.session.commit()
 
-    renew(DECEMBER_1, gateway=SandboxGateway())
+    renew(DECEMBER_1, gateway=gateway())
 
     invoice = db.session.scalars(select(Invoice).where(Invoice.organization_id == litware.id)).one()
     collection = db.session.get(RenewalCollection, invoice.id)
