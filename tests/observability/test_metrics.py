@@ -3,7 +3,15 @@ endpoint, job runs by job and outcome, and the outbox backlog counted from the d
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -11,6 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from portal.extensions import db
 from portal.observability.metrics import count_job_run, exposition
 from portal.outbox.models import OutboxMessage, OutboxStatus
+from tests.conftest import free_port
+from tests.observability.conftest import json_lines
+
+ROOT = Path(__file__).resolve().parents[2]
 
 OUTSIDE = {"REMOTE_ADDR": "203.0.113.9"}
 
@@ -142,28 +154,64 @@ def worker_files(folder) -> set[str]:
     return {p.name for p in folder.glob("counter_*.db")} - {"counter_jobs.db"}
 
 
-def test_gunicorn_workers_count_together_and_log_json(database_url, tmp_path):
-    """`gunicorn wsgi:app` with gunicorn.conf.py, two workers and PROMETHEUS_MULTIPROC_DIR: /metrics adds up what
-    every worker answered, whichever worker is asked; counts of an earlier run are gone; every line is JSON."""
-    from tests.observability.conftest import json_lines
-    from tests.test_limits import Gunicorn
+class Gunicorn:
+    """`gunicorn wsgi:app` from the project folder (it reads gunicorn.conf.py) with two single-threaded workers, so
+    that requests made at once go to both; what it logs goes to a file (a pipe nobody reads would fill and block)."""
 
+    def __init__(self, tmp_path, database_url: str, **environ: str):
+        self.port = free_port()
+        self.log = tmp_path / "gunicorn.log"
+        env = {**os.environ, "PORTAL_DEBUG": "1", "DATABASE_URL": database_url, "MAIL_URL": str(tmp_path / "mail"),
+               "PORTAL_INSTANCE_PATH": str(tmp_path), "PORT": str(self.port), "WEB_CONCURRENCY": "2",
+               "WEB_THREADS": "1", **environ}
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "wsgi:app"], cwd=ROOT,
+                                            env=env, stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.monotonic() + 60
+        while self.open("/healthz")[0] != 200:
+            assert self.process.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, "gunicorn did not serve /healthz within 60 s"
+            time.sleep(0.2)
+
+    def open(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=30) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except OSError:
+            return 0, ""
+
+    def stop(self) -> str:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        return self.log.read_text()
+
+
+def test_gunicorn_workers_count_together_and_log_json(database_url, tmp_path, app):
+    """`gunicorn wsgi:app` with gunicorn.conf.py (bound to PORT), two workers and PROMETHEUS_MULTIPROC_DIR: /metrics
+    adds up what every worker answered, whichever worker is asked; counts of an earlier run are gone; every line
+    is JSON."""
     folder = tmp_path / "prometheus"
     count_job_run("an earlier run", "ok", str(folder))  # left by the previous server: cleared at start
-    server = Gunicorn(tmp_path, database_url, workers=2, PROMETHEUS_MULTIPROC_DIR=str(folder), LOG_FORMAT="json")
+    server = Gunicorn(tmp_path, database_url, PROMETHEUS_MULTIPROC_DIR=str(folder), LOG_FORMAT="json")
     sent = 0
     try:
+        deadline = time.monotonic() + 30  # the second worker may still be loading the app
         with ThreadPoolExecutor(8) as pool:  # eight at once, until both workers have answered some
-            while sent < 400 and len(worker_files(folder)) < 2:
+            while time.monotonic() < deadline and len(worker_files(folder)) < 2:
                 assert set(pool.map(lambda _: server.open("/help")[0], range(8))) == {200}
                 sent += 8
+                time.sleep(0.1)
         scrapes = [samples(server.open("/metrics")[1]) for _ in range(6)]
         workers = worker_files(folder)
+        ready = server.open("/readyz")
     finally:
         logged = server.stop()
     assert len(workers) == 2, f"both workers answered and counted: {workers}"
     assert {requests_of(scraped, "core.help_page") for scraped in scrapes} == {sent}
     assert not any(dict(labels).get("job") == "an earlier run" for scraped in scrapes for _, labels in scraped)
+    assert ready[0] == 200 and json.loads(ready[1]) == {"database": "ok", "migrations": "head"}
     lines = json_lines(logged)
     assert len(lines) == len([line for line in logged.splitlines() if line.strip()]), logged
     assert sum(line.get("path") == "/help" and line.get("status") == 200 for line in lines) == sent
