@@ -16,6 +16,7 @@ from portal.observability.logs import (
     current_request_id,
     incoming_or_new_id,
     init_logging,
+    loggable_path,
     new_job_id,
 )
 from portal.observability.metrics import LATENCY, REQUESTS, count_job_run
@@ -45,7 +46,7 @@ def _finish_request(response):
         REQUESTS.labels(endpoint=endpoint, method=request.method, status=str(response.status_code)).inc()
         LATENCY.labels(endpoint=endpoint).observe(elapsed)
     if current_app.config["LOG_FORMAT"] == "json" and not (probe and response.status_code < 400):
-        access_log.info("%s %s %s", request.method, request.path, response.status_code,
+        access_log.info("%s %s %s", request.method, loggable_path(), response.status_code,
                         extra={"status": response.status_code, "endpoint": endpoint,
                                "duration_ms": round(elapsed * 1000, 1)})
     return response

@@ -34,6 +34,16 @@ def new_job_id() -> str:
     return f"job-{uuid.uuid4().hex}"
 
 
+def loggable_path() -> str:
+    """The request's path with its secrets masked: a set-password or unsubscribe link's token (`<token>` in its
+    route) must not reach the logs, where it would let a reader set that user's password."""
+    path = request.path
+    for name, value in (request.view_args or {}).items():
+        if "token" in name and value:
+            path = path.replace(str(value), "[token]")
+    return path
+
+
 class RequestContextFilter(logging.Filter):
     """Puts the current request id (and, in a request, its method and path) on every record."""
 
@@ -42,7 +52,7 @@ class RequestContextFilter(logging.Filter):
             record.request_id = current_request_id.get() or "-"
         if has_request_context() and not hasattr(record, "method"):
             record.method = request.method
-            record.path = request.path
+            record.path = loggable_path()
         return True
 
 

@@ -129,3 +129,14 @@ def test_a_failing_job_logs_its_traceback_and_outcome(json_app, monkeypatch):
     assert "ConnectionRefusedError: the mail server is down" in failed["exc_info"]
     assert lines[-1]["outcome"] == "error"
     assert len({line["request_id"] for line in lines}) == 1
+
+
+def test_a_set_password_token_never_reaches_the_logs(json_app, capsys):
+    """The token of a set-password link is a password in waiting: its line says `[token]`."""
+    token = "Zq7-secret-reset-token-9b1c"
+    json_app.test_client().get(f"/password/set/{token}", headers={"X-Request-ID": "trace-token"})
+    written = capsys.readouterr().err
+    access = next(line for line in json_lines(written)
+                  if line["request_id"] == "trace-token" and line["logger"] == "portal.access")
+    assert access["path"] == "/password/set/[token]"
+    assert token not in written
