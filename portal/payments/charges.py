@@ -16,7 +16,7 @@ address to send the buyer to; the attempt stays open with what completes the pur
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import has_request_context, url_for
 from sqlalchemy import select
@@ -25,7 +25,7 @@ from portal.errors import RuleError
 from portal.extensions import db
 from portal.outbox.services import external_url
 from portal.payments import intents
-from portal.payments.gateway import ChargeResult, ChargeStatus, PaymentGateway
+from portal.payments.gateway import NOT_COMPLETED, ChargeResult, ChargeStatus, PaymentGateway
 from portal.payments.models import CardBrand, IntentStatus, PaymentIntent, PaymentMethod
 from portal.payments.processor import CardDetails, ProcessorError, UnknownObject
 
@@ -127,9 +127,11 @@ def resume(charge_id: str, organization_id: int, gateway: PaymentGateway) -> tup
     result = gateway.outcome(charge_id)
     attempt = intents.Attempt(row.id, intents.Purchase(row.organization_id, intents.Purpose(row.purpose),
                                                        row.purpose_key), row.idempotency_key, row.created_at)
-    if result.status is ChargeStatus.OPEN:  # back without paying or authenticating
+    if result.status is ChargeStatus.OPEN:  # back without paying or authenticating: nothing may be taken later
         gateway.void(charge_id)
         result = gateway.outcome(charge_id)
+        if result.status is ChargeStatus.VOIDED:
+            result = replace(result, message=NOT_COMPLETED)
     if row.status in (IntentStatus.VOIDING, IntentStatus.VOIDED) and result.approved:
         # Settled already: the webhook or reconcile found its purchase could not be completed, and gives it back.
         intents.give_back(row.id, charge_id, gateway)

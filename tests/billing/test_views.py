@@ -240,7 +240,7 @@ def test_a_payer_who_leaves_the_processor_page_without_paying_is_told_nothing_wa
     back_link = html.unescape(re.search(r'<a href="([^"]+)">Cancel and go back</a>', at_processor).group(1))
     back = frank.get(back_link)
     page = back.get_data(as_text=True)
-    assert back.status_code == 422 and "This payment was cancelled; nothing was taken." in page
+    assert back.status_code == 422 and "The payment was not completed, so nothing was charged." in page
     assert "Pay invoice · $450.00" in page  # the payment form again
     assert _status(app, number) is InvoiceStatus.UNPAID and _payments(app) == 0
     assert _intents(app) == [("canceled", 45_000, 0)]  # the page's payment can no longer be made

@@ -111,7 +111,7 @@ def _leave_the_hosted_page(carol, sent):
 
 @pytest.mark.parametrize(("abandon", "message"), [
     (_cancel_authentication, "authentication was cancelled"),
-    (_leave_the_hosted_page, "This payment was cancelled; nothing was taken."),
+    (_leave_the_hosted_page, "The payment was not completed, so nothing was charged."),
 ], ids=["authentication-cancelled", "hosted-page-left"])
 def test_an_abandoned_payment_places_no_order_says_so_and_cancels_the_intent(app, login, northwind, abandon, message):
     carol = login("carol")
