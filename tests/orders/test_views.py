@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -312,8 +313,17 @@ def test_concurrent_submissions_of_one_checkout_make_one_order_and_one_charge(ap
     # Every tab is sent to the processor's page of one payment: the same cart and card share one payment intent.
     assert {r.status_code for r in statuses} == {303}
     assert len({r.headers["Location"] for r in statuses}) == 1
-    for response in statuses[:2]:  # paid in one tab; the other tab's buyer finds it paid and is sent back
-        frank.at_processor(response, APPROVED_VISA)
+    processor_page = urlsplit(statuses[0].headers["Location"]).path
+    stale = clients[1].page(processor_page)  # the processor's page, open in a second tab too
+    paid = frank.at_processor(statuses[0], APPROVED_VISA)  # paid in one tab
+    assert paid.status_code == 302 and "/orders/ORD-" in paid.headers["Location"]
+    # the other tab's buyer pays on the page opened before: the processor finds it paid and sends them back
+    back = clients[1].submit(stale, {"holder_name": "Frank Fischer", "number": APPROVED_VISA, "exp_month": "12",
+                                     "exp_year": "2031", "cvc": "123"})
+    assert back.status_code == 303 and "/checkout/return?" in back.headers["Location"]
+    returned = urlsplit(back.headers["Location"])
+    again = clients[1].get(f"{returned.path}?{returned.query}")
+    assert again.status_code == 302 and again.headers["Location"] == paid.headers["Location"]  # the same order
     assert _count(app, Order) == 1 and _count(app, Invoice) == 1 and _count(app, License, BOUGHT) == 3
     with app.app_context():
         states = db.session.scalars(select(SandboxIntent.state)).all()
