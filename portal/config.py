@@ -45,6 +45,18 @@ def _whole_number(name: str, default: int | None, unit: str) -> int | None:
     return int(raw)
 
 
+STORAGE_BACKENDS = ("filesystem", "database")
+
+
+def storage_backend() -> str:
+    """STORAGE_BACKEND: where stored files (invoice PDFs, logos, uploads) live: "filesystem" (the instance folder,
+    the default, one node) or "database" (the stored_file table: every node sharing the database reads them)."""
+    raw = os.environ.get("STORAGE_BACKEND", "").strip().lower() or "filesystem"
+    if raw not in STORAGE_BACKENDS:
+        raise ConfigError(f"STORAGE_BACKEND must be one of {', '.join(STORAGE_BACKENDS)}, not {raw!r}.")
+    return raw
+
+
 PAYMENT_GATEWAYS = ("sandbox", "stripe")
 STRIPE_SETTINGS = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
 
@@ -138,6 +150,7 @@ class Settings:
     hsts_max_age: int | None
     storefront_retention_days: int = 90
     payment_gateway: str = "sandbox"
+    storage_backend: str = "filesystem"
     log_format: str = "text"
     # prometheus_client reads it too (at import): several processes (gunicorn workers, jobs) count in its files.
     prometheus_multiproc_dir: str = ""
@@ -175,6 +188,7 @@ class Settings:
             hsts_max_age=_whole_number("HSTS_MAX_AGE", None, "seconds"),
             storefront_retention_days=_positive_int("STOREFRONT_RETENTION_DAYS", 90, "days"),
             payment_gateway=gateway,
+            storage_backend=storage_backend(),
             stripe_secret_key=stripe_keys["STRIPE_SECRET_KEY"],
             stripe_publishable_key=stripe_keys["STRIPE_PUBLISHABLE_KEY"],
             stripe_webhook_secret=stripe_keys["STRIPE_WEBHOOK_SECRET"],
@@ -213,6 +227,7 @@ class Settings:
             "STOREFRONT_RETENTION_DAYS": self.storefront_retention_days,
             # Which card processor the portal uses (not switched over yet: checkout still uses the sandbox gateway).
             "PAYMENT_GATEWAY": self.payment_gateway,
+            "STORAGE_BACKEND": self.storage_backend,
             "STRIPE_SECRET_KEY": self.stripe_secret_key,
             "STRIPE_PUBLISHABLE_KEY": self.stripe_publishable_key,
             "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
@@ -259,5 +274,6 @@ DEFAULTS: dict = {
     # Who may read /metrics besides loopback: `Authorization: Bearer <METRICS_TOKEN>` (empty: loopback only).
     "METRICS_TOKEN": "",
     "PROMETHEUS_MULTIPROC_DIR": "",  # several processes count in files there (prometheus_client's multiprocess mode)
+    "STORAGE_BACKEND": "filesystem",  # or "database" (portal/storage.py): several nodes share the stored files
     "HSTS_MAX_AGE": 0,  # no Strict-Transport-Security unless configured (Settings turns it on outside debug)
 }

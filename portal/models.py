@@ -33,6 +33,7 @@ from portal.sandbox_processor.models import (  # noqa: F401
 )
 from portal.seller.models import SellerSettings, TaxRate  # noqa: F401
 from portal.signin.models import RecoveryCode, TwoStepCredential, TwoStepRequirement, UserSession  # noqa: F401
+from portal.storage import StoredFile  # noqa: F401
 from portal.storefronts.models import (  # noqa: F401
     EmailTemplate,
     Storefront,

@@ -41,7 +41,7 @@ from portal.receipts.methods import payment_options
 from portal.reseller_fees.invoicing import charged_on
 from portal.seller.details import invoice_seller
 from portal.seller.taxes import EXEMPT, EXEMPTION_REASONS, STANDARD, ZERO_RATED, issued_category
-from portal.storage import store_once, stored_file
+from portal.storage import storage, store_once, stored_file
 
 
 class PdfUnavailable(RuntimeError):
@@ -67,9 +67,12 @@ def invoice_brand(invoice: Invoice) -> Brand | None:
     colour = seller.get("accent_colour") or ""
     colour = colour if re.fullmatch(r"#[0-9a-fA-F]{6}", colour) else ""
     logo, logo_type = None, seller.get("logo_type") or ""
-    path = stored_file(seller.get("logo_path") or None)
-    if path is not None and logo_type in LOGO_TYPES and path.is_file():
-        logo = path.read_bytes()
+    key = seller.get("logo_path") or None
+    if key is not None and logo_type in LOGO_TYPES:
+        try:
+            logo = storage().get(key)
+        except (OSError, ValueError):
+            logo = None
     return Brand(accent_colour=colour, logo=logo, logo_type=logo_type if logo is not None else "")
 
 
@@ -259,19 +262,20 @@ def _render(doc: InvoiceDocument) -> bytes:
 
 
 def pdf_file(invoice: Invoice) -> Path | None:
-    """Where the stored PDF of `invoice` is, or None while it is still to be rendered."""
+    """Where the filesystem backend keeps the PDF of `invoice`, or None while it is still to be rendered."""
     return stored_file(invoice.pdf_path)
 
 
 def store_pdf(invoice: Invoice) -> Path:
-    """The invoice's stored PDF, rendered and stored now if it has none yet (flushes; the caller commits)."""
+    """The invoice's stored PDF (`invoice.pdf_path`, its storage key), rendered and stored now if it has none
+    yet (flushes; the caller commits). Returns where the filesystem backend keeps it."""
     return store_once(invoice, f"invoices/{invoice.issued_on:%Y}", invoice.number,
                       lambda: _render(invoice_document(invoice)))
 
 
 @attachment_maker(INVOICE_PDF)
 def stored_invoice_pdf(number: str) -> str:
-    """The stored PDF of invoice `number` (relative to the instance folder), rendered now if still pending: what
+    """The stored PDF of invoice `number` (its storage key), rendered now if still pending: what
     the outbox worker attaches to an email written with services.invoice_attachment."""
     invoice = db.session.scalars(select(Invoice).where(Invoice.number == number)).one()
     store_pdf(invoice)

@@ -136,12 +136,12 @@ def pdf(invoice_number: str):
     """Download the invoice as PDF (with its Factur-X XML): the file stored when it was first rendered."""
     invoice = _invoice_or_404(invoice_number)
     try:
-        path = documents.store_pdf(invoice)  # renders only the first time
+        documents.store_pdf(invoice)  # renders only the first time (on any node: the row records its file)
         db.session.commit()
     except documents.PdfUnavailable:
         db.session.rollback()
         abort(503)
-    return send_stored(invoice, path, invoice.pdf_filename)
+    return send_stored(invoice, invoice.pdf_filename)
 
 
 def _email_key() -> str:

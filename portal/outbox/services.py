@@ -47,7 +47,7 @@ ATTACHMENT_MAKERS: dict[str, Callable[[str], str]] = {}
 
 def attachment_maker(name: str) -> Callable[[Callable[[str], str]], Callable[[str], str]]:
     """Register a function that stores a document by its key (rendering it if it is still pending) and returns
-    its path relative to the instance folder; an Attachment names it as `made_by=(name, key)`."""
+    its storage key (portal/storage.py); an Attachment names it as `made_by=(name, key)`."""
 
     def register(maker: Callable[[str], str]) -> Callable[[str], str]:
         ATTACHMENT_MAKERS[name] = maker

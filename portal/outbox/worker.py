@@ -11,7 +11,6 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from functools import partial
-from pathlib import Path
 
 from flask import current_app, g
 from sqlalchemy import event, select
@@ -23,6 +22,7 @@ from portal.outbox.background import send_in_background
 from portal.outbox.models import OutboxMessage, OutboxStatus
 from portal.outbox.services import SESSION_KEY, attachment_path
 from portal.outbox.transport import Transport, transport_from_url
+from portal.storage import storage
 
 MAX_BACKOFF = timedelta(hours=6)
 
@@ -45,18 +45,11 @@ def build_message(msg: OutboxMessage, sender: str) -> EmailMessage:
     email.set_content(msg.body_text)
     for attachment in msg.attachments or ():
         maintype, _, subtype = attachment["content_type"].partition("/")
-        email.add_attachment(_stored_file(attachment_path(attachment)).read_bytes(), maintype=maintype,
+        # A stored file (portal/storage.py: a key outside the storage is a ValueError; a missing file fails the
+        # attempt, to be retried).
+        email.add_attachment(storage().get(attachment_path(attachment)), maintype=maintype,
                              subtype=subtype, filename=attachment["filename"])
     return email
-
-
-def _stored_file(relative: str) -> Path:
-    """A file the portal stored under its instance folder (a missing one fails the attempt, to be retried)."""
-    root = Path(current_app.instance_path).resolve()
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root):
-        raise ValueError(f"attachment {relative!r} is outside the instance folder")
-    return path
 
 
 def deliver(ids: Iterable[int] | None = None, transport: Transport | None = None) -> tuple[int, int]:

@@ -81,9 +81,9 @@ def receipt_pdf(receipt_number: str):
     """Download the receipt as PDF: the file stored when it was first rendered."""
     receipt = _receipt_or_404(receipt_number)
     try:
-        path = services.store_receipt_pdf(receipt)  # renders only the first time
+        services.store_receipt_pdf(receipt)  # renders only the first time
         db.session.commit()
     except PdfUnavailable:
         db.session.rollback()
         abort(503)
-    return send_stored(receipt, path, receipt.pdf_filename)
+    return send_stored(receipt, receipt.pdf_filename)

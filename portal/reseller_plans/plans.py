@@ -33,7 +33,7 @@ from portal.errors import RuleError
 from portal.extensions import db
 from portal.reseller_plans import aliases
 from portal.reseller_plans.emails import send_welcome
-from portal.storage import stored_file
+from portal.storage import storage
 from portal.storefronts.models import Storefront, StorefrontPrice, StorefrontProduct
 from portal.subscriptions.models import Subscription
 from portal.subscriptions.services import Proration, add_subscription_quantity, prorate_addition
@@ -333,7 +333,7 @@ def purge_storefronts(day: date) -> list[Storefront]:
         db.session.execute(delete(StorefrontProduct).where(StorefrontProduct.storefront_id == storefront.id))
         db.session.execute(delete(CartItem).where(CartItem.storefront_id == storefront.id))  # customers' carts
         if storefront.logo_path:
-            stored_file(storefront.logo_path).unlink(missing_ok=True)
+            storage().delete(storefront.logo_path)
         record(Actor.system(), "storefront.purged", storefront, storefront.organization_id, alias=storefront.alias)
         db.session.delete(storefront)
     db.session.flush()

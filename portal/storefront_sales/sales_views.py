@@ -79,12 +79,12 @@ def _pdf(invoice: Invoice | None):
     if invoice is None:
         abort(404)
     try:
-        path = documents.store_pdf(invoice)  # renders only the first time
+        documents.store_pdf(invoice)  # renders only the first time
         db.session.commit()
     except documents.PdfUnavailable:
         db.session.rollback()
         abort(503)
-    return send_stored(invoice, path, invoice.pdf_filename)
+    return send_stored(invoice, invoice.pdf_filename)
 
 
 @reseller_bp.route("/account/storefront/invoices/<invoice_number>.pdf")

@@ -3,9 +3,9 @@ customers see, and the reseller's tax and company registration numbers printed o
 
 The logo and the accent colour are Standard's (a storefront on Free keeps the default look). A logo is decoded
 with Pillow before anything is kept: PNG, JPEG or WebP, at most 1 MB and 2000 x 2000 pixels (a decompression
-bomb is refused before its pixels are read), then re-encoded to PNG without its metadata and stored under the
-instance folder (portal/storage.py). The storefront's pages link it at /s/<alias>/logo.png and take the colour
-from /s/<alias>/theme.css (the CSP forbids inline styles).
+bomb is refused before its pixels are read), then re-encoded to PNG without its metadata and stored
+(portal/storage.py: the instance folder, or the database when several nodes share it). The storefront's pages
+link it at /s/<alias>/logo.png and take the colour from /s/<alias>/theme.css (the CSP forbids inline styles).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from PIL import Image, UnidentifiedImageError
 
 from portal.audit.services import Actor, record
 from portal.errors import RuleError
+from portal.extensions import db
 from portal.reseller_plans import plans
-from portal.storage import store_bytes, stored_file
+from portal.storage import storage, store_bytes
 from portal.storefronts.models import Storefront
 
 MAX_LOGO_BYTES = 1024 * 1024
@@ -154,9 +155,11 @@ def remove_logo(storefront: Storefront, actor: Actor) -> str | None:
 
 
 def discard_file(relative: str | None) -> None:
-    """Delete a replaced logo's file, after the change is committed (a rollback keeps the old one in use)."""
+    """Delete a replaced logo's file, after the change is committed (a rollback keeps the old one in use); commits
+    the deletion (the database backend deletes in a transaction)."""
     if relative and relative.startswith(f"{LOGO_FOLDER}/"):
-        stored_file(relative).unlink(missing_ok=True)
+        storage().delete(relative)
+        db.session.commit()
 
 
 def theme_css(storefront: Storefront) -> str:

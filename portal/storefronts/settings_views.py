@@ -10,7 +10,7 @@ beside the field and changes nothing.
 
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, request, send_file, url_for
+from flask import abort, flash, make_response, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -21,7 +21,7 @@ from portal.csv_export import streamed_csv
 from portal.extensions import db
 from portal.rendering import confirmation, render, submit
 from portal.reseller_plans import plans
-from portal.storage import stored_file
+from portal.storage import storage
 from portal.storefronts import branding, prices, storefront_products
 from portal.storefronts.models import Storefront, StorefrontPrice
 from portal.storefronts.settings_forms import (
@@ -263,10 +263,13 @@ def _by_alias(alias: str) -> Storefront:
 def logo(alias: str):
     """The storefront's logo (PNG, cacheable); 404 without one (or on a plan without branding)."""
     storefront = _by_alias(alias)
-    path = stored_file(storefront.logo_path)
-    if path is None or not path.is_file() or not branding.has_branding(storefront):
+    if storefront.logo_path is None or not branding.has_branding(storefront):
         abort(404)
-    response = send_file(path, mimetype="image/png", max_age=LOGO_MAX_AGE, conditional=True, etag=True)
+    try:
+        response = storage().send(storefront.logo_path, "logo.png", "image/png", as_attachment=False,
+                                  max_age=LOGO_MAX_AGE)
+    except FileNotFoundError:
+        abort(404)
     response.cache_control.public = True
     return response
 

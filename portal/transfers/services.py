@@ -10,10 +10,8 @@ at all.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -34,6 +32,7 @@ from portal.extensions import db
 from portal.licenses.models import License
 from portal.orders.services import BillingDetails
 from portal.outbox.services import enqueue_email, external_url
+from portal.storage import storage, stored_file
 from portal.subscriptions.models import Subscription
 from portal.subscriptions.usage import organization_usage
 from portal.transfers.models import TransferRequest, TransferStatus
@@ -157,26 +156,21 @@ def _read_authorization(upload: Upload | None) -> bytes:
 
 
 def _store_authorization(data: bytes) -> str:
-    """Write the PDF under the instance folder with a random name; its path relative to the instance folder."""
-    folder = Path(current_app.instance_path) / UPLOAD_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    relative = f"{UPLOAD_FOLDER}/{secrets.token_hex(16)}.pdf"
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, Path(current_app.instance_path) / relative)  # atomic: never half a file under its name
-    return relative
+    """Store the PDF (portal/storage.py) under a random name; its storage key."""
+    return storage().put(f"{UPLOAD_FOLDER}/{secrets.token_hex(16)}.pdf", data)
+
+
+def authorization_key(transfer: TransferRequest) -> str | None:
+    """The storage key of a request's authorization, or None if it is not one of the stored authorizations."""
+    key = transfer.authorization_path or ""
+    return key if re.fullmatch(rf"{UPLOAD_FOLDER}/[0-9a-f]+\.pdf", key) else None
 
 
 def authorization_file(transfer: TransferRequest) -> Path | None:
-    """The stored authorization of a request, or None if the file is missing."""
-    folder = (Path(current_app.instance_path) / UPLOAD_FOLDER).resolve()
-    path = (Path(current_app.instance_path) / transfer.authorization_path).resolve()
-    if path.parent != folder or not path.is_file():
-        return None
-    return path
+    """Where the filesystem backend keeps a request's authorization, or None if the file is missing there."""
+    key = authorization_key(transfer)
+    path = None if key is None else stored_file(key)
+    return path if path is not None and path.is_file() else None
 
 
 def _download_name(filename: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
@@ -15,6 +15,7 @@ from portal.errors import RuleError
 from portal.extensions import db
 from portal.pagination import window
 from portal.rendering import confirmation, render, submit
+from portal.storage import storage
 from portal.transfers import services
 from portal.transfers.forms import TransferRequestForm
 from portal.transfers.models import TransferRequest, TransferStatus
@@ -97,11 +98,13 @@ def withdraw(transfer_id: int):
 
 def send_authorization(transfer: TransferRequest):
     """The stored authorization PDF as a download (never shown inline: it is a file a user uploaded)."""
-    path = services.authorization_file(transfer)
-    if path is None:
+    key = services.authorization_key(transfer)
+    if key is None:
         abort(404)
-    response = send_file(path, mimetype="application/pdf", as_attachment=True,
-                         download_name=transfer.authorization_filename)
+    try:
+        response = storage().send(key, transfer.authorization_filename, "application/pdf")
+    except FileNotFoundError:
+        abort(404)
     response.cache_control.private = True
     response.cache_control.no_store = True
     return response
