@@ -176,6 +176,9 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "devices.remove_location": MANAGERS,
     "devices.move_device": MANAGERS,
     "devices.remove_device": MANAGERS,  # the confirmation page too: it is only the way to removing
+    # A location picker's search (issue 18): without parameters, the Devices page's filter's (VIEW_DEVICES on the
+    # working organization); the forms' (field=location_id, device=) need MANAGE_DEVICES, tests/devices covers them.
+    "devices.pick_location": MEMBERS,
     # --- shipments and returns (issue 20): a chain's shipments to whoever sees its devices and locations; staff's
     # queue and decisions; a device's return asked by its organization's managers and installers (erin installs in
     # Fabrikam, not in Northwind where she is a Master user).

@@ -32,7 +32,8 @@ def many_options_select(field: SelectField, **kwargs) -> Markup:
 
 class ChoiceOfOurs(SelectField):
     """A select of ids the view offers (locations, organizations in scope); anything else, a foreign id as much
-    as garbage, is one plain message beside the field."""
+    as garbage, is one plain message beside the field. A location field of a big chain is a search with radio
+    buttons instead (portal/devices/picker.py): its choices are then the one location posted, if in scope."""
 
     widget = staticmethod(many_options_select)
 
@@ -49,12 +50,6 @@ class ChoiceOfOurs(SelectField):
     def pre_validate(self, form):
         if self.data not in {value for value, _ in self.choices or ()}:
             raise ValidationError(self.message)
-
-
-def location_choices(rows: list[tuple[int, str, str]]) -> list[tuple[int, str]]:
-    """(id, label) of services.locations_for rows, naming the organization when they span several."""
-    several = len({organization for _, _, organization in rows}) > 1
-    return [(location_id, f"{name} ({organization})" if several else name) for location_id, name, organization in rows]
 
 
 def _name(label: str, what: str) -> StringField:

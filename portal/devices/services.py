@@ -437,7 +437,8 @@ def _device_counts():
 
 
 def locations_with_counts(user: User, org: Organization, search: str = "") -> Select:
-    """Rows (location, devices, counting devices) of the chain's locations, by organization and name."""
+    """Rows (location, devices, counting devices) of the chain's locations, by organization and name; with a
+    search, those whose name, city or postal code contains it."""
     total, counting = _device_counts()
     stmt = scoped(
         select(Location, total, counting)
@@ -446,8 +447,10 @@ def locations_with_counts(user: User, org: Organization, search: str = "") -> Se
         .where(Location.organization_id.in_(chain_ids(org.id)))
         .options(contains_eager(Location.organization)),
         Location.organization_id, user, Permission.VIEW_DEVICES)
-    if search:
-        stmt = stmt.where(Location.name.icontains(search, autoescape=True))
+    if search:  # as the location picker finds them (picker.py): by name, city or postal code
+        stmt = stmt.where(or_(Location.name.icontains(search, autoescape=True),
+                              Location.city.icontains(search, autoescape=True),
+                              Location.postal_code.icontains(search, autoescape=True)))
     return (stmt.group_by(Location.id, Organization.id)
             .order_by(Organization.parent_id.is_not(None), Organization.name, Location.name, Location.id))
 

@@ -6,23 +6,15 @@ the organization concerned (the working one for adding, the object's own for cha
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
 from portal.accounts.context import current_actor
 from portal.accounts.forms import ConfirmForm
 from portal.authz import Permission, active_organization, can, get_in_scope_or_404, require, requires
-from portal.devices import lists, services
-from portal.devices.forms import (
-    AddDeviceForm,
-    AddLocationForm,
-    DeviceForm,
-    LocationForm,
-    MoveDeviceForm,
-    location_choices,
-    options_html,
-)
+from portal.devices import lists, picker, services
+from portal.devices.forms import AddDeviceForm, AddLocationForm, DeviceForm, LocationForm, MoveDeviceForm
 from portal.devices.models import Device, Location
 from portal.errors import RuleError
 from portal.extensions import db
@@ -31,6 +23,7 @@ from portal.list_options import read_list, show
 from portal.notifications.models import EmailCategory
 from portal.pagination import window
 from portal.rendering import confirmation, render, submit
+from portal.routing import id_value
 from portal.subscriptions.usage import location_subscriptions_needed
 
 bp = Blueprint("devices", __name__)
@@ -153,14 +146,18 @@ def devices():
         require(Permission.MANAGE_DEVICES)
     can_manage = can(current_user, Permission.MANAGE_DEVICES, org)
     # A manager or partner of the chain manages every location the chain shows (a membership covers sub-chains).
-    places = services.locations_for(current_user, org,
-                                    Permission.MANAGE_DEVICES if can_manage else Permission.VIEW_DEVICES)
-    chosen = request.args.get("location", type=int)
-    chosen = chosen if chosen in {place[0] for place in places} else None
-    form = replaceable = None
+    # The filter and the add form offer the same locations: read once (a chain's first few, or the whole of a
+    # small chain's).
+    scope = picker.Scope(current_user, org, Permission.MANAGE_DEVICES if can_manage else Permission.VIEW_DEVICES)
+    location_filter = picker.build(scope, picker.FILTER, request.args.get("location", type=id_value),
+                                   request.args.get(picker.SEARCHES[picker.FILTER], ""))
+    chosen = location_filter.chosen
+    form = replaceable = location_field = None
     if can_manage:
         form = AddDeviceForm(location_id=chosen, replaces_id=request.args.get("replaces", type=int))
-        form.location_id.choices = location_choices(places)
+        location_field = picker.build(scope, picker.ADD, form.location_id.data,
+                                      request.args.get(picker.SEARCHES[picker.ADD], ""))
+        form.location_id.choices = location_field.choices()
         # The devices a new one may replace: those of the chosen location (a whole chain can have thousands).
         replaceable = services.replaceable_devices(current_user, org, chosen) if chosen is not None else None
         form.replaces_id.choices = [("", "Not a replacement"), *(replaceable or ())]
@@ -178,10 +175,10 @@ def devices():
     rows = show(read_list(lists.DEVICES, request.args, "devices.devices"),
                 services.chain_devices(current_user, org, chosen))
     return render("devices/devices.html", "devices/_devices.html", status=422 if form and form.errors else 200,
-                  org=org, devices=rows, places=places, location_options=options_html(location_choices(places), chosen),
+                  org=org, devices=rows, location_filter=location_filter, location_field=location_field,
                   chosen=chosen, form=form, replaceable=replaceable,
                   waiting=waiting_in_chain(current_user, org.id, chosen),
-                  several_organizations=len({place[2] for place in places}) > 1)
+                  several_organizations=any(device.organization_id != org.id for device in rows.items))
 
 
 def _emailed(notice: services.Notified | None) -> str:
@@ -205,20 +202,30 @@ def added_notice(added: services.AddedDevice) -> str:
     return done + _emailed(added)
 
 
-def _device_page(device: Device, form: DeviceForm | None, move_form: MoveDeviceForm | None, status: int = 200):
+def _device_page(device: Device, form: DeviceForm | None, move: tuple[MoveDeviceForm, picker.Picker] | None,
+                 status: int = 200):
     # A replaced device does not count; a replacement names what it replaced (a query only for those).
     replaced_by = services.replacement_of(device) if not device.counts else None
     replaces = db.session.get(Device, device.replaces_id) if device.replaces_id else None
+    move_form, move_picker = move if move is not None else (None, None)
     return render("devices/device.html", status=status, device=device, form=form, move_form=move_form,
-                  replaced_by=replaced_by, replaces=replaces)
+                  move_picker=move_picker, replaced_by=replaced_by, replaces=replaces)
 
 
-def _move_form(device: Device, formdata: bool) -> MoveDeviceForm:
+def _move_scope(device: Device) -> picker.Scope:
+    """The locations a device may move to: its organization's other ones the user manages."""
+    return picker.Scope(current_user, device.location.organization, Permission.MANAGE_DEVICES,
+                        with_sub_chains=False, leave_out=device.location_id)
+
+
+def _move_form(device: Device, formdata: bool) -> tuple[MoveDeviceForm, picker.Picker]:
+    """The move form and its location picker (on the device's page, with the matches of `?location_q=`)."""
     form = MoveDeviceForm() if formdata else MoveDeviceForm(formdata=None)
-    places = services.locations_for(current_user, device.location.organization, Permission.MANAGE_DEVICES,
-                                    with_sub_chains=False)
-    form.location_id.choices = [choice for choice in location_choices(places) if choice[0] != device.location_id]
-    return form
+    search = "" if formdata else request.args.get(picker.SEARCHES[picker.MOVE], "")
+    location_field = picker.build(_move_scope(device), picker.MOVE, form.location_id.data, search,
+                                  device_id=device.id)
+    form.location_id.choices = location_field.choices()
+    return form, location_field
 
 
 @bp.route("/devices/<int:device_id>", methods=["GET", "POST"])
@@ -248,7 +255,7 @@ def move_device(device_id: int):
     """Move a device to another location of its organization."""
     device_ = _device_or_404(device_id)
     require(Permission.MANAGE_DEVICES, device_.location.organization)
-    move_form = _move_form(device_, formdata=True)
+    move_form, move_picker = _move_form(device_, formdata=True)
 
     def move() -> tuple[Location, services.Notified]:
         to = db.session.get(Location, move_form.location_id.data)
@@ -259,7 +266,41 @@ def move_device(device_id: int):
         flash(f"Device {device_.name} moved to {to.name}.{_emailed(notice)}", "success")
         return redirect(url_for("devices.device", device_id=device_.id))
     device_ = _device_or_404(device_id)
-    return _device_page(device_, DeviceForm(obj=device_, formdata=None), move_form, status=422)
+    # The picker again, after the rollback (its rows are plain tuples; the device is reloaded).
+    return _device_page(device_, DeviceForm(obj=device_, formdata=None), (move_form, move_picker), status=422)
+
+
+@bp.route("/locations/pick")
+@login_required  # what is asked decides: the filter needs VIEW_DEVICES, the forms MANAGE_DEVICES
+def pick_location():
+    """A location picker's search (htmx asks it as one types): at most picker.PICK_MAX locations matching the name,
+    city or postal code, as radio buttons for the picker's field, the one already chosen kept first. `field` is
+    `location` (the Devices page's filter) or `location_id` (the add-device form; with `device`, that device's
+    move form). Only locations the user may see there, or manage for a form, are ever offered."""
+    field = request.args.get("field", picker.FIELDS[picker.FILTER])
+    device_id = None
+    if "device" in request.args:
+        device_id = request.args.get("device", type=id_value)
+        if device_id is None or field != picker.FIELDS[picker.MOVE]:
+            abort(404)
+        device_ = _device_or_404(device_id)
+        require(Permission.MANAGE_DEVICES, device_.location.organization)
+        purpose, scope = picker.MOVE, _move_scope(device_)
+    elif field == picker.FIELDS[picker.ADD]:
+        require(Permission.MANAGE_DEVICES)
+        purpose, scope = picker.ADD, picker.Scope(current_user, active_organization(), Permission.MANAGE_DEVICES)
+    elif field == picker.FIELDS[picker.FILTER]:
+        require(Permission.VIEW_DEVICES)
+        org = active_organization()
+        permission = (Permission.MANAGE_DEVICES if can(current_user, Permission.MANAGE_DEVICES, org)
+                      else Permission.VIEW_DEVICES)
+        purpose, scope = picker.FILTER, picker.Scope(current_user, org, permission)
+    else:
+        abort(404)
+    search = request.args.get("q") or request.args.get(picker.SEARCHES[purpose], "")
+    found = picker.build(scope, purpose, request.args.get(field, type=id_value), search, device_id=device_id,
+                         searchable=True)
+    return render_template("devices/_location_picker.html", picker=found)
 
 
 @bp.route("/devices/<int:device_id>/remove", methods=["GET", "POST"])
