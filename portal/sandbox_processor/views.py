@@ -52,7 +52,7 @@ def _finished(record):
     target = _back_to(record)
     if target:
         return redirect(target, SEE_OTHER)
-    return render_template("sandbox_processor/done.html", record=record)
+    return render_template("sandbox_processor/done.html", record=record, back_url=target)
 
 
 @bp.get("/fields")
@@ -98,7 +98,7 @@ def pay(intent_id: str):
         if record.state is IntentState.REQUIRES_ACTION:
             return redirect(record.next_action_url, SEE_OTHER)
         return _finished(record) if request.method == "POST" else render_template(
-            "sandbox_processor/done.html", record=record)
+            "sandbox_processor/done.html", record=record, back_url=_back_to(record))
     form = CardForm()
     processor = sandbox_processor()
     if form.validate_on_submit():
@@ -131,7 +131,7 @@ def authenticate(intent_id: str):
     """The 3-D Secure step: the buyer completes it (the intent succeeds) or cancels (the card is not charged)."""
     record = _record(intent_id)
     if record.state is not IntentState.REQUIRES_ACTION:
-        return render_template("sandbox_processor/done.html", record=record), 409
+        return render_template("sandbox_processor/done.html", record=record, back_url=_back_to(record)), 409
     form = AuthenticateForm()
     if form.validate_on_submit() and (form.complete.data or form.cancel.data):
         sandbox_processor().authenticate(intent_id, completed=bool(form.complete.data))
