@@ -9,16 +9,23 @@ Steps:
    same three items in the cart (bench.shop.CART) through the real pages: sign in, POST /cart;
 4. start gunicorn (`gunicorn wsgi:app --workers 4 --threads 4`) with the production configuration from the
    environment (SECRET_KEY, DATABASE_URL, MAIL_URL = a temporary folder, PUBLIC_URL,
-   OUTBOX_SEND_AFTER_COMMIT=1, and LOGIN_LIMIT_PER_IP raised so that one client address may sign in all buyers);
-5. read every buyer's checkout form, then release at once: `--buyers` checkouts (alternately "Invoice me" and
-   a new approved sandbox card), plus one more buyer's form submitted `--duplicates` times concurrently
-   (a double click in several tabs, paying by card);
+   OUTBOX_SEND_AFTER_COMMIT=1, and LOGIN_LIMIT_PER_IP and SANDBOX_CARD_LIMIT raised so that one client address
+   may sign in all buyers and enter all their cards); the embedded sandbox card processor answers on the same
+   server;
+5. read every buyer's checkout form; a buyer paying by a new card enters it as a browser with JavaScript does:
+   the page frames the processor's hosted fields, whose script posts the card (an approved test card) with the
+   publishable key to the processor's API, POST /sandbox-processor/v1/payment_methods, and puts the payment
+   method id it answers into the form (payment_kind=card, saved_card=0, payment_method_id); the portal never
+   sees the number. Then release at once: `--buyers` checkouts (alternately "Invoice me" and a new card), plus
+   one more buyer's form submitted `--duplicates` times concurrently (a double click in several tabs, paying by
+   card: one form, so one payment method id);
 6. check, and print: every answer a 302 to that buyer's order page; exactly one order per cart (the duplicates
    collapsed into one), so buyers + 1 new orders; every license key unique, and 3 new licenses per order;
    order invoice numbers unique and gapless (and the series counter at the last one); every cart emptied; each
-   card order holding one approved sandbox charge and no approved charge without an order; one confirmation
-   email per order, sent; the subscriptions grown by what was bought; p50/p95 of the checkout POST latency
-   (wall clock at the client: queueing in gunicorn included).
+   card order holding one succeeded, unrefunded sandbox payment intent (its gateway_charge_id) and no such
+   intent without an order (the duplicates charged once); one confirmation email per order, sent; the
+   subscriptions grown by what was bought; p50/p95 of the checkout POST latency (wall clock at the client:
+   queueing in gunicorn included).
 
 Exit status: 0 when every check passes; 1 when one fails; 2 when the test could not start (PostgreSQL
 unreachable, the database exists, gunicorn did not come up). Results go to bench/results/load.json.
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import platform
 import re
@@ -56,7 +64,17 @@ from bench.app import DatabaseExists, create_database, drop_database, migrated_a
 from bench.generate import BENCH_PASSWORD, generate, manager_email
 from bench.measure import percentile
 from bench.report import write_json
-from bench.shop import CARD, CART, LICENSES_PER_CART, CatalogIds, catalog_ids, checkout_form, csrf_token
+from bench.shop import (
+    CART,
+    LICENSES_PER_CART,
+    CatalogIds,
+    card_fields_url,
+    card_payment,
+    catalog_ids,
+    checkout_form,
+    csrf_token,
+    payment_method_request,
+)
 from portal.accounts.models import BillingMode, Organization
 from portal.demo import seed_demo
 from portal.extensions import db
@@ -138,7 +156,8 @@ class Browser:
         """Another tab of the same browser: the same session cookie, its own connection."""
         return Browser(self.port, self.timeout, self.cookies)
 
-    def request(self, method: str, path: str, form: dict | None = None) -> Answer:
+    def request(self, method: str, path: str, form: dict | None = None, json_body: dict | None = None) -> Answer:
+        """One request; `form` is sent as a form posts it, `json_body` as a page's script posts JSON."""
         headers = {"Host": f"127.0.0.1:{self.port}"}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -146,6 +165,9 @@ class Browser:
         if form is not None:
             body = urlencode(form, doseq=True).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers["Content-Type"] = "application/json"
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
         try:
             started = time.perf_counter()
@@ -176,6 +198,18 @@ class Browser:
         if answer.status != 302:
             raise RuntimeError(f"could not add to the cart (HTTP {answer.status})")
 
+    def new_card(self, checkout_page: str) -> str:
+        """What the checkout page's hosted card fields do when the buyer enters a new card (with JavaScript): load
+        the fields (the frame), post the card as JSON to the processor's API; the payment method id it answers."""
+        fields = self.request("GET", card_fields_url(checkout_page))
+        if fields.status != 200:
+            raise RuntimeError(f"the processor's card fields answered HTTP {fields.status}")
+        endpoint, card = payment_method_request(fields.body)
+        answer = self.request("POST", endpoint, json_body=card)
+        if answer.status != 201:
+            raise RuntimeError(f"the processor refused the card (HTTP {answer.status}): {answer.body[:200]}")
+        return json.loads(answer.body)["id"]
+
 
 # ---------------------------------------------------------------- gunicorn
 
@@ -201,6 +235,7 @@ def gunicorn(url: str, workdir: Path, workers: int, threads: int) -> Iterator[tu
         "OUTBOX_SEND_AFTER_COMMIT": "1",
         "RATELIMIT_STORAGE_URI": "memory://",
         "LOGIN_LIMIT_PER_IP": "10000 per minute",  # every buyer signs in from 127.0.0.1
+        "SANDBOX_CARD_LIMIT": "10000 per minute",  # and enters a card at the processor from there
         "PORTAL_INSTANCE_PATH": str(workdir / "instance"),
     })
     cmd = [sys.executable, "-m", "gunicorn", "wsgi:app", "--workers", str(workers), "--threads", str(threads),
@@ -253,7 +288,7 @@ class Buyer:
     email: str
     organization_id: int
     user_id: int
-    payment: dict  # payment_kind, and the card fields for a card
+    payment: dict  # payment_kind; for a new card also saved_card=0 and payment_method_id (once prepared)
     browser: Browser | None = None
     form: dict = field(default_factory=dict)
 
@@ -289,13 +324,14 @@ def choose_buyers(engine: Engine, count: int) -> list[Buyer]:
     buyers = []
     for n, email in enumerate(emails):
         card = n % 2 == 1 or n == count - 1
-        payment = dict(CARD) if card else {"payment_kind": "invoice"}
+        payment = {"payment_kind": "card" if card else "invoice"}
         buyers.append(Buyer(email, by_email[email].organization_id, by_email[email].user_id, payment))
     return buyers
 
 
 def prepare(buyers: list[Buyer], ids: CatalogIds, port: int, timeout: float) -> None:
-    """Each buyer signs in, fills the cart through POST /cart, and opens checkout (four at a time)."""
+    """Each buyer signs in, fills the cart through POST /cart, opens checkout and, paying by a new card, enters it
+    in the processor's hosted fields (four buyers at a time)."""
 
     def one(buyer: Buyer) -> None:
         browser = Browser(port, timeout)
@@ -305,6 +341,11 @@ def prepare(buyers: list[Buyer], ids: CatalogIds, port: int, timeout: float) -> 
         page = browser.request("GET", "/checkout")
         if page.status != 200:
             raise RuntimeError(f"{buyer.email}: GET /checkout answered {page.status}")
+        if buyer.payment["payment_kind"] == "card":
+            try:
+                buyer.payment = card_payment(browser.new_card(page.body))
+            except (RuntimeError, ValueError, KeyError) as exc:
+                raise RuntimeError(f"{buyer.email}: {exc}") from exc
         buyer.browser, buyer.form = browser, {**checkout_form(page.body), **buyer.payment}
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -333,6 +374,24 @@ def burst(submissions: list[Submission]) -> float:
     for t in threads:
         t.join()
     return time.perf_counter() - started
+
+
+def wait_for_delivery(engine: Engine, timeout: float) -> float | None:
+    """Seconds until no email waits for its first delivery attempt, or None after `timeout` s. Each worker hands
+    what a request committed to its delivery thread after the response (OUTBOX_SEND_AFTER_COMMIT=1), and an
+    attachment made at delivery (the invoice PDF) is rendered there: stopping gunicorn at once would leave them
+    pending (for `flask outbox send`), not delivered."""
+    started = time.perf_counter()
+    query = text("SELECT count(*) FROM outbox_message WHERE status = 'pending' AND attempts = 0")
+    while True:
+        with engine.connect() as conn:
+            waiting = conn.scalar(query)
+        elapsed = time.perf_counter() - started
+        if not waiting:
+            return elapsed
+        if elapsed > timeout:
+            return None
+        time.sleep(0.25)
 
 
 class LockSampler:
@@ -405,6 +464,7 @@ def _snapshot(engine: Engine, orgs: list[int]) -> dict:
     with engine.connect() as conn:
         return {
             "max_order_id": conn.scalar(text("SELECT coalesce(max(id), 0) FROM purchase_order")),
+            "intents": set(conn.scalars(text("SELECT id FROM sandbox_intent"))),
             "subscriptions": {(r.organization_id, r.product_id): r.quantity for r in conn.execute(
                 text("SELECT organization_id, product_id, quantity FROM subscription "
                      "WHERE organization_id = ANY(:orgs)"), {"orgs": orgs})},
@@ -470,16 +530,29 @@ def verify(engine: Engine, subs: list[Submission], buyers: list[Buyer], before: 
                            {"users": [b.user_id for b in buyers]})
         add("every buyer's cart emptied", left == 0, f"{left} cart items left")
 
-        charges = conn.execute(text("SELECT id, status FROM sandbox_charge")).all()
-        status_of = {c.id: c.status for c in charges}
+        # A charge is a sandbox payment intent: approved = succeeded and nothing refunded (a charge given back is
+        # canceled, or refunded in full).
+        intents = [i for i in conn.execute(text(
+            "SELECT id, state, amount_minor, amount_refunded_minor FROM sandbox_intent WHERE kind = 'payment'")).all()
+            if i.id not in before["intents"]]
+        by_id = {i.id: i for i in intents}
+
+        def charged(intent) -> bool:
+            return intent is not None and intent.state == "succeeded" and intent.amount_refunded_minor == 0
+
         card_orders = [o for o in orders if o.payment_kind == "card"]
-        unpaid = [o.number for o in card_orders if status_of.get(o.gateway_charge_id) != "approved"]
+        unpaid = [o.number for o in card_orders if not charged(by_id.get(o.gateway_charge_id))]
+        shared = [pi for pi, n in Counter(o.gateway_charge_id for o in card_orders).items() if n > 1]
         on_orders = {o.gateway_charge_id for o in card_orders}
-        orphans = [c.id for c in charges if c.status == "approved" and c.id not in on_orders]
-        add("one approved charge per card order, none without an order", not unpaid and not orphans,
-            f"{len(card_orders)} card orders, {sum(s == 'approved' for s in status_of.values())} approved charges, "
-            f"{sum(s == 'voided' for s in status_of.values())} voided" + (f"; unpaid {unpaid[:3]}" if unpaid else "")
-            + (f"; orphans {orphans[:3]}" if orphans else ""))
+        orphans = [i.id for i in intents if charged(i) and i.id not in on_orders]
+        states = Counter("succeeded, refunded" if i.state == "succeeded" and i.amount_refunded_minor
+                         else i.state for i in intents)
+        add("one succeeded, unrefunded payment intent per card order, none without an order",
+            not unpaid and not shared and not orphans,
+            f"{len(card_orders)} card orders; {len(intents)} new payment intents: "
+            + (", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "none")
+            + (f"; unpaid {unpaid[:3]}" if unpaid else "") + (f"; shared {shared[:3]}" if shared else "")
+            + (f"; charged without an order {orphans[:3]}" if orphans else ""))
 
         mails = conn.execute(text("SELECT status, count(*) FROM outbox_message WHERE kind = 'order_confirmation' "
                                   "GROUP BY status")).all()
@@ -539,6 +612,8 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: list[Callable[[], None
         _say(f"Firing {args.buyers} checkouts + {args.duplicates} submissions of one more form, all at once…")
         with LockSampler(engine) as sampler:
             wall = burst(subs)
+        _say(f"  burst over in {wall:.2f} s; waiting for the emails (delivered after the responses)…")
+        delivery = wait_for_delivery(engine, args.timeout)
         server_log = _tail(log, 15)
     locks = sampler.summary()
     checks = verify(engine, subs, buyers, before, ids)
@@ -556,6 +631,8 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: list[Callable[[], None
           f"{args.customers} customers, {sum(dataset.rows.values()):,} generated rows")
     print(f"{len(subs)} POST /checkout at once ({args.buyers} buyers + {args.duplicates}× one form) "
           f"in {wall:.2f} s wall: {args.buyers / wall:.1f} orders/s; statuses {dict(statuses)}")
+    print("emails: " + (f"every one tried {delivery:.1f} s after the burst" if delivery is not None
+                        else f"some not tried {args.timeout:.0f} s after the burst"))
     print()
     header = ("checkout POST latency", "n", "p50 ms", "p95 ms", "max ms")
     rows = [(name, str(v["n"]), f"{v['p50_ms']:.1f}", f"{v['p95_ms']:.1f}", f"{v['max_ms'] or float('nan'):.1f}")
@@ -590,6 +667,7 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: list[Callable[[], None
         "dataset": {"resellers": args.resellers, "customers_per_reseller": args.customers,
                     "orders_per_reseller": args.orders, "rows": dataset.rows},
         "buyers": args.buyers, "duplicates": args.duplicates, "wall_seconds": round(wall, 3),
+        "mail_delivery_seconds": round(delivery, 1) if delivery is not None else None,
         "statuses": {str(k): v for k, v in statuses.items()}, "latency": latency, "postgres_during_burst": locks,
         "checks": [c.__dict__ for c in checks], "ok": ok,
     })

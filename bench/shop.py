@@ -3,7 +3,12 @@
 - CART: the three items every probe buyer puts in its cart (two licenses and a subscription), added through
   POST /cart exactly as the product page's form sends them (`add_to_cart_form`);
 - `checkout_form()`: the form a browser would post back from GET /checkout (CSRF token, hidden cart signature
-  and expected total, the pre-filled billing fields); the caller adds `payment_kind` and, for a card, CARD;
+  and expected total, the pre-filled billing fields); the caller adds `payment_kind` and, for a new card,
+  `card_payment(payment_method_id)`;
+- a new card as a browser with JavaScript enters it: the checkout page frames the processor's hosted fields
+  (`card_fields_url`), whose script posts NEW_CARD with the publishable key as JSON to the processor's API
+  (`payment_method_request`, from the fields document) and puts the payment method id it gets back into the
+  checkout form's hidden `payment_method_id`; the card number never reaches the portal's form;
 - `CartRefill`: puts the same cart rows back after a measured checkout consumed them, with one INSERT (no
   requests, no audit entries), so every timed POST /checkout finds a fresh cart of the same size.
 """
@@ -40,14 +45,42 @@ CART: tuple[CartEntry, ...] = (
 )
 LICENSES_PER_CART = sum(e.copies for e in CART if e.edition is not None)
 
-# A new card at the sandbox gateway (approved); see portal.payments.gateway.
-CARD = {"payment_kind": "card", "saved_card": "0", "card_number": "4242 4242 4242 4242",
-        "holder_name": "Bench Buyer", "exp_month": "12", "exp_year": str(date.today().year + 3)}
+# A new card the sandbox processor approves (portal/sandbox_processor/processor.py), as typed into its hosted fields:
+# their script sends every field as the text typed.
+NEW_CARD = {"number": "4242 4242 4242 4242", "exp_month": "12", "exp_year": str(date.today().year + 1), "cvc": "123",
+            "name": "Bench Buyer"}
 
 _CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 _INPUT = re.compile(r"<input\b([^>]*)>", re.IGNORECASE)
 _ATTR = re.compile(r'([\w-]+)="([^"]*)"')
-_CHECKOUT_SKIP = {"card_number", "holder_name", "save_card", "payment_kind", "saved_card"}
+_CARD_FIELDS = re.compile(r'data-card-fields="([^"]+)"')
+_FIELDS_FORM = re.compile(r"<form\b[^>]*\bdata-sandbox-fields\b[^>]*>", re.IGNORECASE)
+# The payment choice is the caller's (radio buttons and a checkbox); the hidden payment_method_id is sent as the
+# page has it (empty) unless the caller puts a new card's id there.
+_CHECKOUT_SKIP = {"save_card", "payment_kind", "saved_card"}
+
+
+def card_payment(payment_method_id: str) -> dict:
+    """The checkout form's payment choice for a new card the hosted fields turned into `payment_method_id`."""
+    return {"payment_kind": "card", "saved_card": "0", "payment_method_id": payment_method_id}
+
+
+def card_fields_url(page: str) -> str:
+    """The processor's hosted card fields a portal page frames (its new-card block's data-card-fields)."""
+    match = _CARD_FIELDS.search(page)
+    if not match:
+        raise ValueError("no hosted card fields on the page (is a card processor with hosted fields configured?)")
+    return html.unescape(match.group(1))
+
+
+def payment_method_request(fields_page: str) -> tuple[str, dict]:
+    """What the hosted fields' script posts when the buyer confirms NEW_CARD: (endpoint, JSON body), read from
+    the fields document (its form's data-endpoint and data-publishable-key)."""
+    match = _FIELDS_FORM.search(fields_page)
+    attrs = {k.lower(): html.unescape(v) for k, v in _ATTR.findall(match.group(0))} if match else {}
+    if not attrs.get("data-endpoint") or not attrs.get("data-publishable-key"):
+        raise ValueError("not the processor's hosted card fields (no endpoint or publishable key)")
+    return attrs["data-endpoint"], {"key": attrs["data-publishable-key"], **NEW_CARD}
 
 
 @dataclass(frozen=True)
@@ -92,7 +125,7 @@ def csrf_token(page: str) -> str:
 
 def checkout_form(page: str) -> dict:
     """What a browser posts back from the checkout page: every text and hidden input as rendered (CSRF token,
-    cart_signature, expected_total, the billing fields), without a payment choice."""
+    cart_signature, expected_total, the billing fields, the empty payment_method_id), without a payment choice."""
     form = {}
     for tag in _INPUT.findall(page):
         attrs = {k.lower(): html.unescape(v) for k, v in _ATTR.findall(tag)}

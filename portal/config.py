@@ -151,6 +151,7 @@ class Settings:
     storefront_retention_days: int = 90
     payment_gateway: str = "sandbox"
     storage_backend: str = "filesystem"
+    sandbox_card_limit: str = "30 per minute"
     log_format: str = "text"
     # prometheus_client reads it too (at import): several processes (gunicorn workers, jobs) count in its files.
     prometheus_multiproc_dir: str = ""
@@ -189,6 +190,7 @@ class Settings:
             storefront_retention_days=_positive_int("STOREFRONT_RETENTION_DAYS", 90, "days"),
             payment_gateway=gateway,
             storage_backend=storage_backend(),
+            sandbox_card_limit=os.environ.get("SANDBOX_CARD_LIMIT", DEFAULTS["SANDBOX_CARD_LIMIT"]),
             stripe_secret_key=stripe_keys["STRIPE_SECRET_KEY"],
             stripe_publishable_key=stripe_keys["STRIPE_PUBLISHABLE_KEY"],
             stripe_webhook_secret=stripe_keys["STRIPE_WEBHOOK_SECRET"],
@@ -228,6 +230,7 @@ class Settings:
             # Which card processor the portal uses (not switched over yet: checkout still uses the sandbox gateway).
             "PAYMENT_GATEWAY": self.payment_gateway,
             "STORAGE_BACKEND": self.storage_backend,
+            "SANDBOX_CARD_LIMIT": self.sandbox_card_limit,
             "STRIPE_SECRET_KEY": self.stripe_secret_key,
             "STRIPE_PUBLISHABLE_KEY": self.stripe_publishable_key,
             "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
@@ -256,6 +259,8 @@ DEFAULTS: dict = {
     "LOGIN_LIMIT_PER_ACCOUNT": "5 per minute",
     "INVOICE_EMAIL_LIMIT": "20 per hour",  # invoices a user may email: a typed address must not make a mailer
     "API_LIMIT_PER_IP": "60 per minute",  # every /api/v1 request of one client address, together
+    # Cards the sandbox processor takes per client address (its API and hosted page together): stops card testing.
+    "SANDBOX_CARD_LIMIT": "30 per minute",
     "PASSWORD_TOKEN_HOURS": 48,
     "ARGON2_PROFILE": "production",
     "OUTBOX_MAX_ATTEMPTS": 8,
