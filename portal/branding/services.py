@@ -3,28 +3,25 @@
 An upload is sniffed from its bytes, never trusted by its name or declared type: a PNG (decoded by Pillow, within
 a pixel limit checked before any pixel is read), an ICO (favicon only) or an SVG (parsed; refused with a DOCTYPE
 or entity, a script, an event handler, a foreignObject or any reference outside the file). The file replaces the
-previous one of its kind at branding/<kind>.<ext> under the instance folder (written atomically), and the change
-is audited. Without an upload the static defaults apply.
+previous one of its kind at branding/<kind>.<ext> in the portal's storage (portal/storage.py: the instance
+folder, written atomically, or the database), and the change is audited. Without an upload the static defaults apply.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from xml.etree import ElementTree
 
-from flask import current_app
 from PIL import Image, UnidentifiedImageError
 
 from portal.audit.services import Actor, record
 from portal.errors import RuleError
+from portal.storage import storage
 
-FOLDER = "branding"  # under the instance folder
+FOLDER = "branding"  # the keys' folder in the storage
 TYPES = {"png": "image/png", "svg": "image/svg+xml", "ico": "image/vnd.microsoft.icon"}
 SVG_NS = "{http://www.w3.org/2000/svg}"
 _FORBIDDEN_SVG = {"script", "foreignobject", "iframe", "embed", "object", "audio", "video", "handler", "listener"}
@@ -124,16 +121,17 @@ def _check_svg(kind: Kind, data: bytes) -> None:
                 raise _refuse(kind, "That SVG refers to a file or address outside itself.")
 
 
-def _folder() -> Path:
-    return Path(current_app.instance_path) / FOLDER
+def _key(kind: Kind, extension: str) -> str:
+    return f"{FOLDER}/{kind.name}.{extension}"
 
 
-def stored(kind: Kind) -> tuple[Path, str] | None:
-    """The uploaded file of this kind and its content type, or None (the static default applies)."""
+def stored(kind: Kind) -> tuple[str, str] | None:
+    """The storage key of the uploaded file of this kind and its content type, or None (the static default
+    applies)."""
+    files = storage()
     for extension in kind.formats:
-        path = _folder() / f"{kind.name}.{extension}"
-        if path.is_file():
-            return path, TYPES[extension]
+        if files.exists(_key(kind, extension)):
+            return _key(kind, extension), TYPES[extension]
     return None
 
 
@@ -141,17 +139,11 @@ def replace_image(kind: Kind, data: bytes, actor: Actor) -> str:
     """Make the uploaded image the portal's favicon or logo (for every page from now on), audited; returns its
     format. RuleError beside the field for anything but an accepted image within the limits; nothing changes."""
     extension = sniff(kind, data)
-    folder = _folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, folder / f"{kind.name}.{extension}")
+    files = storage()
+    files.put(_key(kind, extension), data)
     for other in kind.formats:  # one file of each kind: the newest
         if other != extension:
-            (folder / f"{kind.name}.{other}").unlink(missing_ok=True)
+            files.delete(_key(kind, other))
     record(actor, f"branding.{kind.name}_replaced", kind, None, format=extension, bytes=len(data))
     return extension
 
@@ -162,6 +154,6 @@ def restore_default(kind: Kind, actor: Actor) -> bool:
     if found is None:
         return False
     for extension in kind.formats:
-        (_folder() / f"{kind.name}.{extension}").unlink(missing_ok=True)
+        storage().delete(_key(kind, extension))
     record(actor, f"branding.{kind.name}_restored", kind, None)
     return True

@@ -13,6 +13,7 @@ from portal.branding import bp, services
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.rendering import render, show_rule_error
+from portal.storage import storage
 
 MAX_AGE = 300  # seconds: a replaced favicon or logo shows within minutes (its URL stays the same)
 
@@ -58,11 +59,16 @@ def logo():
 
 def _image(kind: services.Kind):
     found = services.stored(kind)
-    if found is None:
-        path, mimetype = current_app.static_folder + "/" + kind.default, "image/svg+xml"
-    else:
-        path, mimetype = found
-    response = send_file(path, mimetype=mimetype, max_age=MAX_AGE, conditional=True, etag=True)
+    response = None
+    if found is not None:
+        key, mimetype = found
+        try:
+            response = storage().send(key, key.rsplit("/", 1)[-1], mimetype, as_attachment=False, max_age=MAX_AGE)
+        except FileNotFoundError:  # removed since: the default
+            response = None
+    if response is None:
+        response = send_file(current_app.static_folder + "/" + kind.default, mimetype="image/svg+xml",
+                             max_age=MAX_AGE, conditional=True, etag=True)
     response.cache_control.public = True
     # An SVG opened on its own is a document of our origin: it may show itself and nothing else.
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"

@@ -5,6 +5,7 @@ form holds) uses both; the jobs run on both at once."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import secrets
@@ -24,6 +25,7 @@ from urllib.parse import urlencode
 
 import pyotp
 import pytest
+from PIL import Image
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
@@ -284,7 +286,7 @@ def test_an_invoice_pdf_rendered_by_one_node_is_downloaded_from_the_other_withou
     assert _new_files(portal.a) == [] and _new_files(portal.b) == []  # neither instance folder holds it
 
 
-def test_a_transfer_authorization_uploaded_to_one_node_is_read_by_staff_on_the_other(portal):
+def test_a_transfer_authorization_and_the_portal_logo_uploaded_to_one_node_are_read_on_the_other(portal):
     alice = Browser()
     sign_in(alice, portal.a.url, "alice@northwind.example.com")
     page = alice.get(f"{portal.a.url}/transfers").text
@@ -304,6 +306,16 @@ def test_a_transfer_authorization_uploaded_to_one_node_is_read_by_staff_on_the_o
     assert download.status == 200 and download.body == upload
     assert download.headers["Content-Type"] == "application/pdf"
     assert "attachment" in download.headers["Content-Disposition"]
+
+    # The portal's logo, replaced by staff on B, is every visitor's logo on A.
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), "#0a0").save(out, format="PNG")
+    logo = out.getvalue()
+    replaced = ops.submit(f"{portal.b.url}/admin/branding", "/admin/branding/logo", {},
+                          files={"logo-image": ("logo.png", logo, "image/png")})
+    assert replaced.status == 302, replaced.text
+    shown = Browser().get(f"{portal.a.url}/branding/logo")
+    assert shown.status == 200 and shown.body == logo and shown.headers["Content-Type"] == "image/png"
     assert _new_files(portal.a) == [] and _new_files(portal.b) == []
 
 
@@ -314,7 +326,7 @@ def test_the_jobs_run_on_both_nodes_at_once_render_each_pdf_once_and_deliver_eac
     assert len(due) >= 10 and pending_pdfs >= 4  # the demo queued emails with PDFs to render at delivery
 
     # Both nodes render the same oldest pending invoices at once: each keeps one file, the loser's is removed.
-    _ = [_finish(job) for job in [node.flask("invoices", "render-pending", "--limit", "3")
+    _ = [_finish(job) for job in [node.flask("invoices", "render-pending", "--limit", "2")
                                   for node in (portal.a, portal.b)]]
     # Both nodes deliver the outbox at once: each email goes out once, with the PDF its row records.
     _ = [_finish(job) for job in [node.flask("outbox", "send") for node in (portal.a, portal.b)]]
