@@ -178,7 +178,16 @@ def devices():
                   org=org, devices=rows, location_filter=location_filter, location_field=location_field,
                   chosen=chosen, form=form, replaceable=replaceable,
                   waiting=waiting_in_chain(current_user, org.id, chosen),
-                  several_organizations=any(device.organization_id != org.id for device in rows.items))
+                  several_organizations=_several_organizations(scope, rows.items))
+
+
+def _several_organizations(scope: picker.Scope, devices: list[Device]) -> bool:
+    """Whether the device list names each device's organization: when the locations offered span several (all
+    read for a small chain), else when the page's devices do (a big chain's are not all read)."""
+    rows = scope.first()
+    if scope.small:
+        return len({row.organization_id for row in rows}) > 1
+    return len({device.organization_id for device in devices}) > 1
 
 
 def _emailed(notice: services.Notified | None) -> str:

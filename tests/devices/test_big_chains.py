@@ -194,8 +194,11 @@ def test_without_javascript_a_manager_searches_chooses_and_adds_a_device_there(a
     page = Page.parse("/devices?location_q=Store+1234", searched.get_data(as_text=True))
     assert _radios(page.html, "location_id") == [big["stores"][1234]]
     assert 'value="Store 1234"' in page.html  # the search stays in its field
-    added = dave.submit(page, {"location_id": big["stores"][1234], "name": "Till 1234-new", "counts": True},
-                        button="Add device")
+    unnamed = dave.submit(page, {"location_id": big["stores"][1234], "name": ""}, button="Add device")
+    assert unnamed.status_code == 422 and 'id="name-error"' in unnamed.get_data(as_text=True)
+    page = Page.parse("/devices", unnamed.get_data(as_text=True))  # the location chosen stays chosen
+    assert re.search(rf'name="location_id" value="{big["stores"][1234]}" checked', page.html)
+    added = dave.submit(page, {"name": "Till 1234-new", "counts": True}, button="Add device")
     assert added.status_code == 302
     with app.app_context():
         device = db.session.scalars(select(Device).where(Device.name == "Till 1234-new")).one()
@@ -236,6 +239,9 @@ def test_the_device_list_is_filtered_by_a_location_found_without_javascript(app,
     filtered = dave.submit(page, {"location": big["stores"][777]}, button="Apply").get_data(as_text=True)
     assert "Till 0777-0" in filtered and "Till 0001-0" not in filtered
     assert "5 devices" in filtered
+    # Contoso's location named in the address is no filter of Fabrikam's list: every device is listed.
+    foreign = dave.get(f"/devices?location={big['foreign']}").get_data(as_text=True)
+    assert "10009 devices" in foreign and "Till 1999-4" not in foreign  # the first page, by location
     # The chosen location stays chosen, in the filter and in the add form.
     assert re.search(rf'name="location" value="{big["stores"][777]}" checked', filtered)
     assert re.search(rf'name="location_id" value="{big["stores"][777]}" checked', filtered)
