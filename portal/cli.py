@@ -62,3 +62,7 @@ def register_cli(app: Flask) -> None:
     from portal.reseller_plans.cli import register_storefronts_cli
 
     register_storefronts_cli(app)
+
+    from portal.storage import register_storage_cli
+
+    register_storage_cli(app)

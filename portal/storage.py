@@ -170,6 +170,42 @@ def storage() -> FileStorage | DatabaseStorage:
     return FileStorage(current_app.instance_path)
 
 
+# ---------------------------------------------------------------- moving to the database backend
+
+# The folders of the instance folder that hold stored files (keys start with them); the mail folder is not one.
+STORED_FOLDERS = ("invoices", "receipts", "transfers", "storefront-logos", "branding")
+
+
+def copy_files_to_database(root: Path | str) -> int:
+    """Copy every stored file under `root` (an instance folder) into the stored_file table under its key, the path
+    its row keeps, and commit; files already there are written again (idempotent). The number of files copied."""
+    files, database = FileStorage(root), DatabaseStorage()
+    copied = 0
+    for folder in STORED_FOLDERS:
+        for path in sorted((files.root / folder).rglob("*")):
+            if path.is_file() and path.suffix != ".tmp":
+                database.put(path.relative_to(files.root).as_posix(), path.read_bytes())
+                copied += 1
+        db.session.commit()
+    return copied
+
+
+def register_storage_cli(app) -> None:
+    import click
+    from flask.cli import AppGroup
+
+    group = AppGroup("storage", help="Stored files (STORAGE_BACKEND).")
+
+    @group.command("copy-to-database")
+    def copy_command():
+        """Copy the files stored under the instance folder into the database, before switching to
+        STORAGE_BACKEND=database (run it again just before the switch: it copies everything again)."""
+        copied = copy_files_to_database(current_app.instance_path)
+        click.echo(f"{copied} file{'s' if copied != 1 else ''} copied to the database.")
+
+    app.cli.add_command(group)
+
+
 # ---------------------------------------------------------------- documents rendered once
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from portal.billing.models import Invoice
 from portal.extensions import db
 from portal.outbox.services import Attachment, enqueue_email
 from portal.outbox.worker import deliver
-from portal.storage import DatabaseStorage, FileStorage, StoredFile, storage, stored_file
+from portal.storage import DatabaseStorage, FileStorage, StoredFile, copy_files_to_database, storage, stored_file
 from tests.factories import make_invoice, make_org, make_user
 
 PDF = b"%PDF-1.4 a small document\n%%EOF\n"
@@ -196,3 +197,29 @@ def test_the_outbox_worker_attaches_a_file_stored_in_the_database(app, ctx, monk
     [mail] = mailbox.to("attached@example.com")
     [attachment] = list(mail.iter_attachments())
     assert attachment.get_content() == PDF and attachment.get_filename() == "note.pdf"
+
+
+def test_the_files_stored_under_the_instance_folder_are_copied_to_the_database_under_their_keys(app, ctx, tmp_path):
+    folder = FileStorage(tmp_path)
+    folder.put("invoices/2026/INV-000001-0123456789ab.pdf", PDF)
+    folder.put("transfers/0f0f.pdf", PDF + b"signed")
+    folder.put("mail/00000001.eml", b"not a stored file")
+    (tmp_path / "receipts").mkdir()
+    (tmp_path / "receipts" / "half.tmp").write_bytes(b"%PDF half")
+    assert copy_files_to_database(tmp_path) == 2
+    assert copy_files_to_database(tmp_path) == 2  # again: the same two, still one row each
+    database = DatabaseStorage()
+    assert database.get("invoices/2026/INV-000001-0123456789ab.pdf") == PDF
+    assert database.get("transfers/0f0f.pdf") == PDF + b"signed"
+    assert db.session.scalars(select(StoredFile.key).order_by(StoredFile.key)).all() == [
+        "invoices/2026/INV-000001-0123456789ab.pdf", "transfers/0f0f.pdf"]
+
+
+def test_the_copy_command_says_how_many_files_it_copied(app, ctx):
+    FileStorage(app.instance_path).put("branding/logo.svg", b"<svg/>")
+    try:
+        result = app.test_cli_runner().invoke(args=["storage", "copy-to-database"])
+        assert result.exit_code == 0 and re.fullmatch(r"\d+ files? copied to the database\.\n", result.output)
+        assert DatabaseStorage().get("branding/logo.svg") == b"<svg/>"
+    finally:
+        FileStorage(app.instance_path).delete("branding/logo.svg")
