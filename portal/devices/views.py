@@ -184,9 +184,8 @@ def devices():
 def _several_organizations(scope: picker.Scope, devices: list[Device]) -> bool:
     """Whether the device list names each device's organization: when the locations offered span several (all
     read for a small chain), else when the page's devices do (a big chain's are not all read)."""
-    rows = scope.first()
     if scope.small:
-        return len({row.organization_id for row in rows}) > 1
+        return len({row.organization_id for row in scope.first()}) > 1
     return len({device.organization_id for device in devices}) > 1
 
 
