@@ -3,7 +3,7 @@
 1,000 main chains with 10 and then 100 monthly plans each (10,000 and 100,000 plans; 100 subscription products,
 since a chain has one plan per product), all due on the run's day, in a fresh migrated database each: a third of
 the chains invoiced monthly (their renewal waits for the summary), a third paying on order with a saved card that
-the sandbox gateway approves (charged by the run, receipted), a third without a card (invoiced net 30, emailed to
+the sandbox processor approves (charged by the run, receipted), a third without a card (invoiced net 30, emailed to
 their manager). Times `portal.recurring.run.renew` (what `flask billing renew` calls), the charges included, and,
 for the ratio, the monthly summary run of 100,000 order invoices of 1,000 organizations (bench.invoices).
 
@@ -30,8 +30,9 @@ from portal.billing.models import Invoice, InvoiceLine
 from portal.catalog.models import BillingInterval, Product, ProductKind, SubscriptionBasis
 from portal.db_types import utcnow
 from portal.extensions import db
-from portal.payments.models import CardBrand, PaymentMethod, SandboxCard
+from portal.payments.models import CardBrand, PaymentMethod
 from portal.recurring.models import Renewal
+from portal.sandbox_processor.models import SandboxPaymentMethod
 from portal.subscriptions.models import Subscription
 
 ORGANIZATIONS = 1_000
@@ -69,11 +70,13 @@ def insert_renewal_workload(conn, plans_per_org: int, organizations: int = ORGAN
         {"user_id": user_id, "organization_id": org_id, "role": Role.MANAGER, "active": True, "created_at": now}
         for user_id, org_id in zip(user_ids, org_ids, strict=True)))
     carded = [org_id for i, org_id in enumerate(org_ids) if i % 3 == 1]
-    _insert(conn, SandboxCard.__table__, ({"token": f"tok_bench_{org_id}", "outcome": "approve", "created_at": now}
-                                          for org_id in carded))
+    # Cards the sandbox processor knows (as its hosted fields would have made them): approved off session.
+    _insert(conn, SandboxPaymentMethod.__table__, (
+        {"id": f"pm_bench_{org_id}", "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2099,
+         "holder_name": "Bench", "outcome": "approve", "customer_id": None, "created_at": now} for org_id in carded))
     _insert(conn, PaymentMethod.__table__, (
         {"organization_id": org_id, "brand": CardBrand.VISA, "last4": "4242", "exp_month": 12, "exp_year": 2099,
-         "holder_name": "Bench", "gateway_token": f"tok_bench_{org_id}", "is_default": True, "created_at": now}
+         "holder_name": "Bench", "gateway_token": f"pm_bench_{org_id}", "is_default": True, "created_at": now}
         for org_id in carded))
     _insert(conn, Subscription.__table__, (
         {"organization_id": org_id, "product_id": products[p], "quantity": 1 + (n + p) % 20,
