@@ -151,10 +151,15 @@ DERANDOMIZE = os.environ.get("FUZZ_RANDOM") != "1"
           phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.large_base_example])
-@given(palette=st.lists(VALUES, min_size=1, max_size=12), rng=st.randoms(use_true_random=False))
-@example(palette=["nul\x00"], rng=random.Random(0))  # every field and parameter holds a NUL character
-@example(palette=[HUGE], rng=random.Random(0))  # every field and parameter holds a number beyond any column
-def test_no_input_gives_a_server_error(app, world, palette, rng):
+# The example draws its palette and one seed; the choices among the palette come from a Random of that seed, not
+# from Hypothesis: how many fields the pages show depends on what earlier examples created, and Hypothesis refuses
+# data generation that depends on such state ("Inconsistent data generation").
+@given(palette=st.lists(VALUES, min_size=1, max_size=12), seed=st.integers(0, 2**32 - 1))
+@example(palette=["nul\x00"], seed=0)  # every field and parameter holds a NUL character
+@example(palette=[HUGE], seed=0)  # every field and parameter holds a number beyond any column
+def test_no_input_gives_a_server_error(app, world, palette, seed):
+    rng = random.Random(seed)
+
     def value() -> str:  # each of the hundreds of fields takes one of the example's few values
         return rng.choice(palette)
 
