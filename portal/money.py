@@ -46,7 +46,24 @@ class Money:
         return cls(0, currency)
 
     def as_decimal(self) -> Decimal:
-        return Decimal(self.minor).scaleb(-get_currency_precision(self.currency))
+        return Decimal(self.minor).scaleb(-currency_exponent(self.currency))
+
+
+@lru_cache(maxsize=64)
+def currency_exponent(currency: str) -> int:
+    """How many decimals the currency's minor unit has (USD 2, JPY 0, BHD 3): ISO 4217 through Babel, read once."""
+    return get_currency_precision(currency)
+
+
+def plain_decimal(minor: int, currency: str = "USD") -> str:
+    """Minor units as a plain decimal in the currency's unit, as str(Money(minor, currency).as_decimal()) reads
+    (12345 USD -> "123.45", -5 USD -> "-0.05", 1234 JPY -> "1234"), from integers alone: what a CSV export writes
+    per cell, without an object or a Decimal per amount."""
+    exponent = currency_exponent(currency)
+    if not exponent:
+        return str(minor)
+    whole, fraction = divmod(abs(minor), 10**exponent)
+    return f"{'-' if minor < 0 else ''}{whole}.{fraction:0{exponent}d}"
 
 
 @lru_cache(maxsize=16)
