@@ -19,6 +19,7 @@ from portal.catalog.models import Edition, Product
 from portal.diagnostics import count_statements
 from portal.extensions import db
 from portal.licenses.models import License
+from portal.money import Money, plain_decimal
 
 MANY = 100_000
 MEMORY_BUDGET = 30 * 1024 * 1024  # bytes above what was traced before the download started
@@ -111,3 +112,11 @@ def test_the_license_csv_streams_100000_licenses_in_constant_memory_and_statemen
     assert peak < MEMORY_BUDGET, f"{peak / 2**20:.1f} MiB traced while writing {rows} licenses"
     with app.app_context():
         assert db.session.get(Organization, demo.orgs["Northwind IT"]) is not None
+
+
+def test_a_csv_amount_reads_exactly_as_the_money_decimal_in_every_currency_exponent():
+    for currency in ("USD", "EUR", "JPY", "BHD", "KWD", "ISK"):
+        for minor in (0, 1, -1, 5, -5, 99, 100, -100, 12_345, -12_345, 10**15 + 7, -(10**15) - 7):
+            assert plain_decimal(minor, currency) == str(Money(minor, currency).as_decimal()), (minor, currency)
+    assert (plain_decimal(12_345, "USD"), plain_decimal(-5, "USD"), plain_decimal(1234, "JPY"),
+            plain_decimal(1, "BHD")) == ("123.45", "-0.05", "1234", "0.001")
