@@ -120,3 +120,30 @@ def test_a_csv_amount_reads_exactly_as_the_money_decimal_in_every_currency_expon
             assert plain_decimal(minor, currency) == str(Money(minor, currency).as_decimal()), (minor, currency)
     assert (plain_decimal(12_345, "USD"), plain_decimal(-5, "USD"), plain_decimal(1234, "JPY"),
             plain_decimal(1, "BHD")) == ("123.45", "-0.05", "1234", "0.001")
+
+
+def _summary_of(org_id: int, invoices: int) -> str:
+    """A September summary of `invoices` order invoices of one line each (a fresh month each time)."""
+    from portal.billing.services import Period, summarize_month
+    from tests.factories import make_invoice
+
+    org = db.session.get(Organization, org_id)
+    month = 4 if invoices < 10 else 3
+    for i in range(invoices):
+        make_invoice(org, status=InvoiceStatus.TO_BE_SUMMARIZED, issued_on=date(2026, month, 1 + i % 28))
+    summary = summarize_month(org, Period(2026, month), date(2026, month + 1, 1))
+    db.session.commit()
+    return summary.number
+
+
+def test_a_summary_lines_csv_streams_its_order_invoices_lines_in_the_same_statements_however_many(app, login, demo):
+    alice = login("alice")
+    with app.app_context():
+        small, large = _summary_of(demo.orgs["Northwind IT"], 2), _summary_of(demo.orgs["Northwind IT"], 60)
+    few, few_statements, _ = download(app, alice, f"/invoices/{small}.csv")
+    rows, statements, _ = download(app, alice, f"/invoices/{large}.csv")
+    assert (few, rows) == (2, 60), (few, rows)  # one row per order invoice's line (no fee lines here)
+    assert statements == few_statements
+    table = list(csv.DictReader(io.StringIO(alice.get(f"/invoices/{large}.csv").get_data(as_text=True))))
+    assert {row["Invoice"] for row in table} == {large} and len({row["Order invoice"] for row in table}) == 60
+    assert {(row["Net"], row["Tax rate (%)"], row["Currency"]) for row in table} == {("120.00", "0", "USD")}

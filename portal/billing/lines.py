@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import aliased
 
 from portal.accounts.models import Organization
@@ -22,7 +21,7 @@ from portal.billing.models import Invoice, InvoiceLine
 from portal.csv_export import csv_amount
 from portal.extensions import db
 from portal.licenses.models import License
-from portal.money import Money, format_money
+from portal.money import Money, format_money, format_percent_bp
 from portal.orders.models import Order, OrderLine
 from portal.reseller_fees.invoicing import charged_on
 
@@ -108,31 +107,39 @@ def csv_rows(invoice: Invoice) -> Iterator[tuple]:
     each order invoice it includes (the products, with their list price, discount and net), in number order, then
     its own lines (reseller fees). Under a reseller fee line, one row per customer account it charged: the fee per
     account and the account, no amounts of their own (the line carries them, so a column's sum is the invoice's).
-    Amounts are decimals of the invoice's currency."""
-    if invoice.is_summary:
-        parts = [(part.invoice, part.lines) for part in summary_parts(invoice).values()]
-        parts.append((invoice, [line for line in invoice.lines if line.order_invoice_id is None]))
+    Amounts are decimals of the invoice's currency.
+
+    Plain columns of the lines with their invoice and order, read 1,000 at a time (no InvoiceLine objects): a
+    summary of a busy month streams in constant memory, in a fixed number of statements."""
+    number, is_summary, invoice_id = invoice.number, invoice.is_summary, invoice.id
+    charged = charged_on(invoice_id) if invoice.issuer_id is None else {}
+    part = aliased(Invoice)
+    columns = (part.id, part.number, part.issued_on, part.currency, Order.number, Order.purchase_order_number,
+               InvoiceLine.position, InvoiceLine.description, InvoiceLine.quantity, InvoiceLine.unit_price_minor,
+               InvoiceLine.list_minor, InvoiceLine.discount_minor, InvoiceLine.tax_category, InvoiceLine.tax_rate_bp,
+               InvoiceLine.tax_minor, InvoiceLine.total_minor)
+
+    def lines_of(*where) -> Select:
+        return (select(*columns).select_from(InvoiceLine).join(part, part.id == InvoiceLine.invoice_id)
+                .outerjoin(Order, Order.id == part.order_id).where(*where)
+                .order_by(part.sequence, part.id, InvoiceLine.position).execution_options(yield_per=1000))
+
+    if is_summary:  # the order invoices' lines, then the summary's own (its lines for each order invoice aside)
+        statements = [lines_of(part.summary_id == invoice_id),
+                      lines_of(part.id == invoice_id, InvoiceLine.order_invoice_id.is_(None))]
     else:
-        parts = [(invoice, list(invoice.lines))]
-    orders = {row.id: row for row in db.session.execute(
-        select(Order.id, Order.number, Order.purchase_order_number)
-        .where(Order.id.in_({part.order_id for part, _ in parts if part.order_id})))}
-    charged = charged_on(invoice.id) if invoice.issuer_id is None else {}
-    for part, lines in parts:
-        order = orders.get(part.order_id)
-        own = part.id == invoice.id
-
-        def amount(minor: int, currency: str = part.currency) -> str:
-            return csv_amount(minor, currency)
-
-        for line in lines:
-            yield (invoice.number, part.number if invoice.is_summary and not own else "",
-                   order.number if order else "", order.purchase_order_number if order else "",
-                   part.issued_on.isoformat(), line.position, line.description, line.quantity,
-                   amount(line.unit_price_minor), amount(line.list_minor), amount(line.discount_minor),
-                   amount(line.list_minor - line.discount_minor), line.tax_category,
-                   f"{Decimal(line.tax_rate_bp).scaleb(-2).normalize():f}", amount(line.tax_minor),
-                   amount(line.total_minor), part.currency, "")
-            for name in charged.get(line.position, ()) if own else ():
-                yield (invoice.number, "", "", "", part.issued_on.isoformat(), line.position, line.description, 1,
-                       amount(line.unit_price_minor), "", "", "", "", "", "", "", part.currency, name)
+        statements = [lines_of(part.id == invoice_id)]
+    amount = csv_amount
+    for stmt in statements:
+        for (part_id, part_number, issued_on, currency, order_number, po, position, description, quantity, unit,
+             list_minor, discount, category, rate_bp, tax, total) in db.session.execute(stmt):
+            own = part_id == invoice_id
+            issued = issued_on.isoformat()
+            yield (number, part_number if is_summary and not own else "", order_number or "",
+                   po if order_number else "", issued, position, description, quantity, amount(unit, currency),
+                   amount(list_minor, currency), amount(discount, currency), amount(list_minor - discount, currency),
+                   category, format_percent_bp(rate_bp), amount(tax, currency), amount(total, currency), currency,
+                   "")
+            for name in charged.get(position, ()) if own else ():
+                yield (number, "", "", "", issued, position, description, 1, amount(unit, currency), "", "", "",
+                       "", "", "", "", currency, name)

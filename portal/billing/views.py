@@ -125,9 +125,8 @@ def detail(invoice_number: str):
 def lines_csv(invoice_number: str):
     """Every line of the invoice as a CSV file, to re-bill from: a summary's are the products of each order
     invoice it includes, with list price, discount and net."""
-    invoice = _invoice_or_404(invoice_number, selectinload(Invoice.lines))
-    rows = list(lines.csv_rows(invoice))  # read now: bounded by one invoice, and done before the session ends
-    return streamed_csv(f"{invoice.number}-lines.csv", lines.CSV_HEADINGS, rows)
+    invoice = _invoice_or_404(invoice_number)
+    return streamed_csv(f"{invoice.number}-lines.csv", lines.CSV_HEADINGS, lines.csv_rows(invoice))
 
 
 @bp.route("/invoices/<invoice_number>.pdf")
