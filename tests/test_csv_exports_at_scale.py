@@ -147,3 +147,22 @@ def test_a_summary_lines_csv_streams_its_order_invoices_lines_in_the_same_statem
     table = list(csv.DictReader(io.StringIO(alice.get(f"/invoices/{large}.csv").get_data(as_text=True))))
     assert {row["Invoice"] for row in table} == {large} and len({row["Order invoice"] for row in table}) == 60
     assert {(row["Net"], row["Tax rate (%)"], row["Currency"]) for row in table} == {("120.00", "0", "USD")}
+
+
+def test_the_customers_csv_gives_each_license_its_own_add_ons_in_catalog_order(app, login, demo):
+    from tests.factories import make_license, make_org
+
+    with app.app_context():
+        northwind = db.session.get(Organization, demo.orgs["Northwind IT"])
+        expected, catalog = {}, (("antispam", "Advanced Anti-Spam"), ("activesync", "ActiveSync Mobile Sync"))
+        for i in range(30):
+            customer = make_org(f"Bulk customer {i:02d}", parent=northwind)
+            for addons in ((), ("activesync", "antispam"), ("antispam",))[: 1 + i % 3]:
+                expected[make_license(northwind, customer=customer, addons=addons).key] = "; ".join(
+                    name for slug, name in catalog if slug in addons)
+        db.session.commit()
+    alice = login("alice")
+    rows, statements, _ = download(app, alice, "/customers.csv")
+    table = list(csv.DictReader(io.StringIO(alice.get("/customers.csv").get_data(as_text=True))))
+    assert {row["License key"]: row["Add-ons"] for row in table if row["License key"] in expected} == expected
+    assert rows == len(table) and statements == 4  # user, memberships, the licenses and their add-ons
