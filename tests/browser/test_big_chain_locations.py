@@ -11,14 +11,13 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import audit, auditor, browser, live_server, page, script_errors  # noqa: F401
 from tests.browser.test_buying_journeys import arrive, sign_in_as
 from tests.devices.test_big_chains import big  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
 
-def test_dave_finds_locations_as_he_types_to_add_move_and_filter_devices(app, big, page: Page, audit):  # noqa: F811
+def test_dave_finds_locations_as_he_types_to_add_move_and_filter_devices(app, big, page: Page, audit):  # noqa: F811 - big
     sign_in_as(page, "dave")
     page.goto("/devices")
     arrive(page, "Devices of Fabrikam Stores")
