@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import islice
 
 from sqlalchemy import Select, and_, false, literal, or_, select
 
@@ -149,9 +150,8 @@ def _plans(user: User, org: Organization, filters: RenewalFilters, today: date) 
     return stmt
 
 
-def _page_keys(licenses: Select, plans: Select, after: tuple[date, int, int] | None,
-               per_page: int) -> list[tuple[date, int, int]]:
-    """One statement: the (date, kind, id) of the page's rows and one more, in list order, after the cursor."""
+def _keys(licenses: Select, plans: Select, after: tuple[date, int, int] | None = None) -> Select:
+    """The (date, kind, id) of the window's rows in list order, after the cursor if one is given."""
     both = (licenses.add_columns(literal(MAINTENANCE).label("kind"))
             .union_all(plans.add_columns(literal(PLAN).label("kind")))).subquery()
     day, kind, item_id = both.c[1], both.c.kind, both.c[0]
@@ -160,7 +160,13 @@ def _page_keys(licenses: Select, plans: Select, after: tuple[date, int, int] | N
         a_day, a_kind, a_id = after
         stmt = stmt.where(or_(day > a_day, and_(day == a_day, or_(kind > a_kind, and_(kind == a_kind,
                                                                                    item_id > a_id)))))
-    return [tuple(row) for row in db.session.execute(stmt.order_by(day, kind, item_id).limit(per_page + 1))]
+    return stmt.order_by(day, kind, item_id)
+
+
+def _page_keys(licenses: Select, plans: Select, after: tuple[date, int, int] | None,
+               per_page: int) -> list[tuple[date, int, int]]:
+    """One statement: the (date, kind, id) of the page's rows and one more, in list order, after the cursor."""
+    return [tuple(row) for row in db.session.execute(_keys(licenses, plans, after).limit(per_page + 1))]
 
 
 # ---------------------------------------------------------------- pricing
@@ -284,10 +290,8 @@ def all_renewals(user: User, org: Organization, filters: RenewalFilters, today: 
     licenses, plans = _licenses(user, org, filters, today), _plans(user, org, filters, today)
     product_ids = set(db.session.scalars(licenses.with_only_columns(License.product_id).distinct()))
     priced = _Priced(products_by_id(product_ids), discount_bp(org), _window_plans(plans, org))
-    after = None
-    while True:
-        keys = _page_keys(licenses, plans, after, batch)
-        yield from _rows(keys[:batch], priced, org, today)
-        if len(keys) <= batch:
-            return
-        after = keys[batch - 1]
+    # the window's keys in one streamed statement (paging them with a cursor sorted the whole window again for
+    # every batch: quadratic), each batch of them loaded and priced as it comes
+    keys = iter(db.session.execute(_keys(licenses, plans).execution_options(yield_per=1000)).tuples())
+    while batch_keys := list(islice(keys, batch)):
+        yield from _rows(batch_keys, priced, org, today)
