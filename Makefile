@@ -54,9 +54,11 @@ chromium:
 test: install static chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The pages against a large dataset, then the renewal run (100,000 plans of 1,000 chains, ratio to the summary run).
+# The pages on books of 1k, 10k and 100k licenses (built once under bench/data and reused; BENCH_BOOKS,
+# BENCH_REQUESTS, BENCH_PAGES, BENCH_DATABASE_URL; BENCH_ARGS=--check to fail on the goals), then the renewal run
+# (100,000 plans of 1,000 chains, ratio to the summary run) and the reseller fees.
 bench: install static
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench renewals $(BENCH_RENEWALS_ARGS)
 	$(BIN)/python -m bench fees
 

@@ -1,11 +1,16 @@
 """The benchmark harness.
 
-`python -m bench` (`make bench`) times the portal's pages in-process on a large generated dataset (SQLite in a
-temporary folder, or BENCH_DATABASE_URL): account pages, the shop, the htmx price fragment, cart, checkout,
-order history, and POST /checkout placing an order (every timed order gets a fresh copy of the cart, untimed);
-and the probe reseller's licenses (10,000 licenses and 1,000 customers by default: /licenses, its htmx search, a
-license, /customers, the whole /customers.csv download, and an end customer's /licenses).
-Each page is reported as p50/p95 server time, its ratio to the no-database /help page, and its SQL statements.
+`python -m bench` (`make bench`) times the portal's pages in-process on books of 1,000, 10,000 and 100,000
+licenses (bench.books: one stored database per book, reused while its fingerprint matches; the probe reseller
+grows with the book, customers, locations, devices and 36 months of orders, invoices and receipts in proportion,
+among a background that stays the same). Every page a reseller or an end customer uses is a goal page (the
+dashboard, /licenses and each of its sections, a license, /customers and a customer, /invoices, /orders,
+/payments, /renewals, /subscriptions, /devices, /locations and a location, the end customer's /licenses and /);
+the others (account pages, the shop, cart, checkout, POST /checkout, CSV downloads, the storefront) are
+informative. Each page is reported as p50/p95 server time, their ratios to the anonymous no-database /help of the
+same run, and its SQL statements; then the growth of every page's p95 from the smallest book to the largest.
+`--check` fails on the goals (p95 ≤ 5× /help's at the largest book, ≤ 1.5× its own at the smallest) and the SQL
+budgets.
 
 `python -m bench load` (`make bench-load`) is the load test: it creates a PostgreSQL database (default
 postgresql+psycopg://postgres@127.0.0.1:5432/portal_bench_load, BENCH_LOAD_DATABASE_URL), migrates and seeds
@@ -22,11 +27,12 @@ and 100,000 order invoices across 1,000 organizations on SQLite; `--check` fails
 Modules:
 - bench.generate: the reusable large-dataset generator (one insert function per kind of data: catalog,
   organizations, users, memberships, contacts, audit entries, orders, licenses, subscriptions, invoices);
-- bench.app: the benchmark's configuration, database preparation and migrations; creating and dropping the
-  load test's database;
+- bench.app: the benchmark's configuration, database preparation and migrations; creating, copying and dropping
+  PostgreSQL databases (the load test's, the books');
+- bench.books: the books: their sizes and proportions, fingerprints, building or reusing them, working copies;
 - bench.shop: buying as a browser does (the probe cart, the add-to-cart and checkout forms, refilling a cart);
 - bench.measure: the pages, in-process timing and SQL statement counts;
 - bench.load: the load test against gunicorn on PostgreSQL;
 - bench.invoices: the invoice benchmark and insert_summary_workload() (order invoices waiting for the summary);
-- bench.report: the printed table, the JSON results (bench/results/latest.json) and the --check thresholds.
+- bench.report: the tables per book and of growth, the JSON results (bench/results/latest.json) and --check.
 """

@@ -112,3 +112,33 @@ def drop_database(url: str) -> None:
             conn.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
     finally:
         engine.dispose()
+
+
+def database_exists(url: str) -> bool:
+    """Whether the (PostgreSQL) database `url` names exists."""
+    engine, name = _server_engine(url)
+    try:
+        with engine.connect() as conn:
+            return bool(conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}))
+    finally:
+        engine.dispose()
+
+
+def ensure_database(url: str) -> None:
+    """Create the (PostgreSQL) database `url` names unless it exists (a stored book's, kept between runs)."""
+    if not database_exists(url):
+        create_database(url)
+
+
+def copy_database(source_url: str, target_url: str) -> None:
+    """Make the (PostgreSQL) database `target_url` names a fresh copy of `source_url`'s (CREATE DATABASE …
+    TEMPLATE: a file copy, with no one connected to the source)."""
+    engine, name = _server_engine(target_url)
+    source = make_url(source_url).database
+    try:
+        with engine.connect() as conn:
+            quote = conn.dialect.identifier_preparer.quote
+            conn.execute(text(f"DROP DATABASE IF EXISTS {quote(name)} WITH (FORCE)"))
+            conn.execute(text(f"CREATE DATABASE {quote(name)} TEMPLATE {quote(source)}"))
+    finally:
+        engine.dispose()

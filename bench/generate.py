@@ -35,7 +35,12 @@ Orders, licenses and invoices follow the app's rules, so later issues can build 
 `portal.pricing` with the reseller's tier discount, every order has one order invoice whose number continues
 the gapless `invoice_series` counter (which is left at the last number used, so the app's next invoice follows
 on), license keys are unique, and generated order numbers (`ORD-G0000001`) can never equal one the app draws
-(`ORD-` and eight hexadecimal digits).
+(`ORD-` and eight hexadecimal digits). The probe's order history (`probe_order_invoices` over
+`probe_history_months`) is summarized month by month into summary invoices numbered on their own gapless series;
+every paid invoice has its payment and a receipt numbered on the receipt series in the order received.
+
+Change GENERATOR_VERSION with any change to what this module writes: bench.books rebuilds the stored books whose
+fingerprint (which includes it) no longer matches.
 """
 
 from __future__ import annotations
@@ -43,8 +48,8 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from typing import NamedTuple
 
@@ -54,8 +59,16 @@ from portal import pricing
 from portal.accounts.models import BillingMode, Contact, Membership, Organization, PartnerTier, Role, User
 from portal.accounts.passwords import hash_password
 from portal.audit.models import AuditEntry
-from portal.billing.models import SUMMARIZED_NOTE, Invoice, InvoiceSeries, InvoiceStatus, SeriesCounter
-from portal.billing.services import OTHER_METHODS_NOTE, PAYMENT_TERMS_DAYS
+from portal.billing.models import (
+    SUMMARIZED_NOTE,
+    Invoice,
+    InvoicePayment,
+    InvoiceSeries,
+    InvoiceStatus,
+    PaymentMethodKind,
+    SeriesCounter,
+)
+from portal.billing.services import OTHER_METHODS_NOTE, PAYMENT_TERMS_DAYS, SUMMARY_NOTE
 from portal.catalog.demo import seed_catalog
 from portal.catalog.models import (
     AddOn,
@@ -75,12 +88,14 @@ from portal.licenses.services import one_year_after
 from portal.orders.models import Order, OrderLine, PaymentKind
 from portal.orders.services import OTHER_METHODS
 from portal.receipts.methods import OTHER_METHODS_THRESHOLD_MINOR
+from portal.receipts.models import Receipt
 from portal.reseller_plans.plans import STANDARD
 from portal.storefronts.models import Storefront, StorefrontPrice
 from portal.subscriptions.models import Subscription
 from portal.subscriptions.services import add_months
 from portal.subscriptions.usage import location_subscriptions_needed
 
+GENERATOR_VERSION = 2  # part of the stored books' fingerprint (bench.books): bump it when the data changes
 BENCH_PASSWORD = "bench-password-2026"  # every generated login shares it (one precomputed hash)
 STAFF_EMAIL = "bench-staff@vendor.example.com"
 BATCH = 5_000  # rows per executemany call; keeps memory flat for very large runs
@@ -107,17 +122,22 @@ class Spec:
     storefront_products: int = 500  # license products the probe's storefront sells (insert_probe_storefront)
     storefront_special_prices: int = 1_000  # special prices for the storefront's probe customer
     storefront_rules: int = 150  # the storefront's rules for everyone (markups and special prices)
+    probe_history_months: int = 0  # months of the probe's order history (insert_orders, insert_invoices)
+    probe_order_invoices: int = 0  # its orders (one order invoice each) over those months, spread evenly
 
     def __post_init__(self) -> None:
         if self.resellers < 1 or self.users_per_org < 1:
             raise ValueError("need at least one reseller and one user per organization (the probe's manager)")
         for name in ("customers_per_reseller", "audit_entries_per_org", "contacts_per_org",
                      "installers_per_reseller", "orders_per_reseller", "probe_locations", "probe_devices",
-                     "storefront_products", "storefront_special_prices", "storefront_rules"):
+                     "storefront_products", "storefront_special_prices", "storefront_rules",
+                     "probe_history_months", "probe_order_invoices"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.lines_per_order < 1 or self.copies_per_line < 1:
             raise ValueError("lines_per_order and copies_per_line must be at least 1")
+        if self.probe_order_invoices and not self.probe_history_months:
+            raise ValueError("probe_order_invoices needs probe_history_months")
 
     @property
     def probe_index(self) -> int:
@@ -472,6 +492,47 @@ def _payment_kind(billing_mode: BillingMode, total_minor: int, rng: random.Rando
     return PaymentKind.CARD
 
 
+def _month_start(day: date, months_back: int) -> datetime:
+    """Midnight of the first day of the month `months_back` months before `day`'s."""
+    first = add_months(day.replace(day=1), -months_back)
+    return datetime(first.year, first.month, 1, tzinfo=UTC)
+
+
+def _probe_history(spec: Spec, ids: Ids, catalog: Catalog, now: datetime,
+                   rng: random.Random) -> list[tuple[dict, list[dict]]]:
+    """The probe reseller's order history: `probe_order_invoices` orders spread evenly over the last
+    `probe_history_months` months (this one included, up to now), one line each, paid as the probe pays (mostly
+    "Invoice me": it is invoiced monthly). Their lines deliver no licenses (insert_licenses and
+    insert_subscriptions skip them): the book's licenses are insert_probe_licenses', so the book and the history
+    grow apart, each in proportion to the book size."""
+    if not spec.probe_order_invoices:
+        return []
+    probe = ids.resellers[spec.probe_index]
+    terms = ids.billing[probe]
+    discount = catalog.discounts.get(terms["partner_tier"], 0)
+    one_line = replace(spec, lines_per_order=1, copies_per_line=1)
+    orders = []
+    for n in range(spec.probe_order_invoices):
+        back = n * spec.probe_history_months // spec.probe_order_invoices  # 0 (this month) … months - 1
+        start = _month_start(now.date(), back)
+        end = min(_month_start(now.date(), back - 1), now)
+        created = start + timedelta(seconds=rng.randrange(max(int((end - start).total_seconds()), 1)))
+        lines, quote = _order_lines(one_line, catalog, discount, rng)
+        kind = _payment_kind(terms["billing_mode"], quote.total_minor, rng)
+        card = kind is PaymentKind.CARD and quote.total_minor > 0
+        orders.append(({
+            "organization_id": probe, "placed_by_id": rng.choice(ids.users[probe]),
+            "idempotency_key": f"{rng.getrandbits(256):064x}", "payment_kind": kind,
+            "card_label": rng.choice(("Visa ending 4242", "Mastercard ending 4444")) if card else None,
+            "gateway_charge_id": f"ch_bench_{rng.getrandbits(96):024x}" if card else None,
+            "currency": terms["currency"], "discount_bp": quote.discount_bp,
+            "subtotal_minor": quote.subtotal_minor, "discount_minor": quote.discount_minor,
+            "tax_minor": quote.tax_minor, "total_minor": quote.total_minor, "billing": terms["address"],
+            "created_at": created,
+        }, lines))
+    return orders
+
+
 def insert_orders(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) -> None:
     """`orders_per_reseller` orders for every reseller, placed by one of its users over the last year, each with
     1 to `lines_per_order` lines priced with the reseller's tier discount. Orders go in oldest first, so ids,
@@ -499,6 +560,8 @@ def insert_orders(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) ->
                 "created_at": _past(rng, now),
             }
             pending.append((order, lines))
+    history = _probe_history(spec, ids, catalog, now, rng)
+    pending.extend(history)
     pending.sort(key=lambda pair: pair[0]["created_at"])
     for n, (order, _) in enumerate(pending, start=1):
         order["number"] = f"ORD-G{n:07d}"  # G is not a hexadecimal digit: never one of the app's numbers
@@ -509,10 +572,11 @@ def insert_orders(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) ->
         line_rows.extend({**line, "order_id": order_id} for line in lines)
     line_ids = _insert(conn, OrderLine.__table__, line_rows, returning=True)
     by_id = {order["id"]: order for order, _ in pending}
+    history_ids = {id(order) for order, _ in history}
     for line_id, line in zip(line_ids, line_rows, strict=True):
         order = by_id[line["order_id"]]
         ids.order_lines.append({**line, "id": line_id, "owner_id": order["organization_id"],
-                                "created_at": order["created_at"]})
+                                "created_at": order["created_at"], "history": id(order) in history_ids})
     ids.orders = [order for order, _ in pending]
     ids.count(Order.__table__, len(order_ids))
     ids.count(OrderLine.__table__, len(line_ids))
@@ -525,7 +589,7 @@ def insert_licenses(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) 
     keys: set[str] = set()
     rows, addon_ids = [], []
     for line in ids.order_lines:
-        if line["kind"] is not ProductKind.LICENSE:
+        if line["kind"] is not ProductKind.LICENSE or line["history"]:
             continue
         customers = ids.customers.get(line["owner_id"], [])
         for _ in range(line["copies"]):
@@ -556,7 +620,7 @@ def insert_subscriptions(conn: Connection, spec: Spec, ids: Ids, rng: random.Ran
     today = utcnow().date()
     plans: dict[tuple[int, int], dict] = {}
     for line in ids.order_lines:
-        if line["kind"] is not ProductKind.SUBSCRIPTION:
+        if line["kind"] is not ProductKind.SUBSCRIPTION or line["history"]:
             continue
         plan = plans.setdefault((line["owner_id"], line["product_id"]), {
             "organization_id": line["owner_id"], "product_id": line["product_id"], "quantity": 0,
@@ -575,18 +639,40 @@ def insert_subscriptions(conn: Connection, spec: Spec, ids: Ids, rng: random.Ran
     ids.count(Subscription.__table__, len(rows))
 
 
+def _next_numbers(conn: Connection, series: InvoiceSeries, count: int) -> range:
+    """The next `count` numbers of `series`' gapless counter, which is left at the last of them."""
+    counter = SeriesCounter.__table__
+    start = conn.scalar(select(counter.c.last_number).where(counter.c.series == series))
+    if count:
+        last = (start or 0) + count
+        if start is None:
+            conn.execute(insert(counter).values(series=series, last_number=last))
+        else:
+            conn.execute(update(counter).where(counter.c.series == series).values(last_number=last))
+    return range((start or 0) + 1, (start or 0) + 1 + count)
+
+
+UNPAID_SHARE = 0.1  # wire, ACH and check invoices never paid: overdue once past their terms
+
+
 def insert_invoices(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) -> None:
     """The order invoice of every order, numbered on from the `order` series counter in order date order, with
-    the status the app gives it: paid by card, to be summarized when invoiced monthly, else due in 30 days (and
-    paid, if that was long enough ago). The counter is left at the last number, so the series stays gapless."""
+    the status the app gives it: paid by card, to be summarized when invoiced monthly, else due in 30 days (paid
+    if that was long enough ago, except about a tenth: overdue). The probe's history (probe_order_invoices) is
+    summarized as the monthly run does: one summary invoice per past month (numbered on the `summary` series,
+    issued on the 1st, due net 30, paid except the last two: one due, one overdue), its order invoices
+    `summarized` into it; this month's wait `to_be_summarized`. Every paid invoice has its payment and a receipt
+    (numbered on the `receipt` series in the order received), as /payments lists them. Counters are left at the
+    last number used, so the series stay gapless and the app's next invoice follows on."""
     table = Invoice.__table__
-    counter = SeriesCounter.__table__
-    series = InvoiceSeries.ORDER
-    start = conn.scalar(select(counter.c.last_number).where(counter.c.series == series))
     now = utcnow()
+    today = now.date()
+    probe = ids.resellers[spec.probe_index]
+    this_month = str(today)[:7]
+    summaries: dict[str, list[dict]] = {}  # period -> the probe's order invoices it summarizes
     rows = []
-    for sequence, order in enumerate(ids.orders, start=(start or 0) + 1):
-        number = f"{series.prefix}-{sequence:06d}"
+    for sequence, order in zip(_next_numbers(conn, InvoiceSeries.ORDER, len(ids.orders)), ids.orders, strict=True):
+        number = f"{InvoiceSeries.ORDER.prefix}-{sequence:06d}"
         issued = order["created_at"].date()
         kind = order["payment_kind"]
         due = paid_at = None
@@ -598,22 +684,89 @@ def insert_invoices(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) 
             due = issued + timedelta(days=PAYMENT_TERMS_DAYS)
             note = OTHER_METHODS_NOTE.format(days=PAYMENT_TERMS_DAYS, number=number)
             paid = order["created_at"] + timedelta(days=rng.randrange(1, PAYMENT_TERMS_DAYS + 1))
-            status, paid_at = (InvoiceStatus.PAID, paid) if paid < now else (InvoiceStatus.UNPAID, None)
-        rows.append({
-            "series": series, "sequence": sequence, "number": number, "organization_id": order["organization_id"],
-            "order_id": order["id"], "status": status, "currency": order["currency"],
-            "subtotal_minor": order["subtotal_minor"], "discount_minor": order["discount_minor"],
-            "tax_minor": order["tax_minor"], "total_minor": order["total_minor"], "issued_on": issued,
-            "due_on": due, "paid_at": paid_at, "note": note, "created_at": order["created_at"],
+            unpaid = paid >= now or rng.random() < UNPAID_SHARE
+            status, paid_at = (InvoiceStatus.UNPAID, None) if unpaid else (InvoiceStatus.PAID, paid)
+        row = {
+            "series": InvoiceSeries.ORDER, "sequence": sequence, "number": number,
+            "organization_id": order["organization_id"], "order_id": order["id"], "status": status,
+            "currency": order["currency"], "subtotal_minor": order["subtotal_minor"],
+            "discount_minor": order["discount_minor"], "tax_minor": order["tax_minor"],
+            "total_minor": order["total_minor"], "issued_on": issued, "due_on": due, "paid_at": paid_at,
+            "note": note, "created_at": order["created_at"], "summary_id": None,
+            "_method": {PaymentKind.CARD: PaymentMethodKind.CARD}.get(kind) or (
+                PaymentMethodKind(kind.value) if kind is not PaymentKind.INVOICE else None),
+            "_reference": order["card_label"] or "",
+            "_charge": order["gateway_charge_id"],
+        }
+        period = str(issued)[:7]
+        if (spec.probe_order_invoices and order["organization_id"] == probe and kind is PaymentKind.INVOICE
+                and period != this_month):
+            summaries.setdefault(period, []).append(row)
+        rows.append(row)
+
+    periods = sorted(summaries)
+    summary_rows = []
+    address = ids.billing[probe]["address"]
+    for age, (sequence, period) in enumerate(zip(_next_numbers(conn, InvoiceSeries.SUMMARY, len(periods)),
+                                                 periods, strict=True), start=-len(periods)):
+        parts = summaries[period]
+        year, month = map(int, period.split("-"))
+        issued = add_months(date(year, month, 1), 1)
+        due = issued + timedelta(days=PAYMENT_TERMS_DAYS)
+        paid = age < -2 and issued < today  # the last two months' summaries are still owed
+        paid_at = (datetime(issued.year, issued.month, issued.day, 9, tzinfo=UTC)
+                   + timedelta(days=rng.randrange(1, PAYMENT_TERMS_DAYS))) if paid else None
+        summary_rows.append({
+            "series": InvoiceSeries.SUMMARY, "sequence": sequence,
+            "number": f"{InvoiceSeries.SUMMARY.prefix}-{sequence:06d}", "organization_id": probe,
+            "period": period, "buyer": address, "status": InvoiceStatus.PAID if paid else InvoiceStatus.UNPAID,
+            "currency": parts[0]["currency"],
+            **{f"{k}_minor": sum(p[f"{k}_minor"] for p in parts) for k in ("subtotal", "discount", "tax", "total")},
+            "issued_on": issued, "due_on": due, "paid_at": min(paid_at, now) if paid_at else None,
+            "note": SUMMARY_NOTE.format(count=len(parts), s="" if len(parts) == 1 else "s", period=period,
+                                        days=PAYMENT_TERMS_DAYS, due=due.isoformat()),
+            "created_at": datetime(issued.year, issued.month, issued.day, 2, tzinfo=UTC),
+            "_method": PaymentMethodKind.WIRE, "_reference": f"SUM {period}", "_charge": None,
         })
-    _insert(conn, table, rows)
-    if rows:
-        last = rows[-1]["sequence"]
-        if start is None:
-            conn.execute(insert(counter).values(series=series, last_number=last))
-        else:
-            conn.execute(update(counter).where(counter.c.series == series).values(last_number=last))
-    ids.count(table, len(rows))
+    summary_ids = _insert(conn, table, [_columns(r) for r in summary_rows], returning=True)
+    for summary_id, period in zip(summary_ids, periods, strict=True):
+        for part in summaries[period]:
+            part.update(summary_id=summary_id, status=InvoiceStatus.SUMMARIZED)
+    invoice_ids = _insert(conn, table, [_columns(r) for r in rows], returning=True)
+    ids.count(table, len(rows) + len(summary_rows))
+
+    # Payments and their receipts, in the order received.
+    paid = sorted(((invoice_id, row) for invoice_id, row in (*zip(summary_ids, summary_rows, strict=True),
+                                                             *zip(invoice_ids, rows, strict=True))
+                   if row["status"] is InvoiceStatus.PAID and row["total_minor"] > 0),
+                  key=lambda pair: (pair[1]["paid_at"], pair[0]))
+    receipt_table, payment_table = Receipt.__table__, InvoicePayment.__table__
+    receipts = []
+    for sequence, (_, row) in zip(_next_numbers(conn, InvoiceSeries.RECEIPT, len(paid)), paid, strict=True):
+        method = row["_method"]
+        label = row["_reference"] if method is PaymentMethodKind.CARD else f"{method.label}, reference {row['number']}"
+        payer = ids.billing[row["organization_id"]]["address"]
+        receipts.append({
+            "sequence": sequence, "number": f"{InvoiceSeries.RECEIPT.prefix}-{sequence:06d}",
+            "organization_id": row["organization_id"], "method": method.value, "method_label": label[:120],
+            "amount_minor": row["total_minor"], "currency": row["currency"], "gateway_charge_id": row["_charge"],
+            "payer": payer, "payer_email": payer["invoice_email"], "received_at": row["paid_at"],
+            "recorded_by_id": None if method is PaymentMethodKind.CARD else ids.staff_user,
+        })
+    receipt_ids = _insert(conn, receipt_table, receipts, returning=True)
+    _insert(conn, payment_table, [
+        {"invoice_id": invoice_id, "amount_minor": row["total_minor"], "method": row["_method"],
+         "reference": row["_reference"] if row["_method"] is PaymentMethodKind.CARD else row["number"],
+         "gateway_charge_id": row["_charge"], "recorded_by_id": receipt["recorded_by_id"],
+         "received_at": row["paid_at"], "receipt_id": receipt_id}
+        for (invoice_id, row), receipt, receipt_id in zip(paid, receipts, receipt_ids, strict=True)])
+    ids.count(receipt_table, len(receipts))
+    ids.count(payment_table, len(receipts))
+
+
+def _columns(row: dict) -> dict:
+    """An invoice row without the keys insert_invoices keeps for the payments (those starting with _)."""
+    return {k: v for k, v in row.items() if not k.startswith("_")}
 
 
 # ---------------------------------------------------------------- the probe reseller's large license book
@@ -718,9 +871,11 @@ def insert_probe_licenses(conn: Connection, spec: Spec, ids: Ids, rng: random.Ra
     ids.count(license_addon, len(links))
     ids.count(Activation.__table__, len(activations))
 
-    # What the pages ask for: a resold license, a fragment of its customer's name (the ten customers "Customer
-    # 0100-010" to "-019" for "0100-01") and a viewer of that customer.
-    resold = next((row for row in rows if row["customer_id"] not in (None, probe)), None)
+    # What the pages ask for: a resold license, a fragment of its customer's name and a viewer of that customer.
+    # The license is one of the first ten customers' ("Customer 0010-000" to "-009", made by insert_organizations;
+    # the fragment "0010-00"), so the search matches the same ten customers whatever the book's size.
+    first_ten = set(ids.customers[probe][:10]) if first else set(customers) - {probe}
+    resold = next((row for row in rows if row["customer_id"] in first_ten), None)
     if resold is None:
         return ProbeBook("", "", "", have + len(rows), len(customers))
     holder = resold["customer_id"]
@@ -743,6 +898,7 @@ class ProbeFleet:
     devices: int
     counting_devices: int
     plans: dict[SubscriptionBasis, tuple[int, int]]  # basis -> (purchased, needed)
+    location_id: int = 0  # the first location (its page /locations/<id>)
 
 
 SPARE_SHARE = 0.05  # devices kept on the shelf: listed, not counted towards a plan
@@ -802,7 +958,8 @@ def insert_probe_devices(conn: Connection, spec: Spec, ids: Ids, rng: random.Ran
                 expires_on=add_months(today, 12) if basis is SubscriptionBasis.LOCATION else None, created_at=now))
             ids.count(table, 1)
         plans[basis] = (bought[basis], needed[basis])
-    return ProbeFleet(locations=len(location_ids), devices=len(devices), counting_devices=counting, plans=plans)
+    return ProbeFleet(locations=len(location_ids), devices=len(devices), counting_devices=counting, plans=plans,
+                      location_id=location_ids[0] if location_ids else 0)
 
 
 # ---------------------------------------------------------------- the probe's storefront
@@ -917,7 +1074,7 @@ def generate(resellers: int = 200, customers_per_reseller: int = 25, users_per_o
              installers_per_reseller: int = 2, seed: int = 2026, probe_licenses: int = 10_000,
              probe_customers: int = 1_000, probe_locations: int = 2_000, probe_devices: int = 10_000,
              storefront_products: int = 500, storefront_special_prices: int = 1_000, storefront_rules: int = 150,
-             password: str = BENCH_PASSWORD,
+             probe_history_months: int = 0, probe_order_invoices: int = 0, password: str = BENCH_PASSWORD,
              analyze: bool = True) -> Dataset:
     """Fill the (migrated) database of the current app; return the probe reseller and its manager.
 
@@ -931,7 +1088,8 @@ def generate(resellers: int = 200, customers_per_reseller: int = 25, users_per_o
                 seed=seed, probe_licenses=probe_licenses, probe_customers=probe_customers,
                 probe_locations=probe_locations, probe_devices=probe_devices,
                 storefront_products=storefront_products, storefront_special_prices=storefront_special_prices,
-                storefront_rules=storefront_rules)
+                storefront_rules=storefront_rules, probe_history_months=probe_history_months,
+                probe_order_invoices=probe_order_invoices)
     rng = random.Random(spec.seed)
     started = time.perf_counter()
     password_hash = hash_password(password)  # one hash (under the app's ARGON2_PROFILE) for every login
