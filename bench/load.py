@@ -16,19 +16,30 @@ Steps:
    the page frames the processor's hosted fields, whose script posts the card (an approved test card) with the
    publishable key to the processor's API, POST /sandbox-processor/v1/payment_methods, and puts the payment
    method id it answers into the form (payment_kind=card, saved_card=0, payment_method_id); the portal never
-   sees the number. Then release at once: `--buyers` checkouts (alternately "Invoice me" and a new card), plus
-   one more buyer's form submitted `--duplicates` times concurrently (a double click in several tabs, paying by
-   card: one form, so one payment method id);
+   sees the number. First, the yardstick: as many anonymous GET /help as there will be checkouts (buyers +
+   duplicates), released at once the same way (one thread and one new connection each). Then release at once:
+   `--buyers` checkouts (alternately "Invoice me" and a new card), plus one more buyer's form submitted
+   `--duplicates` times concurrently (a double click in several tabs, paying by card: one form, so one payment
+   method id); once the emails are delivered, the /help burst again (to show how much two bursts of the same
+   page differ on this machine); the checkout burst's p50/p95 are divided by the first /help burst's;
 6. check, and print: every answer a 302 to that buyer's order page; exactly one order per cart (the duplicates
    collapsed into one), so buyers + 1 new orders; every license key unique, and 3 new licenses per order;
    order invoice numbers unique and gapless (and the series counter at the last one); every cart emptied; each
    card order holding one succeeded, unrefunded sandbox payment intent (its gateway_charge_id) and no such
    intent without an order (the duplicates charged once); one confirmation email per order, sent; the
    subscriptions grown by what was bought; p50/p95 of the checkout POST latency (wall clock at the client:
-   queueing in gunicorn included).
+   queueing in gunicorn included);
+7. throughput on the same gunicorn: `--clients` client threads (spread over `--client-processes` processes, so
+   that the client is not capped by one interpreter's GIL), each on its own keep-alive connection, send
+   GET /help (anonymous: the client's and the server's ceiling) and then GET /licenses as the probe reseller's
+   manager (10,000 licenses, `--probe-licenses`) back to back for `--throughput-warmup` s, then
+   `--throughput-seconds` s measured: 200 answers per second, p50/p95 latency, and the CPU the gunicorn
+   workers, the client and the whole machine used meanwhile (the machine's 'other' is PostgreSQL and whatever
+   else runs there). The goal for /licenses (>= 300 requests/s) is printed PASS or FAIL.
 
-Exit status: 0 when every check passes; 1 when one fails; 2 when the test could not start (PostgreSQL
-unreachable, the database exists, gunicorn did not come up). Results go to bench/results/load.json.
+Exit status: 0 when every check passes; 1 when one fails (or, with --check, when /licenses misses its goal);
+2 when the test could not start (PostgreSQL unreachable, the database exists, gunicorn did not come up).
+Results go to bench/results/load.json.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import platform
 import re
@@ -83,6 +95,7 @@ DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/portal_bench_load"
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "load.json"
 _ORDER_PATH = re.compile(r"^/orders/(ORD-[0-9A-Z]+)$")
+LICENSES_GOAL_RPS = 300  # issue 18 item 5: /licenses at 10k licenses, 4 workers × 4 threads on this machine
 
 
 def _env_int(name: str, default: int) -> int:
@@ -115,14 +128,35 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="gunicorn worker processes [BENCH_LOAD_WORKERS]")
     parser.add_argument("--threads", type=int, default=_env_int("BENCH_LOAD_THREADS", 4),
                         help="gunicorn threads per worker [BENCH_LOAD_THREADS]")
+    parser.add_argument("--probe-licenses", type=int, default=_env_int("BENCH_LOAD_PROBE_LICENSES", 10_000),
+                        help="licenses of the probe reseller, whose manager reads /licenses "
+                             "[BENCH_LOAD_PROBE_LICENSES]")
+    parser.add_argument("--probe-customers", type=int, default=_env_int("BENCH_LOAD_PROBE_CUSTOMERS", 1_000),
+                        help="customers (sub-chains) of the probe reseller [BENCH_LOAD_PROBE_CUSTOMERS]")
+    parser.add_argument("--clients", type=int, default=_env_int("BENCH_LOAD_CLIENTS", 32),
+                        help="concurrent keep-alive connections of the throughput test [BENCH_LOAD_CLIENTS]")
+    parser.add_argument("--client-processes", type=int, default=_env_int("BENCH_LOAD_CLIENT_PROCESSES", 2),
+                        help="processes the throughput test's client threads are spread over "
+                             "[BENCH_LOAD_CLIENT_PROCESSES]")
+    parser.add_argument("--throughput-seconds", type=float, default=10.0,
+                        help="measured seconds of each throughput test (0: skip them)")
+    parser.add_argument("--throughput-warmup", type=float, default=2.0,
+                        help="seconds of requests before each throughput test's measurement starts")
+    parser.add_argument("--check", action="store_true",
+                        help=f"exit 1 also when /licenses answers fewer than {LICENSES_GOAL_RPS} requests/s")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one answer")
     parser.add_argument("--seed", type=int, default=_env_int("BENCH_SEED", 2026), help="random seed [BENCH_SEED]")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     args = parser.parse_args(argv)
     if args.buyers < 1 or args.duplicates < 1 or args.workers < 1 or args.threads < 1:
         parser.error("--buyers, --duplicates, --workers and --threads must be at least 1")
-    if min(args.customers, args.orders) < 0:
-        parser.error("--customers and --orders must not be negative")
+    if min(args.customers, args.orders, args.probe_licenses, args.probe_customers, args.throughput_seconds,
+           args.throughput_warmup) < 0:
+        parser.error("--customers, --orders, --probe-* and --throughput-* must not be negative")
+    if args.clients < 1 or not 1 <= args.client_processes <= args.clients:
+        parser.error("--clients must be at least 1, --client-processes between 1 and --clients")
+    if args.check and not args.throughput_seconds:
+        parser.error("--check needs the throughput test (--throughput-seconds above 0)")
     args.resellers = max(args.resellers, args.buyers + 1)
     return args
 
@@ -221,8 +255,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def gunicorn(url: str, workdir: Path, workers: int, threads: int) -> Iterator[tuple[int, Path]]:
-    """gunicorn serving wsgi:app with the production configuration from the environment; (port, log file).
+def gunicorn(url: str, workdir: Path, workers: int, threads: int) -> Iterator[tuple[int, Path, int]]:
+    """gunicorn serving wsgi:app with the production configuration from the environment; (port, log file,
+    the master's pid).
     Stopped with SIGTERM (SIGKILL after 20 s) when the block ends, however it ends."""
     port = _free_port()
     log = workdir / "gunicorn.log"
@@ -257,7 +292,7 @@ def gunicorn(url: str, workdir: Path, workers: int, threads: int) -> Iterator[tu
             if time.monotonic() > deadline:
                 raise RuntimeError(f"gunicorn did not answer within 60 s:\n{_tail(log)}")
             time.sleep(0.2)
-        yield port, log
+        yield port, log, proc.pid
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -352,21 +387,15 @@ def prepare(buyers: list[Buyer], ids: CatalogIds, port: int, timeout: float) -> 
         list(pool.map(one, buyers))
 
 
-def burst(submissions: list[Submission]) -> float:
-    """Post every submission's checkout form at the same moment (one thread each); returns the wall time in s."""
-    barrier = threading.Barrier(len(submissions) + 1)
+def at_once(calls: list[Callable[[], None]]) -> float:
+    """Run every call in its own thread, all released at the same moment; returns the wall time in s."""
+    barrier = threading.Barrier(len(calls) + 1)
 
-    def post(sub: Submission, browser: Browser) -> None:
+    def released(call: Callable[[], None]) -> None:
         barrier.wait()
-        try:
-            sub.answer = browser.request("POST", "/checkout", sub.buyer.form)
-        except Exception as exc:  # a refused or dropped connection is an error to report, not a crash
-            sub.error = f"{type(exc).__name__}: {exc}"
+        call()
 
-    threads = []
-    for sub in submissions:
-        browser = sub.buyer.browser.tab() if sub.duplicate else sub.buyer.browser
-        threads.append(threading.Thread(target=post, args=(sub, browser)))
+    threads = [threading.Thread(target=released, args=(call,)) for call in calls]
     for t in threads:
         t.start()
     barrier.wait()
@@ -374,6 +403,38 @@ def burst(submissions: list[Submission]) -> float:
     for t in threads:
         t.join()
     return time.perf_counter() - started
+
+
+def burst(submissions: list[Submission]) -> float:
+    """Post every submission's checkout form at the same moment (one thread each); returns the wall time in s."""
+
+    def post(sub: Submission, browser: Browser) -> Callable[[], None]:
+        def call() -> None:
+            try:
+                sub.answer = browser.request("POST", "/checkout", sub.buyer.form)
+            except Exception as exc:  # a refused or dropped connection is an error to report, not a crash
+                sub.error = f"{type(exc).__name__}: {exc}"
+        return call
+
+    return at_once([post(sub, sub.buyer.browser.tab() if sub.duplicate else sub.buyer.browser)
+                    for sub in submissions])
+
+
+def help_burst(port: int, size: int, timeout: float) -> dict:
+    """The checkout burst's yardstick: `size` anonymous GET /help released at once the same way (one thread and
+    one new connection each); their latency and statuses."""
+    answers: list[Answer | str] = []
+
+    def get() -> None:
+        try:
+            answers.append(Browser(port, timeout).request("GET", "/help"))
+        except Exception as exc:  # as in the checkout burst: report it
+            answers.append(f"{type(exc).__name__}: {exc}")
+
+    wall = at_once([get] * size)
+    statuses = Counter(a.status if isinstance(a, Answer) else "error" for a in answers)
+    return {**_latency([a.ms for a in answers if isinstance(a, Answer) and a.status == 200]),
+            "wall_seconds": round(wall, 3), "statuses": {str(k): v for k, v in statuses.items()}}
 
 
 def wait_for_delivery(engine: Engine, timeout: float) -> float | None:
@@ -448,6 +509,134 @@ class LockSampler:
             "waited_on": {q: round(c / n, 3) for q, c in self.waited_on.most_common(5)},  # share of samples
             "lock_holders": {q: round(c / n, 3) for q, c in self.holders.most_common(6)},
         }
+
+
+# ---------------------------------------------------------------- throughput over keep-alive connections
+
+
+def _hammer(port: int, path: str, cookie: str, threads: int, start_at: float, warmup: float, seconds: float,
+            timeout: float, results: multiprocessing.Queue) -> None:
+    """One client process: `threads` threads, each on its own keep-alive connection, send GET `path` back to back
+    from `start_at` (time.monotonic(), one clock for every process on Linux) for `warmup` + `seconds` s; puts on
+    `results` what completed inside the measured window, and the CPU seconds the process used in it."""
+    window_start, window_end = start_at + warmup, start_at + warmup + seconds
+    headers = {"Host": f"127.0.0.1:{port}", **({"Cookie": cookie} if cookie else {})}
+    statuses: Counter[str] = Counter()
+    latencies: list[float] = []
+    closed = [0]
+    lock = threading.Lock()
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        mine: Counter[str] = Counter()
+        ms: list[float] = []
+        closes = 0
+        time.sleep(max(start_at - time.monotonic(), 0))
+        try:
+            while (sent := time.monotonic()) < window_end:
+                try:
+                    conn.request("GET", path, headers=headers)
+                    response = conn.getresponse()
+                    response.read()
+                    status = str(response.status)
+                    closes += response.will_close  # http.client reconnects on the next request
+                except (OSError, http.client.HTTPException) as exc:
+                    conn.close()
+                    status = type(exc).__name__
+                    time.sleep(0.01)
+                done = time.monotonic()
+                if window_start <= done < window_end:
+                    mine[status] += 1
+                    if status == "200":
+                        ms.append((done - sent) * 1000)
+        finally:
+            conn.close()
+        with lock:
+            statuses.update(mine)
+            latencies.extend(ms)
+            closed[0] += closes
+
+    workers = [threading.Thread(target=client) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    time.sleep(max(window_start - time.monotonic(), 0))
+    cpu = time.process_time()
+    time.sleep(max(window_end - time.monotonic(), 0))
+    cpu = time.process_time() - cpu
+    for t in workers:
+        t.join()
+    results.put({"statuses": dict(statuses), "latencies": latencies, "closed": closed[0], "cpu_seconds": cpu})
+
+
+def _stat_fields(pid: int | str) -> list[str]:
+    """/proc/<pid>/stat from its 3rd field on (the name, in parentheses, may hold spaces); [] once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _workers_of(master: int) -> list[int]:
+    """The gunicorn master's children (its workers)."""
+    pids = [d.name for d in Path("/proc").iterdir() if d.name.isdigit()]
+    return [int(pid) for pid in pids if (fields := _stat_fields(pid)) and int(fields[1]) == master]
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds these processes have used so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    ticks = sum(int(f[11]) + int(f[12]) for pid in pids if (f := _stat_fields(pid)))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (every core, neither idle nor waiting for I/O)."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except OSError:
+        return float("nan")
+    return sum(values[:3] + values[5:7]) / os.sysconf("SC_CLK_TCK")  # user, nice, system, irq, softirq
+
+
+def throughput(port: int, path: str, cookie: str, gunicorn_pid: int, args: argparse.Namespace) -> dict:
+    """`args.clients` keep-alive connections, spread over `args.client_processes` client processes, sending GET
+    `path` back to back: 200 answers per second of the measured window, their latency, and who used the CPU."""
+    sys.stdout.flush()  # a forked child flushes what it inherited on exit: nothing
+    ctx = multiprocessing.get_context("fork")  # no other thread runs now; each child only opens sockets
+    results = ctx.Queue()
+    procs_n = args.client_processes
+    split = [args.clients // procs_n + (i < args.clients % procs_n) for i in range(procs_n)]
+    start_at = time.monotonic() + 0.2
+    window = args.throughput_seconds
+    procs = [ctx.Process(target=_hammer, args=(port, path, cookie, n, start_at, args.throughput_warmup, window,
+                                               args.timeout, results), daemon=True) for n in split]
+    for proc in procs:
+        proc.start()
+    workers = _workers_of(gunicorn_pid)
+    time.sleep(max(start_at + args.throughput_warmup - time.monotonic(), 0))
+    server, machine = _cpu_seconds(workers), _machine_busy_seconds()
+    time.sleep(max(start_at + args.throughput_warmup + window - time.monotonic(), 0))
+    server, machine = _cpu_seconds(workers) - server, _machine_busy_seconds() - machine
+    parts = [results.get(timeout=args.timeout + 60) for _ in procs]
+    for proc in procs:
+        proc.join()
+    statuses: Counter[str] = Counter()
+    for part in parts:
+        statuses.update(part["statuses"])
+    latencies = [ms for part in parts for ms in part["latencies"]]
+    client = sum(part["cpu_seconds"] for part in parts)
+    return {
+        "path": path, "clients": args.clients, "client_processes": procs_n, "seconds": window,
+        "warmup_seconds": args.throughput_warmup,
+        "requests_per_second": round(statuses.get("200", 0) / window, 1),
+        "statuses": dict(statuses), "connections_closed_by_server": sum(part["closed"] for part in parts),
+        **{k: v for k, v in _latency(latencies).items() if k != "n"},
+        # cores busy on average over the window: the gunicorn workers, the client processes (the busiest at 1.0
+        # is GIL-bound), and the whole machine (PostgreSQL, and whatever else runs on it, make the rest)
+        "gunicorn_cpu_ms_per_answer": round(server * 1000 / max(sum(statuses.values()), 1), 1),
+        "cpu_cores": {"gunicorn_workers": round(server / window, 2), "client": round(client / window, 2),
+                      "client_busiest_process": round(max(p["cpu_seconds"] for p in parts) / window, 2),
+                      "machine": round(machine / window, 2), "machine_cores": os.cpu_count()},
+    }
 
 
 # ---------------------------------------------------------------- checks
@@ -590,7 +779,8 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: list[Callable[[], None
         seed_demo()
         db.session.commit()
         dataset = generate(resellers=args.resellers, customers_per_reseller=args.customers, users_per_org=2,
-                           audit_entries_per_org=5, orders_per_reseller=args.orders, seed=args.seed)
+                           audit_entries_per_org=5, orders_per_reseller=args.orders, seed=args.seed,
+                           probe_licenses=args.probe_licenses, probe_customers=args.probe_customers)
         db.engine.dispose()
         db.session.remove()
     _say(f"  {sum(dataset.rows.values()):,} rows in {dataset.seconds:.1f} s")
@@ -602,18 +792,34 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: list[Callable[[], None
     before = _snapshot(engine, [b.organization_id for b in buyers])
 
     _say(f"Starting gunicorn ({args.workers} workers × {args.threads} threads)…")
-    with gunicorn(url, workdir, args.workers, args.threads) as (port, log):
+    with gunicorn(url, workdir, args.workers, args.threads) as (port, log, gunicorn_pid):
         _say(f"  listening on 127.0.0.1:{port}; {len(buyers)} buyers sign in, fill their carts, open checkout…")
         started = time.perf_counter()
         prepare(buyers, ids, port, args.timeout)
         _say(f"  ready in {time.perf_counter() - started:.1f} s")
         subs = [Submission(b, duplicate=False) for b in buyers[:-1]]
         subs += [Submission(buyers[-1], duplicate=True) for _ in range(args.duplicates)]
-        _say(f"Firing {args.buyers} checkouts + {args.duplicates} submissions of one more form, all at once…")
+        _say(f"Firing {len(subs)} GET /help at once (the yardstick), then {args.buyers} checkouts + "
+             f"{args.duplicates} submissions of one more form, all at once…")
+        help_before = help_burst(port, len(subs), args.timeout)
         with LockSampler(engine) as sampler:
             wall = burst(subs)
         _say(f"  burst over in {wall:.2f} s; waiting for the emails (delivered after the responses)…")
         delivery = wait_for_delivery(engine, args.timeout)
+        help_after = help_burst(port, len(subs), args.timeout)
+        rates: list[dict] = []
+        if args.throughput_seconds:
+            manager = Browser(port, args.timeout)
+            manager.sign_in(dataset.probe_manager_email, BENCH_PASSWORD)
+            page = manager.request("GET", "/licenses")
+            if page.status != 200:
+                raise RuntimeError(f"{dataset.probe_manager_email}: GET /licenses answered {page.status}")
+            cookie = "; ".join(f"{k}={v}" for k, v in manager.cookies.items())
+            for path, who in (("/help", ""), ("/licenses", cookie)):
+                _say(f"Throughput of GET {path}: {args.clients} keep-alive connections from "
+                     f"{args.client_processes} client processes, {args.throughput_warmup:g} s warm-up + "
+                     f"{args.throughput_seconds:g} s…")
+                rates.append(throughput(port, path, who, gunicorn_pid, args))
         server_log = _tail(log, 15)
     locks = sampler.summary()
     checks = verify(engine, subs, buyers, before, ids)
@@ -625,6 +831,14 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: list[Callable[[], None
     statuses = Counter(s.answer.status if s.answer else "error" for s in subs)
     latency = {"checkouts": _latency(single), "duplicates": _latency(dups),
                **{f"checkouts_{k}": _latency(v) for k, v in by_kind.items()}}
+    everyone = _latency(single + dups)  # the whole burst, as the /help burst is measured
+    versus_help = {q: round(everyone[f"{q}_ms"] / help_before[f"{q}_ms"], 1) if help_before[f"{q}_ms"] else None
+                   for q in ("p50", "p95")}
+    with engine.connect() as conn:
+        probe_licenses = conn.scalar(text("SELECT count(*) FROM license WHERE owner_id = :org"),
+                                     {"org": dataset.probe_reseller_id})
+    licenses_rate = rates[1]["requests_per_second"] if rates else None
+    goal_ok = licenses_rate is not None and licenses_rate >= LICENSES_GOAL_RPS
 
     print()
     print(f"postgresql, gunicorn {args.workers} workers × {args.threads} threads; {args.resellers} resellers × "
@@ -639,11 +853,21 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: list[Callable[[], None
             for name, v in ((f"{args.buyers} buyers", latency["checkouts"]),
                             ("  paying by invoice", latency["checkouts_invoice"]),
                             ("  paying by card", latency["checkouts_card"]),
-                            (f"one form × {args.duplicates}", latency["duplicates"]))]
+                            (f"one form × {args.duplicates}", latency["duplicates"]),
+                            (f"the whole burst ({len(subs)})", everyone),
+                            (f"GET /help × {len(subs)}, before", help_before),
+                            (f"GET /help × {len(subs)}, after", help_after))]
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     for row in (header, tuple("-" * w for w in widths), *rows):
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths,
                                                                                             strict=True))))
+    print(f"the checkout burst against the /help burst before it (the same size, released the same way): "
+          f"p50 {versus_help['p50']}×, p95 {versus_help['p95']}×")
+    if rates:
+        _print_throughput(rates, probe_licenses, dataset.probe_manager_email)
+        print(f"{'PASS' if goal_ok else 'FAIL'}  GET /licenses at {probe_licenses:,} licenses >= "
+              f"{LICENSES_GOAL_RPS} requests/s on {args.workers} workers × {args.threads} threads: "
+              f"{licenses_rate:.1f} requests/s" + ("" if args.check else " (an exit status only with --check)"))
     print(f"\nPostgreSQL during the burst ({locks['samples']} samples of pg_stat_activity): "
           f"on average {locks['active_mean']} backends active (max {locks['active_max']}), of which "
           f"{locks['waiting_for_lock_mean']} waiting for a lock (max {locks['waiting_for_lock_max']}); "
@@ -669,10 +893,43 @@ def run(args: argparse.Namespace, workdir: Path, cleanup: list[Callable[[], None
         "buyers": args.buyers, "duplicates": args.duplicates, "wall_seconds": round(wall, 3),
         "mail_delivery_seconds": round(delivery, 1) if delivery is not None else None,
         "statuses": {str(k): v for k, v in statuses.items()}, "latency": latency, "postgres_during_burst": locks,
+        "help_burst": {"before": help_before, "after": help_after},
+        "checkout_burst_vs_help_burst": {"burst": everyone, "ratio": versus_help},
+        "throughput": {r["path"]: r for r in rates},
+        "licenses_goal": {"probe_licenses": probe_licenses, "requests_per_second": LICENSES_GOAL_RPS,
+                          "measured": licenses_rate, "ok": goal_ok if rates else None},
         "checks": [c.__dict__ for c in checks], "ok": ok,
     })
     print(f"\nResults written to {args.output}")
-    return 0 if ok else 1
+    return 0 if ok and (goal_ok or not args.check) else 1
+
+
+def _print_throughput(rates: list[dict], probe_licenses: int, manager: str) -> None:
+    first = rates[0]
+    print(f"\nthroughput: {first['clients']} keep-alive connections from {first['client_processes']} client "
+          f"processes, GET back to back, {first['seconds']:g} s measured after {first['warmup_seconds']:g} s")
+    header = ("page", "200/s", "p50 ms", "p95 ms", "not 200", "closed", "CPU gunicorn", "ms/answer", "client",
+              "machine")
+    rows = []
+    for r in rates:
+        name = (f"GET /licenses ({manager}, {probe_licenses:,} licenses)" if r["path"] == "/licenses"
+                else f"GET {r['path']} (anonymous)")
+        cpu = r["cpu_cores"]
+        rows.append((name, f"{r['requests_per_second']:.1f}", f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
+                     str(sum(n for s, n in r["statuses"].items() if s != "200")),
+                     str(r["connections_closed_by_server"]), f"{cpu['gunicorn_workers']:.2f}",
+                     f"{r['gunicorn_cpu_ms_per_answer']:.1f}",
+                     f"{cpu['client']:.2f}", f"{cpu['machine']:.2f}/{cpu['machine_cores']}"))
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    for row in (header, tuple("-" * w for w in widths), *rows):
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths,
+                                                                                            strict=True))))
+    print("(CPU: cores busy on average, and the gunicorn workers' CPU ms per answer; the machine's rest is "
+          "PostgreSQL and whatever else runs on it)")
+    for r in rates:
+        if r["cpu_cores"]["client_busiest_process"] >= 0.9:
+            print(f"note: a client process used {r['cpu_cores']['client_busiest_process']:.2f} of a core on "
+                  f"{r['path']}: the client may be what limits it; try more --client-processes")
 
 
 def main(argv: list[str]) -> int:
