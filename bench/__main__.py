@@ -4,12 +4,12 @@
 `python -m bench load` (or `make bench-load`): 50 concurrent checkouts against gunicorn on PostgreSQL
 (see bench.load; `python -m bench load --help`).
 
-Steps, for each book (bench.books): build it or reuse the stored one (bench/data/book-<N>.db, or a PostgreSQL
-database per book with --database-url), copy it for the run, sign in as the probe reseller's manager, as a staff
-user and as an end customer, put three items in the manager's cart (through POST /cart), then time every page of
-bench.measure.PAGES in interleaved rounds with the anonymous /help in each round. Prints a table per book, then
-the growth table (p95 on each book, largest over smallest, × /help at the largest), and writes
-bench/results/latest.json (latest-postgresql.json on PostgreSQL).
+Steps: build every book or reuse the stored one (bench.books: bench/data/book-<N>.db, or a PostgreSQL database
+per book with --database-url); copy each for the run; on each copy sign in as the probe reseller's manager, as a
+staff user and as an end customer, and put three items in the manager's cart (through POST /cart); then time
+every page of bench.measure.PAGES in interleaved rounds: each round requests every page, the anonymous /help
+among them, once on every book. Prints a table per book, then the growth table (p95 on each book, largest over
+smallest, × /help at the largest), and writes bench/results/latest.json (latest-postgresql.json on PostgreSQL).
 
 Exit status: 0 when every page answered as expected (and, with --check, met the goals and budgets of
 bench.report); 1 otherwise; 2 when the benchmark could not start.
@@ -28,15 +28,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
+from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from bench.app import bench_config
 from bench.books import BACKGROUND, BOOK_SIZES, Book, open_book, working_copy
-from bench.measure import PAGES, CheckoutForm, add_to_cart, measure, select_pages, sign_in
+from bench.measure import PAGES, CheckoutForm, Target, add_to_cart, measure_targets, select_pages, sign_in
 from bench.report import GOAL_GROWTH, GOAL_RATIO, BookRun, as_json, check, growth_table, table, write_json
 from bench.shop import CART, CartRefill, catalog_ids
 from portal import create_app
@@ -121,8 +123,9 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def time_book(book: Book, url: str, workdir: Path, args: argparse.Namespace) -> BookRun:
-    """Every selected page on the working copy `url` of `book`."""
+def prepare(book: Book, url: str, workdir: Path, args: argparse.Namespace) -> tuple[Flask, Target]:
+    """The app on the working copy `url` of `book`, signed in as the probe's manager, a staff user and an end
+    customer, with three items in the manager's cart; and the values of its pages' `{name}` fields."""
     dataset = book.dataset
     app = create_app(bench_config(url, workdir / f"mail-{book.label}", forbid_lazy_loads=args.forbid_lazy_loads))
     with app.app_context():
@@ -140,20 +143,11 @@ def time_book(book: Book, url: str, workdir: Path, args: argparse.Namespace) -> 
     for entry in CART:
         add_to_cart(clients["manager"], ids.add_to_cart_form(entry))
     forms = {"checkout": CheckoutForm(CartRefill(engine, manager_id, dataset.probe_reseller_id))}
-    pages = select_pages(PAGES, args.pages)
     params = {"price_query": ids.price_query(), "license_key": probe.license_key,
               "customer_search": probe.customer_search, "customer_id": probe.customer_id,
               "location_id": fleet.location_id, "storefront_alias": shop.alias,
               "storefront_product": shop.product_slug}
-    _say(f"Timing {len(pages)} pages on the {book.label} book: {args.warmup} warm-up + {args.requests} timed "
-         "requests each, in interleaved rounds…")
-    started = time.perf_counter()
-    results = measure(engine, clients, pages, params=params, forms=forms, requests=args.requests,
-                      warmup=args.warmup, progress=_say)
-    _say(f"  done in {time.perf_counter() - started:.1f} s")
-    with app.app_context():
-        db.engine.dispose()
-    return BookRun(book.label, book.size, results)
+    return app, Target(engine, clients, params, forms)
 
 
 def _book_json(book: Book, run: BookRun) -> dict:
@@ -175,8 +169,8 @@ def _book_json(book: Book, run: BookRun) -> dict:
 
 def run(args: argparse.Namespace, workdir: Path) -> int:
     """Every book, then the tables and the JSON results; returns the exit status."""
-    runs, reports = [], []
     dialect = make_url(args.database_url).get_backend_name() if args.database_url else "sqlite"
+    books = []
     for size in args.books:
         book = open_book(size, seed=args.seed, workdir=workdir, database_url=args.database_url,
                          rebuild=args.rebuild, say=_say)
@@ -184,10 +178,22 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         _say(f"  {sum(rows.values()):,} rows: {rows.get('license', 0):,} licenses, {rows.get('organization', 0):,} "
              f"organizations, {rows.get('invoice', 0):,} invoices, {rows.get('receipt', 0):,} receipts, "
              f"{rows.get('device', 0):,} devices")
-        with working_copy(book, workdir) as url:
-            book_run = time_book(book, url, workdir, args)
-        runs.append(book_run)
-        reports.append(_book_json(book, book_run))
+        books.append(book)
+    pages = select_pages(PAGES, args.pages)
+    with ExitStack() as stack:
+        apps, targets = [], []
+        for book in books:
+            app, target = prepare(book, stack.enter_context(working_copy(book, workdir)), workdir, args)
+            stack.callback(target.engine.dispose)
+            apps.append(app)
+            targets.append(target)
+        _say(f"Timing {len(pages)} pages on {len(books)} book(s): {args.warmup} warm-up + {args.requests} timed "
+             "requests each, in interleaved rounds (every page on every book in each round)…")
+        started = time.perf_counter()
+        results = measure_targets(targets, pages, requests=args.requests, warmup=args.warmup, progress=_say)
+        _say(f"  done in {time.perf_counter() - started:.1f} s")
+    runs = [BookRun(book.label, book.size, book_results) for book, book_results in zip(books, results, strict=True)]
+    reports = [_book_json(book, run) for book, run in zip(books, runs, strict=True)]
 
     problems = check(runs) if args.check else []
     failed = [(run.label, r) for run in runs for r in run.results if not r.ok]

@@ -2,8 +2,8 @@
 
 Server time is `time.perf_counter()` around the request (routing, views, queries, templates, after-request
 hooks such as sending the order confirmation; no network, no browser). Pages are measured in interleaved
-rounds (every page once per round), so a slow patch of the machine affects all pages alike and the ratios to
-the /help baseline stay fair.
+rounds (every page once per round, on every book: measure_targets), so a slow patch of the machine affects all
+pages and books alike, and the ratios to the /help baseline and between books stay fair.
 
 A page that changes data (POST /checkout) names a `form`: an object whose untimed `before()` builds the body
 to post (here: GET /checkout and read its form back, as a browser would) and whose untimed `after()` puts
@@ -265,6 +265,17 @@ def _send(client: FlaskClient, page: Page, form: Form | None) -> tuple[float, in
             form.after(client)
 
 
+@dataclass
+class Target:
+    """One app to time pages on (one book's working copy): its engine, signed-in clients and forms, and the
+    values its pages' `{name}` fields take."""
+
+    engine: Engine
+    clients: dict[str, FlaskClient]
+    params: Mapping[str, str] = field(default_factory=dict)
+    forms: Mapping[str, Form] = field(default_factory=dict)
+
+
 def measure(engine: Engine, clients: dict[str, FlaskClient], pages: tuple[Page, ...] = PAGES, *,
             params: Mapping[str, str] | None = None, forms: Mapping[str, Form] | None = None,
             requests: int = 50, warmup: int = 5, progress: Callable[[str], None] | None = None) -> list[PageResult]:
@@ -273,18 +284,27 @@ def measure(engine: Engine, clients: dict[str, FlaskClient], pages: tuple[Page, 
     No application context may be pushed while this runs: each request must get its own context and database
     session, as in production (a shared one would serve later requests from its identity map).
     """
-    params, forms = params or {}, forms or {}
-    results = [PageResult(replace(page, path=page.path.format(**params))) for page in pages]
+    return measure_targets([Target(engine, clients, params or {}, forms or {})], pages, requests=requests,
+                           warmup=warmup, progress=progress)[0]
 
-    def form_of(page: Page) -> Form | None:
-        return forms[page.form] if page.form else None
 
-    def run(result: PageResult, record: bool) -> None:
+def measure_targets(targets: list[Target], pages: tuple[Page, ...] = PAGES, *, requests: int = 50, warmup: int = 5,
+                    progress: Callable[[str], None] | None = None) -> list[list[PageResult]]:
+    """measure() on several targets at once (the books): each round requests every page once on every target, so
+    a slow patch of a shared machine falls on all books alike and their growth ratios stay fair too. The results
+    of each target, in `targets`' order."""
+    books = [[PageResult(replace(page, path=page.path.format(**target.params))) for page in pages]
+             for target in targets]
+
+    def form_of(target: Target, page: Page) -> Form | None:
+        return target.forms[page.form] if page.form else None
+
+    def run(target: Target, result: PageResult, record: bool) -> None:
         if result.error is not None:
             return
         page = result.page
         try:
-            ms, status, size = _send(clients[page.who], page, form_of(page))
+            ms, status, size = _send(target.clients[page.who], page, form_of(target, page))
         except Exception as exc:  # TESTING propagates view errors; report them instead of stopping
             result.error = f"{type(exc).__name__}: {exc}"
             return
@@ -294,28 +314,31 @@ def measure(engine: Engine, clients: dict[str, FlaskClient], pages: tuple[Page, 
             result.body_bytes = size
 
     for warm in range(warmup):
-        for result in results:
-            if result.page.requests is None or warm == 0:  # one warm-up is enough for a whole download
-                run(result, record=False)
+        for target, results in zip(targets, books, strict=True):
+            for result in results:
+                if result.page.requests is None or warm == 0:  # one warm-up is enough for a whole download
+                    run(target, result, record=False)
     for round_no in range(requests):
-        for result in results:
-            if result.page.requests is None or round_no < result.page.requests:
-                run(result, record=True)
-        if progress and (round_no + 1) % max(requests // 5, 1) == 0:
+        for target, results in zip(targets, books, strict=True):
+            for result in results:
+                if result.page.requests is None or round_no < result.page.requests:
+                    run(target, result, record=True)
+        if progress and (round_no + 1) % max(requests // 10, 1) == 0:
             progress(f"  {round_no + 1}/{requests} rounds")
 
-    for result in results:
-        if result.error is None:
-            page, form = result.page, form_of(result.page)
-            client = clients[page.who]
-            data = form.before(client) if form else None
-            try:
-                with count_statements(engine) as counted:
-                    response = client.open(page.path, method=page.method, headers=dict(page.headers), data=data)
-                    response.get_data()  # a streamed body (/customers.csv) queries while it is read
-                    response.close()
-            finally:
-                if form:
-                    form.after(client)
-            result.statements = counted.statements
-    return results
+    for target, results in zip(targets, books, strict=True):
+        for result in results:
+            if result.error is None:
+                page, form = result.page, form_of(target, result.page)
+                client = target.clients[page.who]
+                data = form.before(client) if form else None
+                try:
+                    with count_statements(target.engine) as counted:
+                        response = client.open(page.path, method=page.method, headers=dict(page.headers), data=data)
+                        response.get_data()  # a streamed body (/customers.csv) queries while it is read
+                        response.close()
+                finally:
+                    if form:
+                        form.after(client)
+                result.statements = counted.statements
+    return books
