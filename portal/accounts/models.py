@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint, false
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db_types import UTCDateTime, str_enum, utcnow
@@ -57,7 +57,9 @@ class Organization(db.Model):
     """A chain: a main chain (no parent, has billing) or a sub-chain one level under a main chain."""
 
     __tablename__ = "organization"
-    __table_args__ = (CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),)
+    __table_args__ = (CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
+                      # lists of organizations by name (a reseller's customers) read in order, never sorted whole
+                      Index("ix_organization_name", "name", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)

@@ -89,9 +89,10 @@ _COMMON_SORTS = {"key": Sort("Key", (License.key,)), "product": Sort("Product", 
 UNASSIGNED = ListSpec(
     prefix="unassigned", search=key_or_product, search_label="Find an unassigned license",
     filters=(PRODUCT, EDITION, QUANTITY, MS_UNTIL, MS_STATE, AUTO_RENEW),
-    # the stock to assign, by product and oldest first
+    # the stock to assign, whose M&S ends first first (ix_license_unassigned_ms); by product and oldest first on
+    # request
     sorts={**_COMMON_SORTS, "product": Sort("Product", (_product_name, License.created_at))},
-    default_sort="product", tie_breaker=License.id)
+    default_sort="ms", tie_breaker=License.id)
 
 RESOLD = ListSpec(
     prefix="resold", search=lambda text: or_(key_or_product(text), _customer_named(text)),
@@ -106,7 +107,7 @@ PERSONAL = ListSpec(
     prefix="personal", search=key_or_product, search_label="Find a personal license",
     filters=(PRODUCT, EDITION, QUANTITY, MS_UNTIL, MS_STATE, ACTIVATION, AUTO_RENEW),
     sorts={**_COMMON_SORTS, "product": Sort("Product", (_product_name, License.key))},
-    default_sort="product", tie_breaker=License.id)
+    default_sort="ms", tie_breaker=License.id)  # whose M&S ends first first (ix_license_customer_ms)
 
 ENTITLEMENTS = ListSpec(
     prefix="", search=key_or_product, search_label="Find a license by key or product",

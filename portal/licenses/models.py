@@ -29,12 +29,20 @@ class License(db.Model):
         # The reseller fee count (portal/reseller_fees/counting.py): a reseller's assigned licenses by product and
         # customer, read from the index alone.
         Index("ix_license_owner_product_customer", "owner_id", "product_id", "customer_id", "assigned_at"),
+        # The reselling page's lists in their default order, read from an index whatever the size of the book
+        # (issue 18): the stock to assign by M&S end, resold licenses newest assignment first, the licenses one
+        # organization holds by M&S end.
+        Index("ix_license_unassigned_ms", "owner_id", "ms_expires_on", "id",
+              postgresql_where=text("customer_id IS NULL"), sqlite_where=text("customer_id IS NULL")),
+        Index("ix_license_resold_assigned", "owner_id", "assigned_at", "id",
+              postgresql_where=text("customer_id IS NOT NULL"), sqlite_where=text("customer_id IS NOT NULL")),
+        Index("ix_license_customer_ms", "customer_id", "ms_expires_on", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(32), unique=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)  # the buyer
-    customer_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))  # ix_license_customer_ms
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))

@@ -201,3 +201,71 @@ def test_the_customers_list_sorts_by_licenses_and_finds_by_a_users_email(login, 
     found = alice.submit("/customers", {"email": "acme-dental"}).get_data(as_text=True)
     assert re.findall(r'<a href="/customers/\d+">([^<]+)</a>', found) == ["Acme Dental"]
     assert "1 customer matches the search and filters" in found
+
+
+def test_a_list_longer_than_it_counts_says_more_than(app, login, book, monkeypatch):
+    """A list counts its rows up to ListState.count_limit (1,000) and says "more than" beyond, so no page counts a
+    whole book; the limit is lowered here instead of making a thousand licenses."""
+    from portal.list_options import ListState
+
+    monkeypatch.setattr(ListState, "count_limit", 2)
+    alice = login("alice")
+    html = alice.get("/licenses").get_data(as_text=True)
+    assert "More than 2 unassigned licenses" in _section(html, "unassigned")
+    assert "More than 2 customers" in _section(html, "customers")
+    exact = alice.submit(alice.page("/licenses"), {"resold-q": "Zenith"}).get_data(as_text=True)
+    assert "1 resold license matches the search and filters" in exact
+    filtered = alice.get("/licenses?resold-q=Enterprise").get_data(as_text=True)
+    assert "resold licenses match the search and filters" in filtered
+
+
+def test_the_stock_to_assign_and_personal_licenses_come_by_m_and_s_end_resold_by_assignment(app, login, book):
+    """The default orders are those an index reads (tests/test_query_plans.py): M&S end first, and the most recent
+    assignment first; Product still sorts on request."""
+    from sqlalchemy import select
+
+    from portal.licenses.models import License
+
+    with app.app_context():
+        northwind = demo_org("Northwind IT")
+        today = utcnow().date()
+        for days in (300, 20, 150):
+            make_license(northwind, ms_expires_on=today + timedelta(days=days))
+            make_license(northwind, northwind, ms_expires_on=today + timedelta(days=days))
+        db.session.commit()
+
+        def expected(*conditions, order):
+            return list(db.session.scalars(select(License.key).where(License.owner_id == northwind.id, *conditions)
+                                           .order_by(*order).limit(25)))
+
+        stock = expected(License.customer_id.is_(None), order=(License.ms_expires_on, License.id))
+        resold = expected(License.customer_id.is_not(None), License.customer_id != northwind.id,
+                          order=(License.assigned_at.desc(), License.id.desc()))
+        mine = list(db.session.scalars(select(License.key).where(License.customer_id == northwind.id)
+                                       .order_by(License.ms_expires_on, License.id).limit(25)))
+    html = login("alice").get("/licenses").get_data(as_text=True)
+    assert _keys_in(html, "unassigned") == stock
+    assert _keys_in(html, "resold") == resold
+    assert _keys_in(html, "personal") == mine
+    assert 'aria-sort="ascending"' in _section(html, "unassigned").split("M&amp;S until")[0].rsplit("<th", 1)[1]
+
+
+def test_an_organization_resold_to_outside_the_chain_is_a_customer_with_its_count(app, login, book):
+    """Scenario 2: a license assigned to another main chain makes it a customer (found through its licenses, not
+    through the chain), counted with what it holds from this reseller only."""
+    with app.app_context():
+        northwind = demo_org("Northwind IT")
+        outsider = make_org("Aardvark Holdings")  # a main chain of its own, first by name
+        litware = demo_org("Litware Solutions")
+        make_license(northwind, outsider)
+        make_license(northwind, outsider)
+        make_license(litware, outsider)  # another reseller's: not counted for Northwind
+        db.session.commit()
+    alice = login("alice")
+    html = alice.get("/customers").get_data(as_text=True)
+    names = re.findall(r'<a href="/customers/\d+">([^<]+)</a>', html)
+    counts = re.findall(r'data-label="Licenses from you">(\d+)</td>', html)
+    assert names[0] == "Aardvark Holdings" and counts[0] == "2"
+    assert "Litware Solutions" not in names and "Northwind IT" not in names
+    frank_html = login("frank").get("/customers").get_data(as_text=True)
+    assert "Aardvark Holdings" in frank_html and "Acme Dental" not in frank_html
