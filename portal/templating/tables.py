@@ -12,8 +12,9 @@ from html import unescape
 
 from markupsafe import Markup, escape
 
-# A start or end tag; quoted attribute values may hold '>' (an hx-vals JSON, say).
-_TAG = re.compile(r"""<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:[^>"']|"[^"]*"|'[^']*')*)>""")
+# A start or end tag of a table's structure (the cells' own content is skipped: on a page of 100 rows it is most
+# of the tags); quoted attribute values may hold '>' (an hx-vals JSON, say).
+_TAG = re.compile(r"""<(/?)(table|thead|tbody|tfoot|tr|th|td)\b((?:[^>"']|"[^"]*"|'[^']*')*)>""", re.I)
 _HIDDEN = re.compile(r"""<(\w+)[^>]*\bclass="[^"]*\bvisually-hidden\b[^"]*"[^>]*>.*?</\1>""", re.S)
 _MARKUP = re.compile(r"<[^>]*>")
 _COLSPAN = re.compile(r"""\bcolspan\s*=\s*["']?(\d+)""", re.I)
