@@ -180,6 +180,16 @@ def scoped(stmt: Select, org_column: InstrumentedAttribute, user: User, permissi
     return stmt.where(org_column.in_(organization_ids_where(user, permission)))
 
 
+def scoped_to(org: Organization, stmt: Select, org_column, user: User, permission: Permission) -> Select:
+    """scoped() for a query already limited to `org` (or to `org` and its sub-chains): when `user` holds
+    `permission` on `org`, the scope holds every row the query can return, so it is checked once, in memory (can),
+    rather than in SQL, where the IN over every organization the user may see lists all of a reseller's customers
+    on every query (thousands of rows on a large book). Otherwise the query is scoped as usual, as it is for a user
+    whose memberships are not loaded (no lazy load here)."""
+    in_memory = "memberships" not in inspect(user).unloaded
+    return stmt if in_memory and can(user, permission, org) else scoped(stmt, org_column, user, permission)
+
+
 def get_organization_or_404(user: User, permission: Permission, org_id: int) -> Organization:
     """An organization the user holds `permission` on; anything else is a 404."""
     org = db.session.get(Organization, org_id)

@@ -1,6 +1,7 @@
 """license list indexes (issue 18): the reselling page's lists read their default order from an index whatever the
 size of the book: the stock to assign by M&S end, resold licenses by assignment, one holder's licenses by M&S end
-(which also serves every lookup by customer, so it replaces the customer-only index); organizations by name
+(which also serves every lookup by customer, so it replaces the customer-only index), a reseller's M&S by date
+(the renewals window; it replaces the owner-only index); organizations by name
 
 Revision ID: 0022
 Revises: 0021
@@ -24,13 +25,19 @@ def upgrade():
     op.create_index('ix_license_resold_assigned', 'license', ['owner_id', 'assigned_at', 'id'], unique=False,
                     postgresql_where=sa.text('customer_id IS NOT NULL'),
                     sqlite_where=sa.text('customer_id IS NOT NULL'))
-    op.create_index('ix_license_customer_ms', 'license', ['customer_id', 'ms_expires_on', 'id'], unique=False)
+    op.create_index('ix_license_customer_ms', 'license', ['customer_id', 'ms_expires_on', 'id'], unique=False,
+                    postgresql_where=sa.text('customer_id IS NOT NULL'),
+                    sqlite_where=sa.text('customer_id IS NOT NULL'))
     op.drop_index('ix_license_customer_id', table_name='license')
+    op.create_index('ix_license_owner_ms', 'license', ['owner_id', 'ms_expires_on'], unique=False)
+    op.drop_index('ix_license_owner_id', table_name='license')
     op.create_index('ix_organization_name', 'organization', ['name', 'id'], unique=False)
 
 
 def downgrade():
     op.drop_index('ix_organization_name', table_name='organization')
+    op.create_index('ix_license_owner_id', 'license', ['owner_id'], unique=False)
+    op.drop_index('ix_license_owner_ms', table_name='license')
     op.create_index('ix_license_customer_id', 'license', ['customer_id'], unique=False)
     op.drop_index('ix_license_customer_ms', table_name='license')
     op.drop_index('ix_license_resold_assigned', table_name='license')

@@ -15,7 +15,7 @@ from sqlalchemy import Select, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from portal.accounts.models import Organization, User
-from portal.authz import Permission, can, chain_ids, partner_access, scoped
+from portal.authz import Permission, can, chain_ids, partner_access, scoped, scoped_to
 from portal.billing.models import Invoice, InvoiceStatus
 from portal.catalog.models import Product, SubscriptionBasis
 from portal.devices.models import Device, Location
@@ -54,8 +54,8 @@ def unpaid_invoices(user: User, org: Organization, today: date) -> list[OwedInCu
     past its due date, per currency."""
     owed = Invoice.total_minor - Invoice.credit_applied_minor
     overdue = and_(Invoice.due_on.is_not(None), Invoice.due_on < today)
-    stmt = scoped(
-        select(Invoice.currency, func.count(Invoice.id), func.coalesce(func.sum(owed), 0),
+    stmt = scoped_to(
+        org, select(Invoice.currency, func.count(Invoice.id), func.coalesce(func.sum(owed), 0),
                func.coalesce(func.sum(case((overdue, 1), else_=0)), 0),
                func.coalesce(func.sum(case((overdue, owed), else_=0)), 0))
         .where(Invoice.organization_id == org.id, Invoice.issuer_id.is_(None), Invoice.status.in_(OPEN))
@@ -86,8 +86,8 @@ class Stock:
 def unassigned_by_product(user: User, org: Organization, limit: int = TOP) -> Stock:
     """The licenses the organization bought and has not assigned yet, counted per product, most first."""
     n = func.count(License.id)
-    stmt = scoped(
-        select(Product.name, n, func.sum(n).over(), func.count().over())
+    stmt = scoped_to(
+        org, select(Product.name, n, func.sum(n).over(), func.count().over())
         .join(Product, Product.id == License.product_id)
         .where(License.owner_id == org.id, License.customer_id.is_(None))
         .group_by(Product.id, Product.name).order_by(n.desc(), Product.name).limit(limit),
@@ -120,8 +120,8 @@ def entitlements_by_product(user: User, org: Organization, today: date, limit: i
     """The licenses assigned to the chain (the organization and its sub-chains), per product."""
     ahead = today + timedelta(days=WINDOWS[-1])
     n = func.count(License.id)
-    stmt = scoped(
-        select(Product.name, n,
+    stmt = scoped_to(
+        org, select(Product.name, n,
                func.sum(case((License.ms_expires_on.between(today, ahead), 1), else_=0)),
                func.sum(case((License.ms_expires_on < today, 1), else_=0)),
                func.sum(case((License.reactivation_required.is_(True), 1), else_=0)),
@@ -162,12 +162,12 @@ def renewals_ahead(user: User, org: Organization, today: date, maintenance: bool
     if maintenance:
         mine = License.owner_id == org.id if org.is_reseller else License.customer_id.in_(chain_ids(org.id))
         column = License.owner_id if org.is_reseller else License.customer_id
-        parts.append(scoped(select(literal(MAINTENANCE).label("kind"), License.ms_expires_on.label("day"))
+        parts.append(scoped_to(org, select(literal(MAINTENANCE).label("kind"), License.ms_expires_on.label("day"))
                             .where(mine, License.ms_expires_on.between(today, ahead)),
                             column, user, Permission.VIEW_LICENSES))
     if plans:
-        parts.append(scoped(
-            select(literal(PLANS).label("kind"), Subscription.next_payment_on.label("day"))
+        parts.append(scoped_to(
+            org, select(literal(PLANS).label("kind"), Subscription.next_payment_on.label("day"))
             .join(Product, Product.id == Subscription.product_id)
             .where(Subscription.organization_id == org.id, Subscription.quantity > 0,
                    Subscription.ended_on.is_(None), Product.basis != SubscriptionBasis.RESELLER,
@@ -209,7 +209,7 @@ def plan_overrun(user: User, org: Organization) -> list[Overrun]:
     chain = chain_ids(org.id)
 
     def plans_of(basis: SubscriptionBasis, what):
-        return scoped(select(what).join(Product, Product.id == Subscription.product_id)
+        return scoped_to(org, select(what).join(Product, Product.id == Subscription.product_id)
                       .where(Subscription.organization_id == org.id, Product.basis == basis),
                       Subscription.organization_id, user, Permission.MANAGE_SUBSCRIPTIONS).scalar_subquery()
 
@@ -221,7 +221,7 @@ def plan_overrun(user: User, org: Organization) -> list[Overrun]:
     devices = select(func.count(Device.id)).where(Device.organization_id.in_(chain), Device.counts.is_(True))
     row = db.session.execute(select(
         *columns, location_subscriptions_required_select(chain).scalar_subquery(),
-        scoped(devices, Device.organization_id, user, Permission.VIEW_DEVICES).scalar_subquery())).one()
+        scoped_to(org, devices, Device.organization_id, user, Permission.VIEW_DEVICES).scalar_subquery())).one()
     used = {SubscriptionBasis.LOCATION: _int(row[4]), SubscriptionBasis.DEVICE: _int(row[5])}
     overruns = []
     for i, basis in enumerate(PLAN_BASES):
@@ -243,9 +243,9 @@ class Installed:
 def devices_summary(user: User, org: Organization) -> Installed:
     """How many locations and devices the chain (the organization and its sub-chains) has."""
     chain = chain_ids(org.id)
-    locations = scoped(select(func.count(Location.id)).where(Location.organization_id.in_(chain)),
+    locations = scoped_to(org, select(func.count(Location.id)).where(Location.organization_id.in_(chain)),
                        Location.organization_id, user, Permission.VIEW_DEVICES)
-    devices = scoped(select(func.count(Device.id), func.sum(case((Device.counts.is_(False), 1), else_=0)))
+    devices = scoped_to(org, select(func.count(Device.id), func.sum(case((Device.counts.is_(False), 1), else_=0)))
                      .where(Device.organization_id.in_(chain)),
                      Device.organization_id, user, Permission.VIEW_DEVICES).subquery()
     row = db.session.execute(select(locations.scalar_subquery(), devices.c[0], devices.c[1])).one()
@@ -311,7 +311,7 @@ def installations(user: User, customer_ids: list[int], limit: int = TOP * 2) -> 
 
 def pending_transfers(user: User, org: Organization) -> int:
     """The organization's transfer requests waiting for the vendor's review."""
-    stmt = scoped(select(func.count(TransferRequest.id))
+    stmt = scoped_to(org, select(func.count(TransferRequest.id))
                   .where(TransferRequest.requester_id == org.id, TransferRequest.status == TransferStatus.REQUESTED),
                   TransferRequest.requester_id, user, Permission.MANAGE_SUB_CHAINS)
     return _int(db.session.scalar(stmt))
