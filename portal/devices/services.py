@@ -19,7 +19,7 @@ from portal.accounts.addresses import COUNTRY_CODES, refuse_po_box
 from portal.accounts.models import Organization, User
 from portal.accounts.services import managers_emails
 from portal.audit.services import Actor, record
-from portal.authz import Permission, chain_ids, scoped
+from portal.authz import Permission, chain_ids, scoped, scoped_to
 from portal.catalog.models import SubscriptionBasis
 from portal.devices.models import Device, Location
 from portal.errors import RuleError
@@ -384,8 +384,8 @@ def remove_device(device: Device, actor: Actor) -> Notified:
 def replaceable_devices(user: User, org: Organization, location_id: int | None) -> list[tuple[int, str]] | None:
     """(id, label) of the counting devices of the chain (or at one location) the user may replace under RMA,
     by location and name; None when the chain has more than REPLACEABLE_MAX (choose a location first)."""
-    stmt = scoped(
-        select(Device.id, Device.name, Location.name).join(Location, Location.id == Device.location_id)
+    stmt = scoped_to(
+        org, select(Device.id, Device.name, Location.name).join(Location, Location.id == Device.location_id)
         .where(Device.organization_id.in_(chain_ids(org.id)), Device.counts.is_(True)),
         Device.organization_id, user, Permission.MANAGE_DEVICES)
     if location_id is not None:
@@ -399,8 +399,8 @@ def replaceable_devices(user: User, org: Organization, location_id: int | None) 
 def device_to_replace(user: User, org: Organization, device_id: int) -> Device:
     """A device of the working chain the user may manage, named as "replacement of"; anything else is refused
     beside the field with the same words, whether it exists or not."""
-    device = db.session.scalars(scoped(
-        select(Device).where(Device.id == device_id, Device.organization_id.in_(chain_ids(org.id))),
+    device = db.session.scalars(scoped_to(
+        org, select(Device).where(Device.id == device_id, Device.organization_id.in_(chain_ids(org.id))),
         Device.organization_id, user, Permission.MANAGE_DEVICES)).first()
     if device is None:
         raise RuleError("Choose one of the listed devices.", field="replaces_id")
@@ -412,7 +412,8 @@ def device_to_replace(user: User, org: Organization, device_id: int) -> Device:
 
 def organizations_for(user: User, org: Organization, permission: Permission) -> list[Organization]:
     """The organizations of the chain on which the user holds `permission`, the working one first."""
-    stmt = scoped(select(Organization).where(Organization.id.in_(chain_ids(org.id))), Organization.id, user, permission)
+    stmt = scoped_to(org, select(Organization).where(Organization.id.in_(chain_ids(org.id))), Organization.id, user,
+                     permission)
     return list(db.session.scalars(stmt.order_by(Organization.parent_id.is_not(None), Organization.name)))
 
 
@@ -421,8 +422,8 @@ def locations_for(user: User, org: Organization, permission: Permission,
     """(id, name, organization name) of the locations of the chain (or of `org` alone) on which the user holds
     `permission`: the choices of the location fields."""
     owners = chain_ids(org.id) if with_sub_chains else [org.id]
-    stmt = scoped(
-        select(Location.id, Location.name, Organization.name)
+    stmt = scoped_to(
+        org, select(Location.id, Location.name, Organization.name)
         .join(Organization, Organization.id == Location.organization_id)
         .where(Location.organization_id.in_(owners)),
         Location.organization_id, user, permission)
@@ -440,8 +441,8 @@ def locations_with_counts(user: User, org: Organization, search: str = "") -> Se
     """Rows (location, devices, counting devices) of the chain's locations, by organization and name; with a
     search, those whose name, city or postal code contains it."""
     total, counting = _device_counts()
-    stmt = scoped(
-        select(Location, total, counting)
+    stmt = scoped_to(
+        org, select(Location, total, counting)
         .join(Organization, Organization.id == Location.organization_id)
         .outerjoin(Device, Device.location_id == Location.id)
         .where(Location.organization_id.in_(chain_ids(org.id)))
@@ -458,7 +459,7 @@ def locations_with_counts(user: User, org: Organization, search: str = "") -> Se
 def subscriptions_needed(user: User, org: Organization) -> int:
     """Location subscriptions the chain's locations need by the rule (DOMAIN §5), summed over all of them."""
     return location_subscriptions_required(
-        scoped(chain_ids(org.id), Organization.id, user, Permission.VIEW_DEVICES))
+        scoped_to(org, chain_ids(org.id), Organization.id, user, Permission.VIEW_DEVICES))
 
 
 def location_devices(user: User, location: Location) -> Select:
@@ -468,7 +469,7 @@ def location_devices(user: User, location: Location) -> Select:
 
 def chain_devices(user: User, org: Organization, location_id: int | None = None, search: str = "") -> Select:
     """The chain's devices, optionally at one location and matching a name or serial number."""
-    stmt = _devices(user).where(Device.organization_id.in_(chain_ids(org.id)))
+    stmt = _devices(user, org).where(Device.organization_id.in_(chain_ids(org.id)))
     if location_id is not None:
         stmt = stmt.where(Device.location_id == location_id)
     if search:
@@ -477,8 +478,11 @@ def chain_devices(user: User, org: Organization, location_id: int | None = None,
     return stmt.join(Location, Location.id == Device.location_id).order_by(Location.name, Device.name, Device.id)
 
 
-def _devices(user: User) -> Select:
-    return scoped(
-        select(Device).options(joinedload(Device.location).joinedload(Location.organization),
-                               joinedload(Device.added_by)),
-        Device.organization_id, user, Permission.VIEW_DEVICES)
+def _devices(user: User, org: Organization | None = None) -> Select:
+    """Devices with what their rows show, as far as `user` may view them (in `org`'s chain, when the caller limits
+    the query to it: authz.scoped_to)."""
+    stmt = select(Device).options(joinedload(Device.location).joinedload(Location.organization),
+                                  joinedload(Device.added_by))
+    if org is not None:
+        return scoped_to(org, stmt, Device.organization_id, user, Permission.VIEW_DEVICES)
+    return scoped(stmt, Device.organization_id, user, Permission.VIEW_DEVICES)
