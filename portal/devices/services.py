@@ -410,11 +410,35 @@ def device_to_replace(user: User, org: Organization, device_id: int) -> Device:
 # ---------------------------------------------------------------- what the pages list
 
 
-def organizations_for(user: User, org: Organization, permission: Permission) -> list[Organization]:
-    """The organizations of the chain on which the user holds `permission`, the working one first."""
-    stmt = scoped_to(org, select(Organization).where(Organization.id.in_(chain_ids(org.id))), Organization.id, user,
-                     permission)
-    return list(db.session.scalars(stmt.order_by(Organization.parent_id.is_not(None), Organization.name)))
+# The organizations a location field offers at most: a reseller with thousands of customers (sub-chains) finds
+# the one by name instead of scrolling a select of them all.
+ORGANIZATIONS_MAX = 50
+MATCHES_MAX = 20
+
+
+def _chain_organizations(user: User, org: Organization, permission: Permission) -> Select:
+    return scoped_to(org, select(Organization).where(Organization.id.in_(chain_ids(org.id))), Organization.id, user,
+                     permission).order_by(Organization.parent_id.is_not(None), Organization.name, Organization.id)
+
+
+def organizations_for(user: User, org: Organization, permission: Permission) -> list[Organization] | None:
+    """The organizations of the chain on which the user holds `permission`, the working one first; None when the
+    chain has more than ORGANIZATIONS_MAX (find_organizations then offers a search)."""
+    found = list(db.session.scalars(_chain_organizations(user, org, permission).limit(ORGANIZATIONS_MAX + 1)))
+    return found if len(found) <= ORGANIZATIONS_MAX else None
+
+
+def find_organizations(user: User, org: Organization, permission: Permission, search: str,
+                       chosen_id: int | None = None) -> list[Organization]:
+    """A big chain's organizations to choose from: the working one, the one already chosen (a posted id, if the
+    user may use it) and at most MATCHES_MAX whose name contains `search`."""
+    base = _chain_organizations(user, org, permission)
+    wanted = [org.id] + ([chosen_id] if chosen_id else [])
+    kept = list(db.session.scalars(base.where(Organization.id.in_(wanted))))
+    matches = list(db.session.scalars(
+        base.where(Organization.name.icontains(search, autoescape=True), Organization.id.not_in(wanted))
+        .limit(MATCHES_MAX))) if search else []
+    return kept + matches
 
 
 def locations_for(user: User, org: Organization, permission: Permission,

@@ -60,9 +60,14 @@ def locations():
     org = active_organization()
     if request.method == "POST":
         require(Permission.MANAGE_DEVICES)
-    form = None
+    form, big_chain = None, False
     if can(current_user, Permission.MANAGE_DEVICES, org):
         owners = services.organizations_for(current_user, org, Permission.MANAGE_DEVICES)
+        big_chain = owners is None
+        if big_chain:  # a search by name offers the matches, not a select of thousands of customers
+            owners = services.find_organizations(current_user, org, Permission.MANAGE_DEVICES,
+                                                 request.args.get("organization_q", "").strip()[:100],
+                                                 request.form.get("organization_id", type=id_value))
         form = AddLocationForm(organization_id=org.id)
         form.organization_id.choices = [(o.id, o.name) for o in owners]
 
@@ -79,6 +84,7 @@ def locations():
     return render("devices/locations.html", "devices/_locations.html", status=422 if form and form.errors else 200,
                   org=org, rows=rows, search=search, form=form, needed=location_subscriptions_needed,
                   several_organizations=any(loc.organization_id != org.id for loc, _, _ in rows.items),
+                  big_chain=big_chain, organization_q=request.args.get("organization_q", "").strip()[:100],
                   total_needed=services.subscriptions_needed(current_user, org))
 
 

@@ -276,3 +276,44 @@ def test_a_chain_of_20_locations_lists_them_in_a_select_and_a_21st_brings_the_se
 def _id(app, name: str) -> int:
     with app.app_context():
         return db.session.scalars(select(Device.id).where(Device.name == name)).one()
+
+
+def test_a_chain_of_many_organizations_finds_the_one_to_add_a_location_to(app, login, demo, monkeypatch):
+    """A reseller with thousands of customers does not get a select of them all in "Add a location": it finds the
+    organization by name (a GET, no JavaScript needed) and chooses among the matches; an organization outside what
+    the user manages is refused beside the field and nothing is added."""
+    from portal.devices import services
+    from tests.factories import demo_org, make_org
+
+    monkeypatch.setattr(services, "ORGANIZATIONS_MAX", 1)
+    with app.app_context():
+        northwind = demo_org("Northwind IT")
+        make_org("Zephyr Cafe", parent=northwind)
+        outsider = demo_org("Litware Solutions").id
+        db.session.commit()
+    alice = login("alice")
+    page = alice.get("/locations").get_data(as_text=True)
+    assert "Find the organization" in page and "Contoso Retail" not in page.split("Add a location")[1]
+    found = alice.submit("/locations", {"organization_q": "zephyr"})
+    assert found.status_code == 200
+    choices = re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', found.get_data(as_text=True))
+    assert [name for _, name in choices] == ["Northwind IT", "Zephyr Cafe"]
+    zephyr = next(value for value, name in choices if name == "Zephyr Cafe")
+    added = alice.submit(alice.page("/locations?organization_q=zephyr"),
+                         {"organization_id": zephyr, "name": "Zephyr Kiosk"}, button="Add location")
+    assert added.status_code == 302
+    with app.app_context():
+        owner = db.session.scalar(select(Organization.name).join(Location, Location.organization_id == Organization.id)
+                                  .where(Location.name == "Zephyr Kiosk"))
+        assert owner == "Zephyr Cafe"
+    with app.app_context():
+        before = db.session.scalar(select(func.count(Location.id)))
+    forged = alice.post("/locations", data={"csrf_token": alice.csrf_token(), "organization_id": str(outsider),
+                                            "name": "Sneaky"})
+    assert forged.status_code == 422
+    assert re.findall(r'class="error"[^>]*>([^<]*)', forged.get_data(as_text=True)) == [
+        "Choose one of the listed organizations."]
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Location.id))) == before
+    assert "No organization of your chain is named like" in alice.get(
+        "/locations?organization_q=nothing-like-it").get_data(as_text=True)
