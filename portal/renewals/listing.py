@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import islice
 
-from sqlalchemy import Select, and_, false, literal, or_, select
+from sqlalchemy import BigInteger, Integer, Select, and_, case, cast, false, func, literal, or_, select
+from sqlalchemy.orm import aliased
 
 from portal import pricing
 from portal.accounts.models import Organization, User
-from portal.authz import Permission, scoped
+from portal.authz import Permission, scoped_to
 from portal.catalog.models import AddOn, Product, PurchaseKind
 from portal.catalog.services import Configuration, discount_bp, products_by_id
 from portal.extensions import db
@@ -114,7 +115,8 @@ def parse_cursor(text: str | None) -> tuple[date, int, int] | None:
 
 def _licenses(user: User, org: Organization, filters: RenewalFilters, today: date) -> Select:
     """SELECT of the ids and expiry of `org`'s licenses (as `user` may renew them) listed for `filters`."""
-    stmt = (modify.modifiable_licenses(user).with_only_columns(License.id, License.ms_expires_on)
+    # modify.modifiable_licenses' scope, checked in memory for this one organization (authz.scoped_to)
+    stmt = (scoped_to(org, select(License.id, License.ms_expires_on), License.owner_id, user, Permission.BUY)
             .where(License.owner_id == org.id, License.ms_expires_on >= today - timedelta(days=LAPSED_DAYS),
                    License.ms_expires_on <= filters.last_day(today)))
     if filters.product_id is not None:
@@ -139,8 +141,8 @@ def _customer_matches(org: Organization, text: str) -> bool:
 
 def _plans(user: User, org: Organization, filters: RenewalFilters, today: date) -> Select:
     """SELECT of the ids and next payment date of `org`'s plans listed for `filters`."""
-    stmt = (scoped(select(Subscription.id, Subscription.next_payment_on), Subscription.organization_id, user,
-                   Permission.BUY)
+    stmt = (scoped_to(org, select(Subscription.id, Subscription.next_payment_on), Subscription.organization_id, user,
+                      Permission.BUY)
             .where(Subscription.organization_id == org.id, Subscription.quantity > 0,
                    Subscription.next_payment_on >= today, Subscription.next_payment_on <= filters.last_day(today)))
     if filters.product_id is not None:
@@ -203,31 +205,45 @@ def _plan_rows(plans: list[Subscription], org: Organization) -> dict[int, Renewa
     return rows
 
 
-def _window_licenses(licenses: Select) -> tuple[list, dict[int, list[int]]]:
-    """The columns that price every license of the window (1 statement) and their add-ons (1)."""
-    ids = licenses.with_only_columns(License.id).scalar_subquery()
-    rows = db.session.execute(select(License.id, License.product_id, License.edition_id, License.quantity,
-                                     License.ms_expires_on).where(License.id.in_(ids))).all()
-    addons: dict[int, list[int]] = {}
-    if rows:
-        pairs = select(license_addon.c.license_id, license_addon.c.addon_id).where(
-            license_addon.c.license_id.in_(ids))
-        for license_id, addon_id in db.session.execute(pairs):
-            addons.setdefault(license_id, []).append(addon_id)
-    return rows, addons
+def _addon_mask():
+    """A license's add-ons as one number, exactly: the sum of 2**rank, where an add-on's rank is its place among its
+    product's add-ons by id (a correlated subquery per license: its add-on rows and their product's add-ons)."""
+    other = aliased(AddOn)
+    rank = (select(func.count(other.id)).where(other.product_id == License.product_id,
+                                               other.id < license_addon.c.addon_id)
+            .correlate(License, license_addon).scalar_subquery())
+    bit = literal(1, BigInteger).op("<<")(cast(rank, Integer))
+    return (select(func.coalesce(func.sum(bit), 0)).where(license_addon.c.license_id == License.id)
+            .correlate(License).scalar_subquery())
 
 
-def _license_totals(rows: list, addons: dict[int, list[int]], products: dict[int, Product], discount: int,
-                    today: date) -> Counter:
-    """Cost per currency of the window's licenses, each distinct configuration priced once."""
-    configurations = Counter((row.product_id, row.edition_id, row.quantity,
-                              frozenset(addons.get(row.id, ())), row.ms_expires_on < today) for row in rows)
+def _window_configurations(licenses: Select, today: date) -> list:
+    """How many licenses of the window share each priced configuration (product, edition, quantity, add-ons,
+    lapsed), grouped by the database: one statement, and Python prices each configuration once, however many
+    licenses the window holds."""
+    lapsed = case((License.ms_expires_on < today, 1), else_=0)
+    mask = _addon_mask()
+    return db.session.execute(
+        licenses.with_only_columns(License.product_id, License.edition_id, License.quantity, mask.label("addons"),
+                                   lapsed.label("lapsed"), func.count(License.id))
+        .group_by(License.product_id, License.edition_id, License.quantity, mask, lapsed)).all()
+
+
+def _addons_of(product: Product, mask: int) -> frozenset[int]:
+    """The add-on ids a mask of _addon_mask() names, for this product."""
+    ranked = sorted(addon.id for addon in product.addons)
+    return frozenset(addon_id for rank, addon_id in enumerate(ranked) if mask >> rank & 1)
+
+
+def _license_totals(configurations: list, products: dict[int, Product], discount: int) -> tuple[int, Counter]:
+    """How many licenses the window holds, and their cost per currency, each configuration priced once."""
     by_currency: Counter = Counter()
-    for (product_id, edition_id, quantity, addon_ids, lapsed), count in configurations.items():
+    for product_id, edition_id, quantity, mask, lapsed, count in configurations:
         product = products[product_id]
-        list_minor = _maintenance_list_minor(product, edition_id, quantity, addon_ids, lapsed)
+        list_minor = _maintenance_list_minor(product, edition_id, quantity, _addons_of(product, int(mask)),
+                                             bool(lapsed))
         by_currency[product.currency] += count * pricing.reseller_cost(list_minor, discount)
-    return by_currency
+    return sum(row[-1] for row in configurations), by_currency
 
 
 def _maintenance_list_minor(product: Product, edition_id: int, quantity: int, addon_ids: frozenset[int],
@@ -273,14 +289,14 @@ def renewals_page(user: User, org: Organization, filters: RenewalFilters, today:
     totals of the whole window: the same statements however many there are."""
     licenses, plans = _licenses(user, org, filters, today), _plans(user, org, filters, today)
     keys = _page_keys(licenses, plans, after, per_page)
-    window_rows, addons = _window_licenses(licenses)
-    priced = _Priced(products_by_id({row.product_id for row in window_rows}), discount_bp(org),
+    configurations = _window_configurations(licenses, today)
+    priced = _Priced(products_by_id({row[0] for row in configurations}), discount_bp(org),
                      _window_plans(plans, org))
-    by_currency = _license_totals(window_rows, addons, priced.products, priced.discount, today)
+    license_count, by_currency = _license_totals(configurations, priced.products, priced.discount)
     for row in priced.plans.values():
         by_currency[row.currency] += row.cost_minor
     rows = _rows(keys[:per_page], priced, org, today)
-    return RenewalPage(rows, Totals(len(window_rows) + len(priced.plans), dict(sorted(by_currency.items()))),
+    return RenewalPage(rows, Totals(license_count + len(priced.plans), dict(sorted(by_currency.items()))),
                        rows[-1].cursor if len(keys) > per_page else None, after is None)
 
 
