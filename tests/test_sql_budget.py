@@ -354,10 +354,11 @@ def _grow_renewals(app, demo, n: int) -> None:
 
 # The session's user and memberships (2), the header's cart count (1), the filter's products (1), then the list:
 # the page's keys (one statement over licenses and plans), the window's licenses counted by priced configuration
-# for the totals (1: grouped by the database), their products with editions and add-ons (3), the tier's discount (1), the window's plans (1)
-# priced as the renewal run bills them (their products: 3, the discount: 1; the demo's Northwind has a plan
-# renewing within weeks, which a customer's name or a license product filters out), the page's licenses with
-# their add-ons (2). The next page is the same list after a cursor; the CSV all of it in batches of 500 rows.
+# for the totals (1: grouped by the database), their products with editions and add-ons (3), the tier's discount
+# (1), the window's plans (1) priced as the renewal run bills them (their products: 3, the discount: 1; the demo's
+# Northwind has a plan renewing within weeks, which a customer's name or a license product filters out), the page's
+# licenses with their add-ons (2). The next page is the same list after a cursor; the CSV all of it in batches of
+# 500 rows.
 RENEWALS_BUDGET = {"/renewals": 17, "/renewals?window=30&customer=org": 13, "/renewals?product=1": 13,
                    "next page": 17}
 

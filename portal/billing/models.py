@@ -89,6 +89,9 @@ class Invoice(db.Model):
         # An organization's invoices of one series and status: the summary's order invoices waiting for it, the
         # credit notes with credit left (read for every summary and renewal invoice), the unpaid ones.
         Index("ix_invoice_org_series_status", "organization_id", "series", "status"),
+        # an organization's invoices from the vendor, newest first (the invoices list), read from the index
+        Index("ix_invoice_org_issued", "organization_id", "issued_on", "id",
+              postgresql_where=text("issuer_id IS NULL"), sqlite_where=text("issuer_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

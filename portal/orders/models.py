@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint, event
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.catalog.models import BillingInterval, ProductKind, PurchaseKind
@@ -28,11 +28,13 @@ class PaymentKind(enum.StrEnum):
 
 class Order(db.Model):
     __tablename__ = "purchase_order"
-    __table_args__ = (UniqueConstraint("organization_id", "idempotency_key", name="uq_order_idempotency"),)
+    __table_args__ = (UniqueConstraint("organization_id", "idempotency_key", name="uq_order_idempotency"),
+                      # an organization's orders, newest first (the orders list), read from the index
+                      Index("ix_purchase_order_org_created", "organization_id", "created_at", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))  # ix_purchase_order_org_created
     placed_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     idempotency_key: Mapped[str] = mapped_column(String(64))
     payment_kind: Mapped[PaymentKind] = mapped_column(str_enum(PaymentKind, "payment_kind"))

@@ -1,7 +1,8 @@
-"""license list indexes (issue 18): the reselling page's lists read their default order from an index whatever the
+"""list indexes (issue 18): the reselling page's lists read their default order from an index whatever the
 size of the book: the stock to assign by M&S end, resold licenses by assignment, one holder's licenses by M&S end
 (which also serves every lookup by customer, so it replaces the customer-only index), a reseller's M&S by date
-(the renewals window; it replaces the owner-only index); organizations by name
+(the renewals window; it replaces the owner-only index); organizations by name; an organization's orders and
+its vendor invoices newest first
 
 Revision ID: 0022
 Revises: 0021
@@ -32,9 +33,17 @@ def upgrade():
     op.create_index('ix_license_owner_ms', 'license', ['owner_id', 'ms_expires_on'], unique=False)
     op.drop_index('ix_license_owner_id', table_name='license')
     op.create_index('ix_organization_name', 'organization', ['name', 'id'], unique=False)
+    op.create_index('ix_purchase_order_org_created', 'purchase_order', ['organization_id', 'created_at', 'id'],
+                    unique=False)
+    op.drop_index('ix_purchase_order_organization_id', table_name='purchase_order')
+    op.create_index('ix_invoice_org_issued', 'invoice', ['organization_id', 'issued_on', 'id'], unique=False,
+                    postgresql_where=sa.text('issuer_id IS NULL'), sqlite_where=sa.text('issuer_id IS NULL'))
 
 
 def downgrade():
+    op.drop_index('ix_invoice_org_issued', table_name='invoice')
+    op.create_index('ix_purchase_order_organization_id', 'purchase_order', ['organization_id'], unique=False)
+    op.drop_index('ix_purchase_order_org_created', table_name='purchase_order')
     op.drop_index('ix_organization_name', table_name='organization')
     op.create_index('ix_license_owner_id', 'license', ['owner_id'], unique=False)
     op.drop_index('ix_license_owner_ms', table_name='license')
