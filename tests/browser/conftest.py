@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Route, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Route, expect, sync_playwright
 from werkzeug.serving import make_server
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; `playwright install` cannot download here
@@ -29,6 +29,8 @@ CHROMIUM_ARGS = [
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"  # npm devDependency
 BLOCKING_IMPACTS = frozenset({"serious", "critical"})
 TIMEOUT_MS = 10_000
+# assertions wait as long as actions do (Playwright's 5 s default is short for a CI machine running both suites)
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(scope="session")

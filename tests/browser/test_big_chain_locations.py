@@ -24,8 +24,8 @@ def test_dave_finds_locations_as_he_types_to_add_move_and_filter_devices(app, bi
     adding = page.get_by_role("region", name="Add a device")
     adding.get_by_label("Device name", exact=True).fill("Till 1234-new")  # typed first: the search keeps it
     adding.get_by_label("Find a location by name, city or postal code").fill("store 1234")
-    adding.get_by_role("radio", name=re.compile(r"^Store 1234\b")).check()
     expect(adding.get_by_role("radio")).to_have_count(1)
+    adding.get_by_role("radio", name=re.compile(r"^Store 1234\b")).check()
     expect(adding.get_by_label("Device name", exact=True)).to_have_value("Till 1234-new")
     audit()
     adding.get_by_role("button", name="Add device", exact=True).click()
@@ -37,6 +37,8 @@ def test_dave_finds_locations_as_he_types_to_add_move_and_filter_devices(app, bi
     expect(moving.get_by_role("radio")).to_have_count(20)  # the first 20 of 250 in Parker
     expect(moving.get_by_text(re.compile("The first 20 locations matching “Parker”"))).to_be_visible()
     moving.get_by_label("Find a location by name, city or postal code").fill("80006")
+    # the matches of "80006" replace those of "Parker" (which may hold Store 0006 too): wait for them before choosing
+    expect(moving.get_by_role("radio")).to_have_count(1)
     moving.get_by_role("radio", name=re.compile(r"^Store 0006\b")).check()
     audit()
     moving.get_by_role("button", name="Move", exact=True).click()
