@@ -417,15 +417,21 @@ MATCHES_MAX = 20
 
 
 def _chain_organizations(user: User, org: Organization, permission: Permission) -> Select:
-    return scoped_to(org, select(Organization).where(Organization.id.in_(chain_ids(org.id))), Organization.id, user,
-                     permission).order_by(Organization.parent_id.is_not(None), Organization.name, Organization.id)
+    """The chain's organizations (as chain_ids names them: the organization and its sub-chains, through the primary
+    key and ix_organization_parent_id), the working one first, then by name."""
+    in_chain = or_(Organization.id == org.id, Organization.parent_id == org.id)
+    return scoped_to(org, select(Organization).where(in_chain), Organization.id, user, permission).order_by(
+        Organization.parent_id.is_not(None), Organization.name, Organization.id)
 
 
 def organizations_for(user: User, org: Organization, permission: Permission) -> list[Organization] | None:
     """The organizations of the chain on which the user holds `permission`, the working one first; None when the
-    chain has more than ORGANIZATIONS_MAX (find_organizations then offers a search)."""
-    found = list(db.session.scalars(_chain_organizations(user, org, permission).limit(ORGANIZATIONS_MAX + 1)))
-    return found if len(found) <= ORGANIZATIONS_MAX else None
+    chain has more than ORGANIZATIONS_MAX (find_organizations then offers a search). One statement: the chain is
+    counted up to that limit (an uncorrelated subquery, read once) before anything is sorted, and a big one returns
+    no row (the working organization is always in its own chain)."""
+    counted = select(func.count()).select_from(chain_ids(org.id).limit(ORGANIZATIONS_MAX + 1).subquery())
+    small = counted.scalar_subquery() <= ORGANIZATIONS_MAX
+    return list(db.session.scalars(_chain_organizations(user, org, permission).where(small))) or None
 
 
 def find_organizations(user: User, org: Organization, permission: Permission, search: str,
@@ -463,12 +469,16 @@ def _device_counts():
 
 def locations_with_counts(user: User, org: Organization, search: str = "") -> Select:
     """Rows (location, devices, counting devices) of the chain's locations, by organization and name; with a
-    search, those whose name, city or postal code contains it."""
-    total, counting = _device_counts()
+    search, those whose name, city or postal code contains it. Each row's devices are counted on their own
+    (ix_device_location_id), for the page's rows only, instead of grouping every device of the chain."""
+    at_location = (Device.location_id == Location.id,)
+    total = (select(func.count(Device.id)).where(*at_location).correlate(Location).scalar_subquery()
+             .label("devices"))
+    counting = (select(func.count(Device.id)).where(*at_location, Device.counts.is_(True)).correlate(Location)
+                .scalar_subquery().label("counting"))
     stmt = scoped_to(
         org, select(Location, total, counting)
         .join(Organization, Organization.id == Location.organization_id)
-        .outerjoin(Device, Device.location_id == Location.id)
         .where(Location.organization_id.in_(chain_ids(org.id)))
         .options(contains_eager(Location.organization)),
         Location.organization_id, user, Permission.VIEW_DEVICES)
@@ -476,8 +486,7 @@ def locations_with_counts(user: User, org: Organization, search: str = "") -> Se
         stmt = stmt.where(or_(Location.name.icontains(search, autoescape=True),
                               Location.city.icontains(search, autoescape=True),
                               Location.postal_code.icontains(search, autoescape=True)))
-    return (stmt.group_by(Location.id, Organization.id)
-            .order_by(Organization.parent_id.is_not(None), Organization.name, Location.name, Location.id))
+    return stmt.order_by(Organization.parent_id.is_not(None), Organization.name, Location.name, Location.id)
 
 
 def subscriptions_needed(user: User, org: Organization) -> int:
