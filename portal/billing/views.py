@@ -40,7 +40,7 @@ from portal.storage import send_stored
 bp = Blueprint("invoices", __name__)
 SEE_OTHER = 303
 PER_PAGE = 25
-UNPAID_SHOWN = 100  # more than any account owes at once; the Unpaid filter lists them all
+UNPAID_SHOWN = 25  # the earliest due; more are one link away (the Unpaid filter of the list below)
 
 
 def _listed(stmt):
@@ -54,10 +54,12 @@ def _listed(stmt):
 def index():
     """What your chain owes first (unpaid summary and pay-on-order invoices), then every invoice, filtered."""
     org = active_organization()
-    unpaid = list(db.session.scalars(_listed(services.unpaid_query(org.id)).limit(UNPAID_SHOWN)))
+    unpaid = list(db.session.scalars(_listed(services.unpaid_query(org.id)).limit(UNPAID_SHOWN + 1)))
+    more_unpaid, unpaid = len(unpaid) > UNPAID_SHOWN, unpaid[:UNPAID_SHOWN]
     invoices = show(read_list(lists.INVOICES, request.args, "invoices.index"),
                     _listed(services.invoices_query(org.id)).options(joinedload(Invoice.summary)))
-    return render("invoices/index.html", "invoices/_list.html", unpaid=unpaid, invoices=invoices, today=utcnow().date(),
+    return render("invoices/index.html", "invoices/_list.html", unpaid=unpaid, more_unpaid=more_unpaid,
+                  invoices=invoices, today=utcnow().date(),
                   may_pay=can(current_user, Permission.PAY_INVOICES, org),
                   corrected=credits.corrected_numbers(invoices.items))
 

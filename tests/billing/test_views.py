@@ -373,3 +373,30 @@ def test_the_due_date_passed_shows_overdue(app, login, demo):
         make_invoice(db.session.get(Organization, demo.orgs["Fabrikam Stores"]), issued_on=date(2026, 1, 2))
         db.session.commit()
     assert "Overdue" in _section(login("dave").get("/invoices").get_data(as_text=True), "Unpaid invoices")
+
+
+def test_the_unpaid_invoices_show_the_earliest_due_and_link_to_every_one(app, login, demo, monkeypatch):
+    """Unpaid invoices show the ones due first (25) and, when there are more, a link to the list filtered on unpaid
+    ones: the page stays the same size however many an account owes."""
+    import re
+    from datetime import timedelta
+
+    from portal.billing import views
+    from portal.db_types import utcnow
+    from tests.factories import demo_org, make_invoice
+
+    monkeypatch.setattr(views, "UNPAID_SHOWN", 2)
+    with app.app_context():
+        fabrikam = demo_org("Fabrikam Stores")
+        today = utcnow().date()
+        first = make_invoice(fabrikam, due_on=today - timedelta(days=40)).number
+        second = make_invoice(fabrikam, due_on=today - timedelta(days=35)).number
+        last = make_invoice(fabrikam, due_on=today + timedelta(days=60)).number
+        db.session.commit()
+    dave = login("dave")
+    page = dave.get("/invoices").get_data(as_text=True)
+    unpaid = page.split('id="unpaid-heading"')[1].split('id="all-heading"')[0]
+    assert re.findall(r'<th [^>]*scope="row"><a href="/invoices/[^"]+">([^<]+)</a>', unpaid) == [first, second]
+    assert last not in unpaid and 'href="/invoices?status=unpaid#all-heading">See every unpaid invoice' in unpaid
+    every = dave.get("/invoices?status=unpaid").get_data(as_text=True).split('id="all-heading"')[1]
+    assert first in every and last in every
