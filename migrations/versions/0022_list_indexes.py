@@ -2,7 +2,8 @@
 size of the book: the stock to assign by M&S end, resold licenses by assignment, one holder's licenses by M&S end
 (which also serves every lookup by customer, so it replaces the customer-only index), a reseller's M&S by date
 (the renewals window; it replaces the owner-only index); organizations by name; an organization's orders and
-its vendor invoices newest first
+its vendor invoices newest first; its invoices by status, then series (the unpaid ones of every series in one
+range)
 
 Revision ID: 0022
 Revises: 0021
@@ -38,9 +39,13 @@ def upgrade():
     op.drop_index('ix_purchase_order_organization_id', table_name='purchase_order')
     op.create_index('ix_invoice_org_issued', 'invoice', ['organization_id', 'issued_on', 'id'], unique=False,
                     postgresql_where=sa.text('issuer_id IS NULL'), sqlite_where=sa.text('issuer_id IS NULL'))
+    op.create_index('ix_invoice_org_status_series', 'invoice', ['organization_id', 'status', 'series'], unique=False)
+    op.drop_index('ix_invoice_org_series_status', table_name='invoice')
 
 
 def downgrade():
+    op.create_index('ix_invoice_org_series_status', 'invoice', ['organization_id', 'series', 'status'], unique=False)
+    op.drop_index('ix_invoice_org_status_series', table_name='invoice')
     op.drop_index('ix_invoice_org_issued', table_name='invoice')
     op.create_index('ix_purchase_order_organization_id', 'purchase_order', ['organization_id'], unique=False)
     op.drop_index('ix_purchase_order_org_created', table_name='purchase_order')

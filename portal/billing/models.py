@@ -88,7 +88,9 @@ class Invoice(db.Model):
               postgresql_where=text("issuer_id IS NOT NULL"), sqlite_where=text("issuer_id IS NOT NULL")),
         # An organization's invoices of one series and status: the summary's order invoices waiting for it, the
         # credit notes with credit left (read for every summary and renewal invoice), the unpaid ones.
-        Index("ix_invoice_org_series_status", "organization_id", "series", "status"),
+        # an organization's invoices in a state (unpaid, waiting for the summary, credit left), of a series: status
+        # before series, so that the unpaid ones of every series are one range
+        Index("ix_invoice_org_status_series", "organization_id", "status", "series"),
         # an organization's invoices from the vendor, newest first (the invoices list), read from the index
         Index("ix_invoice_org_issued", "organization_id", "issued_on", "id",
               postgresql_where=text("issuer_id IS NULL"), sqlite_where=text("issuer_id IS NULL")),
@@ -100,7 +102,7 @@ class Invoice(db.Model):
     number: Mapped[str] = mapped_column(String(48), unique=True)
     # Who issues it: None for the vendor; a reseller for its storefront sales (the seller on the document).
     issuer_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))  # ix_invoice_org_series_status
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))  # ix_invoice_org_status_series
     order_id: Mapped[int | None] = mapped_column(ForeignKey("purchase_order.id"), unique=True)
     summary_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"), index=True)  # order invoice -> summary
     period: Mapped[str | None] = mapped_column(String(7))  # "YYYY-MM" of a summary invoice
