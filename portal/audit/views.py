@@ -11,7 +11,6 @@ from portal.pagination import window
 from portal.rendering import render
 
 PER_PAGE = 50
-CHAIN_LISTED = 100  # organizations of a chain read first and named in the query, at most
 
 
 def audit_page(organization_ids: Select | None, endpoint: str):
@@ -20,13 +19,8 @@ def audit_page(organization_ids: Select | None, endpoint: str):
     actor = request.args.get("actor", "").strip()[:254]
     page = request.args.get("page", 1, type=int)
     if organization_ids is not None:
-        # Resolve a small chain's organizations first: the entries are then read through (organization_id, at). A
-        # big one (a reseller with thousands of customers) stays a subquery: its entries are most of what is newest,
-        # so reading them newest first finds a page at once, where a list of thousands of ids would be sent and
-        # compiled on every request.
-        resolved = list(db.session.scalars(organization_ids.limit(CHAIN_LISTED + 1)))
-        if len(resolved) <= CHAIN_LISTED:
-            organization_ids = resolved
+        # Resolve the chain's organizations first: the entries are then read through (organization_id, at).
+        organization_ids = list(db.session.scalars(organization_ids))
     entries = window(audit_query(organization_ids=organization_ids, action=action, actor_email=actor), page, PER_PAGE)
     return render("audit/audit.html", "audit/_entries.html", entries=entries, action=action, actor=actor,
                   endpoint=endpoint)
