@@ -168,8 +168,10 @@ def customers(user: User, org: Organization, search: str = "") -> Select:
     mine = (License.customer_id == Organization.id, License.owner_id == org.id)
     held = scoped_to(org, select(func.count(License.id)).where(*mine), License.owner_id, user,
                       Permission.VIEW_CUSTOMERS).correlate(Organization).scalar_subquery()
+    # a scalar subquery with LIMIT, not EXISTS: PostgreSQL turns an EXISTS under OR into a hashed subplan that reads
+    # every license of the book first; this one is probed per organization, through ix_license_customer_ms
     resold_to = scoped_to(org, select(License.id).where(*mine), License.owner_id, user,
-                           Permission.VIEW_CUSTOMERS).correlate(Organization).exists()
+                          Permission.VIEW_CUSTOMERS).limit(1).correlate(Organization).scalar_subquery().is_not(None)
     sub_chains = select(Organization.id).where(Organization.parent_id == org.id)
     permitted = scoped_to(org, sub_chains, Organization.parent_id, user, Permission.VIEW_CUSTOMERS)
     in_chain = Organization.parent_id == org.id if permitted is sub_chains else Organization.id.in_(permitted)
