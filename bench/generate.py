@@ -518,19 +518,25 @@ def _probe_history(spec: Spec, ids: Ids, catalog: Catalog, now: datetime,
         end = min(_month_start(now.date(), back - 1), now)
         created = start + timedelta(seconds=rng.randrange(max(int((end - start).total_seconds()), 1)))
         lines, quote = _order_lines(one_line, catalog, discount, rng)
-        kind = _payment_kind(terms["billing_mode"], quote.total_minor, rng)
-        card = kind is PaymentKind.CARD and quote.total_minor > 0
-        orders.append(({
-            "organization_id": probe, "placed_by_id": rng.choice(ids.users[probe]),
-            "idempotency_key": f"{rng.getrandbits(256):064x}", "payment_kind": kind,
-            "card_label": rng.choice(("Visa ending 4242", "Mastercard ending 4444")) if card else None,
-            "gateway_charge_id": f"ch_bench_{rng.getrandbits(96):024x}" if card else None,
-            "currency": terms["currency"], "discount_bp": quote.discount_bp,
-            "subtotal_minor": quote.subtotal_minor, "discount_minor": quote.discount_minor,
-            "tax_minor": quote.tax_minor, "total_minor": quote.total_minor, "billing": terms["address"],
-            "created_at": created,
-        }, lines))
+        orders.append(({**_order_row(probe, ids, quote, rng), "created_at": created}, lines))
     return orders
+
+
+def _order_row(org_id: int, ids: Ids, quote: pricing.Quote, rng: random.Random) -> dict:
+    """An order of `org_id` for `quote`, placed by one of its users and paid as its billing terms allow (its
+    `created_at` is the caller's)."""
+    terms = ids.billing[org_id]
+    kind = _payment_kind(terms["billing_mode"], quote.total_minor, rng)
+    card = kind is PaymentKind.CARD and quote.total_minor > 0
+    return {
+        "organization_id": org_id, "placed_by_id": rng.choice(ids.users[org_id]),
+        "idempotency_key": f"{rng.getrandbits(256):064x}", "payment_kind": kind,
+        "card_label": rng.choice(("Visa ending 4242", "Mastercard ending 4444")) if card else None,
+        "gateway_charge_id": f"ch_bench_{rng.getrandbits(96):024x}" if card else None,
+        "currency": terms["currency"], "discount_bp": quote.discount_bp,
+        "subtotal_minor": quote.subtotal_minor, "discount_minor": quote.discount_minor,
+        "tax_minor": quote.tax_minor, "total_minor": quote.total_minor, "billing": terms["address"],
+    }
 
 
 def insert_orders(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) -> None:
@@ -547,18 +553,8 @@ def insert_orders(conn: Connection, spec: Spec, ids: Ids, rng: random.Random) ->
         discount = catalog.discounts.get(terms["partner_tier"], 0)
         for _ in range(spec.orders_per_reseller):
             lines, quote = _order_lines(spec, catalog, discount, rng)
-            kind = _payment_kind(terms["billing_mode"], quote.total_minor, rng)
-            card = kind is PaymentKind.CARD and quote.total_minor > 0
-            order = {
-                "organization_id": reseller, "placed_by_id": rng.choice(ids.users[reseller]),
-                "idempotency_key": f"{rng.getrandbits(256):064x}", "payment_kind": kind,
-                "card_label": rng.choice(("Visa ending 4242", "Mastercard ending 4444")) if card else None,
-                "gateway_charge_id": f"ch_bench_{rng.getrandbits(96):024x}" if card else None,
-                "currency": terms["currency"], "discount_bp": quote.discount_bp,
-                "subtotal_minor": quote.subtotal_minor, "discount_minor": quote.discount_minor,
-                "tax_minor": quote.tax_minor, "total_minor": quote.total_minor, "billing": terms["address"],
-                "created_at": _past(rng, now),
-            }
+            order = _order_row(reseller, ids, quote, rng)
+            order["created_at"] = _past(rng, now)  # drawn after the order's own choices, as before
             pending.append((order, lines))
     history = _probe_history(spec, ids, catalog, now, rng)
     pending.extend(history)

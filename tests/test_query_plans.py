@@ -27,13 +27,6 @@ PAGES = (("alice", "/licenses"), ("alice", "/licenses?resold-sort=customer&resol
          ("dave", "/orders"), ("dave", "/subscriptions"), ("ops", "/admin/shipments"))
 
 
-def _seq_scans(plan: dict) -> list[str]:
-    found = [plan["Relation Name"]] if plan.get("Node Type") == "Seq Scan" else []
-    for child in plan.get("Plans", ()):
-        found += _seq_scans(child)
-    return found
-
-
 def _selects(app, client, url: str) -> list[tuple[str, object]]:
     sent: list[tuple[str, object]] = []
 
@@ -51,28 +44,43 @@ def _selects(app, client, url: str) -> list[tuple[str, object]]:
     return sent
 
 
+def _plans(app, statements: list[tuple[str, object]], *settings: str) -> list[tuple[str, dict]]:
+    """Each statement with its PostgreSQL plan (EXPLAIN, FORMAT JSON), under the given `SET`s."""
+    plans = []
+    with app.app_context():
+        raw = db.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            for setting in settings:
+                cursor.execute(f"SET {setting}")
+            for statement, parameters in statements:
+                cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
+                plan = cursor.fetchone()[0]
+                plan = json.loads(plan) if isinstance(plan, str) else plan
+                plans.append((" ".join(statement.split()), plan[0]["Plan"]))
+            raw.rollback()
+        finally:
+            raw.close()
+    return plans
+
+
+def _nodes(plan: dict, node_type: str) -> list[dict]:
+    """The nodes of a plan of one type, at any depth."""
+    found = [plan] if plan.get("Node Type") == node_type else []
+    for child in plan.get("Plans", ()):
+        found += _nodes(child, node_type)
+    return found
+
+
 @pytest.mark.parametrize(("who", "url"), PAGES)
 def test_a_list_pages_reads_are_served_by_indexes(app, login, demo, who, url):
     client = login(who)
     client.get(url)  # the session's first request warms what it caches
     selects = _selects(app, client, url)
     assert selects
-    scans = []
-    with app.app_context():
-        raw = db.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            cursor.execute("SET enable_seqscan = off")
-            for statement, parameters in selects:
-                cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
-                plan = cursor.fetchone()[0]
-                plan = json.loads(plan) if isinstance(plan, str) else plan
-                for table in _seq_scans(plan[0]["Plan"]):
-                    if table in GROWING:
-                        scans.append(f"{table}: {' '.join(statement.split())[:300]}")
-            raw.rollback()
-        finally:
-            raw.close()
+    scans = [f"{node['Relation Name']}: {statement[:300]}"
+             for statement, plan in _plans(app, selects, "enable_seqscan = off")
+             for node in _nodes(plan, "Seq Scan") if node["Relation Name"] in GROWING]
     assert not scans, f"{url} ({who}) reads tables without an index:\n" + "\n".join(scans)
 
 
@@ -84,32 +92,13 @@ SORTED_BY_INDEX = (("alice", "/licenses"), ("alice", "/customers"), ("alice", "/
                    ("frank", "/orders"), ("frank", "/invoices"))
 
 
-def _sorts(plan: dict) -> list[str]:
-    found = [", ".join(plan.get("Sort Key", ()))] if plan.get("Node Type") == "Sort" else []
-    for child in plan.get("Plans", ()):
-        found += _sorts(child)
-    return found
-
-
 @pytest.mark.parametrize(("who", "url"), SORTED_BY_INDEX)
 def test_a_list_in_its_default_order_is_read_from_an_index(app, login, demo, who, url):
     client = login(who)
     client.get(url)
     lists = [(s, p) for s, p in _selects(app, client, url) if "list_total" in s]
     assert lists, f"{url} sends no list query"
-    sorted_whole = []
-    with app.app_context():
-        raw = db.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            cursor.execute("SET enable_seqscan = off")
-            cursor.execute("SET enable_sort = off")
-            for statement, parameters in lists:
-                cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
-                plan = cursor.fetchone()[0]
-                plan = json.loads(plan) if isinstance(plan, str) else plan
-                sorted_whole += [f"{keys}: {' '.join(statement.split())[-200:]}" for keys in _sorts(plan[0]["Plan"])]
-            raw.rollback()
-        finally:
-            raw.close()
+    sorted_whole = [f"{', '.join(node.get('Sort Key', ()))}: {statement[-200:]}"
+                    for statement, plan in _plans(app, lists, "enable_seqscan = off", "enable_sort = off")
+                    for node in _nodes(plan, "Sort")]
     assert not sorted_whole, f"{url} ({who}) sorts a whole list:\n" + "\n".join(sorted_whole)
