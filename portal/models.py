@@ -1,6 +1,7 @@
 """Imports every feature's models so that the metadata (and Alembic) sees them all."""
 
 from portal.accounts.models import Contact, Membership, Organization, PasswordToken, User  # noqa: F401
+from portal.api_keys.models import ApiKey, IdempotentRequest  # noqa: F401
 from portal.audit.models import AuditEntry  # noqa: F401
 from portal.billing.models import (  # noqa: F401
     CreditAllocation,

@@ -64,7 +64,8 @@ NAVIGATION: tuple[NavItem, ...] = (
 def current_actor() -> Actor:
     """The acting user and client IP of this request, for services and the audit log."""
     user_id = current_user.id if current_user.is_authenticated else None
-    return Actor(user_id=user_id, ip=request.remote_addr)
+    api_key = g.get("api_key")
+    return Actor(user_id=user_id, ip=request.remote_addr, api_key_id=api_key.id if api_key else None)
 
 
 def working_organizations(user) -> list[Organization]:

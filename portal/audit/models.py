@@ -24,7 +24,10 @@ class AuditEntry(db.Model):
     object_type: Mapped[str] = mapped_column(String(64))
     object_id: Mapped[str] = mapped_column(String(64))
     ip: Mapped[str | None] = mapped_column(String(45))
+    # An API call's entry names the key that made it (its creator is the actor).
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"))
     details: Mapped[dict] = mapped_column(JSON, default=dict)
 
     actor: Mapped[User | None] = relationship()
     organization: Mapped[Organization | None] = relationship()
+    api_key = relationship("ApiKey")

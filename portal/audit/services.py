@@ -18,6 +18,7 @@ class Actor:
 
     user_id: int | None
     ip: str | None = None
+    api_key_id: int | None = None  # the API key a request came with (its creator is the user)
 
     @classmethod
     def system(cls) -> Actor:
@@ -38,6 +39,7 @@ def audit_entry(actor: Actor, action: str, obj: object, organization_id: int | N
     return AuditEntry(
         actor_id=actor.user_id,
         ip=actor.ip,
+        api_key_id=actor.api_key_id,
         organization_id=organization_id,
         action=action,
         object_type=type(obj).__name__,
