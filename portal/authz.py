@@ -54,6 +54,9 @@ class Permission(enum.Enum):
     # What the vendor's fees (DOMAIN §8) cost a reseller per customer account: its billing roles', never a viewer's
     # or an installer's.
     VIEW_RESELLER_FEES = "view reseller fees"
+    # The automation API: its keys (/account/api-keys) and webhook endpoints (/account/webhooks), a main chain's
+    # Chain & User Managers'.
+    MANAGE_API = "manage API keys and webhooks"
     STAFF = "vendor staff"
 
 
@@ -64,7 +67,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.VIEW_ACCOUNT, P.EDIT_ACCOUNT, P.MANAGE_USERS, P.MANAGE_SUB_CHAINS, P.MANAGE_PARTNERS, P.VIEW_AUDIT,
         P.BUY, P.VIEW_ORDERS, P.VIEW_PRICES, P.ASSIGN_LICENSES, P.VIEW_LICENSES, P.VIEW_CUSTOMERS, P.VIEW_REPORTS,
         P.VIEW_INVOICES, P.PAY_INVOICES, P.MANAGE_SUBSCRIPTIONS, P.MANAGE_PAYMENT_METHODS,
-        P.MANAGE_DEVICES, P.VIEW_DEVICES, P.ACTIVATE, P.MANAGE_STOREFRONT, P.VIEW_RESELLER_FEES,
+        P.MANAGE_DEVICES, P.VIEW_DEVICES, P.ACTIVATE, P.MANAGE_STOREFRONT, P.VIEW_RESELLER_FEES, P.MANAGE_API,
     }),
     Role.MEMBER: frozenset({
         P.VIEW_ACCOUNT, P.BUY, P.VIEW_ORDERS, P.VIEW_PRICES, P.ASSIGN_LICENSES, P.VIEW_LICENSES, P.VIEW_CUSTOMERS,
@@ -78,7 +81,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 # on the chain that pays; sub-chains are one level deep, so only a main chain has them.
 MAIN_CHAIN_ONLY: frozenset[Permission] = frozenset({
     P.BUY, P.VIEW_ORDERS, P.MANAGE_PARTNERS, P.MANAGE_SUB_CHAINS, P.VIEW_INVOICES, P.PAY_INVOICES,
-    P.MANAGE_SUBSCRIPTIONS, P.MANAGE_PAYMENT_METHODS, P.MANAGE_STOREFRONT, P.VIEW_RESELLER_FEES,
+    P.MANAGE_SUBSCRIPTIONS, P.MANAGE_PAYMENT_METHODS, P.MANAGE_STOREFRONT, P.VIEW_RESELLER_FEES, P.MANAGE_API,
 })
 
 
