@@ -530,3 +530,34 @@ def make_delivered_unit(location, user: User | None = None):
     mark_shipped(shipment, "UPS", "1Z999AA10123456784", Actor.system())
     mark_delivered(shipment, Actor.system())
     return shipment.units[0]
+
+
+# ---------------------------------------------------------------- API keys (issue 16)
+
+
+def make_api_key(org: Organization, creator: User | None = None, scopes=None, name: str | None = None,
+                 expires_at=None, revoked: bool = False):
+    """An API key acting for `org` (a main chain, or a sub-chain for a key limited to it), made by `creator` (a
+    manager of its main chain by default; a new one when it has none). Its full token is on `key.token` (the
+    database keeps only its hash), as the page shows it once."""
+    import hashlib
+    import secrets
+
+    from portal.api_keys.models import ApiKey, Scope
+    from portal.db_types import utcnow
+
+    main = db.session.get(Organization, org.main_chain_id)
+    if creator is None:
+        creator = db.session.scalars(select(User).join(Membership, Membership.user_id == User.id).where(
+            Membership.organization_id == main.id, Membership.role == Role.MANAGER,
+            Membership.active.is_(True)).order_by(User.id)).first() or make_member(main, Role.MANAGER).user
+    prefix = f"ppk_{secrets.token_hex(4)}"
+    token = f"{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(organization_id=org.id, created_by_id=creator.id, name=name or f"Key {next(_seq)}", prefix=prefix,
+                 secret_hash=hashlib.sha256(token.encode()).hexdigest(),
+                 scopes=[Scope(s).value for s in (scopes or [Scope.CATALOG_READ, Scope.LICENSES_READ])],
+                 expires_at=expires_at, revoked_at=utcnow() if revoked else None)
+    db.session.add(key)
+    db.session.flush()
+    key.token = token
+    return key
