@@ -44,3 +44,4 @@ from portal.storefronts.models import (  # noqa: F401
 )
 from portal.subscriptions.models import Subscription  # noqa: F401
 from portal.transfers.models import TransferRequest  # noqa: F401
+from portal.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: F401

@@ -1,0 +1,1 @@
+"""Webhooks: a main chain's HTTPS endpoints that receive signed events (Standard Webhooks) from the portal."""
