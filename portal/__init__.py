@@ -96,6 +96,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(branding_bp)  # the favicon and logo (/branding/…) and staff's /admin/branding
     app.register_blueprint(sandbox_processor_bp)  # the embedded card processor's side (/sandbox-processor, issue 21)
     app.register_blueprint(payment_webhooks_bp)  # the card processor's signed events (/payments/webhook, issue 21)
+    from portal.webhooks import delivery as webhook_delivery
+    from portal.webhooks.views import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)  # a main chain's webhook endpoints (/account/webhooks, issue 16)
+    webhook_delivery.register_cli(app)  # `flask webhooks deliver`
     csrf.exempt(api_bp)  # the API authenticates each request itself and carries no session cookie
     app.register_blueprint(api_bp)
 
