@@ -38,7 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.accounts import context
     from portal.accounts.views import bp as accounts_bp
     from portal.admin.views import bp as admin_bp
-    from portal.api.views import bp as api_bp
+    from portal.api_keys.views import bp as api_keys_bp
     from portal.billing.views import bp as invoices_bp
     from portal.branding import bp as branding_bp
     from portal.cart.views import bp as cart_bp
@@ -101,8 +101,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(webhooks_bp)  # a main chain's webhook endpoints (/account/webhooks, issue 16)
     webhook_delivery.register_cli(app)  # `flask webhooks deliver`
-    csrf.exempt(api_bp)  # the API authenticates each request itself and carries no session cookie
-    app.register_blueprint(api_bp)
+    app.register_blueprint(api_keys_bp)  # a main chain's API keys (/account/api-keys, issue 16)
+    from portal import api
+
+    api.init_app(app)  # /api/v1: the activation API and the automation API, one OpenAPI document (issue 16)
 
     from portal import money
 

@@ -143,6 +143,7 @@ class Settings:
     login_limit_per_ip: str
     login_limit_per_account: str
     api_limit_per_ip: str
+    api_key_limit: str
     outbox_send_after_commit: bool
     transfer_max_upload_bytes: int
     payment_reconcile_grace_minutes: int
@@ -180,6 +181,7 @@ class Settings:
             login_limit_per_ip=os.environ.get("LOGIN_LIMIT_PER_IP", DEFAULTS["LOGIN_LIMIT_PER_IP"]),
             login_limit_per_account=os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", DEFAULTS["LOGIN_LIMIT_PER_ACCOUNT"]),
             api_limit_per_ip=os.environ.get("API_LIMIT_PER_IP", DEFAULTS["API_LIMIT_PER_IP"]),
+            api_key_limit=os.environ.get("API_KEY_LIMIT", DEFAULTS["API_KEY_LIMIT"]),
             outbox_send_after_commit=_flag("OUTBOX_SEND_AFTER_COMMIT", True),
             transfer_max_upload_bytes=_positive_int("TRANSFER_MAX_UPLOAD_BYTES",
                                                     DEFAULTS["TRANSFER_MAX_UPLOAD_BYTES"]),
@@ -222,6 +224,7 @@ class Settings:
             "LOGIN_LIMIT_PER_IP": self.login_limit_per_ip,
             "LOGIN_LIMIT_PER_ACCOUNT": self.login_limit_per_account,
             "API_LIMIT_PER_IP": self.api_limit_per_ip,
+            "API_KEY_LIMIT": self.api_key_limit,
             "OUTBOX_SEND_AFTER_COMMIT": self.outbox_send_after_commit,
             "TRANSFER_MAX_UPLOAD_BYTES": self.transfer_max_upload_bytes,
             "PAYMENT_RECONCILE_GRACE_MINUTES": self.payment_reconcile_grace_minutes,
@@ -258,7 +261,8 @@ DEFAULTS: dict = {
     "LOGIN_LIMIT_PER_IP": "20 per minute",
     "LOGIN_LIMIT_PER_ACCOUNT": "5 per minute",
     "INVOICE_EMAIL_LIMIT": "20 per hour",  # invoices a user may email: a typed address must not make a mailer
-    "API_LIMIT_PER_IP": "60 per minute",  # every /api/v1 request of one client address, together
+    "API_LIMIT_PER_IP": "60 per minute",  # the activation API: every request of one client address, together
+    "API_KEY_LIMIT": "600 per minute",  # the automation API: every request made with one API key, together
     # Cards the sandbox processor takes per client address (its API and hosted page together): stops card testing.
     "SANDBOX_CARD_LIMIT": "30 per minute",
     "PASSWORD_TOKEN_HOURS": 48,

@@ -86,20 +86,22 @@ def _refuse_nul_characters():
     texts = [*request.args.items(multi=True), *request.form.items(multi=True)]
     texts += [(name, upload.filename or "") for name, upload in request.files.items(multi=True)]
     if any("\x00" in name or "\x00" in value for name, value in texts):
-        from portal.api.views import error, is_api_request
+        from portal.api import is_api_request
+        from portal.api.problems import problem_response
 
         if is_api_request():
-            return error(400, NUL_MESSAGE)
+            return problem_response(400, NUL_MESSAGE, error=NUL_MESSAGE)
         return render_template("errors/error.html", status=400, title="Invalid character",
                                message=NUL_MESSAGE), 400
     return None
 
 
 def _error_page(status: int, title: str, message: str):
-    from portal.api.views import error, is_api_request
+    from portal.api import is_api_request
+    from portal.api.problems import problem_response
 
-    if is_api_request():  # the API answers every error in JSON, routing errors (404, 405) and 429 included
-        return error(status)
+    if is_api_request():  # the API answers every error as a problem, routing errors (404, 405) and 429 included
+        return problem_response(status, None, error=message)
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 

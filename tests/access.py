@@ -7,6 +7,7 @@ The cross-tenant test (test_cross_tenant.py) uses ID_PARAMS to find every route 
 from __future__ import annotations
 
 from portal.accounts.models import Contact, Membership, Organization
+from portal.api_keys.models import ApiKey
 from portal.billing.models import Invoice
 from portal.cart.models import CartItem
 from portal.devices.models import Device, Location
@@ -75,6 +76,10 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "partners.assign": MANAGERS,
     "partners.unassign": MANAGERS,
     "accounts.audit": MANAGERS,
+    # --- API keys (issue 16): a main chain's Chain & User Managers (MANAGE_API); a key by id follows its main chain
+    # (a sub-chain's key is its main chain's managers'), another tenant's key is a 404.
+    "api_keys.index": MANAGERS,
+    "api_keys.revoke": MANAGERS,
     # --- notification preferences (issue 12): each signed-in user's own choices; an unsubscribe link is its own
     # credential (a signed token), so anyone holding it may use it (the matrix's sample token is refused with 400)
     "notifications.preferences": SIGNED_IN,
@@ -133,6 +138,10 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     "api.activate": PUBLIC,
     "api.deactivate": PUBLIC,
     "api.license_status": PUBLIC,
+    # The API's OpenAPI document (issue 16) is public, like its rendering at /api/docs. The automation API's
+    # operations authenticate an API key, not a session: tests/api/test_operation_access.py and
+    # tests/api/test_api_cross_tenant.py cover them (see key_authenticated below), not this table.
+    "api-docs.openapi_json": PUBLIC,
     # --- invoices (issue 5)
     "invoices.index": INVOICE_READERS,
     "invoices.export": INVOICE_READERS,
@@ -325,6 +334,7 @@ ID_PARAMS: dict[str, tuple[type, str]] = {
     "unit_id": (ShipmentUnit, "id"),  # a delivered unit belongs to its shipment's (its location's) organization
     "shipment_id": (Shipment, "id"),  # a shipment belongs to its location's organization (staff's pages only)
     "return_id": (ReturnRequest, "id"),  # a return request belongs to its device's organization (staff's only)
+    "key_id": (ApiKey, "id"),  # an API key belongs to the organization it acts for (and to its main chain)
 }
 # Route parameters that are not tenant ids, with a sample value for the matrix (secrets, file names, catalog ids
 # that only staff can use: the view checks these itself).
@@ -353,6 +363,12 @@ OTHER_PARAMS: dict[str, object] = {
 # there. The cross-tenant test leaves these routes out; tests/api/test_activations.py checks that a key opens only
 # its own license and that an activation is ended only with its own license's key (404 otherwise, nothing changed).
 KEY_AUTHENTICATED = frozenset({"api.activate", "api.deactivate", "api.license_status"})
+
+
+def key_authenticated(app, endpoint: str) -> bool:
+    """An operation of the automation API (an API key is its credential: portal/api/blueprints.key_blueprint)."""
+    blueprint = app.blueprints.get(endpoint.partition(".")[0])
+    return bool(getattr(blueprint, "key_authenticated", False))
 
 
 def staff_only(endpoint: str) -> bool:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from portal.accounts.models import Contact, Membership, Organization, Role, User
+from portal.api_keys.models import ApiKey
 from portal.billing.models import Invoice
 from portal.cart.models import CartItem
 from portal.catalog.models import Product, SubscriptionBasis
@@ -28,10 +29,11 @@ from portal.signin.sessions import start_session
 from portal.storefronts.models import Storefront, StorefrontPrice
 from portal.subscriptions.models import Subscription
 from portal.transfers.models import TransferRequest
-from tests.access import ID_PARAMS, KEY_AUTHENTICATED, OTHER_PARAMS, PUBLIC, staff_only
+from tests.access import ID_PARAMS, KEY_AUTHENTICATED, OTHER_PARAMS, PUBLIC, key_authenticated, staff_only
 from tests.factories import (
     DEMO_EMAILS,
     make_activation,
+    make_api_key,
     make_cart_item,
     make_contact,
     make_delivered_unit,
@@ -80,6 +82,8 @@ def world(app, demo):
                 make_activation(make_license(org, customer=branch))
                 make_activation(make_license(org, customer=org))
                 make_transfer(org, branch)
+                make_api_key(org)  # API keys: the chain's, and one limited to its branch
+                make_api_key(branch)
                 if not db.session.scalar(select(Subscription.id).join(Subscription.product).where(
                         Subscription.organization_id == org.id, Product.basis != SubscriptionBasis.RESELLER)):
                     make_subscription(org, quantity=2)  # a plan to change (issue 13)
@@ -169,6 +173,7 @@ def _snapshot() -> tuple:
         sorted((a.id, a.deactivated_at) for a in db.session.scalars(select(Activation))),
         sorted((s.id, s.ended_at) for s in db.session.scalars(select(UserSession))),
         sorted((g.id, g.state.value) for g in db.session.scalars(select(PartnerGrant))),
+        sorted((k.id, k.revoked_at) for k in db.session.scalars(select(ApiKey))),
         sorted((a.grant_id, a.user_id) for a in db.session.scalars(select(PartnerAssignment))),
         sorted((s.id, s.quantity, s.scheduled_quantity, s.scheduled_product_id, s.ended_on)
                for s in db.session.scalars(select(Subscription))),
@@ -198,6 +203,8 @@ def test_other_tenants_objects_answer_404(app, login, world, user):
             continue  # staff pages span every tenant on purpose
         if rule.endpoint in KEY_AUTHENTICATED:
             continue  # a license key is the credential there, not the session (tests/api/test_activations.py)
+        if key_authenticated(app, rule.endpoint):
+            continue  # an API key is the credential: tests/api/test_api_cross_tenant.py
         for arg in id_args:
             missing = "ORD-NONE" if ID_PARAMS[arg][1] == "number" else 999_999
             for object_id in [*foreign[arg], missing]:

@@ -87,7 +87,7 @@ def test_api_answers_are_no_store(client):
     answers = [client.get("/api/v1/licenses/AAAAA-AAAAA-AAAAA-AAAAA-AAAAA/status"),
                client.post("/api/v1/activations", json={"license_key": "nope"})]
     for response in answers:
-        assert response.mimetype == "application/json"
+        assert response.mimetype == "application/problem+json"  # both are errors: RFC 9457 problems
         assert response.headers["Cache-Control"] == "no-store"
 
 

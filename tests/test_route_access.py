@@ -23,10 +23,11 @@ from portal.signin.sessions import start_session
 from portal.storefronts import branding
 from portal.storefronts.models import Storefront
 from portal.subscriptions.models import Subscription
-from tests.access import ACCESS, ID_PARAMS, OTHER_PARAMS, PUBLIC, SIGNED_IN, allowed_users
+from tests.access import ACCESS, ID_PARAMS, OTHER_PARAMS, PUBLIC, SIGNED_IN, allowed_users, key_authenticated
 from tests.factories import (
     DEMO_EMAILS,
     make_activation,
+    make_api_key,
     make_cart_item,
     make_contact,
     make_delivered_unit,
@@ -75,6 +76,8 @@ DESTRUCTIVE_TARGETS = {"partners.approve": "customer_grant_id", "partners.declin
 def _routes(app):
     rules = sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint, r.rule))
     for rule in rules:
+        if key_authenticated(app, rule.endpoint):
+            continue  # an API key, not a session, is the credential: tests/api/test_operation_access.py
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield rule, method
 
@@ -140,6 +143,8 @@ def targets(app, demo):
             db.session.add(requested)
             db.session.flush()
             per_org[name].update(shipment_id=make_shipment(make_location(org), quantity=1).id, return_id=requested.id)
+        for name, org in orgs.items():  # an API key acting for it (a sub-chain's is made by its main chain's manager)
+            per_org[name]["key_id"] = make_api_key(org).id
         plans: dict[int, int] = {}  # a plan of each organization aimed at by org_id (staff's plan corrections)
         for target in per_org.values():
             if target["org_id"] not in plans:

@@ -126,7 +126,9 @@ def test_deactivating_needs_the_license_key(app, client, licenses):
     assert missing.status_code == 400 and "X-License-Key" in missing.get_json()["error"]
     wrong = _deactivate(client, activation_id, other_key)  # a real key, of another license
     assert wrong.status_code == 404
-    assert wrong.get_json() == {"error": "No activation with that id for that license key."}
+    assert wrong.get_json()["error"] == wrong.get_json()["detail"] == "No activation with that id for that license key."
+    assert wrong.get_json()["type"].endswith("/api/docs/problems#not-found")
+    assert wrong.mimetype == "application/problem+json"
     unknown = _deactivate(client, 999_999, key)
     assert unknown.status_code == 404 and unknown.get_json() == wrong.get_json()  # which part is wrong: not told
     typo = _deactivate(client, activation_id, key[:-1] + ("0" if key[-1] != "0" else "1"))
@@ -162,7 +164,7 @@ def test_an_unknown_or_mistyped_key_is_not_found_or_explained(client, licenses):
     assert client.get(f"/api/v1/licenses/{typo}/status").status_code == 400
     assert "typing mistake" in client.get(f"/api/v1/licenses/{typo}/status").get_json()["error"]
     unknown = "00000-00000-00000-00000-00000"
-    assert client.get(f"/api/v1/licenses/{unknown}/status").get_json() == {"error": "No license has that key."}
+    assert client.get(f"/api/v1/licenses/{unknown}/status").get_json()["error"] == "No license has that key."
     assert client.get(f"/api/v1/licenses/{unknown}/status").status_code == 404
     assert _activate(client, unknown).status_code == 404
 

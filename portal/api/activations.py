@@ -1,44 +1,80 @@
-"""API routes. JSON in and out, errors as JSON; no session, so no CSRF (see create_app).
+"""The activation API: installations activate and deactivate licenses, with the license key as credential.
 
-The activation API is called by installations, not by signed-in users: a license key is its credential. Every
-route shares one rate limit per client address (API_LIMIT_PER_IP). Errors are {"error": "..."} with the status:
-400 malformed request, 403 license not assigned, 404 no such license (or activation for that key), 405, 409 the
-license is active on another installation, 429 too many requests.
+No session and no API key: the license key is what an installation holds. Every route shares one rate limit per
+client address (API_LIMIT_PER_IP). Errors are RFC 9457 problems that also carry the message in `error`, as this
+API always answered: 400 malformed request, 403 license not assigned, 404 no such license (or activation for that
+key), 405, 409 the license is active on another installation, 429 too many requests.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+import marshmallow as ma
+from flask import current_app, jsonify, request
+from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
 
+from portal.api.problems import ApiProblem, problem_for_http_exception
 from portal.audit.services import Actor
-from portal.extensions import db, limiter
+from portal.extensions import csrf, db, limiter
 from portal.licenses import activation as activations
 from portal.licenses.models import Activation, License
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
-PREFIX = "/api/"
+blp = Blueprint("api", __name__, url_prefix="/api/v1",
+                description="The activation API: an installation's license key is its credential.")
+csrf.exempt(blp)
 
 _api_limit = limiter.shared_limit(lambda: current_app.config["API_LIMIT_PER_IP"], scope="api")
 
-ERRORS = {
-    400: "The request could not be understood: send a JSON object with the fields this endpoint documents.",
-    403: "Not allowed.",
-    404: "Not found.",
-    405: "This address does not accept that method.",
-    413: "The request is too large.",
-    429: "Too many requests from this address: wait a minute and try again.",
-    500: "Something went wrong; nothing was changed. Try again in a moment.",
-}
+
+def error(status: int, message: str, slug: str | None = None, **extra):
+    """An activation API error: a problem whose `error` member repeats the detail (the API's first format)."""
+    slug = slug or {400: "malformed-request", 403: "forbidden", 404: "not-found", 409: "conflict"}[status]
+    return ApiProblem(slug, message, status=status, error=message, **extra).response()
 
 
-def is_api_request() -> bool:
-    return request.path.startswith(PREFIX)
+@blp.errorhandler(HTTPException)
+def _http_error(raised: HTTPException):
+    problem = problem_for_http_exception(raised)
+    problem.extensions["error"] = problem.detail
+    return problem.response()
 
 
-def error(status: int, message: str | None = None, **extra):
-    """An API error: {"error": message} with `status`."""
-    return jsonify({"error": message or ERRORS.get(status, "Error."), **extra}), status
+class ActivationSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    license_key = ma.fields.String(required=True)
+    installation_id = ma.fields.String(required=True)
+    active = ma.fields.Boolean(required=True)
+    activated_at = ma.fields.DateTime(required=True)
+    deactivated_at = ma.fields.DateTime(required=True, allow_none=True)
+    reactivation_required = ma.fields.Boolean(required=True)
+
+
+class AddOnRef(ma.Schema):
+    slug = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+
+
+class LicenseStatusSchema(ma.Schema):
+    license_key = ma.fields.String(required=True)
+    product = ma.fields.String(required=True)
+    edition = ma.fields.String(required=True)
+    quantity = ma.fields.Integer(required=True)
+    unit = ma.fields.String(required=True)
+    addons = ma.fields.List(ma.fields.Nested(AddOnRef), required=True)
+    ms_expires_on = ma.fields.Date(required=True)
+    assigned = ma.fields.Boolean(required=True)
+    activation = ma.fields.Nested(ActivationSchema, required=True, allow_none=True)
+    activation_state = ma.fields.String(required=True, validate=ma.validate.OneOf(["active", "not activated"]))
+    reactivation_required = ma.fields.Boolean(required=True)
+
+
+_ACTIVATION_BODY = {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["license_key", "installation_id"],
+    "properties": {"license_key": {"type": "string", "examples": ["ABCDE-FGHJK-LMNPQ-RSTUV-WXYZ2"]},
+                   "installation_id": {"type": "string", "maxLength": 100}}}}}}
+_PROBLEM = {"$ref": "#/components/responses/Problem"}
+_LICENSE_KEY = [{"licenseKey": []}]
 
 
 def _parsed_json() -> object:
@@ -73,8 +109,11 @@ def _activation_json(activation: Activation, license_: License) -> dict:
     }
 
 
-@bp.route("/activations", methods=["POST"])
+@blp.route("/activations", methods=["POST"])
 @_api_limit
+@blp.response(201, ActivationSchema, description="Activated on this installation (200 if it already was).")
+@blp.doc(security=[], requestBody=_ACTIVATION_BODY,
+         responses={"400": _PROBLEM, "403": _PROBLEM, "404": _PROBLEM, "409": _PROBLEM, "429": _PROBLEM})
 def activate():
     """Activate a license on an installation: {"license_key", "installation_id"} -> 201 (or 200 if it already is)."""
     try:
@@ -95,18 +134,22 @@ def activate():
         return error(404, "No license has that key.")
     except activations.NotAssigned:
         db.session.rollback()
-        return error(403, "This license must be assigned to a customer first: an unassigned license cannot be "
-                          "activated. Ask your reseller to assign it.")
+        return error(403, slug="license-not-assigned",
+                     message="This license must be assigned to a customer first: an unassigned license cannot be "
+                             "activated. Ask your reseller to assign it.")
     except activations.ActiveElsewhere as busy:
         db.session.rollback()
-        return error(409, "This license is active on another installation. Deactivate it there first "
-                          "(DELETE /api/v1/activations/<id>).",
+        return error(409, slug="active-elsewhere",
+                     message="This license is active on another installation. Deactivate it there first "
+                             "(DELETE /api/v1/activations/<id>).",
                      activation={"id": busy.activation.id, "activated_at": busy.activation.activated_at.isoformat()})
     return jsonify(answer), 201 if result.created else 200
 
 
-@bp.route("/activations/<int:activation_id>", methods=["DELETE"])
+@blp.route("/activations/<int:activation_id>", methods=["DELETE"])
 @_api_limit
+@blp.response(200, ActivationSchema, description="Deactivated.")
+@blp.doc(security=_LICENSE_KEY, responses={"400": _PROBLEM, "404": _PROBLEM, "429": _PROBLEM})
 def deactivate(activation_id: int):
     """Deactivate: the license key goes in the X-License-Key header (or "license_key" in a JSON body)."""
     sent = request.headers.get("X-License-Key")
@@ -126,8 +169,10 @@ def deactivate(activation_id: int):
     return jsonify(answer)
 
 
-@bp.route("/licenses/<key>/status")
+@blp.route("/licenses/<key>/status")
 @_api_limit
+@blp.response(200, LicenseStatusSchema)
+@blp.doc(security=[], responses={"400": _PROBLEM, "404": _PROBLEM, "429": _PROBLEM})
 def license_status(key: str):
     """What the license is and where it is active: edition, quantity, add-ons, M&S expiry, activation state."""
     try:

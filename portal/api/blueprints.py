@@ -1,0 +1,84 @@
+"""The automation API's blueprints: each resource's blueprint is made here, so that every one of them
+authenticates its key, limits its rate, honours Idempotency-Key, answers errors as problems and commits once.
+
+Views of these blueprints do not commit: `_finish` does, after the idempotent answer is stored, so the work and
+its stored answer are one transaction. A failed request's work is rolled back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Response, current_app, request
+from flask_smorest import Blueprint
+from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from portal.api import idempotency
+from portal.api.auth import authenticate, bearer_token
+from portal.api.problems import ApiProblem, problem_for_http_exception
+from portal.extensions import csrf, db, limiter
+
+RATE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+
+
+def _key_bucket() -> str:
+    """Rate limits count per API key (a hash of the token, so a key's bucket is its own even before it is
+    checked; requests without a key count per address)."""
+    token = bearer_token()
+    if token is None:
+        return f"address:{request.remote_addr}"
+    return "key:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def answer_problem(problem: ApiProblem) -> Response:
+    return problem.response()
+
+
+def answer_http_exception(error: HTTPException) -> Response:
+    return problem_for_http_exception(error).response()
+
+
+def _finish(response: Response) -> Response:
+    if response.status_code >= 500:
+        db.session.rollback()
+        idempotency.release_on_failure()
+        return response
+    response = idempotency.finish(response)
+    try:
+        db.session.commit()
+    except (IntegrityError, OperationalError):  # a concurrent change won: nothing of this request is kept
+        db.session.rollback()
+        idempotency.release_on_failure()
+        return ApiProblem("conflict", "Another request changed this at the same moment; nothing was changed. "
+                          "Retry.").response()
+    return response
+
+
+def _rate_limit_headers(response: Response) -> Response:
+    current = limiter.current_limit
+    if current is not None:
+        import time
+
+        response.headers["RateLimit-Limit"] = str(current.limit.amount)
+        response.headers["RateLimit-Remaining"] = str(max(current.remaining, 0))
+        response.headers["RateLimit-Reset"] = str(max(int(current.reset_at - time.time()), 0))
+        if response.status_code == 429:
+            response.headers["Retry-After"] = response.headers["RateLimit-Reset"]
+    return response
+
+
+def key_blueprint(name: str, import_name: str, *, url_prefix: str, description: str) -> Blueprint:
+    """A blueprint of API-key-authenticated operations under /api/v1."""
+    blp = Blueprint(name, import_name, url_prefix=f"/api/v1{url_prefix}", description=description)
+    blp.key_authenticated = True  # read by the route x role and cross-tenant tests
+    csrf.exempt(blp)
+    limiter.limit(lambda: current_app.config["API_KEY_LIMIT"], key_func=_key_bucket, scope="api-key")(blp)
+    blp.before_request(authenticate)
+    blp.before_request(idempotency.begin)
+    blp.after_request(_finish)
+    blp.after_request(_rate_limit_headers)
+    blp.teardown_request(lambda _exc: idempotency.release_on_failure())
+    blp.register_error_handler(ApiProblem, answer_problem)
+    blp.register_error_handler(HTTPException, answer_http_exception)
+    return blp
