@@ -49,6 +49,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("transfers.index", "Transfers", Permission.MANAGE_SUB_CHAINS),
     NavItem("partners.index", "Installation partners", Permission.MANAGE_PARTNERS),
     NavItem("accounts.audit", "Activity", Permission.VIEW_AUDIT),
+    NavItem("api_keys.index", "API keys", Permission.MANAGE_API),
     NavItem("webhooks.index", "Webhooks", Permission.MANAGE_API),
     NavItem("admin.catalog", "Catalog", Permission.STAFF),
     NavItem("admin.organizations", "Organizations", Permission.STAFF),

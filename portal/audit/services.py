@@ -50,7 +50,9 @@ def audit_entry(actor: Actor, action: str, obj: object, organization_id: int | N
 
 def audit_query(*, organization_ids: Select | list[int] | None, action: str = "", actor_email: str = "") -> Select:
     """Newest-first audit entries, optionally limited to some organizations, an action prefix, an actor."""
-    stmt = select(AuditEntry).options(joinedload(AuditEntry.actor), joinedload(AuditEntry.organization))
+    # The API key an entry's call came with is shown beside its actor: loaded in the same statement.
+    stmt = select(AuditEntry).options(joinedload(AuditEntry.actor), joinedload(AuditEntry.organization),
+                                      joinedload(AuditEntry.api_key))
     if organization_ids is not None:
         stmt = stmt.where(AuditEntry.organization_id.in_(organization_ids))
     if action:
