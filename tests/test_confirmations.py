@@ -110,6 +110,19 @@ def _price_rule():
     return "/account/storefront/prices", f"/account/storefront/prices/rules/{rule.id}/remove", rule.id
 
 
+def _api_key():
+    from tests.factories import make_api_key
+
+    key = make_api_key(demo_org("Contoso Retail"), name="Contoso sync")  # a sub-chain's, by its main chain
+    return "/account/api-keys", f"/account/api-keys/{key.id}/revoke", key.id
+
+
+def _revoked(id_: int) -> bool:
+    from portal.api_keys.models import ApiKey
+
+    return db.session.get(ApiKey, id_).revoked_at is not None
+
+
 def _gone(model) -> Callable[[int], bool]:
     return lambda id_: db.session.get(model, id_) is None
 
@@ -130,6 +143,7 @@ CASES = {
     "deactivate a license's installation": Case(
         "alice", _activation, lambda id_: db.session.get(Activation, id_).deactivated_at is not None),
     "remove a storefront's special price": Case("alice", _price_rule, _gone(StorefrontPrice)),
+    "revoke an API key": Case("alice", _api_key, _revoked),
 }
 
 
