@@ -24,8 +24,6 @@ class PortalApi(Api):
         pass
 
 
-api = PortalApi()
-
 SPEC = {
     "API_TITLE": "Partner Portal API",
     "API_VERSION": "v1",
@@ -64,9 +62,12 @@ def _problem_schema() -> dict:
     }
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask) -> PortalApi:
+    """The app's API (one per app: its spec is built from the blueprints registered on it)."""
     for key, value in SPEC.items():
         app.config.setdefault(key, value)
+    api = PortalApi()
+    app.extensions["portal-api"] = api
     api.init_app(app, spec_kwargs={
         "info": {"description": DESCRIPTION},
         "servers": [{"url": "/"}],
@@ -87,3 +88,4 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(activations_blp)
     for blp in BLUEPRINTS:
         api.register_blueprint(blp)
+    return api

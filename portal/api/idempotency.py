@@ -100,6 +100,17 @@ def _take_over(row) -> bool:
     return taken == 1
 
 
+def _release_session_connection() -> None:
+    """End the session's transaction (what authentication read, and its note of the key's use) without expiring
+    what it loaded, so that a request waiting for another's answer holds no pooled connection meanwhile."""
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
+
+
 def begin() -> Response | None:
     """before_request: claim the key, or answer with the stored response. Nothing to do without a key."""
     if request.method != "POST":
@@ -109,6 +120,7 @@ def begin() -> Response | None:
         return None
     api_key_id = g.api_key.id
     request_hash = _request_hash()
+    _release_session_connection()
     deadline = time.monotonic() + current_app.config.get("API_IDEMPOTENCY_WAIT", WAIT_SECONDS)
     while True:
         if _claim(api_key_id, key, request_hash):

@@ -1,0 +1,42 @@
+"""Route parameters of the automation API, for the generic cross-tenant and role tests: each names a function
+that, inside an app context, returns a value naming an object of the given organization (made if needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from portal.accounts.models import Organization
+
+
+def _customer_id(org: Organization) -> str:
+    """A customer of `org`: a sub-chain of it (made for the test)."""
+    from tests.factories import make_org
+
+    return str(make_org(parent=org).id)
+
+
+def _invoice_number(org: Organization) -> str:
+    from tests.factories import make_invoice
+
+    return make_invoice(org).number
+
+
+def _subscription_id(org: Organization) -> str:
+    from sqlalchemy import select
+
+    from portal.extensions import db
+    from portal.subscriptions.models import Subscription
+    from tests.factories import make_subscription
+
+    existing = db.session.scalars(select(Subscription.id).where(Subscription.organization_id == org.id)).first()
+    return str(existing or make_subscription(org).id)  # one plan per product and chain
+
+
+API_ID_PARAMS: dict[str, Callable[[Organization], str]] = {
+    "customer_id": _customer_id,
+    "invoice_number": _invoice_number,
+    "subscription_id": _subscription_id,
+}
+
+# Route parameters that name no tenant's object, with a sample value (the catalog is the vendor's, shown to all).
+API_OTHER_PARAMS: dict[str, str] = {"slug": "mailsuite"}
