@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from portal.api.resources.customers import blp as customers_blp
 from portal.api.resources.invoices import blp as invoices_blp
+from portal.api.resources.licenses import blp as licenses_blp
 from portal.api.resources.subscriptions import blp as subscriptions_blp
 
-BLUEPRINTS: list = [customers_blp, invoices_blp, subscriptions_blp]
+BLUEPRINTS: list = [customers_blp, invoices_blp, subscriptions_blp, licenses_blp]
