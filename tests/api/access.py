@@ -32,9 +32,17 @@ def _subscription_id(org: Organization) -> str:
     return str(existing or make_subscription(org).id)  # one plan per product and chain
 
 
+def _license_key(org: Organization) -> str:
+    """A license `org` bought (unassigned)."""
+    from tests.factories import make_license
+
+    return make_license(org).key
+
+
 API_ID_PARAMS: dict[str, Callable[[Organization], str]] = {
     "customer_id": _customer_id,
     "invoice_number": _invoice_number,
+    "key": _license_key,
     "subscription_id": _subscription_id,
 }
 

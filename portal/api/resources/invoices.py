@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import marshmallow as ma
-from flask import url_for
+from flask import jsonify, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
@@ -120,7 +120,7 @@ def invoice_json(invoice: Invoice) -> dict:
         "tax": _money(invoice, invoice.tax_minor), "total": _money(invoice, invoice.total_minor),
         "credit_applied": _money(invoice, invoice.credit_applied_minor),
         "amount_due": _money(invoice, invoice.amount_due_minor),
-        "pdf_url": url_for("api_invoices.invoice_pdf", number=invoice.number),
+        "pdf_url": url_for("api_invoices.invoice_pdf", invoice_number=invoice.number),
         "created_at": invoice.created_at.isoformat(),
     }
 
@@ -180,26 +180,26 @@ def list_invoices(query: dict):
         stmt = stmt.where(Invoice.issued_on <= query["issued_before"])
     page = paginate(db.session, stmt, ORDER, limit=query["limit"], cursor=query["cursor"],
                     key=lambda invoice: (invoice.issued_on, invoice.id))
-    return page_json(page, invoice_json)
+    return jsonify(page_json(page, invoice_json))
 
 
-@blp.route("/<number>")
+@blp.route("/<invoice_number>")
 @requires_scope(Scope.INVOICES_READ)
 @blp.response(200, InvoiceDetailSchema)
 @blp.doc(responses={"403": _PROBLEM, "404": _PROBLEM})
-def get_invoice(number: str):
+def get_invoice(invoice_number: str):
     """One invoice: its lines, totals, amount due, status and payment (with an ETag)."""
-    return resource_response(invoice_detail_json(_detailed(number)))
+    return resource_response(invoice_detail_json(_detailed(invoice_number)))
 
 
-@blp.route("/<number>/pdf")
+@blp.route("/<invoice_number>/pdf")
 @requires_scope(Scope.INVOICES_READ)
 @blp.response(200, {"type": "string", "format": "binary"}, content_type="application/pdf",
               description="The invoice as PDF/A-3 with its Factur-X XML, as the portal's download gives it.")
 @blp.doc(responses={"403": _PROBLEM, "404": _PROBLEM, "503": _PROBLEM})
-def invoice_pdf(number: str):
+def invoice_pdf(invoice_number: str):
     """The invoice's PDF: the file stored when it was first rendered, the same bytes as the page's download."""
-    invoice = _invoice(number)
+    invoice = _invoice(invoice_number)
     try:
         documents.store_pdf(invoice)  # renders only the first time; the blueprint commits the stored file
     except documents.PdfUnavailable:
@@ -222,16 +222,18 @@ def _saved_card(org, card_id: int | None) -> PaymentMethod:
     return card
 
 
-@blp.route("/<number>/payments", methods=["POST"])
+@blp.route("/<invoice_number>/payments", methods=["POST"])
 @requires_scope(Scope.INVOICES_READ)
 @blp.arguments(PaymentRequestSchema, location="json")
 @blp.response(201, InvoiceDetailSchema, description="Paid: the invoice, with its payment and receipt.")
 @blp.doc(responses={"402": _PROBLEM, "403": _PROBLEM, "404": _PROBLEM, "412": _PROBLEM, "422": _PROBLEM})
-def pay_invoice(body: dict, number: str):
+def pay_invoice(body: dict, invoice_number: str):
     """Pay the invoice's amount due with a saved card, off session. The key's creator must be allowed to pay
     invoices (a Chain & User Manager). A card that needs 3-D Secure is a 402: pay that one in the portal."""
+    number = invoice_number
     invoice = _invoice(number)
     org = invoice.organization
+    org_id = org.id  # read before a rollback expires it
     if not can(current_user, Permission.PAY_INVOICES, org):
         raise ApiProblem("forbidden", f"The user who created this key may not pay {org.name}'s invoices: only its "
                          "Chain & User Managers may.")
@@ -241,11 +243,15 @@ def pay_invoice(body: dict, number: str):
         paying.check_payable(invoice)
     except RuleError as error:
         raise refused(error.message) from None
-    try:  # charges, records the payment and its receipt, and commits (the gateway is outside the transaction)
+    # pay_by_card is its own unit of work, as on the page: it records the attempt on a connection of its own,
+    # charges, then records the payment and commits. Nothing of this request is pending but the key's last use;
+    # committed first, so that the attempt's connection never waits on this session's write (SQLite's one writer).
+    db.session.commit()
+    try:
         paying.pay_by_card(invoice, CardChoice(saved_card=card), gateway(), current_actor(), off_session=True)
     except BuyerMustAct:  # the bank wants the cardholder: nothing may be taken without them
         db.session.rollback()
-        intents.abandon(intents.Purchase(org.id, intents.Purpose.INVOICE, invoice.number), gateway(),
+        intents.abandon(intents.Purchase(org_id, intents.Purpose.INVOICE, number), gateway(),
                         "the bank wants the cardholder to approve a charge made through the API")
         raise ApiProblem("payment-failed", f"The card's bank wants the cardholder to approve this payment (3-D "
                          f"Secure), so nothing was charged. Pay invoice {number} in the portal, at "
@@ -260,5 +266,5 @@ def pay_invoice(body: dict, number: str):
     db.session.expire_all()
     paid = _detailed(number)
     response = resource_response(invoice_detail_json(paid), status=201)
-    response.headers["Location"] = url_for("api_invoices.get_invoice", number=number)
+    response.headers["Location"] = url_for("api_invoices.get_invoice", invoice_number=number)
     return response

@@ -147,7 +147,7 @@ def list_subscriptions(query: dict):
     """Your chain's device and location plans: quantity, list price per unit, next payment, scheduled change."""
     page = paginate(db.session, _plans(), ORDER, limit=query["limit"], cursor=query["cursor"],
                     key=lambda plan: (plan.id,))
-    return page_json(page, subscription_json)
+    return jsonify(page_json(page, subscription_json))
 
 
 @blp.route("/<int:subscription_id>")
