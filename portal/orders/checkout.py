@@ -29,11 +29,14 @@ from portal.payments.gateway import PaymentGateway
 
 
 def place_order(org: Organization, user: User, items: list[CartItem], signature: str, expected_total: int | None,
-                payment: PaymentChoice, billing: CheckoutDetails, actor: Actor, gateway: PaymentGateway) -> Order:
+                payment: PaymentChoice, billing: CheckoutDetails, actor: Actor, gateway: PaymentGateway, *,
+                off_session: bool = False) -> Order:
     """Buy what is in the cart, committed. RuleError: nothing was created and no money kept. AlreadyPlaced: the
     checkout is already an order (find it with `services.find_order`), and this request kept no money.
-    BuyerMustAct: send the buyer to the processor; the order is placed when they come back."""
-    summary, taken = services.take_payment(org, user, items, signature, expected_total, payment, billing, gateway)
+    BuyerMustAct: send the buyer to the processor; the order is placed when they come back. `off_session`: the
+    cardholder is not there (the API charging a saved card)."""
+    summary, taken = services.take_payment(org, user, items, signature, expected_total, payment, billing, gateway,
+                                           off_session=off_session)
     return _record(org, user, summary, payment, billing, taken, actor, gateway)
 
 

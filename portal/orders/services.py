@@ -52,6 +52,8 @@ from portal.receipts.services import record_checkout_payment
 from portal.reseller_plans.plans import check_plan_choice, check_plan_purchase, deliver_plan, is_plan_product
 from portal.seller.taxes import NO_TAX, TaxTerms, tax_terms
 from portal.subscriptions.services import add_subscription_quantity
+from portal.webhooks import events as webhook_events
+from portal.webhooks.models import EventType
 
 OTHER_METHODS = (PaymentKind.WIRE, PaymentKind.ACH, PaymentKind.CHECK)
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
@@ -273,8 +275,8 @@ def checkout_to_resume(user: User, signature: str, expected_total: int | None, b
 
 
 def take_payment(org: Organization, user: User, items: list[CartItem], signature: str, expected_total: int | None,
-                 payment: PaymentChoice, billing: CheckoutDetails,
-                 gateway: PaymentGateway) -> tuple[CheckoutSummary, TakenPayment]:
+                 payment: PaymentChoice, billing: CheckoutDetails, gateway: PaymentGateway, *,
+                 off_session: bool = False) -> tuple[CheckoutSummary, TakenPayment]:
     """Check the checkout and take the money. Writes nothing in the caller's transaction (the payment attempt is
     committed on its own before the charge, portal/payments/intents.py): RuleError means nothing was charged;
     AlreadyPlaced means this checkout is already an order (double click, back button, second tab); BuyerMustAct
@@ -289,7 +291,8 @@ def take_payment(org: Organization, user: User, items: list[CartItem], signature
     charge = charge_card(payment.card, summary.quote.total_minor, org.currency,
                          intents.Purchase(org.id, intents.Purpose.CHECKOUT, summary.signature), gateway,
                          return_url=return_to("orders.checkout_return"),
-                         details=checkout_to_resume(user, signature, expected_total, billing))
+                         details=checkout_to_resume(user, signature, expected_total, billing),
+                         off_session=off_session)
     return summary, TakenPayment.of(charge)
 
 
@@ -351,6 +354,7 @@ def record_order(org: Organization, user: User, summary: CheckoutSummary, paymen
     db.session.flush()
     record(actor, "order.placed", order, org.id, number=order.number, total_minor=order.total_minor,
            payment=payment.kind.value, invoice=invoice.number)
+    webhook_events.emit(EventType.ORDER_PLACED, org.id, webhook_events.order_data(order))
     _confirm_by_email(org, user, order, lines, invoice, delivered)
     if taken.charge_id:  # the card was charged (a zero total charges nothing and needs no receipt)
         record_checkout_payment(invoice, taken.card_label or "Card", taken.charge_id, actor)
