@@ -39,11 +39,36 @@ def _license_key(org: Organization) -> str:
     return make_license(org).key
 
 
+def _cart_item_id(org: Organization) -> str:
+    """An item in the cart of one of `org`'s users."""
+    from tests.factories import make_cart_item
+
+    return str(make_cart_item(org, _member_of(org)).id)
+
+
+def _order_number(org: Organization) -> str:
+    from tests.factories import make_order
+
+    return make_order(org, _member_of(org)).number
+
+
+def _member_of(org: Organization):
+    from sqlalchemy import select
+
+    from portal.accounts.models import Membership, User
+    from portal.extensions import db
+
+    return db.session.scalars(select(User).join(Membership, Membership.user_id == User.id)
+                              .where(Membership.organization_id == org.id).order_by(User.id)).first()
+
+
 API_ID_PARAMS: dict[str, Callable[[Organization], str]] = {
     "customer_id": _customer_id,
     "invoice_number": _invoice_number,
     "key": _license_key,
     "subscription_id": _subscription_id,
+    "item_id": _cart_item_id,
+    "number": _order_number,
 }
 
 # Route parameters that name no tenant's object, with a sample value (the catalog is the vendor's, shown to all).
