@@ -34,6 +34,8 @@ node_modules/.package-lock.json: package.json package-lock.json
 static: node_modules/.package-lock.json
 	mkdir -p portal/static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js portal/static/vendor/htmx.min.js
+	mkdir -p portal/static/vendor/swagger-ui
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css portal/static/vendor/swagger-ui/
 
 migrate: install
 	$(RUN_ENV) $(FLASK) db upgrade

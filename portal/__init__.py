@@ -105,6 +105,9 @@ def create_app(config: dict | None = None) -> Flask:
     from portal import api
 
     api.init_app(app)  # /api/v1: the activation API and the automation API, one OpenAPI document (issue 16)
+    from portal.api_docs.views import bp as api_docs_bp
+
+    app.register_blueprint(api_docs_bp)  # /api/docs: the OpenAPI document for humans, the problem types (issue 16)
 
     from portal import money
 

@@ -142,6 +142,9 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     # operations authenticate an API key, not a session: tests/api/test_operation_access.py and
     # tests/api/test_api_cross_tenant.py cover them (see key_authenticated below), not this table.
     "api-docs.openapi_json": PUBLIC,
+    # Its rendering for humans and the page the problems' `type` URIs point to (not flask-smorest's "api-docs").
+    "api_docs.index": PUBLIC,
+    "api_docs.problems": PUBLIC,
     # --- invoices (issue 5)
     "invoices.index": INVOICE_READERS,
     "invoices.export": INVOICE_READERS,
