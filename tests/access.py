@@ -21,6 +21,7 @@ from portal.signin.models import UserSession
 from portal.storefronts.models import StorefrontPrice
 from portal.subscriptions.models import Subscription
 from portal.transfers.models import TransferRequest
+from portal.webhooks.models import WebhookEndpoint
 
 PUBLIC = frozenset({"anonymous", "ops", "alice", "bob", "carol", "dave", "erin", "frank"})
 SIGNED_IN = PUBLIC - {"anonymous"}
@@ -80,6 +81,15 @@ ACCESS: dict[str, frozenset[str] | dict[str, frozenset[str]]] = {
     # (a sub-chain's key is its main chain's managers'), another tenant's key is a 404.
     "api_keys.index": MANAGERS,
     "api_keys.revoke": MANAGERS,
+    # --- webhooks (issue 16): a main chain's Chain & User Managers (MANAGE_API); an endpoint by id follows its main
+    # chain, another tenant's (or one the user may not manage) is a 404. Resend names its delivery in the form.
+    "webhooks.index": MANAGERS,
+    "webhooks.endpoint": MANAGERS,
+    "webhooks.reveal_secret": MANAGERS,
+    "webhooks.disable": MANAGERS,
+    "webhooks.enable": MANAGERS,
+    "webhooks.delete": MANAGERS,
+    "webhooks.resend": MANAGERS,
     # --- notification preferences (issue 12): each signed-in user's own choices; an unsubscribe link is its own
     # credential (a signed token), so anyone holding it may use it (the matrix's sample token is refused with 400)
     "notifications.preferences": SIGNED_IN,
@@ -338,6 +348,7 @@ ID_PARAMS: dict[str, tuple[type, str]] = {
     "shipment_id": (Shipment, "id"),  # a shipment belongs to its location's organization (staff's pages only)
     "return_id": (ReturnRequest, "id"),  # a return request belongs to its device's organization (staff's only)
     "key_id": (ApiKey, "id"),  # an API key belongs to the organization it acts for (and to its main chain)
+    "endpoint_id": (WebhookEndpoint, "id"),  # a webhook endpoint belongs to its main chain
 }
 # Route parameters that are not tenant ids, with a sample value for the matrix (secrets, file names, catalog ids
 # that only staff can use: the view checks these itself).

@@ -48,6 +48,7 @@ from tests.factories import (
     make_subscription,
     make_transfer,
 )
+from tests.webhooks.helpers import make_delivery, make_endpoint
 
 USERS = sorted(PUBLIC)
 HOME_ORG = {  # the organization each user's requests aim at
@@ -70,7 +71,8 @@ DESTRUCTIVE_TARGETS = {"partners.approve": "customer_grant_id", "partners.declin
                        "storefront_sales.remove": "removable_storefront_item_id",
                        "storefront_sales.order": "storefront_order_number",
                        "devices.remove_device": "removable_device_id",
-                       "devices.remove_location": "removable_location_id"}
+                       "devices.remove_location": "removable_location_id",
+                       "webhooks.delete": "removable_endpoint_id"}
 
 
 def _routes(app):
@@ -145,6 +147,14 @@ def targets(app, demo):
             per_org[name].update(shipment_id=make_shipment(make_location(org), quantity=1).id, return_id=requested.id)
         for name, org in orgs.items():  # an API key acting for it (a sub-chain's is made by its main chain's manager)
             per_org[name]["key_id"] = make_api_key(org).id
+        endpoints: dict[int, tuple[int, int]] = {}
+        for name, org in orgs.items():  # webhook endpoints of its main chain: one to open, one to delete
+            main = org if org.is_main_chain else orgs_by_id[org.parent_id]
+            if main.id not in endpoints:
+                endpoint = make_endpoint(main)
+                make_delivery(endpoint)
+                endpoints[main.id] = (endpoint.id, make_endpoint(main).id)
+            per_org[name]["endpoint_id"], per_org[name]["removable_endpoint_id"] = endpoints[main.id]
         plans: dict[int, int] = {}  # a plan of each organization aimed at by org_id (staff's plan corrections)
         for target in per_org.values():
             if target["org_id"] not in plans:

@@ -42,6 +42,7 @@ from portal.reseller_fees.counting import resellers_with_fees
 from portal.reseller_fees.invoicing import MonthFees, month_fees
 from portal.seller.details import seller_snapshot
 from portal.seller.taxes import issued_category, tax_terms
+from portal.webhooks import events as webhook_events
 
 PAYMENT_TERMS_DAYS = 30
 OTHER_METHODS_NOTE = ("Pay by wire transfer, ACH or check within {days} days, quoting invoice {number}. "
@@ -218,6 +219,7 @@ def issue_invoice(organization_id: int, buyer: dict, currency: str, lines: Seque
              "order_invoice_id": None, "service_start": line.service_start, "service_end": line.service_end}
             for position, line in enumerate(lines, start=1)])
     db.session.expire(invoice, ["lines"])  # read back from the rows just inserted, when asked for
+    webhook_events.invoice_issued(invoice)
     return invoice
 
 
@@ -500,6 +502,7 @@ def summarize_month(org: Organization, period: Period, today: date | None = None
            invoices=[part.number for part in parts], total_minor=summary.total_minor,
            fee_lines=len(fees.lines), fee_accounts=fees.accounts)
     _announce_summary(org, summary, len(parts), len(fees.lines))
+    webhook_events.invoice_issued(summary)
     return summary
 
 

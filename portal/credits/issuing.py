@@ -29,6 +29,7 @@ from portal.money import Money, format_money, parse_amount
 from portal.pricing import split_gross
 from portal.seller.details import seller_snapshot
 from portal.seller.taxes import STANDARD
+from portal.webhooks import events as webhook_events
 
 REASON_LENGTH = 500
 SEVERAL_RATES = "This invoice has several tax rates: credit one of its order invoices instead."
@@ -159,6 +160,7 @@ def _pay_what_is_owed(note: Invoice, invoice: Invoice) -> list[tuple[Invoice, in
     target.credit_applied_minor += amount
     if target.amount_due_minor == 0:
         target.status, target.paid_at = InvoiceStatus.PAID, utcnow()
+        webhook_events.invoice_paid(target)
     return [(target, amount)]
 
 

@@ -30,6 +30,8 @@ from portal.seller.details import support_address
 from portal.subscriptions.overview import chain_plans
 from portal.subscriptions.services import is_running
 from portal.subscriptions.usage import location_subscriptions_required, plan_usage
+from portal.webhooks import events as webhook_events
+from portal.webhooks.models import EventType
 
 NAME_MAX = Location.name.type.length
 ADDRESS_MAX = Location.address.type.length
@@ -225,6 +227,9 @@ def add_device(location: Location, name: str, serial_number: str, counts: bool, 
         return AddedDevice(main_chain, [], device, replaces)
     record(actor, "device.added", device, org.id, name=name, location=location.name,
            serial_number=serial_number or None, counts=bool(counts))
+    webhook_events.emit(EventType.DEVICE_ADDED, org.id, {
+        "object": "device", "id": device.id, "organization_id": org.id, "location_id": location.id,
+        "name": name, "serial_number": serial_number or None, "counts": bool(counts)})
     link = external_url("devices.device", device_id=device.id)
     notified = _notify_managers("device_added", main_chain, actor, device=device, location=location,
                                 organization=org, link=link)

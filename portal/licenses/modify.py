@@ -46,6 +46,8 @@ from portal.licenses.models import Activation, License
 from portal.licenses.services import one_year_after
 from portal.orders.models import OrderLine
 from portal.outbox.services import enqueue_email, external_url
+from portal.webhooks import events as webhook_events
+from portal.webhooks.models import EventType
 
 _Change = TypeVar("_Change", CartItem, OrderLine)
 MODIFICATIONS = (PurchaseKind.UPGRADE, PurchaseKind.RENEWAL, PurchaseKind.REINSTATEMENT)
@@ -344,6 +346,8 @@ def apply_modification(org: Organization, line: OrderLine, today: date, actor: A
     db.session.flush()
     record(actor, f"license.{line.purchase.value}", license_, license_.owner_id, key=license_.key,
            order_line=line.id, before=before, after=after)
+    webhook_events.emit(EventType.LICENSE_MODIFIED, license_.owner_id, webhook_events.license_data(
+        license_, change=line.purchase.value, before=before, after=after))
     _tell_the_customer(license_, modification)
     return license_
 

@@ -32,6 +32,8 @@ from portal.licenses.models import Activation, License, license_addon
 from portal.orders.models import OrderLine
 from portal.outbox.services import enqueue_email, external_url
 from portal.reseller_fees.counting import AccountFees, FeeTotal, fee_bearing_products, fee_total, fees_by_account
+from portal.webhooks import events as webhook_events
+from portal.webhooks.models import EventType
 
 
 def one_year_after(day: date) -> date:
@@ -487,6 +489,8 @@ def give_licenses(licenses: list[License], owner: Organization, target: Organiza
     for lic in assigned:
         record(actor, "license.assigned", lic, owner.id, key=lic.key, customer_id=target.id, customer=target.name,
                email=email, new_account=new_account or None)
+    webhook_events.emit_all(owner.id, [(EventType.LICENSE_ASSIGNED, webhook_events.license_data(
+        lic, customer_email=email)) for lic in assigned])
     if new_account:
         raw = issue_password_token(person, PasswordTokenPurpose.SET)
         enqueue_email(email, "license_assigned_new_account", user=person, organization=target, reseller=owner,

@@ -24,6 +24,7 @@ from portal.payments.charges import CardCharge, CardChoice, attempt_for, charge_
 from portal.payments.gateway import PaymentGateway
 from portal.receipts.methods import OTHER_METHODS, payment_options
 from portal.receipts.services import issue_receipt
+from portal.webhooks import events as webhook_events
 
 
 def payment_of(invoice: Invoice) -> InvoicePayment | None:
@@ -134,5 +135,6 @@ def _record(invoice: Invoice, method: PaymentMethodKind, reference: str, actor: 
     invoice.paid_at = utcnow()
     record(actor, "invoice.paid", invoice, invoice.organization_id, number=invoice.number, method=method.value,
            amount_minor=payment.amount_minor, reference=reference or None)
+    webhook_events.invoice_paid(invoice)
     issue_receipt([(invoice, payment)], actor)  # numbered, and emailed to the payer with its PDF
     return payment

@@ -60,6 +60,8 @@ from portal.reseller_plans.plans import plan_ended
 from portal.seller.details import seller_snapshot
 from portal.seller.taxes import TaxTerms, tax_terms
 from portal.subscriptions.models import Subscription
+from portal.webhooks import events as webhook_events
+from portal.webhooks.models import EventType
 
 RENEW_BATCH = 50  # organizations per transaction
 
@@ -285,6 +287,23 @@ def _how_collected(org: Organization, collection: Collection, today: date) -> _C
     return _Collection(CollectionMethod.INVOICE, InvoiceStatus.UNPAID, due, note, CollectionState.AWAITING_PAYMENT)
 
 
+def _renewal_events(org: Organization, lines: list[_Line], licenses: list[License], invoice) -> list[tuple]:
+    """What the renewal tells the chain's webhooks: each plan renewed, each license's M&S renewed."""
+    by_id = {license_.id: license_ for license_ in licenses}
+    events = []
+    for line in lines:
+        period = {"period_start": line.period[0].isoformat(), "period_end": line.period[1].isoformat(),
+                  "invoice_number": invoice.number}
+        if line.subscription_id is not None:
+            events.append((EventType.SUBSCRIPTION_RENEWED, {
+                "object": "subscription", "id": line.subscription_id, "organization_id": org.id,
+                "product_id": line.product_id, "quantity": line.quantity, **period}))
+        elif line.license_id in by_id:
+            events.append((EventType.LICENSE_MODIFIED,
+                           webhook_events.license_data(by_id[line.license_id], change="renewal", **period)))
+    return events
+
+
 def _renew_organization(org: Organization, plans: list, licenses: list[License], customers: dict[int, str],
                         collection: Collection, today: date, products: dict[int, PlanProduct],
                         license_products: dict[int, PlanProduct], terms: _Terms, actor: Actor, run: RenewalRun) -> None:
@@ -321,6 +340,7 @@ def _renew_organization(org: Organization, plans: list, licenses: list[License],
         state = CollectionState.PAID  # nothing to pay: a zero total, or covered by credit notes
         if invoice.status is not InvoiceStatus.PAID:
             invoice.status, invoice.paid_at = InvoiceStatus.PAID, utcnow()
+            webhook_events.invoice_paid(invoice)
     db.session.execute(insert(Renewal.__table__), [
         {"organization_id": org.id, "subscription_id": line.subscription_id, "license_id": line.license_id,
          "product_id": line.product_id, "quantity": line.quantity, "period_start": line.period[0],
@@ -330,6 +350,7 @@ def _renew_organization(org: Organization, plans: list, licenses: list[License],
                                      attempts=0, next_attempt_on=today if state is CollectionState.CHARGING else None,
                                      last_message=""))
     plans_billed = sum(1 for line in lines if line.subscription_id is not None)
+    webhook_events.emit_all(org.id, _renewal_events(org, lines, licenses, invoice))
     db.session.add(audit_entry(actor, "renewal.invoiced", invoice, org.id, number=invoice.number, lines=len(lines),
                                plans=plans_billed, licenses=len(lines) - plans_billed,
                                total_minor=invoice.total_minor, method=how.method.value))

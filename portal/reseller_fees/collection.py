@@ -32,6 +32,7 @@ from portal.recurring.models import CollectionMethod, CollectionState, RenewalCo
 from portal.reseller_fees.counting import resellers_with_fees
 from portal.reseller_fees.invoicing import MonthFees, month_fees
 from portal.seller.taxes import tax_terms
+from portal.webhooks import events as webhook_events
 
 CARD_NOTE = ("Reseller fees for {period}, counted on {last_day}: charged to {card} on {day}. Should the charge "
              "fail we try again, and you can pay it from the Invoices page with another card.")
@@ -81,6 +82,7 @@ def _issue(org: Organization, fees: MonthFees, period: Period, card_label: str |
     if invoice.total_minor - invoice.credit_applied_minor <= 0:  # nothing to pay: no fee due, or all by credit
         state = CollectionState.PAID
         invoice.status, invoice.paid_at = InvoiceStatus.PAID, utcnow()
+        webhook_events.invoice_paid(invoice)
     db.session.add(RenewalCollection(
         invoice_id=invoice.id, organization_id=org.id,
         method=CollectionMethod.CARD if card_label is not None else CollectionMethod.INVOICE, state=state,

@@ -59,6 +59,8 @@ from portal.storefront_sales import carts, invoicing
 from portal.storefront_sales.carts import StorefrontCart, StorefrontLine, price_lines
 from portal.storefront_sales.customers import check_open
 from portal.storefronts.models import Storefront
+from portal.webhooks import events as webhook_events
+from portal.webhooks.models import EventType
 
 # The customer pays by card only (the sandbox gateway stands for the reseller's merchant account): a saved card
 # of the customer's sub-chain or a new one, as the vendor's checkout takes it (kind CARD).
@@ -220,6 +222,10 @@ def record_sale(storefront: Storefront, customer: Organization, user: User, summ
     record(actor, "order.placed", wholesale, reseller.id, number=wholesale.number, total_minor=wholesale.total_minor,
            payment=wholesale.payment_kind.value, invoice=vendor_invoice.number, supplies=order.number,
            storefront=storefront.alias, collection=terms.method.value)
+    # Both orders are the reseller's chain's: its customer's (a sub-chain) and its own from the vendor.
+    webhook_events.emit_all(reseller.id, [
+        (EventType.ORDER_PLACED, {**webhook_events.order_data(order), "storefront": storefront.alias}),
+        (EventType.ORDER_PLACED, {**webhook_events.order_data(wholesale), "supplies": order.number})])
     _confirm_to_customer(storefront, reseller, customer, user, order, sold, invoice, keys)
     _invoice_to_reseller(reseller, wholesale, bought, order, customer, vendor_invoice, terms)
     return order

@@ -19,6 +19,7 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select, update
 
+from portal.accounts.models import Organization
 from portal.accounts.services import managers_emails
 from portal.db_types import utcnow
 from portal.extensions import db
@@ -75,13 +76,13 @@ def post(url: str, data: bytes, headers: dict[str, str]) -> Answer:
         return Answer(None, f"{type(error).__name__}: {error}"[:500])
 
 
-def _attempt(delivery: WebhookDelivery, poster: Poster) -> Answer:
-    secret = signing.decrypt(delivery.endpoint.secret_encrypted)
+def _attempt(delivery: WebhookDelivery, endpoint: WebhookEndpoint, poster: Poster) -> Answer:
+    secret = signing.decrypt(endpoint.secret_encrypted)
     if secret is None:
         return Answer(None, "The signing secret cannot be read (SECRET_KEY changed): add the endpoint again.")
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                **signing.headers(secret, delivery.event_id, delivery.payload)}
-    return poster(delivery.endpoint.url, delivery.payload.encode(), headers)
+    return poster(endpoint.url, delivery.payload.encode(), headers)
 
 
 def _succeeded(delivery: WebhookDelivery, now: datetime) -> None:
@@ -91,10 +92,9 @@ def _succeeded(delivery: WebhookDelivery, now: datetime) -> None:
                        .values(failing_since=None))
 
 
-def _failed(delivery: WebhookDelivery, answer: Answer, now: datetime) -> None:
+def _failed(delivery: WebhookDelivery, endpoint: WebhookEndpoint, answer: Answer, now: datetime) -> None:
     delivery.last_error = answer.error or f"HTTP {answer.status}"
     delivery.next_attempt_at = now + backoff(delivery.attempts)
-    endpoint = delivery.endpoint
     db.session.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint.id,
                                                      WebhookEndpoint.failing_since.is_(None))
                        .values(failing_since=now))
@@ -118,9 +118,10 @@ def disable_failing(endpoint: WebhookEndpoint, now: datetime) -> bool:
                                                      WebhookDelivery.status == DeliveryStatus.PENDING)
                        .values(status=DeliveryStatus.FAILED).execution_options(synchronize_session=False))
     db.session.refresh(endpoint)
-    recipients = managers_emails(endpoint.organization)
+    organization = db.session.get(Organization, endpoint.organization_id)
+    recipients = managers_emails(organization)
     if recipients:
-        enqueue_email(recipients, "webhook_endpoint_disabled", endpoint=endpoint, organization=endpoint.organization,
+        enqueue_email(recipients, "webhook_endpoint_disabled", endpoint=endpoint, organization=organization,
                       link=external_url("webhooks.endpoint", endpoint_id=endpoint.id))
     return True
 
@@ -144,8 +145,8 @@ def deliver(now: Callable[[], datetime] = utcnow, poster: Poster = post,
             db.session.rollback()
             return delivered, failed
         skip.add(delivery.id)
-        db.session.refresh(delivery.endpoint)
-        answer = _attempt(delivery, poster)
+        endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id, populate_existing=True)
+        answer = _attempt(delivery, endpoint, poster)
         at = now()
         delivery.attempts += 1
         delivery.last_status_code = answer.status
@@ -153,7 +154,7 @@ def deliver(now: Callable[[], datetime] = utcnow, poster: Poster = post,
             _succeeded(delivery, at)
             delivered += 1
         else:
-            _failed(delivery, answer, at)
+            _failed(delivery, endpoint, answer, at)
             failed += 1
         db.session.commit()
     return delivered, failed
