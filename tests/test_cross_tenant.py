@@ -29,6 +29,7 @@ from portal.signin.sessions import start_session
 from portal.storefronts.models import Storefront, StorefrontPrice
 from portal.subscriptions.models import Subscription
 from portal.transfers.models import TransferRequest
+from portal.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.access import ID_PARAMS, KEY_AUTHENTICATED, OTHER_PARAMS, PUBLIC, key_authenticated, staff_only
 from tests.factories import (
     DEMO_EMAILS,
@@ -51,6 +52,7 @@ from tests.factories import (
     make_subscription,
     make_transfer,
 )
+from tests.webhooks.helpers import make_delivery, make_endpoint
 
 USERS = sorted(PUBLIC - {"anonymous"})
 
@@ -84,6 +86,7 @@ def world(app, demo):
                 make_transfer(org, branch)
                 make_api_key(org)  # API keys: the chain's, and one limited to its branch
                 make_api_key(branch)
+                make_delivery(make_endpoint(org))  # a webhook endpoint, with a delivery to resend
                 if not db.session.scalar(select(Subscription.id).join(Subscription.product).where(
                         Subscription.organization_id == org.id, Product.basis != SubscriptionBasis.RESELLER)):
                     make_subscription(org, quantity=2)  # a plan to change (issue 13)
@@ -174,6 +177,8 @@ def _snapshot() -> tuple:
         sorted((s.id, s.ended_at) for s in db.session.scalars(select(UserSession))),
         sorted((g.id, g.state.value) for g in db.session.scalars(select(PartnerGrant))),
         sorted((k.id, k.revoked_at) for k in db.session.scalars(select(ApiKey))),
+        sorted((e.id, e.disabled_at) for e in db.session.scalars(select(WebhookEndpoint))),
+        sorted((d.id, d.status.value, d.next_attempt_at) for d in db.session.scalars(select(WebhookDelivery))),
         sorted((a.grant_id, a.user_id) for a in db.session.scalars(select(PartnerAssignment))),
         sorted((s.id, s.quantity, s.scheduled_quantity, s.scheduled_product_id, s.ended_on)
                for s in db.session.scalars(select(Subscription))),
