@@ -20,7 +20,7 @@ from portal.licenses.models import License
 from portal.licenses.services import one_year_after
 from portal.orders.models import Order
 from tests.api.conftest import ApiClient
-from tests.factories import make_api_key, make_license, make_member
+from tests.factories import make_api_key, make_license, make_member, make_payment_method, processor_card
 
 TODAY = utcnow().date()
 
@@ -338,3 +338,36 @@ def test_modifications_need_the_write_scope_and_an_owned_license(app, api, book)
     # Contoso's manager may not buy (an end customer's sub-chain): no prices, no orders
     response = customer.post(f"/api/v1/licenses/{book['resold']}/modification-quotes", json={"renew_ms": True})
     assert response.status_code == 403 and response.get_json()["type"].endswith("#forbidden")
+
+
+def _saved_card(app, number: str) -> int:
+    with app.app_context():
+        token = processor_card(number)  # the processor's record first: it writes on a connection of its own
+        method = make_payment_method(_org("Northwind IT"))
+        method.gateway_token = token
+        db.session.commit()
+        return method.id
+
+
+def test_a_modification_is_paid_with_a_saved_card(app, api, book):
+    card = _saved_card(app, "4242 4242 4242 4242")
+    placed = api("alice").post(f"/api/v1/licenses/{book['resold']}/modifications",
+                               json={"addons": ["antispam"], "payment": {"method": "saved_card",
+                                                                         "payment_method_id": card}})
+    assert placed.status_code == 201, placed.get_json()
+    assert placed.get_json()["payment_method"] == "card"
+    assert [a["slug"] for a in placed.get_json()["license"]["addons"]] == ["antispam"]
+
+
+@pytest.mark.parametrize("number", ["4000 0000 0000 0002", "4000 0027 6000 3184"])  # declined; wants 3-D Secure
+def test_a_card_that_does_not_pay_keeps_no_order_and_no_cart_item(app, api, book, number):
+    card = _saved_card(app, number)
+    items = _cart_items(app)
+    refused = api("alice").post(f"/api/v1/licenses/{book['resold']}/modifications",
+                                json={"renew_ms": True, "payment": {"method": "saved_card", "payment_method_id": card}})
+    assert refused.status_code == 402, refused.get_json()
+    assert refused.get_json()["type"].endswith("#payment-failed")
+    assert _cart_items(app) == items
+    with app.app_context():
+        assert db.session.scalar(select(License.ms_expires_on).where(License.key == book["resold"])) == \
+            TODAY + timedelta(days=60)

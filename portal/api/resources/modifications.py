@@ -12,7 +12,7 @@ import marshmallow as ma
 from flask import jsonify
 from flask.views import MethodView
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal import pricing
@@ -24,6 +24,7 @@ from portal.api.schemas import MoneySchema, money_json
 from portal.api_keys.models import Scope
 from portal.authz import Permission, active_organization, can
 from portal.billing.models import Invoice
+from portal.cart.models import CartItem
 from portal.cart.services import add_modification
 from portal.catalog.models import PurchaseKind
 from portal.catalog.services import discount_bp, products_by_id
@@ -35,6 +36,7 @@ from portal.licenses.models import License
 from portal.orders import services as orders
 from portal.orders.checkout import place_order
 from portal.orders.models import OrderLine, PaymentKind
+from portal.payments import intents
 from portal.payments.charges import CARD_FIELD, BuyerMustAct, CardChoice
 from portal.payments.gateway import gateway
 from portal.payments.models import PaymentMethod
@@ -127,6 +129,15 @@ def _fail(error: RuleError) -> ApiProblem:
     """A service's refusal as a 422 problem, after undoing whatever the request wrote."""
     db.session.rollback()
     return refused(error.message, _LINE_FIELDS.get(error.field, error.field))
+
+
+def _take_out(items: list, committed: bool) -> None:
+    """After a failed order: nothing of the request is kept, and items committed for a card leave the cart."""
+    ids = [item.id for item in items]
+    db.session.rollback()
+    if committed and ids:
+        db.session.execute(delete(CartItem).where(CartItem.id.in_(ids)).execution_options(synchronize_session=False))
+        db.session.commit()
 
 
 def _modifiable(license_: License, org: Organization) -> None:
@@ -253,31 +264,47 @@ def register(blp, find: Callable[[str], License], license_json: Callable[[Licens
                 payment = _payment(org, body["payment"])
                 # into the buyer's cart, as "Add to cart" on the Modify page puts them, then bought alone
                 items = [add_modification(current_user, org, change, change.list_minor, actor) for change in changes]
+            except RuleError as error:
+                raise _fail(error) from None
+            card = payment.kind is PaymentKind.CARD
+            if card:  # its payment attempt is written on a connection of its own: the items are committed first so
+                # that it does not wait behind them (they leave the cart again if the order fails)
+                db.session.commit()
+            else:
                 db.session.flush()
+            signature = ""
+            try:
                 summary = orders.checkout_summary(org, items)
+                signature = summary.signature
                 if body["expected_total_minor"] is not None and body["expected_total_minor"] != \
                         summary.quote.total_minor:
                     raise RuleError(f"The total is now {summary.quote.total_minor} (minor units), not "
                                     f"{body['expected_total_minor']}: quote again.", field="expected_total_minor")
                 billing = orders.CheckoutDetails(**orders.BillingDetails.of(org).as_dict(),
                                                  purchase_order_number=body["purchase_order_number"].strip())
-                order = place_order(org, current_user, items, summary.signature, summary.quote.total_minor,
-                                    payment, billing, actor, gateway())
+                order = place_order(org, current_user, items, signature, summary.quote.total_minor, payment,
+                                    billing, actor, gateway(), off_session=card)
             except BuyerMustAct:
-                db.session.rollback()
-                raise ApiProblem("payment-failed", "The card processor needs the cardholder to confirm this payment "
-                                 "(3-D Secure), which the API cannot do; nothing was ordered or kept. Pay with this "
-                                 "card in the portal, or choose another payment method.",
+                _take_out(items, card)
+                intents.abandon(intents.Purchase(org.id, intents.Purpose.CHECKOUT, signature), gateway(),
+                                "the bank wants the cardholder to approve an API modification order (3-D Secure)")
+                raise ApiProblem("payment-failed", "The card's bank wants the cardholder to approve this payment "
+                                 "(3-D Secure), which an API call cannot do: nothing was charged and no order was "
+                                 "placed. Modify the license in the portal, or pay by another method.",
                                  field="payment.payment_method_id") from None
             except orders.AlreadyPlaced:
-                db.session.rollback()
+                _take_out(items, card)
                 raise ApiProblem("conflict", "This modification was ordered by another request at the same moment; "
                                  "nothing was charged twice.") from None
             except RuleError as error:
-                if error.field == CARD_FIELD and body["payment"]["payment_method_id"] is not None:
-                    db.session.rollback()
-                    raise ApiProblem("payment-failed", error.message, field="payment.payment_method_id") from None
-                raise _fail(error) from None
+                _take_out(items, card)
+                if error.field == CARD_FIELD:
+                    raise ApiProblem("payment-failed", f"{error.message} No order was placed.",
+                                     field="payment.payment_method_id") from None
+                raise refused(error.message, _LINE_FIELDS.get(error.field, error.field)) from None
+            except BaseException:
+                _take_out(items, card)
+                raise
             invoice = db.session.scalars(select(Invoice).where(Invoice.order_id == order.id)).first()
             changed = db.session.scalars(select(License).where(License.id == license_.id).options(
                 joinedload(License.product), joinedload(License.edition), joinedload(License.customer),
