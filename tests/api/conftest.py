@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import Organization, User
 from portal.api_keys.models import Scope
@@ -48,7 +49,8 @@ class ApiClient:
 def new_key(user: str = "alice", org: str = "Northwind IT", scopes=ALL_SCOPES, sub_chain: str | None = None,
             expires_at=None) -> str:
     """A key created by a demo user (by its short name) for a main chain it manages, inside an app context."""
-    creator = db.session.scalars(select(User).where(User.email == DEMO_EMAILS[user])).one()
+    creator = db.session.scalars(select(User).where(User.email == DEMO_EMAILS[user])
+                                 .options(selectinload(User.memberships))).one()
     main = db.session.scalars(select(Organization).where(Organization.name == org)).one()
     sub = db.session.scalars(select(Organization).where(Organization.name == sub_chain)).one() if sub_chain else None
     _, token = create_key(main, creator, f"{user}'s test key", list(scopes), sub_chain=sub, expires_at=expires_at,

@@ -78,7 +78,7 @@ def configured(item: dict, prefix: str = "") -> Configuration:
     """The catalog's check of an item (catalog.services.configure); an ApiProblem naming the field otherwise."""
     product = sold_product(item["product"])
     if product is None:
-        raise refused(f"No product {item['product']!r} is on sale. GET /api/v1/products lists them.",
+        raise refused(f"No product {item['product']!r} is on sale. GET /api/v1/catalog/products lists them.",
                       f"{prefix}product")
     edition_id = None
     if item.get("edition") is not None:
@@ -200,7 +200,7 @@ def product_json(product: Product, discount: int) -> dict:
     }
 
 
-@blp.route("/products")
+@blp.route("/catalog/products")
 @requires_scope(Scope.CATALOG_READ)
 @blp.response(200, ProductPage)
 @blp.doc(responses={"401": PROBLEM, "403": PROBLEM})
@@ -211,7 +211,7 @@ def list_products():
                     "next_cursor": None})
 
 
-@blp.route("/products/<slug>")
+@blp.route("/catalog/products/<slug>")
 @requires_scope(Scope.CATALOG_READ)
 @blp.response(200, ProductSchema)
 @blp.doc(responses={"401": PROBLEM, "403": PROBLEM, "404": PROBLEM})
