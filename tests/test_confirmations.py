@@ -23,6 +23,7 @@ from portal.payments.models import PaymentMethod
 from portal.seller.models import TaxRate
 from portal.storefronts.models import Storefront, StorefrontPrice
 from portal.transfers.models import TransferRequest, TransferStatus
+from tests.access import key_authenticated
 from tests.factories import (
     demo_org,
     make_activation,
@@ -264,7 +265,8 @@ def test_the_scan_finds_a_form_that_acts_at_once():
 
 
 def test_no_template_holds_a_form_that_destroys_without_asking(app):
-    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    # the automation API's operations are called by programs, which confirm nothing: they are left out
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules() if not key_authenticated(app, rule.endpoint)}
     destructive = {e for e in endpoints if DESTRUCTIVE.search(e)} - NOT_DESTRUCTIVE.keys()
     assert {"payments.remove", "partners.revoke", "accounts.deactivate", "devices.remove_location",
             "transfers.withdraw", "admin.remove_tax_rate"} <= destructive
