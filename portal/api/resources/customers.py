@@ -26,6 +26,12 @@ blp = key_blueprint("api_customers", __name__, url_prefix="/customers",
                     description="Your customers: your sub-chains and the accounts you resold licenses to.")
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
+
+
+def _problems(*codes: str) -> dict:
+    """The problems an operation may answer: those of every operation (a NUL anywhere, no key, scope, rate)
+    and its own."""
+    return {code: _PROBLEM for code in ("400", "401", "403", "429", *codes)}
 ROLES = {"viewer": Role.VIEWER, "manager": Role.MANAGER}  # a sub-chain's first user, as on /account/chains
 ORDER = Order(columns=(Organization.name, Organization.id), descending=False)
 
@@ -86,7 +92,7 @@ def _has_text(value: str, field: str) -> str:
 @requires_scope(Scope.LICENSES_READ)
 @blp.arguments(CustomerQuery, location="query")
 @blp.response(200, CustomerPage)
-@blp.doc(responses={"403": _PROBLEM, "422": _PROBLEM})
+@blp.doc(responses=_problems("422"))
 def list_customers(query: dict):
     """Your customers by name, a page at a time; `q` keeps those whose name starts with it."""
     org = _reseller()
@@ -111,7 +117,7 @@ def _customer_row(org: Organization, customer_id: int):
 @blp.route("/<int:customer_id>")
 @requires_scope(Scope.LICENSES_READ)
 @blp.response(200, CustomerSchema)
-@blp.doc(responses={"403": _PROBLEM, "404": _PROBLEM})
+@blp.doc(responses=_problems("404"))
 def get_customer(customer_id: int):
     """One of your customers (another's organization is a 404)."""
     org = _reseller()
@@ -128,7 +134,7 @@ _FIELDS = {"name": "name", "email": "email", "full_name": "full_name", "customer
 @requires_scope(Scope.LICENSES_WRITE)
 @blp.arguments(NewCustomerSchema, location="json")
 @blp.response(201, CustomerSchema, headers={"Location": {"schema": {"type": "string"}}})
-@blp.doc(responses={"403": _PROBLEM, "422": _PROBLEM})
+@blp.doc(responses=_problems("409", "422"))
 def create_customer(body: dict):
     """Create a customer: a sub-chain of yours with its first user, emailed a link to set a password (as
     /account/chains does). Needs a key whose creator manages sub-chains (a Chain & User Manager)."""

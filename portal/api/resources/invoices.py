@@ -36,6 +36,12 @@ blp = key_blueprint("api_invoices", __name__, url_prefix="/invoices",
                     description="Your chain's invoices from the vendor: list, detail, PDF, pay with a saved card.")
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
+
+
+def _problems(*codes: str) -> dict:
+    """The problems an operation may answer: those of every operation (a NUL anywhere, no key, scope, rate)
+    and its own."""
+    return {code: _PROBLEM for code in ("400", "401", "403", "429", *codes)}
 STATUSES = [s.value for s in InvoiceStatus]
 TYPES = {"order": "order", "summary": "summary", "credit": "credit_note", "renewal": "order"}
 # newest first from ix_invoice_org_issued (organization_id, issued_on, id), partial on the vendor's invoices
@@ -168,7 +174,7 @@ def _detailed(number: str) -> Invoice:
 @requires_scope(Scope.INVOICES_READ)
 @blp.arguments(InvoiceQuery, location="query")
 @blp.response(200, InvoicePage)
-@blp.doc(responses={"403": _PROBLEM, "422": _PROBLEM})
+@blp.doc(responses=_problems("422"))
 def list_invoices(query: dict):
     """Your chain's invoices from the vendor, newest first; filter by status and by the day they were issued."""
     stmt = _listed(active_organization(), select(Invoice)).options(joinedload(Invoice.summary))
@@ -186,7 +192,7 @@ def list_invoices(query: dict):
 @blp.route("/<invoice_number>")
 @requires_scope(Scope.INVOICES_READ)
 @blp.response(200, InvoiceDetailSchema)
-@blp.doc(responses={"403": _PROBLEM, "404": _PROBLEM})
+@blp.doc(responses=_problems("404"))
 def get_invoice(invoice_number: str):
     """One invoice: its lines, totals, amount due, status and payment (with an ETag)."""
     return resource_response(invoice_detail_json(_detailed(invoice_number)))
@@ -196,7 +202,7 @@ def get_invoice(invoice_number: str):
 @requires_scope(Scope.INVOICES_READ)
 @blp.response(200, {"type": "string", "format": "binary"}, content_type="application/pdf",
               description="The invoice as PDF/A-3 with its Factur-X XML, as the portal's download gives it.")
-@blp.doc(responses={"403": _PROBLEM, "404": _PROBLEM, "503": _PROBLEM})
+@blp.doc(responses=_problems("404", "503"))
 def invoice_pdf(invoice_number: str):
     """The invoice's PDF: the file stored when it was first rendered, the same bytes as the page's download."""
     invoice = _invoice(invoice_number)
@@ -226,7 +232,7 @@ def _saved_card(org, card_id: int | None) -> PaymentMethod:
 @requires_scope(Scope.INVOICES_READ)
 @blp.arguments(PaymentRequestSchema, location="json")
 @blp.response(201, InvoiceDetailSchema, description="Paid: the invoice, with its payment and receipt.")
-@blp.doc(responses={"402": _PROBLEM, "403": _PROBLEM, "404": _PROBLEM, "412": _PROBLEM, "422": _PROBLEM})
+@blp.doc(responses=_problems("402", "404", "409", "412", "422"))
 def pay_invoice(body: dict, invoice_number: str):
     """Pay the invoice's amount due with a saved card, off session. The key's creator must be allowed to pay
     invoices (a Chain & User Manager). A card that needs 3-D Secure is a 402: pay that one in the portal."""

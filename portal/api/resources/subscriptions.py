@@ -34,6 +34,12 @@ blp = key_blueprint("api_subscriptions", __name__, url_prefix="/subscriptions",
                                 "of the paid period.")
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
+
+
+def _problems(*codes: str) -> dict:
+    """The problems an operation may answer: those of every operation (a NUL anywhere, no key, scope, rate)
+    and its own."""
+    return {code: _PROBLEM for code in ("400", "401", "403", "429", *codes)}
 # a chain has one plan per product (a handful), found through ix_subscription_organization_id: oldest first
 ORDER = Order(columns=(Subscription.id,), descending=False)
 
@@ -142,7 +148,7 @@ def _refused(error: RuleError):
 @requires_scope(Scope.SUBSCRIPTIONS_READ)
 @blp.arguments(PageQuery, location="query")
 @blp.response(200, SubscriptionPage)
-@blp.doc(responses={"403": _PROBLEM, "422": _PROBLEM})
+@blp.doc(responses=_problems("422"))
 def list_subscriptions(query: dict):
     """Your chain's device and location plans: quantity, list price per unit, next payment, scheduled change."""
     page = paginate(db.session, _plans(), ORDER, limit=query["limit"], cursor=query["cursor"],
@@ -153,7 +159,7 @@ def list_subscriptions(query: dict):
 @blp.route("/<int:subscription_id>")
 @requires_scope(Scope.SUBSCRIPTIONS_READ)
 @blp.response(200, SubscriptionSchema)
-@blp.doc(responses={"403": _PROBLEM, "404": _PROBLEM})
+@blp.doc(responses=_problems("404"))
 def get_subscription(subscription_id: int):
     """One plan (with an ETag)."""
     return resource_response(subscription_json(_plan(subscription_id)))
@@ -164,7 +170,7 @@ def get_subscription(subscription_id: int):
 @blp.arguments(QuantitySchema, location="json")
 @blp.response(200, SubscriptionSchema, description="Lowered (or cancelled) from the next payment on.")
 @blp.alt_response(202, schema=IncreaseSchema, description="More now: the prorated addition is in your cart.")
-@blp.doc(responses={"403": _PROBLEM, "404": _PROBLEM, "412": _PROBLEM, "422": _PROBLEM})
+@blp.doc(responses=_problems("404", "409", "412", "422"))
 def change_quantity(body: dict, subscription_id: int):
     """Change the plan's quantity as its Change page does: more now (prorated to the next payment, put in your
     cart: place an order to buy it), or fewer from the next payment on (never below what your devices or
@@ -204,7 +210,7 @@ def _increase(plan: Subscription, added: int):
 @requires_scope(Scope.SUBSCRIPTIONS_WRITE)
 @blp.response(200, SubscriptionSchema, description="Cancelled from the next payment on (its last paid day is the "
                                                    "day before).")
-@blp.doc(responses={"403": _PROBLEM, "404": _PROBLEM, "412": _PROBLEM, "422": _PROBLEM})
+@blp.doc(responses=_problems("404", "409", "412", "422"))
 def cancel(subscription_id: int):
     """Cancel the plan at the end of its paid period, as its Change page does (withdrawable in the portal until
     then). Send the plan's ETag in If-Match."""
