@@ -35,7 +35,7 @@ blp = key_blueprint("api_licenses", __name__, url_prefix="/licenses",
                     description="Licenses: a reseller's book (its stock and what it resold) or an end customer's "
                                 "entitlements; assignment to a customer; modifications (upgrade, add-ons, M&S).")
 
-PROBLEMS = {code: {"$ref": "#/components/responses/Problem"} for code in ("401", "403", "404", "422", "429")}
+PROBLEMS = {code: {"$ref": "#/components/responses/Problem"} for code in ("400", "401", "403", "404", "422", "429")}
 
 # The list's order, M&S ending soonest first: the order of the indexes that serve each scope and filter
 # (ix_license_owner_ms for a reseller's book, ix_license_unassigned_ms for its stock, ix_license_customer_ms for a
@@ -143,7 +143,8 @@ class LicenseQuery(PageQuery):
                               metadata={"description": "unassigned (stock to assign) or assigned."})
     customer_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=2**63 - 1),
                                     metadata={"description": "Only the licenses assigned to this organization."})
-    product = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=64),
+    product = ma.fields.String(load_default=None, validate=[ma.validate.Length(min=1, max=64),
+                                                           ma.validate.Regexp(r"^[a-z0-9][a-z0-9-]*$")],
                                metadata={"description": "Only this product's licenses (its slug)."})
     ms_expires_before = ma.fields.Date(load_default=None,
                                        metadata={"description": "M&S ends before this day."})
