@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import Flask, current_app, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.extensions import db
 from portal.payments.processor import BrowserSide
+from portal.text_guard import NUL_MESSAGE, holds_nul_characters
 
 
 def content_security_policy(side: BrowserSide | None = None) -> str:
@@ -67,7 +69,6 @@ def _set_headers(response):
     return response
 
 
-NUL_MESSAGE = "The request contains a NUL character (\\0), which no field accepts. Remove it and send it again."
 
 
 def per_worker_limits_warning(workers: int, storage_uri: str) -> str | None:
@@ -82,10 +83,11 @@ def per_worker_limits_warning(workers: int, storage_uri: str) -> str | None:
 def _refuse_nul_characters():
     """No text the portal stores may hold a NUL character (PostgreSQL refuses it): a request with one in a query
     parameter, a form field or an uploaded file's name is refused here (400), once for every form, before any view
-    reads it. The API's JSON fields are checked by its own validators (printable text, license key syntax)."""
-    texts = [*request.args.items(multi=True), *request.form.items(multi=True)]
-    texts += [(name, upload.filename or "") for name, upload in request.files.items(multi=True)]
-    if any("\x00" in name or "\x00" in value for name, value in texts):
+    reads it. The API's JSON fields are checked by its own validators (printable text, license key syntax); the
+    automation API checks its key first (portal/api/blueprints.py), so that a request without one is a 401."""
+    if getattr(current_app.blueprints.get(request.blueprint or ""), "key_authenticated", False):
+        return None
+    if holds_nul_characters():
         from portal.api import is_api_request
         from portal.api.problems import problem_response
 
@@ -103,6 +105,20 @@ def _error_page(status: int, title: str, message: str):
     if is_api_request():  # the API answers every error as a problem, routing errors (404, 405) and 429 included
         return problem_response(status, None, error=message)
     return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def _unknown_for_every_method(error) -> bool:
+    """Werkzeug checks an id's bounds (portal/routing.py) only for rules of the request's method, so a number too
+    large for an id is a 405 where another method's rule has the same shape: it is an unknown address (404)."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    for method in getattr(error, "valid_methods", None) or []:
+        try:
+            adapter.match(request.path, method=method)
+            return False
+        except HTTPException as other:
+            if other.code not in (404, 405):  # a redirect: the address exists
+                return False
+    return bool(getattr(error, "valid_methods", None))
 
 
 def init_security(app: Flask) -> None:
@@ -133,6 +149,8 @@ def init_security(app: Flask) -> None:
 
     @app.errorhandler(405)
     def method_not_allowed(error):
+        if _unknown_for_every_method(error):
+            return not_found(error)
         return _error_page(405, "Not allowed", "This address does not accept that kind of request.")
 
     @app.errorhandler(413)

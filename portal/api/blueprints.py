@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -17,7 +17,10 @@ from werkzeug.exceptions import HTTPException
 from portal.api import idempotency
 from portal.api.auth import authenticate, bearer_token
 from portal.api.problems import ApiProblem, problem_for_http_exception
+from portal.api_keys.services import record_use
+from portal.db_types import utcnow
 from portal.extensions import csrf, db, limiter
+from portal.text_guard import NUL_MESSAGE, holds_nul_characters
 
 RATE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
@@ -39,11 +42,20 @@ def answer_http_exception(error: HTTPException) -> Response:
     return problem_for_http_exception(error).response()
 
 
+def _refuse_nul_characters() -> None:
+    if holds_nul_characters():
+        raise ApiProblem("malformed-request", NUL_MESSAGE)
+
+
 def _finish(response: Response) -> Response:
     if response.status_code >= 500:
         db.session.rollback()
         idempotency.release_on_failure()
         return response
+    if response.status_code >= 400:  # a refused request keeps nothing of its work, but its key's use is noted
+        db.session.rollback()
+        if g.get("api_key") is not None:
+            record_use(g.api_key, request.remote_addr, utcnow())
     response = idempotency.finish(response)
     try:
         db.session.commit()
@@ -75,6 +87,7 @@ def key_blueprint(name: str, import_name: str, *, url_prefix: str, description: 
     csrf.exempt(blp)
     limiter.limit(lambda: current_app.config["API_KEY_LIMIT"], key_func=_key_bucket, scope="api-key")(blp)
     blp.before_request(authenticate)
+    blp.before_request(_refuse_nul_characters)
     blp.before_request(idempotency.begin)
     blp.after_request(_finish)
     blp.after_request(_rate_limit_headers)

@@ -147,13 +147,11 @@ def begin() -> Response | None:
 
 
 def finish(response: Response) -> Response:
-    """after_request: store the answer with the work's transaction (a failed request's work is rolled back first,
-    its answer is kept all the same); then commit."""
+    """after_request: store the answer in the work's transaction (the caller has rolled back a failed request's
+    work: its answer is kept all the same, and the caller commits)."""
     claimed = g.pop("idempotency", None)
     if claimed is None:
         return response
-    if response.status_code >= 400:
-        db.session.rollback()
     api_key_id, key = claimed
     db.session.execute(
         update(IdempotentRequest)

@@ -8,6 +8,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import Organization, User
+from portal.api_keys.models import ApiKey
 from portal.db_types import UTCDateTime, utcnow
 from portal.extensions import db
 
@@ -30,4 +31,4 @@ class AuditEntry(db.Model):
 
     actor: Mapped[User | None] = relationship()
     organization: Mapped[Organization | None] = relationship()
-    api_key = relationship("ApiKey")
+    api_key: Mapped[ApiKey | None] = relationship()
