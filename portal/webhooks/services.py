@@ -57,7 +57,13 @@ def _is_loopback(host: str) -> bool:
 
 
 def check_event_types(chosen: list[str]) -> list[str]:
+    """The chosen event types in the documented order, or RuleError beside the field: at least one, and only
+    those the portal sends (a receiver waiting for an event that never comes is worse than a refusal)."""
     known = [kind.value for kind in EventType]
+    unknown = sorted({str(kind) for kind in (chosen or ())} - set(known))
+    if unknown:
+        raise RuleError(f"Unknown event type {unknown[0][:60]!r}: choose from {', '.join(known)}.",
+                        field="event_types")
     picked = [kind for kind in known if kind in set(chosen or ())]
     if not picked:
         raise RuleError("Choose at least one event to send to this endpoint.", field="event_types")
@@ -88,6 +94,27 @@ def add_endpoint(org: Organization, url: str, description: str, event_types: lis
     db.session.add(endpoint)
     db.session.flush()
     record(actor, "webhook.endpoint_added", endpoint, org.id, url=url, event_types=picked)
+    return endpoint
+
+
+def change_endpoint(endpoint: WebhookEndpoint, actor: Actor, *, url: str | None = None,
+                    description: str | None = None, event_types: list[str] | None = None) -> WebhookEndpoint:
+    """Point the endpoint at another URL, describe it again or change its events (None keeps a value); the secret
+    stays, so the receiver keeps verifying."""
+    changes: dict = {}
+    if url is not None and check_url(url) != endpoint.url:
+        changes["url"] = check_url(url)
+    if description is not None and description.strip()[:200] != endpoint.description:
+        changes["description"] = description.strip()[:200]
+    if event_types is not None and check_event_types(event_types) != list(endpoint.event_types):
+        changes["event_types"] = check_event_types(event_types)
+    if changes:
+        before = {name: getattr(endpoint, name) for name in changes}
+        for name, value in changes.items():
+            setattr(endpoint, name, value)
+        db.session.flush()
+        record(actor, "webhook.endpoint_changed", endpoint, endpoint.organization_id, url=endpoint.url,
+               before=before, after=changes)
     return endpoint
 
 

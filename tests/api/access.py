@@ -62,6 +62,29 @@ def _member_of(org: Organization):
                               .where(Membership.organization_id == org.id).order_by(User.id)).first()
 
 
+def _endpoint(org: Organization):
+    """`org`'s first webhook endpoint (made if it has none), so a delivery sample belongs to the endpoint sample."""
+    from sqlalchemy import select
+
+    from portal.extensions import db
+    from portal.webhooks.models import WebhookEndpoint
+    from tests.webhooks.helpers import make_endpoint
+
+    return db.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.organization_id == org.id)
+                              .order_by(WebhookEndpoint.id)).first() or make_endpoint(org)
+
+
+def _endpoint_id(org: Organization) -> str:
+    return str(_endpoint(org).id)
+
+
+def _delivery_id(org: Organization) -> str:
+    """A delivery to `org`'s first webhook endpoint."""
+    from tests.webhooks.helpers import make_delivery
+
+    return str(make_delivery(_endpoint(org)).id)
+
+
 API_ID_PARAMS: dict[str, Callable[[Organization], str]] = {
     "customer_id": _customer_id,
     "invoice_number": _invoice_number,
@@ -69,6 +92,8 @@ API_ID_PARAMS: dict[str, Callable[[Organization], str]] = {
     "subscription_id": _subscription_id,
     "item_id": _cart_item_id,
     "number": _order_number,
+    "endpoint_id": _endpoint_id,
+    "delivery_id": _delivery_id,
 }
 
 # Route parameters that name no tenant's object, with a sample value (the catalog is the vendor's, shown to all).
