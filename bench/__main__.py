@@ -6,10 +6,12 @@
 
 Steps: build every book or reuse the stored one (bench.books: bench/data/book-<N>.db, or a PostgreSQL database
 per book with --database-url); copy each for the run; on each copy sign in as the probe reseller's manager, as a
-staff user and as an end customer, and put three items in the manager's cart (through POST /cart); then time
-every page of bench.measure.PAGES in interleaved rounds: each round requests every page, the anonymous /help
-among them, once on every book. Prints a table per book, then the growth table (p95 on each book, largest over
-smallest, × /help at the largest), and writes bench/results/latest.json (latest-postgresql.json on PostgreSQL).
+staff user and as an end customer, and put three items in the manager's cart (through POST /cart); give the
+manager an API key and place one order through POST /api/v1/orders with an Idempotency-Key (its replays are timed
+against a GET of it); then time every page of bench.measure.PAGES in interleaved rounds: each round requests every
+page, the anonymous /help among them, once on every book. Prints a table per book, then the growth table (p95 on
+each book, largest over smallest, × /help at the largest) and the compared requests (the replay against the GET),
+and writes bench/results/latest.json (latest-postgresql.json on PostgreSQL).
 
 Exit status: 0 when every page answered as expected (and, with --check, met the goals and budgets of
 bench.report); 1 otherwise; 2 when the benchmark could not start.
@@ -38,12 +40,33 @@ from sqlalchemy.engine import make_url
 
 from bench.app import bench_config
 from bench.books import BACKGROUND, BOOK_SIZES, Book, open_book, working_copy
-from bench.measure import PAGES, CheckoutForm, Target, add_to_cart, measure_targets, select_pages, sign_in
-from bench.report import GOAL_GROWTH, GOAL_RATIO, BookRun, as_json, check, growth_table, table, write_json
+from bench.measure import (
+    API,
+    API_PAGES,
+    PAGES,
+    CheckoutForm,
+    Target,
+    add_to_cart,
+    measure_targets,
+    select_pages,
+    sign_in,
+)
+from bench.report import (
+    GOAL_GROWTH,
+    GOAL_RATIO,
+    BookRun,
+    as_json,
+    check,
+    growth_table,
+    pairs_table,
+    table,
+    write_json,
+)
 from bench.shop import CART, CartRefill, catalog_ids
 from portal import create_app
 from portal.accounts.models import User
 from portal.extensions import db
+from portal.outbox.background import wait_for_outbox
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -62,6 +85,41 @@ def _enroll_staff(app, email: str) -> str:
         start_setup(user, DEMO_TOTP_SECRET).confirmed_at = datetime.now(UTC)
         db.session.commit()
     return DEMO_TOTP_SECRET
+
+
+def _api_client(app: Flask, manager_email: str, reseller_id: int):
+    """A client that sends the probe manager's new API key, with every scope the manager may give, on every
+    request (`Authorization: Bearer <key>`), as a partner's system does; made as the keys page makes it."""
+    from sqlalchemy.orm import selectinload
+
+    from portal.accounts.models import Organization
+    from portal.api_keys.services import create_key, scopes_creator_holds
+    from portal.audit.services import Actor
+
+    with app.app_context():
+        manager = db.session.scalars(select(User).where(User.email == manager_email)
+                                     .options(selectinload(User.memberships))).one()
+        reseller = db.session.get(Organization, reseller_id)
+        _, token = create_key(reseller, manager, "bench", scopes_creator_holds(manager, reseller), sub_chain=None,
+                              expires_at=None, actor=Actor(user_id=manager.id))
+        db.session.commit()
+        db.session.remove()
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
+
+
+def _place_replayed_order(client) -> str:
+    """Place, untimed, the API order whose replays are timed (the same request, Idempotency-Key included); its
+    number."""
+    page = next(page for page in API_PAGES if page.body is not None)
+    response = client.open(page.path, method=page.method, headers=dict(page.headers), data=page.body,
+                           content_type="application/json")
+    if response.status_code != page.expect:
+        raise RuntimeError(f"could not place the API order (HTTP {response.status_code}: "
+                           f"{response.get_data(as_text=True)[:300]})")
+    wait_for_outbox()  # its confirmation email, before anything is timed
+    return response.get_json()["number"]
 
 
 def _sizes(text: str) -> list[int]:
@@ -134,7 +192,8 @@ def prepare(book: Book, url: str, workdir: Path, args: argparse.Namespace) -> tu
         db.session.remove()
     probe, fleet, shop = dataset.probe_book, dataset.probe_fleet, dataset.probe_storefront
     clients = {"anonymous": app.test_client(), "manager": app.test_client(), "staff": app.test_client(),
-               "customer": app.test_client()}
+               "customer": app.test_client(),
+               API: _api_client(app, dataset.probe_manager_email, dataset.probe_reseller_id)}
     sign_in(clients["manager"], dataset.probe_manager_email, dataset.password)
     staff_key = _enroll_staff(app, dataset.staff_email)
     sign_in(clients["staff"], dataset.staff_email, dataset.password, totp_secret=staff_key)
@@ -146,7 +205,7 @@ def prepare(book: Book, url: str, workdir: Path, args: argparse.Namespace) -> tu
     params = {"price_query": ids.price_query(), "license_key": probe.license_key,
               "customer_search": probe.customer_search, "customer_id": probe.customer_id,
               "location_id": fleet.location_id, "storefront_alias": shop.alias,
-              "storefront_product": shop.product_slug}
+              "storefront_product": shop.product_slug, "api_order_number": _place_replayed_order(clients[API])}
     return app, Target(engine, clients, params, forms)
 
 
@@ -208,6 +267,11 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         print(f"Growth: p95 (ms) on each book; goal pages: ≤ {GOAL_GROWTH:g}× from {runs[0].label} to "
               f"{runs[-1].label} and ≤ {GOAL_RATIO:g}× /help at {runs[-1].label}")
         print(growth_table(runs))
+    compared = pairs_table(runs)
+    if compared:
+        print()
+        print("Compared requests (p95 limit on the ratio, --check):")
+        print(compared)
     for book_label, r in failed:
         print(f"FAILED {r.page.name} as {r.page.who} at {book_label}: {r.error or sorted(r.statuses)}")
     for problem in problems:

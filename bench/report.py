@@ -4,7 +4,9 @@
 GOAL_RATIO × the anonymous /help's p95 of the same run, and at most GOAL_GROWTH × its own p95 at the smallest
 book. Every page must stay within its SQL statement budget on every book and send as many statements on each
 book (a count that grows with the book is a query per row). An informative page with its own `max_ratio` must
-keep p95 within it on every book. A page that did not answer as expected fails the run by itself.
+keep p95 within it on every book, and a page compared with another (`versus`, such as an API order's idempotent
+replay against a GET of that order) within `max_versus` × that page's p95 on every book. A page that did not answer
+as expected fails the run by itself.
 """
 
 from __future__ import annotations
@@ -93,6 +95,28 @@ def growth_table(runs: Sequence[BookRun]) -> str:
     return _format(rows, set(range(3, len(header))))
 
 
+def pairs(run: BookRun) -> list[tuple[PageResult, PageResult]]:
+    """The pages compared with another page of the run (`versus`), each with that page, both answered."""
+    by_name = {r.page.name: r for r in run.results}
+    found = []
+    for r in run.results:
+        other = by_name.get(r.page.versus) if r.page.versus else None
+        if other is not None and r.ok and other.ok:
+            found.append((r, other))
+    return found
+
+
+def pairs_table(runs: Sequence[BookRun]) -> str:
+    """Each compared page on each book: its p50 and p95, the other page's, and the ratios (empty without any)."""
+    rows = [("book", "page", "p50 ms", "p95 ms", "versus", "p50 ms", "p95 ms", "p50 ratio", "p95 ratio", "limit")]
+    for run in runs:
+        for r, other in pairs(run):
+            rows.append((run.label, r.page.name, f"{r.p50:.2f}", f"{r.p95:.2f}", other.page.name, f"{other.p50:.2f}",
+                         f"{other.p95:.2f}", f"{_div(r.p50, other.p50):.2f}", f"{_div(r.p95, other.p95):.2f}",
+                         f"{r.page.max_versus:g}×" if r.page.max_versus else ""))
+    return _format(rows, {2, 3, 5, 6, 7, 8}) if len(rows) > 1 else ""
+
+
 def check(runs: Sequence[BookRun]) -> list[str]:
     """Every violation (see the module docstring), as sentences; empty when all pages pass."""
     problems = []
@@ -124,6 +148,13 @@ def check(runs: Sequence[BookRun]) -> list[str]:
             if len(r.statements) > r.page.sql_budget:
                 problems.append(f"{r.page.name} as {r.page.who}: {len(r.statements)} SQL statements per request "
                                 f"at {run.label}; the budget is {r.page.sql_budget}")
+    for run in runs:
+        for r, other in pairs(run):
+            ratio = _div(r.p95, other.p95)
+            if r.page.max_versus is not None and ratio > r.page.max_versus:
+                problems.append(f"{r.page.name} as {r.page.who}: p95 {r.p95:.2f} ms at {run.label} is {ratio:.2f}× "
+                                f"the p95 of {other.page.name} ({other.p95:.2f} ms); its limit is "
+                                f"{r.page.max_versus:g}×")
     books = [_by_name(run) for run in runs]
     for r in last.results:
         key = (r.page.name, r.page.who)
@@ -148,6 +179,7 @@ def as_json(run: BookRun) -> list[dict]:
             "min_ms": _num(min(r.samples_ms, default=math.nan)), "max_ms": _num(max(r.samples_ms, default=math.nan)),
             "p50_ratio_to_baseline": _num(r50), "p95_ratio_to_baseline": _num(r95), "body_bytes": r.body_bytes,
             "sql_statements": len(r.statements), "sql_budget": r.page.sql_budget, "max_ratio": r.page.max_ratio,
+            "versus": r.page.versus, "max_versus": r.page.max_versus,
             "sql": r.statements, "samples_ms": [round(s, 3) for s in r.samples_ms],
         })
     return pages
