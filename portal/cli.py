@@ -47,6 +47,19 @@ def register_cli(app: Flask) -> None:
 
     app.cli.add_command(outbox)
 
+    api = AppGroup("api", help="The automation API's housekeeping.")
+
+    @api.command("sweep")
+    def sweep_command():
+        """Forget the answers stored under Idempotency-Keys more than 24 hours ago (replayed no longer)."""
+        from portal.api.idempotency import sweep
+
+        removed = sweep()
+        db.session.commit()
+        click.echo(f"api: {removed} idempotent answers older than 24 hours removed")
+
+    app.cli.add_command(api)
+
     from portal.billing.cli import register_billing_cli
 
     register_billing_cli(app)

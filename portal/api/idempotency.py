@@ -18,6 +18,7 @@ from flask import Response, current_app, g, request
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from portal import encryption
 from portal.api.problems import ApiProblem
 from portal.api_keys.models import IdempotentRequest
 from portal.db_types import utcnow
@@ -29,6 +30,8 @@ CLAIM_TIMEOUT = timedelta(minutes=2)
 WAIT_SECONDS = 15.0
 REPLAYED = "Idempotent-Replayed"
 _KEPT_HEADERS = ("Content-Type", "Location", "ETag")
+# Answers are kept encrypted: some carry a secret shown once (a webhook endpoint's signing secret).
+PURPOSE = b"portal idempotent answer"
 
 
 def _request_hash() -> str:
@@ -61,7 +64,11 @@ def _stored(api_key_id: int, key: str):
 
 
 def _replay(row) -> Response:
-    response = Response(row.response_body, status=row.status_code)
+    body = encryption.decrypt(row.response_body or "", PURPOSE)
+    if body is None:  # SECRET_KEY changed since: the answer cannot be given again
+        raise ApiProblem("conflict", "This Idempotency-Key's first answer can no longer be read. Use a new key.",
+                         field=HEADER)
+    response = Response(body, status=row.status_code)
     response.headers.update(row.response_headers or {})
     response.headers[REPLAYED] = "true"
     return response
@@ -139,11 +146,33 @@ def begin() -> Response | None:
             return _replay(row)
         if utcnow() - row.created_at > CLAIM_TIMEOUT and _take_over(row):
             g.idempotency = (api_key_id, key)
+            g.idempotency_recovered = row.recovery_point
             return None
         if time.monotonic() > deadline:
             raise ApiProblem("request-in-progress", "A request with this Idempotency-Key is still being "
                              "processed. Retry in a moment to get its answer.", headers={"Retry-After": "1"})
         time.sleep(0.05)
+
+
+def remember(point: str) -> None:
+    """Before work that commits on its own (a checkout, a card payment), with nothing of this request's pending
+    (the caller has committed): note on the claim what that work is (an order's checkout signature), committed at
+    once on a connection of its own, so that a retry taking over after a crash looks for it (`recovered`) before
+    doing it again. A point noted for work that never committed finds nothing, and the retry does the work."""
+    claimed = g.get("idempotency")
+    if claimed is None:
+        return
+    api_key_id, key = claimed
+    with db.engine.connect() as connection:
+        connection.execute(update(IdempotentRequest.__table__).where(
+            IdempotentRequest.api_key_id == api_key_id, IdempotentRequest.idempotency_key == key)
+            .values(recovery_point=point[:255]))
+        connection.commit()
+
+
+def recovered() -> str | None:
+    """What an earlier request with this key, which died before answering, had started (see `remember`)."""
+    return g.get("idempotency_recovered")
 
 
 def finish(response: Response) -> Response:
@@ -156,7 +185,8 @@ def finish(response: Response) -> Response:
     db.session.execute(
         update(IdempotentRequest)
         .where(IdempotentRequest.api_key_id == api_key_id, IdempotentRequest.idempotency_key == key)
-        .values(status_code=response.status_code, response_body=response.get_data(as_text=True),
+        .values(status_code=response.status_code,
+                response_body=encryption.encrypt(response.get_data(as_text=True), PURPOSE),
                 response_headers={h: response.headers[h] for h in _KEPT_HEADERS if h in response.headers}))
     return response
 

@@ -79,3 +79,6 @@ class IdempotentRequest(db.Model):
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
     response_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # What a request whose work commits on its own (a checkout, a card payment) had started, written before that
+    # commit: a retry that takes over an unanswered claim finds that work by it instead of doing it again.
+    recovery_point: Mapped[str | None] = mapped_column(String(255))

@@ -94,6 +94,9 @@ class Invoice(db.Model):
         # an organization's invoices from the vendor, newest first (the invoices list), read from the index
         Index("ix_invoice_org_issued", "organization_id", "issued_on", "id",
               postgresql_where=text("issuer_id IS NULL"), sqlite_where=text("issuer_id IS NULL")),
+        # the API's invoices of one status, newest first (GET /api/v1/invoices?status=), read from the index
+        Index("ix_invoice_org_status_issued", "organization_id", "status", "issued_on", "id",
+              postgresql_where=text("issuer_id IS NULL"), sqlite_where=text("issuer_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

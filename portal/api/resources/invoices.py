@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal.accounts.context import current_actor
+from portal.api import idempotency
 from portal.api.auth import requires_scope
 from portal.api.blueprints import key_blueprint
 from portal.api.conditional import check_if_match, resource_response
@@ -243,6 +244,8 @@ def pay_invoice(body: dict, invoice_number: str):
     if not can(current_user, Permission.PAY_INVOICES, org):
         raise ApiProblem("forbidden", f"The user who created this key may not pay {org.name}'s invoices: only its "
                          "Chain & User Managers may.")
+    if idempotency.recovered() == f"invoice:{number}" and invoice.status is InvoiceStatus.PAID:
+        return _paid_answer(number)  # this key's first request paid it, then died before answering
     check_if_match(invoice_detail_json(_detailed(number)))
     card = _saved_card(org, body["payment_method_id"])
     try:
@@ -253,6 +256,7 @@ def pay_invoice(body: dict, invoice_number: str):
     # charges, then records the payment and commits. Nothing of this request is pending but the key's last use;
     # committed first, so that the attempt's connection never waits on this session's write (SQLite's one writer).
     db.session.commit()
+    idempotency.remember(f"invoice:{number}")
     try:
         paying.pay_by_card(invoice, CardChoice(saved_card=card), gateway(), current_actor(), off_session=True)
     except BuyerMustAct:  # the bank wants the cardholder: nothing may be taken without them
@@ -270,7 +274,10 @@ def pay_invoice(body: dict, invoice_number: str):
             raise ApiProblem("payment-failed", error.message, field="payment_method_id") from None
         raise refused(error.message) from None
     db.session.expire_all()
-    paid = _detailed(number)
-    response = resource_response(invoice_detail_json(paid), status=201)
+    return _paid_answer(number)
+
+
+def _paid_answer(number: str):
+    response = resource_response(invoice_detail_json(_detailed(number)), status=201)
     response.headers["Location"] = url_for("api_invoices.get_invoice", invoice_number=number)
     return response

@@ -18,6 +18,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from portal import pricing
 from portal.accounts.context import current_actor
 from portal.accounts.models import Organization
+from portal.api import idempotency
 from portal.api.conditional import check_if_match
 from portal.api.problems import ApiProblem, refused
 from portal.api.schemas import MoneySchema, money_json
@@ -131,11 +132,11 @@ def _fail(error: RuleError) -> ApiProblem:
     return refused(error.message, _LINE_FIELDS.get(error.field, error.field))
 
 
-def _take_out(items: list, committed: bool) -> None:
-    """After a failed order: nothing of the request is kept, and items committed for a card leave the cart."""
+def _take_out(items: list) -> None:
+    """After a failed order: nothing of the request is kept, and the items committed for it leave the cart."""
     ids = [item.id for item in items]
     db.session.rollback()
-    if committed and ids:
+    if ids:
         db.session.execute(delete(CartItem).where(CartItem.id.in_(ids)).execution_options(synchronize_session=False))
         db.session.commit()
 
@@ -252,6 +253,12 @@ def register(blp, find: Callable[[str], License], license_json: Callable[[Licens
             order, its invoice, the change to the license and the emails. Send an Idempotency-Key to place it once
             whatever the retries."""
             org = active_organization()
+            earlier = idempotency.recovered()
+            placed = orders.find_order(org, earlier) if earlier else None
+            if placed is not None:  # this key's first request placed it, then died before answering
+                raise ApiProblem("conflict", f"This request (its Idempotency-Key) already placed order "
+                                 f"{placed.number}: read it at /api/v1/orders/{placed.number}.",
+                                 order_number=placed.number)
             license_ = find(key)
             _modifiable(license_, org)
             check_if_match(license_json(license_))
@@ -267,11 +274,9 @@ def register(blp, find: Callable[[str], License], license_json: Callable[[Licens
             except RuleError as error:
                 raise _fail(error) from None
             card = payment.kind is PaymentKind.CARD
-            if card:  # its payment attempt is written on a connection of its own: the items are committed first so
-                # that it does not wait behind them (they leave the cart again if the order fails)
-                db.session.commit()
-            else:
-                db.session.flush()
+            # committed first: a card's payment attempt and the Idempotency-Key's recovery point are written on
+            # connections of their own, which must not wait behind them (they leave the cart if the order fails)
+            db.session.commit()
             signature = ""
             try:
                 summary = orders.checkout_summary(org, items)
@@ -282,10 +287,11 @@ def register(blp, find: Callable[[str], License], license_json: Callable[[Licens
                                     f"{body['expected_total_minor']}: quote again.", field="expected_total_minor")
                 billing = orders.CheckoutDetails(**orders.BillingDetails.of(org).as_dict(),
                                                  purchase_order_number=body["purchase_order_number"].strip())
+                idempotency.remember(signature)
                 order = place_order(org, current_user, items, signature, summary.quote.total_minor, payment,
                                     billing, actor, gateway(), off_session=card)
             except BuyerMustAct:
-                _take_out(items, card)
+                _take_out(items)
                 intents.abandon(intents.Purchase(org.id, intents.Purpose.CHECKOUT, signature), gateway(),
                                 "the bank wants the cardholder to approve an API modification order (3-D Secure)")
                 raise ApiProblem("payment-failed", "The card's bank wants the cardholder to approve this payment "
@@ -293,17 +299,17 @@ def register(blp, find: Callable[[str], License], license_json: Callable[[Licens
                                  "placed. Modify the license in the portal, or pay by another method.",
                                  field="payment.payment_method_id") from None
             except orders.AlreadyPlaced:
-                _take_out(items, card)
+                _take_out(items)
                 raise ApiProblem("conflict", "This modification was ordered by another request at the same moment; "
                                  "nothing was charged twice.") from None
             except RuleError as error:
-                _take_out(items, card)
+                _take_out(items)
                 if error.field == CARD_FIELD:
                     raise ApiProblem("payment-failed", f"{error.message} No order was placed.",
                                      field="payment.payment_method_id") from None
                 raise refused(error.message, _LINE_FIELDS.get(error.field, error.field)) from None
             except BaseException:
-                _take_out(items, card)
+                _take_out(items)
                 raise
             invoice = db.session.scalars(select(Invoice).where(Invoice.order_id == order.id)).first()
             changed = db.session.scalars(select(License).where(License.id == license_.id).options(

@@ -22,6 +22,7 @@ from sqlalchemy.orm import selectinload
 from portal import pricing
 from portal.accounts.context import current_actor
 from portal.accounts.services import normalize_email
+from portal.api import idempotency
 from portal.api.auth import current_key, requires_scope
 from portal.api.blueprints import key_blueprint
 from portal.api.conditional import resource_response
@@ -346,7 +347,7 @@ def _assign(order: Order, email: str) -> str | None:
     licenses = list(db.session.scalars(
         select(License).join(OrderLine, License.order_line_id == OrderLine.id)
         .where(OrderLine.order_id == order.id).order_by(License.id)))
-    if not licenses:
+    if not licenses or all(lic.customer_id is not None for lic in licenses):
         return None
     try:
         assign_licenses(licenses, email, current_actor())
@@ -369,6 +370,9 @@ def place(body: dict):
     email = _assignee(org, body)
     payment = _payment_choice(org, body["payment"])
     billing = _billing(org, body)
+    earlier = _recovered_order(org)
+    if earlier is not None:  # this key's first request placed it, then died before answering
+        return _placed_answer(earlier, email)
     created = _put_in_cart(org, body["items"]) if body.get("items") else []
     items = created or cart_items(current_user, org)
     if not items:
@@ -381,6 +385,7 @@ def place(body: dict):
             priced_or_problem(summary)
         signature = summary.signature
         expected = body.get("expected_total_minor")
+        idempotency.remember(signature)
         order = place_order(org, current_user, items, signature,
                             summary.quote.total_minor if expected is None else expected, payment, billing,
                             current_actor(), gateway(), off_session=payment.kind is PaymentKind.CARD)
@@ -407,6 +412,17 @@ def place(body: dict):
     except BaseException:
         _take_out(created)
         raise
+    return _placed_answer(order, email)
+
+
+def _recovered_order(org) -> Order | None:
+    """The order an earlier, unanswered request with this Idempotency-Key placed, if it got that far."""
+    signature = idempotency.recovered()
+    return services.find_order(org, signature) if signature else None
+
+
+def _placed_answer(order: Order, email: str | None):
+    """201 with the order, its new licenses assigned to `email` first (unless they already are)."""
     problem = _assign(order, email) if email else None
     answer = {**order_json(_order(order.number)), "assignment_problem": problem}
     response = resource_response(answer, status=201)
