@@ -42,9 +42,33 @@ def answer_http_exception(error: HTTPException) -> Response:
     return problem_for_http_exception(error).response()
 
 
+def _nul_field(value, path: str = "") -> str | None:
+    """The dotted name of the first JSON string (or key) holding a NUL character, if one does."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for name, inner in items:
+        field = f"{path}.{name}" if path else str(name)
+        if "\x00" in str(name):
+            return field
+        found = _nul_field(inner, field)
+        if found is not None:
+            return found
+    return None
+
+
 def _refuse_nul_characters() -> None:
+    """No text the portal stores may hold a NUL character (PostgreSQL refuses it), in the query or the JSON body."""
     if holds_nul_characters():
         raise ApiProblem("malformed-request", NUL_MESSAGE)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        raise ApiProblem("malformed-request", "The JSON is nested too deeply.") from None
+    field = _nul_field(body) if body is not None else None
+    if field is not None:
+        raise ApiProblem("validation-error", NUL_MESSAGE, field=field, errors=[{"field": field,
+                                                                              "detail": NUL_MESSAGE}])
 
 
 def _finish(response: Response) -> Response:

@@ -8,7 +8,6 @@ A code is accepted once: the time step of the last one used is kept, and no code
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import io
@@ -17,13 +16,10 @@ import time
 
 import pyotp
 import segno
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import current_app
 from markupsafe import Markup
 from sqlalchemy import delete, or_, select, update
 
+from portal import encryption
 from portal.accounts.models import Organization, User
 from portal.accounts.passwords import verify_password
 from portal.audit.services import Actor, record
@@ -38,22 +34,16 @@ RECOVERY_CODES = 10
 WRONG_CODE = "That code is not right. Enter the 6-digit code your app shows now, or a recovery code."
 
 
-def _fernet() -> Fernet:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"portal two-step secret").derive(
-        current_app.config["SECRET_KEY"].encode())
-    return Fernet(base64.urlsafe_b64encode(key))
+PURPOSE = b"portal two-step secret"
 
 
 def _encrypt(secret: str) -> str:
-    return _fernet().encrypt(secret.encode()).decode()
+    return encryption.encrypt(secret, PURPOSE)
 
 
 def secret_of(credential: TwoStepCredential) -> str | None:
     """The credential's TOTP secret, or None when SECRET_KEY changed since it was stored."""
-    try:
-        return _fernet().decrypt(credential.secret_encrypted.encode()).decode()
-    except InvalidToken:
-        return None
+    return encryption.decrypt(credential.secret_encrypted, PURPOSE)
 
 
 def _hash(code: str) -> str:

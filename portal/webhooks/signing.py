@@ -14,10 +14,7 @@ import hmac
 import secrets
 import time
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import current_app
+from portal import encryption
 
 PREFIX = "whsec_"
 TOLERANCE_SECONDS = 5 * 60
@@ -63,19 +60,13 @@ def verify(secret: str, sent: dict[str, str], body: str, now: int | None = None)
                for candidate in lowered.get("webhook-signature", "").split())
 
 
-def _fernet() -> Fernet:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"portal webhook secret").derive(
-        current_app.config["SECRET_KEY"].encode())
-    return Fernet(base64.urlsafe_b64encode(key))
+PURPOSE = b"portal webhook secret"
 
 
 def encrypt(secret: str) -> str:
-    return _fernet().encrypt(secret.encode()).decode()
+    return encryption.encrypt(secret, PURPOSE)
 
 
 def decrypt(token: str) -> str | None:
     """The stored secret, or None when SECRET_KEY changed since it was stored."""
-    try:
-        return _fernet().decrypt(token.encode()).decode()
-    except InvalidToken:
-        return None
+    return encryption.decrypt(token, PURPOSE)

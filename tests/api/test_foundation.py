@@ -363,3 +363,21 @@ def test_the_document_is_openapi_3_1(client):
 
 
 _ = (Organization, datetime)
+
+
+def test_a_nul_character_anywhere_in_the_body_is_refused_by_name(probe_api):
+    client = probe_api("alice")
+    answer = client.post("/api/v1/probe/notes", json={"text": "a\x00b"})
+    assert answer.status_code == 422 and answer.get_json()["field"] == "text"
+    nested = client.post("/api/v1/probe/notes", json={"text": "ok", "extra": [{"x": "\x00"}]})
+    assert nested.status_code == 422 and nested.get_json()["field"] == "extra.0.x"
+
+
+def test_stored_answers_are_encrypted(probe_app, probe_api):
+    client = probe_api("alice")
+    first = client.post("/api/v1/probe/notes", json={"text": "secret-ish"}, headers={"Idempotency-Key": "enc"})
+    with probe_app.app_context():
+        stored = db.session.scalars(select(IdempotentRequest.response_body)).one()
+    assert "secret-ish" not in stored
+    again = client.post("/api/v1/probe/notes", json={"text": "secret-ish"}, headers={"Idempotency-Key": "enc"})
+    assert again.get_json() == first.get_json()
