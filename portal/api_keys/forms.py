@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField
+from wtforms import DateField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -24,6 +26,8 @@ class CreateKeyForm(FlaskForm):
                              description="What the key may do, and never more than you may do yourself.")
     # The chain's sub-chains are the view's to offer; a posted value that is not one is refused beside the field.
     sub_chain = SelectField("Limit to sub-chain", validate_choice=False, default=WHOLE_CHAIN)
+    # One per rendered form: a reload that sends the same POST again creates no second key (views.index).
+    form_id = HiddenField(default=lambda: uuid.uuid4().hex)
     expires_on = DateField("Expires on", validators=[Optional()],
                            description="Optional: the key stops working at the end of that day (UTC), at most two "
                                        "years from now. Leave empty for a key that works until revoked.")

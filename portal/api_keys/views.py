@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
@@ -26,6 +26,7 @@ bp = Blueprint("api_keys", __name__)
 
 KEYS_PER_PAGE = 50
 SUB_CHAIN_REFUSED = "Choose one of this chain's sub-chains, or the whole chain."
+USED_FORMS = "api_key_forms_used"  # the create forms that made a key, in this browser's session
 
 
 def _sub_chains(main_chain: Organization) -> list[Organization]:
@@ -39,14 +40,15 @@ def _expiry(day) -> datetime | None:
 
 
 def _page(form: CreateKeyForm, main_chain: Organization, *, status: int = 200, created: ApiKey | None = None,
-          token: str | None = None):
+          token: str | None = None, already_created: bool = False):
     if request.method == "POST":
         # A commit or a refused change's rollback expired the session's objects, the signed-in user included:
         # read the user again with the memberships the page's header shows.
         user_with_access(current_user.id)
     keys = window(services.keys_of(main_chain), request.args.get("page", 1, type=int), KEYS_PER_PAGE)
     response = render("api_keys/index.html", "api_keys/_keys.html", status=status, org=main_chain, keys=keys, form=form,
-                      created=created, token=token, now=utcnow(), confirm_form=ConfirmForm(),
+                      created=created, token=token, already_created=already_created, now=utcnow(),
+                      confirm_form=ConfirmForm(),
                       host=request.host_url.rstrip("/"))
     if token is not None:
         response.headers["Cache-Control"] = "no-store"  # the secret must not stay in any cache
@@ -63,6 +65,11 @@ def index():
     form.sub_chain.choices = [(WHOLE_CHAIN, "Whole chain")] + [(str(o.id), o.name) for o in sub_chains]
     if not form.is_submitted():
         return _page(form, main_chain)
+    used = session.get(USED_FORMS, [])
+    if form.form_id.data and form.form_id.data in used:  # the page reloaded: the key exists, its secret was shown
+        fresh = CreateKeyForm(formdata=None)
+        fresh.sub_chain.choices = form.sub_chain.choices
+        return _page(fresh, main_chain, already_created=True)
     by_id = {str(o.id): o for o in sub_chains}
     chosen = form.sub_chain.data or WHOLE_CHAIN
     if chosen != WHOLE_CHAIN and chosen not in by_id:
@@ -75,6 +82,7 @@ def index():
     if saved is None:
         return _page(form, main_chain, status=422)
     key, token = saved.value
+    session[USED_FORMS] = [*used, form.form_id.data][-20:]
     # The secret is in this page only, never in a redirect's URL or a flashed message.
     fresh = CreateKeyForm(formdata=None)
     fresh.sub_chain.choices = form.sub_chain.choices

@@ -204,3 +204,18 @@ def test_the_list_takes_the_same_statements_with_more_keys(app, login, demo):
         return counted.count
 
     assert grow(1) == grow(10)
+
+
+def test_sending_the_create_form_again_creates_no_second_key(app, demo, login):
+    """A reload of the page that showed the secret sends the same form again: no second key, no secret."""
+    alice = login("alice")
+    page = alice.page(PAGE)
+    data = {"name": "Shop", "scopes": ["catalog:read"]}
+    first = alice.submit(page, data, button="Create key")
+    assert first.status_code == 200 and "Copy this key now" in first.get_data(as_text=True)
+    again = alice.submit(page, data, button="Create key")  # the very same fields, its form id among them
+    text = again.get_data(as_text=True)
+    assert again.status_code == 200 and not TOKEN.search(text) and "already created" in text
+    assert len(_keys(app)) == 1
+    another = alice.submit(PAGE, data, button="Create key")  # a form opened anew makes a new key
+    assert TOKEN.search(another.get_data(as_text=True)) and len(_keys(app)) == 2
