@@ -149,7 +149,7 @@ def _addons_statement() -> Select:
 def _addons_of(ids: list[int]) -> dict[int, list[dict]]:
     found: dict[int, list[dict]] = defaultdict(list)
     if ids:
-        for license_id, slug, name in db.session.execute(_addons_statement(), {"ids": ids}):
+        for license_id, slug, name in db.session.connection().execute(_addons_statement(), {"ids": ids}):
             found[license_id].append({"slug": slug, "name": name})
     return found
 
