@@ -186,7 +186,7 @@ def test_navigation_shows_each_role_only_what_it_may_use(login, demo):
                             "Shipments", "Shop",
                             "Orders", "Invoices", "Payments", "Manage Subscriptions", "Reseller plan",
                             "Payment methods", "Users", "Sub-chains",
-                            "Transfers", "Installation partners", "Activity"]
+                            "Transfers", "Installation partners", "Activity", "API keys", "Webhooks"]
     assert nav("bob") == ["Account", "Licenses", "Renewals", "Customers", "Locations", "Devices", "Shipments", "Shop",
                           "Orders", "Invoices", "Payments"]
     assert nav("carol") == ["Account", "Licenses", "Locations", "Devices", "Shipments"]

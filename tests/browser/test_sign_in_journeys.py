@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 # reseller's also has its reseller plan.
 MANAGER = ("Account", "Licenses", "Renewals", "Activations", "Customers", "Locations", "Devices", "Shipments", "Shop",
            "Orders", "Invoices", "Payments", "Manage Subscriptions", "Payment methods", "Users", "Sub-chains",
-           "Transfers", "Installation partners", "Activity")
+           "Transfers", "Installation partners", "Activity", "API keys", "Webhooks")
 RESELLER_MANAGER = MANAGER[:13] + ("Reseller plan",) + MANAGER[13:]
 BUYER = ("Account", "Licenses", "Renewals", "Customers", "Locations", "Devices", "Shipments", "Shop", "Orders",
          "Invoices", "Payments")
