@@ -17,6 +17,7 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from hypothesis import settings
 from sqlalchemy import text
 from werkzeug.datastructures import MultiDict
 
@@ -24,6 +25,11 @@ from portal import create_app
 from portal.extensions import db, limiter
 from portal.outbox.background import wait_for_outbox
 from tests.forms import Page, fill, htmx_params
+
+# Property tests check what is computed, never how fast: no per-example deadline, which a busy CI machine (two
+# suites side by side on two cores) would trip at random.
+settings.register_profile("portal", deadline=None)
+settings.load_profile("portal")
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 CI = os.environ.get("PORTAL_CI") == "1"
