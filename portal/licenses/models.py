@@ -52,7 +52,7 @@ class License(db.Model):
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
     edition_id: Mapped[int] = mapped_column(ForeignKey("edition.id"))
     quantity: Mapped[int] = mapped_column(Integer)
-    order_line_id: Mapped[int | None] = mapped_column(ForeignKey("order_line.id"))
+    order_line_id: Mapped[int | None] = mapped_column(ForeignKey("order_line.id"), index=True)  # an order's licenses
     ms_expires_on: Mapped[date] = mapped_column(Date)
     # Maintenance & Support renews by itself on its expiry date (the renewal run bills it); off by default.
     auto_renew: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
