@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from portal.accounts.models import Organization, User
@@ -121,17 +122,22 @@ def revoke_key(key: ApiKey, actor: Actor) -> None:
     record(actor, "api_key.revoked", key, org.main_chain_id, name=key.name, prefix=key.prefix)
 
 
+@lru_cache(maxsize=1)
+def _key_by_hash() -> Select:
+    """find_usable_key's statement, built once (building it costs more than running it): parameter secret_hash.
+    The creator's memberships come with it: a call is allowed only while the creator may do the same
+    (authz.can)."""
+    return (select(ApiKey).where(ApiKey.secret_hash == bindparam("secret_hash"))
+            .options(joinedload(ApiKey.organization),
+                     joinedload(ApiKey.created_by).selectinload(User.memberships)))
+
+
 def find_usable_key(token: str, now: datetime) -> ApiKey | None:
     """The key a request's bearer token names, with its organization and creator, if it is neither revoked nor
     expired; None for anything else (an unknown token, a malformed one)."""
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN_LENGTH:
         return None
-    key = db.session.scalars(
-        select(ApiKey).where(ApiKey.secret_hash == token_hash(token))
-        # the creator's memberships: a call is allowed only while the creator may do the same (authz.can)
-        .options(joinedload(ApiKey.organization),
-                 joinedload(ApiKey.created_by).selectinload(User.memberships))
-    ).first()
+    key = db.session.scalars(_key_by_hash(), {"secret_hash": token_hash(token)}).first()
     return key if key is not None and key.usable(now) else None
 
 
