@@ -112,7 +112,7 @@ GOAL_PAGES: tuple[Page, ...] = (
 # The automation API (issue 16), as a partner's system calls it with the probe manager's key (every scope the manager
 # may give; bench.__main__.prepare creates it and sends it as `Authorization: Bearer <key>`). Its lists are goal
 # pages too (issue 18 item 1: "the API lists when they exist"); issue 16's own bar is the licenses list of 100 at
-# 100k licenses within 5× /help. An API request counts the key (1) and its creator's memberships (1) first.
+# 100k licenses within 5× /help. An API request counts its key, with the creator's memberships (1), first.
 API = "api"
 API_PREFIX = "/api/"
 # One order placed untimed when the book is prepared, then replayed: the same request, the same Idempotency-Key
@@ -123,14 +123,14 @@ API_ORDER_BODY = json.dumps({"items": [{"product": "mailsuite", "edition": "Prof
                              "payment": {"method": "invoice"}, "purchase_order_number": "BENCH-REPLAY"})
 API_ORDER_GET = "/api/v1/orders/<number>"
 API_PAGES: tuple[Page, ...] = (
-    Page("/api/v1/licenses?limit=100", API, sql_budget=4, goal=True),
-    Page("/api/v1/licenses?limit=25", API, sql_budget=4, goal=True),
-    Page("/api/v1/orders", API, sql_budget=3, goal=True),
-    Page("/api/v1/invoices", API, sql_budget=3, goal=True),
-    Page("/api/v1/customers", API, sql_budget=3, goal=True),
-    Page("/api/v1/licenses/{license_key}", API, sql_budget=4, label="/api/v1/licenses/<key>"),
-    Page("/api/v1/orders/{api_order_number}", API, sql_budget=6, label=API_ORDER_GET),
-    Page("/api/v1/orders", API, sql_budget=4, method="POST", body=API_ORDER_BODY, expect=201,
+    Page("/api/v1/licenses?limit=100", API, sql_budget=3, goal=True),
+    Page("/api/v1/licenses?limit=25", API, sql_budget=3, goal=True),
+    Page("/api/v1/orders", API, sql_budget=2, goal=True),
+    Page("/api/v1/invoices", API, sql_budget=2, goal=True),
+    Page("/api/v1/customers", API, sql_budget=2, goal=True),
+    Page("/api/v1/licenses/{license_key}", API, sql_budget=3, label="/api/v1/licenses/<key>"),
+    Page("/api/v1/orders/{api_order_number}", API, sql_budget=5, label=API_ORDER_GET),
+    Page("/api/v1/orders", API, sql_budget=3, method="POST", body=API_ORDER_BODY, expect=201,
          headers=(("Idempotency-Key", API_REPLAYED_KEY),), versus=API_ORDER_GET, max_versus=2.0,
          label="POST /api/v1/orders (Idempotency-Key replayed)"),
 )

@@ -125,11 +125,10 @@ def revoke_key(key: ApiKey, actor: Actor) -> None:
 @lru_cache(maxsize=1)
 def _key_by_hash() -> Select:
     """find_usable_key's statement, built once (building it costs more than running it): parameter secret_hash.
-    The creator's memberships come with it: a call is allowed only while the creator may do the same
-    (authz.can)."""
+    The creator's memberships come in the same statement: a call is allowed only while the creator may do the
+    same (authz.can)."""
     return (select(ApiKey).where(ApiKey.secret_hash == bindparam("secret_hash"))
-            .options(joinedload(ApiKey.organization),
-                     joinedload(ApiKey.created_by).selectinload(User.memberships)))
+            .options(joinedload(ApiKey.organization), joinedload(ApiKey.created_by).joinedload(User.memberships)))
 
 
 def find_usable_key(token: str, now: datetime) -> ApiKey | None:
@@ -137,7 +136,7 @@ def find_usable_key(token: str, now: datetime) -> ApiKey | None:
     expired; None for anything else (an unknown token, a malformed one)."""
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN_LENGTH:
         return None
-    key = db.session.scalars(_key_by_hash(), {"secret_hash": token_hash(token)}).first()
+    key = db.session.scalars(_key_by_hash(), {"secret_hash": token_hash(token)}).unique().first()
     return key if key is not None and key.usable(now) else None
 
 
