@@ -12,7 +12,7 @@ import marshmallow as ma
 from flask import jsonify
 from flask.views import MethodView
 from flask_login import current_user
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from portal import pricing
@@ -20,12 +20,12 @@ from portal.accounts.context import current_actor
 from portal.accounts.models import Organization
 from portal.api import idempotency
 from portal.api.conditional import check_if_match
+from portal.api.placing import OrderPaymentSchema, order_attempt, payment_choice
 from portal.api.problems import ApiProblem, refused
 from portal.api.schemas import MoneySchema, money_json
 from portal.api_keys.models import Scope
 from portal.authz import Permission, active_organization, can
 from portal.billing.models import Invoice
-from portal.cart.models import CartItem
 from portal.cart.services import add_modification
 from portal.catalog.models import PurchaseKind
 from portal.catalog.services import discount_bp, products_by_id
@@ -35,16 +35,10 @@ from portal.extensions import db
 from portal.licenses import modify
 from portal.licenses.models import License
 from portal.orders import services as orders
-from portal.orders.checkout import place_order
-from portal.orders.models import OrderLine, PaymentKind
-from portal.payments import intents
-from portal.payments.charges import CARD_FIELD, BuyerMustAct, CardChoice
-from portal.payments.gateway import gateway
-from portal.payments.models import PaymentMethod
+from portal.orders.models import OrderLine
+from portal.payments.charges import CARD_FIELD
 from portal.seller.taxes import tax_terms
 
-PAYMENT_METHODS = {"invoice": PaymentKind.INVOICE, "saved_card": PaymentKind.CARD, "wire": PaymentKind.WIRE,
-                   "ach": PaymentKind.ACH, "check": PaymentKind.CHECK}
 _LINE_FIELDS = {"edition": "edition", "quantity": "quantity", "addons": "addons", "key": "key",
                 "payment_kind": "payment.method", CARD_FIELD: "payment.payment_method_id",
                 "invoice_email": "billing.invoice_email", "address_line1": "billing.address_line1",
@@ -69,16 +63,8 @@ class ModificationSchema(ma.Schema):
                                                                                "plus the reinstatement charge."})
 
 
-class ModificationPaymentSchema(ma.Schema):
-    method = ma.fields.String(required=True, validate=ma.validate.OneOf(tuple(PAYMENT_METHODS)),
-                              metadata={"description": "invoice (accounts invoiced monthly), saved_card, or wire, "
-                                                       "ach, check where the account may use them."})
-    payment_method_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=2**63 - 1),
-                                          metadata={"description": "The saved card, for saved_card."})
-
-
 class ModificationOrderSchema(ModificationSchema):
-    payment = ma.fields.Nested(ModificationPaymentSchema, required=True)
+    payment = ma.fields.Nested(OrderPaymentSchema, required=True)
     purchase_order_number = ma.fields.String(load_default="", validate=ma.validate.Length(max=64))
     expected_total_minor = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=0, max=2**63 - 1),
                                              metadata={"description": "The quote's total: the order is refused "
@@ -126,19 +112,20 @@ def _quote_json(license_: License, changes: list[modify.Modification], quote: pr
 # ---------------------------------------------------------------- the changes asked for
 
 
-def _fail(error: RuleError) -> ApiProblem:
-    """A service's refusal as a 422 problem, after undoing whatever the request wrote."""
-    db.session.rollback()
+def _refusal(error: RuleError) -> ApiProblem:
+    """A service's refusal as a 422 problem, named by the request's field."""
     return refused(error.message, _LINE_FIELDS.get(error.field, error.field))
 
 
-def _take_out(items: list) -> None:
-    """After a failed order: nothing of the request is kept, and the items committed for it leave the cart."""
-    ids = [item.id for item in items]
+def _fail(error: RuleError) -> ApiProblem:
+    """A service's refusal as a 422 problem, after undoing whatever the request wrote."""
     db.session.rollback()
-    if ids:
-        db.session.execute(delete(CartItem).where(CartItem.id.in_(ids)).execution_options(synchronize_session=False))
-        db.session.commit()
+    return _refusal(error)
+
+
+def _ordered_twice(_placed: orders.AlreadyPlaced) -> ApiProblem:
+    return ApiProblem("conflict", "This modification was ordered by another request at the same moment; nothing "
+                      "was charged twice.")
 
 
 def _modifiable(license_: License, org: Organization) -> None:
@@ -184,20 +171,6 @@ def _changes(license_: License, body: dict, today: date) -> list[modify.Modifica
         purchase = PurchaseKind.RENEWAL if body["renew_ms"] else PurchaseKind.REINSTATEMENT
         changes.append(modify.quote_maintenance(license_, product, purchase, today, upgraded))
     return changes
-
-
-def _payment(org: Organization, payment: dict) -> orders.PaymentChoice:
-    kind = PAYMENT_METHODS[payment["method"]]
-    if kind is not PaymentKind.CARD:
-        return orders.PaymentChoice(kind)
-    card = None
-    if payment["payment_method_id"] is not None:
-        card = db.session.scalars(select(PaymentMethod).where(PaymentMethod.id == payment["payment_method_id"],
-                                                              PaymentMethod.organization_id == org.id)).first()
-    if card is None:
-        raise RuleError("Name one of your saved cards (GET it from the portal's payment methods).",
-                        field=CARD_FIELD)
-    return orders.PaymentChoice(kind, CardChoice(saved_card=card))
 
 
 # ---------------------------------------------------------------- the operations
@@ -268,49 +241,24 @@ def register(blp, find: Callable[[str], License], license_json: Callable[[Licens
             actor = current_actor()
             try:
                 changes = _changes(license_, body, utcnow().date())
-                payment = _payment(org, body["payment"])
+                payment = payment_choice(org, body["payment"])
                 # into the buyer's cart, as "Add to cart" on the Modify page puts them, then bought alone
                 items = [add_modification(current_user, org, change, change.list_minor, actor) for change in changes]
             except RuleError as error:
                 raise _fail(error) from None
-            card = payment.kind is PaymentKind.CARD
             # committed first: a card's payment attempt and the Idempotency-Key's recovery point are written on
             # connections of their own, which must not wait behind them (they leave the cart if the order fails)
             db.session.commit()
-            signature = ""
-            try:
+            with order_attempt(org, items, portal_hint="Modify the license in the portal", conflict=_ordered_twice,
+                               refusal=_refusal) as attempt:
                 summary = orders.checkout_summary(org, items)
-                signature = summary.signature
                 if body["expected_total_minor"] is not None and body["expected_total_minor"] != \
                         summary.quote.total_minor:
                     raise RuleError(f"The total is now {summary.quote.total_minor} (minor units), not "
                                     f"{body['expected_total_minor']}: quote again.", field="expected_total_minor")
                 billing = orders.CheckoutDetails(**orders.BillingDetails.of(org).as_dict(),
                                                  purchase_order_number=body["purchase_order_number"].strip())
-                idempotency.remember(signature)
-                order = place_order(org, current_user, items, signature, summary.quote.total_minor, payment,
-                                    billing, actor, gateway(), off_session=card)
-            except BuyerMustAct:
-                _take_out(items)
-                intents.abandon(intents.Purchase(org.id, intents.Purpose.CHECKOUT, signature), gateway(),
-                                "the bank wants the cardholder to approve an API modification order (3-D Secure)")
-                raise ApiProblem("payment-failed", "The card's bank wants the cardholder to approve this payment "
-                                 "(3-D Secure), which an API call cannot do: nothing was charged and no order was "
-                                 "placed. Modify the license in the portal, or pay by another method.",
-                                 field="payment.payment_method_id") from None
-            except orders.AlreadyPlaced:
-                _take_out(items)
-                raise ApiProblem("conflict", "This modification was ordered by another request at the same moment; "
-                                 "nothing was charged twice.") from None
-            except RuleError as error:
-                _take_out(items)
-                if error.field == CARD_FIELD:
-                    raise ApiProblem("payment-failed", f"{error.message} No order was placed.",
-                                     field="payment.payment_method_id") from None
-                raise refused(error.message, _LINE_FIELDS.get(error.field, error.field)) from None
-            except BaseException:
-                _take_out(items)
-                raise
+                order = attempt.place(items, summary, summary.quote.total_minor, payment, billing)
             invoice = db.session.scalars(select(Invoice).where(Invoice.order_id == order.id)).first()
             changed = db.session.scalars(select(License).where(License.id == license_.id).options(
                 joinedload(License.product), joinedload(License.edition), joinedload(License.customer),

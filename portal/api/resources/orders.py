@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import marshmallow as ma
 from flask import jsonify
 from flask_login import current_user
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal import pricing
@@ -28,6 +28,7 @@ from portal.api.blueprints import key_blueprint
 from portal.api.conditional import resource_response
 from portal.api.pagination import Order as PageOrder
 from portal.api.pagination import PageQuery, page_json, page_schema, paginate
+from portal.api.placing import MAX_ID, METHOD_OF_KIND, METHODS, OrderPaymentSchema, order_attempt, payment_choice
 from portal.api.problems import ApiProblem, not_found, refused
 from portal.api.resources.catalog import PROBLEM, ItemSchema, configured, priced_or_problem, rule_problem
 from portal.api.schemas import MoneySchema, money_json
@@ -43,20 +44,12 @@ from portal.extensions import db
 from portal.licenses.models import License
 from portal.licenses.services import assign_licenses
 from portal.orders import services
-from portal.orders.checkout import place_order
-from portal.orders.models import Order, OrderLine, PaymentKind
-from portal.payments import intents
-from portal.payments.charges import CARD_FIELD, BuyerMustAct, CardChoice
-from portal.payments.gateway import gateway
-from portal.payments.models import PaymentMethod
+from portal.orders.models import Order, OrderLine
+from portal.payments.charges import CARD_FIELD
 
 blp = key_blueprint("api_orders", __name__, url_prefix="/orders", description="Orders: place one (from the cart "
                     "or from items), the history newest first, one order with its licenses and invoice.")
 
-MAX_ID = 2**63 - 1
-METHODS = {"invoice": PaymentKind.INVOICE, "saved_card": PaymentKind.CARD, "wire": PaymentKind.WIRE,
-           "ach": PaymentKind.ACH, "check": PaymentKind.CHECK}
-METHOD_OF_KIND = {kind: name for name, kind in METHODS.items()}
 # The checkout's field names, as this operation's request names them.
 FIELDS = {"payment_kind": "payment.method", CARD_FIELD: "payment.payment_method_id", "email": "assign_to",
           "purchase_order_number": "purchase_order_number", "storefront_alias": "items"}
@@ -67,17 +60,6 @@ REQUIRED_BILLING = ("legal_name", "address_line1", "city", "postal_code", "count
 
 
 # ---------------------------------------------------------------- shapes
-
-
-class OrderPaymentSchema(ma.Schema):
-    method = ma.fields.String(required=True, validate=ma.validate.OneOf(list(METHODS)),
-                              metadata={"description": "`invoice` (accounts invoiced monthly), `saved_card` (one "
-                                                       "of your saved cards, charged now), or `wire`, `ach`, "
-                                                       "`check` where your account may use them."})
-    payment_method_id = ma.fields.Integer(load_default=None, allow_none=True, strict=True,
-                                          validate=ma.validate.Range(min=1, max=MAX_ID),
-                                          metadata={"description": "`saved_card`: the saved card's id (default: "
-                                                                   "your default card)."})
 
 
 class OrderBillingSchema(ma.Schema):
@@ -271,25 +253,6 @@ def get_order(number: str):
 # ---------------------------------------------------------------- placing
 
 
-def _payment_choice(org, payment: dict) -> services.PaymentChoice:
-    kind = METHODS[payment["method"]]
-    if kind is not PaymentKind.CARD:
-        if payment.get("payment_method_id") is not None:
-            raise refused("Only `saved_card` takes a payment_method_id.", "payment.payment_method_id")
-        return services.PaymentChoice(kind)
-    stmt = select(PaymentMethod).where(PaymentMethod.organization_id == org.id)
-    if payment.get("payment_method_id") is not None:
-        stmt = stmt.where(PaymentMethod.id == payment["payment_method_id"])
-    else:
-        stmt = stmt.where(PaymentMethod.is_default.is_(True))
-    card = db.session.scalars(scoped_to(org, stmt, PaymentMethod.organization_id, current_user, Permission.BUY)
-                              .order_by(PaymentMethod.id)).first()
-    if card is None:
-        raise refused("Choose one of your saved cards (a manager saves cards at /payment-methods).",
-                      "payment.payment_method_id")
-    return services.PaymentChoice(kind, CardChoice(saved_card=card))
-
-
 def _billing(org, body: dict) -> services.CheckoutDetails:
     """The account's billing details, with those the request gives in their place, checked as the form does."""
     values = {**services.BillingDetails.of(org).as_dict(), **(body.get("billing") or {})}
@@ -333,15 +296,6 @@ def _put_in_cart(org, items: list[dict]) -> list[CartItem]:
     return created
 
 
-def _take_out(created: list[CartItem]) -> None:
-    """After a failed order: the items put in the cart for it leave it again (those still there)."""
-    db.session.rollback()
-    if created:
-        db.session.execute(delete(CartItem).where(CartItem.id.in_([i.id for i in created]))
-                           .execution_options(synchronize_session=False))
-        db.session.commit()
-
-
 def _assign(order: Order, email: str) -> str | None:
     """Assign the order's new licenses to `email` (the licenses page's service); why not, if it could not."""
     licenses = list(db.session.scalars(
@@ -368,7 +322,7 @@ def place(body: dict):
     licenses to a customer at once. Send an Idempotency-Key: a retry then returns the same order."""
     org = active_organization()
     email = _assignee(org, body)
-    payment = _payment_choice(org, body["payment"])
+    payment = payment_choice(org, body["payment"])
     billing = _billing(org, body)
     earlier = _recovered_order(org)
     if earlier is not None:  # this key's first request placed it, then died before answering
@@ -378,40 +332,20 @@ def place(body: dict):
     if not items:
         raise refused("Your cart is empty: add items (POST /api/v1/cart/items) or send them as `items`.",
                       "from_cart")
-    signature = ""
-    try:
+    def conflict(placed: services.AlreadyPlaced) -> ApiProblem:
+        found = services.find_order(org, placed.order_key)
+        return ApiProblem("conflict", f"This cart was already placed as order {found.number}." if found else
+                          "Another order was placed from this cart at the same moment; nothing was charged.",
+                          order_number=found.number if found else None)
+
+    with order_attempt(org, created, portal_hint="Place this order in the portal (/checkout)", conflict=conflict,
+                       refusal=lambda error: rule_problem(error, fields=FIELDS)) as attempt:
         summary = services.checkout_summary(org, items)
         if created:
             priced_or_problem(summary)
-        signature = summary.signature
         expected = body.get("expected_total_minor")
-        idempotency.remember(signature)
-        order = place_order(org, current_user, items, signature,
-                            summary.quote.total_minor if expected is None else expected, payment, billing,
-                            current_actor(), gateway(), off_session=payment.kind is PaymentKind.CARD)
-    except BuyerMustAct:
-        _take_out(created)
-        intents.abandon(intents.Purchase(org.id, intents.Purpose.CHECKOUT, signature), gateway(),
-                        "the bank wants the cardholder to approve an API order (3-D Secure)")
-        raise ApiProblem("payment-failed", "The card's bank wants the cardholder to approve this payment (3-D "
-                         "Secure), which an API call cannot do: nothing was charged and no order was placed. Place "
-                         "this order in the portal (/checkout), or pay by another method.",
-                         field="payment.payment_method_id") from None
-    except services.AlreadyPlaced as placed:
-        _take_out(created)
-        found = services.find_order(org, placed.order_key)
-        raise ApiProblem("conflict", f"This cart was already placed as order {found.number}." if found else
-                         "Another order was placed from this cart at the same moment; nothing was charged.",
-                         order_number=found.number if found else None) from None
-    except RuleError as error:
-        _take_out(created)
-        if error.field == CARD_FIELD:
-            raise ApiProblem("payment-failed", f"{error.message} No order was placed.",
-                             field="payment.payment_method_id") from None
-        raise rule_problem(error, fields=FIELDS) from None
-    except BaseException:
-        _take_out(created)
-        raise
+        order = attempt.place(items, summary, summary.quote.total_minor if expected is None else expected, payment,
+                              billing)
     return _placed_answer(order, email)
 
 
