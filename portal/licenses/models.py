@@ -38,14 +38,14 @@ class License(db.Model):
               postgresql_where=text("customer_id IS NOT NULL"), sqlite_where=text("customer_id IS NOT NULL")),
         Index("ix_license_customer_ms", "customer_id", "ms_expires_on", "id",
               postgresql_where=text("customer_id IS NOT NULL"), sqlite_where=text("customer_id IS NOT NULL")),
-        # A reseller's M&S by date (the renewals window, the home page's renewals ahead), read from the index alone;
-        # it also serves every lookup by owner.
-        Index("ix_license_owner_ms", "owner_id", "ms_expires_on"),
+        # A reseller's M&S by date (the renewals window, the home page's renewals ahead), read from the index alone,
+        # and its whole book in the API's order (ms_expires_on, id); it also serves every lookup by owner.
+        Index("ix_license_owner_ms_id", "owner_id", "ms_expires_on", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(32), unique=True)
-    owner_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))  # the buyer; ix_license_owner_ms
+    owner_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))  # the buyer; ix_license_owner_ms_id
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))  # ix_license_customer_ms
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

@@ -12,7 +12,7 @@ import marshmallow as ma
 from flask import jsonify, url_for
 from flask.views import MethodView
 from flask_login import current_user
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from portal.accounts.context import current_actor
@@ -26,7 +26,7 @@ from portal.api.resources import modifications
 from portal.api_keys.models import Scope
 from portal.authz import Permission, active_organization, can, chain_ids
 from portal.catalog.models import AddOn, Edition, Product
-from portal.db_types import utcnow
+from portal.db_types import among, utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.licenses import services
@@ -40,7 +40,7 @@ blp = key_blueprint("api_licenses", __name__, url_prefix="/licenses",
 PROBLEMS = {code: {"$ref": "#/components/responses/Problem"} for code in ("400", "401", "403", "404", "422", "429")}
 
 # The list's order, M&S ending soonest first: the order of the indexes that serve each scope and filter
-# (ix_license_owner_ms for a reseller's book, ix_license_unassigned_ms for its stock, ix_license_customer_ms for a
+# (ix_license_owner_ms_id for a reseller's book, ix_license_unassigned_ms for its stock, ix_license_customer_ms for a
 # customer's licenses and an end customer's entitlements), so a page is an index range whatever the book's size.
 ORDER = Order(columns=(License.ms_expires_on, License.id), descending=False, parse=(date.fromisoformat,))
 
@@ -137,19 +137,20 @@ def _list_statement() -> Select:
             .outerjoin(customer, customer.id == License.customer_id))
 
 
-@lru_cache(maxsize=1)
-def _addons_statement() -> Select:
+@lru_cache(maxsize=2)
+def _addons_statement(dialect: str) -> Select:
     """The add-ons of a page's licenses, in the order License.addons has (by position)."""
     return (select(license_addon.c.license_id, AddOn.slug, AddOn.name)
             .join(AddOn, AddOn.id == license_addon.c.addon_id)
-            .where(license_addon.c.license_id.in_(bindparam("ids", expanding=True)))
+            .where(among(license_addon.c.license_id, "ids", dialect))
             .order_by(AddOn.position))
 
 
 def _addons_of(ids: list[int]) -> dict[int, list[dict]]:
     found: dict[int, list[dict]] = defaultdict(list)
     if ids:
-        for license_id, slug, name in db.session.connection().execute(_addons_statement(), {"ids": ids}):
+        connection = db.session.connection()
+        for license_id, slug, name in connection.execute(_addons_statement(connection.dialect.name), {"ids": ids}):
             found[license_id].append({"slug": slug, "name": name})
     return found
 
