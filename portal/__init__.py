@@ -9,6 +9,7 @@ from flask import Flask
 from portal import config as config_module
 from portal import observability, routing
 from portal.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+from portal.json_output import OrjsonProvider
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -18,6 +19,7 @@ def create_app(config: dict | None = None) -> Flask:
     # Tests give each run its own instance folder (stored invoice PDFs live there).
     instance = (config or {}).get("INSTANCE_PATH") or config_module.INSTANCE
     app = Flask(__name__, instance_path=str(instance))
+    app.json = OrjsonProvider(app)
     app.config.update(config_module.DEFAULTS)
     if config is None:
         app.config.update(config_module.Settings.from_environ().as_flask_config())
