@@ -96,6 +96,23 @@ def test_a_reseller_reads_its_book_page_by_page_soonest_m_and_s_first_and_stably
         "assigned", "Professional", 25, "mailsuite")
 
 
+def test_a_listed_license_is_the_license_itself_with_its_add_ons_in_order(app, api, book):
+    """The list reads plain rows and the add-ons joined around its page: each item is exactly GET of that license,
+    whatever the page's size (a license's add-ons never take a page's place)."""
+    with app.app_context():
+        northwind = _org("Northwind IT")
+        keys = [make_license(northwind, addons=("activesync", "antispam"),
+                             ms_expires_on=TODAY + timedelta(days=5 + i)).key for i in range(3)]
+        db.session.commit()
+    client = api("alice")
+    for limit in (1, 2, 100):
+        listed = {lic["key"]: lic for lic in _all(client, limit=limit)}
+        assert len(listed) == len(_book_keys(app, "Northwind IT"))
+        for key in [*keys, book["resold"], book["stock"]]:
+            assert listed[key] == client.get(f"/api/v1/licenses/{key}").get_json(), (limit, key)
+        assert [a["slug"] for a in listed[keys[0]]["addons"]] == ["antispam", "activesync"]
+
+
 def test_each_filter_narrows_the_book(app, api, book):
     client = api("alice")
     unassigned = _all(client, "&status=unassigned", limit=3)
