@@ -123,8 +123,8 @@ API_ORDER_BODY = json.dumps({"items": [{"product": "mailsuite", "edition": "Prof
                              "payment": {"method": "invoice"}, "purchase_order_number": "BENCH-REPLAY"})
 API_ORDER_GET = "/api/v1/orders/<number>"
 API_PAGES: tuple[Page, ...] = (
-    Page("/api/v1/licenses?limit=100", API, sql_budget=2, goal=True),
-    Page("/api/v1/licenses?limit=25", API, sql_budget=2, goal=True),
+    Page("/api/v1/licenses?limit=100", API, sql_budget=3, goal=True),
+    Page("/api/v1/licenses?limit=25", API, sql_budget=3, goal=True),
     Page("/api/v1/orders", API, sql_budget=2, goal=True),
     Page("/api/v1/invoices", API, sql_budget=2, goal=True),
     Page("/api/v1/customers", API, sql_budget=2, goal=True),

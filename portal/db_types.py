@@ -5,7 +5,8 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Enum, TypeDecorator
+from sqlalchemy import BigInteger, DateTime, Enum, TypeDecorator, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 
 
 def utcnow() -> datetime:
@@ -34,3 +35,12 @@ def str_enum(cls: type[enum.Enum], name: str) -> Enum:
     """A Python enum stored by value as a portable VARCHAR with a CHECK constraint (same on SQLite and PostgreSQL)."""
     return Enum(cls, name=name, native_enum=False, create_constraint=True, length=24,
                 values_callable=lambda members: [m.value for m in members], validate_strings=True)
+
+
+def among(column, name: str, dialect: str):
+    """`column IN (:name)` for a list of ids sent as one parameter. On PostgreSQL `column = ANY(:name)` with one
+    array: the statement's text is the same whatever the list's length, so the driver caches and prepares it (an
+    expanded IN of 100 ids is 100 placeholders, a new text to parse each time). Elsewhere an expanding IN."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(BigInteger)))
+    return column.in_(bindparam(name, expanding=True))

@@ -11,12 +11,12 @@ from portal.extensions import db
 from tests.factories import make_invoice, make_license, make_order, make_org
 
 # Statements per answer: the key with its organization, its creator and the creator's memberships (1), then
-# the operation's own: a page (1; the licenses' with their add-ons joined around it); the catalog's products,
-# editions, prices and add-ons. The budgets hold from a handful of rows to many.
+# the operation's own: a page (1), and for licenses their add-ons (1); the catalog's products, editions, prices
+# and add-ons. The budgets hold from a handful of rows to many.
 BUDGET = {
     "/api/v1/catalog/products": 5,
-    "/api/v1/licenses?limit=100": 2,
-    "/api/v1/licenses?status=assigned&limit=25": 2,
+    "/api/v1/licenses?limit=100": 3,
+    "/api/v1/licenses?status=assigned&limit=25": 3,
     "/api/v1/orders?limit=100": 2,
     "/api/v1/invoices?limit=100": 2,
     "/api/v1/customers?limit=100": 2,

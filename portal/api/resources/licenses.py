@@ -20,13 +20,13 @@ from portal.accounts.models import Organization
 from portal.api.auth import requires_scope
 from portal.api.blueprints import key_blueprint
 from portal.api.conditional import check_if_match, resource_response
-from portal.api.pagination import Order, Page, PageQuery, decode_cursor, encode_cursor, page_json, page_schema
+from portal.api.pagination import Order, PageQuery, decode_cursor, page_json, page_schema, paginate_rows
 from portal.api.problems import ApiProblem, not_found, refused
 from portal.api.resources import modifications
 from portal.api_keys.models import Scope
 from portal.authz import Permission, active_organization, can, chain_ids
 from portal.catalog.models import AddOn, Edition, Product
-from portal.db_types import utcnow
+from portal.db_types import among, utcnow
 from portal.errors import RuleError
 from portal.extensions import db
 from portal.licenses import services
@@ -137,31 +137,22 @@ def _list_statement() -> Select:
             .outerjoin(customer, customer.id == License.customer_id))
 
 
-def _page_with_addons(stmt: Select, *, limit: int, cursor: str | None) -> tuple[Page, dict[int, list[dict]]]:
-    """One page of the list and its licenses' add-ons, in one statement: the page (an index range under a LIMIT)
-    as a subquery, its licenses' add-ons joined around it. A page's rows come back one per license and add-on, in
-    no promised order; they are put back in the list's order here (and the add-ons in theirs, by position), so no
-    database sorts more than a page. A second statement for the add-ons cost as much as the page's own on
-    PostgreSQL (a round trip and a plan)."""
-    if cursor:
-        stmt = stmt.where(ORDER.after(decode_cursor(cursor, len(ORDER.columns))))
-    page = stmt.order_by(*ORDER.order_by()).limit(limit + 1).subquery("page")
-    joined = (select(page, AddOn.position, AddOn.slug, AddOn.name)
-              .outerjoin(license_addon, license_addon.c.license_id == page.c.id)
-              .outerjoin(AddOn, AddOn.id == license_addon.c.addon_id))
-    width = len(page.c)
-    licenses: dict[int, tuple] = {}
-    addons: dict[int, list[tuple]] = defaultdict(list)
-    for row in db.session.connection().execute(joined):
-        licenses.setdefault(row[0], row[:width])
-        if row[width + 1] is not None:
-            addons[row[0]].append(row[width:])
-    rows = sorted(licenses.values(), key=lambda row: (row[4], row[0]))  # (ms_expires_on, id): ORDER
-    more = len(rows) > limit
-    rows = rows[:limit]
-    ordered = {license_id: [{"slug": slug, "name": name} for _, slug, name in sorted(found)]
-               for license_id, found in addons.items()}
-    return Page(rows, encode_cursor((rows[-1][4], rows[-1][0])) if more and rows else None), ordered
+@lru_cache(maxsize=2)
+def _addons_statement(dialect: str) -> Select:
+    """The add-ons of a page's licenses, in the order License.addons has (by position)."""
+    return (select(license_addon.c.license_id, AddOn.slug, AddOn.name)
+            .join(AddOn, AddOn.id == license_addon.c.addon_id)
+            .where(among(license_addon.c.license_id, "ids", dialect))
+            .order_by(AddOn.position))
+
+
+def _addons_of(ids: list[int]) -> dict[int, list[dict]]:
+    found: dict[int, list[dict]] = defaultdict(list)
+    if ids:
+        connection = db.session.connection()
+        for license_id, slug, name in connection.execute(_addons_statement(connection.dialect.name), {"ids": ids}):
+            found[license_id].append({"slug": slug, "name": name})
+    return found
 
 
 def _options() -> tuple:
@@ -253,7 +244,9 @@ class Licenses(MethodView):
             except (TypeError, ValueError):
                 raise ApiProblem("validation-error", "This cursor is not one this list returned. Start again "
                                  "without a cursor.", field="cursor") from None
-        page, addons = _page_with_addons(stmt, limit=query["limit"], cursor=query["cursor"])
+        page = paginate_rows(db.session, stmt, ORDER, limit=query["limit"], cursor=query["cursor"],
+                             key=lambda row: (row.ms_expires_on, row.id))
+        addons = _addons_of([row[0] for row in page.items])
         today = utcnow().date()
         return jsonify(page_json(page, lambda row: license_row_json(row, addons.get(row[0], []), today)))
 
