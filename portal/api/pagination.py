@@ -100,18 +100,6 @@ def paginate(session, stmt: Select, order: Order, *, limit: int, cursor: str | N
     return Page(rows, encode_cursor(key(rows[-1])) if more and rows else None)
 
 
-def paginate_rows(session, stmt: Select, order: Order, *, limit: int, cursor: str | None,
-                  key: Callable[[object], Sequence]) -> Page:
-    """paginate() for a select of columns: the page's items are plain rows rather than ORM objects (read on the
-    session's connection: the ORM's execution around a select of columns costs more than the statement)."""
-    if cursor:
-        stmt = stmt.where(order.after(decode_cursor(cursor, len(order.columns))))
-    rows = session.connection().execute(stmt.order_by(*order.order_by()).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, encode_cursor(key(rows[-1])) if more and rows else None)
-
-
 def page_json(page: Page, serialize: Callable[[object], dict]) -> dict:
     return {"data": [serialize(item) for item in page.items], "has_more": page.has_more,
             "next_cursor": page.next_cursor}
