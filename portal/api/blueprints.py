@@ -75,7 +75,7 @@ def _read_outside_a_transaction() -> None:
     """GET and HEAD change nothing but the key's last use (written at most once a minute): their statements run
     in autocommit, without a transaction's BEGIN and COMMIT, two round trips of four on PostgreSQL for a list (where
     each statement of READ COMMITTED reads its own snapshot in a transaction too)."""
-    if request.method in ("GET", "HEAD"):
+    if request.method in ("GET", "HEAD") and not db.session().in_transaction():  # not if a hook read already
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 

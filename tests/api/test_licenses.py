@@ -388,3 +388,13 @@ def test_a_card_that_does_not_pay_keeps_no_order_and_no_cart_item(app, api, book
     with app.app_context():
         assert db.session.scalar(select(License.ms_expires_on).where(License.key == book["resold"])) == \
             TODAY + timedelta(days=60)
+
+
+def test_a_browser_signed_in_to_the_portal_reads_the_api_with_a_key(app, login, api, book):
+    """A page's cookie makes the portal read the signed-in user before the API's hooks run: the list still
+    answers (its reads join the transaction already begun instead of asking for autocommit)."""
+    browser = login("alice")
+    token = api("alice").token
+    response = browser.get("/api/v1/licenses?limit=5", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.get_json()
+    assert len(response.get_json()["data"]) == 5
