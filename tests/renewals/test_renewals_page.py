@@ -9,7 +9,7 @@ import csv
 import html
 import io
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -22,7 +22,11 @@ from portal.extensions import db
 from portal.licenses.services import one_year_after
 from tests.factories import make_license, make_org
 
-TODAY = utcnow().date
+
+def TODAY() -> date:  # noqa: N802 - read as the constant it stood for
+    """Today in UTC, read when called: the portal's clock (`utcnow().date` bound at import stayed on the day the
+    suite started, so a run that crossed midnight priced the reinstatement a day later than the test expected)."""
+    return utcnow().date()
 
 
 @pytest.fixture
