@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import marshmallow as ma
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, and_, bindparam, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from portal.api.problems import ApiProblem
@@ -68,7 +68,29 @@ class Order:
 
     def after(self, values: list):
         """WHERE (c1, c2, …) comes after `values` in this order (expanded, so every database uses the index)."""
-        values = [p(v) for p, v in zip(self.parse, values, strict=False)] + values[len(self.parse):]
+        return self._beyond(self._parsed(values))
+
+    def after_bound(self):
+        """after() over bound parameters `cursor_0`, `cursor_1`, … (cursor_params gives their values), for a
+        statement built once and reused; the first column is bounded too, so that every database starts the index
+        range at the cursor (the expanded OR alone may be read as a filter over the whole range)."""
+        bounds = [bindparam(f"cursor_{i}") for i in range(len(self.columns))]
+        first = self.columns[0] <= bounds[0] if self.descending else self.columns[0] >= bounds[0]
+        return and_(first, self._beyond(bounds))
+
+    def cursor_params(self, cursor: str) -> dict:
+        """The values of after_bound()'s parameters for a cursor of this list; a problem if it is not one."""
+        try:
+            values = self._parsed(decode_cursor(cursor, len(self.columns)))
+        except (TypeError, ValueError):
+            raise ApiProblem("validation-error", "This cursor is not one this list returned. Start again without a "
+                             "cursor.", field="cursor") from None
+        return {f"cursor_{i}": value for i, value in enumerate(values)}
+
+    def _parsed(self, values: list) -> list:
+        return [p(v) for p, v in zip(self.parse, values, strict=False)] + values[len(self.parse):]
+
+    def _beyond(self, values: list):
         clauses = []
         for i, column in enumerate(self.columns):
             beyond = column < values[i] if self.descending else column > values[i]
@@ -94,7 +116,11 @@ def paginate(session, stmt: Select, order: Order, *, limit: int, cursor: str | N
     """One page of `stmt` in `order`; `key(row)` gives a row's values of the order's columns."""
     if cursor:
         stmt = stmt.where(order.after(decode_cursor(cursor, len(order.columns))))
-    rows = list(session.scalars(stmt.order_by(*order.order_by()).limit(limit + 1)).unique())
+    return page_of(list(session.scalars(stmt.order_by(*order.order_by()).limit(limit + 1)).unique()), limit, key)
+
+
+def page_of(rows: list, limit: int, key: Callable[[object], Sequence]) -> Page:
+    """The page of up to `limit` rows read with one more (whose presence says there is a next page)."""
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows, encode_cursor(key(rows[-1])) if more and rows else None)

@@ -12,7 +12,7 @@ import marshmallow as ma
 from flask import jsonify, url_for
 from flask.views import MethodView
 from flask_login import current_user
-from sqlalchemy import Integer, Select, and_, bindparam, or_, select
+from sqlalchemy import Integer, Select, bindparam, or_, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from portal.accounts.context import current_actor
@@ -20,7 +20,7 @@ from portal.accounts.models import Organization
 from portal.api.auth import requires_scope
 from portal.api.blueprints import key_blueprint
 from portal.api.conditional import check_if_match, resource_response
-from portal.api.pagination import Order, Page, PageQuery, decode_cursor, encode_cursor, page_json, page_schema
+from portal.api.pagination import Order, PageQuery, page_json, page_of, page_schema
 from portal.api.problems import ApiProblem, not_found, refused
 from portal.api.resources import modifications
 from portal.api_keys.models import Scope
@@ -210,12 +210,7 @@ _FILTERS = {"customer_id": lambda: License.customer_id == bindparam("customer_id
             "product_id": lambda: License.product_id == bindparam("product_id"),
             "ms_expires_before": lambda: License.ms_expires_on < bindparam("ms_expires_before"),
             "ms_expires_after": lambda: License.ms_expires_on > bindparam("ms_expires_after"),
-            # after the cursor in ORDER (expanded), with the order's first column bounded too, so that every
-            # database starts the index range at the cursor (the OR alone may be read as a filter over the range)
-            "cursor": lambda: and_(License.ms_expires_on >= bindparam("cursor_ms"),
-                                   or_(License.ms_expires_on > bindparam("cursor_ms"),
-                                       and_(License.ms_expires_on == bindparam("cursor_ms"),
-                                            License.id > bindparam("cursor_id"))))}
+            "cursor": ORDER.after_bound}
 
 
 @lru_cache(maxsize=128)
@@ -232,16 +227,6 @@ def _page_statement(reseller_book: bool, status: str | None, filters: tuple[str,
     for name in filters:
         stmt = stmt.where(_FILTERS[name]())
     return stmt.order_by(*ORDER.order_by()).limit(bindparam("page_limit", type_=Integer))
-
-
-def _cursor_values(cursor: str) -> tuple[date, int]:
-    """The (ms_expires_on, id) a cursor of this list holds; a problem if it is not one."""
-    ms, license_id = decode_cursor(cursor, len(ORDER.columns))
-    try:
-        return date.fromisoformat(ms), int(license_id)
-    except (TypeError, ValueError):
-        raise ApiProblem("validation-error", "This cursor is not one this list returned. Start again without a "
-                         "cursor.", field="cursor") from None
 
 
 @blp.route("")
@@ -265,12 +250,10 @@ class Licenses(MethodView):
             params["product_id"] = db.session.scalar(select(Product.id).where(Product.slug == query["product"])) or 0
         if query["cursor"]:
             filters.append("cursor")
-            params["cursor_ms"], params["cursor_id"] = _cursor_values(query["cursor"])
+            params.update(ORDER.cursor_params(query["cursor"]))
         stmt = _page_statement(_is_reseller_book(org), query["status"], tuple(filters))
-        rows = db.session.connection().execute(stmt, params).all()
-        more = len(rows) > query["limit"]
-        rows = rows[:query["limit"]]
-        page = Page(rows, encode_cursor((rows[-1].ms_expires_on, rows[-1].id)) if more and rows else None)
+        page = page_of(db.session.connection().execute(stmt, params).all(), query["limit"],
+                       key=lambda row: (row.ms_expires_on, row.id))
         addons = _addons_of([row[0] for row in page.items])
         today = utcnow().date()
         return jsonify(page_json(page, lambda row: license_row_json(row, addons.get(row[0], []), today)))
